@@ -1,0 +1,216 @@
+/* eslint-disable */
+// Generated from schemas/*.schema.json by scripts/gen-schema-types.ts — do not edit; run `npm run schemas`.
+
+// callgraph.schema.json
+/**
+ * A call graph in adjacency form: function → callees, and function → syscall numbers it makes directly.
+ */
+export interface CallgraphArtifact {
+  source: string;
+  calls: {
+    [k: string]: string[];
+  };
+  syscalls: {
+    [k: string]: number[];
+  };
+}
+
+// cfgs.schema.json
+/**
+ * The call graphs load-cfgs loaded (the seed's formats): one summary per file; the graphs themselves are callgraph artifacts keyed by file digest.
+ */
+export interface CfgsArtifact {
+  graphs: {
+    role: "glibc" | "musl" | "other";
+    source: string;
+    digest: string;
+    /**
+     * Cache key of the parsed callgraph artifact.
+     */
+    graphKey: string;
+    functions: number;
+    edges: number;
+    syscallFunctions: number;
+    errorCount: number;
+    /**
+     * The first malformed lines (file:line), capped.
+     */
+    errors: {
+      file: string;
+      line: number;
+      text: string;
+      expected: string;
+    }[];
+  }[];
+}
+
+// elf-scan.schema.json
+/**
+ * What symbol-scan learnt from one file, keyed by the file's content digest so a library shared by many images is scanned once.
+ */
+export interface ElfScanArtifact {
+  digest: string;
+  size: number;
+  format: "elf" | "not-elf" | "malformed";
+  error?: string;
+  dynamic?: {
+    elfClass: 32 | 64;
+    machine: number;
+    type: "exec" | "dyn" | "rel" | "core" | "other";
+    isPie: boolean;
+    isStatic: boolean;
+    interp?: string;
+    needed: string[];
+    runpath: string[];
+    rpath: string[];
+    soname?: string;
+  };
+  /**
+   * Code analysis: syscall sites and call structure (filled by the static analysis core).
+   */
+  analysis?: {
+    functions: number;
+    syscallSites: number;
+    unresolvedSites: {
+      addr: number;
+      fn?: string;
+      reason: string;
+    }[];
+    /**
+     * Syscall numbers of every resolved site in the object (not reachability-filtered).
+     */
+    directSyscalls: number[];
+  };
+}
+
+// extract.schema.json
+/**
+ * The files extract-binaries took from an image, each stored once by content under -o.
+ */
+export interface ExtractArtifact {
+  imageId: string;
+  files: {
+    /**
+     * As executed, needed or mapped, inside the image.
+     */
+    path: string;
+    /**
+     * After following symlinks inside the image root.
+     */
+    resolvedPath: string;
+    role: "executed" | "interpreter" | "needed" | "mapped" | "script-interpreter" | "all";
+    neededBy?: string;
+    digest: string;
+    size: number;
+  }[];
+  missing: {
+    name: string;
+    neededBy: string;
+  }[];
+  notScanned: {
+    path: string;
+    reason: string;
+  }[];
+}
+
+// profile.schema.json
+/**
+ * profile-emit's record of the Docker seccomp profile it wrote for one image.
+ */
+export interface ProfileArtifact {
+  imageId: string;
+  imageName: string;
+  profileFile: string;
+  allowed: string[];
+  allowedCount: number;
+  blockedCount: number;
+  dockerDefaultAllowedCount: number;
+}
+
+// resolve.schema.json
+/**
+ * The syscalls an image can reach, per binary and in union, with where each set came from.
+ */
+export interface ResolveArtifact {
+  imageId: string;
+  /**
+   * How the set was computed, e.g. 'static-analysis' or 'seed-callgraph'.
+   */
+  method: string;
+  syscalls: string[];
+  perBinary: {
+    path: string;
+    syscalls: string[];
+    unresolvedSites: number;
+  }[];
+  /**
+   * Syscalls added by -g DIR/IMAGE.syscalls.
+   */
+  overrides: string[];
+  unresolvedSites: number;
+}
+
+// stats.schema.json
+/**
+ * Batch-wide figures over every image that produced a profile.
+ */
+export interface StatsArtifact {
+  images: number;
+  profiled: number;
+  failed: number;
+  medianAllowed: number | null;
+  perImage: {
+    name: string;
+    allowed: number;
+    blocked: number;
+  }[];
+}
+
+// symbols.schema.json
+/**
+ * symbol-scan's per-image index: every extracted file and the key of its per-file scan.
+ */
+export interface SymbolsArtifact {
+  imageId: string;
+  files: {
+    path: string;
+    role: string;
+    digest: string;
+    scanKey: string;
+    format: "elf" | "not-elf" | "malformed";
+  }[];
+}
+
+// trace.schema.json
+/**
+ * What run-and-trace saw a container do during its trace window.
+ */
+export interface TraceArtifact {
+  /**
+   * The image as the user named it (tag); informational only.
+   */
+  imageRef: string;
+  imageId: string;
+  containerId?: string;
+  startedAt: string;
+  durationSec: number;
+  exitedEarly: boolean;
+  exitCode?: number;
+  execs: {
+    pid: number;
+    ppid?: number;
+    path: string;
+    comm?: string;
+    tMs: number;
+  }[];
+  /**
+   * Unique executed paths, inside the container root.
+   */
+  executedPaths: string[];
+  /**
+   * Files the container's processes mapped at run time (dlopen'd libraries), inside the container root.
+   */
+  mappedObjects: string[];
+  logTail: string;
+  notes: string[];
+}
