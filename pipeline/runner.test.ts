@@ -1,0 +1,109 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { makeRig } from './test-rig';
+
+const units = [
+  { id: 'one', data: {} },
+  { id: 'two', data: {} },
+];
+
+describe('runPipeline', () => {
+  it('runs every stage once, then reuses every stage on a rerun', async () => {
+    const rig = makeRig();
+    const first = await rig.run(units);
+    expect(rig.calls.sort()).toEqual(['*/g', 'one/a', 'one/b', 'one/c', 'two/a', 'two/b', 'two/c', '*/z'].sort());
+    expect(first.units.every((u) => u.stages.every((s) => s.status === 'done'))).toBe(true);
+    expect(first.outputs.get('*')?.get('z')).toEqual({ v: 'z({"one":{"v":"c(b(a(oneg())))"},"two":{"v":"c(b(a(twog())))"}})' });
+
+    const second = await rig.run(units);
+    expect(rig.calls).toEqual([]);
+    expect(second.units.every((u) => u.stages.every((s) => s.status === 'reused'))).toBe(true);
+    expect(second.after.stages[0].status).toBe('reused');
+  });
+
+  it('a failing unit does not stop the others; its downstream is skipped and retried next run', async () => {
+    const rig = makeRig();
+    const r = await rig.run([{ id: 'bad', data: { fail: true } }, units[1]]);
+    const bad = r.units.find((u) => u.unit === 'bad')!;
+    expect(bad.stages.map((s) => s.status)).toEqual(['done', 'failed', 'skipped']);
+    expect(bad.stages[1].error?.describe()).toMatch(/image bad, stage b: internal: unit bad is broken/);
+    expect(r.units.find((u) => u.unit === 'two')!.stages.map((s) => s.status)).toEqual(['done', 'done', 'done']);
+    expect(r.after.stages[0].status).toBe('done'); // stats over the images that worked
+
+    await rig.run([{ id: 'bad', data: { fail: true } }, units[1]]);
+    expect(rig.calls).toEqual(['bad/b']); // the failure is retried; nothing done is redone
+  });
+
+  it('a config change reruns the stage that reads it; unchanged output leaves downstream reused', async () => {
+    const rig = makeRig();
+    await rig.run(units);
+    await rig.run(units, {}, { salt: 's2', failUnits: [] });
+    // b reads the salt, so it reruns; its output does not depend on it, so c and z are reused.
+    expect(rig.calls.sort()).toEqual(['one/b', 'two/b']);
+  });
+
+  it('a deleted or corrupted artifact is recomputed, not trusted', async () => {
+    const rig = makeRig();
+    const r = await rig.run(units);
+    const store = rig.store();
+    const aKey = r.units[0].stages[0].key!;
+    const bKey = r.units[1].stages[1].key!;
+    await fs.rm(store.entryPath(aKey));
+    await fs.writeFile(store.entryPath(bKey), (await fs.readFile(store.entryPath(bKey), 'utf8')).slice(0, 40)); // truncated
+    const again = await rig.run(units);
+    expect(rig.calls.sort()).toEqual(['one/a', 'two/b']);
+    expect(again.units[1].stages[1].status).toBe('done');
+  });
+
+  it('a tampered artifact that still parses fails its hash check', async () => {
+    const rig = makeRig();
+    const r = await rig.run(units);
+    const key = r.units[0].stages[2].key!;
+    const file = rig.store().entryPath(key);
+    await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace('c(b(a(oneg())))', 'c(evil)'));
+    await rig.run(units);
+    expect(rig.calls).toEqual(['one/c']);
+  });
+
+  it('--until runs a prefix; --only runs one stage from cached upstream or says what to run first', async () => {
+    const rig = makeRig();
+    await rig.run(units, { until: 'a' });
+    expect(rig.calls.sort()).toEqual(['*/g', 'one/a', 'two/a']);
+    const only = await rig.run(units, { only: 'c' });
+    expect(only.units[0].stages.map((s) => `${s.stage}:${s.status}`)).toEqual(['a:reused', 'b:failed', 'c:skipped']);
+    expect(only.units[0].stages[1].error?.message).toMatch(/--until b/);
+    await rig.run(units, { until: 'b' });
+    expect(rig.calls.sort()).toEqual(['one/b', 'two/b']);
+    await rig.run(units, { only: 'c' });
+    expect(rig.calls.sort()).toEqual(['one/c', 'two/c']);
+    await expect(rig.run(units, { until: 'nope' })).rejects.toThrow(/unknown stage 'nope'/);
+  });
+
+  it('--force recomputes the selected stages', async () => {
+    const rig = makeRig();
+    await rig.run(units);
+    await rig.run(units, { force: true, only: 'b' });
+    expect(rig.calls.sort()).toEqual(['one/b', 'two/b']);
+  });
+
+  it('the ledger records every transition, and a line cut by a crash is ignored', async () => {
+    const rig = makeRig();
+    await rig.run(units);
+    const ledgerFile = path.join(rig.dir, 'cache', 'ledger.jsonl');
+    await fs.appendFile(ledgerFile, '{"image":"one","stage":"a","sta');
+    const { Ledger } = await import('./ledger');
+    const latest = await new Ledger(ledgerFile).latest();
+    expect(latest.get('one\u0000c')?.status).toBe('done');
+    expect(latest.get('one\u0000a')?.status).toBe('done');
+  });
+
+  it('an abort marks stages interrupted instead of running them', async () => {
+    const rig = makeRig();
+    const ac = new AbortController();
+    ac.abort();
+    const r = await rig.run(units, { signal: ac.signal });
+    expect(rig.calls).toEqual([]);
+    expect(r.interrupted).toBe(true);
+    expect(r.before.stages[0].status).toBe('interrupted');
+  });
+});

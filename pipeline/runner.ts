@@ -1,0 +1,268 @@
+import * as os from 'node:os';
+import { canonicalJson } from '../cache/canonical-json';
+import { CacheKey, sha256Hex } from '../cache/digest';
+import { ContentStore } from '../cache/content-store';
+import { Fingerprint, fingerprintKey } from '../cache/fingerprint';
+import { HotCache } from '../cache/hot-cache';
+import { asConfineError, ConfineError } from './errors';
+import { Ledger, StageStatus } from './ledger';
+import { Reporter } from './reporter';
+import { Semaphore } from './semaphore';
+import { MemoRequest, Stage, StageContext, WorkUnit } from './stage';
+import { orderStages } from './dag';
+
+export interface RunOptions<Config> {
+  stages: readonly Stage<any, any, Config>[];
+  units: readonly WorkUnit[];
+  config: Config;
+  store: ContentStore;
+  ledger: Ledger;
+  reporter: Reporter;
+  runId: string;
+  /** Containers at once (the `container` pool). */
+  jobs: number;
+  /** CPU-bound tasks at once; defaults to the number of cores. */
+  cpus?: number;
+  /** Stop after this stage (it and everything it needs run). */
+  until?: string;
+  /** Run only this stage; what it needs must already be in the cache. */
+  only?: string;
+  /** Recompute the selected stages even when their artifacts are cached. */
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface StageOutcome {
+  stage: string;
+  status: Exclude<StageStatus, 'pending' | 'running'>;
+  key?: CacheKey;
+  /** sha256 of the output's canonical JSON: what downstream fingerprints chain on. */
+  outputDigest?: string;
+  ms: number;
+  error?: ConfineError;
+}
+
+export interface UnitOutcome {
+  unit: string;
+  stages: StageOutcome[];
+}
+
+export interface RunResult {
+  before: UnitOutcome;
+  units: UnitOutcome[];
+  after: UnitOutcome;
+  /** Outputs of the last selected stage per unit (and of global stages), for the caller's report. */
+  outputs: Map<string, Map<string, unknown>>;
+  interrupted: boolean;
+}
+
+const GLOBAL_UNIT: WorkUnit = { id: '*', data: undefined };
+
+/**
+ * Executes the stage DAG for every unit, incrementally: a stage whose fingerprint
+ * (name, version, schema, config slice, upstream keys, external inputs) has a valid
+ * cached artifact is reused, not run. A failing unit never stops the others; its
+ * downstream stages are skipped. The ledger records every transition so a rerun
+ * after a crash can say what it resumes.
+ */
+export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<RunResult> {
+  const ordered = orderStages(opts.stages);
+  const selected = selectStages(ordered, opts.until, opts.only);
+  const containerPool = new Semaphore(Math.max(1, opts.jobs));
+  const cpuPool = new Semaphore(Math.max(1, opts.cpus ?? os.cpus().length));
+  const hot = new HotCache();
+  const signal = opts.signal ?? new AbortController().signal;
+  const outputs = new Map<string, Map<string, unknown>>();
+
+  const pools: Record<Stage['resource'], Semaphore | undefined> = { container: containerPool, cpu: cpuPool, io: undefined };
+
+  /** Output digests of `before` stages, chained into the fingerprints of stages that need them. */
+  const globalKeys = new Map<string, string>();
+  const globalOutputs = new Map<string, unknown>();
+
+  async function runStage(stage: Stage<any, any, Config>, unit: WorkUnit, upstream: Map<string, { digest: string; value: unknown }>): Promise<StageOutcome & { value?: unknown }> {
+    const t0 = Date.now();
+    const logs: string[] = [];
+    const ctx: StageContext = {
+      signal,
+      reporter: opts.reporter,
+      log: (line) => {
+        logs.push(line);
+        opts.reporter.log(unit.id, stage.name, line, false);
+      },
+      progress: (m) => opts.reporter.progress(unit.id, stage.name, m),
+      memo: (req, compute) => memo(req, compute),
+      cpu: (fn) => cpuPool.use(fn),
+    };
+    const memo = async <T>(req: MemoRequest, compute: () => Promise<T>) => {
+      const fp: Fingerprint = { stage: req.name, version: req.version, schema: req.schema, config: req.config ?? null, inputs: req.inputs };
+      const key = fingerprintKey(fp);
+      const cached = hot.get<T>(key);
+      if (cached !== undefined && !opts.force) return { key, value: cached, reused: true };
+      if (!opts.force) {
+        const got = await opts.store.read<T>(key);
+        if (got.status === 'hit') {
+          hot.set(key, got.artifact);
+          return { key, value: got.artifact, reused: true };
+        }
+        if (got.status === 'corrupt') ctx.log(`cache entry ${key.slice(0, 12)} (${req.name}) was corrupt (${got.reason}); recomputing`);
+      }
+      const value = await compute();
+      await opts.store.write(fp, value);
+      hot.set(key, value);
+      return { key, value, reused: false };
+    };
+
+    const finish = (status: StageOutcome['status'], extra: Partial<StageOutcome> & { value?: unknown } = {}) => {
+      const ms = Date.now() - t0;
+      const rec = { run: opts.runId, image: unit.id, stage: stage.name, status, key: extra.key, error: extra.error ? { kind: extra.error.kind, message: extra.error.message } : undefined };
+      opts.ledger.append(rec);
+      opts.reporter.stage({ unit: unit.id, stage: stage.name, status, ms, detail: extra.error?.describe() });
+      return { stage: stage.name, status, ms, ...extra };
+    };
+
+    try {
+      if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted before this stage started');
+      const inputs: Record<string, string> = {};
+      for (const need of stage.needs) {
+        // Chaining the upstream output's digest (not its key) means a stage reruns
+        // exactly when what it reads changed: a re-traced container that did the
+        // same things leaves everything downstream reused.
+        const digest = upstream.get(need)?.digest ?? globalKeys.get(need);
+        if (!digest) throw new ConfineError('internal', `stage ${stage.name} needs ${need}, which has no output`);
+        inputs[`stage:${need}`] = digest;
+      }
+      if (stage.externalInputs) Object.assign(inputs, await stage.externalInputs(unit, opts.config, ctx));
+      const fp: Fingerprint = { stage: stage.name, version: stage.version, schema: stage.schema, config: stage.configSlice(opts.config) ?? null, inputs };
+      const key = fingerprintKey(fp);
+      const mode = selected.get(stage.name)!;
+
+      if (!(opts.force && mode === 'run')) {
+        const got = await opts.store.read(key);
+        if (got.status === 'hit') {
+          for (const line of got.log) opts.reporter.log(unit.id, stage.name, line, true);
+          return finish('reused', { key, value: got.artifact, outputDigest: digestOf(got.artifact) });
+        }
+        if (got.status === 'corrupt') ctx.log(`cached artifact was corrupt (${got.reason}); recomputing`);
+      }
+      if (mode === 'reuse-only') {
+        throw new ConfineError('upstream-failed', `no cached ${stage.name} artifact for these inputs; run with --until ${stage.name} first`);
+      }
+
+      opts.ledger.append({ run: opts.runId, image: unit.id, stage: stage.name, status: 'running', key });
+      opts.reporter.stage({ unit: unit.id, stage: stage.name, status: 'running' });
+      const deps: Record<string, unknown> = {};
+      for (const need of stage.needs) deps[need] = upstream.get(need)?.value ?? globalOutputs.get(need);
+      const pool = pools[stage.resource];
+      const value = pool ? await pool.use(() => stage.run(deps, ctx, unit, opts.config)) : await stage.run(deps, ctx, unit, opts.config);
+      if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted while this stage ran');
+      await opts.store.write(fp, value, logs);
+      return finish('done', { key, value, outputDigest: digestOf(value) });
+    } catch (e) {
+      const error = asConfineError(e, { image: unit.id === '*' ? undefined : unit.id, stage: stage.name });
+      return finish(error.kind === 'interrupted' ? 'interrupted' : 'failed', { error });
+    }
+  }
+
+  async function runChain(stages: Stage<any, any, Config>[], unit: WorkUnit): Promise<UnitOutcome> {
+    const outcomes: StageOutcome[] = [];
+    const upstream = new Map<string, { digest: string; value: unknown }>();
+    const failed = new Set<string>();
+    const unitOutputs = new Map<string, unknown>();
+    for (const stage of stages) {
+      const blockedBy = stage.needs.find((n) => failed.has(n) || (!upstream.has(n) && !globalKeys.has(n)));
+      if (blockedBy) {
+        failed.add(stage.name);
+        opts.ledger.append({ run: opts.runId, image: unit.id, stage: stage.name, status: 'skipped' });
+        opts.reporter.stage({ unit: unit.id, stage: stage.name, status: 'skipped', detail: `${blockedBy} did not produce an output` });
+        outcomes.push({ stage: stage.name, status: 'skipped', ms: 0 });
+        continue;
+      }
+      const { value, ...outcome } = await runStage(stage, unit, upstream);
+      outcomes.push(outcome);
+      if (outcome.status === 'done' || outcome.status === 'reused') {
+        upstream.set(stage.name, { digest: outcome.outputDigest!, value });
+        unitOutputs.set(stage.name, value);
+      } else failed.add(stage.name);
+    }
+    outputs.set(unit.id, unitOutputs);
+    return { unit: unit.id, stages: outcomes };
+  }
+
+  const byScope = (scope: Stage['scope']) => ordered.filter((s) => s.scope === scope && selected.has(s.name));
+
+  const before = await runChain(byScope('before'), GLOBAL_UNIT);
+  for (const o of before.stages) {
+    if (o.outputDigest) {
+      globalKeys.set(o.stage, o.outputDigest);
+      globalOutputs.set(o.stage, outputs.get('*')?.get(o.stage));
+    }
+  }
+  const units = await Promise.all(opts.units.map((u) => runChain(byScope('image'), u)));
+  const beforeOutputs = outputs.get('*');
+
+  // `after` stages see every unit's outputs of their needs, keyed by unit id; their
+  // fingerprint chains the digests of those outputs, so one changed image reruns them.
+  const afterStages = byScope('after');
+  const after: UnitOutcome = { unit: '*', stages: [] };
+  for (const stage of afterStages) {
+    const perUnit = new Map<string, { digest: string; value: unknown }>();
+    const collected: Record<string, Record<string, unknown>> = {};
+    for (const need of stage.needs) {
+      collected[need] = {};
+      units.forEach((u) => {
+        const o = u.stages.find((s) => s.stage === need && s.outputDigest);
+        if (o) collected[need][u.unit] = outputs.get(u.unit)?.get(need);
+      });
+    }
+    const keys = Object.fromEntries(
+      units.flatMap((u) => u.stages.filter((s) => stage.needs.includes(s.stage) && s.outputDigest).map((s) => [`${s.stage}:${u.unit}`, s.outputDigest!])),
+    );
+    const unit: WorkUnit = { id: '*', data: collected };
+    const wrapped: Stage<any, any, Config> = {
+      ...stage,
+      needs: [],
+      externalInputs: async () => keys,
+      run: (_deps, ctx, u, cfg) => stage.run(collected, ctx, u, cfg),
+    };
+    const { value, ...outcome } = await runStage(wrapped, unit, perUnit);
+    after.stages.push(outcome);
+    if (value !== undefined) {
+      if (!outputs.has('*')) outputs.set('*', beforeOutputs ?? new Map());
+      outputs.get('*')!.set(stage.name, value);
+    }
+  }
+
+  return { before, units, after, outputs, interrupted: signal.aborted };
+}
+
+type Mode = 'run' | 'reuse-only';
+
+/** Which stages take part, and whether each may run or must come from the cache. */
+function selectStages<C>(ordered: Stage<any, any, C>[], until?: string, only?: string): Map<string, Mode> {
+  const names = ordered.map((s) => s.name);
+  for (const n of [until, only]) {
+    if (n !== undefined && !names.includes(n)) throw new ConfineError('bad-input', `unknown stage '${n}'; stages are: ${names.join(', ')}`);
+  }
+  const target = only ?? until;
+  const out = new Map<string, Mode>();
+  if (!target) {
+    for (const s of ordered) out.set(s.name, 'run');
+    return out;
+  }
+  // The target and its transitive needs, nothing downstream of it.
+  const byName = new Map(ordered.map((s) => [s.name, s]));
+  const wanted = new Set<string>();
+  const visit = (n: string) => {
+    if (wanted.has(n)) return;
+    wanted.add(n);
+    for (const d of byName.get(n)!.needs) visit(d);
+  };
+  visit(target);
+  for (const s of ordered) if (wanted.has(s.name)) out.set(s.name, only && s.name !== only ? 'reuse-only' : 'run');
+  return out;
+}
+
+function digestOf(value: unknown): string {
+  return sha256Hex(canonicalJson(value));
+}
