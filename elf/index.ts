@@ -1,0 +1,2 @@
+export * from './dynamic-info';
+export { malformed } from './byte-view';
