@@ -1,0 +1,51 @@
+# confine — make targets. `make help` lists them.
+SHELL := /bin/bash
+IMAGES ?= images/images.list
+CONFINE ?= bin/confine
+# Extra flags for `confine profiles`, e.g. FLAGS="--duration 10 --jobs 3"
+FLAGS ?=
+PROFILE_ARGS = profiles -i $(IMAGES) -p ../shared/data/docker-default-seccomp.json $(FLAGS)
+STAGES := load-cfgs run-and-trace extract-binaries symbol-scan syscall-resolve profile-emit stats
+
+.PHONY: help setup images profiles test test-unit test-integration typecheck schemas clean bench $(STAGES)
+
+help:
+	@echo "make setup        install Docker, mmdebstrap, compilers, npm packages; start dockerd"
+	@echo "make images       build the sample images (skips ones present)"
+	@echo "make profiles     run every stage on \$$(IMAGES) (FLAGS=... for more options)"
+	@echo "make STAGE        run up to STAGE: $(STAGES)"
+	@echo "make test         typecheck + unit + integration tests (needs setup and images)"
+	@echo "make bench        benchmarks in bench/"
+
+setup:
+	scripts/setup.sh
+
+images:
+	images/build.sh
+
+profiles:
+	$(CONFINE) $(PROFILE_ARGS)
+
+$(STAGES):
+	$(CONFINE) $(PROFILE_ARGS) --until $@
+
+typecheck:
+	npx tsc -p tsconfig.json --noEmit
+
+schemas:
+	npx tsx scripts/gen-schema-types.ts
+
+test-unit:
+	npx jest --selectProjects unit
+
+test-integration: images
+	npx jest --selectProjects integration --runInBand
+
+test: typecheck images
+	npx jest --runInBand
+
+bench:
+	@for b in bench/*.sh; do [ -x "$$b" ] && "$$b"; done
+
+clean:
+	rm -rf dist .confine-cache out results

@@ -1,0 +1,54 @@
+import { statSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, ParseArgsConfig } from 'node:util';
+import { ConfineError } from '../pipeline/errors';
+
+/** A usage error: printed with the command's --help hint, exit code 2. */
+export class UsageError extends ConfineError {
+  constructor(message: string) {
+    super('bad-input', message);
+  }
+}
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export function parse(argv: string[], options: OptionSpec, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    // node's messages name the option already ("Unknown option '--x'"); keep them.
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+  }
+}
+
+/** Checks that an option's path exists and is the right kind, naming the option on failure. */
+export function existingPath(option: string, value: string | undefined, kind: 'file' | 'dir'): string | undefined {
+  if (value === undefined) return undefined;
+  const abs = path.resolve(value);
+  let st;
+  try {
+    st = statSync(abs);
+  } catch {
+    throw new ConfineError('missing-file', `${option} ${value}: no such ${kind === 'dir' ? 'directory' : 'file'}`);
+  }
+  if (kind === 'file' && !st.isFile()) throw new ConfineError('missing-file', `${option} ${value}: not a regular file`);
+  if (kind === 'dir' && !st.isDirectory()) throw new ConfineError('missing-file', `${option} ${value}: not a directory`);
+  return abs;
+}
+
+/** An output directory: created if missing, but an existing non-directory is an error. */
+export function outputDir(option: string, value: string): string {
+  const abs = path.resolve(value);
+  try {
+    if (!statSync(abs).isDirectory()) throw new ConfineError('bad-input', `${option} ${value}: exists and is not a directory`);
+  } catch (e) {
+    if (e instanceof ConfineError) throw e;
+  }
+  return abs;
+}
+
+export function positiveInt(option: string, value: string | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`${option} expects a whole number ≥ ${min}, got '${value}'`);
+  return Number(value);
+}

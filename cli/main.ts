@@ -1,0 +1,67 @@
+import { ConfineError } from '../pipeline/errors';
+import { UsageError } from './args';
+
+const HELP = `confine — shrink the kernel attack surface of containers
+
+Usage: confine COMMAND [options]     (confine COMMAND --help for a command's options)
+
+Commands:
+  profiles   trace each image in a list, analyse what it runs, emit a seccomp profile per image
+  analyze    the syscalls reachable from ELF files on disk            (not yet available)
+  syscalls   the syscalls a list of functions reaches in a call graph (not yet available)
+  verify     run images under their profiles and find false negatives (not yet available)
+  stats      batch statistics, CVEs mitigated, HTML report           (not yet available)
+  explain    why a syscall is allowed in an image's profile          (not yet available)
+  diff       what two profiles allow differently                      (not yet available)
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const notYet = (name: string): Command => async () => {
+  process.stderr.write(`confine ${name}: not available yet in this version\n`);
+  return 2;
+};
+
+const COMMANDS: Record<string, Command> = {
+  // Loaded on use: `confine --help` and light commands need not load Docker or the analysis.
+  profiles: (argv) => require('./profiles-command').profilesCommand(argv),
+  analyze: notYet('analyze'),
+  syscalls: notYet('syscalls'),
+  verify: notYet('verify'),
+  stats: notYet('stats'),
+  explain: notYet('explain'),
+  diff: notYet('diff'),
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(HELP);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`confine: unknown command '${name}'\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`confine ${name}: ${e.message}\n(see confine ${name} --help)\n`);
+      return 2;
+    }
+    if (e instanceof ConfineError) {
+      process.stderr.write(`confine ${name}: ${e.describe()}\n`);
+      return e.kind === 'missing-file' || e.kind === 'bad-input' ? 2 : 1;
+    }
+    process.stderr.write(`confine ${name}: internal error: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,184 @@
+import { promises as fs, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ContentStore, writeFileAtomic } from '../cache/content-store';
+import { canonicalJson } from '../cache/canonical-json';
+import { ConfineError } from '../pipeline/errors';
+import { Ledger } from '../pipeline/ledger';
+import { PlainReporter, Reporter, TtyReporter } from '../pipeline/reporter';
+import { runPipeline } from '../pipeline/runner';
+import { validateArtifact } from '../schemas/validate';
+import type { RunConfig } from '../stages/config';
+import { parseImageList } from '../stages/image-list';
+import { allStages, STAGE_NAMES } from '../stages';
+import { Services } from '../stages/services';
+import { removeLeftovers } from '../docker/leftovers';
+import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
+import { formatSummary, summarise } from './summary';
+
+export const profilesHelp = () => `confine profiles — trace images, analyse what they run, emit seccomp profiles
+
+Usage: confine profiles -i IMAGE_LIST [options]
+
+Inputs (the seed's createProfiles letters):
+  -i, --images FILE           image list: rank;name;download-name;categories;downloads;official[;docker-run flags]
+  -l, --libc-callgraph FILE   the seed's glibc call graph (optional: derived from each image's libc otherwise)
+  -m, --musl-callgraph FILE   the seed's musl call graph (optional)
+  -f, --libc-so FILE          the glibc shared object -l was made from (optional)
+  -n, --musl-so FILE          the musl shared object -m was made from (optional)
+  -p, --default-profile FILE  Docker's default seccomp profile, or the seed's {"default": [...]} form
+  -g, --go-syscalls DIR       DIR/NAME.syscalls: syscall numbers to add to image NAME's profile
+  -c, --other-callgraphs DIR  other libraries' call graphs in the seed's format (--finegrained)
+Outputs:
+  -o, --output DIR            extracted files, stored once each by sha256 (default: ./out)
+  -r, --results DIR           profiles and reports (default: ./results)
+      --cache DIR             artifact cache and ledger (default: ./.confine-cache)
+Behaviour:
+      --duration SEC          how long each container runs while traced (default: 30)
+      --jobs N                containers at once (default: 2)
+      --until STAGE           run the stages up to and including STAGE
+      --only STAGE            run only STAGE; what it needs must be cached already
+      --force                 recompute the selected stages even when cached
+      --finegrained           the seed's stricter mode using the -c call graphs
+      --allbinaries           analyse every ELF executable in the image, not only the executed ones
+  -d, --debug                 print every stage start, log line and progress message
+  -h, --help                  this text
+
+Stages, in order: ${STAGE_NAMES.join(' → ')}
+Exit status: 0 every image succeeded; 1 some image failed (see the table); 2 bad usage; 130 interrupted.
+A rerun reuses every stage whose inputs did not change and retries what failed.`;
+
+export async function profilesCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    images: { type: 'string', short: 'i' },
+    'libc-callgraph': { type: 'string', short: 'l' },
+    'musl-callgraph': { type: 'string', short: 'm' },
+    'libc-so': { type: 'string', short: 'f' },
+    'musl-so': { type: 'string', short: 'n' },
+    'default-profile': { type: 'string', short: 'p' },
+    'go-syscalls': { type: 'string', short: 'g' },
+    'other-callgraphs': { type: 'string', short: 'c' },
+    output: { type: 'string', short: 'o' },
+    results: { type: 'string', short: 'r' },
+    cache: { type: 'string' },
+    duration: { type: 'string' },
+    jobs: { type: 'string' },
+    until: { type: 'string' },
+    only: { type: 'string' },
+    force: { type: 'boolean' },
+    finegrained: { type: 'boolean' },
+    allbinaries: { type: 'boolean' },
+    debug: { type: 'boolean', short: 'd' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(profilesHelp() + '\n');
+    return 0;
+  }
+  if (!values.images) throw new UsageError('-i IMAGE_LIST is required');
+  if (values.until && values.only) throw new UsageError('--until and --only cannot be used together');
+  for (const [opt, v] of [['--until', values.until], ['--only', values.only]] as const) {
+    if (v !== undefined && !STAGE_NAMES.includes(v)) throw new UsageError(`${opt} ${v}: unknown stage; stages are ${STAGE_NAMES.join(', ')}`);
+  }
+  const config: RunConfig = {
+    imageList: existingPath('-i', values.images, 'file')!,
+    glibcCallgraph: existingPath('-l', values['libc-callgraph'], 'file'),
+    muslCallgraph: existingPath('-m', values['musl-callgraph'], 'file'),
+    glibcObject: existingPath('-f', values['libc-so'], 'file'),
+    muslObject: existingPath('-n', values['musl-so'], 'file'),
+    defaultProfile: existingPath('-p', values['default-profile'], 'file'),
+    goSyscallsDir: existingPath('-g', values['go-syscalls'], 'dir'),
+    otherCallgraphsDir: existingPath('-c', values['other-callgraphs'], 'dir'),
+    outDir: outputDir('-o', values.output ?? 'out'),
+    resultsDir: outputDir('-r', values.results ?? 'results'),
+    cacheDir: outputDir('--cache', values.cache ?? '.confine-cache'),
+    durationSec: positiveInt('--duration', values.duration, 30, 1),
+    jobs: positiveInt('--jobs', values.jobs, 2, 1),
+    debug: !!values.debug,
+    finegrained: !!values.finegrained,
+    allBinaries: !!values.allbinaries,
+  };
+
+  const list = parseImageList(readFileSync(config.imageList, 'utf8'), path.relative(process.cwd(), config.imageList) || config.imageList);
+  for (const e of list.errors) process.stderr.write(`confine: ${e.describe()}\n`);
+  if (!list.images.length) {
+    process.stderr.write('confine: no usable image in the list\n');
+    return list.errors.length ? 1 : 2;
+  }
+
+  await Promise.all([config.outDir, config.resultsDir, config.cacheDir].map((d) => fs.mkdir(d, { recursive: true })));
+  const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
+  const services = new Services(runId);
+  const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter() : new PlainReporter(undefined, config.debug);
+
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130); // a second Ctrl-C means now
+    process.stderr.write(`\nconfine: ${sig}: stopping; removing containers (press Ctrl-C again to quit at once)\n`);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    await cleanLeftovers(services, reporter);
+    const ledger = new Ledger(path.join(config.cacheDir, 'ledger.jsonl'));
+    await reportResume(ledger, reporter);
+    const result = await runPipeline<RunConfig>({
+      stages: allStages(services),
+      units: list.images.map((i) => ({ id: i.name, data: i })),
+      config,
+      store: new ContentStore(config.cacheDir, validateArtifact),
+      ledger,
+      reporter,
+      runId,
+      jobs: config.jobs,
+      until: values.until,
+      only: values.only,
+      force: !!values.force,
+      signal: ac.signal,
+    });
+    reporter.close();
+    const rows = summarise(result);
+    process.stdout.write(formatSummary(rows) + '\n');
+    const summaryFile = path.join(config.resultsDir, 'run-summary.json');
+    await writeFileAtomic(summaryFile, canonicalJson({ runId, rows, listErrors: list.errors.map((e) => e.describe()) }) + '\n');
+    if (result.interrupted) return 130;
+    const failed = rows.some((r) => r.failed > 0 || r.interrupted > 0) || list.errors.length > 0;
+    return failed ? 1 : 0;
+  } finally {
+    reporter.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Containers left by a run that was killed (kill -9, a crash) are found by label and removed. */
+async function cleanLeftovers(services: Services, reporter: Reporter): Promise<void> {
+  let docker;
+  try {
+    docker = await services.docker();
+  } catch (e) {
+    // No engine: the stages that need it will fail per image with this message.
+    reporter.log('*', 'setup', (e as ConfineError).message ?? String(e), false);
+    return;
+  }
+  const removed = await removeLeftovers(docker, { onlyDeadOwners: true });
+  if (removed.length) process.stderr.write(`confine: removed ${removed.length} container(s) left by an earlier run that was killed\n`);
+}
+
+async function reportResume(ledger: Ledger, _reporter: Reporter): Promise<void> {
+  const latest = await ledger.latest();
+  const counts = { done: 0, failed: 0, running: 0 };
+  for (const rec of latest.values()) {
+    if (rec.status === 'done' || rec.status === 'reused') counts.done++;
+    else if (rec.status === 'failed') counts.failed++;
+    else if (rec.status === 'running' || rec.status === 'interrupted') counts.running++;
+  }
+  if (counts.running || counts.failed) {
+    process.stderr.write(
+      `confine: resuming: the last run left ${counts.running} stage(s) unfinished and ${counts.failed} failed; they run again, ${counts.done} finished stage(s) are reused when unchanged\n`,
+    );
+  }
+}

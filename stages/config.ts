@@ -1,0 +1,33 @@
+/**
+ * The configuration of a `confine profiles` run, after the CLI checked it. Each stage
+ * reads only its slice (see each stage's configSlice), so an option one stage ignores
+ * never invalidates its cache entries.
+ */
+export interface RunConfig {
+  /** -l: the seed's glibc call graph. */
+  glibcCallgraph?: string;
+  /** -m: the seed's musl call graph. */
+  muslCallgraph?: string;
+  /** -f: the glibc shared object the -l graph was made from. */
+  glibcObject?: string;
+  /** -n: the musl shared object the -m graph was made from. */
+  muslObject?: string;
+  /** -i */
+  imageList: string;
+  /** -o: extracted files, stored once each by sha256. */
+  outDir: string;
+  /** -p: Docker's default profile (or the seed's `{"default": [...]}` form). */
+  defaultProfile?: string;
+  /** -r: profiles and reports. */
+  resultsDir: string;
+  /** -g: DIR/IMAGE.syscalls lists added to an image's profile. */
+  goSyscallsDir?: string;
+  /** -c: other libraries' call graphs in the seed's format. */
+  otherCallgraphsDir?: string;
+  debug: boolean;
+  finegrained: boolean;
+  allBinaries: boolean;
+  durationSec: number;
+  jobs: number;
+  cacheDir: string;
+}

@@ -1,0 +1,42 @@
+import { promises as fs } from 'node:fs';
+import { storedFilePath } from '../extract/store-files';
+import type { Stage } from '../pipeline/stage';
+import type { ElfScanArtifact, ExtractArtifact, SymbolsArtifact } from '../schemas/types';
+import type { RunConfig } from './config';
+import { scanFile, SCAN_VERSION } from './scan-file';
+
+/**
+ * Scans every extracted file once per content digest: a library shared by a hundred
+ * images is analysed the first time and read back (from memory within a run, from
+ * disk across runs) every other time.
+ */
+export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }, SymbolsArtifact, RunConfig> {
+  return {
+    name: 'symbol-scan',
+    version: 1,
+    schema: 'confine/symbols/v1',
+    scope: 'image',
+    needs: ['extract-binaries'],
+    resource: 'io',
+    configSlice: () => null,
+    run: async (deps, ctx, _unit, config) => {
+      const extract = deps['extract-binaries'];
+      const files: SymbolsArtifact['files'] = [];
+      let scanned = 0;
+      let reused = 0;
+      for (const [i, f] of extract.files.entries()) {
+        ctx.progress(`${i + 1}/${extract.files.length} ${f.path}`);
+        const { key, value, reused: hit } = await ctx.memo<ElfScanArtifact>(
+          { name: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', inputs: { file: f.digest } },
+          () => ctx.cpu(async () => scanFile(await fs.readFile(storedFilePath(config.outDir, f.digest)), f.digest, f.path)),
+        );
+        if (hit) reused++;
+        else scanned++;
+        if (value.error) ctx.log(`${f.path}: ${value.error}`);
+        files.push({ path: f.path, role: f.role, digest: f.digest, scanKey: key, format: value.format });
+      }
+      ctx.log(`${scanned} files scanned, ${reused} scans reused from earlier images or runs`);
+      return { imageId: extract.imageId, files };
+    },
+  };
+}
