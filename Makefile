@@ -4,7 +4,7 @@ IMAGES ?= images/images.list
 CONFINE ?= bin/confine
 # Extra flags for `confine profiles`, e.g. FLAGS="--duration 10 --jobs 3"
 FLAGS ?=
-PROFILE_ARGS = profiles -i $(IMAGES) -p ../shared/data/docker-default-seccomp.json $(FLAGS)
+PROFILE_ARGS = profiles -i $(IMAGES) $(FLAGS)
 STAGES := load-cfgs run-and-trace extract-binaries symbol-scan syscall-resolve profile-emit stats
 
 .PHONY: help setup images profiles test test-unit test-integration typecheck schemas clean bench $(STAGES)
