@@ -13,6 +13,26 @@ export interface CallgraphArtifact {
   syscalls: {
     [k: string]: number[];
   };
+  /**
+   * Function → how many of its syscall sites have a number the graph does not give.
+   */
+  unresolvedSyscalls: {
+    [k: string]: number;
+  };
+  /**
+   * Functions making indirect calls the graph cannot follow.
+   */
+  indirectCallers: string[];
+  errorCount: number;
+  /**
+   * The first malformed lines (file:line), capped.
+   */
+  errors: {
+    file: string;
+    line: number;
+    text: string;
+    expected: string;
+  }[];
 }
 
 // cfgs.schema.json
@@ -155,9 +175,10 @@ export interface ResolveArtifact {
  * Batch-wide figures over every image that produced a profile.
  */
 export interface StatsArtifact {
-  images: number;
+  /**
+   * Images whose profile was emitted (failed images are in the run summary, not here).
+   */
   profiled: number;
-  failed: number;
   medianAllowed: number | null;
   perImage: {
     name: string;

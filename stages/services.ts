@@ -15,11 +15,12 @@ export class Services {
   constructor(readonly runLabel: string) {}
 
   docker(): Promise<Dockerode> {
-    if (!this.dockerPromise) {
-      this.dockerPromise = connectDocker();
-      this.dockerPromise.catch(() => (this.dockerPromise = undefined));
-    }
-    return this.dockerPromise;
+    if (this.dockerPromise) return this.dockerPromise;
+    const p = connectDocker();
+    this.dockerPromise = p;
+    // A failed connection is not remembered: the next image tries again (dockerd may be back).
+    p.catch(() => (this.dockerPromise = undefined));
+    return p;
   }
 
   /** Images are keyed by content (their ID), never by tag: a re-tagged image is the same work. */
