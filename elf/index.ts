@@ -1,2 +1,11 @@
 export * from './dynamic-info';
 export { malformed } from './byte-view';
+export * from './elf-file';
+export type { ElfHeader, ProgramHeader, RawSectionHeader } from './header';
+export { ET, PT, SHT, EM_X86_64 } from './header';
+export { DT, DF_1_PIE } from './dynamic';
+export type { ElfSymbol, SymbolType, SymbolBind, SymbolVisibility } from './symbols';
+export { SHN_UNDEF, SHN_ABS, SHN_COMMON } from './symbols';
+export type { Relocation } from './relocations';
+export { R_X86_64, relocTypeName } from './relocations';
+export type { Fde } from './eh-frame';

@@ -1,0 +1,346 @@
+import { ConfineError } from '../pipeline/errors';
+import { ByteView, malformed } from './byte-view';
+import { DT, DF_1_PIE, RawDynamicEntry, readDynamicTable } from './dynamic';
+import { Fde, parseEhFrame } from './eh-frame';
+import {
+  EM_X86_64, ET, ElfHeader, PT, ProgramHeader, RawSectionHeader, SHT,
+  readHeader, readProgramHeaders, readRawSectionHeaders,
+} from './header';
+import { PltStubSlot, decodePltSection } from './plt';
+import { R_X86_64, Relocation, readRela, readRelr } from './relocations';
+import { ElfSymbol, readSymbolTable, readVersions } from './symbols';
+
+export interface Section extends RawSectionHeader {
+  name: string;
+}
+
+export interface DynamicEntry extends RawDynamicEntry {
+  tagName: string;
+}
+
+export interface PltStub extends PltStubSlot {
+  /** The JUMP_SLOT / GLOB_DAT (or IRELATIVE, in static binaries) relocation of the GOT slot. */
+  reloc?: Relocation;
+  symbol?: ElfSymbol;
+  /** Imported symbol's bare name, when the slot has a symbol. */
+  name?: string;
+  /** For an IRELATIVE slot: the IFUNC resolver's address. */
+  resolver?: number;
+}
+
+export interface GotEntry {
+  slot: number;
+  symbol?: ElfSymbol;
+  reloc: Relocation;
+}
+
+export interface ElfFile {
+  fileName?: string;
+  header: ElfHeader;
+  type: 'exec' | 'dyn' | 'rel' | 'core' | 'other';
+  entry: number;
+  sections: Section[];
+  programHeaders: ProgramHeader[];
+  interp?: string;
+  dynamic: DynamicEntry[];
+  needed: string[];
+  soname?: string;
+  runpath: string[];
+  rpath: string[];
+  flags1: number;
+  isPie: boolean;
+  dynsym: ElfSymbol[];
+  symtab: ElfSymbol[];
+  /** Every relocation from SHT_RELA / SHT_RELR sections, in file order. */
+  relocations: Relocation[];
+  pltStubs: PltStub[];
+  /** GOT slots filled by GLOB_DAT relocations (data and function-pointer imports). */
+  gotEntries: GotEntry[];
+  /** Function ranges from .eh_frame FDEs, sorted by start, duplicates removed. */
+  fdes: Fde[];
+  /** Resolved pointers of .preinit_array / .init_array / .fini_array (0 and -1 sentinels dropped). */
+  preinitArray: number[];
+  initArray: number[];
+  finiArray: number[];
+  /** Addends of R_X86_64_RELATIVE (incl. RELR) relocations: every address the object stores to itself. */
+  relativeTargets: number[];
+  /** Addends of R_X86_64_IRELATIVE relocations: IFUNC resolvers. */
+  irelativeResolvers: number[];
+
+  sectionByName(name: string): Section | undefined;
+  /** The dynamic entries' value for a tag (first one). */
+  dynamicValue(tag: number): number | undefined;
+  /** File offset of a virtual address through PT_LOAD (or, without segments, allocated sections). */
+  vaddrToOffset(vaddr: number, len?: number): number | undefined;
+  /** Bytes at a virtual address, or undefined if any of them is not backed by the file. */
+  readAt(vaddr: number, len: number): Uint8Array | undefined;
+  /** A pointer-sized slot's run-time value for a load base of 0, applying its relocation if any. */
+  pointerAt(vaddr: number): number | undefined;
+  pltStubAt(address: number): PltStub | undefined;
+  relocationAt(slot: number): Relocation | undefined;
+}
+
+const DT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DT).map(([k, v]) => [v, k]));
+
+export function isSupportedElf(h: ElfHeader): boolean {
+  return h.elfClass === 64 && h.littleEndian && h.machine === EM_X86_64;
+}
+
+/**
+ * Parses a 64-bit little-endian x86-64 ELF object completely. Other classes or machines
+ * are rejected with ConfineError('analysis-failed', 'unsupported ELF ...') — use
+ * readDynamicInfo for the header-level facts about those. Anything inconsistent in the
+ * file is ConfineError('elf-malformed'), never another exception.
+ */
+export function parseElf(buf: Uint8Array, fileName?: string): ElfFile {
+  try {
+    return parse(buf, fileName);
+  } catch (e) {
+    if (e instanceof ConfineError) throw e;
+    throw malformed(fileName, `unreadable ELF: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function parse(buf: Uint8Array, fileName?: string): ElfFile {
+  const { view, header } = readHeader(buf, fileName);
+  if (!isSupportedElf(header)) {
+    throw new ConfineError(
+      'analysis-failed',
+      `unsupported ELF: class ${header.elfClass}, ${header.littleEndian ? 'little' : 'big'}-endian, machine ${header.machine} (only x86-64 ELF64 LE)`,
+      fileName ? { file: fileName } : {},
+    );
+  }
+  const programHeaders = readProgramHeaders(view, header);
+  const raw = readRawSectionHeaders(view, header);
+  const sections = nameSections(view, raw, header.shstrndx);
+  const byName = new Map<string, Section>();
+  for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+
+  let interp: string | undefined;
+  const pint = programHeaders.find((p) => p.type === PT.INTERP);
+  if (pint) {
+    view.check(pint.offset, pint.filesz, 'PT_INTERP');
+    interp = view.cstr(pint.offset, pint.offset + pint.filesz, 'PT_INTERP path');
+  }
+
+  const dyn = readDynamicTable(view, programHeaders, raw);
+  const dynamic: DynamicEntry[] = (dyn?.entries ?? []).map((e) => ({ ...e, tagName: DT_NAMES[e.tag] ?? `0x${e.tag.toString(16)}` }));
+  const needed: string[] = [];
+  const runpath: string[] = [];
+  const rpath: string[] = [];
+  let soname: string | undefined;
+  let flags1 = 0;
+  for (const e of dynamic) {
+    if (e.tag === DT.NEEDED) needed.push(dyn!.str(e.value));
+    else if (e.tag === DT.RUNPATH) runpath.push(...splitPath(dyn!.str(e.value)));
+    else if (e.tag === DT.RPATH) rpath.push(...splitPath(dyn!.str(e.value)));
+    else if (e.tag === DT.SONAME) soname = dyn!.str(e.value);
+    else if (e.tag === DT.FLAGS_1) flags1 = e.value;
+  }
+  const dynamicValue = (tag: number) => dynamic.find((e) => e.tag === tag)?.value;
+
+  const loads = programHeaders.filter((p) => p.type === PT.LOAD);
+  const allocSections = sections.filter((s) => (s.flags & 2) !== 0 && s.type !== SHT.NOBITS && s.addr !== 0);
+  const vaddrToOffset = (vaddr: number, len = 1): number | undefined => {
+    if (!Number.isFinite(vaddr) || !Number.isFinite(len) || len < 0) return undefined;
+    for (const p of loads) {
+      if (vaddr >= p.vaddr && vaddr + len <= p.vaddr + p.filesz) {
+        const off = p.offset + (vaddr - p.vaddr);
+        return off + len <= buf.length ? off : undefined;
+      }
+    }
+    if (loads.length === 0) {
+      for (const s of allocSections) {
+        if (vaddr >= s.addr && vaddr + len <= s.addr + s.size) {
+          const off = s.offset + (vaddr - s.addr);
+          return off + len <= buf.length ? off : undefined;
+        }
+      }
+    }
+    return undefined;
+  };
+  const readAt = (vaddr: number, len: number) => {
+    const off = vaddrToOffset(vaddr, len);
+    return off === undefined ? undefined : buf.subarray(off, off + len);
+  };
+  const readSlot = (vaddr: number) => {
+    const off = vaddrToOffset(vaddr, 8);
+    return off === undefined ? undefined : view.u64(off);
+  };
+
+  const versions = readVersions(view, raw);
+  const dynsymSec = sections.find((s) => s.type === SHT.DYNSYM);
+  const symtabSec = sections.find((s) => s.type === SHT.SYMTAB);
+  const dynsym = dynsymSec ? readSymbolTable(view, raw, dynsymSec, versions) : [];
+  const symtab = symtabSec ? readSymbolTable(view, raw, symtabSec, undefined) : [];
+
+  const relocations: Relocation[] = [];
+  const tables = new Map<number, ElfSymbol[]>();
+  if (dynsymSec) tables.set(dynsymSec.index, dynsym);
+  if (symtabSec) tables.set(symtabSec.index, symtab);
+  for (const s of sections) {
+    if (s.type === SHT.RELA) {
+      // Relocations of a linked object (.rela.dyn/.rela.plt) use .dynsym; link 0 means "no symbols".
+      const syms = s.link === 0 ? [] : tables.get(s.link);
+      if (!syms) view.fail(`${s.name} links to section ${s.link}, which is not a symbol table`);
+      relocations.push(...readRela(view, s.name, s.offset, s.size, s.entsize, syms!));
+    } else if (s.type === SHT_RELR) {
+      relocations.push(...readRelr(view, s.name, s.offset, s.size, readSlot));
+    }
+  }
+  const relocBySlot = new Map<number, Relocation>();
+  // Only relocations of a linked object name run-time slots; ET_REL offsets are section-relative.
+  if (header.type !== ET.REL) {
+    for (const r of relocations) if (r.type !== R_X86_64.NONE && !relocBySlot.has(r.offset)) relocBySlot.set(r.offset, r);
+  }
+
+  const pltStubs: PltStub[] = [];
+  if (header.type !== ET.REL) {
+    for (const name of ['.plt', '.plt.sec', '.plt.got', '.iplt']) {
+      const s = byName.get(name);
+      if (!s || s.type === SHT.NOBITS) continue;
+      for (const slot of decodePltSection(view, s, name)) {
+        const reloc = relocBySlot.get(slot.gotSlot);
+        const stub: PltStub = { ...slot };
+        if (reloc) {
+          stub.reloc = reloc;
+          if (reloc.symbol && reloc.symbol.name) {
+            stub.symbol = reloc.symbol;
+            stub.name = reloc.symbol.name;
+          }
+          if (reloc.type === R_X86_64.IRELATIVE) stub.resolver = reloc.addend;
+        }
+        pltStubs.push(stub);
+      }
+    }
+  }
+  const stubByAddr = new Map(pltStubs.map((s) => [s.address, s]));
+
+  const gotEntries: GotEntry[] = relocations
+    .filter((r) => r.type === R_X86_64.GLOB_DAT)
+    .map((r) => ({ slot: r.offset, reloc: r, ...(r.symbol ? { symbol: r.symbol } : {}) }));
+
+  const relativeTargets: number[] = [];
+  const irelativeResolvers: number[] = [];
+  for (const r of relocations) {
+    if (r.type === R_X86_64.RELATIVE || r.type === R_X86_64.RELATIVE64) relativeTargets.push(r.addend);
+    else if (r.type === R_X86_64.IRELATIVE) irelativeResolvers.push(r.addend);
+  }
+
+  const pointerAt = (vaddr: number): number | undefined => {
+    const r = relocBySlot.get(vaddr);
+    if (r) {
+      if (r.type === R_X86_64.RELATIVE || r.type === R_X86_64.IRELATIVE || r.type === R_X86_64.RELATIVE64) return r.addend;
+      if (r.type === R_X86_64.R64 || r.type === R_X86_64.GLOB_DAT || r.type === R_X86_64.JUMP_SLOT) {
+        if (r.symbol?.defined) return r.symbol.value + (r.type === R_X86_64.R64 ? r.addend : 0);
+        return undefined; // resolved against another object at run time
+      }
+    }
+    return readSlot(vaddr);
+  };
+
+  const readArray = (secType: number, tagAddr: number, tagSize: number): number[] => {
+    let addr: number | undefined;
+    let size: number | undefined;
+    const s = sections.find((x) => x.type === secType);
+    if (s) { addr = s.addr; size = s.size; }
+    else { addr = dynamicValue(tagAddr); size = dynamicValue(tagSize); }
+    if (addr === undefined || !size) return [];
+    if (size > buf.length) view.fail(`init/fini array of ${size} bytes is larger than the file`);
+    const out: number[] = [];
+    for (let i = 0; i + 8 <= size; i += 8) {
+      const v = pointerAt(addr + i);
+      if (v === undefined) {
+        if (readAt(addr + i, 8) === undefined) view.fail(`init/fini array slot ${(addr + i).toString(16)} is not in the file`);
+        continue;
+      }
+      if (v !== 0 && v < 2 ** 53) out.push(v);
+    }
+    return out;
+  };
+
+  let fdes: Fde[] = [];
+  const eh = byName.get('.eh_frame');
+  if (eh && eh.type !== SHT.NOBITS && eh.size > 0) {
+    fdes = parseEhFrame(view, eh.offset, eh.size, eh.addr);
+  } else if (sections.length === 0) {
+    const hdr = programHeaders.find((p) => p.type === PT.GNU_EH_FRAME);
+    if (hdr) fdes = ehFrameViaHeader(view, hdr, vaddrToOffset, loads);
+  }
+  fdes = dedupeSorted(fdes);
+
+  return {
+    ...(fileName !== undefined ? { fileName } : {}),
+    header,
+    type: header.type === ET.EXEC ? 'exec' : header.type === ET.DYN ? 'dyn' : header.type === ET.REL ? 'rel' : header.type === ET.CORE ? 'core' : 'other',
+    entry: header.entry,
+    sections,
+    programHeaders,
+    ...(interp !== undefined ? { interp } : {}),
+    dynamic,
+    needed,
+    ...(soname !== undefined ? { soname } : {}),
+    runpath,
+    rpath,
+    flags1,
+    isPie: header.type === ET.DYN && (interp !== undefined || (flags1 & DF_1_PIE) !== 0),
+    dynsym,
+    symtab,
+    relocations,
+    pltStubs,
+    gotEntries,
+    fdes,
+    preinitArray: readArray(SHT.PREINIT_ARRAY, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ),
+    initArray: readArray(SHT.INIT_ARRAY, DT.INIT_ARRAY, DT.INIT_ARRAYSZ),
+    finiArray: readArray(SHT.FINI_ARRAY, DT.FINI_ARRAY, DT.FINI_ARRAYSZ),
+    relativeTargets,
+    irelativeResolvers,
+    sectionByName: (name) => byName.get(name),
+    dynamicValue,
+    vaddrToOffset,
+    readAt,
+    pointerAt,
+    pltStubAt: (a) => stubByAddr.get(a),
+    relocationAt: (slot) => relocBySlot.get(slot),
+  };
+}
+
+const SHT_RELR = 19;
+
+function nameSections(view: ByteView, raw: RawSectionHeader[], shstrndx: number): Section[] {
+  if (raw.length === 0) return [];
+  if (shstrndx === 0) return raw.map((s) => ({ ...s, name: '' }));
+  if (shstrndx >= raw.length) view.fail(`section name table index ${shstrndx} is past the section table`);
+  const st = raw[shstrndx];
+  view.check(st.offset, st.size, 'section name table');
+  return raw.map((s) => {
+    if (s.type !== SHT.NOBITS && s.type !== SHT.NULL) view.check(s.offset, s.size, `section ${s.index}`);
+    return { ...s, name: s.nameOffset === 0 && s.type === SHT.NULL ? '' : view.cstr(st.offset + s.nameOffset, st.offset + st.size, 'section name') };
+  });
+}
+
+/** Without section headers, .eh_frame is found through PT_GNU_EH_FRAME's eh_frame_ptr; it ends with its segment. */
+function ehFrameViaHeader(
+  view: ByteView,
+  hdr: ProgramHeader,
+  vaddrToOffset: (v: number, len?: number) => number | undefined,
+  loads: ProgramHeader[],
+): Fde[] {
+  view.check(hdr.offset, Math.max(hdr.filesz, 8), '.eh_frame_hdr');
+  const enc = view.u8(hdr.offset + 1);
+  if (view.u8(hdr.offset) !== 1 || enc !== 0x1b) return []; // only the pcrel|sdata4 form ld emits
+  const ptr = hdr.vaddr + 4 + view.i32(hdr.offset + 4);
+  const off = vaddrToOffset(ptr);
+  if (off === undefined) view.fail('.eh_frame_hdr points at an unmapped .eh_frame');
+  const seg = loads.find((p) => ptr >= p.vaddr && ptr < p.vaddr + p.filesz)!;
+  return parseEhFrame(view, off, seg.offset + seg.filesz - off, ptr, true);
+}
+
+function dedupeSorted(fdes: Fde[]): Fde[] {
+  const sorted = [...fdes].sort((a, b) => a.start - b.start || b.size - a.size);
+  return sorted.filter((f, i) => i === 0 || f.start !== sorted[i - 1].start);
+}
+
+function splitPath(s: string): string[] {
+  return s === '' ? [] : s.split(':');
+}

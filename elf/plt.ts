@@ -1,0 +1,40 @@
+import { ByteView } from './byte-view';
+import { RawSectionHeader } from './header';
+
+/** One PLT stub: where it is, and which GOT slot its indirect jump goes through. */
+export interface PltStubSlot {
+  address: number; // first byte of the stub (objdump's `<sym@plt>` label)
+  gotSlot: number; // vaddr of the GOT entry read by `jmp *slot(%rip)`
+  section: string;
+}
+
+const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
+
+/**
+ * Decodes the stub shapes GNU ld and lld emit for x86-64, by hand (they are a handful):
+ *   .plt      ff 25 rel32 | 68 imm32 | e9 rel32                     (lazy, no IBT)
+ *   .plt.sec  f3 0f 1e fa | [f2] ff 25 rel32 | nop                  (IBT)
+ *   .plt.got  [f3 0f 1e fa] [f2] ff 25 rel32 | nop                  (8 or 16 bytes)
+ * The first .plt entry (PLT0) pushes/jumps through GOT+8/GOT+16, which carry no
+ * relocation, so it is found but maps to no symbol. IBT lazy .plt entries
+ * (endbr64; push; bnd jmp PLT0) have no `jmp *` and are skipped: their callers go
+ * through .plt.sec.
+ */
+export function decodePltSection(view: ByteView, sec: RawSectionHeader, name: string): PltStubSlot[] {
+  if (sec.size === 0) return [];
+  view.check(sec.offset, sec.size, name);
+  const step = sec.entsize === 8 || sec.entsize === 16 ? sec.entsize : name === '.plt.got' ? 8 : 16;
+  const out: PltStubSlot[] = [];
+  const end = sec.offset + sec.size;
+  for (let o = sec.offset; o < end; o += step) {
+    let p = o;
+    const has = (bytes: number[]) => p + bytes.length <= end && bytes.every((b, i) => view.u8(p + i) === b);
+    if (has(ENDBR64)) p += 4;
+    if (p < end && view.u8(p) === 0xf2) p += 1; // bnd prefix (MPX)
+    if (p + 6 <= end && view.u8(p) === 0xff && view.u8(p + 1) === 0x25) {
+      const rel = view.i32(p + 2);
+      out.push({ address: sec.addr + (o - sec.offset), gotSlot: sec.addr + (p + 6 - sec.offset) + rel, section: name });
+    }
+  }
+  return out;
+}
