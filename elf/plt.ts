@@ -23,9 +23,9 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 export function decodePltSection(view: ByteView, sec: RawSectionHeader, name: string): PltStubSlot[] {
   if (sec.size === 0) return [];
   view.check(sec.offset, sec.size, name);
-  const step = sec.entsize === 8 || sec.entsize === 16 ? sec.entsize : name === '.plt.got' ? 8 : 16;
-  const out: PltStubSlot[] = [];
   const end = sec.offset + sec.size;
+  const step = sec.entsize === 8 || sec.entsize === 16 ? sec.entsize : guessStep(view, sec.offset, end);
+  const out: PltStubSlot[] = [];
   for (let o = sec.offset; o < end; o += step) {
     let p = o;
     const has = (bytes: number[]) => p + bytes.length <= end && bytes.every((b, i) => view.u8(p + i) === b);
@@ -37,4 +37,14 @@ export function decodePltSection(view: ByteView, sec: RawSectionHeader, name: st
     }
   }
   return out;
+}
+
+/**
+ * Without sh_entsize: 8-byte entries (`jmp *; xchg %ax,%ax`, as in static binaries'
+ * IRELATIVE .plt and non-IBT .plt.got) start with ff 25 at both 0 and 8; everything
+ * else (lazy PLT0 `push; jmp`, IBT stubs) is 16 bytes a stub.
+ */
+function guessStep(view: ByteView, off: number, end: number): number {
+  const jmpAt = (o: number) => o + 2 <= end && view.u8(o) === 0xff && view.u8(o + 1) === 0x25;
+  return jmpAt(off) && (off + 8 >= end || jmpAt(off + 8)) ? 8 : 16;
 }

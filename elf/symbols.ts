@@ -155,7 +155,9 @@ export function readSymbolTable(
         if (!versionDefault) versionDefault = undefined;
       }
     }
-    if (table === 'dynsym') raw = version ? `${name}${versionDefault ? '@@' : '@'}${version}` : name;
+    // A version's own definition symbol (ABS, named like the version) is printed bare by readelf; so are we.
+    const isVersionSymbol = shndx === SHN_ABS && version === name;
+    if (table === 'dynsym') raw = version && !isVersionSymbol ? `${name}${versionDefault ? '@@' : '@'}${version}` : name;
     out[i] = {
       table, index: i, name, fullName: raw, value, size,
       type: t < TYPES.length ? TYPES[t] : t === 10 ? 'ifunc' : 'other',
