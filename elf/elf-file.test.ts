@@ -177,6 +177,24 @@ describe('what the analysis relies on', () => {
     expect(e.entry).toBe(e.symtab.find((s) => s.name === '_start')!.value);
   });
 
+  test('without section headers, dynamic symbols, versions and relocations come from the dynamic array', () => {
+    for (const f of [fx.withLib, fx.lib, HOST_LIBC]) {
+      const full = elf(f);
+      const b = Buffer.from(readFileSync(f));
+      b.writeBigUInt64LE(0n, 40); // e_shoff
+      b.writeUInt16LE(0, 60); // e_shnum
+      b.writeUInt16LE(0, 62); // e_shstrndx
+      const bare = parseElf(b, f);
+      expect(bare.sections.filter((s) => s.type !== 0).length).toBeGreaterThan(2);
+      expect(bare.dynsym.map((s) => s.fullName)).toEqual(full.dynsym.map((s) => s.fullName));
+      expect(bare.needed).toEqual(full.needed);
+      const key = (r: { offset: number; type: number; addend: number; symbol?: { fullName: string } }) => `${r.offset}:${r.type}:${r.addend}:${r.symbol?.fullName}`;
+      expect(bare.relocations.map(key).sort()).toEqual(full.relocations.map(key).sort());
+      expect(bare.initArray).toEqual(full.initArray);
+      expect(bare.fdes).toEqual(full.fdes);
+    }
+  });
+
   test('unsupported classes and machines are a typed error, not a crash', () => {
     const b = Buffer.from(readFileSync(fx.pie));
     b[4] = 1; // ELFCLASS32

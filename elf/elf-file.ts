@@ -4,7 +4,7 @@ import { DT, DF_1_PIE, RawDynamicEntry, readDynamicTable } from './dynamic';
 import { Fde, parseEhFrame } from './eh-frame';
 import {
   EM_X86_64, ET, ElfHeader, PT, ProgramHeader, RawSectionHeader, SHT,
-  readHeader, readProgramHeaders, readRawSectionHeaders,
+  readHeader, readProgramHeaders, readRawSectionHeaders, vaddrToOffsetVia,
 } from './header';
 import { PltStubSlot, decodePltSection } from './plt';
 import { R_X86_64, Relocation, readRela, readRelr } from './relocations';
@@ -111,8 +111,14 @@ function parse(buf: Uint8Array, fileName?: string): ElfFile {
     );
   }
   const programHeaders = readProgramHeaders(view, header);
-  const raw = readRawSectionHeaders(view, header);
-  const sections = nameSections(view, raw, header.shstrndx);
+  let raw = readRawSectionHeaders(view, header);
+  let sections = nameSections(view, raw, header.shstrndx);
+  if (raw.length === 0) {
+    // No section headers (sstrip, some packers): the loader does not need them, so
+    // neither do we — rebuild the dynamic ones from the dynamic array.
+    raw = sectionsFromDynamic(view, programHeaders);
+    sections = raw.map((r) => ({ ...r, name: SYNTH_NAMES[r.index] ?? '' }));
+  }
   const byName = new Map<string, Section>();
   for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
 
@@ -183,9 +189,10 @@ function parse(buf: Uint8Array, fileName?: string): ElfFile {
       // Relocations of a linked object (.rela.dyn/.rela.plt) use .dynsym; link 0 means "no symbols".
       const syms = s.link === 0 ? [] : tables.get(s.link);
       if (!syms) view.fail(`${s.name} links to section ${s.link}, which is not a symbol table`);
-      relocations.push(...readRela(view, s.name, s.offset, s.size, s.entsize, syms!));
+      // A loop, not push(...spread): a spread of 100k+ entries overflows the stack.
+      for (const r of readRela(view, s.name, s.offset, s.size, s.entsize, syms!)) relocations.push(r);
     } else if (s.type === SHT_RELR) {
-      relocations.push(...readRelr(view, s.name, s.offset, s.size, readSlot));
+      for (const r of readRelr(view, s.name, s.offset, s.size, readSlot)) relocations.push(r);
     }
   }
   const relocBySlot = new Map<number, Relocation>();
@@ -263,7 +270,7 @@ function parse(buf: Uint8Array, fileName?: string): ElfFile {
   const eh = byName.get('.eh_frame');
   if (eh && eh.type !== SHT.NOBITS && eh.size > 0) {
     fdes = parseEhFrame(view, eh.offset, eh.size, eh.addr);
-  } else if (sections.length === 0) {
+  } else if (!eh) {
     const hdr = programHeaders.find((p) => p.type === PT.GNU_EH_FRAME);
     if (hdr) fdes = ehFrameViaHeader(view, hdr, vaddrToOffset, loads);
   }
@@ -306,6 +313,62 @@ function parse(buf: Uint8Array, fileName?: string): ElfFile {
 }
 
 const SHT_RELR = 19;
+
+const SYNTH_NAMES = ['', '.dynstr', '.dynsym', '.gnu.version', '.gnu.version_r', '.gnu.version_d', '.rela.dyn', '.rela.plt', '.relr.dyn'];
+
+/**
+ * Section headers rebuilt from DT_* tags, indexed as SYNTH_NAMES. The symbol count comes
+ * from DT_HASH's nchain or from walking DT_GNU_HASH's chains; version tables are given
+ * the rest of their segment as size (their own counts and links bound the walk).
+ */
+function sectionsFromDynamic(view: ByteView, phdrs: readonly ProgramHeader[]): RawSectionHeader[] {
+  const dyn = readDynamicTable(view, phdrs, []);
+  if (!dyn) return [];
+  const val = (tag: number) => dyn.entries.find((e) => e.tag === tag)?.value;
+  const toOff = (vaddr: number | undefined) => (vaddr === undefined ? undefined : vaddrToOffsetVia(phdrs, vaddr));
+  const segEnd = (off: number) => {
+    const seg = phdrs.find((p) => p.type === PT.LOAD && off >= p.offset && off < p.offset + p.filesz);
+    return seg ? seg.offset + seg.filesz : view.size;
+  };
+  const out: RawSectionHeader[] = [{ index: 0, nameOffset: 0, type: SHT.NULL, flags: 0, addr: 0, offset: 0, size: 0, link: 0, info: 0, addralign: 0, entsize: 0 }];
+  const add = (index: number, type: number, vaddr: number | undefined, size: number | undefined, link: number, info = 0, entsize = 0) => {
+    const off = toOff(vaddr);
+    if (vaddr === undefined || off === undefined) return;
+    out[index] = { index, nameOffset: 0, type, flags: 2, addr: vaddr, offset: off, size: Math.min(size ?? segEnd(off) - off, segEnd(off) - off), link, info, addralign: 8, entsize };
+  };
+  for (let i = 1; i < SYNTH_NAMES.length; i++) out[i] = { ...out[0], index: i };
+  add(1, SHT.STRTAB, val(DT.STRTAB), val(DT.STRSZ), 0);
+  const nsyms = dynsymCount(view, toOff(val(DT.HASH)), toOff(val(DT.GNU_HASH)));
+  if (nsyms !== undefined) {
+    add(2, SHT.DYNSYM, val(DT.SYMTAB), nsyms * 24, 1, 1, 24);
+    add(3, SHT.GNU_VERSYM, val(DT.VERSYM), nsyms * 2, 2, 0, 2);
+  }
+  add(4, SHT.GNU_VERNEED, val(DT.VERNEED), undefined, 1, val(DT.VERNEEDNUM) ?? 0);
+  add(5, SHT.GNU_VERDEF, val(DT.VERDEF), undefined, 1, val(DT.VERDEFNUM) ?? 0);
+  const symLink = out[2].type === SHT.DYNSYM ? 2 : 0;
+  add(6, SHT.RELA, val(DT.RELA), val(DT.RELASZ) ?? 0, symLink, 0, 24);
+  if (val(DT.PLTREL) === DT.RELA) add(7, SHT.RELA, val(DT.JMPREL), val(DT.PLTRELSZ) ?? 0, symLink, 0, 24);
+  add(8, SHT_RELR, val(DT.RELR), val(DT.RELRSZ) ?? 0, 0, 0, 8);
+  return out;
+}
+
+function dynsymCount(view: ByteView, hashOff: number | undefined, gnuOff: number | undefined): number | undefined {
+  if (hashOff !== undefined) return view.u32(hashOff + 4);
+  if (gnuOff === undefined) return undefined;
+  const nbuckets = view.u32(gnuOff);
+  const symoffset = view.u32(gnuOff + 4);
+  const bloomSize = view.u32(gnuOff + 8);
+  const buckets = gnuOff + 16 + bloomSize * 8;
+  view.check(buckets, nbuckets * 4, 'GNU hash buckets');
+  let max = 0;
+  for (let i = 0; i < nbuckets; i++) max = Math.max(max, view.u32(buckets + i * 4));
+  if (max < symoffset) return symoffset;
+  const chains = buckets + nbuckets * 4;
+  // Follow the last bucket's chain to its end bit; bounded by the file via u32's checks.
+  let idx = max;
+  while ((view.u32(chains + (idx - symoffset) * 4) & 1) === 0) idx++;
+  return idx + 1;
+}
 
 function nameSections(view: ByteView, raw: RawSectionHeader[], shstrndx: number): Section[] {
   if (raw.length === 0) return [];
