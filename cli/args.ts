@@ -12,9 +12,9 @@ export class UsageError extends ConfineError {
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
-export function parse(argv: string[], options: OptionSpec, allowPositionals = false) {
+export function parse<T extends OptionSpec, P extends boolean = false>(argv: string[], options: T, allowPositionals?: P) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs<{ args: string[]; options: T; allowPositionals: P; strict: true }>({ args: argv, options, allowPositionals: (allowPositionals ?? false) as P, strict: true });
   } catch (e) {
     // node's messages name the option already ("Unknown option '--x'"); keep them.
     throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));

@@ -139,7 +139,9 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
 
       if (!(opts.force && mode === 'run')) {
         const got = await opts.store.read(key);
-        if (got.status === 'hit') {
+        if (got.status === 'hit' && stage.stillValid && !(await stage.stillValid(got.artifact, opts.config))) {
+          ctx.log('cached output refers to files that are gone; recomputing');
+        } else if (got.status === 'hit') {
           for (const line of got.log) opts.reporter.log(unit.id, stage.name, line, true);
           return finish('reused', { key, value: got.artifact, outputDigest: digestOf(got.artifact) });
         }

@@ -25,6 +25,11 @@ export interface Stage<Deps extends Record<string, unknown> = Record<string, unk
    * digest). Called before the cache lookup; a throw here is the stage failing.
    */
   externalInputs?(unit: WorkUnit, config: Config, ctx: StageContext): Promise<Record<string, string>>;
+  /**
+   * For outputs that point at state outside the cache (files under -o, a profile in
+   * -r): a cache hit is only reused when this says that state is still there.
+   */
+  stillValid?(output: Out, config: Config): Promise<boolean>;
   run(deps: Deps, ctx: StageContext, unit: WorkUnit, config: Config): Promise<Out>;
 }
 
