@@ -1,0 +1,240 @@
+import {
+  Code, Decoder, DecoderOptions, Instruction, InstructionInfoFactory, MemorySizeExt, Mnemonic, OpAccess, OpKind, Register,
+} from 'iced-x86';
+import { gpr, RBP, RSP } from './registers';
+
+/**
+ * What one instruction does to general-purpose registers and stack slots, reduced to
+ * the few shapes the backward walk understands. Anything else becomes `other`, with
+ * the full set of registers and frame bytes it may write, so the walk can tell
+ * "leaves my value alone" from "overwrites it in a way I cannot follow".
+ */
+export type Effect =
+  | { op: 'const'; dst: Dst; value: number }
+  | { op: 'copy'; dst: Dst; src: Dst }
+  | { op: 'xchg'; a: number; b: number }
+  | { op: 'cmov'; dst: number; src: number }
+  | { op: 'push'; src: number | { value: number } }
+  | { op: 'pop'; dst: number }
+  | { op: 'rspAdd'; delta: number }
+  | { op: 'rbpFromRsp' }
+  | { op: 'leave' }
+  | { op: 'other'; name: string; writes: number /* bitmask of GPR families */; frameWrites: FrameWrite[]; otherMemWrite: boolean; partialRegWrite: number };
+
+/** A register (0..15) or a frame slot: 8 bytes at [rsp+disp] or [rbp+disp]. */
+export type Dst = number | Slot;
+export interface Slot {
+  base: typeof RSP | typeof RBP;
+  disp: number;
+}
+
+export interface FrameWrite {
+  base: number;
+  disp: number;
+  size: number;
+}
+
+const MOV_IMM = new Set<number>([Code.Mov_r32_imm32, Code.Mov_r64_imm64, Code.Mov_rm64_imm32, Code.Mov_rm32_imm32]);
+const ZERO_IDIOM = new Set<number>([
+  Code.Xor_rm32_r32, Code.Xor_r32_rm32, Code.Xor_rm64_r64, Code.Xor_r64_rm64,
+  Code.Sub_rm32_r32, Code.Sub_r32_rm32, Code.Sub_rm64_r64, Code.Sub_r64_rm64,
+]);
+/** Moves whose low 32 bits equal the source's low 32 bits. */
+const MOVES = new Set<number>([
+  Code.Mov_r32_rm32, Code.Mov_r64_rm64, Code.Mov_rm32_r32, Code.Mov_rm64_r64, Code.Movsxd_r64_rm32,
+]);
+const CMOVS = new Set<number>(
+  (Object.keys(Code).filter((k) => /^Cmov[a-z]+_r(32|64)_rm(32|64)$/.test(k)) as (keyof typeof Code)[]).map((k) => Code[k]),
+);
+const RSP_ADJ = new Set<number>([Code.Add_rm64_imm32, Code.Add_rm64_imm8, Code.Sub_rm64_imm32, Code.Sub_rm64_imm8]);
+
+const mnemonicName = (m: Mnemonic): string => (Mnemonic as unknown as Record<number, string>)[m]?.toLowerCase() ?? String(m);
+
+function i64(b: bigint): number {
+  return Number(BigInt.asIntN(64, b));
+}
+
+/** Low 32 bits, signed: what the kernel takes as the syscall number. */
+function low32(b: bigint): number {
+  return Number(BigInt.asIntN(32, b));
+}
+
+/** Decodes single instructions on demand and remembers their effects. */
+export class EffectDecoder {
+  private decoder: Decoder;
+  private ins = new Instruction();
+  private info = new InstructionInfoFactory();
+  private cache = new Map<number, Effect>();
+
+  constructor(
+    private bytes: Uint8Array,
+    private base: number,
+  ) {
+    this.decoder = new Decoder(64, bytes, DecoderOptions.None);
+  }
+
+  free(): void {
+    this.ins.free();
+    this.info.free();
+    this.decoder.free();
+  }
+
+  /** Effect of the instruction at `addr` (which must be an instruction start). */
+  effect(addr: number): Effect {
+    let e = this.cache.get(addr);
+    if (!e) {
+      (this.decoder as unknown as { position: number }).position = addr - this.base;
+      this.decoder.ip = BigInt(addr);
+      this.decoder.decodeOut(this.ins);
+      e = this.compute(this.ins);
+      this.cache.set(addr, e);
+    }
+    return e;
+  }
+
+  isNop(addr: number): boolean {
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.decodeOut(this.ins);
+    return this.ins.mnemonic === Mnemonic.Nop;
+  }
+
+  /** Does this instruction compute an address inside the frame (lea r, [rsp/rbp+x])? */
+  takesFrameAddress(addr: number): boolean {
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.decodeOut(this.ins);
+    const ins = this.ins;
+    if (ins.code !== Code.Lea_r64_m && ins.code !== Code.Lea_r32_m) return false;
+    const b = ins.memoryBase;
+    const x = ins.memoryIndex;
+    return b === Register.RSP || b === Register.RBP || x === Register.RSP || x === Register.RBP;
+  }
+
+  private slotOf(ins: Instruction): Slot | undefined {
+    if (ins.memoryIndex !== Register.None) return undefined;
+    const b = ins.memoryBase;
+    if (b === Register.RSP) return { base: RSP, disp: i64(ins.memoryDisplacement) };
+    if (b === Register.RBP) return { base: RBP, disp: i64(ins.memoryDisplacement) };
+    return undefined;
+  }
+
+  /** Destination/source operand as a register index or frame slot; undefined when it's neither. */
+  private operand(ins: Instruction, n: 0 | 1): Dst | undefined {
+    const k = n === 0 ? ins.op0Kind : ins.op1Kind;
+    if (k === OpKind.Register) {
+      const g = gpr(n === 0 ? ins.op0Register : ins.op1Register);
+      return g && (g.bits === 32 || g.bits === 64) ? g.idx : undefined;
+    }
+    if (k === OpKind.Memory) return this.slotOf(ins);
+    return undefined;
+  }
+
+  private compute(ins: Instruction): Effect {
+    const code = ins.code;
+    if (MOV_IMM.has(code)) {
+      const dst = this.operand(ins, 0);
+      if (dst !== undefined) {
+        const imm = code === Code.Mov_r64_imm64 ? ins.immediate64 : ins.immediate(1);
+        return { op: 'const', dst, value: low32(imm) };
+      }
+    } else if (ZERO_IDIOM.has(code)) {
+      if (ins.op0Kind === OpKind.Register && ins.op1Kind === OpKind.Register && ins.op0Register === ins.op1Register) {
+        const g = gpr(ins.op0Register);
+        if (g) return { op: 'const', dst: g.idx, value: 0 };
+      }
+    } else if (MOVES.has(code)) {
+      const dst = this.operand(ins, 0);
+      const src = this.operand(ins, 1);
+      if (dst !== undefined && src !== undefined) {
+        if (code === Code.Mov_r64_rm64 || code === Code.Mov_rm64_r64) {
+          if (dst === RBP && src === RSP) return { op: 'rbpFromRsp' };
+        }
+        if (dst !== RSP && dst !== RBP) return { op: 'copy', dst, src };
+        if (typeof dst === 'object') return { op: 'copy', dst, src };
+      }
+    } else if (code === Code.Lea_r64_m || code === Code.Lea_r32_m) {
+      const g = gpr(ins.op0Register);
+      if (g && g.idx !== RSP && ins.memoryIndex === Register.None && ins.memoryDisplacement === 0n) {
+        const b = gpr(ins.memoryBase);
+        if (b && b.bits === 64) return { op: 'copy', dst: g.idx, src: b.idx };
+      }
+      if (g && g.idx === RSP && ins.memoryBase === Register.RSP && ins.memoryIndex === Register.None) {
+        return { op: 'rspAdd', delta: i64(ins.memoryDisplacement) };
+      }
+    } else if (code === Code.Xchg_rm64_r64 || code === Code.Xchg_rm32_r32 || code === Code.Xchg_r64_RAX || code === Code.Xchg_r32_EAX) {
+      if (ins.op0Kind === OpKind.Register && ins.op1Kind === OpKind.Register) {
+        const a = gpr(ins.op0Register)!;
+        const b = gpr(ins.op1Register)!;
+        if (a.idx !== RSP && b.idx !== RSP) return { op: 'xchg', a: a.idx, b: b.idx };
+      }
+    } else if (CMOVS.has(code)) {
+      if (ins.op1Kind === OpKind.Register) {
+        const a = gpr(ins.op0Register)!;
+        const b = gpr(ins.op1Register)!;
+        if (a.idx !== RSP && a.idx !== RBP) return { op: 'cmov', dst: a.idx, src: b.idx };
+      }
+    } else if (code === Code.Push_r64) {
+      return { op: 'push', src: gpr(ins.op0Register)!.idx };
+    } else if (code === Code.Pushq_imm32 || code === Code.Pushq_imm8) {
+      return { op: 'push', src: { value: low32(ins.immediate(0)) } };
+    } else if (code === Code.Pop_r64) {
+      const g = gpr(ins.op0Register)!;
+      if (g.idx !== RSP) return { op: 'pop', dst: g.idx };
+    } else if (RSP_ADJ.has(code)) {
+      if (ins.op0Kind === OpKind.Register && ins.op0Register === Register.RSP) {
+        const v = i64(ins.immediate(1));
+        return { op: 'rspAdd', delta: code === Code.Sub_rm64_imm32 || code === Code.Sub_rm64_imm8 ? -v : v };
+      }
+    } else if (code === Code.Leaveq) {
+      return { op: 'leave' };
+    }
+    return this.generic(ins);
+  }
+
+  private generic(ins: Instruction): Effect {
+    const info = this.info.info(ins);
+    let writes = 0;
+    let partialRegWrite = 0;
+    const frameWrites: FrameWrite[] = [];
+    let otherMemWrite = false;
+    try {
+      const regs = info.usedRegisters();
+      for (const r of regs) {
+        const acc = r.access as OpAccess;
+        if (acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) {
+          const g = gpr(r.register);
+          if (g) {
+            writes |= 1 << g.idx;
+            if (g.bits < 32) partialRegWrite |= 1 << g.idx;
+          }
+        }
+        r.free();
+      }
+      const mems = info.usedMemory();
+      for (const m of mems) {
+        const acc = m.access as OpAccess;
+        if (acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) {
+          const b = m.base;
+          if ((b === Register.RSP || b === Register.RBP) && m.index === Register.None) {
+            frameWrites.push({ base: b === Register.RSP ? RSP : RBP, disp: i64(m.displacement), size: memSize(ins) });
+          } else if (b === Register.RSP || b === Register.RBP || m.index === Register.RSP || m.index === Register.RBP) {
+            // Indexed frame access (an array on the stack): could hit any slot.
+            frameWrites.push({ base: b === Register.RBP || m.index === Register.RBP ? RBP : RSP, disp: NaN, size: 0 });
+          } else {
+            otherMemWrite = true;
+          }
+        }
+        m.free();
+      }
+    } finally {
+      info.free();
+    }
+    const name = mnemonicName(ins.mnemonic) + (ins.op1Kind === OpKind.Memory && ins.opCount >= 2 ? ' from memory' : '');
+    return { op: 'other', name, writes, frameWrites, otherMemWrite, partialRegWrite };
+  }
+}
+
+function memSize(ins: Instruction): number {
+  // Unknown sizes (e.g. xsave areas) count as 64 bytes, the widest vector store.
+  const n = ins.memorySize ? MemorySizeExt.size(ins.memorySize) : 0;
+  return n > 0 ? n : 64;
+}

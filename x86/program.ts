@@ -1,0 +1,323 @@
+import { Code, Decoder, DecoderOptions, FlowControl, Instruction, Mnemonic } from 'iced-x86';
+import type { FunctionStart } from './types';
+
+/**
+ * What the first pass keeps per instruction. Everything is computed from the
+ * instruction's Code and raw bytes, because every wasm getter (and every BigInt
+ * iced hands back for addresses) costs more than the decode itself.
+ */
+export const K = {
+  NEXT: 0,
+  CALL: 1,
+  CALL_IND: 2,
+  JMP: 3,
+  JMP_IND: 4,
+  JCC: 5,
+  RET: 6,
+  SYSCALL: 7,
+  INT80: 8,
+  SYSENTER: 9,
+  /** hlt, ud2, int3, invalid bytes: execution does not continue to the next instruction. */
+  STOP: 10,
+  /** Other interrupts / far transfers: treated as falling through (conservative for data-flow, which gives up on them). */
+  OTHER: 11,
+} as const;
+
+const codeNames = Object.keys(Code).filter((k) => isNaN(Number(k))) as (keyof typeof Code)[];
+const REL8 = new Set<number>();
+const REL32 = new Set<number>();
+for (const n of codeNames) {
+  if (/_rel8_64/.test(n)) REL8.add(Code[n]);
+  else if (/_rel32_64/.test(n)) REL32.add(Code[n]);
+}
+REL32.add(Code.Xbegin_rel32);
+
+/** Per-Code flow classification, filled lazily from iced's flowControl (it depends only on the Code). */
+const kindOfCode = new Int8Array(codeNames.length + 16).fill(-1);
+
+function classify(code: number, fc: FlowControl, lastByte: number): number {
+  switch (code) {
+    case Code.Syscall:
+      return K.SYSCALL;
+    case Code.Sysenter:
+      return K.SYSENTER;
+    case Code.Int_imm8:
+      return lastByte === 0x80 ? K.INT80 : K.OTHER;
+    case Code.INVALID:
+    case Code.Hlt:
+    case Code.Ud2:
+    case Code.Int3:
+      return K.STOP;
+  }
+  switch (fc) {
+    case FlowControl.Next:
+      return K.NEXT;
+    case FlowControl.Call:
+      return REL32.has(code) ? K.CALL : K.CALL_IND;
+    case FlowControl.IndirectCall:
+      return K.CALL_IND;
+    case FlowControl.UnconditionalBranch:
+      return REL8.has(code) || REL32.has(code) ? K.JMP : K.JMP_IND;
+    case FlowControl.IndirectBranch:
+      return K.JMP_IND;
+    case FlowControl.ConditionalBranch:
+      return K.JCC;
+    case FlowControl.Return:
+      return K.RET;
+    case FlowControl.Exception:
+      return K.STOP;
+    case FlowControl.XbeginXabortXend:
+      return REL32.has(code) ? K.JCC : K.NEXT;
+    default:
+      return K.OTHER;
+  }
+}
+
+/** Kinds after which execution does not continue with the next instruction. */
+export function endsFlow(kind: number): boolean {
+  return kind === K.JMP || kind === K.JMP_IND || kind === K.RET || kind === K.STOP;
+}
+
+export interface ProgramFunction {
+  addr: number;
+  end: number;
+  name?: string;
+  exported: boolean;
+  /** Instruction index range [first, last) into the Program arrays. */
+  first: number;
+  last: number;
+}
+
+/**
+ * All decoded instructions of an object's functions, in address order, as parallel
+ * typed arrays. Functions partition the code: each runs from its start to its
+ * size (if given) or to the next start, whichever comes first.
+ */
+export class Program {
+  n = 0;
+  addr = new Float64Array(1024);
+  len = new Uint8Array(1024);
+  code = new Uint16Array(1024);
+  kind = new Uint8Array(1024);
+  /** Direct branch target, NaN otherwise; for lea rip-relative / mov imm, the address materialised (or NaN). */
+  target = new Float64Array(1024);
+  fnOf = new Int32Array(1024);
+  functions: ProgramFunction[] = [];
+  private jumpSrc?: Map<number, number[]>;
+  private callSrc?: Map<number, number[]>;
+
+  /** Direct jump (jmp/jcc) sources by target address; built on first use (most objects never need it). */
+  get jumpSources(): Map<number, number[]> {
+    if (!this.jumpSrc) this.buildSources();
+    return this.jumpSrc!;
+  }
+
+  /** Direct call sites by target address. */
+  get callSources(): Map<number, number[]> {
+    if (!this.callSrc) this.buildSources();
+    return this.callSrc!;
+  }
+
+  private buildSources(): void {
+    this.jumpSrc = new Map();
+    this.callSrc = new Map();
+    for (let i = 0; i < this.n; i++) {
+      const k = this.kind[i];
+      if (k === K.CALL) push(this.callSrc, this.target[i], i);
+      else if (k === K.JMP || k === K.JCC) push(this.jumpSrc, this.target[i], i);
+    }
+  }
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly base: number,
+  ) {}
+
+  /** Instruction index of an instruction start (addresses are sorted: functions partition the code). */
+  indexOf(addr: number): number | undefined {
+    const a = this.addr;
+    let lo = 0;
+    let hi = this.n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = a[mid];
+      if (v === addr) return mid;
+      if (v < addr) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  functionIndexContaining(addr: number): number | undefined {
+    const fs = this.functions;
+    let lo = 0;
+    let hi = fs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (fs[mid].addr <= addr) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    if (hi < 0) return undefined;
+    return addr < fs[hi].end ? hi : undefined;
+  }
+
+  private grow(): void {
+    const cap = this.addr.length * 2;
+    const g = <T extends Float64Array | Uint8Array | Uint16Array | Int32Array>(a: T, C: new (n: number) => T): T => {
+      const b = new C(cap);
+      b.set(a);
+      return b;
+    };
+    this.addr = g(this.addr, Float64Array);
+    this.len = g(this.len, Uint8Array);
+    this.code = g(this.code, Uint16Array);
+    this.kind = g(this.kind, Uint8Array);
+    this.target = g(this.target, Float64Array);
+    this.fnOf = g(this.fnOf, Int32Array);
+  }
+
+  /** Decodes every function; returns the time it took. */
+  static decode(bytes: Uint8Array, base: number, starts: FunctionStart[]): Program {
+    const p = new Program(bytes, base);
+    const end = base + bytes.length;
+    const byAddr = new Map<number, FunctionStart>();
+    for (const s of starts) {
+      if (s.addr < base || s.addr >= end) continue;
+      const prev = byAddr.get(s.addr);
+      // Aliases (read/__read/__libc_read) share a start: keep the largest size and any name.
+      if (!prev) byAddr.set(s.addr, { ...s });
+      else {
+        prev.size = Math.max(prev.size ?? 0, s.size ?? 0) || undefined;
+        prev.name = prev.name ?? s.name;
+        prev.exported = prev.exported || s.exported;
+      }
+    }
+    const sorted = [...byAddr.values()].sort((a, b) => a.addr - b.addr);
+    const decoder = new Decoder(64, bytes, DecoderOptions.None);
+    const ins = new Instruction();
+    let resumeAt = base;
+    try {
+      for (let f = 0; f < sorted.length; f++) {
+        const s = sorted[f];
+        const next = f + 1 < sorted.length ? sorted[f + 1].addr : end;
+        const stop = s.size && s.size > 0 ? Math.min(s.addr + s.size, next) : next;
+        const fn: ProgramFunction = { addr: s.addr, end: stop, name: s.name, exported: !!s.exported, first: p.n, last: p.n };
+        p.functions.push(fn);
+        // A start inside the previous function's trailing nop padding (glibc's signal
+        // trampoline FDE begins one byte early, so unwinders find it from pc-1): the
+        // code really begins after the nop.
+        if (resumeAt < s.addr) resumeAt = base + nopPaddingEnd(decoder, ins, resumeAt - base, s.addr - base);
+        const from = resumeAt > s.addr && resumeAt < stop ? resumeAt : s.addr;
+        resumeAt = base + p.decodeRange(decoder, ins, from - base, stop - base, f);
+        fn.last = p.n;
+      }
+    } finally {
+      ins.free();
+      decoder.free();
+    }
+    return p;
+  }
+
+  /** Returns where code resumes after the range: past its end if its last instruction was a straddling nop. */
+  private decodeRange(decoder: Decoder, ins: Instruction, from: number, to: number, fnIdx: number): number {
+    const bytes = this.bytes;
+    const base = this.base;
+    (decoder as unknown as { position: number }).position = from;
+    let pos = from;
+    let straddlingNopEnd = to;
+    while (pos < to) {
+      decoder.decodeOut(ins);
+      const len = ins.length;
+      const code = ins.code;
+      let kind = code < kindOfCode.length ? kindOfCode[code] : -1;
+      if (kind < 0 || code === Code.Int_imm8) {
+        kind = classify(code, ins.flowControl, bytes[pos + len - 1]);
+        if (code !== Code.Int_imm8 && code < kindOfCode.length) kindOfCode[code] = kind;
+      }
+      if (pos + len > to && code !== Code.INVALID) {
+        if (ins.mnemonic === Mnemonic.Nop) straddlingNopEnd = pos + len;
+        // An instruction straddling the next function: execution cannot go on from it.
+        kind = K.STOP;
+      }
+      const i = this.n;
+      if (i === this.addr.length) this.grow();
+      const a = base + pos;
+      const next = a + len;
+      this.addr[i] = a;
+      this.len[i] = len;
+      this.code[i] = code;
+      this.kind[i] = kind;
+      this.fnOf[i] = fnIdx;
+      let t = NaN;
+      if (kind === K.CALL || kind === K.JMP || kind === K.JCC) {
+        if (REL32.has(code)) t = next + readI32(bytes, pos + len - 4);
+        else if (REL8.has(code)) t = next + ((bytes[pos + len - 1] << 24) >> 24);
+      } else if (kind === K.NEXT && MATERIALISING.has(code)) {
+        t = materialisedAddress(ins, code, bytes, pos, len, next);
+      }
+      this.target[i] = t;
+      this.n++;
+      pos += len;
+      if (code === Code.INVALID) {
+        // Resynchronise one byte later; the STOP kind keeps data-flow from walking through it.
+        pos = pos - len + 1;
+        (decoder as unknown as { position: number }).position = pos;
+      }
+    }
+    return straddlingNopEnd;
+  }
+}
+
+/** Sweeps the gap before a function start; if it is nop padding whose last nop straddles the start, returns that nop's end. */
+function nopPaddingEnd(decoder: Decoder, ins: Instruction, from: number, to: number): number {
+  (decoder as unknown as { position: number }).position = from;
+  let pos = from;
+  while (pos < to) {
+    decoder.decodeOut(ins);
+    if (ins.mnemonic !== Mnemonic.Nop) return to;
+    pos += ins.length;
+  }
+  return pos;
+}
+
+function push(m: Map<number, number[]>, k: number, v: number): void {
+  const a = m.get(k);
+  if (a) a.push(v);
+  else m.set(k, [v]);
+}
+
+export function readI32(b: Uint8Array, o: number): number {
+  return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24);
+}
+
+/**
+ * Addresses code can take of a function: `lea sym(%rip)` (PIC), `mov $sym` and
+ * `push $sym` (non-PIC), `movq $sym, mem`. The displacement/immediate is always the
+ * instruction's last bytes for these encodings, so it is read from the bytes.
+ */
+const MATERIALISING = new Set<number>([
+  Code.Lea_r64_m, Code.Lea_r32_m, Code.Mov_r32_imm32, Code.Mov_r64_imm64, Code.Mov_rm64_imm32, Code.Mov_rm32_imm32, Code.Pushq_imm32,
+]);
+
+function materialisedAddress(ins: Instruction, code: number, bytes: Uint8Array, pos: number, len: number, next: number): number {
+  switch (code) {
+    case Code.Lea_r64_m:
+    case Code.Lea_r32_m:
+      return ins.isIpRelMemoryOperand ? next + readI32(bytes, pos + len - 4) : NaN;
+    case Code.Mov_r32_imm32:
+      return readI32(bytes, pos + len - 4) >>> 0;
+    case Code.Mov_r64_imm64: {
+      const lo = readI32(bytes, pos + len - 8) >>> 0;
+      const hi = readI32(bytes, pos + len - 4) >>> 0;
+      return hi < 0x200000 ? hi * 0x100000000 + lo : NaN;
+    }
+    case Code.Mov_rm64_imm32:
+    case Code.Mov_rm32_imm32:
+    case Code.Pushq_imm32: {
+      const v = readI32(bytes, pos + len - 4);
+      return v >= 0 ? v : NaN;
+    }
+    default:
+      return NaN;
+  }
+}
