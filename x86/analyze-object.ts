@@ -1,4 +1,5 @@
 import { BackwardFlow, Recovered } from './dataflow';
+import { noReturnTargets } from './noreturn';
 import { K, Program } from './program';
 import { RAX } from './registers';
 import type { CodeAnalysis, CodeInput, FunctionInfo, SyscallInsn, SyscallSite, ValueSet } from './types';
@@ -78,7 +79,8 @@ export function analyzeCode(input: CodeInput): CodeAnalysis {
     functions.set(pf.addr, info);
   }
 
-  const flow = new BackwardFlow(prog);
+  const noReturn = noReturnTargets(prog, input.pltTargets);
+  const flow = new BackwardFlow(prog, noReturn);
   const syscalls: SyscallSite[] = [];
   try {
     for (const i of syscallIdx) {
@@ -92,7 +94,7 @@ export function analyzeCode(input: CodeInput): CodeAnalysis {
   const t2 = performance.now();
 
   return {
-    functions, syscalls, addressTaken, program: prog, instructionCount: prog.n,
+    functions, syscalls, addressTaken, program: prog, instructionCount: prog.n, plt: input.pltTargets, noReturn,
     timing: { decodeMs: t1 - t0, syscallFlowMs: t2 - t1 },
   };
 }

@@ -40,7 +40,11 @@ export class BackwardFlow {
   readonly effects: EffectDecoder;
   private facts = new Map<number, FnFacts>();
 
-  constructor(readonly prog: Program) {
+  constructor(
+    readonly prog: Program,
+    /** Function starts / PLT stubs that never return (noreturn.ts): no path continues after calls to them. */
+    private noReturn: Set<number> = new Set(),
+  ) {
     this.effects = new EffectDecoder(prog.bytes, prog.base);
   }
 
@@ -71,7 +75,8 @@ export class BackwardFlow {
     const f = p.fnOf[i];
     const fn = p.functions[f];
     const res: number[] = [];
-    const fallsIn = i > fn.first && !endsFlow(p.kind[i - 1]);
+    const fallsIn =
+      i > fn.first && !endsFlow(p.kind[i - 1]) && !(p.kind[i - 1] === K.CALL && this.noReturn.has(p.target[i - 1]));
     if (fallsIn) res.push(i - 1);
     const atStart = i === fn.first;
     for (const s of p.jumpSources.get(p.addr[i]) ?? []) {

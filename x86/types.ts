@@ -103,6 +103,10 @@ export interface CodeAnalysis {
   /** Timings in milliseconds, for reports and benchmarks. */
   timing: { decodeMs: number; syscallFlowMs: number };
   instructionCount: number;
+  /** The PLT stub map the analysis was given. */
+  plt: Map<number, string>;
+  /** Function starts and PLT stubs found never to return (see noreturn.ts). */
+  noReturn: Set<number>;
   /** Internal handle for later data-flow queries (param-syscalls.ts). */
   program: import('./program').Program;
 }
