@@ -76,6 +76,26 @@ describe('runProbe http', () => {
   });
 });
 
+describe('runProbe bounds', () => {
+  test('deadlineMs stops retrying before retries run out', async () => {
+    const port = await freePort();
+    const r = await runProbe({ kind: 'tcp', port, expect: 'x' }, { retries: 1000, retryDelayMs: 20, deadlineMs: 200 });
+    expect(r.ok).toBe(false);
+    expect(r.attempts).toBeLessThan(20);
+    expect(r.elapsedMs).toBeLessThan(1000);
+  });
+
+  test('an abort signal ends the waiting at once and says why', async () => {
+    const port = await freePort();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort('container exited'), 100);
+    const r = await runProbe({ kind: 'tcp', port, expect: 'x' }, { retries: 1000, retryDelayMs: 5000, signal: ac.signal });
+    expect(r.ok).toBe(false);
+    expect(r.elapsedMs).toBeLessThan(2000);
+    expect(r.detail).toContain('stopped: container exited');
+  });
+});
+
 describe('runProbe tcp', () => {
   test('sends, then waits for the expected reply across chunks', async () => {
     const port = await listen(

@@ -37,6 +37,10 @@ export interface ProbeOptions {
   retries?: number;
   /** Pause between attempts. */
   retryDelayMs?: number;
+  /** No new attempt starts after this long, whatever `retries` says (bounds the worst case when attempts hang). */
+  deadlineMs?: number;
+  /** Stops retrying, e.g. when the container has already exited and waiting is pointless. */
+  signal?: AbortSignal;
 }
 
 export interface ProbeResult {
@@ -61,7 +65,14 @@ export async function runProbe(probe: Probe, opts: ProbeOptions = {}): Promise<P
   let last: Attempt = { ok: false, detail: 'not attempted' };
   let attempts = 0;
   for (let i = 0; i <= retries; i++) {
-    if (i > 0) await sleep(retryDelayMs);
+    if (i > 0) {
+      await sleep(retryDelayMs, opts.signal);
+      if (opts.deadlineMs !== undefined && Date.now() - start >= opts.deadlineMs) break;
+    }
+    if (opts.signal?.aborted) {
+      last = { ok: false, detail: `${last.detail} (stopped: ${String(opts.signal.reason ?? 'aborted')})` };
+      break;
+    }
     attempts++;
     last = probe.kind === 'http' ? await httpAttempt(probe, timeoutMs) : await tcpAttempt(probe, timeoutMs);
     if (last.ok) break;
@@ -144,7 +155,18 @@ function preview(s: string): string {
   return JSON.stringify(clean.length > 80 ? clean.slice(0, 80) + '...' : clean);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /**
  * Reads and checks a probes file: `{ "IMAGE-NAME": Probe, ... }`. Throws a
