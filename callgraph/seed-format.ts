@@ -12,7 +12,7 @@
  * |-----------------------------------------|----------------|-------------------------------------------------------------|
  * | `name`, `name.isra.2`, `name.1498`      | all            | call to that function (GCC/LLVM clone names kept as-is) → edge |
  * | `@name`                                 | musl           | LLVM IR global → strip `@` (as the seed did) → edge          |
- * | `*name`                                 | glibc          | GCC verbatim assembler name → strip `*` → edge               |
+ * | `*name` (callee or caller)              | glibc          | GCC verbatim assembler name (a call or an address reference) → strip `*` → edge |
  * | `__GI_name` (either side, after `*`)    | glibc          | glibc's hidden internal alias of `name` → renamed to `name`, |
  * |                                         |                | so `*__GI___open` reaches `__open`'s syscalls (the seed lost these) |
  * | `syscall ( 202 )`, `syscall( 202 )`, `syscall(202)` | glibc, musl | the caller issues syscall 202 → syscallLeaves          |
@@ -27,7 +27,7 @@
  * | `a  :  b` (double spaces)               | glibc          | alias section: `a` is an alias of `b` → edge, as any other  |
  * | `  :  b` (nothing before the colon)     | glibc          | alias line whose alias name the seed's extractor lost (macro |
  * |                                         |                | residue like `weak_aliaslocal`) → skipped, counted as no-caller |
- * | `(static : for`, `  :  weak_alias…`, `x ## y  :  z` | glibc | preprocessor residue from the alias extractor → errors (reported, skipped) |
+ * | `(static : for`, `VERSION_##lib… #define  :  symbol`, `x ## y  :  z` | glibc | preprocessor residue from the alias extractor → errors (reported, skipped; 13 lines) |
  *
  * Blank lines and lines starting with `#` (the seed's comments) are skipped. A line
  * that fits none of the shapes is reported in `errors` with file and line and skipped;
