@@ -188,7 +188,7 @@ export class Program {
       if (!prev) byAddr.set(s.addr, { ...s });
       else {
         prev.size = Math.max(prev.size ?? 0, s.size ?? 0) || undefined;
-        prev.name = prev.name ?? s.name;
+        prev.name = betterName(prev.name, s.name);
         prev.exported = prev.exported || s.exported;
       }
     }
@@ -278,6 +278,13 @@ function nopPaddingEnd(decoder: Decoder, ins: Instruction, from: number, to: num
     pos += ins.length;
   }
   return pos;
+}
+
+/** Among aliases, the public spelling reads best in reports: `read` over `__libc_read`. */
+function betterName(a: string | undefined, b: string | undefined): string | undefined {
+  if (!a || !b) return a ?? b;
+  const score = (n: string) => (n.startsWith('_') ? 1000 : 0) + n.length;
+  return score(b) < score(a) ? b : a;
 }
 
 function push(m: Map<number, number[]>, k: number, v: number): void {

@@ -3,7 +3,7 @@
  * to analyzeCode from binutils' own output (nm, readelf, objdump), independently of
  * our ELF reader, so the two can be checked against each other.
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -57,7 +57,10 @@ export function nmFunctions(file: string, dynamic = false): FunctionStart[] {
 /** Function ranges from .eh_frame FDEs, as `readelf --debug-dump=frames` prints them. */
 export function fdeFunctions(file: string): FunctionStart[] {
   const out: FunctionStart[] = [];
-  const text = sh('readelf', ['--debug-dump=frames', file]);
+  // readelf exits 1 on stripped files (it misses the separate debug info) yet prints every FDE.
+  const run = spawnSync('readelf', ['--debug-dump=frames', file], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const text = run.stdout ?? '';
+  if (!text.includes('FDE')) throw new Error(`readelf --debug-dump=frames ${file}: no FDEs (${run.stderr})`);
   for (const m of text.matchAll(/FDE cie=[0-9a-f]+ pc=([0-9a-f]+)\.\.([0-9a-f]+)/g)) {
     const a = parseInt(m[1], 16);
     const b = parseInt(m[2], 16);
