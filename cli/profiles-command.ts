@@ -12,6 +12,7 @@ import { parseImageList } from '../stages/image-list';
 import { allStages, STAGE_NAMES } from '../stages';
 import { Services } from '../stages/services';
 import { removeLeftovers } from '../docker/leftovers';
+import { readProfile } from '../profile/read-profile';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
 import { formatSummary, summarise } from './summary';
 
@@ -97,6 +98,12 @@ export async function profilesCommand(argv: string[]): Promise<number> {
     finegrained: !!values.finegrained,
     allBinaries: !!values.allbinaries,
   };
+
+  if (config.defaultProfile) {
+    // A broken -p would fail every image at the last stage: refuse it before any work.
+    const base = readProfile(config.defaultProfile);
+    if (!base.ok) throw new ConfineError('bad-input', `-p ${values['default-profile']}: ${base.error.message}`);
+  }
 
   const list = parseImageList(readFileSync(config.imageList, 'utf8'), path.relative(process.cwd(), config.imageList) || config.imageList);
   for (const e of list.errors) process.stderr.write(`confine: ${e.describe()}\n`);

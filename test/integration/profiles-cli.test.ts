@@ -1,0 +1,126 @@
+import { execFileSync } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import Dockerode from 'dockerode';
+import { confine, readSummary, tempWorkdir } from './cli-harness';
+
+/**
+ * End to end on the real engine with the two smallest sample images (a static glibc
+ * and a static musl server; `make images` builds them): the first run does every
+ * stage, a rerun reuses them all, a deleted artifact is recomputed alone, a run
+ * killed with -9 resumes, and bad input fails only what it concerns.
+ */
+const LIST = [
+  "1;c-static;confine-sample/c-static:latest;['Web Servers'];0;Unofficial;-p 19086:8080",
+  "2;c-musl;confine-sample/c-musl:latest;['Web Servers'];0;Unofficial;-p 19087:8080",
+];
+const ARGS = ['profiles', '-i', 'images.list', '--duration', '3'];
+const docker = new Dockerode();
+
+async function confineContainers(): Promise<string[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: ['confine=1'] } });
+  return list.map((c) => c.Id);
+}
+
+interface LedgerRecord {
+  image: string;
+  stage: string;
+  status: string;
+  key?: string;
+}
+const ledger = (dir: string): LedgerRecord[] =>
+  readFileSync(path.join(dir, '.confine-cache', 'ledger.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+beforeAll(async () => {
+  for (const ref of ['confine-sample/c-static:latest', 'confine-sample/c-musl:latest']) {
+    await docker.getImage(ref).inspect().catch(() => {
+      throw new Error(`sample image ${ref} is missing: run images/build.sh (make images)`);
+    });
+  }
+});
+
+describe('confine profiles on real images', () => {
+  const dir = tempWorkdir(LIST);
+
+  it('runs every stage for every image, then a rerun reuses every stage', async () => {
+    const first = await confine(ARGS, dir);
+    expect(first.stderr).not.toMatch(/internal error/);
+    expect(first.code).toBe(0);
+    const rows = readSummary(dir);
+    const images = rows.filter((r) => !r.image.startsWith('('));
+    expect(images.map((r) => r.image).sort()).toEqual(['c-musl', 'c-static']);
+    for (const r of rows) expect({ image: r.image, failed: r.failed, skipped: r.skipped, done: r.done > 0 }).toEqual({ image: r.image, failed: 0, skipped: 0, done: true });
+
+    const second = await confine(ARGS, dir);
+    expect(second.code).toBe(0);
+    for (const r of readSummary(dir)) expect({ image: r.image, done: r.done, reused: r.reused > 0 }).toEqual({ image: r.image, done: 0, reused: true });
+    // Printed, not asserted: timing ratios belong to bench/, not to tests.
+    process.stdout.write(`profiles: first run ${first.ms} ms, rerun ${second.ms} ms (${(first.ms / second.ms).toFixed(1)}×)\n`);
+    expect(await confineContainers()).toEqual([]);
+  });
+
+  it("deleting one stage's artifacts recomputes that stage and nothing upstream", async () => {
+    const records = ledger(dir);
+    const scanKeys = new Set(records.filter((r) => r.stage === 'symbol-scan' && r.key).map((r) => r.key!));
+    expect(scanKeys.size).toBeGreaterThan(0);
+    for (const key of scanKeys) await fs.rm(path.join(dir, '.confine-cache', 'objects', key.slice(0, 2), `${key}.json`), { force: true });
+    const again = await confine(ARGS, dir);
+    expect(again.code).toBe(0);
+    const last = ledger(dir).slice(-40);
+    const statusOf = (image: string, stage: string) => [...last].reverse().find((r) => r.image === image && r.stage === stage && r.status !== 'running')?.status;
+    for (const image of ['c-static', 'c-musl']) {
+      expect(statusOf(image, 'run-and-trace')).toBe('reused');
+      expect(statusOf(image, 'extract-binaries')).toBe('reused');
+      expect(statusOf(image, 'symbol-scan')).toBe('done');
+    }
+  });
+
+  it('a run killed with -9 mid-trace leaves containers that the next run removes, and the rerun finishes', async () => {
+    const killDir = tempWorkdir(LIST);
+    const killed = await confine([...ARGS.slice(0, -1), '20'], killDir, (p) => {
+      const poll = setInterval(async () => {
+        const tracing = (await confineContainers()).length > 0;
+        if (tracing) {
+          clearInterval(poll);
+          process.kill(-p.pid!, 'SIGKILL');
+        }
+      }, 200);
+      p.on('close', () => clearInterval(poll));
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    expect((await confineContainers()).length).toBeGreaterThan(0); // what a crash leaves behind
+
+    const rerun = await confine([...ARGS.slice(0, -1), '2'], killDir);
+    expect(rerun.stderr).toMatch(/removed \d+ container\(s\) left by an earlier run/);
+    expect(rerun.code).toBe(0);
+    expect(await confineContainers()).toEqual([]);
+  });
+
+  it('a bad list line and a missing image fail alone; the good image is profiled; exit status 1', async () => {
+    const badDir = tempWorkdir([LIST[0], 'x;broken;line', "3;ghost;confine-sample/does-not-exist:latest;[];0;Official"]);
+    const r = await confine(ARGS, badDir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/images\.list:2: bad-input: expected 6 or 7/);
+    const rows = readSummary(badDir);
+    expect(rows.find((x) => x.image === 'ghost')?.error).toMatch(/image-not-found: image 'confine-sample\/does-not-exist:latest' is not in the local Docker engine/);
+    expect(rows.find((x) => x.image === 'c-static')).toMatchObject({ failed: 0, skipped: 0 });
+  });
+
+  it('an option naming a missing file is refused before any work, naming the option', async () => {
+    const r = await confine([...ARGS, '-p', 'nope.json'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/-p nope\.json: no such file/);
+    const r2 = await confine(['profiles', '-i', 'images.list', '--jobs', 'zero'], dir);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/--jobs expects a whole number/);
+  });
+});
+
+afterAll(() => {
+  // Never leave containers behind, even when a test failed half-way.
+  try {
+    execFileSync('sh', ['-c', 'docker ps -aq --filter label=confine=1 | xargs -r docker rm -f'], { stdio: 'ignore' });
+  } catch {
+    /* nothing to remove */
+  }
+});
