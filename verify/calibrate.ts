@@ -1,0 +1,166 @@
+/**
+ * Runtime calibration: which syscalls the container runtime itself makes after it has
+ * installed the container's seccomp filter (runc's init: capability and prctl set-up,
+ * closing fds, the final execve, ...). Every profile must allow them or the container
+ * never starts, and no analysis of the image can find them.
+ *
+ * Measured, not guessed: a one-instruction program (exit_group) runs under a profile
+ * with an empty allowlist and `defaultAction: SCMP_ACT_LOG`; the kernel logs every
+ * syscall of the container's init process. The program's own exit_group is logged with
+ * its own comm; everything logged for that pid before it is the runtime's. runc's init
+ * is a Go program, so a syscall or two can depend on scheduling (a preemption signal's
+ * rt_sigreturn, a futex); several runs are unioned and each run's set is returned so
+ * the variation is visible.
+ *
+ * The result is keyed by engine and runtime version; storing it is the caller's job.
+ */
+import { createHash } from 'node:crypto';
+import type Dockerode from 'dockerode';
+import { ConfineError } from '../pipeline/errors';
+import type { DockerProfile } from '../profile/seccomp-types';
+import { importFiles, removeContainer, withProfile } from './container';
+import { exitElf } from './exit-elf';
+import { checkSeccompLogging, followKernelLog, SeccompEvent } from './kernel-log';
+
+export const CALIBRATE_BINARY = '/confine-exit';
+/** comm of the program after exec: the basename, at most 15 characters. */
+const BINARY_COMM = 'confine-exit';
+export const ARCHITECTURES = ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
+
+export interface RuntimeVersion {
+  /** e.g. `docker 20.10.24+dfsg1` */
+  engine: string;
+  /** e.g. `runc 1.1.5+ds1 (1.1.5+ds1-1+deb12u1)` */
+  runtime: string;
+}
+
+export interface CalibrationRun {
+  /** Runtime syscalls logged in this run, sorted. */
+  syscalls: string[];
+  /** Records for the container's init pid, runtime and program together. */
+  records: number;
+  exitCode: number;
+  ms: number;
+}
+
+export interface Calibration extends RuntimeVersion {
+  /** Union over runs: what every profile must allow for this engine and runtime. Sorted. */
+  syscalls: string[];
+  /** What the probe program itself made (exit_group): proves the split between runtime and program. */
+  binary: string[];
+  runs: CalibrationRun[];
+  /** Records the kernel log overwrote before we read them: if non-zero the set may be short. */
+  lostRecords: number;
+}
+
+export async function runtimeVersion(docker: Dockerode): Promise<RuntimeVersion> {
+  const v = await docker.version();
+  const comps = (v as { Components?: Array<{ Name: string; Version: string; Details?: { GitCommit?: string } }> }).Components ?? [];
+  const info = (await docker.info()) as { DefaultRuntime?: string; RuncCommit?: { ID?: string } };
+  const runtimeName = info.DefaultRuntime ?? 'runc';
+  const rt = comps.find((c) => c.Name === runtimeName) ?? comps.find((c) => c.Name === 'runc');
+  const commit = rt?.Details?.GitCommit || info.RuncCommit?.ID || '';
+  return {
+    engine: `docker ${v.Version}`,
+    runtime: rt ? `${rt.Name} ${rt.Version}${commit ? ` (${commit})` : ''}` : `${runtimeName} (version unknown${commit ? `, commit ${commit}` : ''})`,
+  };
+}
+
+/** A stable key for the content store: engine and runtime version, nothing else. */
+export function calibrationKey(v: RuntimeVersion): string {
+  return createHash('sha256').update(JSON.stringify(['runtime-calibration', 1, v.engine, v.runtime])).digest('hex');
+}
+
+/** Allows `names` (may be empty) and logs everything else instead of denying it. */
+export function logOnlyProfile(names: Iterable<string> = []): DockerProfile {
+  const list = [...new Set(names)].sort();
+  return {
+    defaultAction: 'SCMP_ACT_LOG',
+    architectures: [...ARCHITECTURES],
+    syscalls: list.length ? [{ names: list, action: 'SCMP_ACT_ALLOW' }] : [],
+  };
+}
+
+/** Builds (once per content) the image holding only the exit program. */
+export async function calibrationImage(docker: Dockerode): Promise<string> {
+  const elf = exitElf();
+  const digest = createHash('sha256').update(elf).digest('hex').slice(0, 12);
+  return importFiles(docker, `confine-verify/calibrate-exit:${digest}`, [{ path: CALIBRATE_BINARY, content: elf, mode: 0o755 }]);
+}
+
+export interface CalibrateOptions {
+  /** Runs to union. Default 3. */
+  runs?: number;
+  /** How long to wait for the program's exit record after the container exited. */
+  logWaitMs?: number;
+}
+
+export async function calibrateRuntime(docker: Dockerode, opts: CalibrateOptions = {}): Promise<Calibration> {
+  const check = checkSeccompLogging();
+  if (!check.ok) throw new ConfineError('trace-failed', `cannot calibrate the runtime: ${check.reasons.join('; ')}`);
+  const version = await runtimeVersion(docker);
+  const image = await calibrationImage(docker);
+  const runs: CalibrationRun[] = [];
+  const union = new Set<string>();
+  const binary = new Set<string>();
+  let lostRecords = 0;
+  for (let i = 0; i < (opts.runs ?? 3); i++) {
+    const r = await calibrateOnce(docker, image, opts.logWaitMs ?? 3000);
+    runs.push(r.run);
+    r.run.syscalls.forEach((s) => union.add(s));
+    r.binary.forEach((s) => binary.add(s));
+    lostRecords += r.lost;
+  }
+  return { ...version, syscalls: [...union].sort(), binary: [...binary].sort(), runs, lostRecords };
+}
+
+async function calibrateOnce(
+  docker: Dockerode,
+  image: string,
+  logWaitMs: number,
+): Promise<{ run: CalibrationRun; binary: string[]; lost: number }> {
+  const t0 = Date.now();
+  const follower = followKernelLog();
+  let container: Dockerode.Container | undefined;
+  try {
+    container = await docker.createContainer(
+      withProfile(
+        { Cmd: [CALIBRATE_BINARY], HostConfig: { NetworkMode: 'none', AutoRemove: false } },
+        image,
+        logOnlyProfile(),
+        { 'confine.calibrate': '1' },
+      ),
+    );
+    const waited = container.wait();
+    await container.start();
+    const { StatusCode: exitCode } = (await waited) as { StatusCode: number };
+
+    // kauditd prints asynchronously: wait for the program's own record, which is the last one.
+    const deadline = Date.now() + logWaitMs;
+    let exitEvent: SeccompEvent | undefined;
+    for (;;) {
+      follower.drain();
+      exitEvent = follower.events.find((e) => e.comm === BINARY_COMM && e.exe === CALIBRATE_BINARY);
+      if (exitEvent || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const { events, lost } = follower.stop();
+    if (!exitEvent) {
+      throw new ConfineError(
+        'trace-failed',
+        `calibration: no seccomp record of ${CALIBRATE_BINARY} within ${logWaitMs} ms (exit code ${exitCode}, ${events.length} records seen)`,
+      );
+    }
+    const mine = events.filter((e) => e.pid === exitEvent!.pid);
+    const runtime = mine.filter((e) => e.comm !== BINARY_COMM);
+    const prog = mine.filter((e) => e.comm === BINARY_COMM);
+    return {
+      run: { syscalls: [...new Set(runtime.map((e) => e.name))].sort(), records: mine.length, exitCode, ms: Date.now() - t0 },
+      binary: [...new Set(prog.map((e) => e.name))],
+      lost,
+    };
+  } finally {
+    follower.stop();
+    if (container) await removeContainer(container);
+  }
+}
