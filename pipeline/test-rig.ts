@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ContentStore } from '../cache/content-store';
@@ -15,6 +15,10 @@ export interface RigConfig {
   salt: string;
   failUnits: string[];
 }
+
+/** Every rig made is removed after the test file's tests. */
+const made: (() => void)[] = [];
+afterAll(() => made.splice(0).forEach((c) => c()));
 
 export function makeRig() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'confine-rig-'));
@@ -64,5 +68,7 @@ export function makeRig() {
       ...extra,
     });
   };
-  return { dir, calls, events, run, store: () => new ContentStore(path.join(dir, 'cache'), validate) };
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  made.push(cleanup);
+  return { dir, calls, events, run, cleanup, store: () => new ContentStore(path.join(dir, 'cache'), validate) };
 }
