@@ -85,21 +85,151 @@ export interface ElfScanArtifact {
     rpath: string[];
     soname?: string;
   };
-  /**
-   * Code analysis: syscall sites and call structure (filled by the static analysis core).
-   */
-  analysis?: {
-    functions: number;
-    syscallSites: number;
-    unresolvedSites: {
-      addr: number;
-      fn?: string;
-      reason: string;
+  analysis?: ObjectSummary;
+}
+/**
+ * Per-object summary for the whole-program walk (analysis/object-summary.ts). Functions are referred to by their index in `functions`, imports by their index in `imports`.
+ */
+export interface ObjectSummary {
+  functions: {
+    /**
+     * start address
+     */
+    a: number;
+    /**
+     * a symbol name for it
+     */
+    n?: string;
+    /**
+     * successor functions in this object: direct calls, tail calls, jumps into, IFUNC implementations
+     */
+    e?: number[];
+    /**
+     * imports it calls or jumps to through PLT stubs
+     */
+    i?: number[];
+    /**
+     * syscall numbers this function's code supplies, by syscall site (own sites, and constants it passes to wrapper functions of this object)
+     */
+    s?: {
+      at: number;
+      nr: number[];
     }[];
     /**
-     * Syscall numbers of every resolved site in the object (not reachability-filtered).
+     * has an indirect call
      */
-    directSyscalls: number[];
+    ic?: boolean;
+    /**
+     * has an indirect jump
+     */
+    ij?: boolean;
+  }[];
+  /**
+   * imported symbols, `name@VERSION` or bare `name`
+   */
+  imports: string[];
+  exports: {
+    /**
+     * `name@@VER` (default), `name@VER` or `name`
+     */
+    name: string;
+    fn: number;
+  }[];
+  /**
+   * function of e_entry
+   */
+  entry?: number;
+  /**
+   * preinit/init/fini arrays and DT_INIT/DT_FINI functions
+   */
+  inits: number[];
+  /**
+   * functions whose address is taken (code, RELATIVE/GLOB_DAT/64 relocations, init/fini arrays, IFUNC resolvers, data of non-PIE executables)
+   */
+  addressTaken: number[];
+  /**
+   * imports whose address this object stores (GLOB_DAT, R_X86_64_64): the providing object's function is address-taken
+   */
+  importsAddressTaken: number[];
+  /**
+   * exported functions whose syscall number is a parameter
+   */
+  paramWrappers: {
+    fn: number;
+    /**
+     * Where a wrapper takes the syscall number at its entry: a register, or a stack slot as offset from %rsp at entry.
+     */
+    loc:
+      | (
+          | "rax"
+          | "rcx"
+          | "rdx"
+          | "rbx"
+          | "rsp"
+          | "rbp"
+          | "rsi"
+          | "rdi"
+          | "r8"
+          | "r9"
+          | "r10"
+          | "r11"
+          | "r12"
+          | "r13"
+          | "r14"
+          | "r15"
+        )
+      | {
+          stack: number;
+        };
+    site: number;
+  }[];
+  /**
+   * constants passed to imported wrapper candidates (libc's syscall()), by the function where each constant is found
+   */
+  importArgs: {
+    import: number;
+    /**
+     * Where a wrapper takes the syscall number at its entry: a register, or a stack slot as offset from %rsp at entry.
+     */
+    loc:
+      | (
+          | "rax"
+          | "rcx"
+          | "rdx"
+          | "rbx"
+          | "rsp"
+          | "rbp"
+          | "rsi"
+          | "rdi"
+          | "r8"
+          | "r9"
+          | "r10"
+          | "r11"
+          | "r12"
+          | "r13"
+          | "r14"
+          | "r15"
+        )
+      | {
+          stack: number;
+        };
+    uses: {
+      fn: number;
+      nr: number[];
+    }[];
+  }[];
+  unresolved: {
+    site: number;
+    /**
+     * the function whose reach makes this unknown number possible
+     */
+    fn: number;
+    reason: string;
+  }[];
+  stats: {
+    instructions: number;
+    syscallSites: number;
+    unknownTargets: number;
   };
 }
 

@@ -1,20 +1,25 @@
-import { isElf, readDynamicInfo } from '../elf';
+import { isElf, parseElf, readDynamicInfo } from '../elf';
+import { analyzeElf, summarizeObject } from '../analysis/object-summary';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
-export const SCAN_VERSION = 1;
+export const SCAN_VERSION = 2;
+
+const EM_X86_64 = 62;
 
 /**
- * What symbol-scan records for one file. Malformed ELF is a value in the artifact,
- * not an exception: one hostile file must not fail a whole image.
+ * What symbol-scan records for one file: the ELF dynamic facts and, for x86-64 code,
+ * the object summary the whole-program walk (analysis/link.ts) needs. Malformed ELF
+ * is a value in the artifact, not an exception: one hostile file must not fail a
+ * whole image.
  */
 export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: string): ElfScanArtifact {
   const base = { digest, size: bytes.length };
   if (!isElf(bytes)) return { ...base, format: 'not-elf' };
   try {
     const d = readDynamicInfo(bytes, pathForMessages);
-    return {
+    const out: ElfScanArtifact = {
       ...base,
       format: 'elf',
       dynamic: {
@@ -24,8 +29,14 @@ export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: str
         ...(d.soname !== undefined ? { soname: d.soname } : {}),
       },
     };
+    if (d.elfClass !== 64 || d.machine !== EM_X86_64) return { ...out, error: `not analysed: ELF class ${d.elfClass}, machine ${d.machine} (only x86-64)` };
+    if (d.type !== 'exec' && d.type !== 'dyn') return out;
+    const elf = parseElf(bytes, pathForMessages);
+    const analyzed = analyzeElf(elf, bytes);
+    if (!analyzed) return { ...out, error: 'no executable .text section: nothing to analyse' };
+    return { ...out, analysis: summarizeObject(elf, analyzed) };
   } catch (e) {
-    if (e instanceof ConfineError && e.kind === 'elf-malformed') return { ...base, format: 'malformed', error: e.message };
+    if (e instanceof ConfineError && (e.kind === 'elf-malformed' || e.kind === 'analysis-failed')) return { ...base, format: 'malformed', error: e.message };
     throw e;
   }
 }

@@ -1,0 +1,259 @@
+import type { ElfFile } from '../elf';
+import { DT, R_X86_64, SHT } from '../elf';
+import type { ObjectSummary } from '../schemas/types';
+import { analyzeCode } from '../x86/analyze-object';
+import { codeInputFromElf } from '../x86/from-elf';
+import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
+import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
+
+export type { ObjectSummary } from '../schemas/types';
+export type SummaryFunction = ObjectSummary['functions'][number];
+
+/**
+ * Imports whose syscall number argument is recovered at this object's call sites,
+ * because the library that defines them may take the number as a parameter. libc's
+ * (glibc's and musl's) `syscall()` takes it in %rdi. The link step counts any other
+ * param-wrapper import as an unresolved site.
+ */
+export const WRAPPER_IMPORTS: { name: string; loc: ParamLoc }[] = [{ name: 'syscall', loc: 'rdi' }];
+
+const SHF_ALLOC = 0x2;
+const SHF_EXECINSTR = 0x4;
+/** Synthetic import key for an unnamed IRELATIVE PLT stub: the call goes wherever the resolver says. */
+const IFUNC_PREFIX = '\0ifunc:';
+
+export interface AnalyzedObject {
+  code: CodeAnalysis;
+  input: CodeInput;
+}
+
+/** Decodes an object with x86/ and returns the code analysis plus the input it was given. */
+export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | undefined {
+  const base = codeInputFromElf(elf, buf);
+  if (!base) return undefined;
+  // Key PLT stubs by versioned import name (memcpy@GLIBC_2.14 and memcpy@GLIBC_2.2.5
+  // are different definitions), and give IRELATIVE stubs (calls to IFUNCs inside the
+  // object, e.g. libc's own memcpy calls) a key naming their resolver.
+  const plt = new Map<number, string>();
+  for (const p of elf.pltStubs) {
+    if (p.symbol && p.name) plt.set(p.address, importKey(p.symbol.name, p.symbol.version));
+    else if (p.resolver !== undefined) plt.set(p.address, `${IFUNC_PREFIX}${p.resolver}`);
+  }
+  const input: CodeInput = { ...base, pltTargets: plt };
+  return { code: analyzeCode(input), input };
+}
+
+export function importKey(name: string, version?: string): string {
+  return version ? `${name}@${version}` : name;
+}
+
+/** Builds the serialisable per-object summary of one parsed ELF file. */
+export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectSummary {
+  const a = analyzed.code;
+  const starts = [...a.functions.keys()].sort((x, y) => x - y);
+  const index = new Map<number, number>(starts.map((s, i) => [s, i]));
+  const containing = (addr: number): number | undefined => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid] <= addr) { best = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    if (best < 0) return undefined;
+    return addr < a.functions.get(starts[best])!.end ? best : undefined;
+  };
+
+  // Imports: every undefined dynamic symbol (functions and data both: a GLOB_DAT on
+  // an imported function is how its address gets taken).
+  const imports: string[] = [];
+  const importIdx = new Map<string, number>();
+  const imp = (key: string): number => {
+    let i = importIdx.get(key);
+    if (i === undefined) {
+      i = imports.length;
+      imports.push(key);
+      importIdx.set(key, i);
+    }
+    return i;
+  };
+  for (const s of elf.dynsym) if (!s.defined && s.name) imp(importKey(s.name, s.version));
+
+  const names = new Map<number, string>();
+  for (const s of elf.symtab) if (s.defined && s.type === 'func' && s.name && !names.has(s.value)) names.set(s.value, s.name);
+  for (const s of elf.dynsym) if (s.defined && s.name && !names.has(s.value)) names.set(s.value, s.name);
+
+  const ifuncResolvers = new Set<number>(elf.irelativeResolvers);
+  for (const s of elf.dynsym) if (s.defined && s.type === 'ifunc') ifuncResolvers.add(s.value);
+
+  const fns: SummaryFunction[] = starts.map((addr) => {
+    const f = a.functions.get(addr)!;
+    const out: SummaryFunction = { a: addr };
+    const name = names.get(addr) ?? f.name;
+    if (name) out.n = name;
+    const succ = new Set<number>();
+    for (const t of [...f.calls, ...f.tailCalls, ...f.jumpsInto]) {
+      const i = index.get(t) ?? containing(t);
+      if (i !== undefined) succ.add(i);
+    }
+    const imps = new Set<number>();
+    for (const key of f.imports) {
+      if (key.startsWith(IFUNC_PREFIX)) {
+        const r = index.get(Number(key.slice(IFUNC_PREFIX.length)));
+        if (r !== undefined) succ.add(r);
+      } else imps.add(imp(key));
+    }
+    // An IFUNC call runs whichever implementation the resolver returns: every
+    // function the resolver's code can name.
+    if (ifuncResolvers.has(addr)) for (const t of f.addressTaken) { const i = index.get(t); if (i !== undefined) succ.add(i); }
+    if (succ.size) out.e = [...succ].sort((x, y) => x - y);
+    if (imps.size) out.i = [...imps].sort((x, y) => x - y);
+    if (f.hasIndirectCall) out.ic = true;
+    if (f.hasIndirectJump) out.ij = true;
+    return out;
+  });
+
+  const sites = new Map<number, Map<number, Set<number>>>(); // fn index → site → numbers
+  const addSite = (fn: number, at: number, nrs: number[]) => {
+    if (!nrs.length) return;
+    let m = sites.get(fn);
+    if (!m) sites.set(fn, (m = new Map()));
+    let s = m.get(at);
+    if (!s) m.set(at, (s = new Set()));
+    for (const n of nrs) s.add(n);
+  };
+  const unresolved: ObjectSummary['unresolved'] = [];
+  const fnAt = (addr: number, fallback: number) => index.get(addr) ?? containing(addr) ?? fallback;
+
+  const pr = resolveParamSyscalls(a, { maxDepth: 4 });
+  for (const s of a.syscalls) {
+    const fi = index.get(s.fn)!;
+    if (s.insn !== 'syscall') {
+      unresolved.push({ site: s.addr, fn: fi, reason: `${s.insn === 'int80' ? 'int $0x80' : 'sysenter'}: i386 syscall ABI (numbers are not x86-64 numbers)` });
+      continue;
+    }
+    addSite(fi, s.addr, s.numbers);
+  }
+  // Constants found at a wrapper's call sites belong to the caller that supplies them:
+  // the syscall happens with that number only when that caller runs.
+  for (const u of pr.uses) addSite(fnAt(u.caller, 0), u.site, u.numbers);
+  for (const u of pr.unresolved) unresolved.push({ site: u.site, fn: fnAt(u.at, index.get(u.fn) ?? 0), reason: u.reason });
+  const paramWrappers: ObjectSummary['paramWrappers'] = [];
+  const seenWrapper = new Set<string>();
+  for (const o of pr.open) {
+    const fi = index.get(o.entry);
+    if (fi === undefined) continue;
+    if (o.why === 'exported') {
+      const k = `${fi}:${JSON.stringify(o.loc)}`;
+      if (!seenWrapper.has(k)) { seenWrapper.add(k); paramWrappers.push({ fn: fi, loc: o.loc, site: o.site }); }
+    } else {
+      unresolved.push({ site: o.site, fn: fi, reason: `number is ${fmtLoc(o.loc)} at entry of ${o.entryName ?? hex(o.entry)}, which is ${o.why}` });
+    }
+  }
+
+  const importArgs: ObjectSummary['importArgs'] = [];
+  for (const w of WRAPPER_IMPORTS) {
+    for (const key of new Set(a.plt.values())) {
+      if (key !== w.name && !key.startsWith(`${w.name}@`)) continue;
+      const r = resolveImportArgs(a, key, w.loc, { maxDepth: 4 });
+      const uses = new Map<number, Set<number>>();
+      for (const u of r.uses) {
+        const fi = fnAt(u.caller, 0);
+        let s = uses.get(fi);
+        if (!s) uses.set(fi, (s = new Set()));
+        u.numbers.forEach((n) => s!.add(n));
+      }
+      importArgs.push({
+        import: imp(key), loc: w.loc,
+        uses: [...uses].sort((x, y) => x[0] - y[0]).map(([fn, nr]) => ({ fn, nr: [...nr].sort((x, y) => x - y) })),
+      });
+      for (const u of r.unresolved) unresolved.push({ site: u.site, fn: fnAt(u.at, 0), reason: `argument of ${key}: ${u.reason}` });
+      for (const o of r.open) {
+        const fi = index.get(o.entry);
+        if (fi !== undefined) unresolved.push({ site: o.site, fn: fi, reason: `argument of ${key} is ${fmtLoc(o.loc)} at entry of ${o.entryName ?? hex(o.entry)}, which is ${o.why}` });
+      }
+    }
+  }
+
+  for (const [fi, m] of sites) {
+    fns[fi].s = [...m].sort((x, y) => x[0] - y[0]).map(([at, nr]) => ({ at, nr: [...nr].sort((x, y) => x - y) }));
+  }
+
+  // Address-taken functions: what the code materialises, every code address stored in
+  // data through relocations, init/fini arrays and IFUNC resolvers.
+  const taken = new Set<number>();
+  const take = (addr: number) => { const i = index.get(addr); if (i !== undefined) taken.add(i); };
+  a.addressTaken.forEach(take);
+  for (const x of [...elf.relativeTargets, ...elf.initArray, ...elf.finiArray, ...elf.preinitArray, ...elf.irelativeResolvers]) take(x);
+  const importsAddressTaken = new Set<number>();
+  for (const r of elf.relocations) {
+    if (r.type !== R_X86_64.GLOB_DAT && r.type !== R_X86_64.R64) continue;
+    const s = r.symbol;
+    if (!s || !s.name) continue;
+    if (s.defined) take(s.value + (r.type === R_X86_64.R64 ? r.addend : 0));
+    else importsAddressTaken.add(imp(importKey(s.name, s.version)));
+  }
+  // A non-PIE executable stores function pointers as plain absolute values without
+  // relocations (static glibc's _IO_file_jumps): scan its data for function starts.
+  if (elf.type === 'exec') for (const addr of absolutePointers(elf, index)) taken.add(addr);
+
+  const inits = new Set<number>();
+  for (const x of [...elf.preinitArray, ...elf.initArray, ...elf.finiArray, elf.dynamicValue(DT.INIT), elf.dynamicValue(DT.FINI)]) {
+    if (x === undefined) continue;
+    const i = index.get(x);
+    if (i !== undefined) inits.add(i);
+  }
+
+  const exports: ObjectSummary['exports'] = [];
+  for (const s of elf.dynsym) {
+    if (!s.defined || !s.name || s.bind === 'local' || s.visibility === 'hidden' || s.visibility === 'internal') continue;
+    if (s.type !== 'func' && s.type !== 'ifunc' && s.type !== 'notype') continue;
+    const i = index.get(s.value);
+    if (i === undefined) continue;
+    exports.push({ name: s.version ? `${s.name}@${s.versionDefault ? '@' : ''}${s.version}` : s.name, fn: i });
+  }
+
+  let unknownTargets = 0;
+  for (const f of a.functions.values()) unknownTargets += f.unknownTargets.length;
+  const entry = index.get(elf.entry);
+  const sortNum = (s: Iterable<number>) => [...s].sort((x, y) => x - y);
+  return {
+    functions: fns,
+    imports,
+    exports,
+    ...(entry !== undefined ? { entry } : {}),
+    inits: sortNum(inits),
+    addressTaken: sortNum(taken),
+    importsAddressTaken: sortNum(importsAddressTaken),
+    paramWrappers,
+    importArgs,
+    unresolved,
+    stats: { instructions: a.instructionCount, syscallSites: a.syscalls.length, unknownTargets },
+  };
+}
+
+/** Function indexes whose absolute address appears, 8-byte aligned, in allocated non-code sections. */
+function absolutePointers(elf: ElfFile, index: Map<number, number>): Set<number> {
+  const out = new Set<number>();
+  for (const s of elf.sections) {
+    if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.type === SHT.NOBITS || s.size < 8) continue;
+    const bytes = elf.readAt(s.addr, s.size);
+    if (!bytes) continue;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const skew = (8 - (s.addr % 8)) % 8;
+    for (let o = skew; o + 8 <= bytes.length; o += 8) {
+      if (dv.getUint32(o + 4, true) !== 0) continue;
+      const i = index.get(dv.getUint32(o, true));
+      if (i !== undefined) out.add(i);
+    }
+  }
+  return out;
+}
+
+function fmtLoc(l: ParamLoc): string {
+  return typeof l === 'string' ? `%${l}` : `stack+${l.stack}`;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
