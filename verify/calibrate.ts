@@ -131,7 +131,7 @@ async function calibrateOnce(
         { 'confine.calibrate': '1' },
       ),
     );
-    const waited = container.wait();
+    const waited = container.wait({ condition: 'next-exit' });
     await container.start();
     const { StatusCode: exitCode } = (await waited) as { StatusCode: number };
 

@@ -62,7 +62,7 @@ export function withProfile(
   labels: Record<string, string> = {},
 ): Dockerode.ContainerCreateOptions {
   const hostConfig = { ...(base.HostConfig ?? {}) };
-  const others = (hostConfig.SecurityOpt ?? []).filter((o) => !/^seccomp[=:]/.test(o));
+  const others = (hostConfig.SecurityOpt ?? []).filter((o: string) => !/^seccomp[=:]/.test(o));
   hostConfig.SecurityOpt = [...others, `seccomp=${JSON.stringify(profile)}`];
   return {
     ...base,

@@ -1,0 +1,171 @@
+/**
+ * verify/ against the real engine and the real kernel log: runtime calibration is
+ * measured and proven sufficient, a profile missing one needed syscall is caught, a
+ * complete one gives no false negatives.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import { loadProbes, type Probe } from '../../images/probe';
+import { defaultProfile, dockerDefaultAllowed, emitProfile } from '../../profile/docker-profile';
+import type { DockerProfile } from '../../profile/seccomp-types';
+import { ARCHITECTURES, Calibration, calibrateRuntime, calibrationImage, CALIBRATE_BINARY, logOnlyProfile } from '../../verify/calibrate';
+import { importFiles, removeContainer, withProfile } from '../../verify/container';
+import { followKernelLog } from '../../verify/kernel-log';
+import { verifyImage } from '../../verify/verify-image';
+
+jest.setTimeout(300_000);
+
+const docker = new Docker();
+const base = defaultProfile().profile;
+let tmp: string;
+let calibration: Calibration;
+const images: string[] = [];
+
+/** A static glibc program whose needs we know: getpid through syscall(2), then a nap, in a loop. */
+const GETPID_LOOP = `
+#define _GNU_SOURCE
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+int main(void) {
+  struct timespec ts = { 0, 50 * 1000 * 1000 };
+  for (int i = 0; i < 1200; i++) {
+    syscall(SYS_getpid);
+    nanosleep(&ts, 0);
+  }
+  return 0;
+}
+`;
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'confine-verify-'));
+  fs.writeFileSync(path.join(tmp, 'getpid-loop.c'), GETPID_LOOP);
+  execFileSync('gcc', ['-static', '-O2', '-o', path.join(tmp, 'getpid-loop'), path.join(tmp, 'getpid-loop.c')]);
+  const ref = `confine-verify/getpid-loop:${process.pid}`;
+  await importFiles(docker, ref, [{ path: '/getpid-loop', content: fs.readFileSync(path.join(tmp, 'getpid-loop')) }]);
+  images.push(ref);
+  const t0 = Date.now();
+  calibration = await calibrateRuntime(docker, { runs: 3 });
+  console.log(`calibration (${Date.now() - t0} ms, ${calibration.engine}, ${calibration.runtime}): ${calibration.syscalls.join(' ')}`);
+});
+
+afterAll(async () => {
+  for (const ref of images) await docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  const left = await docker.listContainers({ all: true, filters: { label: ['confine.verify=1'] } });
+  expect(left).toEqual([]);
+});
+
+/** Runs the calibration image once under `profile`; returns exit code and the syscalls logged for its pid. */
+async function runExit(profile: DockerProfile): Promise<{ exitCode: number | undefined; error?: string; logged: string[] }> {
+  const image = await calibrationImage(docker);
+  const f = followKernelLog();
+  const c = await docker.createContainer(withProfile({ Cmd: [CALIBRATE_BINARY], HostConfig: { NetworkMode: 'none' } }, image, profile));
+  try {
+    const waited = c.wait({ condition: 'next-exit' });
+    let error: string | undefined;
+    let exitCode: number | undefined;
+    try {
+      await c.start();
+      exitCode = ((await waited) as { StatusCode: number }).StatusCode;
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const { events } = f.stop();
+    // Only records of processes in this container: the init pid is not known after exit, so use
+    // the pid that execs the calibration binary (or, on failure, every LOG record of runc's init).
+    const exitPid = events.find((e) => e.exe === CALIBRATE_BINARY)?.pid;
+    const logged = events.filter((e) => e.action === 'log' && (exitPid === undefined ? e.comm === 'runc:[2:INIT]' : e.pid === exitPid));
+    return { exitCode, error, logged: [...new Set(logged.map((e) => e.name))].sort() };
+  } finally {
+    f.stop();
+    await removeContainer(c);
+  }
+}
+
+describe('runtime calibration', () => {
+  it('is measured: the set is the runtime part only, and comes with the engine and runtime versions', () => {
+    expect(calibration.binary).toEqual(['exit_group']);
+    expect(calibration.syscalls).toContain('execve'); // runc's init execs the program after installing the filter
+    expect(calibration.syscalls).not.toContain('exit_group');
+    expect(calibration.engine).toMatch(/^docker \d+\./);
+    expect(calibration.runtime).toMatch(/runc/);
+    expect(calibration.lostRecords).toBe(0);
+  });
+
+  it('is enough: calibrated set + exit_group, everything else denied, starts and exits 0', async () => {
+    const profile: DockerProfile = {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      architectures: [...ARCHITECTURES],
+      syscalls: [{ names: [...calibration.syscalls, 'exit_group'], action: 'SCMP_ACT_ALLOW' }],
+    };
+    const r = await runExit(profile);
+    expect({ exitCode: r.exitCode, error: r.error }).toEqual({ exitCode: 0, error: undefined });
+  });
+
+  it('is needed: without one syscall seen in every run, runc logs it (and under ERRNO: reported)', async () => {
+    const everyRun = calibration.syscalls.filter((s) => calibration.runs.every((r) => r.syscalls.includes(s)));
+    const victim = everyRun[0];
+    const allow = [...calibration.syscalls.filter((s) => s !== victim), 'exit_group'];
+    const logged = await runExit(logOnlyProfile(allow));
+    expect(logged.logged).toEqual([victim]);
+    const denied = await runExit({ ...logOnlyProfile(allow), defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1 });
+    console.log(`without ${victim} under ERRNO: exit ${denied.exitCode}, error ${denied.error ?? '-'}`);
+  });
+});
+
+describe('verifyImage', () => {
+  const image = () => images[0];
+  const createOptions = { Cmd: ['/getpid-loop'], HostConfig: { NetworkMode: 'none' } };
+
+  it('catches a broken profile: Docker default minus getpid lists getpid made by the program', async () => {
+    const broken = emitProfile(base, new Set([...dockerDefaultAllowed(base)].filter((n) => n !== 'getpid')));
+    const t0 = Date.now();
+    const r = await verifyImage({ docker, image: image(), createOptions, profile: broken, durationSec: 2, stopTimeoutSec: 0 });
+    console.log(`broken profile verified in ${Date.now() - t0} ms: ${JSON.stringify(r.falseNegatives)}`);
+    const fn = r.falseNegatives.filter((f) => f.comm === 'getpid-loop');
+    expect(fn.map((f) => [f.name, f.exe])).toEqual([['getpid', '/getpid-loop']]);
+    expect(fn[0].count).toBeGreaterThan(5);
+    expect(r.exitedEarly).toBe(false);
+    expect(r.lostRecords).toBe(0);
+  });
+
+  it('finds nothing for a complete profile (Docker default)', async () => {
+    const t0 = Date.now();
+    const r = await verifyImage({ docker, image: image(), createOptions, profile: base, durationSec: 2, stopTimeoutSec: 0 });
+    console.log(`complete profile verified in ${Date.now() - t0} ms`);
+    expect(r.falseNegatives).toEqual([]);
+    expect(r.unattributed).toEqual([]);
+    expect(r.exitedEarly).toBe(false);
+  });
+
+  it('finds nothing for a tight profile: calibrated runtime set + what the LOG run measured for the program', async () => {
+    const measured = await verifyImage({ docker, image: image(), createOptions, profile: logOnlyProfile(calibration.syscalls), durationSec: 2, logOnly: true, stopTimeoutSec: 0 });
+    const need = new Set([...calibration.syscalls, ...measured.falseNegatives.map((f) => f.name)]);
+    expect(need.has('getpid')).toBe(true);
+    const tight: DockerProfile = { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1, architectures: [...ARCHITECTURES], syscalls: [{ names: [...need].sort(), action: 'SCMP_ACT_ALLOW' }] };
+    const r = await verifyImage({ docker, image: image(), createOptions, profile: tight, durationSec: 2, stopTimeoutSec: 0 });
+    console.log(`tight profile (${need.size} syscalls): ${[...need].sort().join(' ')}`);
+    expect(r.falseNegatives).toEqual([]);
+    expect(r.enforced?.exitedEarly).toBe(false);
+  });
+
+  it('reports a probe failure when the profile breaks the server (c-static without accept)', async () => {
+    const ref = 'confine-sample/c-static:latest';
+    if (!(await docker.getImage(ref).inspect().then(() => true, () => false))) throw new Error(`${ref} missing: build the sample images first`);
+    const probe = { ...(loadProbes(path.join(__dirname, '../../images/probes.json'))['c-static'] as Probe), port: 28086 };
+    const createOpts = { ExposedPorts: { '8080/tcp': {} }, HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '28086' }] } } };
+    const good = await verifyImage({ docker, image: ref, createOptions: createOpts, profile: base, probe, durationSec: 4 });
+    expect({ probeOk: good.probeOk, fn: good.falseNegatives }).toEqual({ probeOk: true, fn: [] });
+    const noAccept = emitProfile(base, new Set([...dockerDefaultAllowed(base)].filter((n) => n !== 'accept' && n !== 'accept4')));
+    const bad = await verifyImage({ docker, image: ref, createOptions: createOpts, profile: noAccept, probe, durationSec: 4 });
+    console.log(`c-static without accept/accept4: probe ${bad.probeOk} (${bad.probeDetail}); false negatives ${JSON.stringify(bad.falseNegatives)}`);
+    expect(bad.probeOk).toBe(false);
+    expect(bad.falseNegatives.map((f) => f.name).some((n) => n === 'accept' || n === 'accept4')).toBe(true);
+  });
+});
