@@ -169,3 +169,31 @@ describe('verifyImage', () => {
     expect(bad.falseNegatives.map((f) => f.name).some((n) => n === 'accept' || n === 'accept4')).toBe(true);
   });
 });
+
+describe('on a real server (reported, not asserted)', () => {
+  it('nginx under Docker default and under a guessed profile', async () => {
+    const ref = 'confine-sample/nginx:latest';
+    if (!(await docker.getImage(ref).inspect().then(() => true, () => false))) {
+      console.log(`${ref} not built: nothing to report`);
+      return;
+    }
+    const probe = { ...(loadProbes(path.join(__dirname, '../../images/probes.json')).nginx as Probe), port: 28080 };
+    const createOptions = { ExposedPorts: { '80/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '28080' }] } } };
+    const show = (label: string, r: Awaited<ReturnType<typeof verifyImage>>, ms: number) =>
+      console.log(
+        `nginx, ${label} (${ms} ms): probe ${r.probeOk} (${r.probeDetail}); exitedEarly ${r.exitedEarly}; ` +
+          `false negatives ${r.falseNegatives.length}: ${r.falseNegatives.map((f) => `${f.name}/${f.comm}×${f.count}`).join(' ') || '-'}; unattributed ${r.unattributed.length}`,
+      );
+    let t0 = Date.now();
+    const dflt = await verifyImage({ docker, image: ref, createOptions, profile: base, probe, durationSec: 5 });
+    show('Docker default', dflt, Date.now() - t0);
+    // What one might write down for a web server without tracing it.
+    const guess = [
+      ...calibration.syscalls,
+      ...'read write openat close fstat newfstatat lseek mmap munmap mprotect brk rt_sigaction rt_sigprocmask ioctl pread64 pwrite64 writev access pipe socket bind listen accept4 connect setsockopt getsockopt epoll_create1 epoll_ctl epoll_wait exit_group exit clone wait4 kill getuid getgid setuid setgid geteuid arch_prctl set_tid_address set_robust_list rseq prlimit64 getrandom uname sendfile recvfrom sendto'.split(' '),
+    ];
+    t0 = Date.now();
+    const guessed = await verifyImage({ docker, image: ref, createOptions, profile: emitProfile(base, new Set(guess)), probe, durationSec: 5 });
+    show(`guessed profile (${new Set(guess).size} names)`, guessed, Date.now() - t0);
+  });
+});
