@@ -1,0 +1,299 @@
+import { readDynamicInfo, type DynamicInfo } from '../elf/dynamic-info';
+import { ConfineError } from '../pipeline/errors';
+import { normalizeImagePath } from './image-index';
+import type { ImageReader } from './image-reader';
+import { DEFAULT_MAX_FILE_BYTES } from './image-reader';
+import { buildSearchConfig, envValue, findLibrary, isMuslInterp, type LoadedObject, type SearchConfig } from './library-search';
+
+/**
+ * Which files of an image a container can run: what it executed, the program
+ * interpreters, the loader's DT_NEEDED closure of each, '#!' interpreters, and the
+ * objects it mapped at run time with their own closures. Too many files is safe
+ * (more syscalls allowed); a missed one is a false negative, so every doubt errs
+ * toward including, and every gap is reported (missing, notScanned).
+ */
+export type ClosureRole = 'executed' | 'interpreter' | 'needed' | 'mapped' | 'script-interpreter' | 'all';
+
+export interface ClosureFile {
+  /** As executed, needed or mapped, inside the image. */
+  path: string;
+  /** After following symlinks inside the image root. */
+  resolvedPath: string;
+  role: ClosureRole;
+  neededBy?: string;
+}
+
+export interface ClosureRequest {
+  executed: string[];
+  mapped: string[];
+  all: boolean;
+  /** KEY=VALUE, image Config.Env then the run's -e (later wins): PATH and LD_LIBRARY_PATH matter. */
+  env?: string[];
+}
+
+export interface ClosureResult {
+  files: ClosureFile[];
+  missing: { name: string; neededBy: string }[];
+  notScanned: { path: string; reason: string }[];
+}
+
+export interface ClosureOptions {
+  /** DynamicInfo already computed (e.g. during the index pass), by resolved path; errors are kept as values. */
+  infoCache?: Map<string, DynamicInfo | ConfineError>;
+  maxBytes?: number;
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Linux follows at most this many nested '#!' interpreters (BINPRM_MAX_RECURSION). */
+const MAX_SCRIPT_DEPTH = 4;
+const ET_EXEC = 2;
+const ET_DYN = 3;
+
+export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts: ClosureOptions = {}): Promise<ClosureResult> {
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const infoCache = opts.infoCache ?? new Map<string, DynamicInfo | ConfineError>();
+  const files = new Map<string, ClosureFile>();
+  const missing = new Map<string, { name: string; neededBy: string }>();
+  const notScanned = new Map<string, { path: string; reason: string }>();
+  const skip = (path: string, reason: string) => {
+    if (!notScanned.has(path)) notScanned.set(path, { path, reason });
+  };
+  const add = (f: ClosureFile): boolean => {
+    if (files.has(f.resolvedPath)) return false;
+    files.set(f.resolvedPath, f);
+    return true;
+  };
+
+  const infoOf = async (resolved: string): Promise<DynamicInfo | ConfineError> => {
+    let v = infoCache.get(resolved);
+    if (v) return v;
+    try {
+      v = readDynamicInfo(await fs.readFile(resolved, maxBytes), resolved);
+    } catch (e) {
+      v = e instanceof ConfineError ? e : new ConfineError('elf-malformed', (e as Error).message, { file: resolved });
+    }
+    infoCache.set(resolved, v);
+    return v;
+  };
+
+  const texts = await readConfigTexts(fs);
+  const sonames = sonameMap(fs, infoCache);
+  const configs = new Map<string, SearchConfig>();
+  const configFor = (interp: string | undefined): SearchConfig => {
+    const key = isMuslInterp(interp) ? `musl:${interp}` : 'glibc';
+    let c = configs.get(key);
+    if (!c) {
+      c = buildSearchConfig(fs, (p) => texts.get(normalizeImagePath(p)), { interp, env: req.env, sonames });
+      configs.set(key, c);
+    }
+    return c;
+  };
+
+  /** Breadth-first, as ld.so loads: each object's loader chain decides its RPATH search. */
+  const loadDeps = async (root: LoadedObject, chainTail: LoadedObject[]) => {
+    const exe = chainTail.length ? chainTail[chainTail.length - 1] : root;
+    const cfg = configFor(exe.info.interp ?? root.info.interp);
+    const seen = new Set<string>([root.resolvedPath]);
+    const queue: LoadedObject[][] = [[root, ...chainTail]];
+    while (queue.length) {
+      const chain = queue.shift()!;
+      const obj = chain[0];
+      for (const name of obj.info.needed) {
+        const found = findLibrary(fs, name, chain, cfg);
+        if (!found) {
+          const k = `${name}\0${obj.path}`;
+          if (!missing.has(k)) missing.set(k, { name, neededBy: obj.path });
+          continue;
+        }
+        for (const hit of [found, ...found.alternates]) {
+          add({ path: hit.path, resolvedPath: hit.resolvedPath, role: 'needed', neededBy: obj.path });
+          if (seen.has(hit.resolvedPath)) continue;
+          seen.add(hit.resolvedPath);
+          const info = await infoOf(hit.resolvedPath);
+          if (info instanceof ConfineError) {
+            skip(hit.resolvedPath, `dependencies not followed: ${info.message}`);
+            continue;
+          }
+          queue.push([{ path: hit.path, resolvedPath: hit.resolvedPath, info }, ...chain]);
+        }
+      }
+    }
+  };
+
+  const pathDirs = (envValue(req.env, 'PATH') ?? DEFAULT_PATH).split(':').filter((d) => d.startsWith('/'));
+  const doneExec = new Set<string>();
+
+  /** One program as execve would run it; returns its loaded object when it is ELF. */
+  const execute = async (path: string, role: ClosureRole, neededBy: string | undefined, depth: number): Promise<void> => {
+    const resolved = fs.resolve(path);
+    const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
+    if (resolved === undefined || !entry) return skip(path, 'not in the image (created at run time, or on a volume)');
+    if (entry.type !== 'file') return skip(path, `not a regular file in the image (${entry.type})`);
+    add({ path, resolvedPath: resolved, role, ...(neededBy !== undefined ? { neededBy } : {}) });
+    if (doneExec.has(resolved)) return;
+    doneExec.add(resolved);
+
+    if (entry.script) {
+      if (depth >= MAX_SCRIPT_DEPTH) return skip(path, 'too many nested #! interpreters');
+      const sb = parseShebang(entry.shebang ?? '');
+      if (!sb) return skip(path, '#! line names no interpreter');
+      await execute(sb.interpreter, 'script-interpreter', path, depth + 1);
+      if (/(^|\/)env$/.test(sb.interpreter) && sb.envProgram) {
+        const prog = sb.envProgram.includes('/') ? sb.envProgram : lookInPath(fs, sb.envProgram, pathDirs);
+        if (prog) await execute(prog, 'script-interpreter', path, depth + 1);
+        else skip(`${path}: ${sb.envProgram}`, `'${sb.envProgram}' (run through env) is not in PATH ${pathDirs.join(':')}`);
+      }
+      return;
+    }
+    if (!entry.elf) return skip(path, 'neither ELF nor a #! script');
+    const info = await infoOf(resolved);
+    if (info instanceof ConfineError) return skip(path, `dependencies not followed: ${info.message}`);
+    const self: LoadedObject = { path, resolvedPath: resolved, info };
+    if (info.interp) {
+      const ri = fs.resolve(info.interp);
+      if (ri === undefined) {
+        const k = `${info.interp}\0${path}`;
+        if (!missing.has(k)) missing.set(k, { name: info.interp, neededBy: path });
+      } else {
+        add({ path: info.interp, resolvedPath: ri, role: 'interpreter', neededBy: path });
+        const ii = await infoOf(ri);
+        // The loader has no DT_NEEDED of its own on glibc or musl; follow it anyway if it does.
+        if (!(ii instanceof ConfineError) && ii.needed.length) await loadDeps({ path: info.interp, resolvedPath: ri, info: ii }, []);
+      }
+    }
+    await loadDeps(self, []);
+    exes.push(self);
+  };
+
+  const exes: LoadedObject[] = [];
+  for (const p of req.executed) await execute(normalizeImagePath(p), 'executed', undefined, 0);
+
+  for (const raw of req.mapped) {
+    const path = normalizeImagePath(raw);
+    const resolved = fs.resolve(path);
+    const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
+    if (resolved === undefined || !entry) {
+      skip(path, 'mapped at run time but not in the image (created at run time, or on a volume)');
+      continue;
+    }
+    if (entry.type !== 'file') {
+      skip(path, `mapped at run time but not a regular file in the image (${entry.type})`);
+      continue;
+    }
+    add({ path, resolvedPath: resolved, role: 'mapped' });
+    if (!entry.elf) continue; // data files (locale archives, caches) are mapped too
+    const info = await infoOf(resolved);
+    if (info instanceof ConfineError) {
+      skip(path, `dependencies not followed: ${info.message}`);
+      continue;
+    }
+    // dlopen searches with the caller's and the executable's RPATH; the caller is not
+    // known here, so each traced executable's chain is tried (extra finds are harmless).
+    const obj: LoadedObject = { path, resolvedPath: resolved, info };
+    if (exes.length === 0) await loadDeps(obj, []);
+    for (const exe of exes) await loadDeps(obj, [exe]);
+  }
+
+  if (req.all) {
+    const candidates = [...fs.entries()].filter(([, e]) => e.type === 'file' && e.elf && (e.elf.etype === ET_EXEC || e.elf.etype === ET_DYN));
+    for (const [p, e] of candidates) {
+      if (e.elf!.etype === ET_DYN) {
+        const info = await infoOf(p);
+        if (info instanceof ConfineError) {
+          skip(p, `not classified: ${info.message}`);
+          continue;
+        }
+        if (!info.isPie) continue; // a shared library, not a program
+      }
+      await execute(p, 'all', undefined, 0);
+    }
+  }
+
+  return { files: [...files.values()], missing: [...missing.values()], notScanned: [...notScanned.values()] };
+}
+
+/** Linux's reading: interpreter up to the first blank, the rest (trimmed) is one argument. */
+export function parseShebang(line: string): { interpreter: string; arg?: string; envProgram?: string } | undefined {
+  const s = line.replace(/^[ \t]+/, '').replace(/[ \t\r]+$/, '');
+  if (!s) return undefined;
+  const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(s)!;
+  const interpreter = m[1];
+  const arg = m[2];
+  let envProgram: string | undefined;
+  if (arg !== undefined) {
+    // `env -S "prog args"` and `env -i prog`: the first word that is not an option or VAR=value.
+    const words = arg.split(/[ \t]+/);
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i].replace(/^["']/, '');
+      if (w === '-S' || w === '--split-string' || w === '-i' || w === '-' || w === '--ignore-environment') continue;
+      if (w === '-u' || w === '--unset' || w === '-C' || w === '--chdir') {
+        i++;
+        continue;
+      }
+      if (w.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) continue;
+      envProgram = w.replace(/["']$/, '');
+      break;
+    }
+  }
+  return { interpreter, ...(arg !== undefined ? { arg } : {}), ...(envProgram ? { envProgram } : {}) };
+}
+
+/** execvp's search: the first PATH entry with an executable regular file of that name. */
+export function lookInPath(fs: Pick<ImageReader, 'resolve' | 'stat'>, name: string, dirs: string[]): string | undefined {
+  for (const d of dirs) {
+    const p = normalizeImagePath(`${d}/${name}`);
+    const r = fs.resolve(p);
+    const e = r !== undefined ? fs.stat(r) : undefined;
+    if (e && e.type === 'file' && (e.mode & 0o111) !== 0) return p;
+  }
+  return undefined;
+}
+
+const CONFIG_TEXT_MAX = 1024 * 1024;
+
+/**
+ * The small text files the loader's search reads: ld.so.conf, whatever it includes,
+ * and musl's path files. Include patterns are only known after parsing, so parse
+ * with what is read so far and read what was asked for, until nothing new is asked.
+ */
+async function readConfigTexts(fs: ImageReader): Promise<Map<string, string>> {
+  const texts = new Map<string, string>();
+  const tried = new Set<string>();
+  const want = new Set<string>(['/etc/ld.so.conf']);
+  for (const [p, e] of fs.entries()) {
+    if (e.type !== 'file' && e.type !== 'symlink') continue;
+    if (/^\/etc\/ld-musl-[^/]*\.path$/.test(p) || p.startsWith('/etc/ld.so.conf.d/')) want.add(p);
+  }
+  for (let round = 0; round < 8 && [...want].some((p) => !tried.has(p)); round++) {
+    for (const p of want) {
+      if (tried.has(p)) continue;
+      tried.add(p);
+      const r = fs.resolve(p);
+      const e = r !== undefined ? fs.stat(r) : undefined;
+      if (!e || e.type !== 'file' || e.size > CONFIG_TEXT_MAX) continue;
+      try {
+        texts.set(p, (await fs.readFile(p, CONFIG_TEXT_MAX)).toString('utf8'));
+      } catch {
+        // unreadable config: the loader would ignore it too
+      }
+    }
+    buildSearchConfig(fs, (p) => {
+      const n = normalizeImagePath(p);
+      if (!texts.has(n)) want.add(n);
+      return texts.get(n);
+    }, {});
+  }
+  return texts;
+}
+
+/** soname → files, from every ELF object whose dynamic info is already known. */
+function sonameMap(fs: ImageReader, cache: Map<string, DynamicInfo | ConfineError>): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const [p, info] of cache) {
+    if (info instanceof ConfineError || !info.soname || fs.stat(p)?.type !== 'file') continue;
+    const l = m.get(info.soname) ?? [];
+    l.push(p);
+    m.set(info.soname, l);
+  }
+  return m;
+}

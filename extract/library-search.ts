@@ -1,0 +1,286 @@
+import type { DynamicInfo } from '../elf/dynamic-info';
+import { dirnameImage, normalizeImagePath, type IndexEntry } from './image-index';
+
+/**
+ * Where the dynamic loader of an image finds a DT_NEEDED name, computed from the
+ * image's own files only. glibc's order (elf/dl-load.c _dl_map_object):
+ *   DT_RPATH of the loader and of each object up its loader chain and of the
+ *   executable (only while the direct loader has no DT_RUNPATH), LD_LIBRARY_PATH,
+ *   the loader's DT_RUNPATH, ld.so.cache (here: the image's ld.so.conf dirs, by file
+ *   name and by DT_SONAME), then the trusted default directories.
+ * musl's (ldso/dynlink.c load_library): LD_LIBRARY_PATH, the rpath (RUNPATH else
+ * RPATH) of each object up the chain, /etc/ld-musl-ARCH.path else
+ * /lib:/usr/local/lib:/usr/lib; its libc/libm/libpthread/... are the loader itself.
+ * A candidate of the wrong ELF class or machine is skipped, as ld.so does.
+ */
+
+/** What the search needs of an image: lookups only, no reads. */
+export interface IndexLookup {
+  stat(path: string): IndexEntry | undefined;
+  resolve(path: string): string | undefined;
+  entries(): Iterable<[string, IndexEntry]>;
+}
+
+/** One object already loaded: the name it was found under and what its dynamic section says. */
+export interface LoadedObject {
+  path: string;
+  resolvedPath: string;
+  info: DynamicInfo;
+}
+
+export interface SearchConfig {
+  flavor: 'glibc' | 'musl';
+  /** Directories of the image's ld.so.conf (with includes), in file order. */
+  ldSoConfDirs: string[];
+  /** musl's /etc/ld-musl-ARCH.path, when the image has one. */
+  muslPath?: string[];
+  /** LD_LIBRARY_PATH from the container's environment, split. */
+  ldLibraryPath: string[];
+  /** soname → files carrying it in the cache's directories, for libraries whose file name is not their soname. */
+  sonames?: Map<string, string[]>;
+  /** The loader's path, for musl's built-in libraries. */
+  interp?: string;
+}
+
+export const GLIBC_DEFAULT_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
+export const MUSL_DEFAULT_DIRS = ['/lib', '/usr/local/lib', '/usr/lib'];
+/** glibc ≥ 2.33 looks in these subdirectories of every search directory first, best level the CPU supports. */
+export const GLIBC_HWCAPS_SUBDIRS = ['glibc-hwcaps/x86-64-v4', 'glibc-hwcaps/x86-64-v3', 'glibc-hwcaps/x86-64-v2'];
+/** $LIB: Debian's multiarch value, then upstream's for x86-64. */
+const LIB_EXPANSIONS = ['lib/x86_64-linux-gnu', 'lib64'];
+/** $PLATFORM: depends on the CPU; both values x86-64 glibc uses. */
+const PLATFORM_EXPANSIONS = ['x86_64', 'haswell'];
+
+const MUSL_BUILTIN = /^lib(c|pthread|rt|m|dl|util|xnet)\.so(\.|$)/;
+
+export function isMuslInterp(interp: string | undefined): boolean {
+  return interp !== undefined && /ld-musl-[^/]*\.so/.test(interp);
+}
+
+export interface Found {
+  path: string;
+  resolvedPath: string;
+  /** How the search reached it, for messages and tests. */
+  via: string;
+  /** Other files the same lookup could load on another CPU (glibc-hwcaps variants in the same directory). */
+  alternates: { path: string; resolvedPath: string }[];
+}
+
+/**
+ * Finds `name` for the object at the head of `chain` ([direct loader, its loader,
+ * ..., executable]). Names with a '/' are paths (relative ones taken from '/', since
+ * the working directory at load time is unknown here).
+ */
+export function findLibrary(fs: IndexLookup, name: string, chain: LoadedObject[], cfg: SearchConfig): Found | undefined {
+  const exe = chain[chain.length - 1];
+  const want = exe?.info;
+  if (name.includes('/')) {
+    const hit = candidate(fs, normalizeImagePath(name), want);
+    return hit && { ...hit, via: 'path', alternates: [] };
+  }
+  if (cfg.flavor === 'musl' && MUSL_BUILTIN.test(name) && cfg.interp) {
+    const r = fs.resolve(cfg.interp);
+    if (r) return { path: cfg.interp, resolvedPath: r, via: 'musl-builtin', alternates: [] };
+  }
+  for (const { dirs, via, hwcaps } of searchOrder(chain, cfg)) {
+    for (const dir of dirs) {
+      const hit = inDir(fs, dir, name, want, hwcaps);
+      if (hit) return { ...hit, via };
+    }
+    if (via === 'ld.so.cache' && cfg.sonames) {
+      // ldconfig caches a library under its DT_SONAME even when no file has that name.
+      for (const p of cfg.sonames.get(name) ?? []) {
+        const d = dirnameImage(p);
+        if (!cfg.ldSoConfDirs.includes(d) && !GLIBC_DEFAULT_DIRS.includes(d)) continue;
+        const hit = candidate(fs, p, want);
+        if (hit) return { ...hit, via: 'ld.so.cache soname', alternates: [] };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The directory lists in the order the loader tries them, $ORIGIN/$LIB/$PLATFORM expanded. */
+export function searchOrder(chain: LoadedObject[], cfg: SearchConfig): { via: string; dirs: string[]; hwcaps: boolean }[] {
+  const loader = chain[0];
+  const exe = chain[chain.length - 1];
+  const out: { via: string; dirs: string[]; hwcaps: boolean }[] = [];
+  const exeOrigin = exe ? origin(exe, true) : '/';
+  const envDirs = expandAll(cfg.ldLibraryPath, exeOrigin);
+  if (cfg.flavor === 'musl') {
+    out.push({ via: 'LD_LIBRARY_PATH', dirs: envDirs, hwcaps: false });
+    chain.forEach((o, i) => {
+      const rp = o.info.runpath.length ? o.info.runpath : o.info.rpath;
+      out.push({ via: `rpath of ${o.path}`, dirs: expandAll(rp, origin(o, i === chain.length - 1)), hwcaps: false });
+    });
+    out.push({ via: cfg.muslPath ? '/etc/ld-musl path file' : 'musl default', dirs: cfg.muslPath ?? MUSL_DEFAULT_DIRS, hwcaps: false });
+    return out;
+  }
+  if (!loader || loader.info.runpath.length === 0) {
+    chain.forEach((o, i) => {
+      // An object with DT_RUNPATH has its DT_RPATH ignored (get-dynamic-info.h).
+      if (o.info.runpath.length === 0 && o.info.rpath.length) {
+        out.push({ via: `DT_RPATH of ${o.path}`, dirs: expandAll(o.info.rpath, origin(o, i === chain.length - 1)), hwcaps: true });
+      }
+    });
+  }
+  out.push({ via: 'LD_LIBRARY_PATH', dirs: envDirs, hwcaps: true });
+  if (loader && loader.info.runpath.length) {
+    out.push({ via: `DT_RUNPATH of ${loader.path}`, dirs: expandAll(loader.info.runpath, origin(loader, chain.length === 1)), hwcaps: true });
+  }
+  out.push({ via: 'ld.so.cache', dirs: cfg.ldSoConfDirs, hwcaps: true });
+  out.push({ via: 'default dirs', dirs: GLIBC_DEFAULT_DIRS, hwcaps: true });
+  return out;
+}
+
+/**
+ * $ORIGIN: the executable's comes from /proc/self/exe, symlinks resolved; a
+ * library's is the directory of the name it was found under.
+ */
+function origin(o: LoadedObject, isExe: boolean): string {
+  return dirnameImage(isExe ? o.resolvedPath : o.path);
+}
+
+export function expandAll(dirs: string[], originDir: string): string[] {
+  const out: string[] = [];
+  for (const d of dirs) {
+    for (const e of expandDst(d, originDir)) {
+      // Empty or relative entries name the working directory at load time, unknown here.
+      if (e.startsWith('/')) {
+        const n = normalizeImagePath(e);
+        if (!out.includes(n)) out.push(n);
+      }
+    }
+  }
+  return out;
+}
+
+/** Dynamic string tokens; $LIB and $PLATFORM have more than one plausible value, so all are tried. */
+export function expandDst(dir: string, originDir: string): string[] {
+  let results = [dir];
+  // search() ignores a global regex's lastIndex, test() would not.
+  const subst = (re: RegExp, values: string[]) => {
+    if (!results.some((r) => r.search(re) >= 0)) return;
+    results = results.flatMap((r) => (r.search(re) >= 0 ? values.map((v) => r.replace(re, () => v)) : [r]));
+  };
+  subst(/\$(ORIGIN\b|\{ORIGIN\})/g, [originDir]);
+  subst(/\$(LIB\b|\{LIB\})/g, LIB_EXPANSIONS);
+  subst(/\$(PLATFORM\b|\{PLATFORM\})/g, PLATFORM_EXPANSIONS);
+  return results;
+}
+
+function inDir(fs: IndexLookup, dir: string, name: string, want: DynamicInfo | undefined, hwcaps: boolean): Omit<Found, 'via'> | undefined {
+  const hits: { path: string; resolvedPath: string }[] = [];
+  for (const sub of hwcaps ? [...GLIBC_HWCAPS_SUBDIRS, ''] : ['']) {
+    const hit = candidate(fs, normalizeImagePath(`${dir}/${sub}/${name}`), want);
+    if (hit && !hits.some((h) => h.resolvedPath === hit.resolvedPath)) hits.push(hit);
+  }
+  if (!hits.length) return undefined;
+  // Which variant loads depends on the CPU the container runs on: the plain one is the
+  // name we report, the others ride along so no CPU's choice goes unanalysed.
+  const primary = hits[hits.length - 1];
+  return { ...primary, alternates: hits.slice(0, -1) };
+}
+
+function candidate(fs: IndexLookup, path: string, want: DynamicInfo | undefined): { path: string; resolvedPath: string } | undefined {
+  const resolvedPath = fs.resolve(path);
+  if (resolvedPath === undefined) return undefined;
+  const e = fs.stat(resolvedPath);
+  if (!e || e.type !== 'file') return undefined;
+  if (want && e.elf && (e.elf.elfClass !== want.elfClass || e.elf.machine !== want.machine)) return undefined;
+  return { path, resolvedPath };
+}
+
+/** Reads ld.so.conf: directory lines, `include` globs relative to the including file, comments; cycles stop. */
+export function parseLdSoConf(
+  readText: (path: string) => string | undefined,
+  listDir: (dir: string) => string[],
+  file = '/etc/ld.so.conf',
+  seen = new Set<string>(),
+): string[] {
+  if (seen.has(file) || seen.size > 256) return [];
+  seen.add(file);
+  const text = readText(file);
+  if (text === undefined) return [];
+  const dirs: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (!line) continue;
+    const inc = /^include\s+(.*)$/.exec(line);
+    if (inc) {
+      for (const pat of inc[1].split(/\s+/)) {
+        const abs = pat.startsWith('/') ? pat : `${dirnameImage(file)}/${pat}`;
+        for (const f of globImage(abs, listDir)) dirs.push(...parseLdSoConf(readText, listDir, f, seen));
+      }
+      continue;
+    }
+    if (/^hwcap\s/.test(line)) continue;
+    // Old ldconfig syntax allowed "dir=TYPE" and several dirs on a line.
+    for (const d of line.split(/[\s:,]+/)) {
+      const dir = d.replace(/=.*$/, '');
+      if (dir.startsWith('/')) dirs.push(normalizeImagePath(dir));
+    }
+  }
+  return [...new Set(dirs)];
+}
+
+/** glob(3) on the image: wildcards in the last component only (what ld.so.conf files use), sorted. */
+export function globImage(pattern: string, listDir: (dir: string) => string[]): string[] {
+  const dir = dirnameImage(normalizeImagePath(pattern));
+  const base = pattern.slice(pattern.lastIndexOf('/') + 1);
+  if (!/[*?[]/.test(base)) return [normalizeImagePath(pattern)];
+  const re = new RegExp(
+    '^' +
+      base.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') +
+      '$',
+  );
+  return listDir(dir)
+    .filter((n) => re.test(n) && (base.startsWith('.') || !n.startsWith('.')))
+    .sort()
+    .map((n) => (dir === '/' ? `/${n}` : `${dir}/${n}`));
+}
+
+/** Names directly inside an image directory (after resolving the directory itself). */
+export function listImageDir(fs: IndexLookup, dir: string): string[] {
+  const real = fs.resolve(dir);
+  if (real === undefined) return [];
+  const prefix = real === '/' ? '/' : real + '/';
+  const out: string[] = [];
+  for (const [p] of fs.entries()) {
+    if (p.startsWith(prefix) && p.length > prefix.length && !p.includes('/', prefix.length)) out.push(p.slice(prefix.length));
+  }
+  return out;
+}
+
+/**
+ * Builds the search configuration from the image's files. `readText` returns a
+ * small text file's content (or undefined); the caller does the I/O.
+ */
+export function buildSearchConfig(
+  fs: IndexLookup,
+  readText: (path: string) => string | undefined,
+  opts: { interp?: string; env?: string[]; sonames?: Map<string, string[]> },
+): SearchConfig {
+  const flavor = isMuslInterp(opts.interp) ? 'musl' : 'glibc';
+  const llp = envValue(opts.env, 'LD_LIBRARY_PATH');
+  const cfg: SearchConfig = {
+    flavor,
+    ldSoConfDirs: flavor === 'glibc' ? parseLdSoConf(readText, (d) => listImageDir(fs, d)) : [],
+    ldLibraryPath: llp ? llp.split(/[:;]/) : [],
+    ...(opts.interp ? { interp: opts.interp } : {}),
+    ...(opts.sonames ? { sonames: opts.sonames } : {}),
+  };
+  if (flavor === 'musl') {
+    const arch = /ld-musl-([^/.]+)\.so/.exec(opts.interp ?? '')?.[1] ?? 'x86_64';
+    const text = readText(`/etc/ld-musl-${arch}.path`);
+    if (text !== undefined) cfg.muslPath = text.split(/[\n:]/).map((s) => s.trim()).filter((s) => s.startsWith('/'));
+  }
+  return cfg;
+}
+
+/** The last assignment wins, as `docker run -e` does. */
+export function envValue(env: string[] | undefined, key: string): string | undefined {
+  let v: string | undefined;
+  for (const kv of env ?? []) if (kv.startsWith(key + '=')) v = kv.slice(key.length + 1);
+  return v;
+}
