@@ -1,0 +1,219 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readDynamicInfo, type DynamicInfo } from '../elf';
+
+/**
+ * Finds the objects a program loads on a filesystem tree (`root`, `/` for the host),
+ * following ld.so's search order, with every path and symlink resolved INSIDE the
+ * root (an absolute link target means root/target, `..` stops at the root), so a
+ * container filesystem unpacked in a directory resolves as it would inside the
+ * container.
+ *
+ * glibc order: DT_RPATH of the requesting object and of the executable (only when the
+ * object has no DT_RUNPATH), DT_RUNPATH, /etc/ld.so.conf (+ include), default dirs.
+ * musl order: RPATH/RUNPATH, /etc/ld-musl-x86_64.path (or its defaults).
+ * LD_LIBRARY_PATH and LD_PRELOAD are ignored: a container's environment is not ours.
+ */
+
+export interface FoundObject {
+  /** The name as DT_NEEDED (or PT_INTERP) spells it. */
+  name: string;
+  /** The resolved path inside the root (symlinks followed), starting with '/'. */
+  rootPath: string;
+  /** The same file on this machine. */
+  hostPath: string;
+  bytes: Uint8Array;
+  info: DynamicInfo;
+}
+
+export interface LoadOrder {
+  /** Libraries in load order: breadth-first over DT_NEEDED, each once. */
+  libraries: FoundObject[];
+  loader?: FoundObject;
+  missing: { name: string; neededBy: string }[];
+}
+
+const GLIBC_DEFAULTS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
+const MUSL_DEFAULTS = ['/lib', '/usr/local/lib', '/usr/lib'];
+
+/** Resolves `p` (absolute, inside the root) to its final path inside the root, or undefined if it does not exist. */
+export function resolveInRoot(root: string, p: string): string | undefined {
+  const parts = p.split('/').filter(Boolean);
+  const cur: string[] = [];
+  let hops = 0;
+  while (parts.length) {
+    const part = parts.shift()!;
+    if (part === '.') continue;
+    if (part === '..') { cur.pop(); continue; }
+    const host = path.join(root, ...cur, part);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(host);
+    } catch {
+      return undefined;
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return undefined; // ELOOP
+      const target = fs.readlinkSync(host);
+      if (target.startsWith('/')) cur.length = 0;
+      parts.unshift(...target.split('/').filter(Boolean));
+      continue;
+    }
+    cur.push(part);
+  }
+  return `/${cur.join('/')}`;
+}
+
+function readRegular(root: string, rootPath: string): Uint8Array | undefined {
+  const host = path.join(root, rootPath);
+  try {
+    if (!fs.statSync(host).isFile()) return undefined;
+    return fs.readFileSync(host);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads an object by its path inside the root, following symlinks inside the root. */
+export function openInRoot(root: string, name: string, p: string): FoundObject | undefined {
+  const rootPath = resolveInRoot(root, p);
+  if (!rootPath) return undefined;
+  const bytes = readRegular(root, rootPath);
+  if (!bytes) return undefined;
+  let info: DynamicInfo;
+  try {
+    info = readDynamicInfo(bytes, rootPath);
+  } catch {
+    return undefined;
+  }
+  return { name, rootPath, hostPath: path.join(root, rootPath), bytes, info };
+}
+
+/** The directories of /etc/ld.so.conf and its includes (globs with `*` in the last component). */
+export function ldSoConfDirs(root: string, file = '/etc/ld.so.conf', depth = 0): string[] {
+  if (depth > 8) return [];
+  const rp = resolveInRoot(root, file);
+  if (!rp) return [];
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(root, rp), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (!line) continue;
+    const inc = /^include\s+(.+)$/.exec(line);
+    if (inc) {
+      for (const pat of inc[1].split(/\s+/)) {
+        const abs = pat.startsWith('/') ? pat : path.posix.join(path.posix.dirname(file), pat);
+        for (const f of globInRoot(root, abs)) out.push(...ldSoConfDirs(root, f, depth + 1));
+      }
+      continue;
+    }
+    // Old syntax allowed "dir=TYPE" and comma/space separated lists.
+    for (const d of line.split(/[\s,:]+/)) if (d.startsWith('/')) out.push(d.replace(/=.*$/, ''));
+  }
+  return out;
+}
+
+function globInRoot(root: string, pattern: string): string[] {
+  const dir = path.posix.dirname(pattern);
+  const base = path.posix.basename(pattern);
+  if (!base.includes('*') && !base.includes('?')) return [pattern];
+  const rdir = resolveInRoot(root, dir);
+  if (!rdir) return [];
+  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(path.join(root, rdir));
+  } catch {
+    return [];
+  }
+  return names.filter((n) => re.test(n)).sort().map((n) => path.posix.join(dir, n));
+}
+
+function muslPathDirs(root: string): string[] {
+  const rp = resolveInRoot(root, '/etc/ld-musl-x86_64.path');
+  if (!rp) return MUSL_DEFAULTS;
+  try {
+    return fs.readFileSync(path.join(root, rp), 'utf8').split(/[\n:]+/).map((s) => s.trim()).filter((s) => s.startsWith('/'));
+  } catch {
+    return MUSL_DEFAULTS;
+  }
+}
+
+export function expandOrigin(dir: string, originDir: string): string {
+  return dir.replace(/\$\{ORIGIN\}|\$ORIGIN/g, originDir).replace(/\$\{LIB\}|\$LIB/g, 'lib64').replace(/\$\{PLATFORM\}|\$PLATFORM/g, 'x86_64');
+}
+
+const isCompatible = (i: DynamicInfo) => i.elfClass === 64 && i.machine === 62;
+
+/**
+ * The load order of a program whose executable sits at `exeRootPath` inside `root`:
+ * its interpreter and every DT_NEEDED library, breadth-first, each path once.
+ */
+export function resolveLoadOrder(root: string, exeRootPath: string, exe: DynamicInfo): LoadOrder {
+  const musl = exe.interp !== undefined && /ld-musl/.test(exe.interp);
+  let confDirs: string[] | undefined;
+  const systemDirs = () => (confDirs ??= musl ? muslPathDirs(root) : [...ldSoConfDirs(root), ...GLIBC_DEFAULTS]);
+  const exeDir = path.posix.dirname(resolveInRoot(root, exeRootPath) ?? exeRootPath);
+  const exeRpath = exe.runpath.length ? [] : exe.rpath.map((d) => expandOrigin(d, exeDir));
+
+  const out: LoadOrder = { libraries: [], missing: [] };
+  const byPath = new Map<string, FoundObject>();
+  const bySoname = new Map<string, FoundObject>();
+  if (exe.interp) {
+    const l = openInRoot(root, exe.interp, exe.interp);
+    if (l && isCompatible(l.info)) {
+      out.loader = l;
+      byPath.set(l.rootPath, l);
+    } else out.missing.push({ name: exe.interp, neededBy: exeRootPath });
+  }
+
+  const find = (name: string, by: { info: DynamicInfo; dir: string }): FoundObject | undefined => {
+    const cands: string[] = [];
+    if (name.includes('/')) cands.push(name.startsWith('/') ? name : path.posix.join(by.dir, name));
+    else {
+      const dirs: string[] = [];
+      if (musl) dirs.push(...[...by.info.rpath, ...by.info.runpath].map((d) => expandOrigin(d, by.dir)));
+      else {
+        if (!by.info.runpath.length) dirs.push(...by.info.rpath.map((d) => expandOrigin(d, by.dir)), ...exeRpath);
+        dirs.push(...by.info.runpath.map((d) => expandOrigin(d, by.dir)));
+      }
+      dirs.push(...systemDirs());
+      for (const d of dirs) cands.push(path.posix.join(d, name));
+    }
+    for (const c of cands) {
+      const rp = resolveInRoot(root, c);
+      if (!rp) continue;
+      const known = byPath.get(rp);
+      if (known) return known;
+      const o = openInRoot(root, name, rp);
+      if (o && isCompatible(o.info)) return o;
+    }
+    return undefined;
+  };
+
+  const queue: { info: DynamicInfo; dir: string; path: string }[] = [{ info: exe, dir: exeDir, path: exeRootPath }];
+  while (queue.length) {
+    const cur = queue.shift()!;
+    for (const name of cur.info.needed) {
+      // ld.so matches an already loaded object by SONAME before searching.
+      if (bySoname.has(name) && out.libraries.includes(bySoname.get(name)!)) continue;
+      const o = find(name, cur);
+      if (!o) {
+        out.missing.push({ name, neededBy: cur.path });
+        continue;
+      }
+      if (out.libraries.includes(o)) continue;
+      byPath.set(o.rootPath, o);
+      bySoname.set(name, o);
+      if (o.info.soname) bySoname.set(o.info.soname, o);
+      out.libraries.push(o);
+      queue.push({ info: o.info, dir: path.posix.dirname(o.rootPath), path: o.rootPath });
+    }
+  }
+  return out;
+}
