@@ -36,6 +36,8 @@ export interface GoReachability {
  *   descriptors (`ifn`/`tfn`). The runtime builds itabs from them at run time
  *   (`runtime.getitab`, dynamic type assertions) and reflect calls them, so a method
  *   the linker kept is callable even when no pointer to it exists.
+ *   Small integers in .rodata look like text offsets too, so only functions named
+ *   like methods (`pkg.T.M`, `pkg.(*T).M`) are taken this way.
  * Functions whose address only unreachable code materialises stay unreachable.
  */
 export function goReachability(elf: ElfFile, buf: Uint8Array, code: CodeAnalysis, pcln: Pclntab): GoReachability {
@@ -64,7 +66,7 @@ export function goReachability(elf: ElfFile, buf: Uint8Array, code: CodeAnalysis
       const skew4 = (4 - (s.addr % 4)) % 4;
       for (let o = skew4; o + 4 <= s.size; o += 4) {
         const v = dv.getUint32(o, true);
-        if (v !== 0xffffffff) add(textStart + v, 'textOffset');
+        if (v !== 0xffffffff && isMethodName(starts.get(textStart + v)?.name)) add(textStart + v, 'textOffset');
       }
     }
   }
@@ -98,4 +100,23 @@ export function goReachability(elf: ElfFile, buf: Uint8Array, code: CodeAnalysis
     }
   }
   return { reachable, addressTaken: taken, takenBy, roots };
+}
+
+/**
+ * Method (or method wrapper) names: `pkg.T.M`, `pkg.(*T).M`, `pkg.T[...].M` — after the
+ * import path's last slash, at least two dots outside brackets. Plain functions
+ * (`syscall.Syscall6`) have one.
+ */
+export function isMethodName(name: string | undefined): boolean {
+  if (!name) return false;
+  if (name.includes('(*')) return true;
+  const base = name.slice(name.lastIndexOf('/', name.indexOf('[') >= 0 ? name.indexOf('[') : name.length) + 1);
+  let depth = 0;
+  let dots = 0;
+  for (const c of base) {
+    if (c === '[') depth++;
+    else if (c === ']') depth--;
+    else if (c === '.' && depth === 0) dots++;
+  }
+  return dots >= 2;
 }
