@@ -129,6 +129,8 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
     if (resolved === undefined || !entry) return skip(path, 'not in the image (created at run time, or on a volume)');
     if (entry.type !== 'file') return skip(path, `not a regular file in the image (${entry.type})`);
+    // Neither ELF nor script: nothing to analyse, so nothing to take out of the image.
+    if (!entry.script && !entry.elf) return skip(path, 'neither ELF nor a #! script');
     add({ path, resolvedPath: resolved, role, ...(neededBy !== undefined ? { neededBy } : {}) });
     if (doneExec.has(resolved)) return;
     doneExec.add(resolved);
@@ -145,7 +147,6 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       }
       return;
     }
-    if (!entry.elf) return skip(path, 'neither ELF nor a #! script');
     const info = await infoOf(resolved);
     if (info instanceof ConfineError) return skip(path, `dependencies not followed: ${info.message}`);
     const self: LoadedObject = { path, resolvedPath: resolved, info };

@@ -1,0 +1,72 @@
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { indexTarStream } from './image-fs';
+
+async function tarOf(entries: { h: tar.Headers; body?: Buffer }[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const parts: Buffer[] = [];
+  const done = (async () => {
+    for await (const c of pack) parts.push(c as Buffer);
+  })();
+  for (const { h, body } of entries) {
+    await new Promise<void>((res, rej) => pack.entry(h, body ?? Buffer.alloc(0), (e) => (e ? rej(e) : res())));
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(parts);
+}
+
+function elfBytes(): Buffer {
+  const b = Buffer.alloc(4096);
+  b.write('\x7fELF', 0, 'latin1');
+  b[4] = 2; b[5] = 1; b.writeUInt16LE(3, 16); b.writeUInt16LE(62, 18);
+  return b;
+}
+
+describe('indexTarStream', () => {
+  it('indexes types, link targets, ELF heads and #! lines, keeping hostile names inside the image root', async () => {
+    const seenElf: string[] = [];
+    const kept = new Map<string, Buffer>();
+    const buf = await tarOf([
+      { h: { name: './', type: 'directory' } },
+      { h: { name: './usr/bin/prog', type: 'file', mode: 0o755 }, body: elfBytes() },
+      { h: { name: '../../../etc/passwd', type: 'file' }, body: Buffer.from('hostile') },
+      { h: { name: '/abs/name', type: 'file' }, body: Buffer.from('#!/usr/bin/env -S python3 -u\nprint(1)\n') },
+      { h: { name: 'lib/hard', type: 'link', linkname: '../../../../etc/shadow' } },
+      { h: { name: 'lib/sym', type: 'symlink', linkname: '/../../../etc/shadow' } },
+      { h: { name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 } },
+      { h: { name: 'etc/ld.so.conf', type: 'file' }, body: Buffer.from('/opt/lib\n') },
+    ]);
+    const ix = await indexTarStream(Readable.from([buf]), { onElfFile: (p, c) => seenElf.push(`${p}:${c.length}`), keepSmallFile: (p) => p === '/etc/ld.so.conf' }, kept);
+    expect(ix.stat('/usr/bin/prog')).toMatchObject({ type: 'file', size: 4096, elf: { elfClass: 64, machine: 62 } });
+    expect(seenElf).toEqual(['/usr/bin/prog:4096']);
+    expect(ix.stat('/etc/passwd')?.size).toBe(7);
+    expect(ix.stat('/abs/name')).toMatchObject({ script: true, shebang: '/usr/bin/env -S python3 -u' });
+    expect(ix.stat('/lib/hard')).toMatchObject({ type: 'hardlink', linkTarget: '/etc/shadow' });
+    expect(ix.resolve('/lib/hard')).toBeUndefined(); // no /etc/shadow in this image
+    expect(ix.stat('/lib/sym')).toMatchObject({ type: 'symlink', linkTarget: '/../../../etc/shadow' });
+    expect(ix.stat('/dev/sda')).toMatchObject({ type: 'other', size: 0 });
+    expect(kept.get('/etc/ld.so.conf')?.toString()).toBe('/opt/lib\n');
+    expect([...ix.entries()].every(([p]) => p.startsWith('/') && !p.split('/').includes('..'))).toBe(true);
+  });
+
+  it('fails (without buffering) on a header that claims more bytes than the stream has', async () => {
+    const buf = await tarOf([{ h: { name: 'big', type: 'file' }, body: Buffer.alloc(1024, 1) }]);
+    // Claim 8 GiB in the size field (octal, 11 digits + NUL) and fix the checksum.
+    const hdr = Buffer.from(buf.subarray(0, 512));
+    hdr.write('77777777777\0', 124, 'latin1');
+    hdr.fill(' ', 148, 156);
+    let sum = 0;
+    for (const b of hdr) sum += b;
+    hdr.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const hostile = Buffer.concat([hdr, buf.subarray(512, 512 + 1024)]);
+    const before = process.memoryUsage().rss;
+    await expect(indexTarStream(Readable.from([hostile]))).rejects.toThrow();
+    expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
+  });
+
+  it('rejects a name longer than PATH_MAX', async () => {
+    const buf = await tarOf([{ h: { name: 'a/'.repeat(2100) + 'x', type: 'file' }, body: Buffer.from('x') }]);
+    await expect(indexTarStream(Readable.from([buf]))).rejects.toThrow(/PATH_MAX/);
+  });
+});
