@@ -78,11 +78,11 @@ const INDIRECT = '<indirect>';
 const fnKey = (o: number, f: number) => `${o}:${f}`;
 const sysKey = (nr: number) => `#${nr}`;
 
-interface ExportIndex {
+export interface ExportIndex {
   byName: Map<string, { version?: string; isDefault: boolean; fn: number }[]>;
 }
 
-function exportIndex(s: ObjectSummary): ExportIndex {
+export function exportIndex(s: ObjectSummary): ExportIndex {
   const byName = new Map<string, { version?: string; isDefault: boolean; fn: number }[]>();
   for (const e of s.exports) {
     const at = e.name.indexOf('@');
@@ -148,7 +148,12 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   const unresolvedImports: ProgramResolution['unresolvedImports'] = [];
   const bindings: Map<number, { o: number; f: number }[]>[] = objects.map((ob, o) => {
     const m = new Map<number, { o: number; f: number }[]>();
+    // Only imports code calls or whose address is stored matter; data imports (stdout,
+    // _rtld_global) bind to objects, not functions.
+    const used = new Set<number>(ob.summary.importsAddressTaken);
+    for (const fn of ob.summary.functions) for (const i of fn.i ?? []) used.add(i);
     ob.summary.imports.forEach((key, i) => {
+      if (!used.has(i)) return;
       // ld.so's global scope: executable, then libraries in load order; an object's
       // undefined symbols are never its own definitions, so no self-first rule.
       for (let p = 0; p < objects.length; p++) {

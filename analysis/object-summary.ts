@@ -191,7 +191,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     const s = r.symbol;
     if (!s || !s.name) continue;
     if (s.defined) take(s.value + (r.type === R_X86_64.R64 ? r.addend : 0));
-    else importsAddressTaken.add(imp(importKey(s.name, s.version)));
+    else if (s.type !== 'object' && s.type !== 'tls') importsAddressTaken.add(imp(importKey(s.name, s.version)));
   }
   // A non-PIE executable stores function pointers as plain absolute values without
   // relocations (static glibc's _IO_file_jumps): scan its data for function starts.
