@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { indexTarStream } from './image-fs';
 
-async function tarOf(entries: { h: tar.Headers; body?: Buffer }[]): Promise<Buffer> {
+async function tarOf(entries: { h: tar.Header; body?: Buffer }[]): Promise<Buffer> {
   const pack = tar.pack();
   const parts: Buffer[] = [];
   const done = (async () => {
