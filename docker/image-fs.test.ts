@@ -2,14 +2,16 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { indexTarStream } from './image-fs';
 
-async function tarOf(entries: { h: tar.Header; body?: Buffer }[]): Promise<Buffer> {
+type H = Partial<tar.Header> & { name: string };
+
+async function tarOf(entries: { h: H; body?: Buffer }[]): Promise<Buffer> {
   const pack = tar.pack();
   const parts: Buffer[] = [];
   const done = (async () => {
     for await (const c of pack) parts.push(c as Buffer);
   })();
   for (const { h, body } of entries) {
-    await new Promise<void>((res, rej) => pack.entry(h, body ?? Buffer.alloc(0), (e) => (e ? rej(e) : res())));
+    await new Promise<void>((res, rej) => pack.entry(h as tar.Header, body ?? Buffer.alloc(0), (e) => (e ? rej(e) : res())));
   }
   pack.finalize();
   await done;

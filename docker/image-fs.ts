@@ -43,7 +43,8 @@ export async function openImageFs(docker: Dockerode, imageId: string, opts: Open
       Entrypoint: [NEVER_RUN],
       Cmd: [],
       NetworkDisabled: true,
-      Labels: { 'confine.helper': 'extract', 'confine.pid': String(process.pid), ...opts.labels },
+      // The labels of docker/leftovers.ts's ownLabels, so a run killed mid-extract has its helper removed next time.
+      Labels: { confine: '1', 'confine.owner-pid': String(process.pid), 'confine.helper': 'extract', ...opts.labels },
       HostConfig: { NetworkMode: 'none', AutoRemove: false },
     });
   } catch (e) {
