@@ -74,14 +74,18 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
   const signal = opts.signal ?? new AbortController().signal;
   const outputs = new Map<string, Map<string, unknown>>();
 
-  const pools: Record<Stage['resource'], Semaphore | undefined> = { container: containerPool, cpu: cpuPool, io: undefined };
+  // I/O-bound stages (image exports, file reads) get their own pool so they never
+  // wait behind 30-second traces, yet a hundred images do not stream at once.
+  const ioPool = new Semaphore(Math.max(2, opts.jobs));
+  const pools: Record<Stage['resource'], Semaphore> = { container: containerPool, cpu: cpuPool, io: ioPool };
 
   /** Output digests of `before` stages, chained into the fingerprints of stages that need them. */
   const globalKeys = new Map<string, string>();
   const globalOutputs = new Map<string, unknown>();
 
   async function runStage(stage: Stage<any, any, Config>, unit: WorkUnit, upstream: Map<string, { digest: string; value: unknown }>): Promise<StageOutcome & { value?: unknown }> {
-    const t0 = Date.now();
+    // Reset once the stage gets its pool slot: reported times are work, not queueing.
+    let t0 = Date.now();
     const logs: string[] = [];
     const ctx: StageContext = {
       signal,
@@ -155,8 +159,10 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       opts.reporter.stage({ unit: unit.id, stage: stage.name, status: 'running' });
       const deps: Record<string, unknown> = {};
       for (const need of stage.needs) deps[need] = upstream.get(need)?.value ?? globalOutputs.get(need);
-      const pool = pools[stage.resource];
-      const value = pool ? await pool.use(() => stage.run(deps, ctx, unit, opts.config)) : await stage.run(deps, ctx, unit, opts.config);
+      const value = await pools[stage.resource].use(() => {
+        t0 = Date.now();
+        return stage.run(deps, ctx, unit, opts.config);
+      });
       if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted while this stage ran');
       await opts.store.write(fp, value, logs);
       return finish('done', { key, value, outputDigest: digestOf(value) });

@@ -16,7 +16,7 @@ export interface Stage<Deps extends Record<string, unknown> = Record<string, unk
   readonly scope: 'image' | 'before' | 'after';
   /** Upstream stages whose outputs `run` receives, keyed by stage name. */
   readonly needs: readonly string[];
-  /** Which pool bounds it: `container` (--jobs), `cpu` (cores), or `io` (unbounded). */
+  /** Which pool bounds it: `container` (--jobs), `cpu` (cores), or `io` (max(2, --jobs)). */
   readonly resource: 'container' | 'cpu' | 'io';
   /** The slice of the run's configuration this stage reads; part of its cache key. */
   configSlice(config: Config): unknown;

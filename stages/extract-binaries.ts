@@ -20,7 +20,8 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
     schema: 'confine/extract/v1',
     scope: 'image',
     needs: ['run-and-trace'],
-    resource: 'container',
+    // It creates a container but never starts it: I/O, not a traced run.
+    resource: 'io',
     configSlice: (c) => ({ outDir: c.outDir, allBinaries: c.allBinaries }),
     // The files live under -o, outside the cache: a hit is only good while they do.
     stillValid: async (out, config) => {
