@@ -39,8 +39,46 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | unde
     if (p.symbol && p.name) plt.set(p.address, importKey(p.symbol.name, p.symbol.version));
     else if (p.resolver !== undefined) plt.set(p.address, `${IFUNC_PREFIX}${p.resolver}`);
   }
-  const input: CodeInput = { ...base, pltTargets: plt };
-  return { code: analyzeCode(input), input };
+  let input: CodeInput = { ...base, pltTargets: plt, functionStarts: withGapStarts(elf, base) };
+  let code = analyzeCode(input);
+  // Direct calls to addresses that begin no known function (static functions of an
+  // object without symbols or FDEs, e.g. musl's libc.so calling _dlstart_c) would be
+  // dead ends: make them function starts and decode again, until none are left.
+  const lo = base.codeVaddr;
+  const hi = lo + base.code.length;
+  for (let round = 0; round < 8; round++) {
+    const extra = new Set<number>();
+    for (const f of code.functions.values()) for (const t of f.unknownTargets) if (t >= lo && t < hi && !code.functions.has(t)) extra.add(t);
+    if (!extra.size) break;
+    input = { ...input, functionStarts: [...input.functionStarts, ...[...extra].map((addr) => ({ addr }))] };
+    code = analyzeCode(input);
+  }
+  return { code, input };
+}
+
+/**
+ * Without .eh_frame (musl's stripped libc.so has 4 FDEs), sized dynsym functions leave
+ * gaps of unnamed static code between them. Each gap becomes a function (running to
+ * the next start) so its calls and syscalls are decoded and reachable.
+ */
+function withGapStarts(elf: ElfFile, input: CodeInput): CodeInput['functionStarts'] {
+  const starts = input.functionStarts;
+  if (elf.fdes.length >= starts.length / 4) return starts;
+  const end = input.codeVaddr + input.code.length;
+  const sorted = [...starts].sort((x, y) => x.addr - y.addr);
+  const known = new Set(sorted.map((f) => f.addr));
+  const out = [...starts];
+  if (sorted.length && sorted[0].addr > input.codeVaddr) out.push({ addr: input.codeVaddr });
+  let reach = input.codeVaddr;
+  for (let i = 0; i < sorted.length; i++) {
+    const f = sorted[i];
+    if (f.size) reach = Math.max(reach, f.addr + f.size);
+    else reach = Math.max(reach, f.addr + 1);
+    const next = i + 1 < sorted.length ? sorted[i + 1].addr : end;
+    // Gaps of alignment padding only (< 16 bytes) hold no function.
+    if (f.size && reach < next && next - reach >= 16 && !known.has(reach)) out.push({ addr: reach });
+  }
+  return out;
 }
 
 export function importKey(name: string, version?: string): string {

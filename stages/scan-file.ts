@@ -4,7 +4,7 @@ import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
-export const SCAN_VERSION = 3;
+export const SCAN_VERSION = 4;
 
 const EM_X86_64 = 62;
 
