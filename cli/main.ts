@@ -7,7 +7,7 @@ Usage: confine COMMAND [options]     (confine COMMAND --help for a command's opt
 
 Commands:
   profiles   trace each image in a list, analyse what it runs, emit a seccomp profile per image
-  analyze    the syscalls reachable from ELF files on disk            (not yet available)
+  analyze    the syscalls reachable from ELF files on disk, with their libraries
   syscalls   the syscalls a list of functions reaches in a call graph (the seed's extractSysCalls)
   verify     run images under their profiles and find false negatives (not yet available)
   stats      batch statistics, CVEs mitigated, HTML report           (not yet available)
@@ -25,7 +25,7 @@ const notYet = (name: string): Command => async () => {
 const COMMANDS: Record<string, Command> = {
   // Loaded on use: `confine --help` and light commands need not load Docker or the analysis.
   profiles: (argv) => require('./profiles-command').profilesCommand(argv),
-  analyze: notYet('analyze'),
+  analyze: (argv) => require('./analyze-command').analyzeCommand(argv),
   syscalls: (argv) => require('./syscalls-command').syscallsCommand(argv),
   verify: notYet('verify'),
   stats: notYet('stats'),

@@ -86,6 +86,17 @@ export interface ElfScanArtifact {
     soname?: string;
   };
   analysis?: ObjectSummary;
+  /**
+   * For Go binaries: what the Go analysis found (golang/).
+   */
+  go?: {
+    version?: string;
+    modulePath?: string;
+    functions: number;
+    sitesResolved: number;
+    sitesUnresolved: number;
+    syscalls: number;
+  };
 }
 /**
  * Per-object summary for the whole-program walk (analysis/object-summary.ts). Functions are referred to by their index in `functions`, imports by their index in `imports`.

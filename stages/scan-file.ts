@@ -1,10 +1,11 @@
 import { isElf, parseElf, readDynamicInfo } from '../elf';
 import { analyzeElf, summarizeObject } from '../analysis/object-summary';
+import { summarizeGoObject } from '../analysis/go-summary';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
-export const SCAN_VERSION = 4;
+export const SCAN_VERSION = 5;
 
 const EM_X86_64 = 62;
 
@@ -32,6 +33,22 @@ export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: str
     if (d.elfClass !== 64 || d.machine !== EM_X86_64) return { ...out, error: `not analysed: ELF class ${d.elfClass}, machine ${d.machine} (only x86-64)` };
     if (d.type !== 'exec' && d.type !== 'dyn') return out;
     const elf = parseElf(bytes, pathForMessages);
+    const go = summarizeGoObject(elf, bytes);
+    if (go) {
+      const g = go.go;
+      return {
+        ...out,
+        analysis: go.summary,
+        go: {
+          ...(g.goVersion ? { version: g.goVersion } : {}),
+          ...(g.modulePath ? { modulePath: g.modulePath } : {}),
+          functions: g.functions,
+          sitesResolved: g.sites.resolved,
+          sitesUnresolved: g.sites.unresolved.length,
+          syscalls: g.syscalls.size,
+        },
+      };
+    }
     const analyzed = analyzeElf(elf, bytes);
     if (!analyzed) return { ...out, error: 'no executable .text section: nothing to analyse' };
     return { ...out, analysis: summarizeObject(elf, analyzed) };
