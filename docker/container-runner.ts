@@ -1,24 +1,45 @@
+/**
+ * Runs an image for a while and records what it executes: every exec in the
+ * container's process tree (tracefs sched events, system-wide, started before the
+ * container so nothing at start-up is missed) and every file its processes map
+ * (/proc/PID/maps, sampled — dlopen'd libraries never appear in DT_NEEDED). The
+ * container is stopped and removed in every case: success, error, early exit, abort.
+ */
 import { promises as fs } from 'node:fs';
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
-import { ExecTracer } from '../trace/tracefs';
-import { ProcessTree } from '../trace/trace-lines';
+import { ExecTracer } from '../trace/exec-tracer';
+import { TailBuffer } from '../trace/log-tail';
+import { mappedPaths, resolveExecPath, toContainerPath } from '../trace/maps';
+import { ProcessTree, type TreeExec } from '../trace/process-tree';
+import type { TraceEvent } from '../trace/trace-lines';
+import { monoNowMs } from '../trace/tracefs';
 import { dockerMessage, statusCode } from './client';
 import { ownLabels } from './leftovers';
-import { Limits, RunSpec, toCreateOptions } from './run-options';
+import { toCreateOptions, type RunLimits, type RunSpec } from './run-options';
 
 export interface TraceOptions {
   docker: Dockerode;
-  /** Image ID (content digest). */
+  /** Image ID (content digest) or any reference the engine resolves. */
   image: string;
   spec: RunSpec;
   durationSec: number;
   runLabel: string;
   onProgress?: (message: string) => void;
   signal?: AbortSignal;
-  /** Run while the container runs (e.g. a probe against 127.0.0.1), so its work is traced too. */
+  /** Runs while the container runs (e.g. requests to 127.0.0.1), so the work it causes is traced too. */
   probe?: () => Promise<void>;
-  limits?: Limits;
+  limits?: RunLimits;
+  /** Extra labels (tests use them to find their containers). */
+  labels?: Record<string, string>;
+}
+
+export interface TraceExec {
+  pid: number;
+  ppid?: number;
+  path: string;
+  comm?: string;
+  tMs: number;
 }
 
 export interface TraceResult {
@@ -28,152 +49,229 @@ export interface TraceResult {
   durationSec: number;
   exitedEarly: boolean;
   exitCode?: number;
-  execs: { pid: number; ppid?: number; path: string; comm?: string; tMs: number }[];
+  execs: TraceExec[];
+  /** Unique, inside the container root. */
   executedPaths: string[];
+  /** Paths inside the container. */
   mappedObjects: string[];
+  /** Last ~4 KB of stdout+stderr. */
   logTail: string;
   notes: string[];
 }
 
-const SAMPLE_MS = 250;
+const PUMP_MS = 100;
+const MAPS_EVERY_MS = 300;
+const STOP_TIMEOUT_SEC = 2;
+const PROBE_GRACE_MS = 5000;
 const LOG_TAIL_BYTES = 4096;
 
-/**
- * Runs the image for `durationSec` (or until it exits) and records every program
- * executed in the container's process tree — via a private tracefs instance started
- * before the container, so nothing it runs at start-up is missed — and every file its
- * processes map (dlopen'd libraries never appear in DT_NEEDED). The container is
- * stopped and removed in every case: success, error, exit, or abort.
- */
 export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
+  const { docker, image, spec } = opts;
+  const where = { image, stage: 'run-and-trace' };
   const notes: string[] = [];
+  const progress = (m: string) => opts.onProgress?.(m);
+  if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted before the container started', where);
+
   const tracer = await ExecTracer.start();
   let container: Dockerode.Container | undefined;
+  let logStream: NodeJS.ReadableStream | undefined;
+  const tail = new TailBuffer(LOG_TAIL_BYTES);
   try {
     try {
-      container = await opts.docker.createContainer(toCreateOptions(opts.spec, opts.image, ownLabels(opts.runLabel), opts.limits));
+      container = await docker.createContainer(toCreateOptions(spec, image, ownLabels(opts.runLabel, opts.labels), opts.limits));
     } catch (e) {
-      if (statusCode(e) === 404) throw new ConfineError('image-not-found', `image ${opts.image} is not in the local Docker engine: ${dockerMessage(e)}`);
-      throw new ConfineError('container-start-failed', dockerMessage(e));
+      if (statusCode(e) === 404) throw new ConfineError('image-not-found', `image ${image} is not in the local Docker engine: ${dockerMessage(e)}`, where);
+      throw new ConfineError('container-start-failed', dockerMessage(e), where);
     }
-    const exited = container.wait().then((r: { StatusCode: number }) => r.StatusCode, () => undefined);
+    // Attached before start, so the first line the container prints is kept too.
+    logStream = (await container.attach({ stream: true, stdout: true, stderr: true, logs: false })) as NodeJS.ReadableStream;
+    docker.modem.demuxStream(logStream, tail, tail);
+
+    let stopping = false;
+    let exit: { code?: number; early: boolean } | undefined;
+    const exited = container.wait({ condition: 'next-exit' }).then(
+      (r: { StatusCode?: number }) => (exit = { code: r?.StatusCode, early: !stopping }),
+      () => (exit = { early: !stopping }),
+    );
+
     const startedAt = new Date();
+    const startMono = monoNowMs();
     try {
       await container.start();
     } catch (e) {
-      throw new ConfineError('container-start-failed', dockerMessage(e));
+      throw new ConfineError('container-start-failed', dockerMessage(e), where);
     }
+    const startedMono = monoNowMs();
     const info = await container.inspect();
-    const initPid = info.State.Pid;
-    opts.onProgress?.(`running (pid ${initPid}) for ${opts.durationSec} s`);
+    const mergedDir = (info.GraphDriver?.Data as { MergedDir?: string } | undefined)?.MergedDir;
+    let initPid = info.State?.Pid ?? 0;
+    progress(`container ${container.id.slice(0, 12)} running (init pid ${initPid || '?'}) for ${opts.durationSec} s`);
 
-    const tree = initPid > 0 ? new ProcessTree(initPid) : undefined;
+    // Events are buffered until the tree knows its root; after that each is fed and dropped.
+    const early: TraceEvent[] = [];
+    let tree: ProcessTree | undefined = initPid > 0 ? new ProcessTree(initPid) : undefined;
+    const resolved = new Map<TreeExec, string>();
     const mapped = new Set<string>();
-    let exitCode: number | undefined;
-    let exitedEarly = false;
-    exited.then((code) => {
-      exitCode = code;
-      exitedEarly = true;
+
+    const pump = async () => {
+      const events = tracer.take();
+      if (!tree) {
+        early.push(...events);
+        return;
+      }
+      for (const e of events) {
+        const before = tree.execs.length;
+        tree.feed(e);
+        if (tree.execs.length > before) {
+          const x = tree.execs[tree.execs.length - 1];
+          if (!x.filename.startsWith('/')) await resolveRelative(x, mergedDir, resolved);
+        }
+      }
+    };
+    const sampleMaps = async () => {
+      if (!tree) return;
+      await Promise.all(
+        tree.pids().map(async (pid) => {
+          try {
+            for (const p of mappedPaths(await fs.readFile(`/proc/${pid}/maps`, 'utf8'))) mapped.add(toContainerPath(p, mergedDir));
+          } catch {
+            /* exited between listing and reading */
+          }
+        }),
+      );
+    };
+
+    const probeDone = opts.probe
+      ? opts.probe().then(
+          () => undefined,
+          (e) => void notes.push(`probe failed: ${(e as Error).message}`),
+        )
+      : undefined;
+    const aborted = new Promise<void>((resolve) => {
+      if (opts.signal?.aborted) resolve();
+      opts.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
-    const probe = opts.probe?.().catch((e) => notes.push(`probe failed: ${(e as Error).message}`));
 
     const deadline = Date.now() + opts.durationSec * 1000;
-    while (Date.now() < deadline && !exitedEarly && !opts.signal?.aborted) {
-      if (tree) {
-        for (const e of tracer.take()) tree.feed(e);
-        await sampleMaps(tree.members, mapped);
+    let lastMaps = 0;
+    let lastProgress = Date.now();
+    while (Date.now() < deadline && !exit && !opts.signal?.aborted) {
+      await pump();
+      if (Date.now() - lastMaps >= MAPS_EVERY_MS) {
+        await sampleMaps();
+        lastMaps = Date.now();
       }
-      const left = Math.ceil((deadline - Date.now()) / 1000);
-      opts.onProgress?.(`tracing: ${tree?.execs.length ?? 0} execs, ${mapped.size} mapped files, ${left} s left`);
-      await Promise.race([sleep(SAMPLE_MS), exited]);
+      if (Date.now() - lastProgress >= 1000) {
+        lastProgress = Date.now();
+        progress(`tracing: ${tree?.execs.length ?? 0} execs, ${mapped.size} mapped files, ${Math.max(0, Math.ceil((deadline - Date.now()) / 1000))} s left`);
+      }
+      await Promise.race([sleep(Math.min(PUMP_MS, Math.max(0, deadline - Date.now()))), exited, aborted]);
     }
-    await probe;
-    if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted while tracing');
-    // Read before stopping: our own stop makes `exited` resolve too.
-    const ranOut = !exitedEarly;
-    if (exitedEarly) notes.push(`container exited after ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s with status ${exitCode}`);
+    if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted while tracing', where);
+    if (probeDone) {
+      const finished = await Promise.race([probeDone.then(() => true), sleep(PROBE_GRACE_MS).then(() => false)]);
+      if (!finished) notes.push(`probe still running ${PROBE_GRACE_MS / 1000} s after the trace window; not waited for`);
+    }
+    if (!exit) {
+      await pump();
+      await sampleMaps();
+    }
 
-    await stopQuietly(container);
+    stopping = true;
+    await container.stop({ t: STOP_TIMEOUT_SEC }).catch(() => undefined);
+    await Promise.race([exited, sleep(STOP_TIMEOUT_SEC * 1000 + 3000)]);
     await tracer.stop();
-    if (tree) for (const e of tracer.take()) tree.feed(e);
 
-    const execs = (tree?.execs ?? [])
-      // runc's own re-exec of itself as the container's init is the host's runc, not the image's.
-      .filter((e) => e.filename !== '/proc/self/exe')
-      .map((e) => ({ pid: e.pid, path: e.filename, comm: e.comm, tMs: e.t }));
-    const executedPaths = [...new Set(execs.map((e) => e.path))];
-    for (const p of executedPaths) if (!p.startsWith('/')) notes.push(`relative exec path '${p}' recorded as given`);
+    if (!tree) {
+      early.push(...tracer.take());
+      // Exited before inspect could see its pid: find runc's init among the events of our start window.
+      const found = findInitPid(early, startMono, startedMono, info.Path);
+      if (found.pids.length === 0) {
+        notes.push('the container exited before its init pid was known and no runc init was seen in the start window; no execs recorded');
+      } else {
+        if (found.pids.length > 1) notes.push(`init pid ambiguous (another container started at the same moment): ${found.pids.join(', ')}; execs of all of them are kept`);
+        else notes.push(`init pid ${found.pids[0]} found from the trace (the container exited before inspect saw it)`);
+        initPid = found.pids[0];
+      }
+      const trees = found.pids.map((p) => new ProcessTree(p));
+      for (const t of trees) for (const e of early) t.feed(e);
+      tree = trees[0];
+      for (const t of trees.slice(1)) tree.execs.push(...t.execs);
+    }
+    await pump();
+    if (tracer.lost > 0) notes.push(`the kernel dropped ${tracer.lost} trace events (buffer overflow): some execs may be missing`);
+
+    const execs: TraceExec[] = (tree?.execs ?? []).map((x) => ({
+      pid: x.pid,
+      ...(x.ppid !== undefined ? { ppid: x.ppid } : {}),
+      path: resolved.get(x) ?? x.filename,
+      comm: x.comm,
+      tMs: Math.round((x.t - startMono) * 1000) / 1000,
+    }));
+    const executedPaths = [...new Set(execs.map((x) => toContainerPath(x.path, mergedDir)))];
+    for (const p of executedPaths) {
+      if (!p.startsWith('/')) notes.push(`exec path '${p}' is relative and its process was gone before its cwd could be read; recorded as given`);
+      else if (/^\/(proc|dev\/fd)\//.test(p)) notes.push(`exec through a file descriptor (${p}): the program behind it is not known by path`);
+    }
+    if (exit?.early) notes.push(`container exited on its own with status ${exit.code ?? 'unknown'} after ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s or less`);
+
     return {
-      imageId: opts.image,
+      imageId: image,
       containerId: container.id,
       startedAt: startedAt.toISOString(),
       durationSec: opts.durationSec,
-      exitedEarly: !ranOut,
-      ...(!ranOut && exitCode !== undefined ? { exitCode } : {}),
+      exitedEarly: !!exit?.early,
+      ...(exit?.early && exit.code !== undefined ? { exitCode: exit.code } : {}),
       execs,
       executedPaths,
       mappedObjects: [...mapped].sort(),
-      logTail: await logTail(container),
+      logTail: tail.text(),
       notes,
     };
   } finally {
-    if (container) await removeQuietly(container);
-    await tracer.stop();
+    await tracer.stop().catch(() => undefined);
+    (logStream as { destroy?: () => void } | undefined)?.destroy?.();
+    if (container) await removeContainer(container);
+  }
+}
+
+/** Relative filenames are relative to the process's cwd; /proc shows it in container terms (see trace/maps.ts). */
+async function resolveRelative(x: TreeExec, mergedDir: string | undefined, into: Map<TreeExec, string>): Promise<void> {
+  try {
+    const cwd = toContainerPath(await fs.readlink(`/proc/${x.pid}/cwd`), mergedDir);
+    into.set(x, resolveExecPath(x.filename, cwd));
+  } catch {
+    /* gone already: recorded as given, with a note */
   }
 }
 
 /**
- * Files mapped by the traced processes. /proc/PID/maps shows paths as the process
- * sees them inside its mount namespace (checked on overlay2: `/usr/lib/…/libc.so.6`),
- * which is what extraction needs. Processes may exit between listing and reading.
+ * The container's init is forked by runc's `runc:[1:CHILD]` and then execs the
+ * entrypoint in place. Used only when the container was gone before inspect.
  */
-async function sampleMaps(pids: Set<number>, into: Set<string>): Promise<void> {
-  await Promise.all(
-    [...pids].map(async (pid) => {
-      let text: string;
-      try {
-        text = await fs.readFile(`/proc/${pid}/maps`, 'utf8');
-      } catch {
-        return;
-      }
-      for (const line of text.split('\n')) {
-        const slash = line.indexOf('/');
-        if (slash < 0) continue;
-        const file = line.slice(slash).replace(/ \(deleted\)$/, '');
-        if (!file.startsWith('/dev/') && !file.startsWith('/memfd:')) into.add(file);
-      }
-    }),
-  );
+export function findInitPid(events: TraceEvent[], fromMono: number, toMono: number, entry?: string): { pids: number[] } {
+  const candidates = events
+    .filter((e): e is Extract<TraceEvent, { kind: 'fork' }> => e.kind === 'fork' && e.parentComm === 'runc:[1:CHILD]')
+    .filter((e) => e.t >= fromMono - 5 && e.t <= toMono + 5)
+    .map((e) => e.child);
+  if (candidates.length <= 1 || !entry) return { pids: candidates };
+  const base = entry.split('/').pop();
+  const byEntry = candidates.filter((pid) => events.some((e) => e.kind === 'exec' && e.pid === pid && e.filename.split('/').pop() === base));
+  return { pids: byEntry.length ? byEntry : candidates };
 }
 
-/** Bounded: a container that printed gigabytes costs us 4 KB. */
-async function logTail(container: Dockerode.Container): Promise<string> {
-  try {
-    const buf = (await container.logs({ stdout: true, stderr: true, tail: 100, follow: false })) as unknown as Buffer;
-    return demux(buf).slice(-LOG_TAIL_BYTES);
-  } catch {
-    return '';
+async function removeContainer(c: Dockerode.Container): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    try {
+      await c.remove({ force: true, v: true });
+      return;
+    } catch (e) {
+      const s = statusCode(e);
+      if (s === 404) return;
+      // 409 "removal already in progress": wait for it.
+      await sleep(500);
+    }
   }
-}
-
-/** Docker multiplexes stdout/stderr in 8-byte-framed chunks when there is no TTY. */
-function demux(buf: Buffer): string {
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0) {
-    const len = buf.readUInt32BE(i + 4);
-    out.push(buf.subarray(i + 8, i + 8 + len));
-    i += 8 + len;
-  }
-  return i === 0 ? buf.toString('utf8') : Buffer.concat(out).toString('utf8');
-}
-
-async function stopQuietly(c: Dockerode.Container): Promise<void> {
-  await c.stop({ t: 2 }).catch(() => undefined);
-}
-
-async function removeQuietly(c: Dockerode.Container): Promise<void> {
-  await c.remove({ force: true, v: true }).catch(() => undefined);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -2,30 +2,41 @@ import type Dockerode from 'dockerode';
 import { isAlive } from '../trace/tracefs';
 
 export const LABEL = 'confine';
-export const OWNER_LABEL = 'confine.owner-pid';
 export const RUN_LABEL = 'confine.run';
+export const OWNER_LABEL = 'confine.owner-pid';
 
-/** The labels every container confine creates carries, so a later run can find its leftovers. */
+/** The labels on every container confine runs, so a later run can find what a killed one left. */
 export function ownLabels(runLabel: string, extra: Record<string, string> = {}): Record<string, string> {
   return { [LABEL]: '1', [RUN_LABEL]: runLabel, [OWNER_LABEL]: String(process.pid), ...extra };
 }
 
+export interface Leftover {
+  id: string;
+  image: string;
+  ownerPid?: number;
+  run?: string;
+}
+
 /**
  * Removes containers a killed confine left behind (kill -9 skips every finally):
- * those labelled `confine=1` whose owner process is gone. Containers of a confine
- * run still alive are left alone, so two batches can run side by side.
+ * those labelled `confine=1` whose owner process is gone. With onlyDeadOwners, a
+ * confine run still alive keeps its containers, so two batches can run side by side.
+ * A container without a readable owner counts as dead-owned. Pids are reused, so a
+ * dead owner whose pid now belongs to another process is missed until that one ends;
+ * that errs on the side of not removing someone's live container.
  */
-export async function removeLeftovers(docker: Dockerode, opts: { onlyDeadOwners: boolean } = { onlyDeadOwners: true }): Promise<string[]> {
+export async function removeLeftovers(docker: Dockerode, opts: { onlyDeadOwners: boolean } = { onlyDeadOwners: true }): Promise<Leftover[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`] } });
-  const removed: string[] = [];
+  const removed: Leftover[] = [];
   for (const c of list) {
-    const owner = Number(c.Labels?.[OWNER_LABEL]);
-    if (opts.onlyDeadOwners && Number.isInteger(owner) && owner > 0 && isAlive(owner)) continue;
+    const ownerText = c.Labels?.[OWNER_LABEL];
+    const owner = ownerText && /^\d+$/.test(ownerText) ? Number(ownerText) : undefined;
+    if (opts.onlyDeadOwners && owner !== undefined && (owner === process.pid || isAlive(owner))) continue;
     try {
       await docker.getContainer(c.Id).remove({ force: true, v: true });
-      removed.push(c.Id);
-    } catch {
-      /* already gone */
+      removed.push({ id: c.Id, image: c.Image, ownerPid: owner, run: c.Labels?.[RUN_LABEL] });
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
     }
   }
   return removed;

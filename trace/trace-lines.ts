@@ -1,31 +1,44 @@
 /**
- * Parsers for the lines the kernel writes to a tracefs trace_pipe for the sched
- * process events. Pure, so they are tested on captured lines.
+ * Parsers for what the kernel writes to a tracefs `trace_pipe` for the sched process
+ * events. Pure, so they are tested on captured lines. Captured on this host (6.18):
  *
- *   nginx-4242  [001] d..2.  1234.567890: sched_process_fork: comm=nginx pid=4242 child_comm=nginx child_pid=4250
- *   sh-4250     [000] .....  1234.600000: sched_process_exec: filename=/usr/sbin/nginx pid=4250 old_pid=4250
+ *       bash-3651    [000] .....  9193.099078: sched_process_fork: comm=bash pid=3651 child_comm=bash child_pid=3655
+ *     timeout-3656   [001] .....  9193.100278: sched_process_exec: filename=/usr/bin/timeout pid=3656 old_pid=3656
+ *      <...>-3662    [001] .....  9193.406525: sched_process_exec: filename=bin/env pid=3662 old_pid=3662
+ *       true-3660    [001] .....  9193.405997: sched_process_exit: comm=true pid=3660 prio=120 group_dead=true
+ *   CPU:1 [LOST 42 EVENTS]
  *
- * pids here are host thread ids: fork events also report new threads, which is what
- * we want — a thread of a traced process that forks still has traced descendants.
+ * pids are host thread ids: fork events also report new threads, which is what we
+ * want — a thread of a traced process that forks still has traced descendants. The
+ * filename of an exec is the path exactly as passed to execve (maybe relative).
  */
 export type TraceEvent =
   | { kind: 'fork'; t: number; parent: number; child: number; parentComm: string; childComm: string }
   | { kind: 'exec'; t: number; pid: number; oldPid: number; filename: string; comm: string }
-  | { kind: 'exit'; t: number; pid: number; comm: string };
+  | { kind: 'exit'; t: number; pid: number; comm: string; groupDead?: boolean }
+  | { kind: 'lost'; cpu: number; count: number };
 
-const HEAD = /^\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+\S+\s+(\d+\.\d+):\s+(sched_process_\w+):\s(.*)$/;
+export type ExecEvent = Extract<TraceEvent, { kind: 'exec' }>;
+
+// task-pid, optional (tgid) column (options/record-tgid), [cpu], flags, timestamp (seconds), event name.
+const HEAD = /^\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:\S+\s+)?(\d+\.\d+):\s+(sched_process_\w+):\s(.*)$/;
 const EXEC = /^filename=(.*) pid=(\d+) old_pid=(\d+)$/;
 const FORK = /^comm=(.*) pid=(\d+) child_comm=(.*) child_pid=(\d+)$/;
-const EXIT = /^comm=(.*) pid=(\d+) prio=-?\d+(?: group_dead=\w+)?$/;
+const EXIT = /^comm=(.*) pid=(\d+) prio=-?\d+(?: group_dead=(\w+))?$/;
+const LOST = /^CPU:(\d+) \[LOST (\d+) EVENTS\]$/;
 
+/** One trace_pipe line → an event; undefined for lines of other events or anything unrecognised. */
 export function parseTraceLine(line: string): TraceEvent | undefined {
+  const lost = LOST.exec(line.trim());
+  if (lost) return { kind: 'lost', cpu: Number(lost[1]), count: Number(lost[2]) };
   const h = HEAD.exec(line);
   if (!h) return undefined;
-  const [, comm, , , ts, event, rest] = h;
-  const t = Math.round(Number(ts) * 1000);
+  const [, taskComm, , , ts, event, rest] = h;
+  // Timestamps are seconds with µs; kept in ms with the fraction so ordering survives.
+  const t = Math.round(Number(ts) * 1e6) / 1e3;
   if (event === 'sched_process_exec') {
     const m = EXEC.exec(rest);
-    return m ? { kind: 'exec', t, filename: m[1], pid: Number(m[2]), oldPid: Number(m[3]), comm } : undefined;
+    return m ? { kind: 'exec', t, filename: m[1], pid: Number(m[2]), oldPid: Number(m[3]), comm: taskComm } : undefined;
   }
   if (event === 'sched_process_fork') {
     const m = FORK.exec(rest);
@@ -33,31 +46,29 @@ export function parseTraceLine(line: string): TraceEvent | undefined {
   }
   if (event === 'sched_process_exit') {
     const m = EXIT.exec(rest);
-    return m ? { kind: 'exit', t, comm: m[1], pid: Number(m[2]) } : undefined;
+    if (!m) return undefined;
+    return { kind: 'exit', t, comm: m[1], pid: Number(m[2]), ...(m[3] !== undefined ? { groupDead: m[3] === 'true' } : {}) };
   }
   return undefined;
 }
 
-export type ExecEvent = Extract<TraceEvent, { kind: 'exec' }>;
-
 /**
- * The tids descending from a root, and the execs they made, fed with events in
- * kernel order. Events from before the root was known are fed first, so the race
- * between starting a container and learning its pid loses nothing.
+ * Splits a chunk stream into lines; the trailing partial line waits for the next
+ * chunk. Reads of trace_pipe return whole events in practice, but nothing promises it.
  */
-export class ProcessTree {
-  readonly members: Set<number>;
-  readonly execs: ExecEvent[] = [];
+export class LineSplitter {
+  private rest = '';
 
-  constructor(readonly root: number) {
-    this.members = new Set([root]);
+  push(chunk: string): string[] {
+    const text = this.rest + chunk;
+    const lines = text.split('\n');
+    this.rest = lines.pop() ?? '';
+    return lines;
   }
 
-  feed(e: TraceEvent): void {
-    if (e.kind === 'fork' && this.members.has(e.parent)) this.members.add(e.child);
-    else if (e.kind === 'exec' && (this.members.has(e.pid) || this.members.has(e.oldPid))) {
-      this.members.add(e.pid);
-      this.execs.push(e);
-    } else if (e.kind === 'exit' && e.pid !== this.root) this.members.delete(e.pid);
+  flush(): string[] {
+    const r = this.rest;
+    this.rest = '';
+    return r ? [r] : [];
   }
 }

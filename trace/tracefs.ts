@@ -1,119 +1,40 @@
-import { spawn, ChildProcess } from 'node:child_process';
+/**
+ * The kernel's tracefs: where it is, and private instances in it. An instance
+ * (`instances/NAME`) has its own ring buffer, event switches and clock, so several
+ * confine traces at once, and any other tool using the top-level buffer, never see
+ * or disturb each other's settings.
+ */
+import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs, readdirSync, rmdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { ConfineError } from '../pipeline/errors';
-import { parseTraceLine, TraceEvent } from './trace-lines';
 
-const ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
-const EVENTS = ['sched/sched_process_exec', 'sched/sched_process_fork', 'sched/sched_process_exit'];
-const PREFIX = 'confine-';
-let counter = 0;
+export const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+export const INSTANCE_PREFIX = 'confine-';
 
-/** Finds tracefs, mounting it when absent (we run as root). */
-export async function tracefsRoot(): Promise<string> {
-  for (const r of ROOTS) if (existsSync(path.join(r, 'instances'))) return r;
-  await new Promise<void>((resolve) => {
-    const p = spawn('mount', ['-t', 'tracefs', 'nodev', ROOTS[0]], { stdio: 'ignore' });
-    p.on('close', () => resolve());
-    p.on('error', () => resolve());
-  });
-  if (existsSync(path.join(ROOTS[0], 'instances'))) return ROOTS[0];
-  throw new ConfineError('trace-failed', `no tracefs at ${ROOTS.join(' or ')} and mounting it failed; run as root on a kernel with tracefs (CONFIG_FTRACE)`);
-}
+let mounted: string | undefined;
 
-/**
- * A private tracefs instance recording process exec/fork/exit events system-wide.
- * Each tracer has its own instance (its own ring buffer and event switches), so
- * several containers traced at once, or another tool's tracing, never interfere.
- */
-export class ExecTracer {
-  private events: TraceEvent[] = [];
-  private reader?: ChildProcess;
-  private closed?: Promise<void>;
-
-  private constructor(readonly dir: string) {}
-
-  static async start(): Promise<ExecTracer> {
-    const root = await tracefsRoot();
-    removeStaleInstances(root);
-    const dir = path.join(root, 'instances', `${PREFIX}${process.pid}-${++counter}`);
+/** Finds tracefs, mounting it at /sys/kernel/tracing when absent (needs root). */
+export function tracefsRoot(): string {
+  if (mounted && existsSync(path.join(mounted, 'instances'))) return mounted;
+  for (const r of TRACEFS_ROOTS) if (existsSync(path.join(r, 'instances'))) return (mounted = r);
+  const errors: string[] = [];
+  const attempts: [string, string[]][] = [
+    [TRACEFS_ROOTS[0], ['-t', 'tracefs', 'nodev', TRACEFS_ROOTS[0]]],
+    ['/sys/kernel/debug', ['-t', 'debugfs', 'nodev', '/sys/kernel/debug']],
+  ];
+  for (const [, args] of attempts) {
     try {
-      await fs.mkdir(dir);
-      await fs.writeFile(path.join(dir, 'buffer_size_kb'), '8192').catch(() => undefined);
-      for (const ev of EVENTS) await fs.writeFile(path.join(dir, 'events', ev, 'enable'), '1');
+      execFileSync('mount', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (e) {
-      await fs.rmdir(dir).catch(() => undefined);
-      throw new ConfineError('trace-failed', `cannot set up tracefs instance ${dir}: ${(e as Error).message}`);
+      errors.push(`mount ${args.join(' ')}: ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()}`);
     }
-    const tracer = new ExecTracer(dir);
-    tracer.read();
-    return tracer;
+    for (const r of TRACEFS_ROOTS) if (existsSync(path.join(r, 'instances'))) return (mounted = r);
   }
-
-  /** Lines come from `cat trace_pipe`: its blocking reads stay out of Node's thread pool. */
-  private read(): void {
-    const reader = spawn('cat', [path.join(this.dir, 'trace_pipe')], { stdio: ['ignore', 'pipe', 'ignore'] });
-    this.reader = reader;
-    this.closed = new Promise((resolve) => reader.on('close', () => resolve()));
-    const lines = createInterface({ input: reader.stdout! });
-    lines.on('line', (line) => {
-      const e = parseTraceLine(line);
-      if (e) this.events.push(e);
-    });
-  }
-
-  /** The events seen since the last call; the caller keeps what concerns it, so memory stays bounded. */
-  take(): TraceEvent[] {
-    const out = this.events;
-    this.events = [];
-    return out;
-  }
-
-  /** Events still in the ring buffer when we stop are drained before the reader ends. */
-  async stop(): Promise<void> {
-    if (!this.reader) return;
-    for (const ev of EVENTS) await fs.writeFile(path.join(this.dir, 'events', ev, 'enable'), '0').catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 150)); // let cat drain what the buffer still holds
-    this.reader.kill('SIGTERM');
-    await this.closed;
-    this.reader = undefined;
-    await removeInstance(this.dir);
-  }
-}
-
-async function removeInstance(dir: string): Promise<void> {
-  for (let i = 0; i < 20; i++) {
-    try {
-      await fs.rmdir(dir);
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      await new Promise((r) => setTimeout(r, 50)); // EBUSY while the reader lets go
-    }
-  }
-}
-
-/** Instances of confine processes that were killed (kill -9, a crash) are removed. */
-export function removeStaleInstances(root: string): string[] {
-  const removed: string[] = [];
-  let names: string[] = [];
-  try {
-    names = readdirSync(path.join(root, 'instances'));
-  } catch {
-    return removed;
-  }
-  for (const n of names) {
-    const m = new RegExp(`^${PREFIX}(\\d+)-\\d+$`).exec(n);
-    if (!m || isAlive(Number(m[1]))) continue;
-    try {
-      rmdirSync(path.join(root, 'instances', n));
-      removed.push(n);
-    } catch {
-      /* still busy: the next run tries again */
-    }
-  }
-  return removed;
+  throw new ConfineError(
+    'trace-failed',
+    `no tracefs at ${TRACEFS_ROOTS.join(' or ')} and mounting it failed (${errors.join('; ')}); confine must run as root on a kernel with tracefs`,
+  );
 }
 
 export function isAlive(pid: number): boolean {
@@ -123,4 +44,93 @@ export function isAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** Instance names are `confine-<owner pid>-<n>`: the owner pid lets a later run tell leftovers from live traces. */
+export function instanceOwner(name: string): number | undefined {
+  const m = new RegExp(`^${INSTANCE_PREFIX}(\\d+)-\\d+$`).exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Removes instances whose confine process is gone (a kill -9 skips every cleanup). */
+export function removeStaleInstances(root = tracefsRoot()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(path.join(root, 'instances'));
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    const owner = instanceOwner(n);
+    if (owner === undefined || owner === process.pid || isAlive(owner)) continue;
+    try {
+      rmdirSync(path.join(root, 'instances', n));
+      removed.push(n);
+    } catch {
+      /* busy: the next run tries again */
+    }
+  }
+  return removed;
+}
+
+let counter = 0;
+
+export interface InstanceOptions {
+  events: string[];
+  /** Per-CPU buffer; a burst of forks (a shell script, a pre-fork server) must fit between two reads. */
+  bufferKb?: number;
+  /** `mono` timestamps are CLOCK_MONOTONIC, the clock of process.hrtime, so events line up with our own times. */
+  clock?: string;
+}
+
+/** Creates a private instance with the given events enabled; the caller must `removeInstance` it. */
+export async function createInstance(opts: InstanceOptions): Promise<string> {
+  const root = tracefsRoot();
+  removeStaleInstances(root);
+  const dir = path.join(root, 'instances', `${INSTANCE_PREFIX}${process.pid}-${++counter}`);
+  try {
+    await fs.mkdir(dir);
+  } catch (e) {
+    throw new ConfineError('trace-failed', `cannot create tracefs instance ${dir}: ${(e as Error).message}`);
+  }
+  try {
+    await fs.writeFile(path.join(dir, 'buffer_size_kb'), String(opts.bufferKb ?? 4096));
+    if (opts.clock) await fs.writeFile(path.join(dir, 'trace_clock'), opts.clock);
+    for (const ev of opts.events) await fs.writeFile(path.join(dir, 'events', ev, 'enable'), '1');
+    await fs.writeFile(path.join(dir, 'tracing_on'), '1');
+  } catch (e) {
+    await removeInstance(dir);
+    throw new ConfineError('trace-failed', `cannot set up tracefs instance ${dir}: ${(e as Error).message}`);
+  }
+  return dir;
+}
+
+/** Turns the events off and removes the directory; rmdir fails with EBUSY while a reader holds trace_pipe, so close first. */
+export async function removeInstance(dir: string): Promise<void> {
+  await fs.writeFile(path.join(dir, 'tracing_on'), '0').catch(() => undefined);
+  for (let i = 0; i < 40; i++) {
+    try {
+      await fs.rmdir(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new ConfineError('trace-failed', `cannot remove tracefs instance ${dir} (still busy)`);
+}
+
+/** The same, synchronously, for process exit handlers. */
+export function removeInstanceSync(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* gone or busy; the next run's removeStaleInstances takes it */
+  }
+}
+
+/** Current CLOCK_MONOTONIC in ms, the clock an instance with `trace_clock=mono` stamps events with. */
+export function monoNowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
 }

@@ -1,0 +1,69 @@
+import type { ExecEvent, TraceEvent } from './trace-lines';
+
+export interface TreeExec {
+  pid: number;
+  /** The thread that forked this pid (a host tid; for a thread-created child it is that thread, not its leader). */
+  ppid?: number;
+  filename: string;
+  comm: string;
+  t: number;
+}
+
+/**
+ * The tids descending from a container's init pid and the execs they made, fed with
+ * system-wide events in kernel order. Events from before the pid was known are fed
+ * too, so the race between starting a container and learning its pid loses nothing.
+ *
+ * - The init pid is created by runc's fork; seeing that fork restarts the tree, so an
+ *   earlier, unrelated process that had the same pid is forgotten.
+ * - A pid that exits leaves the tree; a pid forked by someone outside the tree is not
+ *   ours even if the number was ours before (pid reuse).
+ * - An exec by a non-leader thread shows old_pid = that thread and pid = the leader.
+ */
+export class ProcessTree {
+  private readonly members = new Map<number, number | undefined>(); // tid → parent tid
+  readonly execs: TreeExec[] = [];
+
+  constructor(readonly root: number) {
+    this.members.set(root, undefined);
+  }
+
+  /** Live tids of the tree (the init and every descendant not yet exited). */
+  pids(): number[] {
+    return [...this.members.keys()];
+  }
+
+  has(pid: number): boolean {
+    return this.members.has(pid);
+  }
+
+  feed(e: TraceEvent): ExecEvent | undefined {
+    switch (e.kind) {
+      case 'fork':
+        if (e.child === this.root) {
+          this.members.clear();
+          this.members.set(this.root, e.parent);
+          this.execs.length = 0;
+        } else if (this.members.has(e.parent)) {
+          this.members.set(e.child, e.parent);
+        } else {
+          this.members.delete(e.child);
+        }
+        return undefined;
+      case 'exec': {
+        if (!this.members.has(e.pid) && !this.members.has(e.oldPid)) return undefined;
+        const ppid = this.members.get(e.pid) ?? this.members.get(e.oldPid);
+        if (e.oldPid !== e.pid) this.members.delete(e.oldPid);
+        this.members.set(e.pid, ppid);
+        this.execs.push({ pid: e.pid, ppid, filename: e.filename, comm: e.comm, t: e.t });
+        return e;
+      }
+      case 'exit':
+        // The init's exit ends the container; keep it so late events still attach.
+        if (e.pid !== this.root) this.members.delete(e.pid);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+}
