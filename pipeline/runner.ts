@@ -82,6 +82,7 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
   /** Output digests of `before` stages, chained into the fingerprints of stages that need them. */
   const globalKeys = new Map<string, string>();
   const globalOutputs = new Map<string, unknown>();
+  const inflight = new Map<string, Promise<unknown>>();
 
   async function runStage(stage: Stage<any, any, Config>, unit: WorkUnit, upstream: Map<string, { digest: string; value: unknown }>): Promise<StageOutcome & { value?: unknown }> {
     // Reset once the stage gets its pool slot: reported times are work, not queueing.
@@ -98,18 +99,32 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       memo: (req, compute) => memo(req, compute),
       cpu: (fn) => cpuPool.use(fn),
     };
-    const memo = async <T>(req: MemoRequest, compute: () => Promise<T>) => {
+    const memo = async <T>(req: MemoRequest, compute: () => Promise<T>): Promise<{ key: CacheKey; value: T; reused: boolean }> => {
       const fp: Fingerprint = { stage: req.name, version: req.version, schema: req.schema, config: req.config ?? null, inputs: req.inputs };
       const key = fingerprintKey(fp);
+      // Two images scanning the same libc at once share one computation.
+      const pending = inflight.get(key) as Promise<{ key: CacheKey; value: T; reused: boolean }> | undefined;
+      if (pending) return pending.then((r) => ({ ...r, reused: true }));
+      const p = memoOnce(fp, key, compute);
+      inflight.set(key, p);
+      try {
+        return await p;
+      } finally {
+        inflight.delete(key);
+      }
+    };
+    const memoOnce = async <T>(fp: Fingerprint, key: CacheKey, compute: () => Promise<T>) => {
+      // The hot cache only holds what this run read or computed, so even --force
+      // computes a shared sub-artifact once per run, not once per image.
       const cached = hot.get<T>(key);
-      if (cached !== undefined && !opts.force) return { key, value: cached, reused: true };
+      if (cached !== undefined) return { key, value: cached, reused: true };
       if (!opts.force) {
         const got = await opts.store.read<T>(key);
         if (got.status === 'hit') {
           hot.set(key, got.artifact);
           return { key, value: got.artifact, reused: true };
         }
-        if (got.status === 'corrupt') ctx.log(`cache entry ${key.slice(0, 12)} (${req.name}) was corrupt (${got.reason}); recomputing`);
+        if (got.status === 'corrupt') ctx.log(`cache entry ${key.slice(0, 12)} (${fp.stage}) was corrupt (${got.reason}); recomputing`);
       }
       const value = await compute();
       await opts.store.write(fp, value);

@@ -1,6 +1,21 @@
 /* eslint-disable */
 // Generated from schemas/*.schema.json by scripts/gen-schema-types.ts — do not edit; run `npm run schemas`.
 
+// calibration.schema.json
+/**
+ * The syscalls the container runtime makes after installing the seccomp filter (runc's init), measured on this engine: every profile must allow them.
+ */
+export interface CalibrationArtifact {
+  engine: string;
+  runtime: string;
+  syscalls: string[];
+  runs: number;
+  /**
+   * Kernel log records lost while measuring; non-zero means the set may be short.
+   */
+  lostRecords: number;
+}
+
 // callgraph.schema.json
 /**
  * A call graph in adjacency form: function → callees, and function → syscall numbers it makes directly.
@@ -286,6 +301,14 @@ export interface ProfileArtifact {
   allowedCount: number;
   blockedCount: number;
   dockerDefaultAllowedCount: number;
+  /**
+   * Added because the container runtime makes them after the filter is installed (measured by calibration).
+   */
+  runtimeSyscalls: string[];
+  /**
+   * Allowed although Docker's default profile does not allow them.
+   */
+  addedBeyondDefault: string[];
 }
 
 // resolve.schema.json

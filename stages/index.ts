@@ -19,7 +19,7 @@ export function allStages(services: Services): Stage<any, any, RunConfig>[] {
     extractBinariesStage(services),
     symbolScanStage(),
     syscallResolveStage(),
-    profileEmitStage(),
+    profileEmitStage(services),
     statsStage(),
   ];
 }

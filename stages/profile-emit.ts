@@ -3,14 +3,17 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../cache/content-store';
 import { sha256Hex } from '../cache/digest';
 import { ConfineError } from '../pipeline/errors';
-import type { Stage } from '../pipeline/stage';
+import type { Stage, StageContext } from '../pipeline/stage';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
 import { planProfile } from '../profile/emit-profile';
 import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
 import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
+import { calibrateRuntime, calibrationKey, runtimeVersion } from '../verify/calibrate';
+import type { CalibrationArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
+import type { Services } from './services';
 
 /** The seed named each image's profile after the image: `<name>.seccomp.json` in -r. */
 export const profileFileName = (imageName: string) => `${imageName}.seccomp.json`;
@@ -20,7 +23,7 @@ export const profileFileName = (imageName: string) => `${imageName}.seccomp.json
  * syscall the image cannot reach removed, keeping the default's conditional rules for
  * the ones that stay.
  */
-export function profileEmitStage(): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
+export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
     version: 1,
@@ -33,18 +36,21 @@ export function profileEmitStage(): Stage<{ 'syscall-resolve': ResolveArtifact }
     externalInputs: async (unit, config) => ({
       base: config.defaultProfile ? sha256Hex(await fs.readFile(config.defaultProfile)) : 'built-in',
       name: (unit.data as ImageEntry).name,
+      // A new engine or runc may make other syscalls after the filter is installed.
+      runtime: calibrationKey(await runtimeVersion(await services.docker())),
     }),
     stillValid: async (out) => fs.access(out.profileFile).then(() => true, () => false),
     run: async (deps, ctx, unit, config) => {
       const image = unit.data as ImageEntry;
       const resolved = deps['syscall-resolve'];
       const base = loadBase(config);
-      const plan = planProfile(base.profile, new Set(resolved.syscalls));
+      const runtime = await measuredRuntime(services, ctx);
+      const plan = planProfile(base.profile, new Set([...resolved.syscalls, ...runtime.syscalls]));
       for (const name of plan.addedBeyondBase) ctx.log(`${name}: needed, but Docker's default does not allow it; allowed explicitly`);
       for (const name of plan.unknownNames) ctx.log(`${name}: not a syscall name this profile format knows; left out`);
       const file = path.join(config.resultsDir, profileFileName(image.name));
       await writeFileAtomic(file, JSON.stringify(plan.profile, null, 2) + '\n');
-      const allowed = [...resolved.syscalls].sort();
+      const allowed = [...new Set([...resolved.syscalls, ...runtime.syscalls])].sort();
       const total = allSyscalls().length;
       return {
         imageId: resolved.imageId,
@@ -54,6 +60,8 @@ export function profileEmitStage(): Stage<{ 'syscall-resolve': ResolveArtifact }
         allowedCount: allowed.length,
         blockedCount: total - allowed.length,
         dockerDefaultAllowedCount: dockerDefaultAllowed(base.profile).size,
+        runtimeSyscalls: runtime.syscalls.filter((n) => !resolved.syscalls.includes(n)),
+        addedBeyondDefault: plan.addedBeyondBase,
       };
     },
   };
@@ -64,4 +72,24 @@ function loadBase(config: RunConfig): LoadedProfile {
   const r = readProfile(config.defaultProfile);
   if (!r.ok) throw new ConfineError('bad-input', r.error.message, { file: config.defaultProfile, ...r.error.where });
   return r.value;
+}
+
+/**
+ * What the runtime (runc's init) runs after the filter is in place, measured once per
+ * engine and runtime version (a static binary that only exits, under an empty
+ * allowlist with defaultAction LOG) and cached like any artifact. Never a guess.
+ */
+async function measuredRuntime(services: Services, ctx: StageContext): Promise<CalibrationArtifact> {
+  const docker = await services.docker();
+  const version = await runtimeVersion(docker);
+  const { value, reused } = await ctx.memo<CalibrationArtifact>(
+    { name: 'runtime-calibration', version: 1, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
+    async () => {
+      const c = await calibrateRuntime(docker);
+      return { engine: c.engine, runtime: c.runtime, syscalls: c.syscalls, runs: c.runs.length, lostRecords: c.lostRecords };
+    },
+  );
+  if (!reused) ctx.log(`calibrated ${value.runtime} on ${value.engine}: ${value.syscalls.length} syscalls after the filter (${value.syscalls.join(' ')})`);
+  if (value.lostRecords) ctx.log(`warning: ${value.lostRecords} kernel log records were lost during calibration; the runtime set may be short`);
+  return value;
 }
