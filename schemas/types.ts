@@ -332,6 +332,21 @@ export interface ResolveArtifact {
    */
   overrides: string[];
   unresolvedSites: number;
+  /**
+   * For each allowed syscall, one shortest chain from an executed program's entry to the syscall site (for `confine explain`).
+   */
+  provenance: {
+    [k: string]: {
+      binary: string;
+      site: number;
+      siteObject: string;
+      steps: {
+        object: string;
+        function: string;
+        via?: string;
+      }[];
+    };
+  };
 }
 
 // stats.schema.json

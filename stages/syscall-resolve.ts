@@ -23,7 +23,7 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 1,
+    version: 2,
     schema: 'confine/resolve/v1',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -44,6 +44,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       const perBinary: ResolveArtifact['perBinary'] = [];
       const all = new Set<number>();
       let unresolved = 0;
+      const provenance: ResolveArtifact['provenance'] = {};
       const walk = (root: ScannedFile, summary: ObjectSummary, label: string) => {
         const libs = loadOrder(root, byName);
         const loader = root.scan.dynamic?.interp ? byName.get(root.scan.dynamic.interp) ?? byName.get(path.posix.basename(root.scan.dynamic.interp)) : undefined;
@@ -53,6 +54,13 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           ...(loader?.scan.analysis ? { loader: { path: loader.path, summary: loader.scan.analysis } } : {}),
         });
         for (const nr of res.syscalls) all.add(nr);
+        for (const [nr, p] of res.provenance) {
+          const name = syscallName(nr) ?? `syscall_${nr}`;
+          // Keep the shortest chain over all programs: the clearest answer to "why".
+          if (!provenance[name] || provenance[name].steps.length > p.steps.length) {
+            provenance[name] = { binary: label, steps: p.steps.map((st) => ({ object: st.object, function: st.function, ...(st.via ? { via: st.via } : {}) })), site: p.site, siteObject: p.siteObject };
+          }
+        }
         unresolved += res.unresolvedSites.length;
         for (const u of res.unresolvedSites.slice(0, 5)) ctx.log(`${label}: unresolved syscall site ${u.object}:${u.function}@0x${u.site.toString(16)}: ${u.reason}`);
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
@@ -86,6 +94,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         perBinary,
         overrides: names(new Set(overrides)),
         unresolvedSites: unresolved,
+        provenance,
       };
     },
   };
