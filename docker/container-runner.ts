@@ -165,11 +165,11 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
         lastProgress = Date.now();
         progress(`tracing: ${tree?.execs.length ?? 0} execs, ${mapped.size} mapped files, ${Math.max(0, Math.ceil((deadline - Date.now()) / 1000))} s left`);
       }
-      await Promise.race([sleep(Math.min(PUMP_MS, Math.max(0, deadline - Date.now()))), exited, aborted]);
+      await within(Promise.race([exited, aborted]), Math.min(PUMP_MS, Math.max(0, deadline - Date.now())), undefined);
     }
     if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted while tracing', where);
     if (probeDone) {
-      const finished = await Promise.race([probeDone.then(() => true), sleep(PROBE_GRACE_MS).then(() => false)]);
+      const finished = await within(probeDone.then(() => true), PROBE_GRACE_MS, false);
       if (!finished) notes.push(`probe still running ${PROBE_GRACE_MS / 1000} s after the trace window; not waited for`);
     }
     if (!exit) {
@@ -179,7 +179,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
 
     stopping = true;
     await container.stop({ t: STOP_TIMEOUT_SEC }).catch(() => undefined);
-    await Promise.race([exited, sleep(STOP_TIMEOUT_SEC * 1000 + 3000)]);
+    await within(exited, STOP_TIMEOUT_SEC * 1000 + 3000, undefined);
     await tracer.stop();
 
     if (!tree) {
@@ -203,7 +203,8 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
 
     const execs: TraceExec[] = (tree?.execs ?? []).map((x) => ({
       pid: x.pid,
-      ...(x.ppid !== undefined ? { ppid: x.ppid } : {}),
+      // The init's parent is the host's runc, not a process of the container.
+      ...(x.ppid !== undefined && x.pid !== initPid ? { ppid: x.ppid } : {}),
       path: resolved.get(x) ?? x.filename,
       comm: x.comm,
       tMs: Math.round((x.t - startMono) * 1000) / 1000,
@@ -275,3 +276,13 @@ async function removeContainer(c: Dockerode.Container): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `p`, or `fallback` after `ms`; the timer is cleared either way so no stray timer keeps the process alive. */
+async function within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<F>((r) => (timer = setTimeout(() => r(fallback), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
