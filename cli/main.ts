@@ -9,7 +9,7 @@ Commands:
   profiles   trace each image in a list, analyse what it runs, emit a seccomp profile per image
   analyze    the syscalls reachable from ELF files on disk, with their libraries
   syscalls   the syscalls a list of functions reaches in a call graph (the seed's extractSysCalls)
-  verify     run images under their profiles and find false negatives (not yet available)
+  verify     profiles, then run each image under its profile and find false negatives (kernel log)
   stats      batch statistics, CVEs mitigated, HTML report           (not yet available)
   explain    why a syscall is allowed in an image's profile          (not yet available)
   diff       what two profiles allow differently                      (not yet available)
@@ -27,7 +27,7 @@ const COMMANDS: Record<string, Command> = {
   profiles: (argv) => require('./profiles-command').profilesCommand(argv),
   analyze: (argv) => require('./analyze-command').analyzeCommand(argv),
   syscalls: (argv) => require('./syscalls-command').syscallsCommand(argv),
-  verify: notYet('verify'),
+  verify: (argv) => require('./profiles-command').profilesCommand(argv, 'verify'),
   stats: notYet('stats'),
   explain: notYet('explain'),
   diff: notYet('diff'),

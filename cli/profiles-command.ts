@@ -13,6 +13,7 @@ import { allStages, STAGE_NAMES } from '../stages';
 import { Services } from '../stages/services';
 import { removeLeftovers } from '../docker/leftovers';
 import { readProfile } from '../profile/read-profile';
+import { loadProbes } from '../images/probe';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
 import { formatSummary, summarise } from './summary';
 
@@ -41,6 +42,12 @@ Behaviour:
       --force                 recompute the selected stages even when cached
       --finegrained           the seed's stricter mode using the -c call graphs
       --allbinaries           analyse every ELF executable in the image, not only the executed ones
+      --verify                also run each image under its profile, then with the same allowlist
+                              logging instead of denying, and report every syscall the kernel
+                              logged as a false negative (the verify stage)
+      --probes FILE           per-image probes run against 127.0.0.1 during verify
+                              (JSON: {"NAME": {"kind": "http"|"tcp", "port": N, ...}}, see images/probes.json)
+      --verify-duration SEC   how long each verify run lasts (default: 10)
   -d, --debug                 print every stage start, log line and progress message
   -h, --help                  this text
 
@@ -48,7 +55,11 @@ Stages, in order: ${STAGE_NAMES.join(' → ')}
 Exit status: 0 every image succeeded; 1 some image failed (see the table); 2 bad usage; 130 interrupted.
 A rerun reuses every stage whose inputs did not change and retries what failed.`;
 
-export async function profilesCommand(argv: string[]): Promise<number> {
+/**
+ * `confine profiles`, and `confine verify` (the same run with the verify stage on,
+ * stopping after it unless --until/--only say otherwise).
+ */
+export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify' = 'profiles'): Promise<number> {
   const { values } = parse(argv, {
     images: { type: 'string', short: 'i' },
     'libc-callgraph': { type: 'string', short: 'l' },
@@ -68,6 +79,9 @@ export async function profilesCommand(argv: string[]): Promise<number> {
     force: { type: 'boolean' },
     finegrained: { type: 'boolean' },
     allbinaries: { type: 'boolean' },
+    verify: { type: 'boolean' },
+    probes: { type: 'string' },
+    'verify-duration': { type: 'string' },
     debug: { type: 'boolean', short: 'd' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -78,7 +92,7 @@ export async function profilesCommand(argv: string[]): Promise<number> {
   if (!values.images) throw new UsageError('-i IMAGE_LIST is required');
   if (values.until && values.only) throw new UsageError('--until and --only cannot be used together');
   for (const [opt, v] of [['--until', values.until], ['--only', values.only]] as const) {
-    if (v !== undefined && !STAGE_NAMES.includes(v)) throw new UsageError(`${opt} ${v}: unknown stage; stages are ${STAGE_NAMES.join(', ')}`);
+    if (v !== undefined && ![...STAGE_NAMES, 'verify'].includes(v)) throw new UsageError(`${opt} ${v}: unknown stage; stages are ${STAGE_NAMES.join(', ')}`);
   }
   const config: RunConfig = {
     imageList: existingPath('-i', values.images, 'file')!,
@@ -97,7 +111,11 @@ export async function profilesCommand(argv: string[]): Promise<number> {
     debug: !!values.debug,
     finegrained: !!values.finegrained,
     allBinaries: !!values.allbinaries,
+    verify: !!values.verify || mode === 'verify',
+    verifyDurationSec: positiveInt('--verify-duration', values['verify-duration'], 10, 1),
+    probesFile: existingPath('--probes', values.probes, 'file'),
   };
+  if (config.probesFile) loadProbes(config.probesFile); // a malformed probes file is refused before any work
 
   if (config.defaultProfile) {
     // A broken -p would fail every image at the last stage: refuse it before any work.
@@ -133,7 +151,7 @@ export async function profilesCommand(argv: string[]): Promise<number> {
     const ledger = new Ledger(path.join(config.cacheDir, 'ledger.jsonl'));
     await reportResume(ledger, reporter);
     const result = await runPipeline<RunConfig>({
-      stages: allStages(services),
+      stages: allStages(services, config),
       units: list.images.map((i) => ({ id: i.name, data: i })),
       config,
       store: new ContentStore(config.cacheDir, validateArtifact),
@@ -141,7 +159,7 @@ export async function profilesCommand(argv: string[]): Promise<number> {
       reporter,
       runId,
       jobs: config.jobs,
-      until: values.until,
+      until: values.until ?? (mode === 'verify' && !values.only ? 'verify' : undefined),
       only: values.only,
       force: !!values.force,
       signal: ac.signal,

@@ -414,3 +414,33 @@ export interface TraceArtifact {
   logTail: string;
   notes: string[];
 }
+
+// verify.schema.json
+/**
+ * Ground truth for one image's profile: the image run under it with its probe, and again with defaultAction LOG; every syscall the kernel logged for the container is a false negative.
+ */
+export interface VerifyArtifact {
+  imageId: string;
+  profileFile: string;
+  profileSha256: string;
+  /**
+   * The probe that was run, as declared.
+   */
+  probe?: string;
+  probeOk?: boolean;
+  probeDetail?: string;
+  falseNegatives: {
+    name: string;
+    syscall: number;
+    comm: string;
+    exe: string;
+    count: number;
+  }[];
+  /**
+   * Logged records that could not be tied to this container (another logged run was active).
+   */
+  unattributed: number;
+  exitedEarly: boolean;
+  lostRecords: number;
+  logTail: string;
+}

@@ -28,6 +28,12 @@ export interface RunConfig {
   finegrained: boolean;
   allBinaries: boolean;
   durationSec: number;
+  /** --verify: run each image under its profile (and again logging) to find false negatives. */
+  verify: boolean;
+  /** How long each verify run lasts. */
+  verifyDurationSec: number;
+  /** --probes: JSON file of per-image probes run against 127.0.0.1 during verify. */
+  probesFile?: string;
   jobs: number;
   cacheDir: string;
 }

@@ -8,12 +8,14 @@ import type { Services } from './services';
 import { statsStage } from './stats';
 import { symbolScanStage } from './symbol-scan';
 import { syscallResolveStage } from './syscall-resolve';
+import { verifyStage } from './verify';
 
 /** The pipeline, in the order the DAG runs it. */
 export const STAGE_NAMES = ['load-cfgs', 'run-and-trace', 'extract-binaries', 'symbol-scan', 'syscall-resolve', 'profile-emit', 'stats'];
 
-export function allStages(services: Services): Stage<any, any, RunConfig>[] {
-  return [
+/** The stages of a run; verify (which runs every image twice more) only when asked. */
+export function allStages(services: Services, config?: Pick<RunConfig, 'verify'>): Stage<any, any, RunConfig>[] {
+  const stages: Stage<any, any, RunConfig>[] = [
     loadCfgsStage(),
     runAndTraceStage(services),
     extractBinariesStage(services),
@@ -22,4 +24,6 @@ export function allStages(services: Services): Stage<any, any, RunConfig>[] {
     profileEmitStage(services),
     statsStage(),
   ];
+  if (config?.verify) stages.splice(stages.length - 1, 0, verifyStage(services));
+  return stages;
 }
