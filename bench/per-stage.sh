@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One cold run (fresh cache) on the sample list with -d: a table of seconds per stage
+# per image, and per image the time outside the trace window (extract-binaries,
+# symbol-scan, syscall-resolve, profile-emit). Target (issue #8): under 10 s per image.
+# Stage times exclude queueing for a pool slot (the runner measures them that way).
+# Usage: bench/per-stage.sh [NAME...]   env: DURATION (5), JOBS (2)
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+source "$repo/bench/lib.sh"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+sample_list "$@" >"$work/images.list"
+cd "$work"
+t0=$(now)
+"$repo/bin/confine" profiles -i images.list --duration "${DURATION:-5}" --jobs "${JOBS:-2}" -d >/dev/null 2>run.log || true
+t1=$(now)
+echo "seconds per stage per image (r = reused, F = failed); outside-tr = everything but run-and-trace"
+awk -v mode=table -f "$repo/bench/stage-times.awk" run.log
+echo
+awk -f "$repo/bench/stage-times.awk" run.log
+awk -v mode=table -f "$repo/bench/stage-times.awk" run.log | awk -v a="$t0" -v b="$t1" '
+  NR > 1 { n++; s += $NF; if ($NF > max) { max = $NF; who = $1 }; if ($NF >= 10) over++ }
+  END { printf "\nimages: %d  wall: %.1f s  outside the trace window: mean %.2f s, max %.2f s (%s); images >= 10 s: %d  (%s)\n",
+        n, b - a, s / n, max, who, over, (over ? "NOT MET" : "MET") }'
+grep -E ': failed' run.log | cut -c1-200 || true
