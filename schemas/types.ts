@@ -351,19 +351,44 @@ export interface ResolveArtifact {
 
 // stats.schema.json
 /**
- * Batch-wide figures over every image that produced a profile.
+ * Batch-wide figures over every image in the list; the report and stats files written under -r.
  */
 export interface StatsArtifact {
   /**
    * Images whose profile was emitted (failed images are in the run summary, not here).
    */
   profiled: number;
+  /**
+   * Median allowed count over hardened images.
+   */
   medianAllowed: number | null;
+  /**
+   * Syscalls Docker's default profile allows (no added caps).
+   */
+  dockerDefaultAllowed: number;
+  /**
+   * x86-64 syscalls in the table the counts are relative to.
+   */
+  universe: number;
+  totals: {
+    total: number;
+    launched: number;
+    stillRunning: number;
+    hardened: number;
+  };
   perImage: {
     name: string;
     allowed: number;
     blocked: number;
+    /**
+     * Blocked although Docker's default profile allows it.
+     */
+    blockedBeyondDefault: number;
   }[];
+  /**
+   * Report, stats CSV and HTML files written.
+   */
+  files: string[];
 }
 
 // symbols.schema.json

@@ -1,39 +1,100 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { sha256Hex } from '../cache/digest';
 import type { Stage } from '../pipeline/stage';
+import { CacheReader } from '../report/artifacts';
+import { parseCveFile } from '../report/cve';
+import { gatherFacts, reportRows } from '../report/report-rows';
+import { formatDetailRow, formatSummaryRow } from '../report/seed-report';
+import { BUNDLED_CVE_FILE, imageInfoFromList, writeStatsOutputs } from '../report/stats-run';
+import { writeFileAtomic } from '../cache/content-store';
+import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
+import { defaultProfile } from '../profile/read-profile';
 import type { ProfileArtifact, StatsArtifact } from '../schemas/types';
+import { allSyscalls } from '../syscalls/table';
 import type { RunConfig } from './config';
+import { parseImageList } from './image-list';
+
+export { median } from '../report/batch-stats';
+
+export const REPORT_FILE = 'profile.report.csv';
+export const DETAILS_FILE = 'profile.report.details.csv';
+/** Under -r: the stats CSVs and report.html of the run. */
+export const STATS_DIR = 'stats';
 
 /**
- * The batch's figures, over every image whose profile was emitted. Its inputs are
- * keyed per image, so a batch where one image changed recomputes only this.
+ * The batch's figures, over every image in the list. It writes the seed's two report
+ * files (it is the one stage that sees every image), the stats CSVs and the HTML page.
+ * Per-image facts other than the profile (trace, resolve, verify, languages, why an
+ * image failed) come from the ledger and the content store of this run.
  */
 export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArtifact> }, StatsArtifact, RunConfig> {
   return {
     name: 'stats',
-    version: 1,
+    version: 2,
     schema: 'confine/stats/v1',
     scope: 'after',
     needs: ['profile-emit'],
     resource: 'cpu',
-    configSlice: () => null,
-    run: async (deps, ctx, _unit, _config) => {
-      const profiles = Object.values(deps['profile-emit'] ?? {});
-      const perImage = profiles
-        .map((p) => ({ name: p.imageName, allowed: p.allowedCount, blocked: p.blockedCount }))
+    configSlice: (c) => ({ resultsDir: c.resultsDir, cacheDir: c.cacheDir }),
+    // Failures and categories are not in profile-emit's outputs: the list's content and the ledger's length decide them too.
+    externalInputs: async (_unit, config) => ({
+      list: sha256Hex(await fs.readFile(config.imageList)),
+      ledger: String(await fs.stat(path.join(config.cacheDir, 'ledger.jsonl')).then((s) => s.size, () => 0)),
+    }),
+    stillValid: async (out) => (await Promise.all(out.files.map((f) => fs.access(f).then(() => true, () => false)))).every(Boolean),
+    run: async (deps, ctx, _unit, config) => {
+      const profiles = deps['profile-emit'] ?? {};
+      const listText = await fs.readFile(config.imageList, 'utf8');
+      const list = parseImageList(listText, config.imageList).images;
+      const reader = new CacheReader(config.cacheDir);
+      const universe = allSyscalls().map((s) => s.name);
+      const dockerAllowed = dockerDefaultAllowed(defaultProfile().profile);
+      const byName = new Map(Object.values(profiles).map((p) => [p.imageName, p]));
+      const summary = [];
+      const details = [];
+      for (const entry of list) {
+        const facts = await gatherFacts(reader, entry, byName.get(entry.name));
+        const rows = reportRows(facts, universe, dockerAllowed);
+        summary.push(rows.summary);
+        if (rows.detail) details.push(rows.detail);
+      }
+      const reportFile = path.join(config.resultsDir, REPORT_FILE);
+      const detailsFile = path.join(config.resultsDir, DETAILS_FILE);
+      await writeFileAtomic(reportFile, summary.map(formatSummaryRow).join('\n') + '\n');
+      await writeFileAtomic(detailsFile, details.map(formatDetailRow).join('\n') + (details.length ? '\n' : ''));
+      const out = await writeStatsOutputs({
+        summary,
+        details,
+        images: imageInfoFromList(listText, config.imageList).images,
+        cves: parseCveFile(await fs.readFile(BUNDLED_CVE_FILE, 'utf8'), BUNDLED_CVE_FILE).cves,
+        outDir: path.join(config.resultsDir, STATS_DIR),
+        failures: summary.filter((r) => r.error).map((r) => ({ image: r.name, error: r.error })),
+        title: `confine: ${list.length} images from ${path.basename(config.imageList)}`,
+      });
+      const med = out.stats.medianAllowed;
+      const perImage = out.stats.perImage
+        .filter((i) => i.hardened && i.allowed !== null)
+        .map((i) => ({ name: i.name, allowed: i.allowed!, blocked: i.blocked, blockedBeyondDefault: i.blockedBeyondDefault }))
         .sort((a, b) => a.name.localeCompare(b.name));
-      const stats: StatsArtifact = {
-        profiled: perImage.length,
-        medianAllowed: median(perImage.map((p) => p.allowed)),
+      const w = Math.max(5, ...perImage.map((p) => p.name.length));
+      ctx.log(`${'image'.padEnd(w)}  allowed  blocked  vs Docker default (${out.dockerDefaultAllowed} allowed)  vs median (${med ?? 'n/a'})`);
+      for (const p of perImage) {
+        const vsDocker = p.allowed - out.dockerDefaultAllowed;
+        const vsMed = med === null ? 'n/a' : String(Math.round((p.allowed - med) * 10) / 10);
+        ctx.log(`${p.name.padEnd(w)}  ${String(p.allowed).padStart(7)}  ${String(p.blocked).padStart(7)}  ${String(vsDocker).padStart(8)}  ${vsMed.padStart(8)}`);
+      }
+      const t = out.stats.totals;
+      ctx.log(`${t.total} images: ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened; median allowed ${med ?? 'n/a'}`);
+      return {
+        profiled: Object.keys(profiles).length,
+        medianAllowed: med,
+        dockerDefaultAllowed: out.dockerDefaultAllowed,
+        universe: out.universe,
+        totals: t,
         perImage,
+        files: [reportFile, detailsFile, ...out.files],
       };
-      ctx.log(`${stats.profiled} profiles; median allowed syscalls ${stats.medianAllowed ?? 'n/a'}`);
-      return stats;
     },
   };
-}
-
-export function median(xs: number[]): number | null {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }

@@ -1,0 +1,151 @@
+import { CveEntry, isMitigated } from './cve';
+import type { DetailReportRow, SummaryReportRow } from './seed-report';
+
+/** What stats needs to know about an image from the image list. */
+export interface ImageInfo {
+  rank: number;
+  categories: string[];
+  official: boolean;
+}
+
+export interface BatchInputs {
+  summary: SummaryReportRow[];
+  details: DetailReportRow[];
+  /** By image name; images not in the list fall in category 'Other', as in the seed. */
+  images: Map<string, ImageInfo>;
+  cves: CveEntry[];
+  /** Syscalls in the table the blocked counts are relative to: allowed = universe − blocked when a row does not say. */
+  universe: number;
+}
+
+export interface ImageStat {
+  name: string;
+  rank: number;
+  launched: boolean;
+  stillRunning: boolean;
+  hardened: boolean;
+  allowed: number | null;
+  blocked: number;
+  blockedBeyondDefault: number;
+  languages: string[];
+  categories: string[];
+  cvesMitigated: string[];
+  error: string;
+}
+
+export interface GroupStat {
+  group: string;
+  /** Images in the group (seed: per language, those that stayed running). */
+  images: number;
+  hardened: number;
+  avgAllowed: number | null;
+  avgBlocked: number | null;
+  /** Syscalls every hardened image of the group blocks (the seed's syscall.categorized). */
+  blockedByAll: number;
+}
+
+export interface BatchStats {
+  totals: { total: number; launched: number; stillRunning: number; hardened: number };
+  perImage: ImageStat[];
+  /** Syscall → how many hardened images block it, most blocked first. */
+  perSyscall: { syscall: string; imagesBlocking: number }[];
+  perCategory: GroupStat[];
+  perLanguage: GroupStat[];
+  perCve: { id: string; syscalls: string[]; mitigatedIn: string[] }[];
+  medianAllowed: number | null;
+}
+
+/**
+ * The seed's language attribution: a mixed image is not counted as C/C++ (every image
+ * has some C), and an image with no language found is 'Unknown'.
+ */
+export function languageGroups(langs: string[]): string[] {
+  let l = [...new Set(langs)];
+  if (l.length > 1) l = l.filter((x) => x !== 'CCPP');
+  return l.length ? l.sort() : ['Unknown'];
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+
+export function median(xs: number[]): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * The batch's figures from report rows. A report may list an image more than once (the
+ * seed appended on reruns): the last row wins.
+ */
+export function computeBatchStats(inp: BatchInputs): BatchStats {
+  const summary = new Map<string, SummaryReportRow>();
+  for (const r of inp.summary) summary.set(r.name, r);
+  const blockedSets = new Map<string, Set<string>>();
+  for (const d of inp.details) blockedSets.set(d.name, new Set(d.blockedSyscalls));
+
+  const perImage: ImageStat[] = [...summary.values()].map((r) => {
+    const blocked = blockedSets.get(r.name);
+    const info = inp.images.get(r.name);
+    return {
+      name: r.name,
+      rank: r.rank,
+      launched: r.launched,
+      stillRunning: r.stillRunning,
+      hardened: r.hardened,
+      allowed: r.hardened ? (r.allowed ?? inp.universe - r.blocked) : null,
+      blocked: r.blocked,
+      blockedBeyondDefault: r.blockedBeyondDefault,
+      languages: languageGroups(r.languages),
+      categories: info?.categories.filter((c) => c.trim()).length ? info.categories.filter((c) => c.trim()) : ['Other'],
+      cvesMitigated: r.hardened && blocked ? inp.cves.filter((c) => isMitigated(c, blocked)).map((c) => c.id) : [],
+      error: r.error,
+    };
+  });
+  const hardened = perImage.filter((i) => i.hardened);
+
+  const blockCount = new Map<string, number>();
+  for (const i of hardened) for (const s of blockedSets.get(i.name) ?? []) blockCount.set(s, (blockCount.get(s) ?? 0) + 1);
+  const perSyscall = [...blockCount]
+    .map(([syscall, imagesBlocking]) => ({ syscall, imagesBlocking }))
+    .sort((a, b) => b.imagesBlocking - a.imagesBlocking || a.syscall.localeCompare(b.syscall));
+
+  const group = (key: (i: ImageStat) => string[], members: (i: ImageStat) => boolean): GroupStat[] => {
+    const groups = new Map<string, ImageStat[]>();
+    for (const i of perImage) for (const g of key(i)) groups.set(g, [...(groups.get(g) ?? []), i]);
+    return [...groups]
+      .map(([g, all]) => {
+        const h = all.filter((i) => i.hardened);
+        let common: Set<string> | undefined;
+        for (const i of h) {
+          const s = blockedSets.get(i.name) ?? new Set<string>();
+          common = common ? new Set([...common].filter((x) => s.has(x))) : new Set(s);
+        }
+        return {
+          group: g,
+          images: all.filter(members).length,
+          hardened: h.length,
+          avgAllowed: mean(h.map((i) => i.allowed!).filter((n) => n !== null)),
+          avgBlocked: mean(h.map((i) => i.blocked)),
+          blockedByAll: common?.size ?? 0,
+        };
+      })
+      .sort((a, b) => a.group.localeCompare(b.group));
+  };
+
+  return {
+    totals: {
+      total: perImage.length,
+      launched: perImage.filter((i) => i.launched).length,
+      stillRunning: perImage.filter((i) => i.stillRunning).length,
+      hardened: hardened.length,
+    },
+    perImage,
+    perSyscall,
+    perCategory: group((i) => i.categories, () => true),
+    // The seed's language table counts, as "Total", the images that stayed running.
+    perLanguage: group((i) => i.languages, (i) => i.stillRunning),
+    perCve: inp.cves.map((c) => ({ id: c.id, syscalls: c.syscalls, mitigatedIn: hardened.filter((i) => i.cvesMitigated.includes(c.id)).map((i) => i.name) })),
+    medianAllowed: median(hardened.map((i) => i.allowed).filter((n): n is number => n !== null)),
+  };
+}

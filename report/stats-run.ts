@@ -1,0 +1,179 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../cache/content-store';
+import { ConfineError } from '../pipeline/errors';
+import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
+import { defaultProfile } from '../profile/read-profile';
+import { parseImageList } from '../stages/image-list';
+import { allSyscalls } from '../syscalls/table';
+import { BatchStats, computeBatchStats, ImageInfo } from './batch-stats';
+import { CveEntry, parseCveFile } from './cve';
+import { renderHtmlReport } from './html';
+import { DetailReportRow, parseDetailReport, parseSummaryReport, SummaryReportRow } from './seed-report';
+import { writeStatsCsv } from './stats-csv';
+
+export const BUNDLED_CVE_FILE = path.join(__dirname, 'data', 'cve-to-syscall.csv');
+export const SEED_SAMPLE_REPORT = path.join(__dirname, 'data', 'seed-sample.profile.report.csv');
+export const HTML_REPORT_NAME = 'report.html';
+
+export interface StatsOptions {
+  /** -r: profile.report.csv */
+  reportFile: string;
+  /** -e: profile.report.details.csv */
+  detailsFile: string;
+  /** -i: image list (categories, rank). */
+  imageList?: string;
+  /** -o */
+  outDir: string;
+  /** -c: CVE → syscalls; the seed's list when absent. */
+  cveFile?: string;
+  /** -b: extracted binaries; the seed's layout (one folder per image) gives its bins/libs/exes counts. */
+  binariesDir?: string;
+  /** run-summary.json of the run, for why images failed (default: next to the report). */
+  runSummary?: string;
+}
+
+export interface StatsResult {
+  stats: BatchStats;
+  files: string[];
+  warnings: ConfineError[];
+  universe: number;
+  dockerDefaultAllowed: number;
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfineError('missing-file', `cannot read ${file}: ${(e as Error).message}`, { file });
+  }
+}
+
+export function imageInfoFromList(text: string, file: string): { images: Map<string, ImageInfo>; errors: ConfineError[] } {
+  const r = parseImageList(text, file);
+  return { images: new Map(r.images.map((e) => [e.name, { rank: e.rank, categories: e.categories, official: e.official }])), errors: r.errors };
+}
+
+export function dockerDefaultAllowedCount(): number {
+  return dockerDefaultAllowed(defaultProfile().profile).size;
+}
+
+/** The seed's published average, from its sample report: mean blocked over the images it hardened. */
+export function seedAverage(text: string, universe: number): { images: number; meanBlocked: number; meanAllowed: number } | undefined {
+  const rows = parseSummaryReport(text, SEED_SAMPLE_REPORT).rows.filter((r) => r.hardened);
+  if (!rows.length) return undefined;
+  const meanBlocked = rows.reduce((a, r) => a + r.blocked, 0) / rows.length;
+  return { images: rows.length, meanBlocked, meanAllowed: universe - meanBlocked };
+}
+
+/** What failed and why: run-summary.json rows with an error, else the report's own error column. */
+async function failures(opts: StatsOptions, summary: SummaryReportRow[]): Promise<{ image: string; error: string }[]> {
+  const file = opts.runSummary ?? path.join(path.dirname(opts.reportFile), 'run-summary.json');
+  try {
+    const j = JSON.parse(await fs.readFile(file, 'utf8')) as { rows?: { image: string; error?: string; failed?: number }[]; listErrors?: string[] };
+    const rows = (j.rows ?? []).filter((r) => r.error).map((r) => ({ image: r.image, error: r.error! }));
+    return [...rows, ...(j.listErrors ?? []).map((e) => ({ image: '(image list)', error: e }))];
+  } catch {
+    return summary.filter((r) => !r.hardened).map((r) => ({ image: r.name, error: r.error || (r.launched ? 'not hardened' : 'did not launch') }));
+  }
+}
+
+/** The seed's per-image counts of extracted files, when -b has its one-folder-per-image layout. */
+async function binaryCounts(dir: string, out: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  const perImage = entries.filter((e) => e.isDirectory() && e.name !== 'files');
+  if (!perImage.length) return [];
+  const rows = { bins: [] as number[], libs: [] as number[], exes: [] as number[] };
+  for (const d of perImage) {
+    const files = await fs.readdir(path.join(dir, d.name));
+    // The seed counted a library once per name before its version suffix (libssl-1.1.so.1.1 → libssl.so).
+    const libs = new Set(files.filter((f) => f.includes('.so')).map((f) => f.replace(/-.*so/, '.so').replace(/\.so.*$/, '.so')));
+    rows.exes.push(files.length);
+    rows.bins.push(files.filter((f) => !f.includes('.so')).length);
+    rows.libs.push(libs.size);
+  }
+  const written: string[] = [];
+  for (const [k, counts] of Object.entries(rows)) {
+    const f = path.join(out, `container.${k}.csv`);
+    await writeFileAtomic(f, 'index;count\n' + counts.map((c, i) => `${i + 1};${c}`).join('\n') + '\n');
+    written.push(f);
+  }
+  return written;
+}
+
+/** `confine stats`: the seed's createStats over report files, plus the HTML report. */
+export async function runStats(opts: StatsOptions): Promise<StatsResult> {
+  const warnings: ConfineError[] = [];
+  const summary = parseSummaryReport(await readText(opts.reportFile), opts.reportFile);
+  const details = parseDetailReport(await readText(opts.detailsFile), opts.detailsFile);
+  warnings.push(...summary.errors, ...details.errors);
+  let images = new Map<string, ImageInfo>();
+  if (opts.imageList) {
+    const l = imageInfoFromList(await readText(opts.imageList), opts.imageList);
+    images = l.images;
+    warnings.push(...l.errors);
+  }
+  const cveFile = opts.cveFile ?? BUNDLED_CVE_FILE;
+  const cves = parseCveFile(await readText(cveFile), cveFile);
+  warnings.push(...cves.errors);
+  return writeStatsOutputs({
+    summary: summary.rows,
+    details: details.rows,
+    images,
+    cves: cves.cves,
+    outDir: opts.outDir,
+    failures: await failures(opts, summary.rows),
+    binariesDir: opts.binariesDir,
+    warnings,
+    title: `confine stats: ${path.basename(path.dirname(path.resolve(opts.reportFile)))}`,
+  });
+}
+
+export interface StatsOutputsInput {
+  summary: SummaryReportRow[];
+  details: DetailReportRow[];
+  images: Map<string, ImageInfo>;
+  cves: CveEntry[];
+  outDir: string;
+  failures: { image: string; error: string }[];
+  binariesDir?: string;
+  warnings?: ConfineError[];
+  title: string;
+}
+
+/** Computes the batch figures and writes the CSVs and the HTML page into outDir. */
+export async function writeStatsOutputs(inp: StatsOutputsInput): Promise<StatsResult> {
+  const names = allSyscalls().map((s) => s.name);
+  const universe = names.length;
+  const stats = computeBatchStats({ summary: inp.summary, details: inp.details, images: inp.images, cves: inp.cves, universe });
+  const files = await writeStatsCsv(stats, inp.outDir);
+  if (inp.binariesDir) files.push(...(await binaryCounts(inp.binariesDir, inp.outDir)));
+  const allowedSets = new Map<string, Set<string>>();
+  const hardened = new Set(stats.perImage.filter((i) => i.hardened).map((i) => i.name));
+  for (const d of inp.details) {
+    if (!hardened.has(d.name)) continue;
+    const blocked = new Set(d.blockedSyscalls);
+    allowedSets.set(d.name, new Set(names.filter((n) => !blocked.has(n))));
+  }
+  const dockerAllowed = dockerDefaultAllowedCount();
+  let seed;
+  try {
+    seed = seedAverage(await fs.readFile(SEED_SAMPLE_REPORT, 'utf8'), universe);
+  } catch {
+    seed = undefined;
+  }
+  const html = renderHtmlReport({
+    title: inp.title,
+    stats,
+    allowedSets,
+    universe,
+    dockerDefaultAllowed: dockerAllowed,
+    ...(seed ? { seed } : {}),
+    failures: inp.failures,
+    generatedAt: new Date().toISOString(),
+  });
+  const htmlFile = path.join(inp.outDir, HTML_REPORT_NAME);
+  await writeFileAtomic(htmlFile, html);
+  files.push(htmlFile);
+  return { stats, files, warnings: inp.warnings ?? [], universe, dockerDefaultAllowed: dockerAllowed };
+}
