@@ -61,9 +61,36 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | unde
  * gaps of unnamed static code between them. Each gap becomes a function (running to
  * the next start) so its calls and syscalls are decoded and reachable.
  */
+/**
+ * Code addresses stored in a non-PIE executable's data (absolute, 8-byte aligned):
+ * function pointer tables like busybox's applet_main[] point at functions no FDE or
+ * symbol names. They become function starts so the code they point to is decoded.
+ */
+function dataPointerStarts(elf: ElfFile, input: CodeInput): CodeInput['functionStarts'] {
+  if (elf.type !== 'exec') return [];
+  const lo = input.codeVaddr;
+  const hi = lo + input.code.length;
+  const known = new Set(input.functionStarts.map((f) => f.addr));
+  const out = new Set<number>();
+  for (const s of elf.sections) {
+    if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.type === SHT.NOBITS || s.size < 8) continue;
+    const bytes = elf.readAt(s.addr, s.size);
+    if (!bytes) continue;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= bytes.length; o += 8) {
+      if (dv.getUint32(o + 4, true) !== 0) continue;
+      const v = dv.getUint32(o, true);
+      if (v >= lo && v < hi && !known.has(v)) out.add(v);
+    }
+  }
+  return [...out].map((addr) => ({ addr }));
+}
+
 function withGapStarts(elf: ElfFile, input: CodeInput): CodeInput['functionStarts'] {
-  const starts = input.functionStarts;
-  if (elf.fdes.length >= starts.length / 4) return starts;
+  // Gaps are decoded even when FDEs are plentiful: programs built with
+  // -fno-asynchronous-unwind-tables (busybox) have FDEs for their libc parts only,
+  // and the rest of their code sits in the gaps.
+  const starts = [...input.functionStarts, ...dataPointerStarts(elf, input)];
   const end = input.codeVaddr + input.code.length;
   const sorted = [...starts].sort((x, y) => x.addr - y.addr);
   const known = new Set(sorted.map((f) => f.addr));
@@ -152,7 +179,8 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   });
 
   const sites = new Map<number, Map<number, Set<number>>>(); // fn index → site → numbers
-  const addSite = (fn: number, at: number, nrs: number[]) => {
+  const addSite = (fn: number, at: number, raw: number[]) => {
+    const nrs = syscallNumbers(raw);
     if (!nrs.length) return;
     let m = sites.get(fn);
     if (!m) sites.set(fn, (m = new Map()));
@@ -199,7 +227,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
         const fi = fnAt(u.caller, 0);
         let s = uses.get(fi);
         if (!s) uses.set(fi, (s = new Set()));
-        u.numbers.forEach((n) => s!.add(n));
+        syscallNumbers(u.numbers).forEach((n) => s!.add(n));
       }
       importArgs.push({
         import: imp(key), loc: w.loc,
@@ -294,4 +322,20 @@ function fmtLoc(l: ParamLoc): string {
 
 function hex(n: number): string {
   return `0x${n.toString(16)}`;
+}
+
+/**
+ * The numbers the kernel can act on. It reads the number as a 32-bit int (do_syscall_64's
+ * `int nr`, seccomp_data.nr), so a constant is taken modulo 2^32; a negative result runs
+ * no syscall (ENOSYS) and has nothing to allow. A hostile or odd binary (`mov $-1,%rax`)
+ * must not produce an artifact the schema refuses, which would fail the whole image.
+ */
+export function syscallNumbers(raw: Iterable<number>): number[] {
+  const out: number[] = [];
+  for (const n of raw) {
+    if (!Number.isInteger(n)) continue;
+    const low = Number(BigInt.asIntN(32, BigInt(n)));
+    if (low >= 0) out.push(low);
+  }
+  return out;
 }

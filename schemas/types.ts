@@ -302,7 +302,7 @@ export interface ProfileArtifact {
   blockedCount: number;
   dockerDefaultAllowedCount: number;
   /**
-   * Added because the container runtime makes them after the filter is installed (measured by calibration).
+   * Added without being found by analysis: what the container runtime makes after the filter is installed (measured by calibration) and what the kernel makes a task enter on its own (restart_syscall).
    */
   runtimeSyscalls: string[];
   /**

@@ -6,6 +6,7 @@ import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
 import { planProfile } from '../profile/emit-profile';
+import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
 import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
 import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
@@ -26,7 +27,7 @@ export const profileFileName = (imageName: string) => `${imageName}.seccomp.json
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 1,
+    version: 2,
     schema: 'confine/profile/v1',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -45,12 +46,13 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       const resolved = deps['syscall-resolve'];
       const base = loadBase(config);
       const runtime = await measuredRuntime(services, ctx);
-      const plan = planProfile(base.profile, new Set([...resolved.syscalls, ...runtime.syscalls]));
+      const extra = [...runtime.syscalls, ...KERNEL_IMPLICIT_SYSCALLS];
+      const plan = planProfile(base.profile, new Set([...resolved.syscalls, ...extra]));
       for (const name of plan.addedBeyondBase) ctx.log(`${name}: needed, but Docker's default does not allow it; allowed explicitly`);
       for (const name of plan.unknownNames) ctx.log(`${name}: not a syscall name this profile format knows; left out`);
       const file = path.join(config.resultsDir, profileFileName(image.name));
       await writeFileAtomic(file, JSON.stringify(plan.profile, null, 2) + '\n');
-      const allowed = [...new Set([...resolved.syscalls, ...runtime.syscalls])].sort();
+      const allowed = [...new Set([...resolved.syscalls, ...extra])].sort();
       const total = allSyscalls().length;
       return {
         imageId: resolved.imageId,
@@ -60,7 +62,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         allowedCount: allowed.length,
         blockedCount: total - allowed.length,
         dockerDefaultAllowedCount: dockerDefaultAllowed(base.profile).size,
-        runtimeSyscalls: runtime.syscalls.filter((n) => !resolved.syscalls.includes(n)),
+        runtimeSyscalls: extra.filter((n) => !resolved.syscalls.includes(n)),
         addedBeyondDefault: plan.addedBeyondBase,
       };
     },
@@ -83,7 +85,7 @@ async function measuredRuntime(services: Services, ctx: StageContext): Promise<C
   const docker = await services.docker();
   const version = await runtimeVersion(docker);
   const { value, reused } = await ctx.memo<CalibrationArtifact>(
-    { name: 'runtime-calibration', version: 1, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
+    { name: 'runtime-calibration', version: 2, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
     async () => {
       const c = await calibrateRuntime(docker);
       return { engine: c.engine, runtime: c.runtime, syscalls: c.syscalls, runs: c.runs.length, lostRecords: c.lostRecords };

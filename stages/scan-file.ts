@@ -5,7 +5,7 @@ import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
-export const SCAN_VERSION = 5;
+export const SCAN_VERSION = 6;
 
 const EM_X86_64 = 62;
 

@@ -93,7 +93,20 @@ export interface CalibrateOptions {
   runs?: number;
   /** How long to wait for the program's exit record after the container exited. */
   logWaitMs?: number;
+  /**
+   * Container shapes to measure, unioned: runc's init does more for some (a non-root
+   * user makes it fchown the stdio fds; a TTY sets up a console). Default: root, a
+   * non-root user, and a TTY — so a profile holds however the image is deployed.
+   */
+  shapes?: CalibrationShape[];
 }
+
+export interface CalibrationShape {
+  user?: string;
+  tty?: boolean;
+}
+
+export const DEFAULT_SHAPES: CalibrationShape[] = [{}, { user: '65534:65534' }, { tty: true }];
 
 export async function calibrateRuntime(docker: Dockerode, opts: CalibrateOptions = {}): Promise<Calibration> {
   const check = checkSeccompLogging();
@@ -104,8 +117,9 @@ export async function calibrateRuntime(docker: Dockerode, opts: CalibrateOptions
   const union = new Set<string>();
   const binary = new Set<string>();
   let lostRecords = 0;
-  for (let i = 0; i < (opts.runs ?? 3); i++) {
-    const r = await calibrateOnce(docker, image, opts.logWaitMs ?? 3000);
+  const shapes = opts.shapes ?? DEFAULT_SHAPES;
+  for (let i = 0; i < (opts.runs ?? 3) * shapes.length; i++) {
+    const r = await calibrateOnce(docker, image, opts.logWaitMs ?? 3000, shapes[i % shapes.length]);
     runs.push(r.run);
     r.run.syscalls.forEach((s) => union.add(s));
     r.binary.forEach((s) => binary.add(s));
@@ -118,6 +132,7 @@ async function calibrateOnce(
   docker: Dockerode,
   image: string,
   logWaitMs: number,
+  shape: CalibrationShape = {},
 ): Promise<{ run: CalibrationRun; binary: string[]; lost: number }> {
   const t0 = Date.now();
   const follower = followKernelLog();
@@ -125,7 +140,12 @@ async function calibrateOnce(
   try {
     container = await docker.createContainer(
       withProfile(
-        { Cmd: [CALIBRATE_BINARY], HostConfig: { NetworkMode: 'none', AutoRemove: false } },
+        {
+          Cmd: [CALIBRATE_BINARY],
+          ...(shape.user ? { User: shape.user } : {}),
+          ...(shape.tty ? { Tty: true } : {}),
+          HostConfig: { NetworkMode: 'none', AutoRemove: false },
+        },
         image,
         logOnlyProfile(),
         { 'confine.calibrate': '1' },
