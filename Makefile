@@ -7,7 +7,7 @@ FLAGS ?=
 PROFILE_ARGS = profiles -i $(IMAGES) $(FLAGS)
 STAGES := load-cfgs run-and-trace extract-binaries symbol-scan syscall-resolve profile-emit stats
 
-.PHONY: help setup images profiles test test-unit test-integration typecheck schemas clean bench $(STAGES)
+.PHONY: help setup images profiles verify test test-unit test-integration typecheck schemas clean bench fuzz $(STAGES)
 
 help:
 	@echo "make setup        install Docker, mmdebstrap, compilers, npm packages; start dockerd"
@@ -15,7 +15,9 @@ help:
 	@echo "make profiles     run every stage on \$$(IMAGES) (FLAGS=... for more options)"
 	@echo "make STAGE        run up to STAGE: $(STAGES)"
 	@echo "make test         typecheck + unit + integration tests (needs setup and images)"
+	@echo "make verify       profiles, then find false negatives with the kernel log (PROBES=images/probes.json)"
 	@echo "make bench        benchmarks in bench/"
+	@echo "make fuzz         a long fuzz run of the ELF reader and symbol-scan (CASES=50000)"
 
 setup:
 	scripts/setup.sh
@@ -25,6 +27,14 @@ images:
 
 profiles:
 	$(CONFINE) $(PROFILE_ARGS)
+
+PROBES ?= images/probes.json
+verify:
+	$(CONFINE) verify -i $(IMAGES) --probes $(PROBES) $(FLAGS)
+
+CASES ?= 50000
+fuzz:
+	npx tsx fuzz/elf-fuzz.ts --cases $(CASES)
 
 $(STAGES):
 	$(CONFINE) $(PROFILE_ARGS) --until $@
