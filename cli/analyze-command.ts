@@ -10,7 +10,7 @@ import { resolveProgram, type ProgramObject, type ProgramResolution } from '../a
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
 import { validateArtifact } from '../schemas/validate';
-import { scanFile, SCAN_VERSION } from '../stages/scan-file';
+import { scanFile, scanKeyConfig, SCAN_VERSION } from '../stages/scan-file';
 import { syscallName } from '../syscalls/table';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
@@ -53,7 +53,7 @@ export class SummarySource {
     const hit = this.memo.get(digest);
     if (hit) return hit;
     // The same fingerprint symbol-scan's memo uses, so both share cache entries.
-    const fp: Fingerprint = { stage: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: null, inputs: { file: digest } };
+    const fp: Fingerprint = { stage: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: scanKeyConfig(), inputs: { file: digest } };
     let art: ElfScanArtifact | undefined;
     if (this.store) {
       const got = await this.store.read<ElfScanArtifact>(fingerprintKey(fp));

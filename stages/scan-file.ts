@@ -3,6 +3,18 @@ import { analyzeElf, summarizeObject } from '../analysis/object-summary';
 import { summarizeGoObject } from '../analysis/go-summary';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
+import * as path from 'node:path';
+import { sourceDigest } from '../cache/code-digest';
+
+/**
+ * The code that decides a scan's output; its digest is part of every scan's cache key
+ * (see scanKeyConfig), so changed analysis code rescans by itself.
+ */
+export const SCAN_SOURCES = ['elf', 'x86', 'analysis', 'golang', 'syscalls', 'stages/scan-file.ts'];
+
+export function scanKeyConfig(): { code: string } {
+  return { code: sourceDigest(path.join(__dirname, '..'), SCAN_SOURCES) };
+}
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
 export const SCAN_VERSION = 6;

@@ -3,7 +3,7 @@ import { storedFilePath } from '../extract/store-files';
 import type { Stage } from '../pipeline/stage';
 import type { ElfScanArtifact, ExtractArtifact, SymbolsArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
-import { scanFile, SCAN_VERSION } from './scan-file';
+import { scanFile, scanKeyConfig, SCAN_VERSION } from './scan-file';
 
 /**
  * Scans every extracted file once per content digest: a library shared by a hundred
@@ -18,7 +18,9 @@ export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }
     scope: 'image',
     needs: ['extract-binaries'],
     resource: 'io',
-    configSlice: () => null,
+    // The scans' keys already change with the analysis code; the stage's own key must
+    // too, or a rerun would hand downstream the old scan keys.
+    configSlice: () => scanKeyConfig(),
     run: async (deps, ctx, _unit, config) => {
       const extract = deps['extract-binaries'];
       const files: SymbolsArtifact['files'] = [];
@@ -27,7 +29,7 @@ export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }
       for (const [i, f] of extract.files.entries()) {
         ctx.progress(`${i + 1}/${extract.files.length} ${f.path}`);
         const { key, value, reused: hit } = await ctx.memo<ElfScanArtifact>(
-          { name: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', inputs: { file: f.digest } },
+          { name: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: scanKeyConfig(), inputs: { file: f.digest } },
           () => ctx.cpu(async () => scanFile(await fs.readFile(storedFilePath(config.outDir, f.digest)), f.digest, f.path)),
         );
         if (hit) reused++;

@@ -10,7 +10,7 @@ import type { CfgsArtifact, ElfScanArtifact, ResolveArtifact, SymbolsArtifact } 
 import { syscallName } from '../syscalls/table';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
-import { scanFile, SCAN_VERSION } from './scan-file';
+import { scanFile, scanKeyConfig, SCAN_VERSION } from './scan-file';
 
 type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 
@@ -109,7 +109,7 @@ async function loadScans(symbols: SymbolsArtifact, ctx: StageContext, config: Ru
   const out: ScannedFile[] = [];
   for (const f of symbols.files) {
     const { value } = await ctx.memo<ElfScanArtifact>(
-      { name: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', inputs: { file: f.digest } },
+      { name: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: scanKeyConfig(), inputs: { file: f.digest } },
       () => ctx.cpu(async () => scanFile(await fs.readFile(storedFilePath(config.outDir, f.digest)), f.digest, f.path)),
     );
     out.push({ ...f, scan: value });
