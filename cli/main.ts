@@ -28,9 +28,9 @@ const COMMANDS: Record<string, Command> = {
   analyze: (argv) => require('./analyze-command').analyzeCommand(argv),
   syscalls: (argv) => require('./syscalls-command').syscallsCommand(argv),
   verify: (argv) => require('./profiles-command').profilesCommand(argv, 'verify'),
-  stats: notYet('stats'),
-  explain: notYet('explain'),
-  diff: notYet('diff'),
+  stats: (argv) => require('./stats-command').statsCommand(argv),
+  explain: (argv) => require('./explain-command').explainCommand(argv),
+  diff: (argv) => require('./diff-command').diffCommand(argv),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ContentStore } from '../cache/content-store';
 import type { CacheKey } from '../cache/digest';
@@ -29,7 +30,7 @@ export interface StageArtifacts {
  * validated against its schema. Reports never recompute anything.
  */
 export class CacheReader {
-  private latest?: Map<string, LedgerRecord>;
+  private latest?: Promise<Map<string, LedgerRecord>>;
   readonly store: ContentStore;
 
   constructor(readonly cacheDir: string) {
@@ -39,10 +40,7 @@ export class CacheReader {
 
   /** Every (image, stage)'s last ledger record; the ledger file is read once per reader. */
   async records(): Promise<Map<string, LedgerRecord>> {
-    if (!this.latest) {
-      const byPair = await new Ledger(path.join(this.cacheDir, 'ledger.jsonl')).latest();
-      this.latest = byPair;
-    }
+    this.latest ??= new Ledger(path.join(this.cacheDir, 'ledger.jsonl')).latest();
     return this.latest;
   }
 
@@ -68,29 +66,32 @@ export class CacheReader {
     return r.status === 'hit' ? r.artifact : undefined;
   }
 
-  private doneKeys?: Map<string, string>;
+  // A promise, not a map filled after an await: concurrent lookups must share one read.
+  private doneKeys?: Promise<Map<string, string>>;
 
   private async latestDoneKey(image: string, stage: string): Promise<string | undefined> {
-    if (!this.doneKeys) {
-      this.doneKeys = new Map();
-      const { promises: fs } = await import('node:fs');
-      let text = '';
+    this.doneKeys ??= this.readDoneKeys();
+    return (await this.doneKeys).get(`${image}\u0000${stage}`);
+  }
+
+  private async readDoneKeys(): Promise<Map<string, string>> {
+    const keys = new Map<string, string>();
+    let text = '';
+    try {
+      text = await fs.readFile(path.join(this.cacheDir, 'ledger.jsonl'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
       try {
-        text = await fs.readFile(path.join(this.cacheDir, 'ledger.jsonl'), 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-      for (const line of text.split('\n')) {
-        if (!line.trim()) continue;
-        try {
-          const rec = JSON.parse(line) as LedgerRecord;
-          if (rec && rec.key && (rec.status === 'done' || rec.status === 'reused')) this.doneKeys.set(`${rec.image}\u0000${rec.stage}`, rec.key);
-        } catch {
-          // a line cut by a crash
-        }
+        const rec = JSON.parse(line) as LedgerRecord;
+        if (rec && rec.key && (rec.status === 'done' || rec.status === 'reused')) keys.set(`${rec.image}\u0000${rec.stage}`, rec.key);
+      } catch {
+        // a line cut by a crash
       }
     }
-    return this.doneKeys.get(`${image}\u0000${stage}`);
+    return keys;
   }
 }
 

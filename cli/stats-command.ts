@@ -1,0 +1,51 @@
+import * as path from 'node:path';
+import { runStats } from '../report/stats-run';
+import { existingPath, outputDir, parse, UsageError } from './args';
+
+const HELP = `Usage: confine stats -r REPORT -e DETAILS -o OUTDIR [-i LIST] [-c CVEFILE] [-b BINDIR] [--summary FILE]
+
+The seed's createStats: batch figures from profile.report.csv and profile.report.details.csv
+(ours or the seed's own), written as CSV plus a self-contained report.html in OUTDIR.
+  -r, --report FILE        profile.report.csv
+  -e, --details FILE       profile.report.details.csv
+  -i, --images FILE        image list (categories; images not in it count as 'Other')
+  -o, --output DIR         where the CSVs and report.html go
+  -c, --cves FILE          CVE → syscalls ('CVE-ID;__x64_sys_a, __x64_sys_b'); default: the seed's list
+  -b, --binaries DIR       extracted binaries in the seed's one-folder-per-image layout (file counts)
+      --summary FILE       run-summary.json naming failed images (default: next to -r)
+`;
+
+export async function statsCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    report: { type: 'string', short: 'r' },
+    details: { type: 'string', short: 'e' },
+    images: { type: 'string', short: 'i' },
+    output: { type: 'string', short: 'o' },
+    cves: { type: 'string', short: 'c' },
+    binaries: { type: 'string', short: 'b' },
+    summary: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.report || !values.details || !values.output) throw new UsageError('-r, -e and -o are required');
+  const result = await runStats({
+    reportFile: existingPath('-r', values.report, 'file')!,
+    detailsFile: existingPath('-e', values.details, 'file')!,
+    outDir: outputDir('-o', values.output),
+    ...(values.images ? { imageList: existingPath('-i', values.images, 'file')! } : {}),
+    ...(values.cves ? { cveFile: existingPath('-c', values.cves, 'file')! } : {}),
+    ...(values.binaries ? { binariesDir: existingPath('-b', values.binaries, 'dir')! } : {}),
+    ...(values.summary ? { runSummary: existingPath('--summary', values.summary, 'file')! } : {}),
+  });
+  for (const w of result.warnings) process.stderr.write(`confine stats: warning: ${w.describe()}\n`);
+  const t = result.stats.totals;
+  process.stdout.write(
+    `${t.total} images analysed, ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened\n` +
+      `median allowed ${result.stats.medianAllowed ?? 'n/a'} of ${result.universe} (Docker's default allows ${result.dockerDefaultAllowed})\n` +
+      result.files.map((f) => `wrote ${path.relative(process.cwd(), f) || f}`).join('\n') + '\n',
+  );
+  return 0;
+}

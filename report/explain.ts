@@ -1,0 +1,72 @@
+import type { ExtractArtifact, ProfileArtifact, ResolveArtifact } from '../schemas/types';
+import type { CacheReader } from './artifacts';
+
+type Chain = ResolveArtifact['provenance'][string];
+
+export interface Explanation {
+  image: string;
+  syscall: string;
+  allowed: boolean;
+  /** Why, in the order that decided it: the static chain, the runtime's measured needs, a -g list. */
+  reasons: ('static' | 'runtime' | 'override')[];
+  chain?: Chain;
+  /** The extracted copy of the object holding the call site (its sha256), when the extract artifact is there. */
+  siteDigest?: string;
+  /** What was missing to answer fully. */
+  notes: string[];
+}
+
+/**
+ * Why an image's profile allows a syscall, from the artifacts of its latest run. Pure:
+ * the caller fetches the artifacts.
+ */
+export function explainSyscall(
+  image: string,
+  syscall: string,
+  a: { resolve?: ResolveArtifact; profile?: ProfileArtifact; extract?: ExtractArtifact },
+): Explanation {
+  const notes: string[] = [];
+  if (!a.resolve) notes.push(`no syscall-resolve artifact for ${image} in the cache; run confine profiles first`);
+  if (!a.profile) notes.push(`no profile-emit artifact for ${image} in the cache`);
+  const reasons: Explanation['reasons'] = [];
+  const chain = a.resolve?.provenance[syscall];
+  if (chain) reasons.push('static');
+  if (a.profile?.runtimeSyscalls.includes(syscall)) reasons.push('runtime');
+  if (a.resolve?.overrides.includes(syscall)) reasons.push('override');
+  const inResolve = a.resolve?.syscalls.includes(syscall) ?? false;
+  const allowed = a.profile ? a.profile.allowed.includes(syscall) : inResolve;
+  if (allowed && !reasons.length) notes.push(`${syscall} is allowed but the cache keeps no chain for it (an older syscall-resolve version?)`);
+  let siteDigest: string | undefined;
+  if (chain && a.extract) {
+    const f = a.extract.files.find((x) => x.path === chain.siteObject) ?? a.extract.files.find((x) => x.resolvedPath === chain.siteObject);
+    if (f) siteDigest = f.digest.replace(/^sha256:/, '');
+  }
+  return { image, syscall, allowed, reasons: allowed ? reasons : [], ...(chain && allowed ? { chain } : {}), ...(siteDigest && allowed ? { siteDigest } : {}), notes };
+}
+
+export async function explainFromCache(reader: CacheReader, image: string, syscall: string): Promise<Explanation> {
+  const [resolve, profile, extract] = await Promise.all([
+    reader.artifact(image, 'syscall-resolve'),
+    reader.artifact(image, 'profile-emit'),
+    reader.artifact(image, 'extract-binaries'),
+  ]);
+  return explainSyscall(image, syscall, { ...(resolve ? { resolve } : {}), ...(profile ? { profile } : {}), ...(extract ? { extract } : {}) });
+}
+
+export function formatExplanation(e: Explanation, indent = ''): string {
+  const out: string[] = [];
+  if (!e.allowed) {
+    out.push(`${indent}${e.image}: ${e.syscall} is not allowed`);
+  } else {
+    out.push(`${indent}${e.image}: ${e.syscall} is allowed`);
+    if (e.chain) {
+      out.push(`${indent}  reached from ${e.chain.binary}:`);
+      e.chain.steps.forEach((s, i) => out.push(`${indent}  ${i + 1}. ${s.function}  in ${s.object}${s.via ? `  (${s.via})` : ''}`));
+      out.push(`${indent}  → syscall site at 0x${e.chain.site.toString(16)} in ${e.chain.siteObject}${e.siteDigest ? `  (sha256 ${e.siteDigest})` : ''}`);
+    }
+    if (e.reasons.includes('runtime')) out.push(`${indent}  the container runtime makes it after the seccomp filter is installed (measured by runtime calibration)`);
+    if (e.reasons.includes('override')) out.push(`${indent}  listed for this image in the -g syscalls file`);
+  }
+  for (const n of e.notes) out.push(`${indent}  note: ${n}`);
+  return out.join('\n');
+}
