@@ -1,0 +1,138 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Papa from 'papaparse';
+import { allSyscalls } from '../../syscalls/table';
+import { confine, tempWorkdir } from './cli-harness';
+
+/**
+ * One real run of the small sample image (plus one image that is not there), then the
+ * report files, `stats`, `explain` and `diff` on its results — each checked against
+ * something other than itself: the profile JSON files, the disassembly of the named site.
+ */
+describe('stats, explain and diff on a real run', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = tempWorkdir([
+      "#9;c-glibc;confine-sample/c-glibc:latest;['Web Servers'];0;Unofficial;-p 18095:8080",
+      "#12;ghost;confine-sample/no-such-image:latest;['Other'];0;Unofficial",
+    ]);
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '2'], dir);
+    expect(r.stderr).not.toContain('internal error');
+    expect(existsSync(path.join(dir, 'results', 'c-glibc.seccomp.json'))).toBe(true);
+  }, 300_000);
+
+  /** c-glibc's artifact of a stage, read straight from the ledger and store files. */
+  const artifact = (stage: string) => {
+    const ledger = readFileSync(path.join(dir, '.confine-cache', 'ledger.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const key = ledger.filter((x) => x.image === 'c-glibc' && x.stage === stage && x.status === 'done').pop().key;
+    return JSON.parse(readFileSync(path.join(dir, '.confine-cache', 'objects', key.slice(0, 2), `${key}.json`), 'utf8')).artifact;
+  };
+
+  const allowedInProfile = (file: string): Set<string> => {
+    const p = JSON.parse(readFileSync(file, 'utf8'));
+    // Our profiles allow by name under SCMP_ACT_ALLOW rules (conditional rules may repeat names).
+    return new Set(p.syscalls.filter((r: { action: string }) => r.action === 'SCMP_ACT_ALLOW').flatMap((r: { names: string[] }) => r.names));
+  };
+
+  test('profile.report.csv counts match the profile file; the failed image is there with its reason', () => {
+    const rows = readFileSync(path.join(dir, 'results', 'profile.report.csv'), 'utf8').trim().split('\n').map((l) => l.split(';'));
+    const glibc = rows.find((f) => f[1] === 'c-glibc')!;
+    const allowed = allowedInProfile(path.join(dir, 'results', 'c-glibc.seccomp.json'));
+    expect(glibc).toHaveLength(18);
+    expect(Number(glibc[15])).toBe(allowed.size);
+    // blocked + allowed = every syscall in the table
+    expect(Number(glibc[5]) + allowed.size).toBe(allSyscalls().length);
+    expect(glibc[8]).toBe('True');
+    const ghost = rows.find((f) => f[1] === 'ghost')!;
+    expect(ghost[2]).toBe('False');
+    expect(ghost[9]).toContain('image-not-found');
+    const details = readFileSync(path.join(dir, 'results', 'profile.report.details.csv'), 'utf8').trim().split('\n');
+    expect(details).toHaveLength(1);
+    // The blocked set in the details never names a syscall the profile allows.
+    const blocked = details[0].split(';')[7].slice(1, -1).split(', ').map((s) => s.slice(1, -1));
+    expect(blocked.filter((s) => allowed.has(s))).toEqual([]);
+  });
+
+  test('confine stats: totals, per-image allowed from the profile, CVEs mitigated only when all syscalls are blocked', async () => {
+    const out = path.join(dir, 'st');
+    const r = await confine(['stats', '-r', 'results/profile.report.csv', '-e', 'results/profile.report.details.csv', '-i', 'images.list', '-o', 'st'], dir);
+    expect(r.code).toBe(0);
+    const read = (f: string) => Papa.parse<Record<string, string>>(readFileSync(path.join(out, f), 'utf8'), { header: true, delimiter: ';', skipEmptyLines: true }).data;
+    const stillUp = artifact('run-and-trace').exitedEarly ? '0' : '1';
+    expect(Object.fromEntries(read('container.stats.csv').map((x) => [x.Category, x.Count]))).toEqual({ Total: '2', Runnable: '1', 'Stays Running': stillUp, Debloatable: '1' });
+    const allowed = allowedInProfile(path.join(dir, 'results', 'c-glibc.seccomp.json'));
+    const img = read('image.stats.csv').find((x) => x.Image === 'c-glibc')!;
+    expect(Number(img.Allowed)).toBe(allowed.size);
+    const cves = Papa.parse<string[]>(readFileSync(path.join(__dirname, '..', '..', 'report', 'data', 'cve-to-syscall.csv'), 'utf8'), { delimiter: ';', skipEmptyLines: true }).data;
+    let sawMitigated = false;
+    let sawNot = false;
+    for (const row of read('cve.mitigation.csv')) {
+      const needs = cves.find((c) => c[0] === row.CVE)![1].split(',').map((s) => s.trim().replace('__x64_sys_', ''));
+      const expected = needs.every((s) => !allowed.has(s));
+      expect([row.CVE, row['Images Mitigated']]).toEqual([row.CVE, expected ? '1' : '0']);
+      if (expected) sawMitigated = true;
+      else sawNot = true;
+    }
+    expect(sawMitigated).toBe(true);
+    // A CVE with an allowed syscall (c-glibc uses sockets: setsockopt is allowed) must not count.
+    expect(sawNot || allowed.has('setsockopt')).toBe(true);
+  });
+
+  test('explain names a chain whose site is a syscall or call instruction in the extracted file', async () => {
+    const r = await confine(['explain', 'c-glibc', 'write', '--json'], dir);
+    expect(r.code).toBe(0);
+    const e = JSON.parse(r.stdout);
+    expect(e.allowed).toBe(true);
+    expect(e.reasons).toContain('static');
+    expect(e.chain.steps[0].object).toBe(e.chain.binary);
+    const file = path.join(dir, 'out', 'files', e.siteDigest.slice(0, 2), e.siteDigest);
+    expect(statSync(file).isFile()).toBe(true);
+    const asm = execFileSync('objdump', ['-d', `--start-address=${e.chain.site}`, `--stop-address=${e.chain.site + 8}`, file]).toString();
+    const first = asm.split('\n').find((l) => /^\s+[0-9a-f]+:\s/.test(l))!;
+    expect(parseInt(first.trim().split(':')[0], 16)).toBe(e.chain.site);
+    expect(first).toMatch(/\t(syscall|call)\b/);
+    const text = await confine(['explain', 'c-glibc', 'write'], dir);
+    expect(text.stdout).toContain(e.chain.steps[e.chain.steps.length - 1].function);
+  });
+
+  test('explain says when the runtime added a syscall, and "not allowed"', async () => {
+    // A runtime syscall that static analysis did not find: the profile-emit artifact lists them.
+    const art = artifact('profile-emit');
+    expect(art.runtimeSyscalls.length).toBeGreaterThan(0);
+    const r = await confine(['explain', 'c-glibc', art.runtimeSyscalls[0]], dir);
+    expect(r.stdout).toContain('runtime calibration');
+    const no = await confine(['explain', 'c-glibc', 'kexec_load'], dir);
+    expect(no.stdout).toContain('not allowed');
+  });
+
+  test('diff against a profile with one syscall removed names it', async () => {
+    const file = path.join(dir, 'results', 'c-glibc.seccomp.json');
+    const p = JSON.parse(readFileSync(file, 'utf8'));
+    const rule = p.syscalls.find((x: { action: string; names: string[] }) => x.action === 'SCMP_ACT_ALLOW' && x.names.includes('write'));
+    rule.names = rule.names.filter((n: string) => n !== 'write');
+    const other = path.join(dir, 'less.json');
+    require('node:fs').writeFileSync(other, JSON.stringify(p));
+    const r = await confine(['diff', other, 'c-glibc', '--json'], dir);
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(d.onlyA).toEqual([]);
+    expect(d.onlyB).toEqual(['write']);
+    expect(d.explainB[0].chain.siteObject).toBeTruthy();
+  });
+
+  test('the HTML report renders in headless chromium', () => {
+    const html = path.join(dir, 'results', 'stats', 'report.html');
+    const png = path.join(mkdtempSync(path.join(os.tmpdir(), 'confine-shot-')), 'report.png');
+    const profileDir = mkdtempSync(path.join(os.tmpdir(), 'confine-chromium-'));
+    execFileSync('chromium', [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', `--user-data-dir=${profileDir}`, `--screenshot=${png}`, '--window-size=1400,2000', `file://${html}`,
+    ], { stdio: 'ignore', timeout: 60_000 });
+    const buf = readFileSync(png);
+    expect(buf.subarray(1, 4).toString()).toBe('PNG');
+    // A blank page compresses to a few kB; charts and tables do not.
+    expect(buf.length).toBeGreaterThan(30_000);
+  });
+});
