@@ -19,24 +19,40 @@ const CHUNK = 1 << 16;
 /** Instances of this process still open, removed on exit (SIGINT with no other handler, an uncaught error). */
 const open = new Map<string, () => void>();
 let exitHookInstalled = false;
+const signalHandlers = new Map<NodeJS.Signals, () => void>();
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const cleanup of open.values()) cleanup();
-  });
-  // Only when nobody else handles SIGINT/SIGTERM (the CLI does, and aborts us properly):
-  // then our handler cleans up and re-raises, so the default "die" still happens.
+function cleanupAll(): void {
+  for (const cleanup of open.values()) cleanup();
+  open.clear();
+}
+
+/**
+ * While a trace is open: on exit, and on SIGINT/SIGTERM when nobody else handles
+ * them (the CLI does, and aborts us properly), remove our instances. Our signal
+ * handler then re-raises only if it was the last listener, so the default "die"
+ * still happens and a caller's own handler is never run twice.
+ */
+function holdCleanupHooks(): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', cleanupAll);
+  }
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    if (process.listenerCount(sig) > 0) continue;
+    if (signalHandlers.has(sig) || process.listenerCount(sig) > 0) continue;
     const handler = () => {
-      for (const cleanup of open.values()) cleanup();
-      process.off(sig, handler);
-      process.kill(process.pid, sig);
+      cleanupAll();
+      releaseCleanupHooks();
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
     };
+    signalHandlers.set(sig, handler);
     process.on(sig, handler);
   }
+}
+
+function releaseCleanupHooks(): void {
+  if (open.size > 0) return;
+  for (const [sig, handler] of signalHandlers) process.off(sig, handler);
+  signalHandlers.clear();
 }
 
 export class ExecTracer {
@@ -64,7 +80,7 @@ export class ExecTracer {
       throw new ConfineError('trace-failed', `cannot open ${dir}/trace_pipe: ${(e as Error).message}`);
     }
     const t = new ExecTracer(dir, fh);
-    installExitHook();
+    holdCleanupHooks();
     open.set(dir, () => {
       try {
         closeSync(fh.fd);
@@ -131,6 +147,7 @@ export class ExecTracer {
     } finally {
       await this.fd.close().catch(() => undefined);
       open.delete(this.dir);
+      releaseCleanupHooks();
       await removeInstance(this.dir);
     }
   }

@@ -245,6 +245,62 @@ it('removes the container and the trace instance when aborted', async () => {
   expect(Date.now() - t0).toBeLessThan(10_000);
 });
 
+describe('tracefs instances outlive no confine process', () => {
+  const holders = new Set<import('node:child_process').ChildProcess>();
+  afterEach(() => {
+    for (const h of holders) h.kill('SIGKILL');
+    holders.clear();
+  });
+  const script = () => {
+    const f = path.join(tmp, 'hold-tracer.ts');
+    fs.writeFileSync(
+      f,
+      `import { ExecTracer } from ${JSON.stringify(path.join(__dirname, '../../trace/exec-tracer'))};\n` +
+        `ExecTracer.start().then((t) => { console.log('READY ' + t.dir); setInterval(() => t.take(), 100); });\n`,
+    );
+    return f;
+  };
+  const startHolder = async () => {
+    const { spawn } = await import('node:child_process');
+    // `node --import tsx` runs in this one process; the tsx wrapper would add a parent that relays signals.
+    const child = spawn(process.execPath, ['--import', 'tsx', script()], { cwd: path.join(__dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    const dir = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const m = /READY (\S+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', (code) => reject(new Error(`holder exited early (${code})`)));
+      setTimeout(() => reject(new Error('holder did not start in 20 s')), 20_000).unref();
+    });
+    expect(fs.existsSync(dir)).toBe(true);
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, sig) => r(sig)));
+    holders.add(child);
+    return { child, dir, exited };
+  };
+
+  it('removes its instance on SIGINT and still dies of the signal', async () => {
+    const { child, dir, exited } = await startHolder();
+    child.kill('SIGINT');
+    expect(await exited).toBe('SIGINT');
+    holders.delete(child);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it("removes a kill -9'd process's instance at the next start", async () => {
+    const { child, dir, exited } = await startHolder();
+    child.kill('SIGKILL');
+    await exited;
+    holders.delete(child);
+    expect(fs.existsSync(dir)).toBe(true);
+    const { ExecTracer } = await import('../../trace/exec-tracer');
+    const t = await ExecTracer.start();
+    await t.stop();
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+});
+
 it('says image-not-found for an image the engine does not have', async () => {
   const e = await traceContainer({
     docker,
