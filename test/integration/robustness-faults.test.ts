@@ -1,0 +1,233 @@
+import { execFileSync, execSync } from 'node:child_process';
+import { promises as fsp, readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import Dockerode from 'dockerode';
+import { confine, readSummary, tempWorkdir } from './cli-harness';
+
+/**
+ * Faults on the real engine with the two smallest sample images: a corrupted or
+ * truncated cache entry, a full disk under --cache, Ctrl-C, kill -9 mid-batch, and
+ * the Docker daemon restarted mid-run. Each is survived, loses nothing done, and
+ * leaves no container behind.
+ */
+const IMAGES = ['confine-sample/c-static:latest', 'confine-sample/c-musl:latest'];
+const LIST = [
+  `1;c-static;${IMAGES[0]};['Web Servers'];0;Unofficial;-p 19286:8080`,
+  `2;c-musl;${IMAGES[1]};['Web Servers'];0;Unofficial;-p 19287:8080`,
+];
+const docker = new Dockerode();
+
+interface Rec {
+  run: string;
+  image: string;
+  stage: string;
+  status: string;
+  key?: string;
+  error?: { kind: string; message: string };
+}
+const ledger = (cache: string): Rec[] =>
+  readFileSync(path.join(cache, 'ledger.jsonl'), 'utf8').split('\n').filter(Boolean).flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Rec];
+    } catch {
+      return [];
+    }
+  });
+const runs = (recs: Rec[]) => [...new Set(recs.map((r) => r.run))];
+
+let imageIds: string[] = [];
+async function ourContainers(): Promise<string[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: ['confine=1'] } });
+  return list.filter((c) => imageIds.includes(c.ImageID)).map((c) => c.Id);
+}
+
+beforeAll(async () => {
+  imageIds = await Promise.all(IMAGES.map(async (ref) => (await docker.getImage(ref).inspect()).Id));
+});
+
+describe('cache faults', () => {
+  const dir = tempWorkdir(LIST);
+  const cache = path.join(dir, '.confine-cache');
+  const ARGS = ['profiles', '-i', 'images.list', '--duration', '2'];
+
+  it('a corrupted and a truncated entry are detected and recomputed, the rest reused', async () => {
+    expect((await confine(ARGS, dir)).code).toBe(0);
+    const recs = ledger(cache);
+    const key = (image: string, stage: string) => recs.find((r) => r.image === image && r.stage === stage && r.key && (r.status === 'done' || r.status === 'reused'))!.key!;
+    const file = (k: string) => path.join(cache, 'objects', k.slice(0, 2), `${k}.json`);
+    const edited = file(key('c-static', 'syscall-resolve'));
+    const truncated = file(key('c-musl', 'profile-emit'));
+    // Still JSON, still the right shape: only the artifact hash can tell.
+    const entry = JSON.parse(readFileSync(edited, 'utf8'));
+    const original = JSON.stringify(entry.artifact);
+    const tampered = original.replace(/"([A-Za-z]+)":(\d+)/, (_m, k, v) => `"${k}":${Number(v) + 9999}`);
+    expect(tampered).not.toBe(original);
+    entry.artifact = JSON.parse(tampered);
+    await fsp.writeFile(edited, JSON.stringify(entry));
+    const text = readFileSync(truncated);
+    await fsp.writeFile(truncated, text.subarray(0, Math.floor(text.length / 2)));
+
+    const again = await confine(ARGS, dir);
+    expect(again.code).toBe(0);
+    const last = ledger(cache).filter((r) => r.run === runs(ledger(cache)).pop());
+    const status = (image: string, stage: string) => last.filter((r) => r.image === image && r.stage === stage).pop()?.status;
+    expect(status('c-static', 'syscall-resolve')).toBe('done');
+    expect(status('c-musl', 'profile-emit')).toBe('done');
+    for (const image of ['c-static', 'c-musl']) expect(status(image, 'run-and-trace')).toBe('reused');
+    expect(JSON.stringify(JSON.parse(readFileSync(edited, 'utf8')).artifact)).toBe(original);
+  }, 120000);
+
+  it('disk full under --cache: the run fails clearly, no half-written entry survives, a rerun with space completes', async () => {
+    const small = path.join(dir, 'small-cache');
+    await fsp.mkdir(small, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96k', 'tmpfs', small]);
+    try {
+      const r = await confine([...ARGS, '--cache', small], dir);
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(r.code).toBe(1);
+      const rows = readSummary(dir);
+      expect(rows.some((x) => /ENOSPC|no space/i.test(x.error ?? ''))).toBe(true);
+      // Every entry present parses and hashes (the store's own check); no temp file is left.
+      const leftovers: string[] = [];
+      const walk = (d: string) => {
+        for (const e of readdirSync(d, { withFileTypes: true })) {
+          const p = path.join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else if (e.name.startsWith('.tmp-')) leftovers.push(p);
+          else if (p.includes('/objects/')) expect(() => JSON.parse(readFileSync(p, 'utf8'))).not.toThrow();
+        }
+      };
+      walk(small);
+      expect(leftovers).toEqual([]);
+      const records = readFileSync(path.join(small, 'ledger.jsonl'), 'utf8').split('\n').filter(Boolean);
+      for (const l of records.slice(0, -1)) expect(() => JSON.parse(l)).not.toThrow();
+    } finally {
+      execFileSync('umount', [small]);
+    }
+    const rerun = await confine([...ARGS, '--cache', small], dir);
+    expect(rerun.code).toBe(0);
+  }, 180000);
+});
+
+describe('interruptions', () => {
+  it('Ctrl-C mid-trace: exit 130, containers removed, ledger has no stage left running', async () => {
+    const dir = tempWorkdir(LIST);
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '30'], dir, (p) => {
+      const poll = setInterval(async () => {
+        if ((await ourContainers()).length > 0) {
+          clearInterval(poll);
+          setTimeout(() => process.kill(-p.pid!, 'SIGINT'), 1000);
+        }
+      }, 200);
+      p.on('close', () => clearInterval(poll));
+    });
+    expect(r.code).toBe(130);
+    expect(r.ms).toBeLessThan(25000);
+    expect(await ourContainers()).toEqual([]);
+    const latest = new Map<string, string>();
+    for (const rec of ledger(path.join(dir, '.confine-cache'))) latest.set(`${rec.image}/${rec.stage}`, rec.status);
+    expect([...latest].filter(([, s]) => s === 'running')).toEqual([]);
+    expect([...latest.values()]).toContain('interrupted');
+  }, 60000);
+
+  it('kill -9 after one image finished: the rerun recomputes nothing that was done', async () => {
+    const dir = tempWorkdir(LIST);
+    const cache = path.join(dir, '.confine-cache');
+    // jobs 1: c-static finishes while c-musl is traced; kill then. Same duration in the rerun, as it is part of the trace's key.
+    const killed = await confine(['profiles', '-i', 'images.list', '--duration', '10', '--jobs', '1'], dir, (p) => {
+      const poll = setInterval(() => {
+        let recs: Rec[] = [];
+        try {
+          recs = ledger(cache);
+        } catch {
+          return;
+        }
+        const finished = recs.some((r) => r.stage === 'profile-emit' && r.status === 'done');
+        const tracingOther = recs.some((r) => r.stage === 'run-and-trace' && r.status === 'running' && !recs.some((d) => d.image === r.image && d.stage === 'profile-emit'));
+        if (finished && tracingOther) {
+          clearInterval(poll);
+          process.kill(-p.pid!, 'SIGKILL');
+        }
+      }, 200);
+      p.on('close', () => clearInterval(poll));
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    const first = ledger(cache);
+    const doneBefore = first.filter((r) => r.status === 'done').map((r) => `${r.image}/${r.stage}`);
+    expect(doneBefore.length).toBeGreaterThanOrEqual(5);
+
+    const rerun = await confine(['profiles', '-i', 'images.list', '--duration', '10', '--jobs', '1'], dir);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stderr).toMatch(/resuming: the last run left \d+ stage\(s\) unfinished/);
+    const second = ledger(cache).filter((r) => r.run === runs(ledger(cache)).pop());
+    const recomputed = second.filter((r) => r.status === 'done').map((r) => `${r.image}/${r.stage}`);
+    // Stages done before the kill are reused; only the interrupted image's stages (and stats) run.
+    expect(recomputed.filter((x) => doneBefore.includes(x) && !x.startsWith('*/'))).toEqual([]);
+    expect(await ourContainers()).toEqual([]);
+  }, 120000);
+});
+
+/** Restarts dockerd as the brief says this machine runs it: a plain process, no systemd. */
+function dockerdRunning(): boolean {
+  try {
+    execSync('docker info', { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+function startDockerd(): void {
+  if (dockerdRunning()) return;
+  execSync('(setsid dockerd >/var/log/dockerd.log 2>&1 &)', { shell: '/bin/bash' });
+  const until = Date.now() + 60000;
+  while (!dockerdRunning()) {
+    if (Date.now() > until) throw new Error('dockerd did not come back within 60 s');
+    execSync('sleep 0.5');
+  }
+}
+
+describe('docker daemon restarted mid-run', () => {
+  afterAll(() => startDockerd()); // whatever happened above, leave the engine running
+
+  it('the image being traced fails with a clear error; a rerun completes it', async () => {
+    const dir = tempWorkdir([LIST[0]]);
+    const pid = Number(execSync('pgrep -x dockerd', { encoding: 'utf8' }).trim().split('\n')[0]);
+    let stopped = false;
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '15'], dir, (p) => {
+      const poll = setInterval(async () => {
+        if (!stopped && (await ourContainers().catch(() => [])).length > 0) {
+          stopped = true;
+          clearInterval(poll);
+          process.kill(pid, 'SIGTERM');
+          // Back up while confine is still tracing: the failure must still be reported.
+          const until = Date.now() + 30000;
+          while (dockerdRunningOrStopping(pid) && Date.now() < until) await new Promise((res) => setTimeout(res, 200));
+          startDockerd();
+        }
+      }, 200);
+      p.on('close', () => clearInterval(poll));
+    });
+    startDockerd();
+    expect(stopped).toBe(true);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(1);
+    const row = readSummary(dir).find((x) => x.image === 'c-static')!;
+    expect(row.failed).toBeGreaterThan(0);
+    expect(row.error).toMatch(/run-and-trace|docker|container|connect/i);
+    process.stdout.write(`daemon restart: error reported: ${row.error}\n`);
+
+    const rerun = await confine(['profiles', '-i', 'images.list', '--duration', '2'], dir);
+    expect(rerun.code).toBe(0);
+    expect(readSummary(dir).find((x) => x.image === 'c-static')).toMatchObject({ failed: 0 });
+    expect(await ourContainers()).toEqual([]);
+  }, 180000);
+});
+
+function dockerdRunningOrStopping(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
