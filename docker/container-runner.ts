@@ -206,13 +206,17 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       // The init's parent is the host's runc, not a process of the container.
       ...(x.ppid !== undefined && x.pid !== initPid ? { ppid: x.ppid } : {}),
       path: resolved.get(x) ?? x.filename,
-      comm: x.comm,
+      // '<...>' is what the tracer prints when it had no comm cached for the pid.
+      ...(x.comm && x.comm !== '<...>' ? { comm: x.comm } : {}),
       tMs: Math.round((x.t - startMono) * 1000) / 1000,
     }));
     const executedPaths = [...new Set(execs.map((x) => toContainerPath(x.path, mergedDir)))];
     for (const p of executedPaths) {
       if (!p.startsWith('/')) notes.push(`exec path '${p}' is relative and its process was gone before its cwd could be read; recorded as given`);
       else if (/^\/(proc|dev\/fd)\//.test(p)) notes.push(`exec through a file descriptor (${p}): the program behind it is not known by path`);
+    }
+    if (spec.init && executedPaths.includes('/sbin/docker-init')) {
+      notes.push('--init: /sbin/docker-init is the engine\'s binary bind-mounted into the container, not a file of the image');
     }
     if (exit?.early) notes.push(`container exited on its own with status ${exit.code ?? 'unknown'} after ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s or less`);
 
