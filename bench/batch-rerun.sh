@@ -37,7 +37,7 @@ for ((i = 0; i < count; i++)); do
   line=$(sed -n "$((i % nsamples + 1))p" "$work/samples.list")
   IFS=';' read -r rank name ref cats dl off extra <<<"$line"
   tag="$tag_prefix/$name-$i:latest"
-  printf 'FROM %s\nLABEL confine.bench.copy=%d\n' "$ref" "$i" | docker build -q -t "$tag" - >/dev/null
+  printf 'FROM %s\nLABEL confine.bench.copy=%d\n' "$ref" "$i" | docker build -q -t "$tag" - >/dev/null 2>"$work/build.err" || { cat "$work/build.err" >&2; exit 1; }
   printf '%d;%s-%d;%s;%s;%s;%s;%s\n' "$((i + 1))" "$name" "$i" "$tag" "$cats" "$dl" "$off" "$extra" >>"$work/images.list"
 done
 distinct=$(cut -d';' -f3 "$work/images.list" | xargs docker image inspect --format '{{.Id}}' | sort -u | wc -l)

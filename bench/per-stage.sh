@@ -22,4 +22,5 @@ awk -v mode=table -f "$repo/bench/stage-times.awk" run.log | awk -v a="$t0" -v b
   NR > 1 { n++; s += $NF; if ($NF > max) { max = $NF; who = $1 }; if ($NF >= 10) over++ }
   END { printf "\nimages: %d  wall: %.1f s  outside the trace window: mean %.2f s, max %.2f s (%s); images >= 10 s: %d  (%s)\n",
         n, b - a, s / n, max, who, over, (over ? "NOT MET" : "MET") }'
-grep -E ': failed' run.log | cut -c1-200 || true
+grep -E ": failed" run.log | cut -c1-200 || true
+grep -qE "^\[" run.log || { echo "no stage lines; the run said:" >&2; tail -n 20 run.log >&2; }
