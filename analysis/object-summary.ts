@@ -270,13 +270,13 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     if (i !== undefined) inits.add(i);
   }
 
-  const exports: ObjectSummary['exports'] = [];
+  const exportList: ObjectSummary['exports'] = [];
   for (const s of elf.dynsym) {
     if (!s.defined || !s.name || s.bind === 'local' || s.visibility === 'hidden' || s.visibility === 'internal') continue;
     if (s.type !== 'func' && s.type !== 'ifunc' && s.type !== 'notype') continue;
     const i = index.get(s.value);
     if (i === undefined) continue;
-    exports.push({ name: s.version ? `${s.name}@${s.versionDefault ? '@' : ''}${s.version}` : s.name, fn: i });
+    exportList.push({ name: s.version ? `${s.name}@${s.versionDefault ? '@' : ''}${s.version}` : s.name, fn: i });
   }
 
   let unknownTargets = 0;
@@ -286,7 +286,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   return {
     functions: fns,
     imports,
-    exports,
+    exports: exportList,
     ...(entry !== undefined ? { entry } : {}),
     inits: sortNum(inits),
     addressTaken: sortNum(taken),

@@ -189,7 +189,16 @@ async function cleanLeftovers(services: Services, reporter: Reporter): Promise<v
     reporter.log('*', 'setup', (e as ConfineError).message ?? String(e), false);
     return;
   }
-  const removed = await removeLeftovers(docker, { onlyDeadOwners: true });
+  let removed: unknown[] = [];
+  try {
+    removed = await removeLeftovers(docker, {
+      onlyDeadOwners: true,
+      onError: (id, msg) => process.stderr.write(`confine: warning: could not remove leftover container ${id.slice(0, 12)}: ${msg}\n`),
+    });
+  } catch (e) {
+    // Cleaning up after an earlier run must never stop this one.
+    process.stderr.write(`confine: warning: could not remove leftovers of an earlier run: ${(e as Error).message}\n`);
+  }
   if (removed.length) process.stderr.write(`confine: removed ${removed.length} container(s) left by an earlier run that was killed\n`);
 }
 

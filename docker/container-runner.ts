@@ -218,6 +218,15 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     if (spec.init && executedPaths.includes('/sbin/docker-init')) {
       notes.push('--init: /sbin/docker-init is the engine\'s binary bind-mounted into the container, not a file of the image');
     }
+    if (exit?.early) {
+      // A daemon that stops (or restarts) stops its containers too: that is not the
+      // image exiting, and a trace cut short must fail, not be cached as complete.
+      try {
+        await opts.docker.ping();
+      } catch (e) {
+        throw new ConfineError('docker-unavailable', `the Docker engine went away while tracing (${dockerMessage(e)}); the trace is incomplete — rerun when the engine is back`);
+      }
+    }
     if (exit?.early) notes.push(`container exited on its own with status ${exit.code ?? 'unknown'} after ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s or less`);
 
     return {

@@ -25,7 +25,10 @@ export interface Leftover {
  * dead owner whose pid now belongs to another process is missed until that one ends;
  * that errs on the side of not removing someone's live container.
  */
-export async function removeLeftovers(docker: Dockerode, opts: { onlyDeadOwners: boolean } = { onlyDeadOwners: true }): Promise<Leftover[]> {
+export async function removeLeftovers(
+  docker: Dockerode,
+  opts: { onlyDeadOwners: boolean; onError?: (id: string, message: string) => void } = { onlyDeadOwners: true },
+): Promise<Leftover[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`] } });
   const removed: Leftover[] = [];
   for (const c of list) {
@@ -36,7 +39,9 @@ export async function removeLeftovers(docker: Dockerode, opts: { onlyDeadOwners:
       await docker.getContainer(c.Id).remove({ force: true, v: true });
       removed.push({ id: c.Id, image: c.Image, ownerPid: owner, run: c.Labels?.[RUN_LABEL] });
     } catch (e) {
-      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+      // One container the engine cannot remove (an overlay still busy) must not stop
+      // the others from being cleaned, nor the run: report it and go on.
+      if ((e as { statusCode?: number }).statusCode !== 404) opts.onError?.(c.Id, (e as Error).message);
     }
   }
   return removed;

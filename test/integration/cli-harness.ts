@@ -49,3 +49,38 @@ export function readSummary(dir: string): SummaryRow[] {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   return JSON.parse(require('node:fs').readFileSync(path.join(dir, 'results', 'run-summary.json'), 'utf8')).rows;
 }
+
+/**
+ * Containers labelled by confine whose owner process has exited: what a finished or
+ * killed run left behind. Containers of confine runs still alive (another suite's)
+ * are not counted.
+ */
+/** When this test file started: containers older than that are not its doing. */
+export const TEST_START_SEC = Math.floor(Date.now() / 1000) - 1;
+
+export function containersOfDeadOwners(since = TEST_START_SEC): string[] {
+  // (Docker's `ancestor` filter does not match containers created by image ID, as
+  // confine creates them: the creation time tells ours from older leftovers instead.)
+  const filters = ['--filter', 'label=confine=1'];
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const out: string = require('node:child_process').execFileSync(
+    'docker', ['ps', '-a', ...filters, '--format', '{{.ID}} {{.Label "confine.owner-pid"}}'], { encoding: 'utf8' });
+  const ids = out.split('\n').filter(Boolean).map((l) => l.split(' ')).filter(([, pid]) => !pid || !alive(Number(pid))).map(([id]) => id);
+  return ids.filter((id) => createdSec(id) >= since);
+}
+
+function createdSec(id: string): number {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const out: string = require('node:child_process').execFileSync('docker', ['inspect', '-f', '{{.Created}}', id], { encoding: 'utf8' });
+  // Docker prints nanoseconds, which Date.parse does not take.
+  return Math.floor(Date.parse(out.trim().replace(/\.\d+Z$/, 'Z')) / 1000);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,112 @@
+import { execFileSync, execSync } from 'node:child_process';
+import { promises as fsp, readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import Dockerode from 'dockerode';
+import { confine, readSummary, tempWorkdir } from './cli-harness';
+
+/**
+ * Faults on the real engine with the two smallest sample images: a corrupted or
+ * truncated cache entry, a full disk under --cache, Ctrl-C, kill -9 mid-batch, and
+ * the Docker daemon restarted mid-run. Each is survived, loses nothing done, and
+ * leaves no container behind.
+ */
+const IMAGES = ['confine-sample/c-static:latest', 'confine-sample/c-musl:latest'];
+const LIST = [
+  `1;c-static;${IMAGES[0]};['Web Servers'];0;Unofficial;-p 19286:8080`,
+  `2;c-musl;${IMAGES[1]};['Web Servers'];0;Unofficial;-p 19287:8080`,
+];
+const docker = new Dockerode();
+
+interface Rec {
+  run: string;
+  image: string;
+  stage: string;
+  status: string;
+  key?: string;
+  error?: { kind: string; message: string };
+}
+const ledger = (cache: string): Rec[] =>
+  readFileSync(path.join(cache, 'ledger.jsonl'), 'utf8').split('\n').filter(Boolean).flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Rec];
+    } catch {
+      return [];
+    }
+  });
+const runs = (recs: Rec[]) => [...new Set(recs.map((r) => r.run))];
+
+let imageIds: string[] = [];
+async function ourContainers(): Promise<string[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: ['confine=1'] } });
+  return list.filter((c) => imageIds.includes(c.ImageID)).map((c) => c.Id);
+}
+
+beforeAll(async () => {
+  imageIds = await Promise.all(IMAGES.map(async (ref) => (await docker.getImage(ref).inspect()).Id));
+});
+
+/** Restarts dockerd as the brief says this machine runs it: a plain process, no systemd. */
+function dockerdRunning(): boolean {
+  try {
+    execSync('docker info', { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+function startDockerd(): void {
+  if (dockerdRunning()) return;
+  execSync('(setsid dockerd >/var/log/dockerd.log 2>&1 &)', { shell: '/bin/bash' });
+  const until = Date.now() + 60000;
+  while (!dockerdRunning()) {
+    if (Date.now() > until) throw new Error('dockerd did not come back within 60 s');
+    execSync('sleep 0.5');
+  }
+}
+
+describe('docker daemon restarted mid-run', () => {
+  afterAll(() => startDockerd()); // whatever happened above, leave the engine running
+
+  it('the image being traced fails with a clear error; a rerun completes it', async () => {
+    const dir = tempWorkdir([LIST[0]]);
+    const pid = Number(execSync('pgrep -x dockerd', { encoding: 'utf8' }).trim().split('\n')[0]);
+    let stopped = false;
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '15'], dir, (p) => {
+      const poll = setInterval(async () => {
+        if (!stopped && (await ourContainers().catch(() => [])).length > 0) {
+          stopped = true;
+          clearInterval(poll);
+          process.kill(pid, 'SIGTERM');
+          // Back up while confine is still tracing: the failure must still be reported.
+          const until = Date.now() + 30000;
+          while (dockerdRunningOrStopping(pid) && Date.now() < until) await new Promise((res) => setTimeout(res, 200));
+          startDockerd();
+        }
+      }, 200);
+      p.on('close', () => clearInterval(poll));
+    });
+    startDockerd();
+    expect(stopped).toBe(true);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(1);
+    const row = readSummary(dir).find((x) => x.image === 'c-static')!;
+    expect(row.failed).toBeGreaterThan(0);
+    expect(row.error).toMatch(/run-and-trace|docker|container|connect/i);
+    process.stdout.write(`daemon restart: error reported: ${row.error}\n`);
+
+    const rerun = await confine(['profiles', '-i', 'images.list', '--duration', '2'], dir);
+    process.stdout.write(`daemon restart rerun: code ${rerun.code}\n${rerun.stdout}\n${rerun.stderr}\n`);
+    expect(rerun.code).toBe(0);
+    expect(readSummary(dir).find((x) => x.image === 'c-static')).toMatchObject({ failed: 0 });
+    expect(await ourContainers()).toEqual([]);
+  }, 180000);
+});
+
+function dockerdRunningOrStopping(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
