@@ -10,17 +10,13 @@ Commands:
   analyze    the syscalls reachable from ELF files on disk, with their libraries
   syscalls   the syscalls a list of functions reaches in a call graph (the seed's extractSysCalls)
   verify     profiles, then run each image under its profile and find false negatives (kernel log)
-  stats      batch statistics, CVEs mitigated, HTML report           (not yet available)
-  explain    why a syscall is allowed in an image's profile          (not yet available)
-  diff       what two profiles allow differently                      (not yet available)
+  stats      batch statistics, CVEs mitigated, CSVs and an HTML report (the seed's createStats)
+  explain    why a syscall is allowed in an image's profile: the call chain to its site
+  diff       what two profiles (or two images' profiles) allow differently, and why
 `;
 
 type Command = (argv: string[]) => Promise<number>;
 
-const notYet = (name: string): Command => async () => {
-  process.stderr.write(`confine ${name}: not available yet in this version\n`);
-  return 2;
-};
 
 const COMMANDS: Record<string, Command> = {
   // Loaded on use: `confine --help` and light commands need not load Docker or the analysis.
