@@ -11,6 +11,7 @@ import { syscallName } from '../syscalls/table';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
 import { scanFile, scanKeyConfig, SCAN_VERSION } from './scan-file';
+import { seedGraphSyscalls } from './seed-graphs';
 
 type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 
@@ -23,7 +24,7 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 2,
+    version: 3,
     schema: 'confine/resolve/v1',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -76,6 +77,12 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           throw new ConfineError('analysis-failed', `${p.path} was executed but could not be analysed: ${p.scan.error ?? 'no code found'}`);
         }
         walk(p, p.scan.analysis, p.path);
+        // The seed's -l/-m graph for this program's libc can only add syscalls.
+        const libcObj = loadOrder(p, byName).find((l) => /^libc\.so\.6$|^libc\.musl-|^ld-musl-/.test(path.posix.basename(l.path)));
+        const libcFile = libcObj && files.find((f) => f.path === libcObj.path);
+        const seed = await seedGraphSyscalls(deps['load-cfgs'], ctx, { imports: p.scan.analysis.imports, libcDigest: libcFile?.digest, libc: !libcObj ? undefined : /musl/.test(libcObj.path) ? 'musl' : 'glibc' }, config);
+        for (const nr of seed.syscalls) all.add(nr);
+        if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
       }
       for (const m of dlopened) {
         // dlsym can hand out any export: every exported function is an entry point.
