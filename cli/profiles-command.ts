@@ -15,7 +15,7 @@ import { removeLeftovers } from '../docker/leftovers';
 import { readProfile } from '../profile/read-profile';
 import { loadProbes } from '../images/probe';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
-import { formatSummary, summarise } from './summary';
+import { formatProfileTable, formatSummary, summarise } from './summary';
 
 export const profilesHelp = () => `confine profiles — trace images, analyse what they run, emit seccomp profiles
 
@@ -167,6 +167,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     reporter.close();
     const rows = summarise(result);
     process.stdout.write(formatSummary(rows) + '\n');
+    const figures = formatProfileTable(result);
+    if (figures) process.stdout.write('\n' + figures + '\n');
     const summaryFile = path.join(config.resultsDir, 'run-summary.json');
     await writeFileAtomic(summaryFile, canonicalJson({ runId, rows, listErrors: list.errors.map((e) => e.describe()) }) + '\n');
     if (result.interrupted) return 130;

@@ -34,3 +34,43 @@ export function formatSummary(rows: SummaryRow[]): string {
   const fmt = (c: string[]) => c.map((v, i) => (i < 5 ? v.padEnd(widths[i]) : v)).join('  ').trimEnd();
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w)).concat('-----')), ...cells.map(fmt)].join('\n');
 }
+
+interface ProfileFigures {
+  allowedCount: number;
+  blockedCount: number;
+  dockerDefaultAllowedCount: number;
+}
+
+interface VerifyFigures {
+  falseNegatives: unknown[];
+  probeOk?: boolean;
+}
+
+/**
+ * Per image: allowed / blocked next to Docker's default, false negatives when verify
+ * ran, and the batch median — the figures people look for first.
+ */
+export function formatProfileTable(result: RunResult): string | undefined {
+  const rows: string[][] = [];
+  const allowed: number[] = [];
+  let dockerDefault: number | undefined;
+  for (const u of result.units) {
+    const p = result.outputs.get(u.unit)?.get('profile-emit') as ProfileFigures | undefined;
+    if (!p) continue;
+    const v = result.outputs.get(u.unit)?.get('verify') as VerifyFigures | undefined;
+    dockerDefault = p.dockerDefaultAllowedCount;
+    allowed.push(p.allowedCount);
+    rows.push([
+      u.unit, String(p.allowedCount), String(p.blockedCount), String(p.dockerDefaultAllowedCount),
+      v ? String(v.falseNegatives.length) : '-', v ? (v.probeOk === undefined ? 'none' : v.probeOk ? 'pass' : 'FAIL') : '-',
+    ]);
+  }
+  if (!rows.length) return undefined;
+  const head = ['image', 'allowed', 'blocked', "docker default allows", 'false negatives', 'probe'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const sorted = [...allowed].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt), '', `median allowed: ${median} syscalls over ${rows.length} image(s); Docker's default allows ${dockerDefault}`].join('\n');
+}

@@ -1,9 +1,10 @@
+import { SEED_DIR } from '../test/shared-data';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfineError } from '../pipeline/errors';
 import { parseRunOptions, tokenize, toCreateOptions } from './run-options';
 
-const SEED = '/work/shared/data/seed/images.list';
+const SEED = path.join(SEED_DIR, 'images.list');
 
 function fails(extra: string): ConfineError {
   try {

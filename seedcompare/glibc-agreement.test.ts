@@ -1,3 +1,5 @@
+import * as path from 'node:path';
+import { SEED_DIR } from '../test/shared-data';
 import * as fs from 'node:fs';
 import { buildCallGraph } from '../callgraph/graph';
 import { readSeedCallgraphSync } from '../callgraph/seed-format';
@@ -8,7 +10,7 @@ import { ObjectReach } from './object-reach';
 
 const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
 const LD = '/lib64/ld-linux-x86-64.so.2';
-const SEED = '/work/shared/data/seed/libc-callgraphs/glibc.2.31.callgraph';
+const SEED = path.join(SEED_DIR, 'libc-callgraphs', 'glibc.2.31.callgraph');
 
 /**
  * Syscalls our analysis reaches from libc functions where the seed's graph does not,

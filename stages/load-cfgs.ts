@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { sha256Hex } from '../cache/digest';
 import { readSeedCallgraph, SeedCallgraph } from '../callgraph/seed-format';
-import type { Stage, StageContext } from '../pipeline/stage';
+import type { MemoRequest, Stage, StageContext } from '../pipeline/stage';
 import type { CallgraphArtifact, CfgsArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
 
@@ -29,7 +29,7 @@ export function loadCfgsStage(): Stage<{}, CfgsArtifact, RunConfig> {
       const graphs: CfgsArtifact['graphs'] = [];
       for (const g of await graphFiles(config)) {
         const { key, value: parsed } = await ctx.memo<CallgraphArtifact>(
-          { name: 'callgraph', version: 1, schema: 'confine/callgraph/v1', inputs: { file: g.digest } },
+          callgraphRequest(g.digest),
           async () => toArtifact(await loadOrThrow(g.file), g.file),
         );
         const calls = Object.values(parsed.calls);
@@ -59,7 +59,8 @@ function report(ctx: StageContext, file: string, g: CallgraphArtifact): void {
   if (g.errorCount > 5) ctx.log(`${file}: ${g.errorCount - 5} more malformed lines skipped`);
 }
 
-function toArtifact(g: SeedCallgraph, source: string): CallgraphArtifact {
+/** The parsed seed graph as a cacheable artifact (also read back by seed-graphs.ts). */
+export function toArtifact(g: SeedCallgraph, source: string): CallgraphArtifact {
   const calls: Record<string, string[]> = {};
   for (const name of g.functions) calls[name] = [];
   for (const [caller, callee] of g.edges) (calls[caller] ??= []).push(callee);
@@ -90,4 +91,9 @@ async function graphFiles(config: RunConfig): Promise<GraphFile[]> {
     }
   }
   return Promise.all(files.map(async (f) => ({ ...f, digest: `sha256:${sha256Hex(await fs.readFile(f.file))}` })));
+}
+
+/** How a parsed graph is keyed in the store: by its file's content. */
+export function callgraphRequest(digest: string): MemoRequest {
+  return { name: 'callgraph', version: 1, schema: 'confine/callgraph/v1', inputs: { file: digest } };
 }

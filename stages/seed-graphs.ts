@@ -5,6 +5,7 @@ import { readSeedCallgraph, SeedCallgraph } from '../callgraph/seed-format';
 import type { StageContext } from '../pipeline/stage';
 import type { CallgraphArtifact, CfgsArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
+import { callgraphRequest, toArtifact } from './load-cfgs';
 
 /**
  * The seed's -l / -m call graphs taking part in resolution: the syscalls a program's
@@ -20,7 +21,6 @@ export interface SeedGraphProgram {
   libc: 'glibc' | 'musl' | undefined;
 }
 
-const MAX_REPORTED_ERRORS = 50;
 /** One graphology graph per parsed-graph cache key, for the whole run. */
 const graphs = new Map<string, CallGraph>();
 
@@ -59,7 +59,7 @@ async function graphFor(g: CfgsArtifact['graphs'][number], ctx: StageContext): P
   const hit = graphs.get(g.graphKey);
   if (hit) return hit;
   const { value } = await ctx.memo<CallgraphArtifact>(
-    { name: 'callgraph', version: 1, schema: 'confine/callgraph/v1', inputs: { file: g.digest } },
+    callgraphRequest(g.digest),
     async () => {
       const r = await readSeedCallgraph(g.source);
       if (!r.ok) throw r.error;
@@ -72,20 +72,6 @@ async function graphFor(g: CfgsArtifact['graphs'][number], ctx: StageContext): P
 }
 
 /** The same artifact load-cfgs stores for this file (its cache entry may have been evicted). */
-export function toArtifact(g: SeedCallgraph, source: string): CallgraphArtifact {
-  const calls: Record<string, string[]> = {};
-  for (const name of g.functions) calls[name] = [];
-  for (const [caller, callee] of g.edges) (calls[caller] ??= []).push(callee);
-  const syscalls: Record<string, number[]> = {};
-  for (const [fn, nrs] of g.syscallLeaves) syscalls[fn] = [...nrs].sort((a, b) => a - b);
-  const unresolvedSyscalls: Record<string, number> = {};
-  for (const s of g.unresolvedSyscalls) unresolvedSyscalls[s.caller] = (unresolvedSyscalls[s.caller] ?? 0) + 1;
-  return {
-    source, calls, syscalls, unresolvedSyscalls, indirectCallers: [...g.indirectCallers].sort(),
-    errorCount: g.errors.length, errors: g.errors.slice(0, MAX_REPORTED_ERRORS),
-  };
-}
-
 /** Back to the parser's shape, which buildCallGraph takes. */
 export function fromArtifact(a: CallgraphArtifact): SeedCallgraph {
   const edges: [string, string][] = [];

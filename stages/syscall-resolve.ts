@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { sha256Hex } from '../cache/digest';
 import * as path from 'node:path';
 import { resolveProgram, ProgramObject } from '../analysis/link';
 import type { ObjectSummary } from '../analysis/object-summary';
@@ -32,7 +33,13 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
     configSlice: (c) => ({ allBinaries: c.allBinaries }),
     externalInputs: async (unit, config) => {
       const file = goListFile(config, unit.data as ImageEntry);
-      return { goList: file ? await fs.readFile(file, 'utf8').then((t) => t, () => '(none)') : '(none)' };
+      // -f/-n decide whether a seed graph applies to this image's libc: their content is an input.
+      const digestOf = async (f?: string) => (f ? sha256Hex(await fs.readFile(f)) : '(none)');
+      return {
+        goList: file ? await fs.readFile(file, 'utf8').then((t) => t, () => '(none)') : '(none)',
+        glibcObject: await digestOf(config.glibcObject),
+        muslObject: await digestOf(config.muslObject),
+      };
     },
     run: async (deps, ctx, unit, config) => {
       const image = unit.data as ImageEntry;
