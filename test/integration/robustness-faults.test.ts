@@ -2,7 +2,7 @@ import { execFileSync, execSync } from 'node:child_process';
 import { promises as fsp, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { confine, readSummary, tempWorkdir } from './cli-harness';
+import { confine, readSummary, tempWorkdir, TEST_START_SEC } from './cli-harness';
 
 /**
  * Faults on the real engine with the two smallest sample images: a corrupted or
@@ -38,7 +38,8 @@ const runs = (recs: Rec[]) => [...new Set(recs.map((r) => r.run))];
 let imageIds: string[] = [];
 async function ourContainers(): Promise<string[]> {
   const list = await docker.listContainers({ all: true, filters: { label: ['confine=1'] } });
-  return list.filter((c) => imageIds.includes(c.ImageID)).map((c) => c.Id);
+  // Only what this file made: an older leftover stuck in the engine is not its doing.
+  return list.filter((c) => imageIds.includes(c.ImageID) && c.Created >= TEST_START_SEC).map((c) => c.Id);
 }
 
 beforeAll(async () => {
