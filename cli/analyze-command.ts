@@ -41,6 +41,8 @@ export interface AnalyzedBinary {
   resolution?: ProgramResolution;
   error?: string;
   missing: string[];
+  /** For Go binaries: version, functions, sites resolved/unresolved (golang/). */
+  go?: ElfScanArtifact['go'];
 }
 
 /** Per-file summaries by content digest: in memory for this run, on disk with --cache. */
@@ -89,7 +91,7 @@ export async function analyzeBinary(root: string, rootPath: string, source: Summ
   }
   const loader = order.loader ? await summaryOf(order.loader) : undefined;
   const resolution = resolveProgram({ executable: { path: rootPath, summary: art.analysis as ObjectSummary }, libraries, ...(loader ? { loader } : {}) });
-  return { path: rootPath, resolution, missing };
+  return { path: rootPath, resolution, missing, ...(art.go ? { go: art.go } : {}) };
 }
 
 const nameOf = (nr: number) => syscallName(nr) ?? `syscall_${nr}`;
@@ -172,6 +174,7 @@ function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boo
     lines.push(`  objects (functions reached/total): ${objs}`);
     lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; indirect-call rule ${res.indirectRuleFired ? 'applied' : 'not needed'})`);
     lines.push(`  unresolved sites: ${res.unresolvedSites.length}${r.missing.length ? `; missing libraries: ${r.missing.length}` : ''}`);
+    if (r.go) lines.push(`  Go ${r.go.version ?? '(version unknown)'}${r.go.modulePath ? ` (${r.go.modulePath})` : ''}: ${r.go.functions} functions, ${r.go.sitesResolved} syscall sites resolved, ${r.go.sitesUnresolved} unresolved`);
     lines.push(...wrap(sortedNames(res.syscalls).join(' '), 4));
     if (verbose) {
       for (const u of res.unresolvedSites) lines.push(`    unresolved ${u.object}@0x${u.site.toString(16)} in ${u.function}: ${u.reason}`);

@@ -35,6 +35,10 @@ export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }
         if (hit) reused++;
         else scanned++;
         if (value.error) ctx.log(`${f.path}: ${value.error}`);
+        if (value.go) {
+          const g = value.go;
+          ctx.log(`${f.path}: Go ${g.version ?? '(version unknown)'}${g.modulePath ? ` ${g.modulePath}` : ''}: ${g.functions} functions, ${g.sitesResolved} syscall sites resolved, ${g.sitesUnresolved} unresolved, ${g.syscalls} syscalls`);
+        }
         files.push({ path: f.path, role: f.role, digest: f.digest, scanKey: key, format: value.format });
       }
       ctx.log(`${scanned} files scanned, ${reused} scans reused from earlier images or runs`);

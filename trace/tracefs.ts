@@ -5,7 +5,7 @@
  * or disturb each other's settings.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, promises as fs, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, promises as fs, readdirSync, rmdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ConfineError } from '../pipeline/errors';
 
@@ -37,12 +37,22 @@ export function tracefsRoot(): string {
   );
 }
 
+/**
+ * Whether a confine process still runs. A process killed with -9 whose parent died
+ * too may stay a zombie for a while (an init that reaps slowly): it answers kill(0)
+ * but will never clean up after itself, so it counts as gone.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -2,6 +2,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isAlive } from '../../trace/tracefs';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const CONFINE = path.join(REPO, 'bin', 'confine');
@@ -65,7 +66,7 @@ export function containersOfDeadOwners(since = TEST_START_SEC): string[] {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const out: string = require('node:child_process').execFileSync(
     'docker', ['ps', '-a', ...filters, '--format', '{{.ID}} {{.Label "confine.owner-pid"}}'], { encoding: 'utf8' });
-  const ids = out.split('\n').filter(Boolean).map((l) => l.split(' ')).filter(([, pid]) => !pid || !alive(Number(pid))).map(([id]) => id);
+  const ids = out.split('\n').filter(Boolean).map((l) => l.split(' ')).filter(([, pid]) => !pid || !isAlive(Number(pid))).map(([id]) => id);
   return ids.filter((id) => createdSec(id) >= since);
 }
 
@@ -76,11 +77,3 @@ function createdSec(id: string): number {
   return Math.floor(Date.parse(out.trim().replace(/\.\d+Z$/, 'Z')) / 1000);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
