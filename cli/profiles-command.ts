@@ -34,6 +34,9 @@ Outputs:
   -o, --output DIR            extracted files, stored once each by sha256 (default: ./out)
   -r, --results DIR           profiles and reports (default: ./results)
       --cache DIR             artifact cache and ledger (default: ./.confine-cache)
+      --forms oci,spo         also write each profile as the OCI runtime-spec linux.seccomp object
+                              (NAME.oci.json) and/or a Kubernetes Security Profiles Operator
+                              SeccompProfile (NAME.spo.json)
 Behaviour:
       --duration SEC          how long each container runs while traced (default: 30)
       --jobs N                containers at once (default: 2)
@@ -72,6 +75,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     output: { type: 'string', short: 'o' },
     results: { type: 'string', short: 'r' },
     cache: { type: 'string' },
+    forms: { type: 'string' },
     duration: { type: 'string' },
     jobs: { type: 'string' },
     until: { type: 'string' },
@@ -105,6 +109,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     otherCallgraphsDir: existingPath('-c', values['other-callgraphs'], 'dir'),
     outDir: outputDir('-o', values.output ?? 'out'),
     resultsDir: outputDir('-r', values.results ?? 'results'),
+    forms: parseForms(values.forms),
     cacheDir: outputDir('--cache', values.cache ?? '.confine-cache'),
     durationSec: positiveInt('--duration', values.duration, 30, 1),
     jobs: positiveInt('--jobs', values.jobs, 2, 1),
@@ -217,4 +222,11 @@ async function reportResume(ledger: Ledger, _reporter: Reporter): Promise<void> 
       `confine: resuming: the last run left ${counts.running} stage(s) unfinished and ${counts.failed} failed; they run again, ${counts.done} finished stage(s) are reused when unchanged\n`,
     );
   }
+}
+
+function parseForms(value: string | undefined): RunConfig['forms'] {
+  if (!value) return [];
+  const forms = value.split(',').map((f) => f.trim()).filter(Boolean);
+  for (const f of forms) if (f !== 'oci' && f !== 'spo') throw new UsageError(`--forms ${value}: '${f}' is not a form; use oci, spo or oci,spo`);
+  return [...new Set(forms)] as RunConfig['forms'];
 }

@@ -226,6 +226,13 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       } catch (e) {
         throw new ConfineError('docker-unavailable', `the Docker engine went away while tracing (${dockerMessage(e)}); the trace is incomplete — rerun when the engine is back`);
       }
+      // A daemon that restarted quickly answers again, but it stopped the container
+      // with SIGTERM (143) or SIGKILL (137): a stop from outside, not the image's own
+      // exit. (An out-of-memory kill is the image's behaviour under our limits.)
+      const state = await container.inspect().then((i) => i.State, () => undefined);
+      if ((exit.code === 143 || exit.code === 137) && !state?.OOMKilled) {
+        throw new ConfineError('trace-failed', `the container was stopped from outside while traced (status ${exit.code}: the engine restarted, or someone ran docker stop); the trace is incomplete — rerun`);
+      }
     }
     if (exit?.early) notes.push(`container exited on its own with status ${exit.code ?? 'unknown'} after ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s or less`);
 

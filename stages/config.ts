@@ -20,6 +20,8 @@ export interface RunConfig {
   defaultProfile?: string;
   /** -r: profiles and reports. */
   resultsDir: string;
+  /** --forms: profile forms written besides Docker's (the OCI runtime-spec form, a Kubernetes SPO object). */
+  forms: ('oci' | 'spo')[];
   /** -g: DIR/IMAGE.syscalls lists added to an image's profile. */
   goSyscallsDir?: string;
   /** -c: other libraries' call graphs in the seed's format. */

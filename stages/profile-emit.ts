@@ -7,6 +7,7 @@ import type { Stage, StageContext } from '../pipeline/stage';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
 import { planProfile } from '../profile/emit-profile';
 import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
+import { writeProfileForms } from '../profile/spo-profile';
 import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
 import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
@@ -27,12 +28,12 @@ export const profileFileName = (imageName: string) => `${imageName}.seccomp.json
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 2,
+    version: 3,
     schema: 'confine/profile/v1',
     scope: 'image',
     needs: ['syscall-resolve'],
     resource: 'io',
-    configSlice: (c) => ({ resultsDir: c.resultsDir }),
+    configSlice: (c) => ({ resultsDir: c.resultsDir, forms: c.forms }),
     // The base profile's content, not its path, decides the output.
     externalInputs: async (unit, config) => ({
       base: config.defaultProfile ? sha256Hex(await fs.readFile(config.defaultProfile)) : 'built-in',
@@ -52,6 +53,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       for (const name of plan.unknownNames) ctx.log(`${name}: not a syscall name this profile format knows; left out`);
       const file = path.join(config.resultsDir, profileFileName(image.name));
       await writeFileAtomic(file, JSON.stringify(plan.profile, null, 2) + '\n');
+      for (const f of await writeProfileForms(plan.profile, image.name, config.resultsDir, config.forms)) ctx.log(`wrote ${f}`);
       const allowed = [...new Set([...resolved.syscalls, ...extra])].sort();
       const total = allSyscalls().length;
       return {

@@ -209,6 +209,16 @@ export class Program {
         if (resumeAt < s.addr) resumeAt = base + nopPaddingEnd(decoder, ins, resumeAt - base, s.addr - base);
         const from = resumeAt > s.addr && resumeAt < stop ? resumeAt : s.addr;
         resumeAt = base + p.decodeRange(decoder, ins, from - base, stop - base, f);
+        // Hand-written assembly may end its FDE before its code does (glibc's clone3
+        // closes its CFI before the `syscall` that starts the child): when the last
+        // instruction inside the size falls through, the function goes on to the next start.
+        // (A trailing call is a call that does not return — __stack_chk_fail, abort —
+        // in compiled code: no extension then.)
+        const lastKind = p.kind[p.n - 1];
+        if (stop < next && p.n > fn.first && !endsFlow(lastKind) && lastKind !== K.CALL && lastKind !== K.CALL_IND && resumeAt <= stop) {
+          fn.end = next;
+          resumeAt = base + p.decodeRange(decoder, ins, stop - base, next - base, f);
+        }
         fn.last = p.n;
       }
     } finally {

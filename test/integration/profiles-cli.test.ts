@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { confine, containersOfDeadOwners, readSummary, tempWorkdir, TEST_START_SEC } from './cli-harness';
+import Ajv from 'ajv';
+import { confine, containersOfDeadOwners, readSummary, REPO, tempWorkdir, TEST_START_SEC } from './cli-harness';
 
 /**
  * End to end on the real engine with the two smallest sample images (a static glibc
@@ -14,7 +15,7 @@ const LIST = [
   "1;c-static;confine-sample/c-static:latest;['Web Servers'];0;Unofficial;-p 19086:8080",
   "2;c-musl;confine-sample/c-musl:latest;['Web Servers'];0;Unofficial;-p 19087:8080",
 ];
-const ARGS = ['profiles', '-i', 'images.list', '--duration', '3'];
+const ARGS = ['profiles', '-i', 'images.list', '--forms', 'oci,spo', '--duration', '3'];
 const docker = new Dockerode();
 
 async function confineContainers(): Promise<string[]> {
@@ -49,6 +50,17 @@ describe('confine profiles on real images', () => {
     const images = rows.filter((r) => !r.image.startsWith('('));
     expect(images.map((r) => r.image).sort()).toEqual(['c-musl', 'c-static']);
     for (const r of rows) expect({ image: r.image, failed: r.failed, skipped: r.skipped, done: r.done > 0 }).toEqual({ image: r.image, failed: 0, skipped: 0, done: true });
+
+    // Every emitted profile in its three forms: Docker's, OCI's and the SPO object.
+    const ajv = new Ajv({ strict: false });
+    const validOci = ajv.compile(JSON.parse(readFileSync(path.join(REPO, 'profile', 'schemas', 'oci-seccomp.schema.json'), 'utf8')));
+    const validSpo = ajv.compile(JSON.parse(readFileSync(path.join(REPO, 'profile', 'schemas', 'spo-seccompprofile.schema.json'), 'utf8')));
+    for (const name of ['c-static', 'c-musl']) {
+      const docker = JSON.parse(readFileSync(path.join(dir, 'results', `${name}.seccomp.json`), 'utf8'));
+      expect(docker.defaultAction).toBe('SCMP_ACT_ERRNO');
+      expect(validOci(JSON.parse(readFileSync(path.join(dir, 'results', `${name}.oci.json`), 'utf8')))).toBe(true);
+      expect(validSpo(JSON.parse(readFileSync(path.join(dir, 'results', `${name}.spo.json`), 'utf8')))).toBe(true);
+    }
 
     const second = await confine(ARGS, dir);
     expect(second.code).toBe(0);
