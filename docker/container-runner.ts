@@ -6,6 +6,7 @@
  * container is stopped and removed in every case: success, error, early exit, abort.
  */
 import { promises as fs } from 'node:fs';
+import { isAlive } from '../trace/tracefs';
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
 import { ExecTracer } from '../trace/exec-tracer';
@@ -95,6 +96,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     );
 
     const startedAt = new Date();
+    const engineAtStart = await enginePid();
     const startMono = monoNowMs();
     try {
       await container.start();
@@ -218,6 +220,15 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     if (spec.init && executedPaths.includes('/sbin/docker-init')) {
       notes.push('--init: /sbin/docker-init is the engine\'s binary bind-mounted into the container, not a file of the image');
     }
+    // An engine that restarted during the window stopped the container with it, even
+    // if our wait() never heard of it and the image's SIGTERM handler exited cleanly.
+    // An engine that is shutting down has stopped its containers before it exits:
+    // after an early exit, give it a moment to be gone before trusting the exit.
+    if (exit?.early && engineAtStart !== undefined) await new Promise((r) => setTimeout(r, 2000));
+    const engineNow = await enginePid();
+    if (engineAtStart !== undefined && (engineNow !== engineAtStart || !isAlive(engineAtStart))) {
+      throw new ConfineError('docker-unavailable', `the Docker engine restarted while tracing (pid ${engineAtStart} → ${engineNow ?? 'none'}) and stopped the container; the trace is incomplete — rerun`);
+    }
     if (exit?.early) {
       // A daemon that stops (or restarts) stops its containers too: that is not the
       // image exiting, and a trace cut short must fail, not be cached as complete.
@@ -304,5 +315,19 @@ async function within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T |
     return await Promise.race([p, new Promise<F>((r) => (timer = setTimeout(() => r(fallback), ms)))]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * The engine's process id, from the pid file dockerd writes: a different one after an
+ * early exit means the engine restarted (stopping the container with it), even when
+ * the image's own SIGTERM handler made that look like a clean exit.
+ */
+async function enginePid(): Promise<number | undefined> {
+  try {
+    const text = await fs.readFile('/var/run/docker.pid', 'utf8');
+    return /^\d+\s*$/.test(text) ? Number(text) : undefined;
+  } catch {
+    return undefined;
   }
 }
