@@ -58,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
+    // Exit once output is flushed: idle keep-alive sockets to the Docker engine would
+    // otherwise hold the process for seconds after the work is done.
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   });
 }

@@ -35,6 +35,9 @@ export async function removeLeftovers(
     const ownerText = c.Labels?.[OWNER_LABEL];
     const owner = ownerText && /^\d+$/.test(ownerText) ? Number(ownerText) : undefined;
     if (opts.onlyDeadOwners && owner !== undefined && (owner === process.pid || isAlive(owner))) continue;
+    // The engine is already removing it (and may be stuck at it: a busy overlay);
+    // asking again only waits for the same failure.
+    if (c.State === 'removing') continue;
     try {
       await docker.getContainer(c.Id).remove({ force: true, v: true });
       removed.push({ id: c.Id, image: c.Image, ownerPid: owner, run: c.Labels?.[RUN_LABEL] });

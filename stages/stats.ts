@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { sha256Hex } from '../cache/digest';
 import type { Stage } from '../pipeline/stage';
+import { Ledger } from '../pipeline/ledger';
 import { CacheReader } from '../report/artifacts';
 import { parseCveFile } from '../report/cve';
 import { gatherFacts, reportRows } from '../report/report-rows';
@@ -37,10 +38,12 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
     needs: ['profile-emit'],
     resource: 'cpu',
     configSlice: (c) => ({ resultsDir: c.resultsDir, cacheDir: c.cacheDir }),
-    // Failures and categories are not in profile-emit's outputs: the list's content and the ledger's length decide them too.
+    // Failures and categories are not in profile-emit's outputs: the list's content and
+    // every image's outcome decide them too. Outcomes, not the ledger's length, so a
+    // rerun where everything was reused reuses the stats as well.
     externalInputs: async (_unit, config) => ({
       list: sha256Hex(await fs.readFile(config.imageList)),
-      ledger: String(await fs.stat(path.join(config.cacheDir, 'ledger.jsonl')).then((s) => s.size, () => 0)),
+      outcomes: await outcomesDigest(config.cacheDir),
     }),
     stillValid: async (out) => (await Promise.all(out.files.map((f) => fs.access(f).then(() => true, () => false)))).every(Boolean),
     run: async (deps, ctx, _unit, config) => {
@@ -97,4 +100,14 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
       };
     },
   };
+}
+
+/** A digest of each (image, stage)'s last outcome, with done and reused counted alike. */
+async function outcomesDigest(cacheDir: string): Promise<string> {
+  const latest = await new Ledger(path.join(cacheDir, 'ledger.jsonl')).latest();
+  const lines = [...latest.values()]
+    .filter((r) => r.image !== '*')
+    .map((r) => `${r.image}\u0000${r.stage}\u0000${r.status === 'reused' ? 'done' : r.status}\u0000${r.error?.message ?? ''}`)
+    .sort();
+  return sha256Hex(lines.join('\n'));
 }
