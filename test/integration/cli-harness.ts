@@ -36,15 +36,8 @@ export function tempWorkdir(listLines: string[]): string {
   return dir;
 }
 
-export interface SummaryRow {
-  image: string;
-  done: number;
-  reused: number;
-  failed: number;
-  skipped: number;
-  interrupted: number;
-  error?: string;
-}
+export type { SummaryRow } from '../../cli/summary';
+import type { SummaryRow } from '../../cli/summary';
 
 export function readSummary(dir: string): SummaryRow[] {
   // eslint-disable-next-line @typescript-eslint/no-var-requires

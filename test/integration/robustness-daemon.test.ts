@@ -1,50 +1,11 @@
-import { execFileSync, execSync } from 'node:child_process';
-import { promises as fsp, readFileSync, readdirSync } from 'node:fs';
-import * as path from 'node:path';
-import Dockerode from 'dockerode';
-import { confine, readSummary, tempWorkdir, TEST_START_SEC } from './cli-harness';
+import { execSync } from 'node:child_process';
+import { confine, readSummary, tempWorkdir } from './cli-harness';
+import { LIST, ourContainers } from './fault-rig';
 
 /**
- * Faults on the real engine with the two smallest sample images: a corrupted or
- * truncated cache entry, a full disk under --cache, Ctrl-C, kill -9 mid-batch, and
- * the Docker daemon restarted mid-run. Each is survived, loses nothing done, and
- * leaves no container behind.
+ * The Docker daemon restarted mid-trace: the image being traced fails with a clear
+ * error, a rerun completes it, and nothing is left behind.
  */
-const IMAGES = ['confine-sample/c-static:latest', 'confine-sample/c-musl:latest'];
-const LIST = [
-  `1;c-static;${IMAGES[0]};['Web Servers'];0;Unofficial;-p 19286:8080`,
-  `2;c-musl;${IMAGES[1]};['Web Servers'];0;Unofficial;-p 19287:8080`,
-];
-const docker = new Dockerode();
-
-interface Rec {
-  run: string;
-  image: string;
-  stage: string;
-  status: string;
-  key?: string;
-  error?: { kind: string; message: string };
-}
-const ledger = (cache: string): Rec[] =>
-  readFileSync(path.join(cache, 'ledger.jsonl'), 'utf8').split('\n').filter(Boolean).flatMap((l) => {
-    try {
-      return [JSON.parse(l) as Rec];
-    } catch {
-      return [];
-    }
-  });
-const runs = (recs: Rec[]) => [...new Set(recs.map((r) => r.run))];
-
-let imageIds: string[] = [];
-async function ourContainers(): Promise<string[]> {
-  const list = await docker.listContainers({ all: true, filters: { label: ['confine=1'] } });
-  // Only what this test made: an older leftover stuck in the engine is not its doing.
-  return list.filter((c) => imageIds.includes(c.ImageID) && c.Created >= TEST_START_SEC).map((c) => c.Id);
-}
-
-beforeAll(async () => {
-  imageIds = await Promise.all(IMAGES.map(async (ref) => (await docker.getImage(ref).inspect()).Id));
-});
 
 /** Restarts dockerd as the brief says this machine runs it: a plain process, no systemd. */
 function dockerdRunning(): boolean {
