@@ -72,17 +72,7 @@ function dataPointerStarts(elf: ElfFile, input: CodeInput): CodeInput['functionS
   const hi = lo + input.code.length;
   const known = new Set(input.functionStarts.map((f) => f.addr));
   const out = new Set<number>();
-  for (const s of elf.sections) {
-    if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.type === SHT.NOBITS || s.size < 8) continue;
-    const bytes = elf.readAt(s.addr, s.size);
-    if (!bytes) continue;
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= bytes.length; o += 8) {
-      if (dv.getUint32(o + 4, true) !== 0) continue;
-      const v = dv.getUint32(o, true);
-      if (v >= lo && v < hi && !known.has(v)) out.add(v);
-    }
-  }
+  for (const v of absoluteDataWords(elf)) if (v >= lo && v < hi && !known.has(v)) out.add(v);
   return [...out].map((addr) => ({ addr }));
 }
 
@@ -301,19 +291,27 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
 /** Function indexes whose absolute address appears, 8-byte aligned, in allocated non-code sections. */
 function absolutePointers(elf: ElfFile, index: Map<number, number>): Set<number> {
   const out = new Set<number>();
+  for (const v of absoluteDataWords(elf)) {
+    const i = index.get(v);
+    if (i !== undefined) out.add(i);
+  }
+  return out;
+}
+
+/**
+ * The 8-byte-aligned words of a non-PIE object's allocated data that could be code
+ * addresses (below 4 GiB): function pointers stored without relocations.
+ */
+function* absoluteDataWords(elf: ElfFile): Generator<number> {
   for (const s of elf.sections) {
     if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.type === SHT.NOBITS || s.size < 8) continue;
     const bytes = elf.readAt(s.addr, s.size);
     if (!bytes) continue;
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const skew = (8 - (s.addr % 8)) % 8;
-    for (let o = skew; o + 8 <= bytes.length; o += 8) {
-      if (dv.getUint32(o + 4, true) !== 0) continue;
-      const i = index.get(dv.getUint32(o, true));
-      if (i !== undefined) out.add(i);
+    for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= bytes.length; o += 8) {
+      if (dv.getUint32(o + 4, true) === 0) yield dv.getUint32(o, true);
     }
   }
-  return out;
 }
 
 function fmtLoc(l: ParamLoc): string {
