@@ -3,22 +3,12 @@ import { ConfineError } from '../pipeline/errors';
 import { readDynamicInfo } from './dynamic-info';
 import { parseElf } from './elf-file';
 import { Fixtures, HOST_LDSO, buildFixtures } from './test-fixtures';
+// The fuzzer's seeded PRNG, so a failing case here replays the same way there.
+import { rng } from '../fuzz/mutate';
 
 let fx: Fixtures;
 beforeAll(() => { fx = buildFixtures(); });
 afterAll(() => fx?.cleanup());
-
-/** mulberry32: a seeded PRNG so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs both entry points; anything thrown must be a ConfineError of an expected kind. */
 function survives(buf: Uint8Array, label: string): 'ok' | 'rejected' {
