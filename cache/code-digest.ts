@@ -10,6 +10,7 @@ const memo = new Map<string, string>();
  * so a forgotten version bump can never serve results of code that no longer exists.
  */
 export function sourceDigest(root: string, dirs: readonly string[]): string {
+  root = sourceRootOf(root);
   const id = `${root}\u0000${dirs.join('\u0000')}`;
   const hit = memo.get(id);
   if (hit) return hit;
@@ -29,4 +30,15 @@ export function sourceDigest(root: string, dirs: readonly string[]): string {
   const digest = sha256Hex(files.map((f) => `${path.relative(root, f)}\u0000${sha256Hex(readFileSync(f))}`).join('\n'));
   memo.set(id, digest);
   return digest;
+}
+
+/**
+ * Under the compiled build (dist/, scripts/build.sh) the digest is still taken over the
+ * TypeScript sources it was built from, so tsx and node runs share cache keys.
+ */
+export function sourceRootOf(root: string): string {
+  const resolved = path.resolve(root);
+  return path.basename(resolved) === 'dist' && statSync(path.join(path.dirname(resolved), 'tsconfig.json'), { throwIfNoEntry: false })?.isFile()
+    ? path.dirname(resolved)
+    : resolved;
 }

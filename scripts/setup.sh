@@ -46,4 +46,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "installing npm packages"
   npm ci --no-audit --no-fund
 fi
+log "compiling to dist/"
+scripts/build.sh
 log "ready"
