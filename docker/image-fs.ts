@@ -19,32 +19,40 @@ import type { ImageReader } from '../extract/image-reader';
  */
 export interface ImageFs extends ImageReader {
   readonly imageId: string;
-  readonly containerId: string;
-  /** Time the index pass took, for the stage's progress line and the benchmarks. */
+  /** What the index pass found; any image with the same layer chain may read through it (imageFsOver). */
+  readonly root: IndexedRoot;
+  /** Time the index pass took, for the stage's progress line and the benchmarks; 0 when the index came from elsewhere. */
   readonly indexMillis: number;
-  /** Removes the helper container; safe to call twice. */
+  /** Removes the helper container, if one was made; safe to call twice. */
   close(): Promise<void>;
 }
 
-export interface OpenImageFsOptions extends IndexPassOptions {
+/** An image root's index and the few small files kept from its index pass: no other file contents. */
+export interface IndexedRoot {
+  readonly index: ImageIndex;
+  readonly kept: ReadonlyMap<string, Buffer>;
+}
+
+export interface HelperOptions {
   labels?: Record<string, string>;
   /** Above this many files eachFile makes one more export pass instead of one archive request per file. */
   exportPassThreshold?: number;
 }
 
+export interface OpenImageFsOptions extends IndexPassOptions, HelperOptions {}
+
 /** A container needs a command to be created; this one names nothing, and it is never started anyway. */
 const NEVER_RUN = '/.confine-extract-helper-never-started';
 
-export async function openImageFs(docker: Dockerode, imageId: string, opts: OpenImageFsOptions = {}): Promise<ImageFs> {
-  let container: Dockerode.Container;
+async function createHelper(docker: Dockerode, imageId: string, labels: Record<string, string> | undefined): Promise<Dockerode.Container> {
   try {
-    container = await docker.createContainer({
+    return await docker.createContainer({
       Image: imageId,
       Entrypoint: [NEVER_RUN],
       Cmd: [],
       NetworkDisabled: true,
       // The labels of docker/leftovers.ts's ownLabels, so a run killed mid-extract has its helper removed next time.
-      Labels: { confine: '1', 'confine.owner-pid': String(process.pid), 'confine.helper': 'extract', ...opts.labels },
+      Labels: { confine: '1', 'confine.owner-pid': String(process.pid), 'confine.helper': 'extract', ...labels },
       HostConfig: { NetworkMode: 'none', AutoRemove: false },
     });
   } catch (e) {
@@ -52,33 +60,72 @@ export async function openImageFs(docker: Dockerode, imageId: string, opts: Open
     if (status === 404) throw new ConfineError('image-not-found', `image ${imageId} is not in the local engine`);
     throw new ConfineError('extract-failed', `creating a helper container for ${imageId}: ${(e as Error).message}`);
   }
-  const fsys = new DockerImageFs(imageId, container, opts.exportPassThreshold ?? 12);
+}
+
+/** Creates a helper container and indexes the image through one export pass; reads then go through that container. */
+export async function openImageFs(docker: Dockerode, imageId: string, opts: OpenImageFsOptions = {}): Promise<ImageFs> {
+  const container = await createHelper(docker, imageId, opts.labels);
+  const kept = new Map<string, Buffer>();
   try {
     const t0 = performance.now();
-    fsys.index = await indexTarStream((await container.export()) as unknown as Readable, opts, fsys.kept);
-    fsys.indexMillis = performance.now() - t0;
-    return fsys;
+    const index = await indexTarStream((await container.export()) as unknown as Readable, opts, kept);
+    return new DockerImageFs(docker, imageId, { index, kept }, opts, performance.now() - t0, container);
   } catch (e) {
-    await fsys.close().catch(() => undefined);
+    await removeHelper(container).catch(() => undefined);
     if (e instanceof ConfineError) throw e;
     throw new ConfineError('extract-failed', `exporting ${imageId}: ${(e as Error).message}`);
   }
 }
 
+/**
+ * Reads an image through an index made from another image with the same layer chain
+ * (docker/image-layers.ts): no export pass; a helper container is only created once
+ * a file has to be read that the index pass did not keep.
+ */
+export function imageFsOver(docker: Dockerode, imageId: string, root: IndexedRoot, opts: HelperOptions = {}): ImageFs {
+  return new DockerImageFs(docker, imageId, root, opts, 0);
+}
+
+async function removeHelper(container: Dockerode.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode === 404) return;
+    throw new ConfineError('extract-failed', `removing helper container ${container.id}: ${(e as Error).message}`);
+  }
+}
+
 class DockerImageFs implements ImageFs {
-  index = new ImageIndex();
-  indexMillis = 0;
-  readonly kept = new Map<string, Buffer>();
   private closed = false;
+  private helper?: Promise<Dockerode.Container>;
+  private readonly exportPassThreshold: number;
 
   constructor(
+    private readonly docker: Dockerode,
     readonly imageId: string,
-    private readonly container: Dockerode.Container,
-    private readonly exportPassThreshold: number,
-  ) {}
+    readonly root: IndexedRoot,
+    private readonly opts: HelperOptions,
+    readonly indexMillis: number,
+    container?: Dockerode.Container,
+  ) {
+    this.exportPassThreshold = opts.exportPassThreshold ?? 12;
+    if (container) this.helper = Promise.resolve(container);
+  }
 
-  get containerId(): string {
-    return this.container.id;
+  private get index(): ImageIndex {
+    return this.root.index;
+  }
+
+  private container(): Promise<Dockerode.Container> {
+    if (this.closed) return Promise.reject(new ConfineError('internal', `reading from ${this.imageId} after its helper was closed`));
+    if (!this.helper) {
+      const p = createHelper(this.docker, this.imageId, this.opts.labels);
+      this.helper = p;
+      p.catch(() => {
+        if (this.helper === p) this.helper = undefined;
+      });
+    }
+    return this.helper;
   }
 
   entries() {
@@ -103,7 +150,7 @@ class DockerImageFs implements ImageFs {
   async readFile(path: string, maxBytes: number): Promise<Buffer> {
     let out: Buffer | undefined;
     const { resolved } = this.checkReadable(path, maxBytes);
-    const k = this.kept.get(resolved);
+    const k = this.root.kept.get(resolved);
     if (k) return Buffer.from(k);
     await this.eachFile([resolved], maxBytes, async (_p, s) => {
       out = await collect(s, maxBytes, path);
@@ -121,7 +168,7 @@ class DockerImageFs implements ImageFs {
       return;
     }
     const seen = new Set<string>();
-    await walkTar((await this.container.export()) as unknown as Readable, async (header, stream) => {
+    await walkTar((await (await this.container()).export()) as unknown as Readable, async (header, stream) => {
       const name = normalizeImagePath(header.name);
       const asked = wanted.get(name);
       if (header.type !== 'file' || asked === undefined || seen.has(name)) return false;
@@ -137,7 +184,7 @@ class DockerImageFs implements ImageFs {
     let delivered = false;
     let stream: Readable;
     try {
-      stream = (await this.container.getArchive({ path: resolved })) as unknown as Readable;
+      stream = (await (await this.container()).getArchive({ path: resolved })) as unknown as Readable;
     } catch (e) {
       throw new ConfineError('extract-failed', `${asked}: reading from the image: ${(e as Error).message}`, { file: asked });
     }
@@ -156,12 +203,19 @@ class DockerImageFs implements ImageFs {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const helper = this.helper;
+    if (!helper) return;
+    let container: Dockerode.Container;
     try {
-      await this.container.remove({ force: true, v: true });
+      container = await helper;
+    } catch {
+      return; // never created: nothing to remove
+    }
+    try {
+      await removeHelper(container);
     } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 404) return;
       this.closed = false;
-      throw new ConfineError('extract-failed', `removing helper container ${this.container.id}: ${(e as Error).message}`);
+      throw e;
     }
   }
 }

@@ -1,8 +1,10 @@
 import type Dockerode from 'dockerode';
 import { readDynamicInfo, type DynamicInfo } from '../elf/dynamic-info';
-import { openImageFs } from '../docker/image-fs';
+import { imageFsOver, openImageFs, type ImageFs } from '../docker/image-fs';
+import { inspectLayers, type ImageLayers } from '../docker/image-layers';
 import { ConfineError } from '../pipeline/errors';
 import { computeClosure } from './closure';
+import type { IndexedImage, IndexShare } from './index-share';
 import { DEFAULT_MAX_FILE_BYTES } from './image-reader';
 import { storeFiles, type StoredFileRow } from './store-files';
 
@@ -17,63 +19,79 @@ export interface ExtractOptions {
   onProgress?: (message: string) => void;
   maxFileBytes?: number;
   labels?: Record<string, string>;
+  /** The image's layer chain and env, when the caller inspected it already (one round trip less). */
+  layers?: ImageLayers;
+  /** Index passes shared with other images of the same layer chain in this run. */
+  indexes?: IndexShare;
 }
 
 export interface ExtractResult {
+  /** The image's layer chain (docker/image-layers.ts): the files depend on it, not on the image ID. */
+  layerChain: string;
   files: StoredFileRow[];
   missing: { name: string; neededBy: string }[];
   notScanned: { path: string; reason: string }[];
-  timings: { indexMillis: number; closureMillis: number; storeMillis: number };
+  /** indexShared: the index came from another image's pass (indexMillis is then that pass's time). */
+  timings: { indexMillis: number; indexShared: boolean; closureMillis: number; storeMillis: number };
 }
+
+const LOADER_CONFIG = (p: string) => p === '/etc/ld.so.conf' || p.startsWith('/etc/ld.so.conf.d/') || /^\/etc\/ld-musl-[^/]*\.path$/.test(p);
 
 /**
  * The stage's core: one export pass indexes the image and parses every ELF object's
  * dynamic section on the way (so following DT_NEEDED costs no more engine round
  * trips), the closure is computed on that index, and the chosen files are stored
- * by content. The helper container is removed whatever happens.
+ * by content. The index is shared by every image with the same layer chain (when
+ * `indexes` is given); a helper container is created only to read, and removed
+ * whatever happens.
  */
 export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): Promise<ExtractResult> {
   const maxBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const progress = opts.onProgress ?? (() => undefined);
-  let imageEnv: string[] = [];
-  try {
-    imageEnv = ((await docker.getImage(opts.imageId).inspect()).Config?.Env as string[] | undefined) ?? [];
-  } catch (e) {
-    if ((e as { statusCode?: number }).statusCode === 404) throw new ConfineError('image-not-found', `image ${opts.imageId} is not in the local engine`);
-    throw new ConfineError('docker-unavailable', `inspecting ${opts.imageId}: ${(e as Error).message}`);
-  }
+  const layers = opts.layers ?? (await inspectLayers(docker, opts.imageId));
+  const helperOpts = opts.labels ? { labels: opts.labels } : {};
 
-  const infoCache = new Map<string, DynamicInfo | ConfineError>();
-  progress('indexing the image filesystem');
-  const fs = await openImageFs(docker, opts.imageId, {
-    ...(opts.labels ? { labels: opts.labels } : {}),
-    elfMaxBytes: maxBytes,
-    onElfFile: (p, buf) => {
-      try {
-        infoCache.set(p, readDynamicInfo(buf, p));
-      } catch (e) {
-        infoCache.set(p, e instanceof ConfineError ? e : new ConfineError('elf-malformed', String(e), { file: p }));
-      }
-    },
-    keepSmallFile: (p) => p === '/etc/ld.so.conf' || p.startsWith('/etc/ld.so.conf.d/') || /^\/etc\/ld-musl-[^/]*\.path$/.test(p),
-  });
+  let own: ImageFs | undefined;
+  const indexPass = async (): Promise<IndexedImage> => {
+    const infos = new Map<string, DynamicInfo | ConfineError>();
+    progress('indexing the image filesystem');
+    own = await openImageFs(docker, opts.imageId, {
+      ...helperOpts,
+      elfMaxBytes: maxBytes,
+      onElfFile: (p, buf) => {
+        try {
+          infos.set(p, readDynamicInfo(buf, p));
+        } catch (e) {
+          infos.set(p, e instanceof ConfineError ? e : new ConfineError('elf-malformed', String(e), { file: p }));
+        }
+      },
+      keepSmallFile: LOADER_CONFIG,
+    });
+    return { index: own.root.index, kept: own.root.kept, infos, indexMillis: own.indexMillis };
+  };
+  // The size cap decides which ELF objects the pass parses, so it is part of the key.
+  const got = opts.indexes ? await opts.indexes.get(`${layers.layerChain} ${maxBytes}`, indexPass) : { value: await indexPass(), shared: false };
+  const indexed = got.value;
+  const fs = own ?? imageFsOver(docker, opts.imageId, indexed, helperOpts);
   try {
     const t0 = performance.now();
-    progress(`indexed in ${Math.round(fs.indexMillis)} ms; following dependencies`);
+    progress(got.shared ? `index shared with an image of the same layers; following dependencies` : `indexed in ${Math.round(indexed.indexMillis)} ms; following dependencies`);
     const closure = await computeClosure(
       fs,
-      { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: [...imageEnv, ...(opts.env ?? [])] },
-      { infoCache, maxBytes },
+      { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: [...layers.env, ...(opts.env ?? [])] },
+      // A copy: the closure adds what it reads, and the shared map must not change under other images.
+      { infoCache: new Map(indexed.infos), maxBytes },
     );
     const t1 = performance.now();
     progress(`storing ${closure.files.length} files`);
     const stored = await storeFiles(fs, closure.files, opts.outDir, { maxBytes, onProgress: progress });
     const t2 = performance.now();
     return {
+      layerChain: layers.layerChain,
       files: stored.rows,
       missing: closure.missing,
       notScanned: [...closure.notScanned, ...stored.failed],
-      timings: { indexMillis: fs.indexMillis, closureMillis: t1 - t0, storeMillis: t2 - t1 },
+      timings: { indexMillis: indexed.indexMillis, indexShared: got.shared, closureMillis: t1 - t0, storeMillis: t2 - t1 },
     };
   } finally {
     await fs.close();

@@ -265,6 +265,10 @@ export interface ObjectSummary {
  */
 export interface ExtractArtifact {
   imageId: string;
+  /**
+   * Digest of the image's ordered RootFS layer diff IDs: the files depend on it, not on the image ID.
+   */
+  layerChain: string;
   files: {
     /**
      * As executed, needed or mapped, inside the image.

@@ -1,4 +1,8 @@
 import { promises as fs } from 'node:fs';
+import { canonicalJson } from '../cache/canonical-json';
+import { sha256Hex } from '../cache/digest';
+import { inspectLayers } from '../docker/image-layers';
+import { parseRunOptions } from '../docker/run-options';
 import { extractBinaries } from '../extract/extract-binaries';
 import { storedFilePath } from '../extract/store-files';
 import type { Stage } from '../pipeline/stage';
@@ -6,50 +10,89 @@ import type { ExtractArtifact, TraceArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
 import type { Services } from './services';
-import { parseRunOptions } from '../docker/run-options';
+
+const SCHEMA = 'confine/extract/v2';
+/** The stage's and its memo's: a change to what extraction outputs must miss both. */
+const VERSION = 2;
 
 /**
  * Takes the executed programs, their interpreters, their DT_NEEDED closure and the
  * run-time-mapped objects out of the image (never starting it), storing each file
  * once under -o by sha256.
+ *
+ * The files depend on the image's layers, not its ID: the extraction is a memo keyed
+ * by layer chain, executed and mapped paths, environment and options, so a re-tag or
+ * LABEL copy of an image extracts nothing, and a copy with another CMD shares the
+ * index pass (services.indexes) and reads only its own files.
  */
 export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace': TraceArtifact }, ExtractArtifact, RunConfig> {
   return {
     name: 'extract-binaries',
-    version: 1,
-    schema: 'confine/extract/v1',
+    version: VERSION,
+    schema: SCHEMA,
     scope: 'image',
     needs: ['run-and-trace'],
     // It creates a container but never starts it: I/O, not a traced run.
     resource: 'io',
     configSlice: (c) => ({ outDir: c.outDir, allBinaries: c.allBinaries }),
     // The files live under -o, outside the cache: a hit is only good while they do.
-    stillValid: async (out, config) => {
-      for (const f of out.files) {
-        try {
-          await fs.access(storedFilePath(config.outDir, f.digest));
-        } catch {
-          return false;
-        }
-      }
-      return true;
-    },
+    stillValid: (out, config) => allStored(out, config.outDir),
     run: async (deps, ctx, unit, config) => {
       const trace = deps['run-and-trace'];
       const image = unit.data as ImageEntry;
       const spec = parseRunOptions(image.extraOptions, { file: image.file, line: image.line, image: image.name });
-      const result = await extractBinaries(await services.docker(), {
-        imageId: trace.imageId,
-        executed: trace.executedPaths,
-        mapped: trace.mappedObjects,
-        all: config.allBinaries,
-        env: spec.env,
-        outDir: config.outDir,
-        onProgress: (m: string) => ctx.progress(m),
-      });
+      const docker = await services.docker();
+      const layers = await inspectLayers(docker, trace.imageId);
+      const env = [...layers.env, ...spec.env];
+      const compute = async (): Promise<ExtractArtifact> => {
+        const r = await extractBinaries(docker, {
+          imageId: trace.imageId,
+          layers,
+          indexes: services.indexes,
+          executed: trace.executedPaths,
+          mapped: trace.mappedObjects,
+          all: config.allBinaries,
+          env: spec.env,
+          outDir: config.outDir,
+          onProgress: (m: string) => ctx.progress(m),
+        });
+        return { imageId: trace.imageId, layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned };
+      };
+      const memo = await ctx.memo<ExtractArtifact>(
+        {
+          name: 'extract-files',
+          version: VERSION,
+          schema: SCHEMA,
+          config: { outDir: config.outDir, allBinaries: config.allBinaries },
+          inputs: {
+            layers: layers.layerChain,
+            executed: sha256Hex(canonicalJson(trace.executedPaths)),
+            mapped: sha256Hex(canonicalJson(trace.mappedObjects)),
+            env: sha256Hex(canonicalJson(env)),
+          },
+        },
+        compute,
+      );
+      let result = memo.value;
+      if (memo.reused) {
+        if (await allStored(result, config.outDir)) ctx.log('files reused from an earlier extraction of the same layers and paths');
+        // The same layers hold the same contents: extracting again puts back exactly these files.
+        else result = await compute();
+      }
       ctx.log(`${result.files.length} files extracted, ${result.missing.length} needed libraries not found`);
       for (const m of result.missing) ctx.log(`missing: ${m.name} (needed by ${m.neededBy})`);
-      return { imageId: trace.imageId, files: result.files, missing: result.missing, notScanned: result.notScanned };
+      return { ...result, imageId: trace.imageId };
     },
   };
+}
+
+async function allStored(out: ExtractArtifact, outDir: string): Promise<boolean> {
+  for (const f of out.files) {
+    try {
+      await fs.access(storedFilePath(outDir, f.digest));
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }

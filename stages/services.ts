@@ -2,13 +2,16 @@ import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
 import { connectDocker } from '../docker/client';
 import { ImageId } from '../cache/digest';
+import { IndexShare } from '../extract/index-share';
 
 /**
  * The outside world the stages share in one run: one Docker connection, made on
  * first use (so commands that never touch Docker never need the engine), and image
- * IDs looked up once per tag.
+ * IDs looked up once per tag, image filesystems indexed once per layer chain.
  */
 export class Services {
+  /** extract-binaries' index passes, shared by images with the same layers. */
+  readonly indexes = new IndexShare();
   private dockerPromise?: Promise<Dockerode>;
   private ids = new Map<string, Promise<ImageId>>();
 

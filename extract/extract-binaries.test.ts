@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { extractBinaries, type ExtractOptions } from './extract-binaries';
+import { FakeEngine, type FakeFile } from './fake-engine';
+import { IndexShare } from './index-share';
+
+/** Just enough ELF header for the index pass to call it ELF. */
+function elf(): Buffer {
+  const h = Buffer.alloc(64);
+  h.write('\x7fELF', 0, 'latin1');
+  h[4] = 2;
+  h[5] = 1;
+  h.writeUInt16LE(2, 16);
+  h.writeUInt16LE(62, 18);
+  return h;
+}
+
+const BASE = 'sha256:' + 'b'.repeat(64);
+const TOP = 'sha256:' + 'c'.repeat(64);
+const files: FakeFile[] = [
+  { path: '/bin/sh', content: elf() },
+  { path: '/opt/tool', content: elf() },
+  { path: '/app/run.sh', content: '#!/bin/sh\nexec tool\n' },
+  { path: '/app/run-env.sh', content: '#!/usr/bin/env tool\n' },
+  { path: '/usr/bin/env', content: elf() },
+  { path: '/etc/ld.so.conf', content: '/opt\n', mode: 0o644 },
+];
+
+let out: string;
+beforeEach(() => {
+  out = mkdtempSync(path.join(os.tmpdir(), 'confine-xb-'));
+});
+afterEach(() => rmSync(out, { recursive: true, force: true }));
+
+function engine() {
+  return new FakeEngine({
+    'sha256:orig': { layers: [BASE, TOP], env: ['PATH=/opt:/bin'], files },
+    'sha256:label-copy': { layers: [BASE, TOP], env: ['PATH=/opt:/bin'], files },
+    'sha256:other': { layers: [BASE], env: ['PATH=/opt:/bin'], files },
+  });
+}
+
+const req = (imageId: string, extra: Partial<ExtractOptions> = {}): ExtractOptions => ({
+  imageId,
+  executed: ['/app/run.sh', '/app/run-env.sh'],
+  mapped: [],
+  all: false,
+  outDir: out,
+  ...extra,
+});
+
+describe('extractBinaries across images with the same layers', () => {
+  it('makes one index pass for two image IDs over the same layer chain, with equal results', async () => {
+    const eng = engine();
+    const indexes = new IndexShare();
+    const [a, b] = await Promise.all([
+      extractBinaries(eng.docker, req('sha256:orig', { indexes })),
+      extractBinaries(eng.docker, req('sha256:label-copy', { indexes })),
+    ]);
+    expect(eng.calls.export).toBe(1);
+    expect(indexes.passes).toBe(1);
+    expect([a.timings.indexShared, b.timings.indexShared].sort()).toEqual([false, true]);
+    const { timings: _ta, ...ra } = a;
+    const { timings: _tb, ...rb } = b;
+    expect(rb).toEqual(ra);
+    expect(a.files.map((f) => f.resolvedPath).sort()).toEqual(['/app/run-env.sh', '/app/run.sh', '/bin/sh', '/opt/tool', '/usr/bin/env']);
+    // Every helper made for reading or indexing is gone.
+    expect(eng.live.size).toBe(0);
+    expect(eng.calls.remove).toBe(eng.calls.create);
+  });
+
+  it('indexes a different layer chain on its own', async () => {
+    const eng = engine();
+    const indexes = new IndexShare();
+    const a = await extractBinaries(eng.docker, req('sha256:orig', { indexes }));
+    const c = await extractBinaries(eng.docker, req('sha256:other', { indexes }));
+    expect(eng.calls.export).toBe(2);
+    expect(c.layerChain).not.toBe(a.layerChain);
+  });
+
+  it('without a share each image indexes itself, as before', async () => {
+    const eng = engine();
+    await extractBinaries(eng.docker, req('sha256:orig'));
+    await extractBinaries(eng.docker, req('sha256:label-copy'));
+    expect(eng.calls.export).toBe(2);
+  });
+
+  it('a shared index with nothing to read creates no helper container', async () => {
+    const eng = engine();
+    const indexes = new IndexShare();
+    await extractBinaries(eng.docker, req('sha256:orig', { indexes }));
+    const created = eng.calls.create;
+    const r = await extractBinaries(eng.docker, req('sha256:label-copy', { indexes, executed: ['/nowhere'] }));
+    expect(r.files).toEqual([]);
+    expect(eng.calls.create).toBe(created);
+  });
+});
