@@ -49,6 +49,19 @@ const MAX_SCRIPT_DEPTH = 4;
 const ET_EXEC = 2;
 const ET_DYN = 3;
 
+/**
+ * The part of an environment the closure reads (PATH for '#!' env lookups,
+ * LD_LIBRARY_PATH for the loader), later values winning; PATH as Docker gives a
+ * container whose image sets none. Images that differ only in other variables, or in
+ * an unset versus default PATH, get the same closure: callers key shared work by this.
+ */
+export function closureEnv(env: string[] | undefined): string[] {
+  const out = [`PATH=${envValue(env, 'PATH') ?? DEFAULT_PATH}`];
+  const llp = envValue(env, 'LD_LIBRARY_PATH');
+  if (llp !== undefined) out.push(`LD_LIBRARY_PATH=${llp}`);
+  return out;
+}
+
 export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts: ClosureOptions = {}): Promise<ClosureResult> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
   const infoCache = opts.infoCache ?? new Map<string, DynamicInfo | ConfineError>();

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { extractBinaries, type ExtractOptions } from './extract-binaries';
+import { extractBinaries, extractionEnv, type ExtractOptions } from './extract-binaries';
 import { FakeEngine, type FakeFile } from './fake-engine';
 import { IndexShare } from './index-share';
 
@@ -94,5 +94,13 @@ describe('extractBinaries across images with the same layers', () => {
     const r = await extractBinaries(eng.docker, req('sha256:label-copy', { indexes, executed: ['/nowhere'] }));
     expect(r.files).toEqual([]);
     expect(eng.calls.create).toBe(created);
+  });
+});
+
+describe('extractionEnv', () => {
+  it('keeps what the closure reads, the last value winning, PATH defaulted as Docker does', () => {
+    expect(extractionEnv({ env: [] }, undefined)).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+    expect(extractionEnv({ env: ['PATH=/a', 'HOME=/root', 'LD_LIBRARY_PATH=/l'] }, ['PATH=/b'])).toEqual(['PATH=/b', 'LD_LIBRARY_PATH=/l']);
+    expect(extractionEnv({ env: ['PATH='] }, [])).toEqual(['PATH=']);
   });
 });

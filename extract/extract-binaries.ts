@@ -3,7 +3,7 @@ import { readDynamicInfo, type DynamicInfo } from '../elf/dynamic-info';
 import { imageFsOver, openImageFs, type ImageFs } from '../docker/image-fs';
 import { inspectLayers, type ImageLayers } from '../docker/image-layers';
 import { ConfineError } from '../pipeline/errors';
-import { computeClosure } from './closure';
+import { closureEnv, computeClosure } from './closure';
 import type { IndexedImage, IndexShare } from './index-share';
 import { DEFAULT_MAX_FILE_BYTES } from './image-reader';
 import { storeFiles, type StoredFileRow } from './store-files';
@@ -33,6 +33,11 @@ export interface ExtractResult {
   notScanned: { path: string; reason: string }[];
   /** indexShared: the index came from another image's pass (indexMillis is then that pass's time). */
   timings: { indexMillis: number; indexShared: boolean; closureMillis: number; storeMillis: number };
+}
+
+/** What of the image's Config.Env and the run's -e the extraction depends on: key shared work by it. */
+export function extractionEnv(layers: Pick<ImageLayers, 'env'>, runEnv: string[] | undefined): string[] {
+  return closureEnv([...layers.env, ...(runEnv ?? [])]);
 }
 
 const LOADER_CONFIG = (p: string) => p === '/etc/ld.so.conf' || p.startsWith('/etc/ld.so.conf.d/') || /^\/etc\/ld-musl-[^/]*\.path$/.test(p);
@@ -78,7 +83,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
     progress(got.shared ? `index shared with an image of the same layers; following dependencies` : `indexed in ${Math.round(indexed.indexMillis)} ms; following dependencies`);
     const closure = await computeClosure(
       fs,
-      { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: [...layers.env, ...(opts.env ?? [])] },
+      { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: extractionEnv(layers, opts.env) },
       // A copy: the closure adds what it reads, and the shared map must not change under other images.
       { infoCache: new Map(indexed.infos), maxBytes },
     );

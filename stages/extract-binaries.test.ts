@@ -38,6 +38,8 @@ const files: FakeFile[] = [
 const ORIG = id('1');
 const LABEL_COPY = id('2');
 const OTHER_PATH = id('3'); // same layers, another PATH: /app/run.sh runs another tool
+const NO_ENV = id('4'); // no Config.Env at all (docker import), so Docker's default PATH
+const DEFAULT_ENV = id('5'); // `docker build` wrote the default PATH, and an unrelated variable
 
 /** Stands in for run-and-trace: what each image "executed", read from the unit. */
 const traceStage: Stage<Record<string, never>, unknown, RunConfig> = {
@@ -68,6 +70,8 @@ function rig() {
     [ORIG]: { layers: [L('a'), L('b')], env: ['PATH=/opt:/bin'], files },
     [LABEL_COPY]: { layers: [L('a'), L('b')], env: ['PATH=/opt:/bin'], files },
     [OTHER_PATH]: { layers: [L('a'), L('b')], env: ['PATH=/usr/local:/bin'], files },
+    [NO_ENV]: { layers: [L('a'), L('b')], files },
+    [DEFAULT_ENV]: { layers: [L('a'), L('b')], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'APP_VERSION=2'], files },
   });
   const services = new Services('test');
   services.docker = async () => eng.docker;
@@ -117,6 +121,13 @@ describe('the extract-binaries stage over images with the same layers', () => {
     expect(r.extractOf(out, 'orig').files.map((f) => f.resolvedPath)).toContain('/opt/tool');
     expect(r.extractOf(out, 'path').files.map((f) => f.resolvedPath)).toContain('/usr/local/tool');
     expect(r.extractOf(out, 'path').files.map((f) => f.resolvedPath)).not.toContain('/opt/tool');
+  });
+
+  it('an unset PATH is Docker\'s default PATH, and variables the closure does not read do not matter', async () => {
+    const r = rig();
+    const out = await r.run([unit('bare', NO_ENV), unit('built', DEFAULT_ENV)]);
+    expect(r.eng.calls.create).toBe(1);
+    expect(r.extractOf(out, 'built').files).toEqual(r.extractOf(out, 'bare').files);
   });
 
   it('a later run reuses the extraction for a new copy from disk, and extracts again when its files left -o', async () => {

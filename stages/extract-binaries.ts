@@ -3,7 +3,7 @@ import { canonicalJson } from '../cache/canonical-json';
 import { sha256Hex } from '../cache/digest';
 import { inspectLayers } from '../docker/image-layers';
 import { parseRunOptions } from '../docker/run-options';
-import { extractBinaries } from '../extract/extract-binaries';
+import { extractBinaries, extractionEnv } from '../extract/extract-binaries';
 import { storedFilePath } from '../extract/store-files';
 import type { Stage } from '../pipeline/stage';
 import type { ExtractArtifact, TraceArtifact } from '../schemas/types';
@@ -43,7 +43,6 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
       const spec = parseRunOptions(image.extraOptions, { file: image.file, line: image.line, image: image.name });
       const docker = await services.docker();
       const layers = await inspectLayers(docker, trace.imageId);
-      const env = [...layers.env, ...spec.env];
       const compute = async (): Promise<ExtractArtifact> => {
         const r = await extractBinaries(docker, {
           imageId: trace.imageId,
@@ -68,7 +67,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
             layers: layers.layerChain,
             executed: sha256Hex(canonicalJson(trace.executedPaths)),
             mapped: sha256Hex(canonicalJson(trace.mappedObjects)),
-            env: sha256Hex(canonicalJson(env)),
+            env: sha256Hex(canonicalJson(extractionEnv(layers, spec.env))),
           },
         },
         compute,
