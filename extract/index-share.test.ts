@@ -40,6 +40,17 @@ describe('IndexShare', () => {
     expect(share.passes).toBe(2);
   });
 
+  it('a caller that joined a pass which failed makes its own', async () => {
+    const share = new IndexShare();
+    let fail!: (e: Error) => void;
+    const first = share.get('k', () => new Promise<IndexedImage>((_res, rej) => (fail = rej)));
+    const second = share.get('k', async () => indexed(2));
+    fail(new Error('helper removed'));
+    await expect(first).rejects.toThrow('helper removed');
+    await expect(second).resolves.toMatchObject({ shared: false });
+    expect(share.passes).toBe(2);
+  });
+
   it('drops the least recently used index past its entry budget, never one bigger than the budget', async () => {
     const share = new IndexShare(10);
     await share.get('a', async () => indexed(4));

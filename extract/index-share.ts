@@ -42,7 +42,16 @@ export class IndexShare {
       return { value: hit, shared: true };
     }
     const inflight = this.pending.get(key);
-    if (inflight) return { value: await inflight, shared: true };
+    if (inflight) {
+      try {
+        return { value: await inflight, shared: true };
+      } catch {
+        // That image's pass failed (its helper removed, the image deleted): this one's
+        // own image may well be readable, so it tries itself rather than share the failure.
+        if (this.pending.get(key) === inflight) this.pending.delete(key);
+        return this.get(key, compute);
+      }
+    }
     this.passes++;
     const p = compute();
     this.pending.set(key, p);
@@ -52,7 +61,7 @@ export class IndexShare {
       return { value, shared: false };
     } finally {
       // A failed pass is not remembered: the next image with these layers tries again.
-      this.pending.delete(key);
+      if (this.pending.get(key) === p) this.pending.delete(key);
     }
   }
 
