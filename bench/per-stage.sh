@@ -22,5 +22,11 @@ awk -v mode=table -f "$repo/bench/stage-times.awk" run.log | awk -v a="$t0" -v b
   NR > 1 { n++; s += $NF; if ($NF > max) { max = $NF; who = $1 }; if ($NF >= 10) over++ }
   END { printf "\nimages: %d  wall: %.1f s  outside the trace window: mean %.2f s, max %.2f s (%s); images >= 10 s: %d  (%s)\n",
         n, b - a, s / n, max, who, over, (over ? "NOT MET" : "MET") }'
+# Extraction shared by layer chain (images with the same layers): index passes made vs
+# shared, and extractions reused whole (same layers, paths and PATH/LD_LIBRARY_PATH).
+printf 'extract: %d index passes, %d shared; %d extractions reused whole\n' \
+  "$(grep -c 'extract-binaries: indexed in' run.log || true)" \
+  "$(grep -c 'extract-binaries: index shared with an image' run.log || true)" \
+  "$(grep -c 'extract-binaries: files reused from an earlier extraction' run.log || true)"
 grep -E ": failed" run.log | cut -c1-200 || true
 grep -qE "^\[" run.log || { echo "no stage lines; the run said:" >&2; tail -n 20 run.log >&2; }
