@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { compile, tempDir } from '../x86/test-fixtures';
-import { analyzeCommand } from './analyze-command';
+import { analyzeCommand, resolutionFingerprint, SummarySource } from './analyze-command';
 import { UsageError } from './args';
 
 const PROGRAM = String.raw`
@@ -52,14 +52,64 @@ test('--json prints exactly binaries (path, syscall names, unresolvedSites) and 
   expect(j.syscalls).toEqual([...union].sort());
 });
 
-test('--cache stores one validated entry per file content and a rerun gives the same answer from it', async () => {
+test('--cache stores one entry per file content plus one per program, and a rerun gives the same answer from them', async () => {
   const cache = path.join(dir, 'cache');
   const first = await run([musl, '--json', '--cache', cache]);
-  const entries = () => fs.readdirSync(path.join(cache, 'objects'), { recursive: true }).filter((f) => String(f).endsWith('.json'));
-  expect(entries()).toHaveLength(1);
+  const entries = () => fs.readdirSync(path.join(cache, 'objects'), { recursive: true }).filter((f) => String(f).endsWith('.json')).map((f) => path.join(cache, 'objects', String(f)));
+  const stages = () => entries().map((f) => JSON.parse(fs.readFileSync(f, 'utf8')).fingerprint.stage).sort();
+  expect(stages()).toEqual(['analyze-program', 'elf-scan']);
   const second = await run([musl, '--json', '--cache', cache]);
   expect(second.out).toBe(first.out);
-  expect(entries()).toHaveLength(1);
+  expect(entries()).toHaveLength(2);
+  // The verbose table (chains, per-object counts) comes back from the program entry unchanged.
+  const cold = await run([musl, '-v']);
+  const warm = await run([musl, '-v', '--cache', cache]);
+  expect(warm.out).toBe(cold.out);
+});
+
+test('a program entry that is tampered with is not trusted: the answer is recomputed', async () => {
+  const cache = path.join(dir, 'cache-tamper');
+  const first = await run([musl, '--json', '--cache', cache]);
+  const files = fs.readdirSync(path.join(cache, 'objects'), { recursive: true }).map((f) => path.join(cache, 'objects', String(f))).filter((f) => f.endsWith('.json'));
+  const program = files.find((f) => JSON.parse(fs.readFileSync(f, 'utf8')).fingerprint.stage === 'analyze-program')!;
+  const entry = JSON.parse(fs.readFileSync(program, 'utf8'));
+  entry.artifact.resolution.syscalls = [];
+  fs.writeFileSync(program, JSON.stringify(entry));
+  const second = await run([musl, '--json', '--cache', cache]);
+  expect(second.out).toBe(first.out);
+});
+
+test('the program key changes with any loaded object\'s path or content and with the analysis code', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  const lib = { name: 'libc.so', rootPath: '/lib/libc.so', hostPath: '/lib/libc.so', bytes: bytes('libc'), info: {} as never };
+  const plan = (libBytes: Uint8Array, libPath = '/lib/libc.so') => ({
+    rootPath: '/bin/p', bytes: bytes('exe'), order: { libraries: [{ ...lib, bytes: libBytes, rootPath: libPath }], missing: [] },
+  });
+  const source = new SummarySource();
+  const key = (p: ReturnType<typeof plan>) => JSON.stringify(resolutionFingerprint(p, source));
+  expect(key(plan(bytes('libc')))).toBe(key(plan(bytes('libc'))));
+  expect(key(plan(bytes('libc2')))).not.toBe(key(plan(bytes('libc'))));
+  expect(key(plan(bytes('libc'), '/usr/lib/libc.so'))).not.toBe(key(plan(bytes('libc'))));
+  const fp = resolutionFingerprint(plan(bytes('libc')), source);
+  expect((fp.config as { code: string }).code).toMatch(/^[0-9a-f]{64}$/);
+});
+
+test('scans on worker threads give the same answer and entries as scans inline', async () => {
+  const saved = process.env.CONFINE_SCAN_WORKERS;
+  try {
+    process.env.CONFINE_SCAN_WORKERS = '0';
+    const inline = await run([dyn, musl, '-v']);
+    process.env.CONFINE_SCAN_WORKERS = '2';
+    const cache = path.join(dir, 'cache-workers');
+    const pooled = await run([dyn, musl, '-v', '--cache', cache]);
+    expect(pooled.out).toBe(inline.out);
+    // Entries the workers wrote are valid: the rerun reads them back (program entries included).
+    const again = await run([dyn, musl, '-v', '--cache', cache]);
+    expect(again.out).toBe(inline.out);
+  } finally {
+    if (saved === undefined) delete process.env.CONFINE_SCAN_WORKERS;
+    else process.env.CONFINE_SCAN_WORKERS = saved;
+  }
 });
 
 test('--root: PATH is taken inside the root', async () => {

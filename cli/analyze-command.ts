@@ -1,17 +1,18 @@
 import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { sourceDigest } from '../cache/code-digest';
 import { ContentStore } from '../cache/content-store';
 import { sha256Hex } from '../cache/digest';
-import type { Fingerprint } from '../cache/fingerprint';
-import { fingerprintKey } from '../cache/fingerprint';
-import { readDynamicInfo } from '../elf';
-import { resolveLoadOrder, type FoundObject } from '../analysis/host-resolver';
-import { resolveProgram, type ProgramObject, type ProgramResolution } from '../analysis/link';
+import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
+import { readDynamicInfo, type DynamicInfo } from '../elf';
+import { resolveLoadOrder, type FoundObject, type LoadOrder } from '../analysis/host-resolver';
+import { resolveProgram, type ProgramObject, type ProgramResolution, type Provenance } from '../analysis/link';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
-import { validateArtifact } from '../schemas/validate';
-import { scanFile, scanKeyConfig, SCAN_VERSION } from '../stages/scan-file';
+import { SCAN_SOURCES } from '../stages/scan-file';
 import { syscallName } from '../syscalls/table';
+import { cachedScan, type ScanJob } from '../workers/scan-job';
+import { ScanPool } from '../workers/scan-pool';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
 export const analyzeHelp = () => `confine analyze — the syscalls reachable from ELF files on disk
@@ -28,11 +29,14 @@ of every loaded object (sound; sysfilter's rule).
 Options:
       --root DIR     filesystem tree the libraries are looked up in (default: /);
                      PATHs are taken inside it when DIR/PATH exists
-      --cache DIR    reuse per-file analyses by content (shared with 'confine profiles')
+      --cache DIR    reuse per-file analyses and whole-program results by content
+                     (per-file entries are shared with 'confine profiles')
       --json         one JSON object on stdout:
                      {"binaries":[{"path","syscalls":[names],"unresolvedSites":N}],"syscalls":[union]}
   -v, --verbose      also list unresolved sites, missing libraries and one chain per syscall
   -h, --help         this text
+
+Objects are scanned on worker threads (CONFINE_SCAN_WORKERS=N, 0 for none).
 
 Exit status: 0 analysed; 1 some file could not be analysed; 2 bad usage.`;
 
@@ -47,39 +51,75 @@ export interface AnalyzedBinary {
 
 /** Per-file summaries by content digest: in memory for this run, on disk with --cache. */
 export class SummarySource {
-  private readonly memo = new Map<string, ElfScanArtifact>();
-  constructor(private readonly store?: ContentStore) {}
+  private readonly memo = new Map<string, Promise<ElfScanArtifact>>();
+  private readonly digests = new WeakMap<Uint8Array, string>();
+  constructor(readonly store?: ContentStore) {}
 
-  async get(bytes: Uint8Array, pathForMessages: string): Promise<ElfScanArtifact> {
-    const digest = `sha256:${sha256Hex(bytes)}`;
-    const hit = this.memo.get(digest);
-    if (hit) return hit;
-    // The same fingerprint symbol-scan's memo uses, so both share cache entries.
-    const fp: Fingerprint = { stage: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: scanKeyConfig(), inputs: { file: digest } };
-    let art: ElfScanArtifact | undefined;
-    if (this.store) {
-      const got = await this.store.read<ElfScanArtifact>(fingerprintKey(fp));
-      if (got.status === 'hit') art = got.artifact;
-    }
-    if (!art) {
-      art = scanFile(bytes, digest, pathForMessages);
-      if (this.store) await this.store.write(fp, art);
-    }
-    this.memo.set(digest, art);
-    return art;
+  /** `sha256:` digest of a file's bytes (each buffer hashed once). */
+  digestOf(bytes: Uint8Array): string {
+    let d = this.digests.get(bytes);
+    if (d === undefined) this.digests.set(bytes, (d = `sha256:${sha256Hex(bytes)}`));
+    return d;
   }
+
+  /** Hashes many buffers at once on libuv's thread pool (WebCrypto), so large files hash in parallel. */
+  async digestAll(list: Iterable<Uint8Array>): Promise<void> {
+    const todo = [...new Set(list)].filter((b) => !this.digests.has(b));
+    const hashes = await Promise.all(todo.map((b) => crypto.subtle.digest('SHA-256', b)));
+    todo.forEach((b, i) => this.digests.set(b, `sha256:${Buffer.from(hashes[i]).toString('hex')}`));
+  }
+
+  get(bytes: Uint8Array, pathForMessages: string, pool?: ScanPool): Promise<ElfScanArtifact> {
+    const digest = this.digestOf(bytes);
+    let p = this.memo.get(digest);
+    if (!p) {
+      const job: ScanJob = { bytes, digest, path: pathForMessages };
+      p = pool ? pool.scan(job) : cachedScan(this.store, job);
+      this.memo.set(digest, p);
+    }
+    return p;
+  }
+}
+
+/** What one program needs before any scan: its bytes and where its libraries are. */
+export interface ProgramPlan {
+  rootPath: string;
+  bytes: Uint8Array;
+  info?: DynamicInfo;
+  order?: LoadOrder;
+  /** Why the load order could not be found; thrown only if the scan says the file is analysable. */
+  failure?: unknown;
+}
+
+export function planProgram(root: string, rootPath: string): ProgramPlan {
+  const bytes = readFileSync(path.join(root, rootPath));
+  try {
+    const info = readDynamicInfo(bytes, rootPath);
+    return { rootPath, bytes, info, order: resolveLoadOrder(root, rootPath, info) };
+  } catch (failure) {
+    return { rootPath, bytes, failure };
+  }
+}
+
+/** Every object of the program (executable, libraries, loader), the executable first. */
+function objectsOf(plan: ProgramPlan): { bytes: Uint8Array; rootPath: string }[] {
+  const o = plan.order;
+  return [{ bytes: plan.bytes, rootPath: plan.rootPath }, ...(o?.libraries ?? []), ...(o?.loader ? [o.loader] : [])];
 }
 
 /** Analyses one program found at `rootPath` inside `root`. */
 export async function analyzeBinary(root: string, rootPath: string, source: SummarySource): Promise<AnalyzedBinary> {
-  const hostPath = path.join(root, rootPath);
-  const bytes = readFileSync(hostPath);
-  const art = await source.get(bytes, rootPath);
+  return analyzePlan(planProgram(root, rootPath), source);
+}
+
+async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: ScanPool): Promise<AnalyzedBinary> {
+  const rootPath = plan.rootPath;
+  const art = await source.get(plan.bytes, rootPath, pool);
   if (!art.analysis) return { path: rootPath, error: art.error ?? `${art.format}: no code to analyse`, missing: [] };
-  const info = readDynamicInfo(bytes, rootPath);
-  const order = resolveLoadOrder(root, rootPath, info);
+  if (!plan.order) throw plan.failure;
+  const order = plan.order;
   const summaryOf = async (o: FoundObject): Promise<ProgramObject | undefined> => {
-    const s = await source.get(o.bytes, o.rootPath);
+    const s = await source.get(o.bytes, o.rootPath, pool);
     return s.analysis ? { path: o.rootPath, summary: s.analysis } : undefined;
   };
   const libraries: ProgramObject[] = [];
@@ -92,6 +132,157 @@ export async function analyzeBinary(root: string, rootPath: string, source: Summ
   const loader = order.loader ? await summaryOf(order.loader) : undefined;
   const resolution = resolveProgram({ executable: { path: rootPath, summary: art.analysis as ObjectSummary }, libraries, ...(loader ? { loader } : {}) });
   return { path: rootPath, resolution, missing, ...(art.go ? { go: art.go } : {}) };
+}
+
+/**
+ * Analyses several programs. With a store, each program's whole answer is cached
+ * under its inputs' contents (see resolutionFingerprint): an unchanged rerun hashes
+ * the files, reads one small entry per program and scans nothing. Otherwise the
+ * objects of every program still to resolve are scanned first — in parallel on the
+ * pool, largest first — and the programs are then walked one by one.
+ */
+export async function analyzePrograms(root: string, rootPaths: string[], source: SummarySource): Promise<AnalyzedBinary[]> {
+  const store = source.store;
+  const t = phaseTimer();
+  const plans = rootPaths.map((rp) => planProgram(root, rp));
+  t('plan (read files, load order)');
+  await source.digestAll(plans.flatMap((p) => objectsOf(p).map((o) => o.bytes)));
+  t('hash');
+  const fps = plans.map((p) => (store && p.order ? resolutionFingerprint(p, source) : undefined));
+  const results: (AnalyzedBinary | undefined)[] = await Promise.all(
+    fps.map(async (fp) => {
+      if (!store || !fp) return undefined;
+      const got = await store.read<StoredAnalysis>(fingerprintKey(fp));
+      return got.status === 'hit' ? fromStored(got.artifact) : undefined;
+    }),
+  );
+  t(`program entries (${results.filter(Boolean).length}/${plans.length} reused)`);
+
+  // Only objects a walk will read: an executable the scan will refuse (not x86-64) has no walk.
+  const jobs = new Map<string, { bytes: Uint8Array; rootPath: string }>();
+  plans.forEach((p, i) => {
+    if (results[i]) return;
+    const walks = p.info !== undefined && p.info.elfClass === 64 && p.info.machine === EM_X86_64 && (p.info.type === 'exec' || p.info.type === 'dyn');
+    for (const o of walks ? objectsOf(p) : objectsOf(p).slice(0, 1)) {
+      const d = source.digestOf(o.bytes);
+      if (!jobs.has(d)) jobs.set(d, o);
+    }
+  });
+  const pool = new ScanPool(ScanPool.sizeFor(jobs.size), store);
+  try {
+    const started = [...jobs.values()].sort((a, b) => b.bytes.length - a.bytes.length).map((o) => source.get(o.bytes, o.rootPath, pool));
+    // Errors surface below, in program order, as they would one program at a time.
+    await Promise.allSettled(started);
+    t(`scan ${jobs.size} objects (${pool.size} workers)`);
+    for (let i = 0; i < plans.length; i++) {
+      if (results[i]) continue;
+      const r = await analyzePlan(plans[i], source, pool);
+      t(`walk ${plans[i].rootPath}`);
+      results[i] = r;
+      const fp = fps[i];
+      if (store && fp && r.resolution) await store.write(fp, toStored(r));
+    }
+    t('write program entries');
+  } finally {
+    await pool.close();
+  }
+  return results as AnalyzedBinary[];
+}
+
+const EM_X86_64 = 62;
+
+/** CONFINE_ANALYZE_TIMING=1: wall time per phase on stderr (for bench/ and profiling), else nothing. */
+function phaseTimer(): (what: string) => void {
+  if (!process.env.CONFINE_ANALYZE_TIMING) return () => undefined;
+  let last = performance.now();
+  return (what) => {
+    const now = performance.now();
+    process.stderr.write(`[analyze] ${what}: ${((now - last) / 1000).toFixed(2)} s\n`);
+    last = now;
+  };
+}
+
+/** Bump when the stored form of a program's result changes. */
+const RESOLUTION_VERSION = 1;
+export const RESOLUTION_SCHEMA = 'confine/analyze-program/v1';
+
+/**
+ * The key of one program's whole result: the program's and every loaded object's path
+ * and content digest, in load order, the libraries not found, and the digest of all the
+ * code that computes the answer (the scan's sources, which include analysis/link.ts, and
+ * this file), so a code change never hides behind a stale entry.
+ */
+export function resolutionFingerprint(plan: ProgramPlan, source: Pick<SummarySource, 'digestOf'>): Fingerprint {
+  const order = plan.order!;
+  const obj = (o: { rootPath: string; bytes: Uint8Array }) => [o.rootPath, source.digestOf(o.bytes)];
+  return {
+    stage: 'analyze-program',
+    version: RESOLUTION_VERSION,
+    schema: RESOLUTION_SCHEMA,
+    config: { code: sourceDigest(path.join(__dirname, '..'), [...SCAN_SOURCES, 'cli/analyze-command.ts']) },
+    inputs: {
+      program: JSON.stringify(obj(plan)),
+      libraries: JSON.stringify(order.libraries.map(obj)),
+      loader: order.loader ? JSON.stringify(obj(order.loader)) : '',
+      missing: JSON.stringify(order.missing),
+    },
+  };
+}
+
+/** A program's result as JSON: Sets and Maps as arrays, in their iteration order. */
+interface StoredAnalysis {
+  path: string;
+  missing: string[];
+  go?: ElfScanArtifact['go'];
+  resolution: Omit<ProgramResolution, 'syscalls' | 'withoutIndirectRule' | 'provenance'> & {
+    syscalls: number[];
+    withoutIndirectRule: number[];
+    provenance: [number, Provenance][];
+  };
+}
+
+function toStored(r: AnalyzedBinary): StoredAnalysis {
+  const res = r.resolution!;
+  return {
+    path: r.path,
+    missing: r.missing,
+    ...(r.go ? { go: r.go } : {}),
+    resolution: { ...res, syscalls: [...res.syscalls], withoutIndirectRule: [...res.withoutIndirectRule], provenance: [...res.provenance] },
+  };
+}
+
+function fromStored(s: StoredAnalysis): AnalyzedBinary {
+  const res = s.resolution;
+  return {
+    path: s.path,
+    missing: s.missing,
+    ...(s.go ? { go: s.go } : {}),
+    resolution: { ...res, syscalls: new Set(res.syscalls), withoutIndirectRule: new Set(res.withoutIndirectRule), provenance: new Map(res.provenance) },
+  };
+}
+
+/** The shape check the store runs on a program entry before trusting it (its bytes are hash-checked too). */
+export function checkStoredAnalysis(a: unknown): string | undefined {
+  const isNums = (x: unknown) => Array.isArray(x) && x.every((n) => Number.isInteger(n));
+  const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 'object' && !Array.isArray(x);
+  if (!isObj(a) || typeof a.path !== 'string') return 'not a program result';
+  if (!Array.isArray(a.missing) || !a.missing.every((m) => typeof m === 'string')) return '/missing not a list of strings';
+  const r = a.resolution;
+  if (!isObj(r)) return '/resolution missing';
+  if (!isNums(r.syscalls) || !isNums(r.withoutIndirectRule)) return '/resolution syscalls not numbers';
+  if (typeof r.indirectRuleFired !== 'boolean') return '/resolution/indirectRuleFired not a boolean';
+  if (!Array.isArray(r.perObject) || !r.perObject.every((o) => isObj(o) && typeof o.path === 'string' && isNums(o.syscalls))) return '/resolution/perObject malformed';
+  if (!Array.isArray(r.unresolvedSites) || !r.unresolvedSites.every((u) => isObj(u) && typeof u.object === 'string' && typeof u.site === 'number')) return '/resolution/unresolvedSites malformed';
+  if (!Array.isArray(r.unresolvedImports)) return '/resolution/unresolvedImports not a list';
+  if (!Array.isArray(r.provenance) || !r.provenance.every((p) => Array.isArray(p) && Number.isInteger(p[0]) && isObj(p[1]) && Array.isArray(p[1].steps))) return '/resolution/provenance malformed';
+  if (a.go !== undefined && !isObj(a.go)) return '/go not an object';
+  return undefined;
+}
+
+/** Program entries are checked here; per-file scans by their JSON schema (ajv, loaded only when one is read). */
+function validator(schema: string, artifact: unknown): string | undefined {
+  if (schema === RESOLUTION_SCHEMA) return checkStoredAnalysis(artifact);
+  return (require('../schemas/validate') as typeof import('../schemas/validate')).validateArtifact(schema, artifact);
 }
 
 const nameOf = (nr: number) => syscallName(nr) ?? `syscall_${nr}`;
@@ -115,11 +306,8 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError('expects at least one PATH');
   const root = existingPath('--root', values.root ?? '/', 'dir')!;
-  const store = values.cache !== undefined ? new ContentStore(outputDir('--cache', values.cache), validateArtifact) : undefined;
-  const source = new SummarySource(store);
-
-  const results: AnalyzedBinary[] = [];
-  for (const p of positionals) results.push(await analyzeBinary(root, rootPathOf(root, p), source));
+  const store = values.cache !== undefined ? new ContentStore(outputDir('--cache', values.cache), validator) : undefined;
+  const results = await analyzePrograms(root, positionals.map((p) => rootPathOf(root, p)), new SummarySource(store));
 
   const union = new Set<number>();
   for (const r of results) r.resolution?.syscalls.forEach((n) => union.add(n));

@@ -1,10 +1,14 @@
 import { isElf, parseElf, readDynamicInfo } from '../elf';
-import { analyzeElf, summarizeObject } from '../analysis/object-summary';
-import { summarizeGoObject } from '../analysis/go-summary';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
+import type { Fingerprint } from '../cache/fingerprint';
 import * as path from 'node:path';
 import { sourceDigest } from '../cache/code-digest';
+
+// The analysis (and iced-x86's wasm) loads on the first scan, not with this module:
+// a warm `confine analyze` only needs the scan keys below and never scans.
+type ObjectSummaryModule = typeof import('../analysis/object-summary');
+type GoSummaryModule = typeof import('../analysis/go-summary');
 
 /**
  * The code that decides a scan's output; its digest is part of every scan's cache key
@@ -18,6 +22,11 @@ export function scanKeyConfig(): { code: string } {
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
 export const SCAN_VERSION = 6;
+
+/** The cache identity of one file's scan: symbol-scan's memo, `confine analyze` and its workers all use it. */
+export function scanFingerprint(digest: string): Fingerprint {
+  return { stage: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: scanKeyConfig(), inputs: { file: digest } };
+}
 
 const EM_X86_64 = 62;
 
@@ -45,6 +54,8 @@ export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: str
     if (d.elfClass !== 64 || d.machine !== EM_X86_64) return { ...out, error: `not analysed: ELF class ${d.elfClass}, machine ${d.machine} (only x86-64)` };
     if (d.type !== 'exec' && d.type !== 'dyn') return out;
     const elf = parseElf(bytes, pathForMessages);
+    const { summarizeGoObject } = require('../analysis/go-summary') as GoSummaryModule;
+    const { analyzeElf, summarizeObject } = require('../analysis/object-summary') as ObjectSummaryModule;
     const go = summarizeGoObject(elf, bytes);
     if (go) {
       const g = go.go;

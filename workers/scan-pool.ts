@@ -1,0 +1,137 @@
+import { availableParallelism } from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { ContentStore } from '../cache/content-store';
+import type { ElfScanArtifact } from '../schemas/types';
+import { cachedScan, type ScanJob } from './scan-job';
+import type { ScanReply, ScanRequest, ScanWorkerData } from './scan-worker';
+
+/**
+ * Scans files on worker threads, a few at a time: the scans of different objects are
+ * independent, and one large object (a Go binary) takes as long as the rest together.
+ * Each worker reads and writes the same content store, so an entry a worker wrote is
+ * one the inline path would have written.
+ *
+ * Workers are an optimisation only: if one cannot start (no compiled build and no tsx
+ * to load TypeScript), dies, or a job fails in it, that job runs inline on the calling
+ * thread — where a real error is thrown exactly as it would be without the pool.
+ */
+export class ScanPool {
+  private readonly workers: { worker: Worker; busy: boolean }[] = [];
+  private readonly queue: { job: ScanJob; resolve: (a: ElfScanArtifact) => void; reject: (e: unknown) => void }[] = [];
+  private readonly pending = new Map<number, { job: ScanJob; resolve: (a: ElfScanArtifact) => void; reject: (e: unknown) => void; worker: Worker }>();
+  private nextId = 0;
+  private broken = false;
+  /** Jobs answered by a worker and jobs run on the calling thread (fallbacks included). */
+  readonly stats = { inWorker: 0, inline: 0 };
+
+  constructor(
+    readonly size: number,
+    private readonly store: ContentStore | undefined,
+    /** The worker's entry file; tests point it elsewhere to exercise the fallback. */
+    private readonly script = path.join(__dirname, `scan-worker${path.extname(__filename)}`),
+  ) {}
+
+  /** Workers to use for `jobs` files: CONFINE_SCAN_WORKERS if set (0 = none), else one per core, at most 4. */
+  static sizeFor(jobs: number): number {
+    const env = process.env.CONFINE_SCAN_WORKERS;
+    const want = env !== undefined && /^\d+$/.test(env) ? Number(env) : Math.min(availableParallelism(), 4);
+    // One job gains nothing from a thread that first has to load the analysis.
+    return jobs < 2 ? 0 : Math.min(want, jobs);
+  }
+
+  scan(job: ScanJob): Promise<ElfScanArtifact> {
+    if (this.size === 0 || this.broken) return this.inline(job);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    const ws = this.workers.splice(0);
+    await Promise.all(ws.map((w) => w.worker.terminate()));
+  }
+
+  private pump(): void {
+    while (this.queue.length) {
+      let slot = this.workers.findIndex((w) => !w.busy);
+      if (slot < 0) {
+        if (this.workers.length >= this.size) return;
+        const w = this.start();
+        if (!w) {
+          this.fallBack();
+          return;
+        }
+        slot = this.workers.length;
+        this.workers.push({ worker: w, busy: false });
+      }
+      const { job, resolve, reject } = this.queue.shift()!;
+      const id = this.nextId++;
+      this.workers[slot].busy = true;
+      this.pending.set(id, { job, resolve, reject, worker: this.workers[slot].worker });
+      this.workers[slot].worker.postMessage({ id, ...job } satisfies ScanRequest);
+    }
+  }
+
+  private start(): Worker | undefined {
+    const script = this.script;
+    const ext = path.extname(script);
+    const workerData: ScanWorkerData = this.store ? { cacheDir: this.store.root } : {};
+    let w: Worker;
+    try {
+      if (ext === '.js') w = new Worker(script, { workerData });
+      else {
+        // TypeScript sources (tsx, jest): a worker does not inherit tsx's loader for its
+        // entry file, so it registers tsx's require hook before loading the script.
+        const tsx = require.resolve('tsx/cjs');
+        w = new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(script)});`, { eval: true, workerData });
+      }
+    } catch {
+      return undefined;
+    }
+    w.unref();
+    w.on('message', (m: ScanReply) => this.done(w, m));
+    w.on('error', () => this.lost(w));
+    w.on('exit', () => this.lost(w));
+    return w;
+  }
+
+  private done(w: Worker, m: ScanReply): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    const slot = this.workers.find((x) => x.worker === w);
+    if (slot) slot.busy = false;
+    if ('artifact' in m) {
+      this.stats.inWorker++;
+      p.resolve(m.artifact as ElfScanArtifact);
+    } else this.inline(p.job).then(p.resolve, p.reject);
+    this.pump();
+  }
+
+  /** A worker that errors or exits takes its job with it: redo that job inline, and stop using workers. */
+  private lost(w: Worker): void {
+    const idx = this.workers.findIndex((x) => x.worker === w);
+    if (idx < 0) return;
+    this.workers.splice(idx, 1);
+    this.broken = true;
+    for (const [id, p] of this.pending) {
+      if (p.worker !== w) continue;
+      this.pending.delete(id);
+      this.inline(p.job).then(p.resolve, p.reject);
+    }
+    void w.terminate();
+    this.fallBack();
+  }
+
+  private fallBack(): void {
+    this.broken = true;
+    for (const q of this.queue.splice(0)) this.inline(q.job).then(q.resolve, q.reject);
+  }
+
+  private inline(job: ScanJob): Promise<ElfScanArtifact> {
+    this.stats.inline++;
+    return cachedScan(this.store, job);
+  }
+}
