@@ -1,5 +1,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
+import { ContentStore } from '../cache/content-store';
+import { Ledger } from './ledger';
+import { runPipeline } from './runner';
+import type { StageContext } from './stage';
 import { makeRig } from './test-rig';
 
 const units = [
@@ -105,5 +110,52 @@ describe('runPipeline', () => {
     expect(rig.calls).toEqual([]);
     expect(r.interrupted).toBe(true);
     expect(r.before.stages[0].status).toBe('interrupted');
+  });
+});
+
+describe('ctx.memo shared between units', () => {
+  it('a unit waiting on another unit’s failed computation computes it itself instead of failing too', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'confine-memo-'));
+    const computed: string[] = [];
+    let release!: () => void;
+    const firstStarted = new Promise<void>((r) => (release = r));
+    const stage = {
+      name: 'scan',
+      version: 1,
+      schema: 'test/v1',
+      scope: 'image' as const,
+      needs: [],
+      resource: 'container' as const,
+      configSlice: () => null,
+      externalInputs: async (u: { id: string }) => ({ unit: u.id }),
+      run: async (_d: unknown, ctx: StageContext, unit: { id: string }) => {
+        if (unit.id === 'second') await firstStarted; // join while the first is in flight
+        const r = await ctx.memo({ name: 'shared', version: 1, schema: 'test/v1', inputs: { lib: 'libc' } }, async () => {
+          computed.push(unit.id);
+          if (unit.id === 'first') {
+            release();
+            await new Promise((r) => setTimeout(r, 20));
+            throw new Error('helper container removed under us');
+          }
+          return { v: 'libc-scan' };
+        });
+        return { v: `${unit.id}:${(r.value as { v: string }).v}` };
+      },
+    };
+    const result = await runPipeline({
+      stages: [stage],
+      units: [{ id: 'first', data: {} }, { id: 'second', data: {} }],
+      config: {},
+      store: new ContentStore(path.join(dir, 'cache'), (_s, a) => (a && typeof (a as { v?: unknown }).v === 'string' ? undefined : 'bad')),
+      ledger: new Ledger(path.join(dir, 'ledger.jsonl')),
+      reporter: { stage: () => undefined, progress: () => undefined, log: () => undefined, close: () => undefined },
+      runId: 't',
+      jobs: 2,
+    });
+    const status = Object.fromEntries(result.units.map((u) => [u.unit, u.stages[0].status]));
+    expect(status).toEqual({ first: 'failed', second: 'done' });
+    expect(computed).toEqual(['first', 'second']);
+    expect(result.outputs.get('second')?.get('scan')).toEqual({ v: 'second:libc-scan' });
+    await fs.rm(dir, { recursive: true, force: true });
   });
 });

@@ -104,13 +104,23 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       const key = fingerprintKey(fp);
       // Two images scanning the same libc at once share one computation.
       const pending = inflight.get(key) as Promise<{ key: CacheKey; value: T; reused: boolean }> | undefined;
-      if (pending) return pending.then((r) => ({ ...r, reused: true }));
+      if (pending) {
+        try {
+          return { ...(await pending), reused: true };
+        } catch {
+          // It failed in another image's context (its helper container removed, its
+          // run aborted): compute it here instead of inheriting that image's failure.
+          // If a third image already retries, share that attempt.
+          const retry = inflight.get(key) as typeof pending | undefined;
+          if (retry && retry !== pending) return { ...(await retry), reused: true };
+        }
+      }
       const p = memoOnce(fp, key, compute);
       inflight.set(key, p);
       try {
         return await p;
       } finally {
-        inflight.delete(key);
+        if (inflight.get(key) === p) inflight.delete(key);
       }
     };
     const memoOnce = async <T>(fp: Fingerprint, key: CacheKey, compute: () => Promise<T>) => {
