@@ -74,19 +74,33 @@ function readRegular(root: string, rootPath: string): Uint8Array | undefined {
   }
 }
 
+/**
+ * Objects already read during one run, by resolved path inside the root (null: not a
+ * readable ELF object), so programs sharing libraries read and parse each once.
+ */
+export type ObjectFiles = Map<string, { bytes: Uint8Array; info: DynamicInfo } | null>;
+
 /** Reads an object by its path inside the root, following symlinks inside the root. */
-export function openInRoot(root: string, name: string, p: string): FoundObject | undefined {
+export function openInRoot(root: string, name: string, p: string, files?: ObjectFiles): FoundObject | undefined {
   const rootPath = resolveInRoot(root, p);
   if (!rootPath) return undefined;
-  const bytes = readRegular(root, rootPath);
-  if (!bytes) return undefined;
-  let info: DynamicInfo;
-  try {
-    info = readDynamicInfo(bytes, rootPath);
-  } catch {
-    return undefined;
+  let file = files?.get(rootPath);
+  if (file === undefined) {
+    file = readObject(root, rootPath);
+    files?.set(rootPath, file);
   }
-  return { name, rootPath, hostPath: path.join(root, rootPath), bytes, info };
+  if (!file) return undefined;
+  return { name, rootPath, hostPath: path.join(root, rootPath), bytes: file.bytes, info: file.info };
+}
+
+function readObject(root: string, rootPath: string): { bytes: Uint8Array; info: DynamicInfo } | null {
+  const bytes = readRegular(root, rootPath);
+  if (!bytes) return null;
+  try {
+    return { bytes, info: readDynamicInfo(bytes, rootPath) };
+  } catch {
+    return null;
+  }
 }
 
 /** The directories of /etc/ld.so.conf and its includes (globs with `*` in the last component). */
@@ -154,7 +168,7 @@ const isCompatible = (i: DynamicInfo) => i.elfClass === 64 && i.machine === 62;
  * The load order of a program whose executable sits at `exeRootPath` inside `root`:
  * its interpreter and every DT_NEEDED library, breadth-first, each path once.
  */
-export function resolveLoadOrder(root: string, exeRootPath: string, exe: DynamicInfo): LoadOrder {
+export function resolveLoadOrder(root: string, exeRootPath: string, exe: DynamicInfo, files?: ObjectFiles): LoadOrder {
   const musl = exe.interp !== undefined && /ld-musl/.test(exe.interp);
   let confDirs: string[] | undefined;
   const systemDirs = () => (confDirs ??= musl ? muslPathDirs(root) : [...ldSoConfDirs(root), ...GLIBC_DEFAULTS]);
@@ -165,7 +179,7 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
   const byPath = new Map<string, FoundObject>();
   const bySoname = new Map<string, FoundObject>();
   if (exe.interp) {
-    const l = openInRoot(root, exe.interp, exe.interp);
+    const l = openInRoot(root, exe.interp, exe.interp, files);
     if (l && isCompatible(l.info)) {
       out.loader = l;
       byPath.set(l.rootPath, l);
@@ -190,7 +204,7 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
       if (!rp) continue;
       const known = byPath.get(rp);
       if (known) return known;
-      const o = openInRoot(root, name, rp);
+      const o = openInRoot(root, name, rp, files);
       if (o && isCompatible(o.info)) return o;
     }
     return undefined;

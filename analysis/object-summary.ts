@@ -1,7 +1,7 @@
 import type { ElfFile } from '../elf';
 import { DT, R_X86_64, SHT } from '../elf';
 import type { ObjectSummary } from '../schemas/types';
-import { analyzeCode } from '../x86/analyze-object';
+import { decodeFunctions, finishAnalysis } from '../x86/analyze-object';
 import { codeInputFromElf } from '../x86/from-elf';
 import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
 import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
@@ -40,20 +40,21 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | unde
     else if (p.resolver !== undefined) plt.set(p.address, `${IFUNC_PREFIX}${p.resolver}`);
   }
   let input: CodeInput = { ...base, pltTargets: plt, functionStarts: withGapStarts(elf, base) };
-  let code = analyzeCode(input);
+  let decoded = decodeFunctions(input);
   // Direct calls to addresses that begin no known function (static functions of an
   // object without symbols or FDEs, e.g. musl's libc.so calling _dlstart_c) would be
-  // dead ends: make them function starts and decode again, until none are left.
+  // dead ends: make them function starts and decode again, until none are left. Only
+  // the decoding is redone per round; the data-flow runs once, on the final starts.
   const lo = base.codeVaddr;
   const hi = lo + base.code.length;
   for (let round = 0; round < 8; round++) {
     const extra = new Set<number>();
-    for (const f of code.functions.values()) for (const t of f.unknownTargets) if (t >= lo && t < hi && !code.functions.has(t)) extra.add(t);
+    for (const f of decoded.functions.values()) for (const t of f.unknownTargets) if (t >= lo && t < hi && !decoded.functions.has(t)) extra.add(t);
     if (!extra.size) break;
     input = { ...input, functionStarts: [...input.functionStarts, ...[...extra].map((addr) => ({ addr }))] };
-    code = analyzeCode(input);
+    decoded = decodeFunctions(input);
   }
-  return { code, input };
+  return { code: finishAnalysis(input, decoded), input };
 }
 
 /**
@@ -72,7 +73,9 @@ function dataPointerStarts(elf: ElfFile, input: CodeInput): CodeInput['functionS
   const hi = lo + input.code.length;
   const known = new Set(input.functionStarts.map((f) => f.addr));
   const out = new Set<number>();
-  for (const v of absoluteDataWords(elf)) if (v >= lo && v < hi && !known.has(v)) out.add(v);
+  forEachAbsoluteDataWord(elf, (v) => {
+    if (v >= lo && v < hi && !known.has(v)) out.add(v);
+  });
   return [...out].map((addr) => ({ addr }));
 }
 
@@ -147,9 +150,11 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     const name = names.get(addr) ?? f.name;
     if (name) out.n = name;
     const succ = new Set<number>();
-    for (const t of [...f.calls, ...f.tailCalls, ...f.jumpsInto]) {
-      const i = index.get(t) ?? containing(t);
-      if (i !== undefined) succ.add(i);
+    for (const targets of [f.calls, f.tailCalls, f.jumpsInto]) {
+      for (const t of targets) {
+        const i = index.get(t) ?? containing(t);
+        if (i !== undefined) succ.add(i);
+      }
     }
     const imps = new Set<number>();
     for (const key of f.imports) {
@@ -291,10 +296,10 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
 /** Function indexes whose absolute address appears, 8-byte aligned, in allocated non-code sections. */
 function absolutePointers(elf: ElfFile, index: Map<number, number>): Set<number> {
   const out = new Set<number>();
-  for (const v of absoluteDataWords(elf)) {
+  forEachAbsoluteDataWord(elf, (v) => {
     const i = index.get(v);
     if (i !== undefined) out.add(i);
-  }
+  });
   return out;
 }
 
@@ -302,14 +307,15 @@ function absolutePointers(elf: ElfFile, index: Map<number, number>): Set<number>
  * The 8-byte-aligned words of a non-PIE object's allocated data that could be code
  * addresses (below 4 GiB): function pointers stored without relocations.
  */
-function* absoluteDataWords(elf: ElfFile): Generator<number> {
+function forEachAbsoluteDataWord(elf: ElfFile, fn: (word: number) => void): void {
+  // A callback, not a generator: millions of words, and a generator's resumption per word showed in profiles.
   for (const s of elf.sections) {
     if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.type === SHT.NOBITS || s.size < 8) continue;
     const bytes = elf.readAt(s.addr, s.size);
     if (!bytes) continue;
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= bytes.length; o += 8) {
-      if (dv.getUint32(o + 4, true) === 0) yield dv.getUint32(o, true);
+      if (dv.getUint32(o + 4, true) === 0) fn(dv.getUint32(o, true));
     }
   }
 }

@@ -89,12 +89,11 @@ export class ByteView {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
+/**
+ * Symbol names and paths: ASCII in practice, where UTF-8 and Latin-1 agree. TextDecoder
+ * is native and ~10x faster than String.fromCharCode over the bytes, which showed up
+ * in profiles of Go binaries (hundreds of thousands of long names).
+ */
 function latin1OrUtf8(b: Uint8Array): string {
-  // Symbol names and paths are ASCII in practice; the fast path avoids TextDecoder overhead.
-  let ascii = true;
-  for (let i = 0; i < b.length; i++) if (b[i] > 0x7f) { ascii = false; break; }
-  if (!ascii) return decoder.decode(b);
-  let s = '';
-  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
-  return s;
+  return decoder.decode(b);
 }

@@ -101,7 +101,10 @@ export class GlobalVars {
     }
     for (const a of this.elf.relativeTargets) if (a >= lo && a < hi) out.unknown.push({ reason: `relocated pointer to or near 0x${addr.toString(16)}`, at: a });
 
-    // Instructions with a rip-relative displacement that lands in the window.
+    // Instructions with a rip-relative displacement that lands in the window. In x86-64
+    // encoding a memory operand's disp32 is followed only by the immediate (none, 1, 2 or
+    // 4 bytes), so it ends 0, 1, 2 or 4 bytes before the instruction does: looking at
+    // those four places finds every rip-relative reference (classify decodes to confirm).
     const p = this.prog;
     const b = p.bytes;
     for (let i = 0; i < p.n; i++) {
@@ -110,7 +113,9 @@ export class GlobalVars {
       const end = p.addr[i] + len;
       const o = p.addr[i] - p.base;
       let hit = false;
-      for (let k = 1; k + 4 <= len; k++) {
+      for (let imm = 0; imm <= 4; imm += imm === 2 ? 2 : 1) {
+        const k = len - 4 - imm;
+        if (k < 1) break;
         const t = end + (b[o + k] | (b[o + k + 1] << 8) | (b[o + k + 2] << 16) | (b[o + k + 3] << 24));
         if (t >= lo && t < hi) {
           hit = true;

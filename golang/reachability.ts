@@ -51,6 +51,16 @@ export function goReachability(elf: ElfFile, buf: Uint8Array, code: CodeAnalysis
     }
   };
   const textStart = pcln.textStart || starts.values().next().value?.addr || 0;
+  // Tens of millions of data words are looked at: one byte per text address marks
+  // function starts (1) and starts named like methods (2), instead of map lookups.
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const a of starts.keys()) {
+    if (a < lo) lo = a;
+    if (a > hi) hi = a;
+  }
+  const mark = new Uint8Array(starts.size ? hi - lo + 1 : 0);
+  for (const f of starts.values()) mark[f.addr - lo] = isMethodName(f.name) ? 3 : 1;
   for (const s of elf.sections) {
     if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0) continue;
     if (s.type === SHT.NOBITS || NOT_POINTERS.has(s.name) || s.size === 0) continue;
@@ -60,13 +70,16 @@ export function goReachability(elf: ElfFile, buf: Uint8Array, code: CodeAnalysis
     for (let o = skew; o + 8 <= s.size; o += 8) {
       const hiWord = dv.getUint32(o + 4, true);
       if (hiWord > 0x7fff) continue; // not a user-space address
-      add(dv.getUint32(o, true) + hiWord * 2 ** 32, 'dataPointer');
+      const a = dv.getUint32(o, true) + hiWord * 2 ** 32;
+      if (a >= lo && a <= hi && mark[a - lo] !== 0) add(a, 'dataPointer');
     }
     if (s.name === '.rodata' || s.name === '.data.rel.ro' || s.name === '.typelink') {
       const skew4 = (4 - (s.addr % 4)) % 4;
       for (let o = skew4; o + 4 <= s.size; o += 4) {
         const v = dv.getUint32(o, true);
-        if (v !== 0xffffffff && isMethodName(starts.get(textStart + v)?.name)) add(textStart + v, 'textOffset');
+        const a = textStart + v;
+        if (a < lo || a > hi || v === 0xffffffff) continue;
+        if (mark[a - lo] & 2) add(a, 'textOffset');
       }
     }
   }

@@ -17,11 +17,27 @@ export interface ScanJob {
  */
 export async function cachedScan(store: ContentStore | undefined, job: ScanJob): Promise<ElfScanArtifact> {
   const fp = scanFingerprint(job.digest);
+  const t0 = performance.now();
   if (store) {
     const got = await store.read<ElfScanArtifact>(fingerprintKey(fp));
-    if (got.status === 'hit') return got.artifact;
+    if (got.status === 'hit') {
+      timing(job, `read back in ${ms(t0)}`);
+      return got.artifact;
+    }
   }
+  const t1 = performance.now();
   const art = scanFile(job.bytes, job.digest, job.path);
+  const t2 = performance.now();
   if (store) await store.write(fp, art);
+  timing(job, `scanned in ${ms(t1, t2)}${store ? `, stored in ${ms(t2)}` : ''}`);
   return art;
+}
+
+const ms = (from: number, to = performance.now()) => `${((to - from) / 1000).toFixed(2)} s`;
+
+/** CONFINE_ANALYZE_TIMING=1: one line per file on stderr (which thread, how long), for profiling. */
+function timing(job: ScanJob, what: string): void {
+  if (!process.env.CONFINE_ANALYZE_TIMING) return;
+  const { isMainThread, threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
+  process.stderr.write(`[analyze] ${isMainThread ? 'main' : `worker ${threadId}`}: ${job.path} (${(job.bytes.length / 1048576).toFixed(1)} MB) ${what}\n`);
 }

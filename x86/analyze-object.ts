@@ -13,6 +13,28 @@ const INSN: Record<number, SyscallInsn> = { [K.SYSCALL]: 'syscall', [K.INT80]: '
  * syscall instruction with the numbers that can reach %eax there.
  */
 export function analyzeCode(input: CodeInput): CodeAnalysis {
+  return finishAnalysis(input, decodeFunctions(input));
+}
+
+/** The first half of analyzeCode: decoding and per-function facts, without any data-flow. */
+export interface DecodedCode {
+  input: CodeInput;
+  prog: Program;
+  functions: Map<number, FunctionInfo>;
+  addressTaken: Set<number>;
+  syscallIdx: number[];
+  t0: number;
+  t1: number;
+}
+
+/**
+ * Decodes and collects per-function facts (calls, targets, syscall instructions). A
+ * caller that may change the function starts and decode again (analysis/object-summary's
+ * rounds for unknown call targets) looks at these facts only, and runs the data-flow
+ * half once, on its final input: finishAnalysis(input, decodeFunctions(input)) is
+ * analyzeCode(input).
+ */
+export function decodeFunctions(input: CodeInput): DecodedCode {
   const t0 = performance.now();
   const prog = Program.decode(input.code, input.codeVaddr, input.functionStarts);
   const t1 = performance.now();
@@ -23,25 +45,32 @@ export function analyzeCode(input: CodeInput): CodeAnalysis {
 
   const functions = new Map<number, FunctionInfo>();
   const syscallIdx: number[] = [];
+  // One set of each per object, emptied per function: ~5 Set allocations per function
+  // were a large share of the analysis of big objects (GC).
+  const calls = new Set<number>();
+  const tails = new Set<number>();
+  const into = new Set<number>();
+  const imports = new Set<number | string>();
+  const taken = new Set<number>();
+  const list = <T>(s: Set<T>): T[] => (s.size ? [...s] : []);
   for (let f = 0; f < prog.functions.length; f++) {
     const pf = prog.functions[f];
-    const info: FunctionInfo = {
-      addr: pf.addr, end: pf.end, name: pf.name, exported: pf.exported,
-      calls: [], tailCalls: [], jumpsInto: [], imports: [], addressTaken: [],
-      hasIndirectCall: false, hasIndirectJump: false, syscalls: [], unknownTargets: [],
-    };
-    const calls = new Set<number>();
-    const tails = new Set<number>();
-    const into = new Set<number>();
-    const imports = new Set<number | string>();
-    const taken = new Set<number>();
+    const unknownTargets: number[] = [];
+    const fnSyscalls: number[] = [];
+    let hasIndirectCall = false;
+    let hasIndirectJump = false;
+    calls.clear();
+    tails.clear();
+    into.clear();
+    imports.clear();
+    taken.clear();
     for (let i = pf.first; i < pf.last; i++) {
       const kind = prog.kind[i];
-      const t = prog.target[i];
       switch (kind) {
         case K.CALL:
         case K.JMP:
         case K.JCC: {
+          const t = prog.target[i];
           if (t >= pf.addr && t < pf.end) break; // intra-function
           const imp = input.pltTargets.get(t);
           if (imp !== undefined) imports.add(imp);
@@ -49,36 +78,45 @@ export function analyzeCode(input: CodeInput): CodeAnalysis {
           else {
             const g = prog.functionIndexContaining(t);
             if (g !== undefined) into.add(prog.functions[g].addr);
-            else info.unknownTargets.push(t);
+            else unknownTargets.push(t);
           }
           break;
         }
         case K.CALL_IND:
-          info.hasIndirectCall = true;
+          hasIndirectCall = true;
           break;
         case K.JMP_IND:
-          info.hasIndirectJump = true;
+          hasIndirectJump = true;
           break;
         case K.SYSCALL:
         case K.INT80:
         case K.SYSENTER:
           syscallIdx.push(i);
-          info.syscalls.push(prog.addr[i]);
+          fnSyscalls.push(prog.addr[i]);
           break;
-        case K.NEXT:
+        case K.NEXT: {
+          const t = prog.target[i];
           if (!Number.isNaN(t) && starts.has(t)) taken.add(t);
           break;
+        }
       }
     }
-    info.calls = [...calls];
-    info.tailCalls = [...tails];
-    info.jumpsInto = [...into];
-    info.imports = [...imports].map(String);
-    info.addressTaken = [...taken];
+    const info: FunctionInfo = {
+      addr: pf.addr, end: pf.end, name: pf.name, exported: pf.exported,
+      calls: list(calls), tailCalls: list(tails), jumpsInto: list(into), imports: list(imports).map(String), addressTaken: list(taken),
+      hasIndirectCall, hasIndirectJump, syscalls: fnSyscalls, unknownTargets,
+    };
     for (const a of taken) addressTaken.add(a);
     functions.set(pf.addr, info);
   }
 
+  return { input, prog, functions, addressTaken, syscallIdx, t0, t1 };
+}
+
+/** The second half of analyzeCode: which functions never return, and the numbers at every syscall instruction. */
+export function finishAnalysis(input: CodeInput, d: DecodedCode): CodeAnalysis {
+  if (d.input !== input) throw new Error('finishAnalysis: decoded facts belong to another input');
+  const { prog, functions, addressTaken, syscallIdx, t0, t1 } = d;
   const noReturn = noReturnTargets(prog, input.pltTargets);
   const flow = new BackwardFlow(prog, noReturn);
   const syscalls: SyscallSite[] = [];

@@ -41,6 +41,7 @@ export function codeInputFromElf(elf: ElfFile, buf: Uint8Array): CodeInput | und
     if (a >= lo && a < hi) extra.add(a);
   }
   // Data-referenced code addresses that no FDE or symbol names still begin a function.
-  for (const a of extra) if (!starts.some((s) => s.addr === a)) starts.push({ addr: a });
+  const named = new Set(starts.map((s) => s.addr));
+  for (const a of extra) if (!named.has(a)) starts.push({ addr: a });
   return { code, codeVaddr: text.addr, functionStarts: starts, pltTargets, extraAddressTaken: extra };
 }
