@@ -59,7 +59,14 @@ export function closureEnv(env: string[] | undefined): string[] {
   const out = [`PATH=${envValue(env, 'PATH') ?? DEFAULT_PATH}`];
   const llp = envValue(env, 'LD_LIBRARY_PATH');
   if (llp !== undefined) out.push(`LD_LIBRARY_PATH=${llp}`);
+  const preload = envValue(env, 'LD_PRELOAD');
+  if (preload !== undefined) out.push(`LD_PRELOAD=${preload}`);
   return out;
+}
+
+/** The loader splits LD_PRELOAD and /etc/ld.so.preload at blanks and colons. */
+export function preloadNames(text: string | undefined): string[] {
+  return (text ?? '').split(/[\s:]+/).filter(Boolean);
 }
 
 export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts: ClosureOptions = {}): Promise<ClosureResult> {
@@ -182,7 +189,26 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   const exes: LoadedObject[] = [];
   for (const p of req.executed) await execute(normalizeImagePath(p), 'executed', undefined, 0);
 
-  for (const raw of req.mapped) {
+  // ld.so maps LD_PRELOAD and /etc/ld.so.preload objects into every dynamic program,
+  // before its own libraries: their constructors run and their exports interpose any
+  // symbol, so they are taken like objects mapped at run time (every export a root).
+  // A process that lives shorter than the trace's maps sampling would miss them.
+  const preloads: string[] = [];
+  if (exes.some((e) => e.info.interp)) {
+    for (const [source, names] of [
+      ['LD_PRELOAD', preloadNames(envValue(req.env, 'LD_PRELOAD'))],
+      ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))],
+    ] as const) {
+      for (const name of names) {
+        const dynamicExe = exes.find((e) => e.info.interp)!;
+        const found = findLibrary(fs, name, [dynamicExe], configFor(dynamicExe.info.interp));
+        if (found) preloads.push(found.path);
+        else if (!missing.has(`${name}\0${source}`)) missing.set(`${name}\0${source}`, { name, neededBy: source });
+      }
+    }
+  }
+
+  for (const raw of [...preloads, ...req.mapped]) {
     const path = normalizeImagePath(raw);
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
@@ -273,7 +299,7 @@ const CONFIG_TEXT_MAX = 1024 * 1024;
 async function readConfigTexts(fs: ImageReader): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
   const tried = new Set<string>();
-  const want = new Set<string>(['/etc/ld.so.conf']);
+  const want = new Set<string>(['/etc/ld.so.conf', '/etc/ld.so.preload']);
   for (const [p, e] of fs.entries()) {
     if (e.type !== 'file' && e.type !== 'symlink') continue;
     if (/^\/etc\/ld-musl-[^/]*\.path$/.test(p) || p.startsWith('/etc/ld.so.conf.d/')) want.add(p);

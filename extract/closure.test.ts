@@ -1,0 +1,64 @@
+import { readFileSync, realpathSync } from 'node:fs';
+import { closureEnv, computeClosure, preloadNames } from './closure';
+import { MemoryImage } from './memory-image';
+
+// Real host objects, so the closure reads real dynamic sections.
+const host = (p: string) => readFileSync(realpathSync(p));
+const LIB = '/usr/lib/x86_64-linux-gnu';
+
+function debianLike(): MemoryImage {
+  return new MemoryImage()
+    .file('/usr/bin/true', host('/usr/bin/true'))
+    .file('/usr/sbin/ldconfig', host('/sbin/ldconfig')) // static-pie: no loader, no preloads
+    .file(`${LIB}/ld-linux-x86-64.so.2`, host('/lib64/ld-linux-x86-64.so.2'))
+    .symlink('/lib64/ld-linux-x86-64.so.2', `${LIB}/ld-linux-x86-64.so.2`)
+    .file(`${LIB}/libc.so.6`, host(`${LIB}/libc.so.6`))
+    .file(`${LIB}/libm.so.6`, host(`${LIB}/libm.so.6`))
+    .file(`${LIB}/libgcc_s.so.1`, host(`${LIB}/libgcc_s.so.1`))
+    .file(`${LIB}/libstdc++.so.6`, host(`${LIB}/libstdc++.so.6`));
+}
+
+describe('computeClosure: preloaded objects', () => {
+  it('takes /etc/ld.so.preload objects (and their own libraries) for a dynamic program', async () => {
+    const img = debianLike().file('/etc/ld.so.preload', `${LIB}/libstdc++.so.6\n`, 0o644);
+    const r = await computeClosure(img, { executed: ['/usr/bin/true'], mapped: [], all: false });
+    const byPath = new Map(r.files.map((f) => [f.path, f]));
+    expect(byPath.get(`${LIB}/libstdc++.so.6`)?.role).toBe('mapped');
+    // Its DT_NEEDED are followed like any mapped object's: libm and libgcc_s are in only through it.
+    expect([...byPath.keys()]).toEqual(expect.arrayContaining([`${LIB}/libm.so.6`, `${LIB}/libgcc_s.so.1`]));
+  });
+
+  it('takes LD_PRELOAD names (searched like DT_NEEDED) and paths, and reports the ones not in the image', async () => {
+    const img = debianLike();
+    const r = await computeClosure(img, {
+      executed: ['/usr/bin/true'],
+      mapped: [],
+      all: false,
+      env: ['PATH=/usr/bin', `LD_PRELOAD=libstdc++.so.6:/opt/gone.so libnothere.so`],
+    });
+    expect(r.files.find((f) => f.resolvedPath === `${LIB}/libstdc++.so.6`)?.role).toBe('mapped');
+    expect(r.missing).toEqual(expect.arrayContaining([
+      { name: '/opt/gone.so', neededBy: 'LD_PRELOAD' },
+      { name: 'libnothere.so', neededBy: 'LD_PRELOAD' },
+    ]));
+  });
+
+  it('adds nothing for static programs, and nothing without a preload', async () => {
+    const withPreload = debianLike().file('/etc/ld.so.preload', `${LIB}/libstdc++.so.6\n`, 0o644);
+    const staticOnly = await computeClosure(withPreload, { executed: ['/usr/sbin/ldconfig'], mapped: [], all: false });
+    expect(staticOnly.files.map((f) => f.path)).toEqual(['/usr/sbin/ldconfig']);
+    const plain = await computeClosure(debianLike(), { executed: ['/usr/bin/true'], mapped: [], all: false });
+    expect(plain.files.map((f) => f.path)).not.toContain(`${LIB}/libstdc++.so.6`);
+  });
+});
+
+describe('preload parsing and keys', () => {
+  it('splits at blanks and colons like ld.so', () => {
+    expect(preloadNames(' /a.so:libb.so\n\tlibc.so  ')).toEqual(['/a.so', 'libb.so', 'libc.so']);
+    expect(preloadNames(undefined)).toEqual([]);
+  });
+  it('LD_PRELOAD is part of what shared extractions are keyed by', () => {
+    expect(closureEnv(['LD_PRELOAD=/x.so', 'HOME=/root'])).toContain('LD_PRELOAD=/x.so');
+    expect(closureEnv(['HOME=/root']).some((e) => e.startsWith('LD_PRELOAD'))).toBe(false);
+  });
+});
