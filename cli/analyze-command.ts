@@ -179,6 +179,8 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
       if (store && fp && r.resolution) await store.write(fp, toStored(r));
     }
     t('write program entries');
+    await pool.flush();
+    t('wait for workers to write scan entries');
   } finally {
     await pool.close();
   }

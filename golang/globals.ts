@@ -20,6 +20,11 @@ import { gpr } from '../x86/registers';
  * (documented limit; Go's number variables are plain scalars or a struct's first field).
  */
 
+const SHF_WRITE = 0x1;
+const SHF_ALLOC = 0x2;
+const SHF_EXECINSTR = 0x4;
+const PAGE = 4096;
+
 export type GlobalWriter = { idx: number; src: { reg: number } | { value: number } };
 
 export interface GlobalValues {
@@ -88,16 +93,8 @@ export class GlobalVars {
     const lo = sym ? sym.value : addr;
     const hi = Math.max(addr + 4, sym ? sym.value + sym.size : 0);
     // Pointers in data near the variable: it can be written through them.
-    for (const s of this.elf.sections) {
-      if ((s.flags & 2) === 0 || (s.flags & 4) !== 0 || s.type === SHT.NOBITS || s.name === '.gopclntab') continue;
-      if (s.offset + s.size > this.buf.length) continue;
-      const dv = new DataView(this.buf.buffer, this.buf.byteOffset + s.offset, s.size);
-      for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= s.size; o += 8) {
-        const v = dv.getUint32(o, true);
-        if (v >= lo && v < hi && dv.getUint32(o + 4, true) === 0) {
-          out.unknown.push({ reason: `data at 0x${(s.addr + o).toString(16)} points at or near 0x${addr.toString(16)}`, at: s.addr + o });
-        }
-      }
+    for (const at of this.dataPointersInto(lo, hi)) {
+      out.unknown.push({ reason: `data at 0x${at.toString(16)} points at or near 0x${addr.toString(16)}`, at });
     }
     for (const a of this.elf.relativeTargets) if (a >= lo && a < hi) out.unknown.push({ reason: `relocated pointer to or near 0x${addr.toString(16)}`, at: a });
 
@@ -105,26 +102,126 @@ export class GlobalVars {
     // encoding a memory operand's disp32 is followed only by the immediate (none, 1, 2 or
     // 4 bytes), so it ends 0, 1, 2 or 4 bytes before the instruction does: looking at
     // those four places finds every rip-relative reference (classify decodes to confirm).
+    for (const i of this.referencesInto(lo, hi)) this.classify(i, addr, out);
+    return out;
+  }
+
+  /** Does one of instruction i's four displacement positions point into [lo, hi)? */
+  private refersInto(i: number, lo: number, hi: number): boolean {
     const p = this.prog;
     const b = p.bytes;
+    const len = p.len[i];
+    if (len < 6) return false;
+    const end = p.addr[i] + len;
+    const o = p.addr[i] - p.base;
+    for (let imm = 0; imm <= 4; imm += imm === 2 ? 2 : 1) {
+      const k = len - 4 - imm;
+      if (k < 1) break;
+      const t = end + (b[o + k] | (b[o + k + 1] << 8) | (b[o + k + 2] << 16) | (b[o + k + 3] << 24));
+      if (t >= lo && t < hi) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Instruction indexes (ascending) that may refer into [lo, hi). Package variables
+   * live in writable sections: one pass over the code buckets every candidate target
+   * there by 4 KiB page, so each variable looks at a few buckets instead of every
+   * instruction again. A window outside the writable sections is looked for the slow way.
+   */
+  private referencesInto(lo: number, hi: number): number[] {
+    const idx = this.writableIndex();
+    const inside = idx.ranges.some(([a, b]) => lo >= a && hi <= b);
+    const out: number[] = [];
+    if (!inside) {
+      for (let i = 0; i < this.prog.n; i++) if (this.refersInto(i, lo, hi)) out.push(i);
+      return out;
+    }
+    const cands = new Set<number>();
+    for (let page = Math.floor(lo / PAGE); page <= Math.floor((hi - 1) / PAGE); page++) for (const i of idx.byPage.get(page) ?? []) cands.add(i);
+    for (const i of [...cands].sort((x, y) => x - y)) if (this.refersInto(i, lo, hi)) out.push(i);
+    return out;
+  }
+
+  /** Addresses of data words (8-byte aligned, < 4 GiB) whose value is in [lo, hi), in section then address order. */
+  private dataPointersInto(lo: number, hi: number): number[] {
+    const out: number[] = [];
+    const idx = this.writableIndex();
+    if (idx.ranges.some(([a, b]) => lo >= a && hi <= b)) {
+      const hits: { seq: number; at: number }[] = [];
+      for (let page = Math.floor(lo / PAGE); page <= Math.floor((hi - 1) / PAGE); page++) {
+        for (const w of idx.wordsByPage.get(page) ?? []) if (w.value >= lo && w.value < hi) hits.push(w);
+      }
+      return hits.sort((x, y) => x.seq - y.seq).map((w) => w.at);
+    }
+    this.forEachDataWord((at, v) => {
+      if (v >= lo && v < hi) out.push(at);
+    });
+    return out;
+  }
+
+  /** Every 8-byte-aligned word below 4 GiB in the sections a pointer to a variable could sit in, in order. */
+  private forEachDataWord(fn: (at: number, value: number) => void): void {
+    for (const s of this.elf.sections) {
+      if ((s.flags & 2) === 0 || (s.flags & 4) !== 0 || s.type === SHT.NOBITS || s.name === '.gopclntab') continue;
+      if (s.offset + s.size > this.buf.length) continue;
+      const dv = new DataView(this.buf.buffer, this.buf.byteOffset + s.offset, s.size);
+      for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= s.size; o += 8) {
+        if (dv.getUint32(o + 4, true) === 0) fn(s.addr + o, dv.getUint32(o, true));
+      }
+    }
+  }
+
+  private index?: { ranges: [number, number][]; byPage: Map<number, number[]>; wordsByPage: Map<number, { seq: number; at: number; value: number }[]> };
+
+  private writableIndex(): NonNullable<GlobalVars['index']> {
+    if (this.index) return this.index;
+    const ranges: [number, number][] = this.elf.sections
+      .filter((s) => (s.flags & SHF_ALLOC) !== 0 && (s.flags & SHF_WRITE) !== 0 && (s.flags & SHF_EXECINSTR) === 0 && s.size > 0)
+      .map((s) => [s.addr, s.addr + s.size]);
+    const byPage = new Map<number, number[]>();
+    const p = this.prog;
+    const b = p.bytes;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const [a, c] of ranges) {
+      min = Math.min(min, a);
+      max = Math.max(max, c);
+    }
+    const within = (t: number) => {
+      if (t < min || t >= max) return false;
+      for (const [a, c] of ranges) if (t >= a && t < c) return true;
+      return false;
+    };
     for (let i = 0; i < p.n; i++) {
       const len = p.len[i];
       if (len < 6) continue;
       const end = p.addr[i] + len;
       const o = p.addr[i] - p.base;
-      let hit = false;
       for (let imm = 0; imm <= 4; imm += imm === 2 ? 2 : 1) {
         const k = len - 4 - imm;
         if (k < 1) break;
         const t = end + (b[o + k] | (b[o + k + 1] << 8) | (b[o + k + 2] << 16) | (b[o + k + 3] << 24));
-        if (t >= lo && t < hi) {
-          hit = true;
-          break;
-        }
+        if (!within(t)) continue;
+        const page = Math.floor(t / PAGE);
+        const l = byPage.get(page);
+        if (!l) byPage.set(page, [i]);
+        else if (l[l.length - 1] !== i) l.push(i);
       }
-      if (hit) this.classify(i, addr, out);
     }
-    return out;
+    // Data words pointing into the writable sections, by the page they point to.
+    const wordsByPage = new Map<number, { seq: number; at: number; value: number }[]>();
+    let seq = 0;
+    this.forEachDataWord((at, value) => {
+      if (!within(value)) return;
+      const page = Math.floor(value / PAGE);
+      const w = { seq: seq++, at, value };
+      const l = wordsByPage.get(page);
+      if (!l) wordsByPage.set(page, [w]);
+      else l.push(w);
+    });
+    this.index = { ranges, byPage, wordsByPage };
+    return this.index;
   }
 
   private objects?: { value: number; size: number }[];

@@ -15,7 +15,12 @@ export interface ScanJob {
  * entry (the store re-checks hash and schema), else computed and written. The same
  * code runs inline and in the pool's workers, so both produce the same entries.
  */
-export async function cachedScan(store: ContentStore | undefined, job: ScanJob): Promise<ElfScanArtifact> {
+export async function cachedScan(
+  store: ContentStore | undefined,
+  job: ScanJob,
+  /** Given, the new entry's write is handed over instead of awaited: the caller answers first and writes after. */
+  deferWrite?: (write: () => Promise<void>) => void,
+): Promise<ElfScanArtifact> {
   const fp = scanFingerprint(job.digest);
   const t0 = performance.now();
   if (store) {
@@ -28,8 +33,16 @@ export async function cachedScan(store: ContentStore | undefined, job: ScanJob):
   const t1 = performance.now();
   const art = scanFile(job.bytes, job.digest, job.path);
   const t2 = performance.now();
-  if (store) await store.write(fp, art);
-  timing(job, `scanned in ${ms(t1, t2)}${store ? `, stored in ${ms(t2)}` : ''}`);
+  const write = async () => {
+    const t3 = performance.now();
+    await store!.write(fp, art);
+    timing(job, `stored in ${ms(t3)}`);
+  };
+  timing(job, `scanned in ${ms(t1, t2)}`);
+  if (store) {
+    if (deferWrite) deferWrite(write);
+    else await write();
+  }
   return art;
 }
 

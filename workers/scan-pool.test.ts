@@ -59,3 +59,46 @@ test('size: CONFINE_SCAN_WORKERS decides, and a single job never starts a worker
     else process.env.CONFINE_SCAN_WORKERS = saved;
   }
 });
+
+describe('with a store', () => {
+  const { ContentStore } = require('../cache/content-store') as typeof import('../cache/content-store');
+  const { validateArtifact } = require('../schemas/validate') as typeof import('../schemas/validate');
+  const { fingerprintKey } = require('../cache/fingerprint') as typeof import('../cache/fingerprint');
+  const { scanFingerprint } = require('../stages/scan-file') as typeof import('../stages/scan-file');
+
+  test('workers answer first and write after; flush returns once every entry is on disk and valid', async () => {
+    const store = new ContentStore(path.join(dir, 'store'), validateArtifact);
+    const pool = new ScanPool(2, store);
+    try {
+      const got = await Promise.all(jobs.map((j) => pool.scan(j)));
+      await pool.flush();
+      for (const [k, j] of jobs.entries()) {
+        const back = await store.read(fingerprintKey(scanFingerprint(j.digest)));
+        expect(back.status).toBe('hit');
+        expect(back.status === 'hit' && back.artifact).toEqual(got[k]);
+      }
+      expect(pool.stats.inWorker).toBe(jobs.length);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a write that fails in a worker fails flush, as it would fail the inline scan', async () => {
+    const notADir = path.join(dir, 'a-file');
+    fs.writeFileSync(notADir, 'x');
+    const store = new ContentStore(notADir, validateArtifact);
+    const pool = new ScanPool(2, store);
+    try {
+      await Promise.all(jobs.map((j) => pool.scan(j)));
+      await expect(pool.flush()).rejects.toThrow(/ENOTDIR|EEXIST|not a directory/);
+      await expect(cachedScanInline(store)).rejects.toThrow(/ENOTDIR|EEXIST|not a directory/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  const cachedScanInline = async (store: InstanceType<typeof ContentStore>) => {
+    const { cachedScan } = require('./scan-job') as typeof import('./scan-job');
+    return cachedScan(store, jobs[0]);
+  };
+});

@@ -48,9 +48,34 @@ export class ScanPool {
     });
   }
 
+  /** Entries workers are still writing (by job id), and the first write that failed. */
+  private readonly writes = new Map<number, Worker>();
+  private writeFailure?: string;
+  private writesDone?: () => void;
+
+  /**
+   * Waits until every entry a worker scanned is written; throws if a write failed, as
+   * the inline path would have thrown at that write.
+   */
+  async flush(): Promise<void> {
+    if (this.writes.size) await new Promise<void>((resolve) => (this.writesDone = resolve));
+    if (this.writeFailure !== undefined) throw new Error(this.writeFailure);
+  }
+
   async close(): Promise<void> {
+    // Let writes in progress finish (their failure was reported by flush, if anyone asked).
+    await this.flush().catch(() => undefined);
     const ws = this.workers.splice(0);
     await Promise.all(ws.map((w) => w.worker.terminate()));
+  }
+
+  private writeSettled(id: number, failure?: string): void {
+    if (!this.writes.delete(id)) return;
+    if (failure !== undefined && this.writeFailure === undefined) this.writeFailure = failure;
+    if (this.writes.size === 0) {
+      this.writesDone?.();
+      this.writesDone = undefined;
+    }
   }
 
   private pump(): void {
@@ -98,6 +123,8 @@ export class ScanPool {
   }
 
   private done(w: Worker, m: ScanReply): void {
+    if ('written' in m) return this.writeSettled(m.id);
+    if ('writeFailed' in m) return this.writeSettled(m.id, m.writeFailed);
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
@@ -105,6 +132,7 @@ export class ScanPool {
     if (slot) slot.busy = false;
     if ('artifact' in m) {
       this.stats.inWorker++;
+      if (m.writing) this.writes.set(m.id, w);
       p.resolve(m.artifact as ElfScanArtifact);
     } else this.inline(p.job).then(p.resolve, p.reject);
     this.pump();
@@ -121,6 +149,8 @@ export class ScanPool {
       this.pending.delete(id);
       this.inline(p.job).then(p.resolve, p.reject);
     }
+    // Its unfinished writes are lost: a later run recomputes those entries (a cache miss, not an error).
+    for (const [id, owner] of this.writes) if (owner === w) this.writeSettled(id);
     void w.terminate();
     this.fallBack();
   }
