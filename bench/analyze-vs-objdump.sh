@@ -40,6 +40,13 @@ time_of() { local t0 t1; t0=$(now); "$@" >/dev/null 2>"$work/err" || { echo "fai
 objects_of() { "$confine" analyze "$@" 2>/dev/null | awk '/objects \(functions/ { n += split($0, a, ",") } END { print n + 0 }'; }
 
 startup=$(time_of "$confine" analyze --help)
+# bin/confine runs the compiled build only while it is current; through tsx every run
+# pays ~0.6 s of transpiling, which alone is more than a warm run should take.
+if [ -f "$repo/dist/.built" ] && [ -z "$(find "$repo"/{pipeline,stages,schemas,cache,cli,elf,x86,analysis,callgraph,syscalls,golang,workers} -name '*.ts' -newer "$repo/dist/.built" -print -quit 2>/dev/null)" ] && [ -z "${CONFINE_TSX:-}" ]; then
+  echo "runtime: compiled build (dist/)"
+else
+  echo "runtime: tsx (dist/ missing or older than the sources: run 'make build' for representative figures)"
+fi
 printf '%-44s %8s %6s %9s %9s %9s %8s\n' file MB objs objdump_s cold_s warm_s cold/obj
 tot_obj=0
 for f in "${files[@]}"; do
@@ -53,10 +60,13 @@ for f in "${files[@]}"; do
   awk -v f="$f" -v mb="$mb" -v n="$objs" -v o="$o" -v c="$cold" -v w="$warm" 'BEGIN {
     printf "%-44s %8s %6d %9.2f %9.2f %9.2f %7.2fx\n", f, mb, n, o, c, w, c / o }'
 done
-all_cold=$(time_of "$confine" analyze "${files[@]}" --cache "$work/cache-all")
+all_cold=$(time_of env CONFINE_ANALYZE_TIMING=1 "$confine" analyze "${files[@]}" --cache "$work/cache-all")
+cp "$work/err" "$work/phases"
 all_warm=$(time_of "$confine" analyze "${files[@]}" --cache "$work/cache-all")
 awk -v o="$tot_obj" -v c="$all_cold" -v w="$all_warm" -v s="$startup" 'BEGIN {
   printf "%-44s %8s %6s %9.2f %9.2f %9.2f %7.2fx\n", "TOTAL (one analyze run over all files)", "", "", o, c, w, c / o
   printf "analyze cold / objdump: %.2fx (target <= 0.50x)  %s\n", c / o, (c / o <= 0.5 ? "MET" : "NOT MET")
   printf "analyze warm / cold:    %.1f%% (target < 5%%)  %s\n", 100 * w / c, (w / c < 0.05 ? "MET" : "NOT MET")
   printf "process start floor (confine analyze --help): %.2f s\n", s }'
+echo "where the cold TOTAL run's wall time went (CONFINE_ANALYZE_TIMING=1; worker lines are per file):"
+sed 's/^\[analyze\] /  /' "$work/phases"
