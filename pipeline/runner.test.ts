@@ -159,3 +159,49 @@ describe('ctx.memo shared between units', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 });
+
+describe('units whose stage fingerprints are equal', () => {
+  it('compute it once per run: the other unit waits and reuses the artifact', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'confine-same-'));
+    const runs: string[] = [];
+    const stage = {
+      name: 'resolve',
+      version: 1,
+      schema: 'test/v1',
+      scope: 'image' as const,
+      needs: [],
+      resource: 'container' as const,
+      configSlice: () => null,
+      // nothing unit-specific: like syscall-resolve of an image and its LABEL copy
+      run: async (_d: unknown, ctx: StageContext, unit: { id: string }) => {
+        runs.push(unit.id);
+        ctx.log('resolved');
+        await new Promise((r) => setTimeout(r, 20));
+        return { v: 'same' };
+      },
+    };
+    const logs: string[] = [];
+    const run = (force = false) => runPipeline({
+      stages: [stage],
+      units: [{ id: 'orig', data: {} }, { id: 'copy', data: {} }],
+      config: {},
+      store: new ContentStore(path.join(dir, 'cache'), (_s, a) => (a && typeof (a as { v?: unknown }).v === 'string' ? undefined : 'bad')),
+      ledger: new Ledger(path.join(dir, 'ledger.jsonl')),
+      reporter: { stage: () => undefined, progress: () => undefined, log: (u, _s, line, replay) => logs.push(`${u}:${line}:${replay}`), close: () => undefined },
+      runId: 't',
+      jobs: 2,
+      force,
+    });
+    const first = await run();
+    expect(runs).toHaveLength(1);
+    expect(first.units.map((u) => u.stages[0].status).sort()).toEqual(['done', 'reused']);
+    expect(first.units.map((u) => first.outputs.get(u.unit)?.get('resolve'))).toEqual([{ v: 'same' }, { v: 'same' }]);
+    // the waiting unit shows the stored log lines, as any reuse does
+    expect(logs.filter((l) => l.endsWith(':resolved:true'))).toHaveLength(1);
+    runs.length = 0;
+    const forced = await run(true);
+    expect(runs).toHaveLength(1); // --force recomputes, still once per run
+    expect(forced.units.map((u) => u.stages[0].status).sort()).toEqual(['done', 'reused']);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+});

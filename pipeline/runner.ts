@@ -83,10 +83,14 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
   const globalKeys = new Map<string, string>();
   const globalOutputs = new Map<string, unknown>();
   const inflight = new Map<string, Promise<unknown>>();
+  /** Stage computations in progress by key; settles (never rejects) when done. */
+  const stageInflight = new Map<string, Promise<void>>();
 
   async function runStage(stage: Stage<any, any, Config>, unit: WorkUnit, upstream: Map<string, { digest: string; value: unknown }>): Promise<StageOutcome & { value?: unknown }> {
     // Reset once the stage gets its pool slot: reported times are work, not queueing.
     let t0 = Date.now();
+    /** Lets units waiting on this unit's computation of the same key go on; set when this unit claims the key. */
+    let releaseKey = () => undefined as void;
     const logs: string[] = [];
     const ctx: StageContext = {
       signal,
@@ -166,7 +170,16 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       const key = fingerprintKey(fp);
       const mode = selected.get(stage.name)!;
 
-      if (!(opts.force && mode === 'run')) {
+      // Another unit with this very fingerprint (a re-tagged image past the stages that
+      // read its ID) is computing it now: wait, then take its artifact from the store.
+      const computing = stageInflight.get(key);
+      if (computing) await computing;
+      else stageInflight.set(key, new Promise<void>((r) => (releaseKey = () => {
+        stageInflight.delete(key);
+        r();
+      })));
+
+      if (!(opts.force && mode === 'run') || computing) {
         const got = await opts.store.read(key);
         if (got.status === 'hit' && stage.stillValid && !(await stage.stillValid(got.artifact, opts.config))) {
           ctx.log('cached output refers to files that are gone; recomputing');
@@ -194,6 +207,8 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
     } catch (e) {
       const error = asConfineError(e, { image: unit.id === '*' ? undefined : unit.id, stage: stage.name });
       return finish(error.kind === 'interrupted' ? 'interrupted' : 'failed', { error });
+    } finally {
+      releaseKey();
     }
   }
 

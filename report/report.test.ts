@@ -112,7 +112,7 @@ describe('report rows', () => {
 
 describe('explain and diff', () => {
   const resolve = {
-    imageId: 'sha256:x', method: 'static-analysis', syscalls: ['write', 'getpid'], perBinary: [], overrides: ['getpid'], unresolvedSites: 0,
+    method: 'static-analysis', syscalls: ['write', 'getpid'], perBinary: [], overrides: ['getpid'], unresolvedSites: 0,
     provenance: { write: { binary: '/app', site: 0x10, siteObject: '/lib/libc.so.6', steps: [{ object: '/app', function: 'main', via: 'entry' }] } },
   };
   const profile = {

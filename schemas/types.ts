@@ -264,7 +264,6 @@ export interface ObjectSummary {
  * The files extract-binaries took from an image, each stored once by content under -o.
  */
 export interface ExtractArtifact {
-  imageId: string;
   /**
    * Digest of the image's ordered RootFS layer diff IDs: the files depend on it, not on the image ID.
    */
@@ -320,7 +319,6 @@ export interface ProfileArtifact {
  * The syscalls an image can reach, per binary and in union, with where each set came from.
  */
 export interface ResolveArtifact {
-  imageId: string;
   /**
    * How the set was computed, e.g. 'static-analysis' or 'seed-callgraph'.
    */
@@ -400,7 +398,6 @@ export interface StatsArtifact {
  * symbol-scan's per-image index: every extracted file and the key of its per-file scan.
  */
 export interface SymbolsArtifact {
-  imageId: string;
   files: {
     path: string;
     role: string;

@@ -11,7 +11,7 @@ import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
 import type { Services } from './services';
 
-const SCHEMA = 'confine/extract/v2';
+const SCHEMA = 'confine/extract/v3';
 /** The stage's and its memo's: a change to what extraction outputs must miss both. */
 const VERSION = 3; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted
 
@@ -55,7 +55,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
           outDir: config.outDir,
           onProgress: (m: string) => ctx.progress(m),
         });
-        return { imageId: trace.imageId, layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned };
+        return { layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned };
       };
       const memo = await ctx.memo<ExtractArtifact>(
         {
@@ -80,7 +80,9 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
       }
       ctx.log(`${result.files.length} files extracted, ${result.missing.length} needed libraries not found`);
       for (const m of result.missing) ctx.log(`missing: ${m.name} (needed by ${m.neededBy})`);
-      return { ...result, imageId: trace.imageId };
+      // No image ID in the output: a re-tag or LABEL copy yields the very same artifact,
+      // so every stage after this one is reused for it.
+      return result;
     },
   };
 }

@@ -38,6 +38,8 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
     externalInputs: async (unit, config) => ({
       base: config.defaultProfile ? sha256Hex(await fs.readFile(config.defaultProfile)) : 'built-in',
       name: (unit.data as ImageEntry).name,
+      // The output names the image it is for (verify runs it); nothing before this stage does.
+      image: await services.imageId((unit.data as ImageEntry).ref),
       // A new engine or runc may make other syscalls after the filter is installed.
       runtime: calibrationKey(await runtimeVersion(await services.docker())),
     }),
@@ -57,7 +59,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       const allowed = [...new Set([...resolved.syscalls, ...extra])].sort();
       const total = allSyscalls().length;
       return {
-        imageId: resolved.imageId,
+        imageId: await services.imageId(image.ref),
         imageName: image.name,
         profileFile: file,
         allowed,

@@ -14,7 +14,7 @@ export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }
   return {
     name: 'symbol-scan',
     version: 1,
-    schema: 'confine/symbols/v1',
+    schema: 'confine/symbols/v2',
     scope: 'image',
     needs: ['extract-binaries'],
     resource: 'io',
@@ -42,7 +42,7 @@ export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }
         files.push({ path: f.path, role: f.role, digest: f.digest, scanKey: key, format: value.format });
       }
       ctx.log(`${scanned} files scanned, ${reused} scans reused from earlier images or runs`);
-      return { imageId: extract.imageId, files };
+      return { files };
     },
   };
 }

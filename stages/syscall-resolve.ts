@@ -26,7 +26,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
   return {
     name: 'syscall-resolve',
     version: 3,
-    schema: 'confine/resolve/v1',
+    schema: 'confine/resolve/v2',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
     resource: 'cpu',
@@ -102,7 +102,6 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       if (overrides.length) ctx.log(`${overrides.length} syscalls added from ${goListFile(config, image)}`);
       ctx.log(`${all.size} syscalls reachable from ${perBinary.length} programs; ${unresolved} syscall sites unresolved`);
       return {
-        imageId: symbols.imageId,
         method: 'static-analysis',
         syscalls: names(all),
         perBinary,

@@ -9,8 +9,8 @@ import { confine, containersOfDeadOwners, tempWorkdir } from './cli-harness';
 
 /**
  * Two image IDs over the very same layers (a sample and a `FROM sample` + LABEL copy
- * built here): one index pass serves both, and the extract artifacts are the same
- * apart from the image ID, the second one's extraction reused, not redone.
+ * built here): one index pass serves both, the extract artifacts are the same, the
+ * second one's extraction reused, not redone — and so is everything up to the profile.
  */
 const docker = new Dockerode();
 const BASE = 'confine-sample/c-glibc:latest';
@@ -78,22 +78,43 @@ describe('confine profiles --until extract-binaries on an image and its LABEL co
     return out;
   }
 
-  it('extracts once: equal artifacts but for the image ID, the second reused', async () => {
+  it('extracts once: equal artifacts, the second reused', async () => {
     const r = await confine(['profiles', '-i', 'images.list', '--duration', '2', '--jobs', '2', '--until', 'extract-binaries', '-o', 'out'], dir);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.code).toBe(0);
     const x = extracts();
     const base = x.get('base')!;
     const copy = x.get('copy')!;
-    expect(base.artifact.imageId).toBe(baseId);
-    expect(copy.artifact.imageId).toBe(copyId);
-    const { imageId: _a, ...a } = base.artifact;
-    const { imageId: _b, ...b } = copy.artifact;
+    const a = base.artifact;
+    const b = copy.artifact;
     expect(b).toEqual(a);
     expect(a.files.map((f: any) => f.path)).toContain('/tinyhttpd');
     // Exactly one of the two extracted; the other took its result.
     const reused = [base, copy].filter((e) => e.log.some((l) => /files reused from an earlier extraction/.test(l)));
     expect(reused).toHaveLength(1);
     expect(containersOfDeadOwners()).toEqual([]);
+  }, 180_000);
+
+  it('scans and resolves once for both; each still gets a profile naming its own image', async () => {
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '2', '--jobs', '2', '-o', 'out'], dir);
+    expect(r.code).toBe(0);
+    const last = new Map<string, { status: string; key?: string }>();
+    for (const line of readFileSync(path.join(dir, '.confine-cache', 'ledger.jsonl'), 'utf8').split('\n').filter(Boolean)) {
+      const rec = JSON.parse(line);
+      last.set(`${rec.image}/${rec.stage}`, rec);
+    }
+    for (const stage of ['symbol-scan', 'syscall-resolve']) {
+      const both = [last.get(`base/${stage}`)!, last.get(`copy/${stage}`)!];
+      expect(both.map((b) => b.status).sort()).toEqual(['done', 'reused']);
+      expect(both[0].key).toBe(both[1].key);
+    }
+    const profileOf = (image: string) => JSON.parse(readFileSync(path.join(dir, 'results', `${image}.seccomp.json`), 'utf8'));
+    expect(profileOf('copy')).toEqual(profileOf('base'));
+    const emitted = (image: string) => {
+      const key = last.get(`${image}/profile-emit`)!.key!;
+      return JSON.parse(readFileSync(path.join(dir, '.confine-cache', 'objects', key.slice(0, 2), `${key}.json`), 'utf8')).artifact;
+    };
+    expect(emitted('base').imageId).toBe(baseId);
+    expect(emitted('copy').imageId).toBe(copyId);
   }, 180_000);
 });
