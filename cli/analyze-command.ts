@@ -167,18 +167,25 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   const pool = new ScanPool(ScanPool.sizeFor(jobs.size), store);
   try {
     const started = [...jobs.values()].sort((a, b) => b.bytes.length - a.bytes.length).map((o) => source.get(o.bytes, o.rootPath, pool));
-    // Errors surface below, in program order, as they would one program at a time.
-    await Promise.allSettled(started);
-    t(`scan ${jobs.size} objects (${pool.size} workers)`);
-    for (let i = 0; i < plans.length; i++) {
-      if (results[i]) continue;
-      const r = await analyzePlan(plans[i], source, pool);
-      t(`walk ${plans[i].rootPath}`);
-      results[i] = r;
+    // Each program is walked as soon as its own objects are scanned (libc's while a large
+    // Go binary is still being scanned), on this otherwise idle thread.
+    const walks = plans.map(async (plan, i) => {
+      if (results[i]) return results[i]!;
+      const r = await analyzePlan(plan, source, pool);
+      t(`walk ${plan.rootPath}`);
       const fp = fps[i];
       if (store && fp && r.resolution) await store.write(fp, toStored(r));
+      return r;
+    });
+    const settled = await Promise.allSettled(walks);
+    await Promise.allSettled(started);
+    t(`scan ${jobs.size} objects (${pool.size} workers) and walk ${plans.length - results.filter(Boolean).length} programs`);
+    // A failure surfaces in program order, as it would one program at a time.
+    for (let i = 0; i < plans.length; i++) {
+      const w = settled[i];
+      if (w.status === 'rejected') throw w.reason;
+      results[i] = w.value;
     }
-    t('write program entries');
     await pool.flush();
     t('wait for workers to write scan entries');
   } finally {

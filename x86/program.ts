@@ -266,10 +266,11 @@ export class Program {
       this.kind[i] = kind;
       this.fnOf[i] = fnIdx;
       let t = NaN;
+      const flags = code < CODE_FLAGS.length ? CODE_FLAGS[code] : 0;
       if (kind === K.CALL || kind === K.JMP || kind === K.JCC) {
-        if (REL32.has(code)) t = next + readI32(bytes, pos + len - 4);
-        else if (REL8.has(code)) t = next + ((bytes[pos + len - 1] << 24) >> 24);
-      } else if (kind === K.NEXT && MATERIALISING.has(code)) {
+        if (flags & F_REL32) t = next + readI32(bytes, pos + len - 4);
+        else if (flags & F_REL8) t = next + ((bytes[pos + len - 1] << 24) >> 24);
+      } else if (kind === K.NEXT && flags & F_MATERIALISING) {
         t = materialisedAddress(ins, code, bytes, pos, len, next);
       }
       this.target[i] = t;
@@ -345,3 +346,12 @@ function materialisedAddress(ins: Instruction, code: number, bytes: Uint8Array, 
       return NaN;
   }
 }
+
+/** REL8 / REL32 / MATERIALISING as bits per Code: the decode loop tests every instruction, a typed array beats three Set lookups. */
+const F_REL8 = 1;
+const F_REL32 = 2;
+const F_MATERIALISING = 4;
+const CODE_FLAGS = new Uint8Array(codeNames.length + 16);
+for (const c of REL8) CODE_FLAGS[c] |= F_REL8;
+for (const c of REL32) CODE_FLAGS[c] |= F_REL32;
+for (const c of MATERIALISING) CODE_FLAGS[c] |= F_MATERIALISING;
