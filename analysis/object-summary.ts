@@ -144,19 +144,22 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   const ifuncResolvers = new Set<number>(elf.irelativeResolvers);
   for (const s of elf.dynsym) if (s.defined && s.type === 'ifunc') ifuncResolvers.add(s.value);
 
+  // Two sets for the whole object, emptied per function (tens of thousands of functions).
+  const succ = new Set<number>();
+  const imps = new Set<number>();
   const fns: SummaryFunction[] = starts.map((addr) => {
     const f = a.functions.get(addr)!;
     const out: SummaryFunction = { a: addr };
     const name = names.get(addr) ?? f.name;
     if (name) out.n = name;
-    const succ = new Set<number>();
+    succ.clear();
+    imps.clear();
     for (const targets of [f.calls, f.tailCalls, f.jumpsInto]) {
       for (const t of targets) {
         const i = index.get(t) ?? containing(t);
         if (i !== undefined) succ.add(i);
       }
     }
-    const imps = new Set<number>();
     for (const key of f.imports) {
       if (key.startsWith(IFUNC_PREFIX)) {
         const r = index.get(Number(key.slice(IFUNC_PREFIX.length)));
@@ -296,7 +299,15 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
 /** Function indexes whose absolute address appears, 8-byte aligned, in allocated non-code sections. */
 function absolutePointers(elf: ElfFile, index: Map<number, number>): Set<number> {
   const out = new Set<number>();
+  // Most words are not code addresses: a range check saves the map lookup.
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const a of index.keys()) {
+    if (a < lo) lo = a;
+    if (a > hi) hi = a;
+  }
   forEachAbsoluteDataWord(elf, (v) => {
+    if (v < lo || v > hi) return;
     const i = index.get(v);
     if (i !== undefined) out.add(i);
   });
