@@ -62,7 +62,6 @@ export class SummarySource {
     return d;
   }
 
-
   get(bytes: Uint8Array, pathForMessages: string, pool?: ScanPool): Promise<ElfScanArtifact> {
     const digest = this.digestOf(bytes);
     let p = this.memo.get(digest);
@@ -132,8 +131,8 @@ async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: Scan
  * Analyses several programs. With a store, each program's whole answer is cached
  * under its inputs' contents (see resolutionFingerprint): an unchanged rerun hashes
  * the files, reads one small entry per program and scans nothing. Otherwise the
- * objects of every program still to resolve are scanned first — in parallel on the
- * pool, largest first — and the programs are then walked one by one.
+ * objects of every program still to resolve are scanned on the pool's workers,
+ * largest first, and each program is walked on this thread once its own objects are in.
  */
 export async function analyzePrograms(root: string, rootPaths: string[], source: SummarySource): Promise<AnalyzedBinary[]> {
   const store = source.store;

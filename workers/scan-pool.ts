@@ -51,14 +51,14 @@ export class ScanPool {
   /** Entries workers are still writing (by job id), and the first write that failed. */
   private readonly writes = new Map<number, Worker>();
   private writeFailure?: string;
-  private writesDone?: () => void;
+  private writesDone: (() => void)[] = [];
 
   /**
    * Waits until every entry a worker scanned is written; throws if a write failed, as
    * the inline path would have thrown at that write.
    */
   async flush(): Promise<void> {
-    if (this.writes.size) await new Promise<void>((resolve) => (this.writesDone = resolve));
+    if (this.writes.size) await new Promise<void>((resolve) => this.writesDone.push(resolve));
     if (this.writeFailure !== undefined) throw new Error(this.writeFailure);
   }
 
@@ -72,10 +72,7 @@ export class ScanPool {
   private writeSettled(id: number, failure?: string): void {
     if (!this.writes.delete(id)) return;
     if (failure !== undefined && this.writeFailure === undefined) this.writeFailure = failure;
-    if (this.writes.size === 0) {
-      this.writesDone?.();
-      this.writesDone = undefined;
-    }
+    if (this.writes.size === 0) for (const done of this.writesDone.splice(0)) done();
   }
 
   private pump(): void {
@@ -115,7 +112,6 @@ export class ScanPool {
     } catch {
       return undefined;
     }
-    w.unref();
     w.on('message', (m: ScanReply) => this.done(w, m));
     w.on('error', () => this.lost(w));
     w.on('exit', () => this.lost(w));
