@@ -15,6 +15,7 @@ for d in $dirs; do
   find "$d" -type f \( -name '*.json' -o -name '*.csv' \) -not -path '*/build/*' -print0 |
     while IFS= read -r -d '' f; do mkdir -p "dist.tmp/$(dirname "$f")" && cp "$f" "dist.tmp/$f"; done
 done
-touch dist.tmp/.built
+# The stamp lists the compiled folders: bin/confine checks those for newer sources.
+echo "$dirs" > dist.tmp/.built
 rm -rf dist && mv dist.tmp dist
 echo "[build] dist/ ready"
