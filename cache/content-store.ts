@@ -16,7 +16,7 @@ interface StoredEntry {
 }
 
 export type ReadOutcome<T> =
-  | { status: 'hit'; artifact: T; log: string[]; fingerprint: Fingerprint }
+  | { status: 'hit'; artifact: T; log: string[]; fingerprint: Fingerprint; /** sha256 of the artifact's canonical JSON */ digest: string }
   | { status: 'miss' }
   | { status: 'corrupt'; reason: string };
 
@@ -58,22 +58,31 @@ export class ContentStore {
       return this.discard(file, 'not a cache entry');
     }
     if (fingerprintKey(entry.fingerprint) !== key) return this.discard(file, 'fingerprint does not match its key');
-    if (sha256Hex(canonicalJson(entry.artifact)) !== entry.artifactSha256) {
+    // Entries are written canonically, so the artifact's canonical text is a slice of
+    // the file: hashing it saves re-serialising a large artifact. Anything else (an
+    // entry reformatted by hand) is checked the slow way.
+    const slice = artifactSlice(text);
+    if ((slice === undefined || sha256Hex(slice) !== entry.artifactSha256) && sha256Hex(canonicalJson(entry.artifact)) !== entry.artifactSha256) {
       return this.discard(file, 'artifact hash mismatch');
     }
     const invalid = this.validate(entry.fingerprint.schema, entry.artifact);
     if (invalid) return this.discard(file, `fails schema ${entry.fingerprint.schema}: ${invalid}`);
-    return { status: 'hit', artifact: entry.artifact as T, log: Array.isArray(entry.log) ? entry.log : [], fingerprint: entry.fingerprint };
+    return { status: 'hit', artifact: entry.artifact as T, log: Array.isArray(entry.log) ? entry.log : [], fingerprint: entry.fingerprint, digest: entry.artifactSha256 };
   }
 
-  /** Validates, then writes atomically. Throws if the artifact is invalid or the write fails. */
-  async write(fingerprint: Fingerprint, artifact: unknown, log: string[] = []): Promise<CacheKey> {
+  /**
+   * Validates, then writes atomically; returns the key and the artifact's digest.
+   * Throws if the artifact is invalid or the write fails.
+   */
+  async write(fingerprint: Fingerprint, artifact: unknown, log: string[] = []): Promise<{ key: CacheKey; digest: string }> {
     const invalid = this.validate(fingerprint.schema, artifact);
     if (invalid) throw new Error(`stage ${fingerprint.stage} produced an artifact that fails ${fingerprint.schema}: ${invalid}`);
     const key = fingerprintKey(fingerprint);
-    const entry: StoredEntry = { fingerprint, artifactSha256: sha256Hex(canonicalJson(artifact)), artifact, log };
-    await writeFileAtomic(this.entryPath(key), canonicalJson(entry));
-    return key;
+    // The artifact is serialised once: its text is both what is hashed and what is stored.
+    const artifactText = canonicalJson(artifact);
+    const digest = sha256Hex(artifactText);
+    await writeFileAtomic(this.entryPath(key), canonicalEntryText(artifactText, digest, fingerprint, log));
+    return { key, digest };
   }
 
   async has(key: CacheKey): Promise<boolean> {
@@ -88,6 +97,24 @@ export class ContentStore {
     await fs.rm(file, { force: true }).catch(() => undefined);
     return { status: 'corrupt', reason };
   }
+}
+
+const ENTRY_HEAD = '{"artifact":';
+const DIGEST_FIELD = ',"artifactSha256":"';
+
+/** canonicalJson of a StoredEntry (keys in sorted order) around an already serialised artifact. */
+export function canonicalEntryText(artifactText: string, digest: string, fingerprint: Fingerprint, log: string[]): string {
+  return `${ENTRY_HEAD}${artifactText}${DIGEST_FIELD}${digest}","fingerprint":${canonicalJson(fingerprint)},"log":${canonicalJson(log)}}`;
+}
+
+/**
+ * The artifact's text in a canonically written entry. Inside JSON strings quotes are
+ * escaped, so the last unescaped `,"artifactSha256":"` is the top-level field.
+ */
+function artifactSlice(text: string): string | undefined {
+  if (!text.startsWith(ENTRY_HEAD)) return undefined;
+  const end = text.lastIndexOf(DIGEST_FIELD);
+  return end > ENTRY_HEAD.length ? text.slice(ENTRY_HEAD.length, end) : undefined;
 }
 
 /** temp file in the same directory + fsync + rename: readers see the old entry or the whole new one. */

@@ -1,6 +1,5 @@
 import * as os from 'node:os';
-import { canonicalJson } from '../cache/canonical-json';
-import { CacheKey, sha256Hex } from '../cache/digest';
+import { CacheKey } from '../cache/digest';
 import { ContentStore } from '../cache/content-store';
 import { Fingerprint, fingerprintKey } from '../cache/fingerprint';
 import { HotCache } from '../cache/hot-cache';
@@ -185,7 +184,7 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
           ctx.log('cached output refers to files that are gone; recomputing');
         } else if (got.status === 'hit') {
           for (const line of got.log) opts.reporter.log(unit.id, stage.name, line, true);
-          return finish('reused', { key, value: got.artifact, outputDigest: digestOf(got.artifact) });
+          return finish('reused', { key, value: got.artifact, outputDigest: got.digest });
         }
         if (got.status === 'corrupt') ctx.log(`cached artifact was corrupt (${got.reason}); recomputing`);
       }
@@ -202,8 +201,8 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
         return stage.run(deps, ctx, unit, opts.config);
       });
       if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted while this stage ran');
-      await opts.store.write(fp, value, logs);
-      return finish('done', { key, value, outputDigest: digestOf(value) });
+      const { digest } = await opts.store.write(fp, value, logs);
+      return finish('done', { key, value, outputDigest: digest });
     } catch (e) {
       const error = asConfineError(e, { image: unit.id === '*' ? undefined : unit.id, stage: stage.name });
       return finish(error.kind === 'interrupted' ? 'interrupted' : 'failed', { error });
@@ -309,8 +308,4 @@ function selectStages<C>(ordered: Stage<any, any, C>[], until?: string, only?: s
   visit(target);
   for (const s of ordered) if (wanted.has(s.name)) out.set(s.name, only && s.name !== only ? 'reuse-only' : 'run');
   return out;
-}
-
-function digestOf(value: unknown): string {
-  return sha256Hex(canonicalJson(value));
 }
