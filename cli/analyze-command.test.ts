@@ -139,3 +139,22 @@ test('a non-ELF file is reported, not a crash, and the exit status says so', asy
   expect(r.err).toContain('not-elf');
   expect(JSON.parse(r.out).binaries[0]).toEqual({ path: txt, syscalls: [], unresolvedSites: 0 });
 });
+
+test('--cache keeps host file digests by identity; a program rewritten in place is analysed afresh', async () => {
+  const cache = path.join(dir, 'cache-rewrite');
+  const prog = path.join(dir, 'rewritten');
+  fs.copyFileSync(musl, prog);
+  const first = await run([prog, '--json', '--cache', cache]);
+  const index = JSON.parse(fs.readFileSync(path.join(cache, 'file-digests.json'), 'utf8'));
+  expect(Object.keys(index)).toEqual([prog]);
+  // Same path, new content (a program that calls something else), just after the first run.
+  const other = compile(dir, 'q.c', String.raw`
+#include <unistd.h>
+int main(void) { return (int)getppid(); }
+`, 'musl2', ['-O2', '-static'], 'musl-gcc');
+  fs.copyFileSync(other, prog);
+  const second = await run([prog, '--json', '--cache', cache]);
+  expect(JSON.parse(first.out).syscalls).toContain('getpid');
+  expect(JSON.parse(second.out).syscalls).toContain('getppid');
+  expect(JSON.parse(second.out).syscalls).not.toContain('getpid');
+});

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { sourceDigest } from '../cache/code-digest';
 import { ContentStore } from '../cache/content-store';
 import { sha256Hex } from '../cache/digest';
+import { FileDigestIndex } from '../cache/file-digests';
 import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
 import { resolveLoadOrder, type FoundObject, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
@@ -53,7 +54,19 @@ export interface AnalyzedBinary {
 export class SummarySource {
   private readonly memo = new Map<string, Promise<ElfScanArtifact>>();
   private readonly digests = new WeakMap<Uint8Array, string>();
-  constructor(readonly store?: ContentStore) {}
+  constructor(
+    readonly store?: ContentStore,
+    /** Digests of host files by identity and change times (with --cache): a warm run re-hashes nothing. */
+    private readonly files?: FileDigestIndex,
+  ) {}
+
+  /** digestOf for bytes just read from `absPath`, from the file index when the file is unchanged. */
+  digestOfFile(absPath: string, bytes: Uint8Array): string {
+    if (!this.files || this.digests.has(bytes)) return this.digestOf(bytes);
+    const d = this.files.digestOf(absPath, () => `sha256:${sha256Hex(bytes)}`);
+    this.digests.set(bytes, d);
+    return d;
+  }
 
   /** `sha256:` digest of a file's bytes (each buffer hashed once). */
   digestOf(bytes: Uint8Array): string {
@@ -141,7 +154,7 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   const plans = rootPaths.map((rp) => planProgram(root, rp, files));
   t('plan (read files, load order)');
   // OpenSSL's SHA-256 runs at >1 GB/s here (SHA-NI): inline beats WebCrypto's copy to its thread pool.
-  for (const p of plans) for (const o of objectsOf(p)) source.digestOf(o.bytes);
+  for (const p of plans) for (const o of objectsOf(p)) source.digestOfFile(path.join(root, o.rootPath), o.bytes);
   t('hash');
   const fps = plans.map((p) => (store && p.order ? resolutionFingerprint(p, source) : undefined));
   const results: (AnalyzedBinary | undefined)[] = await Promise.all(
@@ -311,7 +324,9 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('expects at least one PATH');
   const root = existingPath('--root', values.root ?? '/', 'dir')!;
   const store = values.cache !== undefined ? new ContentStore(outputDir('--cache', values.cache), validator) : undefined;
-  const results = await analyzePrograms(root, positionals.map((p) => rootPathOf(root, p)), new SummarySource(store));
+  const files = store ? FileDigestIndex.open(path.join(store.root, 'file-digests.json')) : undefined;
+  const results = await analyzePrograms(root, positionals.map((p) => rootPathOf(root, p)), new SummarySource(store, files));
+  await files?.save().catch(() => undefined); // an index not saved only costs re-hashing next time
 
   const union = new Set<number>();
   for (const r of results) r.resolution?.syscalls.forEach((n) => union.add(n));
