@@ -4,17 +4,9 @@ import * as path from 'node:path';
 import { extractBinaries, extractionEnv, type ExtractOptions } from './extract-binaries';
 import { FakeEngine, type FakeFile } from './fake-engine';
 import { IndexShare } from './index-share';
+import { elfHeader } from './memory-image';
 
-/** Just enough ELF header for the index pass to call it ELF. */
-function elf(): Buffer {
-  const h = Buffer.alloc(64);
-  h.write('\x7fELF', 0, 'latin1');
-  h[4] = 2;
-  h[5] = 1;
-  h.writeUInt16LE(2, 16);
-  h.writeUInt16LE(62, 18);
-  return h;
-}
+const elf = (): Buffer => elfHeader();
 
 const BASE = 'sha256:' + 'b'.repeat(64);
 const TOP = 'sha256:' + 'c'.repeat(64);

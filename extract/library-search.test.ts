@@ -1,17 +1,8 @@
 import type { DynamicInfo } from '../elf/dynamic-info';
-import { MemoryImage } from './memory-image';
+import { MemoryImage, elfHeader } from './memory-image';
 import { buildSearchConfig, expandDst, findLibrary, globImage, listImageDir, parseLdSoConf, type LoadedObject, type SearchConfig } from './library-search';
 
-/** Just enough ELF header for the index's class/machine check. */
-function elf(cls: 32 | 64 = 64, machine = 62): Buffer {
-  const h = Buffer.alloc(64);
-  h.write('\x7fELF', 0, 'latin1');
-  h[4] = cls === 64 ? 2 : 1;
-  h[5] = 1;
-  h.writeUInt16LE(3, 16);
-  h.writeUInt16LE(machine, 18);
-  return h;
-}
+const elf = (cls: 32 | 64 = 64, machine = 62): Buffer => elfHeader({ cls, machine, type: 3 });
 
 function info(p: Partial<DynamicInfo> = {}): DynamicInfo {
   return { elfClass: 64, machine: 62, type: 'dyn', isPie: false, needed: [], runpath: [], rpath: [], isStatic: false, ...p };

@@ -67,3 +67,18 @@ export class MemoryImage implements ImageReader {
     }
   }
 }
+
+/**
+ * Just enough ELF header (64 bytes) for the index's class/machine/type check, for tests;
+ * `tag` goes in the last byte so equal headers can still be different files.
+ */
+export function elfHeader(opts: { cls?: 32 | 64; machine?: number; type?: number; tag?: number } = {}): Buffer {
+  const h = Buffer.alloc(64);
+  h.write('\x7fELF', 0, 'latin1');
+  h[4] = (opts.cls ?? 64) === 64 ? 2 : 1;
+  h[5] = 1;
+  h.writeUInt16LE(opts.type ?? 2, 16);
+  h.writeUInt16LE(opts.machine ?? 62, 18);
+  h[63] = opts.tag ?? 0;
+  return h;
+}

@@ -113,95 +113,74 @@ describe('runPipeline', () => {
   });
 });
 
+type Run = (deps: unknown, ctx: StageContext, unit: { id: string }) => Promise<{ v: string }>;
+
+/** One image-scope stage and no other, run over two units with a real store and ledger. */
+async function soloRig(name: string, run: Run, externalInputs?: (u: { id: string }) => Promise<Record<string, string>>) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'confine-solo-'));
+  const logs: string[] = [];
+  const stage = { name, version: 1, schema: 'test/v1', scope: 'image' as const, needs: [], resource: 'container' as const, configSlice: () => null, run, ...(externalInputs ? { externalInputs } : {}) };
+  const runUnits = (ids: string[], force = false) => runPipeline({
+    stages: [stage],
+    units: ids.map((id) => ({ id, data: {} })),
+    config: {},
+    store: new ContentStore(path.join(dir, 'cache'), (_s, a) => (a && typeof (a as { v?: unknown }).v === 'string' ? undefined : 'bad')),
+    ledger: new Ledger(path.join(dir, 'ledger.jsonl')),
+    reporter: { stage: () => undefined, progress: () => undefined, log: (u, _s, line, replay) => logs.push(`${u}:${line}:${replay}`), close: () => undefined },
+    runId: 't',
+    jobs: 2,
+    force,
+  });
+  return { runUnits, logs, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
 describe('ctx.memo shared between units', () => {
   it('a unit waiting on another unit’s failed computation computes it itself instead of failing too', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'confine-memo-'));
     const computed: string[] = [];
     let release!: () => void;
     const firstStarted = new Promise<void>((r) => (release = r));
-    const stage = {
-      name: 'scan',
-      version: 1,
-      schema: 'test/v1',
-      scope: 'image' as const,
-      needs: [],
-      resource: 'container' as const,
-      configSlice: () => null,
-      externalInputs: async (u: { id: string }) => ({ unit: u.id }),
-      run: async (_d: unknown, ctx: StageContext, unit: { id: string }) => {
-        if (unit.id === 'second') await firstStarted; // join while the first is in flight
-        const r = await ctx.memo({ name: 'shared', version: 1, schema: 'test/v1', inputs: { lib: 'libc' } }, async () => {
-          computed.push(unit.id);
-          if (unit.id === 'first') {
-            release();
-            await new Promise((r) => setTimeout(r, 20));
-            throw new Error('helper container removed under us');
-          }
-          return { v: 'libc-scan' };
-        });
-        return { v: `${unit.id}:${(r.value as { v: string }).v}` };
-      },
-    };
-    const result = await runPipeline({
-      stages: [stage],
-      units: [{ id: 'first', data: {} }, { id: 'second', data: {} }],
-      config: {},
-      store: new ContentStore(path.join(dir, 'cache'), (_s, a) => (a && typeof (a as { v?: unknown }).v === 'string' ? undefined : 'bad')),
-      ledger: new Ledger(path.join(dir, 'ledger.jsonl')),
-      reporter: { stage: () => undefined, progress: () => undefined, log: () => undefined, close: () => undefined },
-      runId: 't',
-      jobs: 2,
-    });
+    const rig = await soloRig('scan', async (_d, ctx, unit) => {
+      if (unit.id === 'second') await firstStarted; // join while the first is in flight
+      const r = await ctx.memo({ name: 'shared', version: 1, schema: 'test/v1', inputs: { lib: 'libc' } }, async () => {
+        computed.push(unit.id);
+        if (unit.id === 'first') {
+          release();
+          await new Promise((r) => setTimeout(r, 20));
+          throw new Error('helper container removed under us');
+        }
+        return { v: 'libc-scan' };
+      });
+      return { v: `${unit.id}:${(r.value as { v: string }).v}` };
+    }, async (u) => ({ unit: u.id }));
+    const result = await rig.runUnits(['first', 'second']);
     const status = Object.fromEntries(result.units.map((u) => [u.unit, u.stages[0].status]));
     expect(status).toEqual({ first: 'failed', second: 'done' });
     expect(computed).toEqual(['first', 'second']);
     expect(result.outputs.get('second')?.get('scan')).toEqual({ v: 'second:libc-scan' });
-    await fs.rm(dir, { recursive: true, force: true });
+    await rig.cleanup();
   });
 });
 
 describe('units whose stage fingerprints are equal', () => {
   it('compute it once per run: the other unit waits and reuses the artifact', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'confine-same-'));
     const runs: string[] = [];
-    const stage = {
-      name: 'resolve',
-      version: 1,
-      schema: 'test/v1',
-      scope: 'image' as const,
-      needs: [],
-      resource: 'container' as const,
-      configSlice: () => null,
-      // nothing unit-specific: like syscall-resolve of an image and its LABEL copy
-      run: async (_d: unknown, ctx: StageContext, unit: { id: string }) => {
-        runs.push(unit.id);
-        ctx.log('resolved');
-        await new Promise((r) => setTimeout(r, 20));
-        return { v: 'same' };
-      },
-    };
-    const logs: string[] = [];
-    const run = (force = false) => runPipeline({
-      stages: [stage],
-      units: [{ id: 'orig', data: {} }, { id: 'copy', data: {} }],
-      config: {},
-      store: new ContentStore(path.join(dir, 'cache'), (_s, a) => (a && typeof (a as { v?: unknown }).v === 'string' ? undefined : 'bad')),
-      ledger: new Ledger(path.join(dir, 'ledger.jsonl')),
-      reporter: { stage: () => undefined, progress: () => undefined, log: (u, _s, line, replay) => logs.push(`${u}:${line}:${replay}`), close: () => undefined },
-      runId: 't',
-      jobs: 2,
-      force,
+    // nothing unit-specific: like syscall-resolve of an image and its LABEL copy
+    const rig = await soloRig('resolve', async (_d, ctx, unit) => {
+      runs.push(unit.id);
+      ctx.log('resolved');
+      await new Promise((r) => setTimeout(r, 20));
+      return { v: 'same' };
     });
-    const first = await run();
+    const first = await rig.runUnits(['orig', 'copy']);
     expect(runs).toHaveLength(1);
     expect(first.units.map((u) => u.stages[0].status).sort()).toEqual(['done', 'reused']);
     expect(first.units.map((u) => first.outputs.get(u.unit)?.get('resolve'))).toEqual([{ v: 'same' }, { v: 'same' }]);
     // the waiting unit shows the stored log lines, as any reuse does
-    expect(logs.filter((l) => l.endsWith(':resolved:true'))).toHaveLength(1);
+    expect(rig.logs.filter((l) => l.endsWith(':resolved:true'))).toHaveLength(1);
     runs.length = 0;
-    const forced = await run(true);
+    const forced = await rig.runUnits(['orig', 'copy'], true);
     expect(runs).toHaveLength(1); // --force recomputes, still once per run
     expect(forced.units.map((u) => u.stages[0].status).sort()).toEqual(['done', 'reused']);
-    await fs.rm(dir, { recursive: true, force: true });
+    await rig.cleanup();
   });
 });

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ContentStore } from '../cache/content-store';
 import { FakeEngine, type FakeFile } from '../extract/fake-engine';
+import { elfHeader } from '../extract/memory-image';
 import { storedFilePath } from '../extract/store-files';
 import { Ledger } from '../pipeline/ledger';
 import type { Reporter } from '../pipeline/reporter';
@@ -14,17 +15,8 @@ import type { RunConfig } from './config';
 import { extractBinariesStage } from './extract-binaries';
 import { Services } from './services';
 
-/** Just enough ELF header for the index pass; `tag` makes contents (and digests) differ. */
-function elf(tag: number): Buffer {
-  const h = Buffer.alloc(64);
-  h[63] = tag;
-  h.write('\x7fELF', 0, 'latin1');
-  h[4] = 2;
-  h[5] = 1;
-  h.writeUInt16LE(2, 16);
-  h.writeUInt16LE(62, 18);
-  return h;
-}
+/** `tag` makes contents (and digests) differ. */
+const elf = (tag: number): Buffer => elfHeader({ tag });
 
 const L = (c: string) => 'sha256:' + c.repeat(64);
 const id = (c: string) => 'sha256:' + c.repeat(64);
