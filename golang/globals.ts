@@ -108,19 +108,32 @@ export class GlobalVars {
 
   /** Does one of instruction i's four displacement positions point into [lo, hi)? */
   private refersInto(i: number, lo: number, hi: number): boolean {
+    const t = this.targets;
+    const n = this.displacementTargets(i, t);
+    for (let k = 0; k < n; k++) if (t[k] >= lo && t[k] < hi) return true;
+    return false;
+  }
+
+  private readonly targets = new Float64Array(4);
+
+  /**
+   * The rip-relative targets instruction i would have if its disp32 sat at each place it
+   * can (0, 1, 2 or 4 bytes before the end), written to `out`; returns how many.
+   */
+  private displacementTargets(i: number, out: Float64Array): number {
     const p = this.prog;
     const b = p.bytes;
     const len = p.len[i];
-    if (len < 6) return false;
+    if (len < 6) return 0;
     const end = p.addr[i] + len;
     const o = p.addr[i] - p.base;
+    let n = 0;
     for (let imm = 0; imm <= 4; imm += imm === 2 ? 2 : 1) {
       const k = len - 4 - imm;
       if (k < 1) break;
-      const t = end + (b[o + k] | (b[o + k + 1] << 8) | (b[o + k + 2] << 16) | (b[o + k + 3] << 24));
-      if (t >= lo && t < hi) return true;
+      out[n++] = end + (b[o + k] | (b[o + k + 1] << 8) | (b[o + k + 2] << 16) | (b[o + k + 3] << 24));
     }
-    return false;
+    return n;
   }
 
   /**
@@ -181,7 +194,6 @@ export class GlobalVars {
       .map((s) => [s.addr, s.addr + s.size]);
     const byPage = new Map<number, number[]>();
     const p = this.prog;
-    const b = p.bytes;
     let min = Infinity;
     let max = -Infinity;
     for (const [a, c] of ranges) {
@@ -193,15 +205,11 @@ export class GlobalVars {
       for (const [a, c] of ranges) if (t >= a && t < c) return true;
       return false;
     };
+    const targets = this.targets;
     for (let i = 0; i < p.n; i++) {
-      const len = p.len[i];
-      if (len < 6) continue;
-      const end = p.addr[i] + len;
-      const o = p.addr[i] - p.base;
-      for (let imm = 0; imm <= 4; imm += imm === 2 ? 2 : 1) {
-        const k = len - 4 - imm;
-        if (k < 1) break;
-        const t = end + (b[o + k] | (b[o + k + 1] << 8) | (b[o + k + 2] << 16) | (b[o + k + 3] << 24));
+      const n = this.displacementTargets(i, targets);
+      for (let k = 0; k < n; k++) {
+        const t = targets[k];
         if (!within(t)) continue;
         const page = Math.floor(t / PAGE);
         const l = byPage.get(page);
