@@ -28,7 +28,7 @@ export const profileFileName = (imageName: string) => `${imageName}.seccomp.json
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 3,
+    version: 4, // 4: runc's by-chance rt_sigreturn always allowed (calibration v3)
     schema: 'confine/profile/v1',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -89,7 +89,7 @@ async function measuredRuntime(services: Services, ctx: StageContext): Promise<C
   const docker = await services.docker();
   const version = await runtimeVersion(docker);
   const { value, reused } = await ctx.memo<CalibrationArtifact>(
-    { name: 'runtime-calibration', version: 2, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
+    { name: 'runtime-calibration', version: 3, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
     async () => {
       const c = await calibrateRuntime(docker);
       return { engine: c.engine, runtime: c.runtime, syscalls: c.syscalls, runs: c.runs.length, lostRecords: c.lostRecords };
