@@ -31,7 +31,8 @@ Options:
       --root DIR     filesystem tree the libraries are looked up in (default: /);
                      PATHs are taken inside it when DIR/PATH exists
       --cache DIR    reuse per-file analyses and whole-program results by content
-                     (per-file entries are shared with 'confine profiles')
+                     (per-file entries are shared with 'confine profiles'); a file is
+                     re-hashed only when its inode, size, mtime or ctime changed
       --json         one JSON object on stdout:
                      {"binaries":[{"path","syscalls":[names],"unresolvedSites":N}],"syscalls":[union]}
   -v, --verbose      also list unresolved sites, missing libraries and one chain per syscall
