@@ -41,12 +41,9 @@ objects_of() { "$confine" analyze "$@" 2>/dev/null | awk '/objects \(functions/ 
 
 startup=$(time_of "$confine" analyze --help)
 # bin/confine runs the compiled build only while it is current; through tsx every run
-# pays ~0.6 s of transpiling, which alone is more than a warm run should take.
-if [ -f "$repo/dist/.built" ] && [ -z "$(find "$repo"/{pipeline,stages,schemas,cache,cli,elf,x86,analysis,callgraph,syscalls,golang,workers} -name '*.ts' -newer "$repo/dist/.built" -print -quit 2>/dev/null)" ] && [ -z "${CONFINE_TSX:-}" ]; then
-  echo "runtime: compiled build (dist/)"
-else
-  echo "runtime: tsx (dist/ missing or older than the sources: run 'make build' for representative figures)"
-fi
+# pays ~0.6 s of transpiling, which alone is more than a warm run should take. It says
+# which one it chose.
+CONFINE_SAY_RUNTIME=1 "$confine" --help 2>&1 >/dev/null | grep '^runtime:' || true
 printf '%-44s %8s %6s %9s %9s %9s %8s\n' file MB objs objdump_s cold_s warm_s cold/obj
 tot_obj=0
 for f in "${files[@]}"; do

@@ -7,15 +7,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf dist.tmp
-npx tsc -p tsconfig.json --outDir dist.tmp
+mkdir dist.tmp
 # The same folders tsc compiles (tsconfig.json "include"); resources are what is not TypeScript.
 dirs=$(node -e 'console.log(require("./tsconfig.json").include.join(" "))')
+# The stamp is written before compiling: a source saved while tsc runs is newer than
+# it, so bin/confine will not run a build that lacks the edit. It lists the compiled
+# folders, which bin/confine checks for newer sources.
+echo "$dirs" > dist.tmp/.built
+npx tsc -p tsconfig.json --outDir dist.tmp
 for d in $dirs; do
   [ -d "$d" ] || continue
   find "$d" -type f \( -name '*.json' -o -name '*.csv' \) -not -path '*/build/*' -print0 |
     while IFS= read -r -d '' f; do mkdir -p "dist.tmp/$(dirname "$f")" && cp "$f" "dist.tmp/$f"; done
 done
-# The stamp lists the compiled folders: bin/confine checks those for newer sources.
-echo "$dirs" > dist.tmp/.built
 rm -rf dist && mv dist.tmp dist
 echo "[build] dist/ ready"
