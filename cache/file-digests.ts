@@ -7,7 +7,7 @@ interface Entry {
   size: string;
   mtimeNs: string;
   ctimeNs: string;
-  /** When the digest was taken (after the stat it is filed under). */
+  /** When the index was opened, before the file was read and hashed. */
   recordedNs: string;
   digest: string;
 }
@@ -29,10 +29,16 @@ export class FileDigestIndex {
   private constructor(
     private readonly file: string,
     private readonly entries: Map<string, Entry>,
+    /** Opened before the caller reads any file: a file changed after this is never recorded. */
+    private readonly openedNs: bigint,
   ) {}
 
-  /** A missing or unreadable index is an empty one: it only ever saves work. */
-  static open(file: string): FileDigestIndex {
+  /**
+   * Open before reading the files whose digests are asked for. A missing or unreadable
+   * index is an empty one: it only ever saves work.
+   */
+  static open(file: string, now: () => bigint = wallClockNs): FileDigestIndex {
+    const openedNs = now();
     const entries = new Map<string, Entry>();
     try {
       const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Entry>;
@@ -40,15 +46,16 @@ export class FileDigestIndex {
     } catch {
       // absent or damaged: start empty
     }
-    return new FileDigestIndex(file, entries);
+    return new FileDigestIndex(file, entries, openedNs);
   }
 
   /**
-   * The digest of the file at `absPath`, whose bytes the caller has read: from the
-   * index when the file is unchanged since it was recorded, else `hash(bytes)` (and
-   * recorded). Stat after reading is safe: a write in between leaves the file racy.
+   * The digest of the file at `absPath`, whose bytes the caller read after opening the
+   * index: from the index when the file is unchanged since it was recorded, else
+   * `hash()` of those bytes. It is recorded only when the file's last change is older
+   * than the opening, so the bytes hashed are the bytes the stat describes.
    */
-  digestOf(absPath: string, hash: () => string, now: () => bigint = wallClockNs): string {
+  digestOf(absPath: string, hash: () => string): string {
     let st: BigIntStats;
     try {
       st = statSync(absPath, { bigint: true });
@@ -60,11 +67,13 @@ export class FileDigestIndex {
     const settled = e && BigInt(e.recordedNs) - maxBig(st.mtimeNs, st.ctimeNs) > RACY_WINDOW_NS;
     if (same && settled) return e.digest;
     const digest = hash();
-    this.entries.set(absPath, {
-      dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs),
-      recordedNs: String(now()), digest,
-    });
-    this.dirty = true;
+    if (maxBig(st.mtimeNs, st.ctimeNs) < this.openedNs) {
+      this.entries.set(absPath, {
+        dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs),
+        recordedNs: String(this.openedNs), digest,
+      });
+      this.dirty = true;
+    }
     return digest;
   }
 
@@ -75,8 +84,8 @@ export class FileDigestIndex {
   }
 }
 
-/** File times are wall-clock nanoseconds since the epoch; so is this (ms resolution is plenty for a 2 s window). */
-const wallClockNs = () => BigInt(Date.now()) * 1_000_000n;
+/** File times are wall-clock nanoseconds since the epoch; so is this (to a microsecond or so). */
+const wallClockNs = () => BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 
 const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
 

@@ -140,13 +140,11 @@ test('a non-ELF file is reported, not a crash, and the exit status says so', asy
   expect(JSON.parse(r.out).binaries[0]).toEqual({ path: txt, syscalls: [], unresolvedSites: 0 });
 });
 
-test('--cache keeps host file digests by identity; a program rewritten in place is analysed afresh', async () => {
+test('--cache: a program rewritten in place just after a run is analysed afresh', async () => {
   const cache = path.join(dir, 'cache-rewrite');
   const prog = path.join(dir, 'rewritten');
   fs.copyFileSync(musl, prog);
   const first = await run([prog, '--json', '--cache', cache]);
-  const index = JSON.parse(fs.readFileSync(path.join(cache, 'file-digests.json'), 'utf8'));
-  expect(Object.keys(index)).toEqual([prog]);
   // Same path, new content (a program that calls something else), just after the first run.
   const other = compile(dir, 'q.c', String.raw`
 #include <unistd.h>
