@@ -183,4 +183,22 @@ describe('units whose stage fingerprints are equal', () => {
     expect(forced.units.map((u) => u.stages[0].status).sort()).toEqual(['done', 'reused']);
     await rig.cleanup();
   });
+
+  it('under --force, a unit whose twin failed computes itself instead of taking an earlier run’s artifact', async () => {
+    let failOrig = false;
+    const runs: string[] = [];
+    const rig = await soloRig('resolve', async (_d, _ctx, unit) => {
+      runs.push(unit.id);
+      await new Promise((r) => setTimeout(r, 20));
+      if (failOrig && unit.id === 'orig') throw new Error('engine hiccup');
+      return { v: 'same' };
+    });
+    await rig.runUnits(['orig']); // an earlier run's artifact is in the store
+    failOrig = true;
+    runs.length = 0;
+    const r = await rig.runUnits(['orig', 'copy'], true);
+    expect(Object.fromEntries(r.units.map((u) => [u.unit, u.stages[0].status]))).toEqual({ orig: 'failed', copy: 'done' });
+    expect(runs).toEqual(['orig', 'copy']);
+    await rig.cleanup();
+  });
 });

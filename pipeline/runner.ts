@@ -82,14 +82,15 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
   const globalKeys = new Map<string, string>();
   const globalOutputs = new Map<string, unknown>();
   const inflight = new Map<string, Promise<unknown>>();
-  /** Stage computations in progress by key; settles (never rejects) when done. */
-  const stageInflight = new Map<string, Promise<void>>();
+  /** Stage computations in progress by key; resolves (never rejects) to whether it stored an artifact. */
+  const stageInflight = new Map<string, Promise<boolean>>();
 
   async function runStage(stage: Stage<any, any, Config>, unit: WorkUnit, upstream: Map<string, { digest: string; value: unknown }>): Promise<StageOutcome & { value?: unknown }> {
     // Reset once the stage gets its pool slot: reported times are work, not queueing.
     let t0 = Date.now();
     /** Lets units waiting on this unit's computation of the same key go on; set when this unit claims the key. */
-    let releaseKey = () => undefined as void;
+    let releaseKey = (_stored: boolean) => undefined as void;
+    let stored = false;
     const logs: string[] = [];
     const ctx: StageContext = {
       signal,
@@ -172,13 +173,14 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       // Another unit with this very fingerprint (a re-tagged image past the stages that
       // read its ID) is computing it now: wait, then take its artifact from the store.
       const computing = stageInflight.get(key);
-      if (computing) await computing;
-      else stageInflight.set(key, new Promise<void>((r) => (releaseKey = () => {
+      // Under --force only an artifact stored by this run counts; one from an earlier run is what --force refuses.
+      const storedByThisRun = computing ? await computing : false;
+      if (!computing) stageInflight.set(key, new Promise<boolean>((r) => (releaseKey = (ok) => {
         stageInflight.delete(key);
-        r();
+        r(ok);
       })));
 
-      if (!(opts.force && mode === 'run') || computing) {
+      if (!(opts.force && mode === 'run') || storedByThisRun) {
         const got = await opts.store.read(key);
         if (got.status === 'hit' && stage.stillValid && !(await stage.stillValid(got.artifact, opts.config))) {
           ctx.log('cached output refers to files that are gone; recomputing');
@@ -202,12 +204,13 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       });
       if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted while this stage ran');
       const { digest } = await opts.store.write(fp, value, logs);
+      stored = true;
       return finish('done', { key, value, outputDigest: digest });
     } catch (e) {
       const error = asConfineError(e, { image: unit.id === '*' ? undefined : unit.id, stage: stage.name });
       return finish(error.kind === 'interrupted' ? 'interrupted' : 'failed', { error });
     } finally {
-      releaseKey();
+      releaseKey(stored);
     }
   }
 
