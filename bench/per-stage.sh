@@ -23,7 +23,7 @@ awk -v mode=table -f "$repo/bench/stage-times.awk" run.log | awk -v a="$t0" -v b
   END { printf "\nimages: %d  wall: %.1f s  outside the trace window: mean %.2f s, max %.2f s (%s); images >= 10 s: %d  (%s)\n",
         n, b - a, s / n, max, who, over, (over ? "NOT MET" : "MET") }'
 # Extraction shared by layer chain (images with the same layers): index passes made vs
-# shared, and extractions reused whole (same layers, paths and PATH/LD_LIBRARY_PATH).
+# shared, and extractions reused whole (same layers, paths and PATH/LD_LIBRARY_PATH/LD_PRELOAD).
 printf 'extract: %d index passes, %d shared; %d extractions reused whole\n' \
   "$(grep -c 'extract-binaries: indexed in' run.log || true)" \
   "$(grep -c 'extract-binaries: index shared with an image' run.log || true)" \

@@ -54,6 +54,7 @@ const ET_DYN = 3;
  * LD_LIBRARY_PATH for the loader), later values winning; PATH as Docker gives a
  * container whose image sets none. Images that differ only in other variables, or in
  * an unset versus default PATH, get the same closure: callers key shared work by this.
+ * (LD_PRELOAD is read too: it adds objects to every dynamic program.)
  */
 export function closureEnv(env: string[] | undefined): string[] {
   const out = [`PATH=${envValue(env, 'PATH') ?? DEFAULT_PATH}`];
@@ -193,18 +194,24 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   // before its own libraries: their constructors run and their exports interpose any
   // symbol, so they are taken like objects mapped at run time (every export a root).
   // A process that lives shorter than the trace's maps sampling would miss them.
-  const preloads: string[] = [];
-  if (exes.some((e) => e.info.interp)) {
-    for (const [source, names] of [
-      ['LD_PRELOAD', preloadNames(envValue(req.env, 'LD_PRELOAD'))],
-      ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))],
-    ] as const) {
-      for (const name of names) {
-        const dynamicExe = exes.find((e) => e.info.interp)!;
-        const found = findLibrary(fs, name, [dynamicExe], configFor(dynamicExe.info.interp));
-        if (found) preloads.push(found.path);
-        else if (!missing.has(`${name}\0${source}`)) missing.set(`${name}\0${source}`, { name, neededBy: source });
+  // Searched as each loader flavour among the programs would (glibc and musl differ).
+  const preloads = new Set<string>();
+  const byFlavour = new Map<SearchConfig, LoadedObject>();
+  for (const e of exes) if (e.info.interp && ![...byFlavour.keys()].includes(configFor(e.info.interp))) byFlavour.set(configFor(e.info.interp), e);
+  for (const [source, names] of [
+    ['LD_PRELOAD', preloadNames(envValue(req.env, 'LD_PRELOAD'))],
+    ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))],
+  ] as const) {
+    for (const name of names) {
+      let found = false;
+      for (const [cfg, exe] of byFlavour) {
+        const hit = findLibrary(fs, name, [exe], cfg);
+        if (hit) {
+          preloads.add(hit.path);
+          found = true;
+        }
       }
+      if (!found && byFlavour.size && !missing.has(`${name}\0${source}`)) missing.set(`${name}\0${source}`, { name, neededBy: source });
     }
   }
 

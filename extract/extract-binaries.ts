@@ -40,7 +40,7 @@ export function extractionEnv(layers: Pick<ImageLayers, 'env'>, runEnv: string[]
   return closureEnv([...layers.env, ...(runEnv ?? [])]);
 }
 
-const LOADER_CONFIG = (p: string) => p === '/etc/ld.so.conf' || p.startsWith('/etc/ld.so.conf.d/') || /^\/etc\/ld-musl-[^/]*\.path$/.test(p);
+const LOADER_CONFIG = (p: string) => p === '/etc/ld.so.conf' || p === '/etc/ld.so.preload' || p.startsWith('/etc/ld.so.conf.d/') || /^\/etc\/ld-musl-[^/]*\.path$/.test(p);
 
 /**
  * The stage's core: one export pass indexes the image and parses every ELF object's
