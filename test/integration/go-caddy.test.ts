@@ -35,7 +35,15 @@ describe('Go: confine analyze on caddy covers what the kernel saw it do', () => 
     const line = readFileSync(path.join(REPO, 'images', 'images.list'), 'utf8').split('\n').find((l) => l.split(';')[1] === 'caddy')!;
     const spec = parseRunOptions(line.split(';')[6] ?? '');
     const probe = loadProbes(path.join(REPO, 'images', 'probes.json')).caddy;
-    const r = await verifyImage({ docker, image: IMAGE, createOptions: toCreateOptions(spec, IMAGE, {}), profile: logOnlyProfile(), probe, durationSec: 6, logOnly: true });
+    // An empty allowlist logs every syscall caddy makes: on a busy machine the kernel's
+    // ring buffer can wrap before we read it. A run that lost records measured nothing
+    // reliable, so it is repeated (at most three runs); one must be complete.
+    const measure = () => verifyImage({ docker, image: IMAGE, createOptions: toCreateOptions(spec, IMAGE, {}), profile: logOnlyProfile(), probe, durationSec: 6, logOnly: true });
+    let r = await measure();
+    for (let attempt = 2; attempt <= 3 && r.lostRecords > 0; attempt++) {
+      process.stdout.write(`caddy: ${r.lostRecords} kernel log records lost; measuring again (run ${attempt} of 3)\n`);
+      r = await measure();
+    }
     expect(r.lostRecords).toBe(0);
     expect(r.probeOk).toBe(true);
     const byCaddy = [...new Set(r.falseNegatives.filter((f) => f.comm === 'caddy' || f.exe.endsWith('/caddy')).map((f) => f.name))].sort();
