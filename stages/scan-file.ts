@@ -2,6 +2,10 @@ import { isElf, parseElf, readDynamicInfo } from '../elf';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
 import type { Fingerprint } from '../cache/fingerprint';
+import type { CacheKey } from '../cache/digest';
+import { promises as fs } from 'node:fs';
+import { storedFilePath } from '../extract/store-files';
+import type { StageContext } from '../pipeline/stage';
 import * as path from 'node:path';
 import { sourceDigest } from '../cache/code-digest';
 
@@ -26,6 +30,17 @@ export const SCAN_VERSION = 6;
 /** The cache identity of one file's scan: symbol-scan's memo, `confine analyze` and its workers all use it. */
 export function scanFingerprint(digest: string): Fingerprint {
   return { stage: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: scanKeyConfig(), inputs: { file: digest } };
+}
+
+/**
+ * One extracted file's scan through the stage's memo (shared by every image with that
+ * content, read back across runs), under the very key scanFingerprint gives.
+ */
+export function memoScan(ctx: StageContext, outDir: string, file: { digest: string; path: string }): Promise<{ key: CacheKey; value: ElfScanArtifact; reused: boolean }> {
+  const { stage, ...key } = scanFingerprint(file.digest);
+  return ctx.memo<ElfScanArtifact>({ name: stage, ...key }, () =>
+    ctx.cpu(async () => scanFile(await fs.readFile(storedFilePath(outDir, file.digest)), file.digest, file.path)),
+  );
 }
 
 const EM_X86_64 = 62;

@@ -1,9 +1,7 @@
-import { promises as fs } from 'node:fs';
-import { storedFilePath } from '../extract/store-files';
 import type { Stage } from '../pipeline/stage';
-import type { ElfScanArtifact, ExtractArtifact, SymbolsArtifact } from '../schemas/types';
+import type { ExtractArtifact, SymbolsArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
-import { scanFile, scanKeyConfig, SCAN_VERSION } from './scan-file';
+import { memoScan, scanKeyConfig } from './scan-file';
 
 /**
  * Scans every extracted file once per content digest: a library shared by a hundred
@@ -28,10 +26,7 @@ export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }
       let reused = 0;
       for (const [i, f] of extract.files.entries()) {
         ctx.progress(`${i + 1}/${extract.files.length} ${f.path}`);
-        const { key, value, reused: hit } = await ctx.memo<ElfScanArtifact>(
-          { name: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: scanKeyConfig(), inputs: { file: f.digest } },
-          () => ctx.cpu(async () => scanFile(await fs.readFile(storedFilePath(config.outDir, f.digest)), f.digest, f.path)),
-        );
+        const { key, value, reused: hit } = await memoScan(ctx, config.outDir, f);
         if (hit) reused++;
         else scanned++;
         if (value.error) ctx.log(`${f.path}: ${value.error}`);

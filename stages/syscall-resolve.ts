@@ -4,14 +4,13 @@ import * as path from 'node:path';
 import { resolveProgram, ProgramObject } from '../analysis/link';
 import type { ObjectSummary } from '../analysis/object-summary';
 import { readGoSyscalls } from '../callgraph/go-syscalls';
-import { storedFilePath } from '../extract/store-files';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
 import type { CfgsArtifact, ElfScanArtifact, ResolveArtifact, SymbolsArtifact } from '../schemas/types';
 import { syscallName } from '../syscalls/table';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
-import { scanFile, scanKeyConfig, SCAN_VERSION } from './scan-file';
+import { memoScan } from './scan-file';
 import { seedGraphSyscalls } from './seed-graphs';
 
 type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
@@ -121,10 +120,7 @@ function names(nrs: Set<number>): string[] {
 async function loadScans(symbols: SymbolsArtifact, ctx: StageContext, config: RunConfig): Promise<ScannedFile[]> {
   const out: ScannedFile[] = [];
   for (const f of symbols.files) {
-    const { value } = await ctx.memo<ElfScanArtifact>(
-      { name: 'elf-scan', version: SCAN_VERSION, schema: 'confine/elf-scan/v1', config: scanKeyConfig(), inputs: { file: f.digest } },
-      () => ctx.cpu(async () => scanFile(await fs.readFile(storedFilePath(config.outDir, f.digest)), f.digest, f.path)),
-    );
+    const { value } = await memoScan(ctx, config.outDir, f);
     out.push({ ...f, scan: value });
   }
   return out;
