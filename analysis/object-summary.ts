@@ -54,7 +54,7 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | unde
     input = { ...input, functionStarts: [...input.functionStarts, ...[...extra].map((addr) => ({ addr }))] };
     decoded = decodeFunctions(input);
   }
-  return { code: finishAnalysis(input, decoded), input };
+  return { code: finishAnalysis(decoded), input: decoded.input };
 }
 
 /**

@@ -13,7 +13,7 @@ const INSN: Record<number, SyscallInsn> = { [K.SYSCALL]: 'syscall', [K.INT80]: '
  * syscall instruction with the numbers that can reach %eax there.
  */
 export function analyzeCode(input: CodeInput): CodeAnalysis {
-  return finishAnalysis(input, decodeFunctions(input));
+  return finishAnalysis(decodeFunctions(input));
 }
 
 /** The first half of analyzeCode: decoding and per-function facts, without any data-flow. */
@@ -31,7 +31,7 @@ export interface DecodedCode {
  * Decodes and collects per-function facts (calls, targets, syscall instructions). A
  * caller that may change the function starts and decode again (analysis/object-summary's
  * rounds for unknown call targets) looks at these facts only, and runs the data-flow
- * half once, on its final input: finishAnalysis(input, decodeFunctions(input)) is
+ * half once, on its final input: finishAnalysis(decodeFunctions(input)) is
  * analyzeCode(input).
  */
 export function decodeFunctions(input: CodeInput): DecodedCode {
@@ -114,9 +114,8 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
 }
 
 /** The second half of analyzeCode: which functions never return, and the numbers at every syscall instruction. */
-export function finishAnalysis(input: CodeInput, d: DecodedCode): CodeAnalysis {
-  if (d.input !== input) throw new Error('finishAnalysis: decoded facts belong to another input');
-  const { prog, functions, addressTaken, syscallIdx, t0, t1 } = d;
+export function finishAnalysis(d: DecodedCode): CodeAnalysis {
+  const { input, prog, functions, addressTaken, syscallIdx, t0, t1 } = d;
   const noReturn = noReturnTargets(prog, input.pltTargets);
   const flow = new BackwardFlow(prog, noReturn);
   const syscalls: SyscallSite[] = [];
