@@ -149,6 +149,14 @@ export interface ObjectSummary {
      * has an indirect jump
      */
     ij?: boolean;
+    /**
+     * functions of this object whose address this function's code materialises (lea, mov imm): indirect-call targets once this function is reached
+     */
+    t?: number[];
+    /**
+     * data regions (indexes into `regions`) this function's code refers into: live once this function is reached
+     */
+    d?: number[];
   }[];
   /**
    * imported symbols, `name@VERSION` or bare `name`
@@ -257,6 +265,38 @@ export interface ObjectSummary {
     syscallSites: number;
     unknownTargets: number;
   };
+  /**
+   * data regions that hold pointers (analysis/data-regions.ts), each made live by reached code or live regions; only those with cells are listed
+   */
+  regions?: {
+    /**
+     * start address
+     */
+    a: number;
+    /**
+     * cells: [word address, kind (0 function, 1 region, 2 import), target index]
+     */
+    c: [number, number, number][];
+  }[];
+  /**
+   * regions live whatever runs (TLS images, init/fini arrays, personality pointers)
+   */
+  rootRegions?: number[];
+  /**
+   * functions that are indirect-call targets whatever runs (personality routines; every address-taken function when the code's data references were not recorded)
+   */
+  takenAlways?: number[];
+  /**
+   * exported data symbols whose region holds pointers
+   */
+  dataExports?: {
+    name: string;
+    r: number;
+  }[];
+  /**
+   * sorted FNV-1a hashes of identifier-like NUL-terminated strings in read-only data (and their suffixes after '_'), for the dlsym-by-name rule
+   */
+  nameHashes?: number[];
 }
 
 // extract.schema.json

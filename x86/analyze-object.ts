@@ -36,7 +36,7 @@ export interface DecodedCode {
  */
 export function decodeFunctions(input: CodeInput): DecodedCode {
   const t0 = performance.now();
-  const prog = Program.decode(input.code, input.codeVaddr, input.functionStarts);
+  const prog = Program.decode(input.code, input.codeVaddr, input.functionStarts, input.dataRefs ? { dataRefs: input.dataRefs } : {});
   const t1 = performance.now();
 
   const starts = new Set(prog.functions.map((f) => f.addr));
@@ -53,6 +53,10 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
   const imports = new Set<number | string>();
   const taken = new Set<number>();
   const list = <T>(s: Set<T>): T[] => (s.size ? [...s] : []);
+  // Data references arrive in instruction order, so each function's are one run.
+  let ref = 0;
+  const refs = new Set<number>();
+  const refsTaken = new Set<number>();
   for (let f = 0; f < prog.functions.length; f++) {
     const pf = prog.functions[f];
     const unknownTargets: number[] = [];
@@ -101,10 +105,20 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
         }
       }
     }
+    refs.clear();
+    refsTaken.clear();
+    while (ref < prog.refInsn.length && prog.refInsn[ref] < pf.last) {
+      if (prog.refInsn[ref] >= pf.first) {
+        refs.add(prog.refAddr[ref]);
+        if (prog.refOf[ref]) refsTaken.add(prog.refAddr[ref]);
+      }
+      ref++;
+    }
     const info: FunctionInfo = {
       addr: pf.addr, end: pf.end, name: pf.name, exported: pf.exported,
       calls: list(calls), tailCalls: list(tails), jumpsInto: list(into), imports: list(imports).map(String), addressTaken: list(taken),
       hasIndirectCall, hasIndirectJump, syscalls: fnSyscalls, unknownTargets,
+      ...(input.dataRefs ? { dataRefs: list(refs), dataAddressTaken: list(refsTaken) } : {}),
     };
     for (const a of taken) addressTaken.add(a);
     functions.set(pf.addr, info);
