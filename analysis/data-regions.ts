@@ -1,5 +1,6 @@
 import type { ElfFile } from '../elf';
 import { R_X86_64, SHT } from '../elf';
+import { StringReader } from './name-hashes';
 
 /**
  * An object's data, cut into regions, with the code and data pointers each region
@@ -23,8 +24,11 @@ import { R_X86_64, SHT } from '../elf';
  * covers biased bases (`lea table-8(%rip)` for 1-based indexing).
  */
 
-/** A cell's target: a function of this object, another region, or an import (function or data, bound at link time). */
-export type CellTarget = { fn: number } | { region: number } | { import: number };
+/**
+ * A cell's target: a function of this object, another region, an import (function or
+ * data, bound at link time), or an identifier string (by hash: a name dlsym may get).
+ */
+export type CellTarget = { fn: number } | { region: number } | { import: number } | { name: number };
 
 export interface DataRegion {
   start: number;
@@ -58,6 +62,7 @@ export interface RegionInput {
   importOf(name: string, version?: string): number;
   /** Every address any instruction materialises (lea/mov imm), reached or not. */
   materialised: Iterable<number>;
+  strings: StringReader;
 }
 
 export function dataRegions(input: RegionInput): DataRegions {
@@ -146,12 +151,21 @@ export function dataRegions(input: RegionInput): DataRegions {
     const r = regionOf(at);
     if (r >= 0) regions[r].cells.push({ at, target });
   };
+  /** A pointer word at `at` holding `value`: to a function, into data, and perhaps to a name. */
+  const addPointer = (at: number, value: number) => {
+    const t = targetOf(value);
+    addCell(at, t);
+    if (t && 'region' in t) {
+      const name = input.strings.identifierHashAt(value);
+      if (name !== undefined) addCell(at, { name });
+    }
+  };
 
   for (const rel of elf.relocations) {
     switch (rel.type) {
       case R_X86_64.RELATIVE:
       case R_X86_64.RELATIVE64:
-        addCell(rel.offset, targetOf(rel.addend));
+        addPointer(rel.offset, rel.addend);
         break;
       case R_X86_64.R64:
       case R_X86_64.GLOB_DAT:
@@ -161,7 +175,7 @@ export function dataRegions(input: RegionInput): DataRegions {
         if (rel.type === R_X86_64.COPY) {
           // The executable's copy of a library's data object holds that object's pointers.
           addCell(rel.offset, { import: input.importOf(s.name, s.version) });
-        } else if (s.defined) addCell(rel.offset, targetOf(s.value + (rel.type === R_X86_64.R64 ? rel.addend : 0)));
+        } else if (s.defined) addPointer(rel.offset, s.value + (rel.type === R_X86_64.R64 ? rel.addend : 0));
         else if (s.type !== 'tls') addCell(rel.offset, { import: input.importOf(s.name, s.version) });
         break;
       }
@@ -169,7 +183,7 @@ export function dataRegions(input: RegionInput): DataRegions {
   }
   // Position-dependent code stores pointers as plain words, without relocations.
   if (elf.type === 'exec') {
-    forEachAbsoluteDataWord(elf, (at, v) => addCell(at, targetOf(v)));
+    forEachAbsoluteDataWord(elf, (at, v) => addPointer(at, v));
   }
 
   const roots = new Set<number>();

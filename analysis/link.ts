@@ -30,7 +30,7 @@ import { nameHash } from './name-hashes';
 export interface ProgramObject {
   path: string;
   summary: ObjectSummary;
-  /** Loaded by dlopen: the program may call any of its exports (through dlsym), so each is a root. */
+  /** Loaded by dlopen: the program may use any of its exports (through dlsym), so each, function or data, is a root. */
   exportsAreRoots?: boolean;
 }
 
@@ -239,16 +239,20 @@ interface Walk {
 }
 
 /**
- * What the walk needs besides the graph: when a dlsym is reached, the exports named by
- * strings of the objects reached so far become roots (checked each time the queue runs dry).
+ * By-name lookups, applied each time the walk's queue runs dry: the names (string
+ * hashes) that reached code and live data hold name exports, which become roots. The
+ * loader's own names always count (it looks up malloc & co. and __libc_early_init by
+ * name); everyone's count once a dlsym is reached.
  */
 interface LateRoots {
   /** Nodes whose being reached means the program can look names up (dlsym & co.). */
   dlsymNodes: number[];
-  /** New roots (export nodes) given which objects have a reached function. */
-  rootsFor(reachedObjects: Set<number>): number[];
-  objectOf(node: number): number;
-  fnNodes: number;
+  /** The name hashes a node (function or region) holds. */
+  namesOf: Map<number, number[]>;
+  /** Whether a node belongs to the loader (whose lookups happen without dlsym). */
+  isLoaderNode(node: number): boolean;
+  /** Export nodes (functions, data regions) by name hash. */
+  exportsByHash: Map<number, number[]>;
 }
 
 /**
@@ -287,7 +291,8 @@ function reach(edges: EdgeList, adj: Adjacency, nodes: number, rule: Rule, withP
     }
   };
   enqueue(ROOT, -1, -1);
-  let dlsymDone = -1;
+  let dlsymOpen = false;
+  let namesUpTo = 0;
   for (;;) {
     while (head < tail) {
       const v = queue[head++];
@@ -312,17 +317,16 @@ function reach(edges: EdgeList, adj: Adjacency, nodes: number, rule: Rule, withP
         } else if (rule === 'whole') enqueue(d, v, e);
       }
     }
-    // The queue ran dry: does a reached dlsym name more roots?
-    if (!late.dlsymNodes.some((n) => seen[n])) break;
-    const reachedObjects = new Set<number>();
-    for (let k = 0; k < visitedCount; k++) {
-      const v = visited[k];
-      if (v >= SPECIAL_KEYS.length && v < late.fnNodes) reachedObjects.add(late.objectOf(v));
+    // The queue ran dry: do the names reached so far name more roots?
+    const all = late.dlsymNodes.some((n) => seen[n]);
+    if (all && !dlsymOpen) { dlsymOpen = true; namesUpTo = 0; }
+    const from = all ? late.dlsymNodes.find((n) => seen[n])! : ROOT;
+    for (; namesUpTo < visitedCount; namesUpTo++) {
+      const v = visited[namesUpTo];
+      const hs = late.namesOf.get(v);
+      if (!hs || (!all && !late.isLoaderNode(v))) continue;
+      for (const h of hs) for (const r of late.exportsByHash.get(h) ?? []) if (!queued[r]) enqueue(r, from, -1);
     }
-    if (reachedObjects.size === dlsymDone) break;
-    dlsymDone = reachedObjects.size;
-    const from = late.dlsymNodes.find((n) => seen[n])!;
-    for (const r of late.rootsFor(reachedObjects)) if (!queued[r]) enqueue(r, from, -1);
     if (head === tail) break;
   }
   return { visited, visitedCount, seen, parent, parentEdge, parented, parentedCount, takenEdge, targets: rule === 'reachable' ? takenList.length : 0 };
@@ -451,11 +455,16 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     });
     return m;
   });
-  /** Region node of an imported data symbol, in the first object (load order) exporting it. */
-  const dataBinding = (key: string): number | undefined => {
+  /**
+   * Region node of an imported data symbol, in the first object (load order) exporting
+   * it, never the importer itself: a COPY relocation's symbol is defined by the
+   * executable (the copy) but its contents come from the library's definition.
+   */
+  const dataBinding = (key: string, importer: number): number | undefined => {
     const at = key.indexOf('@');
     const bare = at < 0 ? key : key.slice(0, at);
     for (let p = 0; p < objects.length; p++) {
+      if (p === importer) continue;
       const r = dataIndexes[p].get(bare);
       if (r !== undefined) return regionNode(p, r);
     }
@@ -502,9 +511,9 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       for (const [at, kind, target] of r.c) {
         if (kind === CELL_FN) edges.add(from, fnNode(o, target), V_INDIRECT, at, E_TAKES);
         else if (kind === CELL_REGION) edges.add(from, regionNode(o, target), 0, at);
-        else {
+        else if (kind === CELL_IMPORT) {
           for (const b of bindings[o].get(target) ?? []) edges.add(from, b, V_INDIRECT, at, E_TAKES);
-          const d = dataBinding(s.imports[target]);
+          const d = dataBinding(s.imports[target], o);
           if (d !== undefined) edges.add(from, d, 0, at);
         }
       }
@@ -524,7 +533,13 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     // Library constructors and destructors run whatever the program does; the
     // executable's own run through __libc_start_main / the loader.
     for (const i of s.inits) edges.add(ROOT, fnNode(o, i), V_INIT, NaN);
-    if (ob.exportsAreRoots) for (const e of s.exports) edges.add(ROOT, fnNode(o, e.fn), V_DLSYM, NaN);
+    if (ob.exportsAreRoots) {
+      // A module's host finds it by name (dlsym of a name from its configuration, like
+      // Apache's `LoadModule mpm_event_module`): its functions and its data (the module
+      // struct of hooks) are all in reach.
+      for (const e of s.exports) edges.add(ROOT, fnNode(o, e.fn), V_DLSYM, NaN);
+      for (const d of s.dataExports ?? []) edges.add(ROOT, regionNode(o, d.r), V_DLSYM, NaN);
+    }
   });
   const exe = input.executable.summary;
   if (exe.entry !== undefined) edges.add(ROOT, fnNode(0, exe.entry), V_ENTRY, NaN);
@@ -540,37 +555,37 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     }
   });
 
-  // By-name lookups: the loader's own (it finds __libc_early_init, malloc & co. by name)
-  // always; dlsym's once reached, with the strings of every object reached so far.
+  // By-name lookups (see LateRoots): exports by the hash of their bare name, and the
+  // names each function's code and each region's words refer to.
   const exportsByHash = new Map<number, number[]>();
-  objects.forEach((ob, o) => {
-    const add = (name: string, node: number) => {
-      const at = name.indexOf('@');
-      const h = nameHash(at < 0 ? name : name.slice(0, at));
-      let l = exportsByHash.get(h);
-      if (!l) exportsByHash.set(h, (l = []));
-      l.push(node);
-    };
-    for (const e of ob.summary.exports) add(e.name, fnNode(o, e.fn));
-    for (const d of ob.summary.dataExports ?? []) add(d.name, regionNode(o, d.r));
-  });
-  const rootsNamedBy = (objs: Iterable<number>): number[] => {
-    const out = new Set<number>();
-    for (const o of objs) for (const h of objects[o].summary.nameHashes ?? []) for (const n of exportsByHash.get(h) ?? []) out.add(n);
-    return [...out].sort((a, b) => a - b);
+  const addExport = (name: string, node: number) => {
+    const at = name.indexOf('@');
+    const h = nameHash(at < 0 ? name : name.slice(0, at));
+    let l = exportsByHash.get(h);
+    if (!l) exportsByHash.set(h, (l = []));
+    l.push(node);
   };
-  if (loaderIdx !== undefined) for (const n of rootsNamedBy([loaderIdx])) edges.add(ROOT, n, V_DLSYM, NaN);
+  const namesOf = new Map<number, number[]>();
   const dlsymNodes: number[] = [];
   objects.forEach((ob, o) => {
+    const s = ob.summary;
+    for (const e of s.exports) addExport(e.name, fnNode(o, e.fn));
+    for (const d of s.dataExports ?? []) addExport(d.name, regionNode(o, d.r));
+    s.functions.forEach((fn, f) => { if (fn.h?.length) namesOf.set(fnNode(o, f), fn.h); });
+    (s.regions ?? []).forEach((r, ri) => {
+      const hs = r.c.filter((c) => c[1] === CELL_NAME).map((c) => c[2]);
+      if (hs.length) namesOf.set(regionNode(o, ri), hs);
+    });
     const fs = new Set<number>();
-    for (const e of ob.summary.exports) {
+    for (const e of s.exports) {
       const at = e.name.indexOf('@');
       if (DLSYM_NAMES.has(at < 0 ? e.name : e.name.slice(0, at))) fs.add(e.fn);
     }
-    ob.summary.functions.forEach((fn, f) => { if (fn.n && DLSYM_NAMES.has(fn.n)) fs.add(f); });
+    s.functions.forEach((fn, f) => { if (fn.n && DLSYM_NAMES.has(fn.n)) fs.add(f); });
     for (const f of fs) dlsymNodes.push(fnNode(o, f));
   });
-  const late: LateRoots = { dlsymNodes, rootsFor: (objs) => rootsNamedBy(objs), objectOf, fnNodes };
+  const isLoaderNode = (v: number) => loaderIdx !== undefined && v >= SPECIAL_KEYS.length && v < regionNodes && objectOf(v) === loaderIdx;
+  const late: LateRoots = { dlsymNodes, namesOf, isLoaderNode, exportsByHash };
 
   const adj = adjacency(edges, nodes);
   const direct = reach(edges, adj, nodes, 'direct', false, late);
@@ -692,6 +707,7 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
 const CELL_FN = 0;
 const CELL_REGION = 1;
 const CELL_IMPORT = 2;
+const CELL_NAME = 3;
 
 function fnName(ob: ProgramObject, f: number): string {
   const fn = ob.summary.functions[f];

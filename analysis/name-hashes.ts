@@ -2,11 +2,13 @@ import type { ElfFile } from '../elf';
 import { SHT } from '../elf';
 
 /**
- * Names a program can hand to dlsym: the identifier-like NUL-terminated strings in an
- * object's read-only and initialised data, kept as 32-bit FNV-1a hashes (a collision
- * only adds a root). The linker merges string tails (`pkey_alloc` may be stored only
- * inside `__pkey_alloc`), so every suffix that starts after a `_` is hashed too. The
- * symbol tables' own strings (.dynstr, .strtab) are not program data and are skipped.
+ * Names a program can hand to dlsym: identifier-like NUL-terminated strings whose
+ * address reached code materialises or a live data word holds. Kept as 32-bit FNV-1a
+ * hashes (a collision only adds a root). Taking the string at the referenced address
+ * (not every string of the object) matters: libraries keep their own function names
+ * as strings for assertion messages (`__func__`), and those are referenced only by
+ * the function itself. A referenced address inside a longer string (the linker merges
+ * string tails) is read from that address, as the program would.
  *
  * Names built at run time (`"_nss_" + service + "_getpwnam_r"`) are not seen: the
  * documented limit of the dlsym rule (tracing sees such modules mapped instead).
@@ -16,32 +18,29 @@ const SHF_EXECINSTR = 0x4;
 const MIN_LEN = 2;
 const MAX_LEN = 200;
 
-export function identifierHashes(elf: ElfFile): number[] {
-  const out = new Set<number>();
-  for (const s of elf.sections) {
-    if (s.type !== SHT.PROGBITS || (s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.size === 0) continue;
-    const bytes = elf.readAt(s.addr, s.size);
-    if (bytes) collect(bytes, out);
-  }
-  return [...out].sort((a, b) => a - b);
-}
+/** Reads identifier strings of an object's data at given addresses. */
+export class StringReader {
+  private readonly sections: { addr: number; end: number; bytes: Uint8Array }[] = [];
 
-export function collect(bytes: Uint8Array, out: Set<number>): void {
-  // Scan for runs of identifier characters that end at a NUL; hash the run and its suffixes after '_'.
-  let start = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i];
-    if (isIdentChar(b)) continue;
-    if (b === 0 && i - start >= MIN_LEN && i - start <= MAX_LEN) addRun(bytes, start, i, out);
-    start = i + 1;
-  }
-}
-
-function addRun(bytes: Uint8Array, from: number, to: number, out: Set<number>): void {
-  for (let k = from; k < to - 1; k++) {
-    if (k === from || bytes[k - 1] === 0x5f /* _ */) {
-      if (!isDigit(bytes[k])) out.add(fnv1a(bytes, k, to));
+  constructor(elf: ElfFile) {
+    for (const s of elf.sections) {
+      if (s.type !== SHT.PROGBITS || (s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.size === 0) continue;
+      const bytes = elf.readAt(s.addr, s.size);
+      if (bytes) this.sections.push({ addr: s.addr, end: s.addr + s.size, bytes });
     }
+  }
+
+  /** The hash of the identifier string starting at `addr`, if one does. */
+  identifierHashAt(addr: number): number | undefined {
+    const s = this.sections.find((x) => addr >= x.addr && addr < x.end);
+    if (!s) return undefined;
+    const from = addr - s.addr;
+    const b = s.bytes;
+    if (from >= b.length || isDigit(b[from])) return undefined;
+    let i = from;
+    while (i < b.length && i - from <= MAX_LEN && isIdentChar(b[i])) i++;
+    if (i >= b.length || b[i] !== 0 || i - from < MIN_LEN) return undefined;
+    return fnv1a(b, from, i);
   }
 }
 

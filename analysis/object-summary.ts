@@ -6,7 +6,7 @@ import { codeInputFromElf } from '../x86/from-elf';
 import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
 import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
 import { dataRegions, forEachAbsoluteDataWord } from './data-regions';
-import { identifierHashes } from './name-hashes';
+import { StringReader } from './name-hashes';
 
 export type { ObjectSummary } from '../schemas/types';
 export type SummaryFunction = ObjectSummary['functions'][number];
@@ -283,6 +283,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     refs.perFunction.forEach((x, fi) => {
       if (x.t.length) fns[fi].t = x.t;
       if (x.d.length) fns[fi].d = x.d;
+      if (x.h.length) fns[fi].h = x.h;
     });
   }
   // IFUNC resolvers run when the loader relocates, whatever the program does.
@@ -307,14 +308,13 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     rootRegions: refs.rootRegions,
     takenAlways: refs.takenAlways,
     dataExports: refs.dataExports,
-    nameHashes: identifierHashes(elf),
     stats: { instructions: a.instructionCount, syscallSites: a.syscalls.length, unknownTargets },
   };
 }
 
 interface RegionFacts {
   /** Per function (when the code's data references were recorded): functions it materialises, regions it refers into. */
-  perFunction?: { t: number[]; d: number[] }[];
+  perFunction?: { t: number[]; d: number[]; h: number[] }[];
   regions: NonNullable<ObjectSummary['regions']>;
   rootRegions: number[];
   takenAlways: number[];
@@ -324,6 +324,7 @@ interface RegionFacts {
 const CELL_FN = 0;
 const CELL_REGION = 1;
 const CELL_IMPORT = 2;
+const CELL_NAME = 3;
 
 /**
  * The facts the link walk needs to count a function as an indirect-call target only
@@ -343,7 +344,8 @@ function regionFacts(
   if (!recorded) return { regions: [], rootRegions: [], takenAlways: [...taken].sort((x, y) => x - y), dataExports: [] };
   const materialised = new Set<number>();
   for (const f of a.functions.values()) for (const x of f.dataAddressTaken ?? []) materialised.add(x);
-  const dr = dataRegions({ elf, functionAt: (addr) => index.get(addr), importOf: (name, version) => imp(importKey(name, version)), materialised });
+  const strings = new StringReader(elf);
+  const dr = dataRegions({ elf, functionAt: (addr) => index.get(addr), importOf: (name, version) => imp(importKey(name, version)), materialised, strings });
 
   // Only regions holding pointers matter; renumber them densely.
   const keep = new Int32Array(dr.regions.length).fill(-1);
@@ -356,7 +358,10 @@ function regionFacts(
     for (const c of r.cells) {
       const t = c.target;
       const cell: [number, number, number] | undefined =
-        'fn' in t ? [c.at, CELL_FN, t.fn] : 'import' in t ? [c.at, CELL_IMPORT, t.import] : keep[t.region] >= 0 ? [c.at, CELL_REGION, keep[t.region]] : undefined;
+        'fn' in t ? [c.at, CELL_FN, t.fn]
+          : 'import' in t ? [c.at, CELL_IMPORT, t.import]
+          : 'name' in t ? [c.at, CELL_NAME, t.name]
+          : keep[t.region] >= 0 ? [c.at, CELL_REGION, keep[t.region]] : undefined;
       if (!cell) continue;
       const key = `${cell[1]}:${cell[2]}`;
       // One cell per target is enough for the walk and for explain.
@@ -378,8 +383,13 @@ function regionFacts(
     // An IFUNC resolver's choices are reached through the resolver's own call edges.
     if (ifuncResolvers.has(addr)) t.clear();
     const d = new Set<number>();
-    for (const x of f.dataRefs ?? []) for (const r of dr.regionsForCodeRef(x)) if (keep[r] >= 0) d.add(keep[r]);
-    return { t: [...t].sort((x, y) => x - y), d: [...d].sort((x, y) => x - y) };
+    const h = new Set<number>();
+    for (const x of f.dataRefs ?? []) {
+      for (const r of dr.regionsForCodeRef(x)) if (keep[r] >= 0) d.add(keep[r]);
+      const name = strings.identifierHashAt(x);
+      if (name !== undefined) h.add(name);
+    }
+    return { t: [...t].sort((x, y) => x - y), d: [...d].sort((x, y) => x - y), h: [...h].sort((x, y) => x - y) };
   });
 
   const dataExports: RegionFacts['dataExports'] = [];

@@ -252,9 +252,10 @@ interface StoredAnalysis {
   path: string;
   missing: string[];
   go?: ElfScanArtifact['go'];
-  resolution: Omit<ProgramResolution, 'syscalls' | 'withoutIndirectRule' | 'provenance'> & {
+  resolution: Omit<ProgramResolution, 'syscalls' | 'withoutIndirectRule' | 'wholeProgramAT' | 'provenance'> & {
     syscalls: number[];
     withoutIndirectRule: number[];
+    wholeProgramAT: number[];
     provenance: [number, Provenance][];
   };
 }
@@ -265,7 +266,7 @@ function toStored(r: AnalyzedBinary): StoredAnalysis {
     path: r.path,
     missing: r.missing,
     ...(r.go ? { go: r.go } : {}),
-    resolution: { ...res, syscalls: [...res.syscalls], withoutIndirectRule: [...res.withoutIndirectRule], provenance: [...res.provenance] },
+    resolution: { ...res, syscalls: [...res.syscalls], withoutIndirectRule: [...res.withoutIndirectRule], wholeProgramAT: [...res.wholeProgramAT], provenance: [...res.provenance] },
   };
 }
 
@@ -275,7 +276,7 @@ function fromStored(s: StoredAnalysis): AnalyzedBinary {
     path: s.path,
     missing: s.missing,
     ...(s.go ? { go: s.go } : {}),
-    resolution: { ...res, syscalls: new Set(res.syscalls), withoutIndirectRule: new Set(res.withoutIndirectRule), provenance: new Map(res.provenance) },
+    resolution: { ...res, syscalls: new Set(res.syscalls), withoutIndirectRule: new Set(res.withoutIndirectRule), wholeProgramAT: new Set(res.wholeProgramAT), provenance: new Map(res.provenance) },
   };
 }
 
@@ -287,7 +288,7 @@ export function checkStoredAnalysis(a: unknown): string | undefined {
   if (!Array.isArray(a.missing) || !a.missing.every((m) => typeof m === 'string')) return '/missing not a list of strings';
   const r = a.resolution;
   if (!isObj(r)) return '/resolution missing';
-  if (!isNums(r.syscalls) || !isNums(r.withoutIndirectRule)) return '/resolution syscalls not numbers';
+  if (!isNums(r.syscalls) || !isNums(r.withoutIndirectRule) || !isNums(r.wholeProgramAT)) return '/resolution syscalls not numbers';
   if (typeof r.indirectRuleFired !== 'boolean') return '/resolution/indirectRuleFired not a boolean';
   if (!Array.isArray(r.perObject) || !r.perObject.every((o) => isObj(o) && typeof o.path === 'string' && isNums(o.syscalls))) return '/resolution/perObject malformed';
   if (!Array.isArray(r.unresolvedSites) || !r.unresolvedSites.every((u) => isObj(u) && typeof u.object === 'string' && typeof u.site === 'number')) return '/resolution/unresolvedSites malformed';
@@ -380,7 +381,7 @@ function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boo
     const objs = res.perObject.map((o) => `${path.posix.basename(o.path)} ${o.reachedFunctions}/${o.functions}`).join(', ');
     lines.push(`${r.path}`);
     lines.push(`  objects (functions reached/total): ${objs}`);
-    lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; indirect-call rule ${res.indirectRuleFired ? 'applied' : 'not needed'})`);
+    lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; every address-taken function a target: ${res.wholeProgramAT.size}; indirect-call rule ${res.indirectRuleFired ? `applied, ${res.targets.reachable} of ${res.targets.wholeProgram} address-taken functions are targets` : 'not needed'})`);
     lines.push(`  unresolved sites: ${res.unresolvedSites.length}${r.missing.length ? `; missing libraries: ${r.missing.length}` : ''}`);
     if (r.go) lines.push(`  Go ${r.go.version ?? '(version unknown)'}${r.go.modulePath ? ` (${r.go.modulePath})` : ''}: ${r.go.functions} functions, ${r.go.sitesResolved} syscall sites resolved, ${r.go.sitesUnresolved} unresolved`);
     lines.push(...wrap(sortedNames(res.syscalls).join(' '), 4));
@@ -392,6 +393,7 @@ function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boo
         if (!p) continue;
         const chain = p.steps.map((s) => `${s.via && s.via.startsWith('import') ? `[${s.via}] ` : s.via === 'indirect' ? '[indirect] ' : ''}${path.posix.basename(s.object)}:${s.function}`).join(' → ');
         lines.push(`    ${nameOf(nr)}: ${chain} → site 0x${p.site.toString(16)}`);
+        for (const s of p.steps) if (s.takenBy) lines.push(`      (${path.posix.basename(s.object)}:${s.function} is a target because ${s.takenBy})`);
       }
     }
   }

@@ -61,7 +61,11 @@ export function formatExplanation(e: Explanation, indent = ''): string {
     out.push(`${indent}${e.image}: ${e.syscall} is allowed`);
     if (e.chain) {
       out.push(`${indent}  reached from ${e.chain.binary}:`);
-      e.chain.steps.forEach((s, i) => out.push(`${indent}  ${i + 1}. ${s.function}  in ${s.object}${s.via ? `  (${s.via})` : ''}`));
+      e.chain.steps.forEach((s, i) => {
+        out.push(`${indent}  ${i + 1}. ${s.function}  in ${s.object}${s.via ? `  (${s.via})` : ''}`);
+        // An indirect edge is only as good as the reference behind it: show it, so a person can judge.
+        if (s.takenBy) out.push(`${indent}       a target because ${s.takenBy}`);
+      });
       out.push(`${indent}  → syscall site at 0x${e.chain.site.toString(16)} in ${e.chain.siteObject}${e.siteDigest ? `  (sha256 ${e.siteDigest})` : ''}`);
     }
     if (e.reasons.includes('runtime')) out.push(`${indent}  the container runtime makes it after the seccomp filter is installed (measured by runtime calibration)`);

@@ -5,7 +5,7 @@ import Papa from 'papaparse';
 import { computeBatchStats } from './batch-stats';
 import { isMitigated, parseCveFile } from './cve';
 import { diffAllowed } from './diff';
-import { explainSyscall } from './explain';
+import { explainSyscall, formatExplanation } from './explain';
 import { formatSummaryRow, parseSummaryReport, SummaryReportRow } from './seed-report';
 import { runStats } from './stats-run';
 import { SEED_DIR } from '../test/shared-data';
@@ -124,6 +124,17 @@ describe('explain and diff', () => {
     expect(explainSyscall('app', 'prctl', { resolve, profile })).toMatchObject({ allowed: true, reasons: ['runtime'] });
     expect(explainSyscall('app', 'getpid', { resolve, profile })).toMatchObject({ allowed: true, reasons: ['override'] });
     expect(explainSyscall('app', 'mount', { resolve, profile })).toMatchObject({ allowed: false, reasons: [] });
+  });
+  test('an indirect step says what holds its address', () => {
+    const withIndirect = {
+      ...resolve,
+      provenance: { write: { ...resolve.provenance.write, steps: [
+        { object: '/app', function: 'main', via: 'entry' },
+        { object: '/lib/libc.so.6', function: '_IO_file_write', via: 'indirect', takenBy: 'its address is in the data word 0x1d0658 of /lib/libc.so.6' },
+      ] } },
+    };
+    const text = formatExplanation(explainSyscall('app', 'write', { resolve: withIndirect, profile }));
+    expect(text).toMatch(/2\. _IO_file_write  in \/lib\/libc\.so\.6  \(indirect\)\n\s+a target because its address is in the data word 0x1d0658/);
   });
   test('diff', () => {
     expect(diffAllowed(new Set(['a', 'b']), new Set(['b', 'c']))).toEqual({ onlyA: ['a'], onlyB: ['c'], both: 1 });

@@ -157,6 +157,10 @@ export interface ObjectSummary {
      * data regions (indexes into `regions`) this function's code refers into: live once this function is reached
      */
     d?: number[];
+    /**
+     * FNV-1a hashes of the identifier-like strings this function's code refers to (names it could pass to dlsym)
+     */
+    h?: number[];
   }[];
   /**
    * imported symbols, `name@VERSION` or bare `name`
@@ -274,7 +278,7 @@ export interface ObjectSummary {
      */
     a: number;
     /**
-     * cells: [word address, kind (0 function, 1 region, 2 import), target index]
+     * cells: [word address, kind (0 function, 1 region, 2 import, 3 the FNV-1a hash of an identifier-like string it points at), target]
      */
     c: [number, number, number][];
   }[];
@@ -293,10 +297,6 @@ export interface ObjectSummary {
     name: string;
     r: number;
   }[];
-  /**
-   * sorted FNV-1a hashes of identifier-like NUL-terminated strings in read-only data (and their suffixes after '_'), for the dlsym-by-name rule
-   */
-  nameHashes?: number[];
 }
 
 // extract.schema.json
@@ -386,8 +386,20 @@ export interface ResolveArtifact {
         object: string;
         function: string;
         via?: string;
+        /**
+         * for a step entered through an indirect call: the code or data word holding its address, and what made that live
+         */
+        takenBy?: string;
       }[];
     };
+  };
+  /**
+   * The image's syscalls under each indirect-call rule (union over its programs): direct edges only; targets only what reached code and live data point at (the profile's rule); sysfilter's whole-program address-taken rule. Shows what the refinement gains.
+   */
+  byRule?: {
+    directOnly: string[];
+    reachableAT: string[];
+    wholeProgramAT: string[];
   };
 }
 

@@ -18,13 +18,16 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 /**
  * The syscalls the image can reach: for every program it ran (or every executable,
  * with --allbinaries), a whole-program walk from its entry points through the
- * libraries it loads and the dynamic loader down to syscall sites; objects it
- * dlopen'd are walked from all their exports. The union, plus -g DIR/NAME.syscalls.
+ * libraries it loads and the dynamic loader down to syscall sites. Objects the
+ * image's processes dlopen'd join every dynamic program's walk with all their exports
+ * as roots: they share the process with it, so callbacks cross both ways and an
+ * indirect call on either side can reach targets on the other. The union, plus
+ * -g DIR/NAME.syscalls.
  */
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 3,
+    version: 4,
     schema: 'confine/resolve/v2',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -50,22 +53,31 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
 
       const perBinary: ResolveArtifact['perBinary'] = [];
       const all = new Set<number>();
+      const directOnly = new Set<number>();
+      const reachableAT = new Set<number>();
+      const wholeProgramAT = new Set<number>();
       let unresolved = 0;
       const provenance: ResolveArtifact['provenance'] = {};
-      const walk = (root: ScannedFile, summary: ObjectSummary, label: string) => {
+      // What dlopen'd modules add to a process: each module (every export a root) and its own DT_NEEDED closure.
+      const moduleObjects: ProgramObject[] = dlopened.flatMap((m) => [{ path: m.path, summary: m.scan.analysis!, exportsAreRoots: true }, ...loadOrder(m, byName)]);
+      const walk = (root: ScannedFile, summary: ObjectSummary, label: string, withModules: boolean) => {
         const libs = loadOrder(root, byName);
         const loader = root.scan.dynamic?.interp ? byName.get(root.scan.dynamic.interp) ?? byName.get(path.posix.basename(root.scan.dynamic.interp)) : undefined;
         const res = resolveProgram({
           executable: { path: root.path, summary },
-          libraries: libs,
+          // After the program's own closure, as ld.so's global scope has them; a module's
+          // local scope (its closure) is searched after the global one.
+          libraries: withModules ? [...libs, ...moduleObjects] : libs,
           ...(loader?.scan.analysis ? { loader: { path: loader.path, summary: loader.scan.analysis } } : {}),
         });
-        for (const nr of res.syscalls) all.add(nr);
+        for (const nr of res.syscalls) { all.add(nr); reachableAT.add(nr); }
+        for (const nr of res.withoutIndirectRule) directOnly.add(nr);
+        for (const nr of res.wholeProgramAT) wholeProgramAT.add(nr);
         for (const [nr, p] of res.provenance) {
           const name = syscallName(nr) ?? `syscall_${nr}`;
           // Keep the shortest chain over all programs: the clearest answer to "why".
           if (!provenance[name] || provenance[name].steps.length > p.steps.length) {
-            provenance[name] = { binary: label, steps: p.steps.map((st) => ({ object: st.object, function: st.function, ...(st.via ? { via: st.via } : {}) })), site: p.site, siteObject: p.siteObject };
+            provenance[name] = { binary: label, steps: p.steps.map((st) => ({ object: st.object, function: st.function, ...(st.via ? { via: st.via } : {}), ...(st.takenBy ? { takenBy: st.takenBy } : {}) })), site: p.site, siteObject: p.siteObject };
           }
         }
         unresolved += res.unresolvedSites.length;
@@ -73,6 +85,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
       };
 
+      let modulesWalked = false;
       for (const p of programs) {
         if (p.format !== 'elf') {
           ctx.log(`${p.path}: ${p.format === 'not-elf' ? 'not an ELF file (a script? its interpreter is analysed)' : p.scan.error}`);
@@ -82,7 +95,9 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           // Sound, not silent: an executed program we cannot analyse makes the profile unknowable.
           throw new ConfineError('analysis-failed', `${p.path} was executed but could not be analysed: ${p.scan.error ?? 'no code found'}`);
         }
-        walk(p, p.scan.analysis, p.path);
+        const dynamic = !!p.scan.dynamic?.interp;
+        if (dynamic) modulesWalked = true;
+        walk(p, p.scan.analysis, p.path, dynamic);
         // The seed's -l/-m graph for this program's libc can only add syscalls.
         const libcObj = loadOrder(p, byName).find((l) => /^libc\.so\.6$|^libc\.musl-|^ld-musl-/.test(path.posix.basename(l.path)));
         const libcFile = libcObj && files.find((f) => f.path === libcObj.path);
@@ -90,10 +105,13 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         for (const nr of seed.syscalls) all.add(nr);
         if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
       }
-      for (const m of dlopened) {
-        // dlsym can hand out any export: every exported function is an entry point.
-        const s = m.scan.analysis!;
-        walk(m, { ...s, inits: [...new Set([...s.inits, ...s.exports.map((e) => e.fn)])] }, `${m.path} (dlopen'd)`);
+      // Modules mapped with no dynamic program to join (an unusual image): walked on their own.
+      if (!modulesWalked) {
+        for (const m of dlopened) {
+          // dlsym can hand out any export: every exported function is an entry point.
+          const s = m.scan.analysis!;
+          walk(m, { ...s, inits: [...new Set([...s.inits, ...s.exports.map((e) => e.fn)])] }, `${m.path} (dlopen'd)`, false);
+        }
       }
 
       const overrides = await goOverrides(config, image);
@@ -107,6 +125,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         overrides: names(new Set(overrides)),
         unresolvedSites: unresolved,
         provenance,
+        byRule: { directOnly: names(directOnly), reachableAT: names(reachableAT), wholeProgramAT: names(wholeProgramAT) },
       };
     },
   };
