@@ -3,6 +3,7 @@ import { sha256Hex } from '../cache/digest';
 import * as path from 'node:path';
 import { resolveProgram, ProgramObject } from '../analysis/link';
 import type { ObjectSummary } from '../analysis/object-summary';
+import { formatUnresolvedSite, UnresolvedSites } from '../analysis/unresolved-sites';
 import { readGoSyscalls } from '../callgraph/go-syscalls';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
@@ -24,8 +25,8 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 3,
-    schema: 'confine/resolve/v2',
+    version: 4, // 4: every reached unresolved site listed (`unresolved`), counted once per site
+    schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
     resource: 'cpu',
@@ -50,7 +51,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
 
       const perBinary: ResolveArtifact['perBinary'] = [];
       const all = new Set<number>();
-      let unresolved = 0;
+      const unresolved = new UnresolvedSites();
       const provenance: ResolveArtifact['provenance'] = {};
       const walk = (root: ScannedFile, summary: ObjectSummary, label: string) => {
         const libs = loadOrder(root, byName);
@@ -68,8 +69,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
             provenance[name] = { binary: label, steps: p.steps.map((st) => ({ object: st.object, function: st.function, ...(st.via ? { via: st.via } : {}) })), site: p.site, siteObject: p.siteObject };
           }
         }
-        unresolved += res.unresolvedSites.length;
-        for (const u of res.unresolvedSites.slice(0, 5)) ctx.log(`${label}: unresolved syscall site ${u.object}:${u.function}@0x${u.site.toString(16)}: ${u.reason}`);
+        unresolved.add(label, res.unresolvedSites);
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
       };
 
@@ -99,13 +99,17 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       const overrides = await goOverrides(config, image);
       for (const nr of overrides) all.add(nr);
       if (overrides.length) ctx.log(`${overrides.length} syscalls added from ${goListFile(config, image)}`);
-      ctx.log(`${all.size} syscalls reachable from ${perBinary.length} programs; ${unresolved} syscall sites unresolved`);
+      const sites = unresolved.list();
+      ctx.log(`${all.size} syscalls reachable from ${perBinary.length} programs; ${sites.length} reached syscall sites with a number not recovered`);
+      // Never silent: a syscall made at one of these may be missing from the profile.
+      for (const u of sites) ctx.log(`unresolved syscall site ${formatUnresolvedSite(u)} (reached from ${u.binaries.join(', ')})`);
       return {
         method: 'static-analysis',
         syscalls: names(all),
         perBinary,
         overrides: names(new Set(overrides)),
-        unresolvedSites: unresolved,
+        unresolvedSites: sites.length,
+        unresolved: sites,
         provenance,
       };
     },
