@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { sourceDigest } from '../cache/code-digest';
 import { ContentStore } from '../cache/content-store';
@@ -6,9 +6,9 @@ import { sha256Hex } from '../cache/digest';
 import { FileDigestIndex } from '../cache/file-digests';
 import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
-import { resolveLoadOrder, type FoundObject, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
+import { resolveInRoot, resolveLoadOrder, type FoundObject, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
 import { resolveProgram, type ProgramObject, type ProgramResolution, type Provenance } from '../analysis/link';
-import { ConfineError } from '../pipeline/errors';
+import { asConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
 import { SCAN_SOURCES } from '../stages/scan-file';
 import { syscallName } from '../syscalls/table';
@@ -28,19 +28,24 @@ reachable syscall instruction. Indirect calls may reach every address-taken func
 of every loaded object (sound; sysfilter's rule).
 
 Options:
-      --root DIR     filesystem tree the libraries are looked up in (default: /);
-                     PATHs are taken inside it when DIR/PATH exists
+      --root DIR     filesystem tree the programs and libraries are looked up in
+                     (default: /), e.g. an exported container rootfs: an absolute PATH
+                     is taken inside it (else a PATH under DIR), and every symlink is
+                     followed inside it (an absolute target is relative to DIR, '..'
+                     stops at DIR), never to the host's file
       --cache DIR    reuse per-file analyses and whole-program results by content
                      (per-file entries are shared with 'confine profiles'); a file is
                      re-hashed only when its inode, size, mtime or ctime changed
       --json         one JSON object on stdout:
-                     {"binaries":[{"path","syscalls":[names],"unresolvedSites":N}],"syscalls":[union]}
+                     {"binaries":[{"path","syscalls":[names],"unresolvedSites":N}],"syscalls":[union]};
+                     a PATH that could not be analysed has an "error" entry too
   -v, --verbose      also list unresolved sites, missing libraries and one chain per syscall
   -h, --help         this text
 
 Objects are scanned on worker threads (CONFINE_SCAN_WORKERS=N, 0 for none).
 
-Exit status: 0 analysed; 1 some file could not be analysed; 2 bad usage.`;
+Exit status: 0 analysed; 1 some PATH could not be analysed (the others are still
+printed); 2 bad usage.`;
 
 export interface AnalyzedBinary {
   path: string;
@@ -152,14 +157,27 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   const store = source.store;
   const t = phaseTimer();
   const files: ObjectFiles = new Map();
-  const plans = rootPaths.map((rp) => planProgram(root, rp, files));
+  // A program that cannot be read is that program's error, not the whole command's.
+  const unreadable = new Map<number, string>();
+  const plans = rootPaths.map((rp, i) => {
+    try {
+      return planProgram(root, rp, files);
+    } catch (e) {
+      unreadable.set(i, `cannot read it: ${(e as Error).message}`);
+      return { rootPath: rp, bytes: new Uint8Array(0), failure: e };
+    }
+  });
   t('plan (read files, load order)');
   // OpenSSL's SHA-256 runs at >1 GB/s here (SHA-NI): inline beats WebCrypto's copy to its thread pool.
-  for (const p of plans) for (const o of objectsOf(p)) source.digestOfFile(path.join(root, o.rootPath), o.bytes);
+  plans.forEach((p, i) => {
+    if (!unreadable.has(i)) for (const o of objectsOf(p)) source.digestOfFile(path.join(root, o.rootPath), o.bytes);
+  });
   t('hash');
   const fps = plans.map((p) => (store && p.order ? resolutionFingerprint(p, source) : undefined));
   const results: (AnalyzedBinary | undefined)[] = await Promise.all(
-    fps.map(async (fp) => {
+    fps.map(async (fp, i) => {
+      const unread = unreadable.get(i);
+      if (unread !== undefined) return { path: rootPaths[i], error: unread, missing: [] };
       if (!store || !fp) return undefined;
       const got = await store.read<StoredAnalysis>(fingerprintKey(fp));
       return got.status === 'hit' ? fromStored(got.artifact) : undefined;
@@ -193,11 +211,10 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
     const settled = await Promise.allSettled(walks);
     await Promise.allSettled(started);
     t(`scan ${jobs.size} objects (${pool.size} workers) and walk ${plans.length - results.filter(Boolean).length} programs`);
-    // A failure surfaces in program order, as it would one program at a time.
+    // One program failing (no load order, a broken library) is that program's error entry.
     for (let i = 0; i < plans.length; i++) {
       const w = settled[i];
-      if (w.status === 'rejected') throw w.reason;
-      results[i] = w.value;
+      results[i] = w.status === 'fulfilled' ? w.value : { path: plans[i].rootPath, error: asConfineError(w.reason).message, missing: [] };
     }
     await pool.flush();
     t('wait for workers to write scan entries');
@@ -327,8 +344,13 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   const root = existingPath('--root', values.root ?? '/', 'dir')!;
   const store = values.cache !== undefined ? new ContentStore(outputDir('--cache', values.cache), validator) : undefined;
   const files = store ? FileDigestIndex.open(path.join(store.root, 'file-digests.json')) : undefined;
-  const results = await analyzePrograms(root, positionals.map((p) => rootPathOf(root, p)), new SummarySource(store, files));
+  const targets = positionals.map((p) => locateInRoot(root, p));
+  const found = targets.filter((t): t is Located & { rootPath: string } => t.rootPath !== undefined);
+  const analysed = await analyzePrograms(root, found.map((t) => t.rootPath), new SummarySource(store, files));
   await files?.save().catch(() => undefined); // an index not saved only costs re-hashing next time
+  // In the order given, each under the path as given (inside the root), failures included.
+  const byTarget = new Map<Located, AnalyzedBinary>(found.map((t, i) => [t, analysed[i]]));
+  const results: AnalyzedBinary[] = targets.map((t) => ({ ...(byTarget.get(t) ?? { missing: [], error: t.error }), path: t.label }));
 
   const union = new Set<number>();
   for (const r of results) r.resolution?.syscalls.forEach((n) => union.add(n));
@@ -339,6 +361,7 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
         path: r.path,
         syscalls: r.resolution ? sortedNames(r.resolution.syscalls) : [],
         unresolvedSites: r.resolution ? r.resolution.unresolvedSites.length : 0,
+        ...(r.error !== undefined ? { error: r.error } : {}),
       })),
       syscalls: sortedNames(union),
     };
@@ -349,25 +372,43 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   return results.some((r) => r.error) ? 1 : 0;
 }
 
-/** A PATH is taken inside --root when it exists there, else as a host path that must lie under the root. */
-function rootPathOf(root: string, p: string): string {
-  if (root !== '/' && path.isAbsolute(p)) {
+interface Located {
+  /** The PATH as given, as a path inside the root (before symlinks are followed): what the output names. */
+  label: string;
+  /** The file inside the root, every symlink followed inside the root; undefined when there is none. */
+  rootPath?: string;
+  error?: string;
+}
+
+/**
+ * Where PATH is inside the root. An absolute PATH is first taken inside the root; a
+ * PATH that is not there (or a relative one) is a host path that must lie under the
+ * root. Either way the file is found as extraction finds it: every symlink resolved
+ * INSIDE the root (an absolute target is relative to the root, `..` stops at the root,
+ * 40 hops at most), so a rootfs's `/usr/bin/nc -> /etc/alternatives/nc` never reaches
+ * the host's file. A PATH that cannot be found is that PATH's error, not the command's.
+ */
+export function locateInRoot(root: string, p: string): Located {
+  const hostRoot = path.resolve(root);
+  const candidates: string[] = [];
+  if (path.isAbsolute(p) && hostRoot !== '/') candidates.push(path.posix.normalize(p));
+  const rel = path.relative(hostRoot, path.resolve(p));
+  const underRoot = !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel));
+  if (underRoot) candidates.push(`/${rel.split(path.sep).join('/')}`);
+  for (const c of candidates) {
+    const rootPath = resolveInRoot(hostRoot, c);
+    if (rootPath === undefined) continue;
+    let isFile = false;
     try {
-      if (statSync(path.join(root, p)).isFile()) return path.posix.normalize(p);
+      isFile = lstatSync(path.join(hostRoot, rootPath)).isFile(); // resolved: no symlink left to follow
     } catch {
-      // not inside the root: a host path
+      continue;
     }
+    if (!isFile) return { label: c, error: `not a regular file${rootPath !== c ? ` (${c} -> ${rootPath} inside the root)` : ''}` };
+    return { label: c, rootPath };
   }
-  const abs = path.resolve(p);
-  try {
-    if (!statSync(abs).isFile()) throw new ConfineError('missing-file', `${p}: not a regular file`);
-  } catch (e) {
-    if (e instanceof ConfineError) throw e;
-    throw new ConfineError('missing-file', `${p}: no such file`);
-  }
-  const rel = path.relative(root, abs);
-  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UsageError(`${p} is outside --root ${root}`);
-  return `/${rel.split(path.sep).join('/')}`;
+  if (!candidates.length) return { label: p, error: `not inside --root ${root}` };
+  return { label: candidates[0], error: `no such file${hostRoot !== '/' ? ` inside --root ${root}` : ''} (symlinks followed inside the root)` };
 }
 
 function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boolean): string {

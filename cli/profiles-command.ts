@@ -15,7 +15,7 @@ import { removeLeftovers } from '../docker/leftovers';
 import { readProfile } from '../profile/read-profile';
 import { loadProbes } from '../images/probe';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
-import { formatProfileTable, formatSummary, summarise } from './summary';
+import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
 
 export const profilesHelp = () => `confine profiles — trace images, analyse what they run, emit seccomp profiles
 
@@ -45,6 +45,10 @@ Behaviour:
       --force                 recompute the selected stages even when cached
       --finegrained           the seed's stricter mode using the -c call graphs
       --allbinaries           analyse every ELF executable in the image, not only the executed ones
+      --strict                an image with a reached syscall site whose number the analysis could
+                              not recover keeps the base profile (Docker's default, or -p) instead
+                              of a narrowed one; the reason is in the run summary and the report.
+                              Without it the profile is narrowed and the sites are listed there
       --verify                also run each image under its profile, then with the same allowlist
                               logging instead of denying, and report every syscall the kernel
                               logged as a false negative (the verify stage)
@@ -83,6 +87,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     force: { type: 'boolean' },
     finegrained: { type: 'boolean' },
     allbinaries: { type: 'boolean' },
+    strict: { type: 'boolean' },
     verify: { type: 'boolean' },
     probes: { type: 'string' },
     'verify-duration': { type: 'string' },
@@ -116,6 +121,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     debug: !!values.debug,
     finegrained: !!values.finegrained,
     allBinaries: !!values.allbinaries,
+    strict: !!values.strict,
     verify: !!values.verify || mode === 'verify',
     verifyDurationSec: positiveInt('--verify-duration', values['verify-duration'], 10, 1),
     probesFile: existingPath('--probes', values.probes, 'file'),
@@ -174,6 +180,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     process.stdout.write(formatSummary(rows) + '\n');
     const figures = formatProfileTable(result);
     if (figures) process.stdout.write('\n' + figures + '\n');
+    const unresolved = formatUnresolvedSites(rows);
+    if (unresolved) process.stdout.write('\n' + unresolved + '\n');
     const summaryFile = path.join(config.resultsDir, 'run-summary.json');
     await writeFileAtomic(summaryFile, canonicalJson({ runId, rows, listErrors: list.errors.map((e) => e.describe()) }) + '\n');
     if (result.interrupted) return 130;

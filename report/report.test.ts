@@ -112,12 +112,12 @@ describe('report rows', () => {
 
 describe('explain and diff', () => {
   const resolve = {
-    method: 'static-analysis', syscalls: ['write', 'getpid'], perBinary: [], overrides: ['getpid'], unresolvedSites: 0,
+    method: 'static-analysis', syscalls: ['write', 'getpid'], perBinary: [], overrides: ['getpid'], unresolvedSites: 0, unresolved: [],
     provenance: { write: { binary: '/app', site: 0x10, siteObject: '/lib/libc.so.6', steps: [{ object: '/app', function: 'main', via: 'entry' }] } },
   };
   const profile = {
     imageId: 'sha256:x', imageName: 'app', profileFile: 'p', allowed: ['write', 'getpid', 'prctl'], allowedCount: 3, blockedCount: 1,
-    dockerDefaultAllowedCount: 3, runtimeSyscalls: ['prctl'], addedBeyondDefault: [],
+    dockerDefaultAllowedCount: 3, runtimeSyscalls: ['prctl'], addedBeyondDefault: [], unresolvedSites: 0,
   };
   test('chain, runtime, -g, not allowed', () => {
     expect(explainSyscall('app', 'write', { resolve, profile })).toMatchObject({ allowed: true, reasons: ['static'], chain: { site: 16 } });

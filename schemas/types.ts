@@ -352,6 +352,16 @@ export interface ProfileArtifact {
    * Allowed although Docker's default profile does not allow them.
    */
   addedBeyondDefault: string[];
+  /**
+   * Reached syscall sites whose number was not recovered (syscall-resolve lists them).
+   */
+  unresolvedSites: number;
+  /**
+   * Present when the profile is not narrowed: --strict and some reached syscall site has an unknown number, so the image gets the base profile (Docker's default, or -p) whole, plus anything it needs beyond it.
+   */
+  fallback?: {
+    reason: string;
+  };
 }
 
 // resolve.schema.json
@@ -373,7 +383,32 @@ export interface ResolveArtifact {
    * Syscalls added by -g DIR/IMAGE.syscalls.
    */
   overrides: string[];
+  /**
+   * How many distinct reached syscall sites have a number the analysis could not recover (the length of `unresolved`).
+   */
   unresolvedSites: number;
+  /**
+   * Every reached syscall site (one per object and address) whose number was not recovered on some path: a syscall made there may be missing from the profile. Never dropped: shown in the run summary, the report and `confine explain`; with --strict the image's profile falls back to the base (Docker's default).
+   */
+  unresolved: {
+    /**
+     * The object holding the syscall instruction (path inside the image).
+     */
+    object: string;
+    /**
+     * Address of the syscall instruction (or of the wrapper call whose number argument is unknown).
+     */
+    site: number;
+    function: string;
+    /**
+     * Why the backward walk gave up, per path.
+     */
+    reasons: string[];
+    /**
+     * The programs (or dlopened objects) whose walk reached the site.
+     */
+    binaries: string[];
+  }[];
   /**
    * For each allowed syscall, one shortest chain from an executed program's entry to the syscall site (for `confine explain`).
    */
