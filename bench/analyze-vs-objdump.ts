@@ -46,7 +46,7 @@ async function measure(files: string[], label: string) {
   const cold: number[] = [];
   const warm: number[] = [];
   let objects = 0;
-  let phases = '';
+  const phasesOf: string[] = [];
   for (let i = 0; i < runs; i++) {
     let od = 0;
     for (const f of files) od += (await timed(() => $`objdump -d ${f} >/dev/null`)).s;
@@ -54,13 +54,14 @@ async function measure(files: string[], label: string) {
     const cache = path.join(work, `cache-${label}-${i}`);
     const c = await timed(() => $({ env: { ...process.env, CONFINE_ANALYZE_TIMING: '1' } })`${confine} analyze ${files} --cache ${cache} >/dev/null`.then((p) => ({ stdout: p.stderr })));
     cold.push(c.s);
-    // The phases of the run whose time is the median are the ones shown.
-    if (phases === '' || c.s === median(cold)) phases = c.stdout;
+    phasesOf.push(c.stdout);
     const w = await timed(() => $`${confine} analyze ${files} --cache ${cache}`);
     warm.push(w.s);
     objects = w.stdout.split('\n').filter((l) => l.includes('objects (functions')).reduce((n, l) => n + l.split(',').length, 0);
     rmSync(cache, { recursive: true, force: true });
   }
+  // The phases shown are those of the run whose time is the median.
+  const phases = phasesOf[cold.indexOf(median(cold))];
   return { objdump: median(o), cold: median(cold), warm: median(warm), spread: { o, cold, warm }, objects, phases };
 }
 
