@@ -40,6 +40,8 @@ Outputs:
 Behaviour:
       --duration SEC          how long each container runs while traced (default: 30)
       --jobs N                containers at once (default: 2)
+      --no-pull               fail an image missing from the engine instead of pulling it
+                              (pulls use the credentials of ~/.docker/config.json)
       --until STAGE           run the stages up to and including STAGE
       --only STAGE            run only STAGE; what it needs must be cached already
       --force                 recompute the selected stages even when cached
@@ -82,6 +84,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     forms: { type: 'string' },
     duration: { type: 'string' },
     jobs: { type: 'string' },
+    'no-pull': { type: 'boolean' },
     until: { type: 'string' },
     only: { type: 'string' },
     force: { type: 'boolean' },
@@ -134,7 +137,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     if (!base.ok) throw new ConfineError('bad-input', `-p ${values['default-profile']}: ${base.error.message}`);
   }
 
-  const list = parseImageList(readFileSync(config.imageList, 'utf8'), path.relative(process.cwd(), config.imageList) || config.imageList);
+  // Named in messages as the user typed it (`/tmp/x/images.list:2`, not `../../tmp/x/images.list:2`).
+  const list = parseImageList(readFileSync(config.imageList, 'utf8'), values.images);
   for (const e of list.errors) process.stderr.write(`confine: ${e.describe()}\n`);
   if (!list.images.length) {
     process.stderr.write('confine: no usable image in the list\n');
@@ -143,7 +147,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
 
   await Promise.all([config.outDir, config.resultsDir, config.cacheDir].map((d) => fs.mkdir(d, { recursive: true })));
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
-  const services = new Services(runId);
+  const services = new Services(runId, { pull: !values['no-pull'] });
   const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter() : new PlainReporter(undefined, config.debug);
 
   const ac = new AbortController();

@@ -8,18 +8,18 @@ import { diffAllowed } from './diff';
 import { explainSyscall, formatExplanation } from './explain';
 import { formatSummaryRow, parseSummaryReport, SummaryReportRow } from './seed-report';
 import { runStats } from './stats-run';
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_CVE_MAP, SEED_DIR, SEED_SAMPLE_REPORT } from '../test/test-data';
 
 const SEED = SEED_DIR;
 const readCsv = (f: string) => Papa.parse<Record<string, string>>(readFileSync(f, 'utf8'), { header: true, delimiter: ';', skipEmptyLines: true }).data;
 
 describe('confine stats on the seed sample results', () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'confine-stats-'));
-  const reportFile = `${SEED}/sample.results/profile.report.csv`;
+  const reportFile = SEED_SAMPLE_REPORT;
   const detailsFile = `${SEED}/sample.results/profile.report.details.csv`;
   let result: Awaited<ReturnType<typeof runStats>>;
   beforeAll(async () => {
-    result = await runStats({ reportFile, detailsFile, imageList: `${SEED}/images.list`, outDir: out, cveFile: `${SEED}/cve-to-syscall.csv` });
+    result = await runStats({ reportFile, detailsFile, imageList: `${SEED}/images.list`, outDir: out, cveFile: SEED_CVE_MAP });
   });
 
   test('totals match counts taken straight from the seed file', () => {
@@ -100,7 +100,7 @@ describe('CVE mitigation', () => {
 
 describe('report rows', () => {
   test("our 18-field row reads back, and the seed's 15-field rows parse", () => {
-    const seedLine = readFileSync(`${SEED}/sample.results/profile.report.csv`, 'utf8').split('\n')[1];
+    const seedLine = readFileSync(SEED_SAMPLE_REPORT, 'utf8').split('\n')[1];
     const [seedRow] = parseSummaryReport(seedLine, 'seed').rows;
     expect(seedRow).toMatchObject({ rank: 2, name: 'oracle-serverjre-8', blocked: 195, blockedBeyondDefault: 159, blockedTotalInclDefault: 212, hardened: true, remaining: 16 });
     const ours = { ...seedRow, error: 'a;b\nc', allowed: 100, unresolvedSites: 2, falseNegatives: null };
