@@ -278,7 +278,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     exportList.push({ name: s.version ? `${s.name}@${s.versionDefault ? '@' : ''}${s.version}` : s.name, fn: i });
   }
 
-  const refs = regionFacts(elf, a, starts, index, imp, taken, ifuncResolvers);
+  const refs = regionFacts(elf, a, starts, index, containing, imp, taken, ifuncResolvers);
   if (refs.perFunction) {
     refs.perFunction.forEach((x, fi) => {
       if (x.t.length) fns[fi].t = x.t;
@@ -336,6 +336,7 @@ function regionFacts(
   a: CodeAnalysis,
   starts: number[],
   index: Map<number, number>,
+  containing: (addr: number) => number | undefined,
   imp: (key: string) => number,
   taken: Set<number>,
   ifuncResolvers: Set<number>,
@@ -380,6 +381,9 @@ function regionFacts(
     const f = a.functions.get(addr)!;
     const t = new Set<number>();
     for (const x of f.addressTaken) { const i = index.get(x); if (i !== undefined) t.add(i); }
+    // An address inside a function is entered there by someone (glibc's signal restorer
+    // __restore_rt sits one byte into its FDE's range; the kernel jumps to it).
+    for (const x of f.dataAddressTaken ?? []) { const i = containing(x); if (i !== undefined) t.add(i); }
     // An IFUNC resolver's choices are reached through the resolver's own call edges.
     if (ifuncResolvers.has(addr)) t.clear();
     const d = new Set<number>();
