@@ -26,7 +26,7 @@ import { StringReader } from './name-hashes';
 
 /**
  * A cell's target: a function of this object, another region, an import (function or
- * data, bound at link time), or an identifier string (by hash: a name dlsym may get).
+ * data, bound at link time), or a name-like string (by hash: a name dlsym or dlopen may get).
  */
 export type CellTarget = { fn: number } | { region: number } | { import: number } | { name: number };
 
@@ -156,7 +156,7 @@ export function dataRegions(input: RegionInput): DataRegions {
     const t = targetOf(value);
     addCell(at, t);
     if (t && 'region' in t) {
-      const name = input.strings.identifierHashAt(value);
+      const name = input.strings.nameHashAt(value);
       if (name !== undefined) addCell(at, { name });
     }
   };

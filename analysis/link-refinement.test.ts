@@ -95,3 +95,39 @@ test('the corner: an unreached address-of inside a stripped table hides the poin
   const unstripped = await analyze('corner-unstripped', corner(true), ['-O2']);
   expect(unstripped.res.syscalls.has(nr('munlockall'))).toBe(true);
 }, 60_000);
+
+// dlopen by a constant name: the library joins the walk only when reached code passes
+// that name; its exports are reached through the names reached code gives dlsym.
+test('a library dlopened by a constant name joins the program; one only named by unreached code does not', async () => {
+  compile(dir, 'cand.c', String.raw`
+#define _GNU_SOURCE
+#include <unistd.h>
+#include <sys/syscall.h>
+__attribute__((constructor)) static void init(void) { syscall(SYS_getppid); }
+void cand_fn(void) { syscall(SYS_munlockall); }
+void cand_unused(void) { syscall(SYS_sync); }
+`, 'libcand.so', ['-O2', '-shared', '-fPIC']);
+  compile(dir, 'other.c', String.raw`
+#define _GNU_SOURCE
+#include <unistd.h>
+#include <sys/syscall.h>
+__attribute__((constructor)) static void init(void) { syscall(SYS_syncfs, 0); }
+`, 'libother.so', ['-O2', '-shared', '-fPIC']);
+  const { res, traced } = await analyze('opener', String.raw`
+#include <dlfcn.h>
+__attribute__((noinline, used)) void never(void) { dlopen("libother.so", RTLD_NOW); }
+int main(void) {
+  void *h = dlopen("libcand.so", RTLD_NOW);
+  if (!h) return 1;
+  void (*f)(void) = (void (*)(void))dlsym(h, "cand_fn");
+  f();
+  return 0;
+}
+`, ['-O2', `-Wl,-rpath,${dir}`]);
+  expect(traced.has('munlockall')).toBe(true);
+  expect([...traced].filter((s) => !res.syscalls.has(nr(s)))).toEqual([]);
+  expect(res.syscalls.has(nr('getppid'))).toBe(true);
+  expect(res.syscalls.has(nr('munlockall'))).toBe(true);
+  expect(res.syscalls.has(nr('sync'))).toBe(false);
+  expect(res.syscalls.has(nr('syncfs'))).toBe(false);
+}, 60_000);

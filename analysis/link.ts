@@ -32,6 +32,14 @@ export interface ProgramObject {
   summary: ObjectSummary;
   /** Loaded by dlopen: the program may use any of its exports (through dlsym), so each, function or data, is a root. */
   exportsAreRoots?: boolean;
+  /**
+   * A library the program may dlopen by a constant name (found in some loaded object's
+   * strings, never seen mapped): the hashes of the names that open it (file name, path,
+   * soname). Its constructors run only once a dlopen is reached and reached code or live
+   * data refers to one of these names; its exports, like every object's, are roots when
+   * a reached dlsym name names them (names built at run time are the documented limit).
+   */
+  openedBy?: number[];
 }
 
 export interface ProgramInput {
@@ -253,6 +261,10 @@ interface LateRoots {
   isLoaderNode(node: number): boolean;
   /** Export nodes (functions, data regions) by name hash. */
   exportsByHash: Map<number, number[]>;
+  /** Nodes whose being reached means the program can open libraries by name. */
+  dlopenNodes: number[];
+  /** The roots of each dlopen candidate (its constructors, exports, data exports), by the hash of a name that opens it. */
+  candidatesByHash: Map<number, number[]>;
 }
 
 /**
@@ -292,6 +304,7 @@ function reach(edges: EdgeList, adj: Adjacency, nodes: number, rule: Rule, withP
   };
   enqueue(ROOT, -1, -1);
   let dlsymOpen = false;
+  let dlopenOpen = false;
   let namesUpTo = 0;
   for (;;) {
     while (head < tail) {
@@ -319,13 +332,20 @@ function reach(edges: EdgeList, adj: Adjacency, nodes: number, rule: Rule, withP
     }
     // The queue ran dry: do the names reached so far name more roots?
     const all = late.dlsymNodes.some((n) => seen[n]);
-    if (all && !dlsymOpen) { dlsymOpen = true; namesUpTo = 0; }
+    const opener = late.dlopenNodes.find((n) => seen[n]);
+    // Each widening of what counts rescans the names seen so far.
+    if ((all && !dlsymOpen) || (opener !== undefined && !dlopenOpen)) namesUpTo = 0;
+    if (all) dlsymOpen = true;
+    if (opener !== undefined) dlopenOpen = true;
     const from = all ? late.dlsymNodes.find((n) => seen[n])! : ROOT;
     for (; namesUpTo < visitedCount; namesUpTo++) {
       const v = visited[namesUpTo];
       const hs = late.namesOf.get(v);
-      if (!hs || (!all && !late.isLoaderNode(v))) continue;
-      for (const h of hs) for (const r of late.exportsByHash.get(h) ?? []) if (!queued[r]) enqueue(r, from, -1);
+      if (!hs) continue;
+      for (const h of hs) {
+        if (all || late.isLoaderNode(v)) for (const r of late.exportsByHash.get(h) ?? []) if (!queued[r]) enqueue(r, from, -1);
+        if (opener !== undefined) for (const r of late.candidatesByHash.get(h) ?? []) if (!queued[r]) enqueue(r, opener, -1);
+      }
     }
     if (head === tail) break;
   }
@@ -334,6 +354,8 @@ function reach(edges: EdgeList, adj: Adjacency, nodes: number, rule: Rule, withP
 
 /** Functions whose being reached lets the program look up symbols by name. */
 const DLSYM_NAMES = new Set(['dlsym', 'dlvsym', '__libc_dlsym', '__libc_dlvsym', '__dlsym', '__dlvsym', '_dl_sym', '_dl_vsym']);
+/** Functions whose being reached lets the program load libraries by name. */
+const DLOPEN_NAMES = new Set(['dlopen', 'dlmopen', '__libc_dlopen_mode', '__dlopen', '__dlmopen', '_dl_open']);
 
 export function resolveProgram(input: ProgramInput): ProgramResolution {
   // One object list: executable, libraries in load order, the loader (once).
@@ -444,6 +466,8 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       // ld.so's global scope: executable, then libraries in load order; an object's
       // undefined symbols are never its own definitions, so no self-first rule.
       for (let p = 0; p < objects.length; p++) {
+        // A library the program might dlopen is not in its global scope.
+        if (objects[p].openedBy && !ob.openedBy) continue;
         const fns = matchExport(indexes[p], key);
         if (fns.length) {
           m.set(i, fns.map((f) => fnNode(p, f)));
@@ -471,6 +495,7 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     return undefined;
   };
 
+  const candidatesByHash = new Map<number, number[]>();
   const wrappers = objects.map((ob) => new Map(ob.summary.paramWrappers.map((w) => [w.fn, w])));
   const pendingUnresolved: { o: number; f: number; site: number; reason: string; siteObject: number }[] = [];
 
@@ -518,6 +543,18 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
         }
       }
     });
+    if (ob.openedBy) {
+      // Roots only once it is opened (see LateRoots).
+      // Its constructors run; its exports are found by dlsym names like any other's.
+      const roots = [...s.inits.map((i) => fnNode(o, i)), ...(s.rootRegions ?? []).map((r) => regionNode(o, r))];
+      for (const h of ob.openedBy) {
+        let l = candidatesByHash.get(h);
+        if (!l) candidatesByHash.set(h, (l = []));
+        l.push(...roots);
+      }
+      for (const u of s.unresolved) pendingUnresolved.push({ o, f: u.fn, site: u.site, reason: u.reason, siteObject: o });
+      return;
+    }
     for (const r of s.rootRegions ?? []) edges.add(ROOT, regionNode(o, r), 0, NaN);
     for (const f of s.takenAlways ?? []) edges.add(ROOT, fnNode(o, f), V_INDIRECT, NaN, E_TAKES);
     if (s.regions === undefined) {
@@ -567,6 +604,18 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   };
   const namesOf = new Map<number, number[]>();
   const dlsymNodes: number[] = [];
+  const dlopenNodes: number[] = [];
+  /** Functions of object o exported or named as one of `names`. */
+  const named = (o: number, names: Set<string>): number[] => {
+    const s = objects[o].summary;
+    const fs = new Set<number>();
+    for (const e of s.exports) {
+      const at = e.name.indexOf('@');
+      if (names.has(at < 0 ? e.name : e.name.slice(0, at))) fs.add(e.fn);
+    }
+    s.functions.forEach((fn, f) => { if (fn.n && names.has(fn.n)) fs.add(f); });
+    return [...fs].map((f) => fnNode(o, f));
+  };
   objects.forEach((ob, o) => {
     const s = ob.summary;
     for (const e of s.exports) addExport(e.name, fnNode(o, e.fn));
@@ -576,16 +625,11 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       const hs = r.c.filter((c) => c[1] === CELL_NAME).map((c) => c[2]);
       if (hs.length) namesOf.set(regionNode(o, ri), hs);
     });
-    const fs = new Set<number>();
-    for (const e of s.exports) {
-      const at = e.name.indexOf('@');
-      if (DLSYM_NAMES.has(at < 0 ? e.name : e.name.slice(0, at))) fs.add(e.fn);
-    }
-    s.functions.forEach((fn, f) => { if (fn.n && DLSYM_NAMES.has(fn.n)) fs.add(f); });
-    for (const f of fs) dlsymNodes.push(fnNode(o, f));
+    dlsymNodes.push(...named(o, DLSYM_NAMES));
+    dlopenNodes.push(...named(o, DLOPEN_NAMES));
   });
   const isLoaderNode = (v: number) => loaderIdx !== undefined && v >= SPECIAL_KEYS.length && v < regionNodes && objectOf(v) === loaderIdx;
-  const late: LateRoots = { dlsymNodes, namesOf, isLoaderNode, exportsByHash };
+  const late: LateRoots = { dlsymNodes, namesOf, isLoaderNode, exportsByHash, dlopenNodes, candidatesByHash };
 
   const adj = adjacency(edges, nodes);
   const direct = reach(edges, adj, nodes, 'direct', false, late);
@@ -712,4 +756,14 @@ const CELL_NAME = 3;
 function fnName(ob: ProgramObject, f: number): string {
   const fn = ob.summary.functions[f];
   return fn.n ?? `0x${fn.a.toString(16)}`;
+}
+
+/**
+ * The names under which a dlopen finds a library (ProgramObject.openedBy): the strings
+ * that led to it, its path and file name, and its soname.
+ */
+export function openedByHashes(filePath: string, soname: string | undefined, names: Iterable<string>): number[] {
+  const all = new Set<string>([...names, filePath, filePath.slice(filePath.lastIndexOf('/') + 1)]);
+  if (soname) all.add(soname);
+  return [...new Set([...all].map(nameHash))].sort((a, b) => a - b);
 }

@@ -2,7 +2,7 @@ import type { ElfFile } from '../elf';
 import { SHT } from '../elf';
 
 /**
- * Names a program can hand to dlsym: identifier-like NUL-terminated strings whose
+ * Names a program can hand to dlsym or dlopen: name-like NUL-terminated strings whose
  * address reached code materialises or a live data word holds. Kept as 32-bit FNV-1a
  * hashes (a collision only adds a root). Taking the string at the referenced address
  * (not every string of the object) matters: libraries keep their own function names
@@ -18,7 +18,7 @@ const SHF_EXECINSTR = 0x4;
 const MIN_LEN = 2;
 const MAX_LEN = 200;
 
-/** Reads identifier strings of an object's data at given addresses. */
+/** Reads name-like strings of an object's data at given addresses. */
 export class StringReader {
   private readonly sections: { addr: number; end: number; bytes: Uint8Array }[] = [];
 
@@ -30,15 +30,15 @@ export class StringReader {
     }
   }
 
-  /** The hash of the identifier string starting at `addr`, if one does. */
-  identifierHashAt(addr: number): number | undefined {
+  /** The hash of the name-like string (a symbol, a library file name or path) starting at `addr`, if one does. */
+  nameHashAt(addr: number): number | undefined {
     const s = this.sections.find((x) => addr >= x.addr && addr < x.end);
     if (!s) return undefined;
     const from = addr - s.addr;
     const b = s.bytes;
     if (from >= b.length || isDigit(b[from])) return undefined;
     let i = from;
-    while (i < b.length && i - from <= MAX_LEN && isIdentChar(b[i])) i++;
+    while (i < b.length && i - from <= MAX_LEN && isNameChar(b[i])) i++;
     if (i >= b.length || b[i] !== 0 || i - from < MIN_LEN) return undefined;
     return fnv1a(b, from, i);
   }
@@ -57,8 +57,9 @@ function fnv1a(bytes: Uint8Array, from: number, to: number): number {
   return h >>> 0;
 }
 
-function isIdentChar(b: number): boolean {
-  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f;
+/** Identifier characters, and those of file names and paths (`libnuma.so.1`, `/usr/lib/x/libfoo.so`). */
+function isNameChar(b: number): boolean {
+  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2e || b === 0x2d || b === 0x2b || b === 0x2f;
 }
 
 function isDigit(b: number): boolean {

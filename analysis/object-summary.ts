@@ -390,7 +390,7 @@ function regionFacts(
     const h = new Set<number>();
     for (const x of f.dataRefs ?? []) {
       for (const r of dr.regionsForCodeRef(x)) if (keep[r] >= 0) d.add(keep[r]);
-      const name = strings.identifierHashAt(x);
+      const name = strings.nameHashAt(x);
       if (name !== undefined) h.add(name);
     }
     return { t: [...t].sort((x, y) => x - y), d: [...d].sort((x, y) => x - y), h: [...h].sort((x, y) => x - y) };

@@ -83,7 +83,7 @@ test('the program key changes with any loaded object\'s path or content and with
   const bytes = (s: string) => new TextEncoder().encode(s);
   const lib = { name: 'libc.so', rootPath: '/lib/libc.so', hostPath: '/lib/libc.so', bytes: bytes('libc'), info: {} as never };
   const plan = (libBytes: Uint8Array, libPath = '/lib/libc.so') => ({
-    rootPath: '/bin/p', bytes: bytes('exe'), order: { libraries: [{ ...lib, bytes: libBytes, rootPath: libPath }], missing: [] },
+    rootPath: '/bin/p', bytes: bytes('exe'), order: { libraries: [{ ...lib, bytes: libBytes, rootPath: libPath }], missing: [], candidates: [] },
   });
   const source = new SummarySource();
   const key = (p: ReturnType<typeof plan>) => JSON.stringify(resolutionFingerprint(p, source));

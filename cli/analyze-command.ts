@@ -7,7 +7,7 @@ import { FileDigestIndex } from '../cache/file-digests';
 import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
 import { resolveInRoot, resolveLoadOrder, type FoundObject, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
-import { resolveProgram, type ProgramObject, type ProgramResolution, type Provenance } from '../analysis/link';
+import { openedByHashes, resolveProgram, type ProgramObject, type ProgramResolution, type Provenance } from '../analysis/link';
 import { asConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
 import { SCAN_SOURCES } from '../stages/scan-file';
@@ -116,7 +116,7 @@ export function planProgram(root: string, rootPath: string, files?: ObjectFiles)
 /** Every object of the program (executable, libraries, loader), the executable first. */
 function objectsOf(plan: ProgramPlan): { bytes: Uint8Array; rootPath: string }[] {
   const o = plan.order;
-  return [{ bytes: plan.bytes, rootPath: plan.rootPath }, ...(o?.libraries ?? []), ...(o?.loader ? [o.loader] : [])];
+  return [{ bytes: plan.bytes, rootPath: plan.rootPath }, ...(o?.libraries ?? []), ...(o?.loader ? [o.loader] : []), ...(o?.candidates ?? []).map((c) => c.object)];
 }
 
 /** Analyses one program found at `rootPath` inside `root`. */
@@ -142,6 +142,10 @@ async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: Scan
     else missing.push(`${l.rootPath} (not analysable)`);
   }
   const loader = order.loader ? await summaryOf(order.loader) : undefined;
+  for (const c of order.candidates) {
+    const s = await summaryOf(c.object);
+    if (s) libraries.push({ ...s, openedBy: openedByHashes(c.object.rootPath, c.object.info.soname, c.names) });
+  }
   const resolution = resolveProgram({ executable: { path: rootPath, summary: art.analysis as ObjectSummary }, libraries, ...(loader ? { loader } : {}) });
   return { path: rootPath, resolution, missing, ...(art.go ? { go: art.go } : {}) };
 }
@@ -260,6 +264,7 @@ export function resolutionFingerprint(plan: ProgramPlan, source: Pick<SummarySou
       libraries: JSON.stringify(order.libraries.map(obj)),
       loader: order.loader ? JSON.stringify(obj(order.loader)) : '',
       missing: JSON.stringify(order.missing),
+      candidates: JSON.stringify(order.candidates.map((c) => [obj(c.object), c.names])),
     },
   };
 }

@@ -158,7 +158,7 @@ export interface ObjectSummary {
      */
     d?: number[];
     /**
-     * FNV-1a hashes of the identifier-like strings this function's code refers to (names it could pass to dlsym)
+     * FNV-1a hashes of the name-like strings (symbols, library names and paths) this function's code refers to (names it could pass to dlsym or dlopen)
      */
     h?: number[];
   }[];
@@ -278,7 +278,7 @@ export interface ObjectSummary {
      */
     a: number;
     /**
-     * cells: [word address, kind (0 function, 1 region, 2 import, 3 the FNV-1a hash of an identifier-like string it points at), target]
+     * cells: [word address, kind (0 function, 1 region, 2 import, 3 the FNV-1a hash of a name-like string it points at), target]
      */
     c: [number, number, number][];
   }[];
