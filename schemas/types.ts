@@ -317,7 +317,7 @@ export interface ExtractArtifact {
      * After following symlinks inside the image root.
      */
     resolvedPath: string;
-    role: "executed" | "interpreter" | "needed" | "mapped" | "script-interpreter" | "all";
+    role: "executed" | "interpreter" | "needed" | "mapped" | "dlopen" | "script-interpreter" | "all";
     neededBy?: string;
     digest: string;
     size: number;

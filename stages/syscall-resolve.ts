@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { sha256Hex } from '../cache/digest';
 import * as path from 'node:path';
-import { resolveProgram, ProgramObject } from '../analysis/link';
+import { openedByHashes, resolveProgram, ProgramObject } from '../analysis/link';
 import type { ObjectSummary } from '../analysis/object-summary';
 import { formatUnresolvedSite, UnresolvedSites } from '../analysis/unresolved-sites';
 import { readGoSyscalls } from '../callgraph/go-syscalls';
@@ -28,7 +28,7 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 5, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules join programs
+    version: 5, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -60,7 +60,17 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       const unresolved = new UnresolvedSites();
       const provenance: ResolveArtifact['provenance'] = {};
       // What dlopen'd modules add to a process: each module (every export a root) and its own DT_NEEDED closure.
-      const moduleObjects: ProgramObject[] = dlopened.flatMap((m) => [{ path: m.path, summary: m.scan.analysis!, exportsAreRoots: true }, ...loadOrder(m, byName)]);
+      // Then libraries a loaded object names for dlopen, never seen mapped: candidates the
+      // walk opens only when reached code passes the name (each with its closure).
+      const candidates = files.filter((f) => f.role === 'dlopen' && f.scan.analysis);
+      const moduleObjects: ProgramObject[] = [
+        ...dlopened.flatMap((m) => [{ path: m.path, summary: m.scan.analysis!, exportsAreRoots: true }, ...loadOrder(m, byName)]),
+        ...candidates.flatMap((c) => {
+          // The name that found it is its path as asked (`libnuma.so` → /usr/lib/…/libnuma.so), its file name or soname.
+          const openedBy = openedByHashes(c.path, c.scan.dynamic?.soname, []);
+          return [{ path: c.path, summary: c.scan.analysis!, openedBy }, ...loadOrder(c, byName).map((d) => ({ ...d, openedBy }))];
+        }),
+      ];
       const walk = (root: ScannedFile, summary: ObjectSummary, label: string, withModules: boolean) => {
         const libs = loadOrder(root, byName);
         const loader = root.scan.dynamic?.interp ? byName.get(root.scan.dynamic.interp) ?? byName.get(path.posix.basename(root.scan.dynamic.interp)) : undefined;
