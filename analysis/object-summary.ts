@@ -325,6 +325,8 @@ const CELL_FN = 0;
 const CELL_REGION = 1;
 const CELL_IMPORT = 2;
 const CELL_NAME = 3;
+/** How far into a function a materialised address still counts as entering it (padding before the real entry). */
+const ENTRY_SLACK = 16;
 
 /**
  * The facts the link walk needs to count a function as an indirect-call target only
@@ -381,9 +383,14 @@ function regionFacts(
     const f = a.functions.get(addr)!;
     const t = new Set<number>();
     for (const x of f.addressTaken) { const i = index.get(x); if (i !== undefined) t.add(i); }
-    // An address inside a function is entered there by someone (glibc's signal restorer
-    // __restore_rt sits one byte into its FDE's range; the kernel jumps to it).
-    for (const x of f.dataAddressTaken ?? []) { const i = containing(x); if (i !== undefined) t.add(i); }
+    // An address just inside a function's start is an entry (glibc's signal restorer
+    // __restore_rt sits one byte into its FDE's range; the kernel jumps to it). Farther
+    // in, a materialised code address is a constant table in .text (OpenSSL's assembly),
+    // read, not run.
+    for (const x of f.dataAddressTaken ?? []) {
+      const i = containing(x);
+      if (i !== undefined && x - starts[i] < ENTRY_SLACK) t.add(i);
+    }
     // An IFUNC resolver's choices are reached through the resolver's own call edges.
     if (ifuncResolvers.has(addr)) t.clear();
     const d = new Set<number>();
