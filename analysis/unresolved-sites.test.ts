@@ -19,3 +19,10 @@ test('a site reached from several programs is listed once, with every reason and
   ]);
   expect(formatUnresolvedSite(u.list()[1])).toBe(`${libc}@0x86768 in sighandler_setxid: rax written by mov from memory; search limit reached`);
 });
+
+test('the one-line form cuts a long list of reasons and says how many it left out', () => {
+  const reasons = [Array.from({ length: 60 }, (_, i) => `rax written by op${i}`).join('; ')];
+  const line = formatUnresolvedSite({ object: '/lib/x.so', site: 0x10, function: 'f', reasons });
+  expect(line.length).toBeLessThan(320);
+  expect(line).toMatch(/^\/lib\/x\.so@0x10 in f: rax written by op0; .*; … \(\d+ more\)$/);
+});

@@ -39,7 +39,19 @@ export class UnresolvedSites {
   }
 }
 
-/** `object@0xSITE in FUNCTION: reason; reason` — one line per site for tables and logs. */
+/** Longest reason text a one-line form shows (the artifacts keep every reason). */
+const MAX_REASON_CHARS = 240;
+
+/** `object@0xSITE in FUNCTION: reason; reason` — one line per site for tables and logs, its reasons cut to a readable length. */
 export function formatUnresolvedSite(u: Pick<UnresolvedSite, 'object' | 'site' | 'function' | 'reasons'>): string {
-  return `${u.object}@0x${u.site.toString(16)} in ${u.function}: ${u.reasons.join('; ')}`;
+  const parts = u.reasons.flatMap((r) => r.split('; '));
+  let text = '';
+  let shown = 0;
+  for (const p of parts) {
+    if (shown && text.length + p.length + 2 > MAX_REASON_CHARS) break;
+    text += (shown ? '; ' : '') + p;
+    shown++;
+  }
+  if (shown < parts.length) text += `; … (${parts.length - shown} more)`;
+  return `${u.object}@0x${u.site.toString(16)} in ${u.function}: ${text}`;
 }
