@@ -132,7 +132,8 @@ async function main(): Promise<number> {
   const jsonFile = opt.json ?? path.join(opt.results, 'tightness.json');
   writeFileSync(jsonFile, JSON.stringify({ date: new Date().toISOString(), durationSec, rows }, null, 2) + '\n');
   process.stdout.write(`details (kernel-seen names per image): ${jsonFile}\n`);
-  return rows.some((r) => r.allowed === undefined || r.seen === undefined) ? 1 : 0;
+  // Exit 1 when a figure is missing, a probe failed or the kernel saw what the profile denies.
+  return rows.some((r) => r.allowed === undefined || r.seen === undefined || r.probe === 'FAIL' || r.seenNotAllowed.length) ? 1 : 0;
 }
 
 /**
