@@ -127,7 +127,7 @@ async function main(): Promise<number> {
   for (const im of images) {
     const row = await measureImage(im, reader, probes[im.name]);
     rows.push(row);
-    process.stdout.write(`  ${im.name}: allowed ${row.allowed ?? '-'}, kernel saw ${row.seen ?? '-'}${row.notes.length ? ` (${row.notes.join('; ')})` : ''}\n`);
+    process.stdout.write(`  ${im.name}: allowed ${row.allowed ?? '-'}, kernel saw ${row.seen ?? '-'}${row.notes.length ? ` — ${row.notes.join('; ')}` : ''}\n`);
   }
   process.stdout.write(`\n${formatTable(rows)}\n`);
   process.stdout.write(`load at end ${fmtLoad()}\n`);
