@@ -67,9 +67,15 @@ export interface RegionInput {
 
 export function dataRegions(input: RegionInput): DataRegions {
   const { elf } = input;
-  const sections = elf.sections
-    .filter((s) => (s.flags & SHF_ALLOC) !== 0 && (s.flags & SHF_EXECINSTR) === 0 && s.size > 0 && s.addr > 0)
-    .sort((a, b) => a.addr - b.addr);
+  // Sorted, disjoint address ranges (a malformed file may overlap them or put them past
+  // 2^53: such sections are dropped, which only makes fewer regions).
+  const sections: typeof elf.sections = [];
+  for (const sec of elf.sections
+    .filter((x) => (x.flags & SHF_ALLOC) !== 0 && (x.flags & SHF_EXECINSTR) === 0 && x.size > 0 && x.addr > 0 && Number.isSafeInteger(x.addr + x.size))
+    .sort((a, b) => a.addr - b.addr)) {
+    const last = sections[sections.length - 1];
+    if (!last || sec.addr >= last.addr + last.size) sections.push(sec);
+  }
   const sectionAt = (addr: number) => {
     let lo = 0;
     let hi = sections.length - 1;
@@ -122,7 +128,7 @@ export function dataRegions(input: RegionInput): DataRegions {
     if (sectionAt(b)) cuts.add(b);
   }
   for (const a of input.materialised) if (sectionAt(a) && !insideObject(a)) cuts.add(a);
-  const starts = [...cuts].sort((x, y) => x - y);
+  const starts = [...cuts].filter((c) => sectionAt(c) !== undefined).sort((x, y) => x - y);
   const regions: DataRegion[] = starts.map((start, i) => {
     const sec = sectionAt(start)!;
     const next = i + 1 < starts.length ? starts[i + 1] : Infinity;
