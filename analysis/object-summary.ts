@@ -304,10 +304,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     paramWrappers,
     importArgs,
     unresolved,
-    regions: refs.regions,
-    rootRegions: refs.rootRegions,
-    takenAlways: refs.takenAlways,
-    dataExports: refs.dataExports,
+    ...(refs.regions ? { regions: refs.regions, rootRegions: refs.rootRegions, takenAlways: refs.takenAlways, dataExports: refs.dataExports } : {}),
     stats: { instructions: a.instructionCount, syscallSites: a.syscalls.length, unknownTargets },
   };
 }
@@ -315,10 +312,10 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
 interface RegionFacts {
   /** Per function (when the code's data references were recorded): functions it materialises, regions it refers into. */
   perFunction?: { t: number[]; d: number[]; h: number[] }[];
-  regions: NonNullable<ObjectSummary['regions']>;
-  rootRegions: number[];
-  takenAlways: number[];
-  dataExports: NonNullable<ObjectSummary['dataExports']>;
+  regions?: NonNullable<ObjectSummary['regions']>;
+  rootRegions?: number[];
+  takenAlways?: number[];
+  dataExports?: NonNullable<ObjectSummary['dataExports']>;
 }
 
 const CELL_FN = 0;
@@ -331,7 +328,7 @@ const ENTRY_SLACK = 16;
 /**
  * The facts the link walk needs to count a function as an indirect-call target only
  * when reached code or live data can point at it. Without recorded data references
- * (Go binaries, decoded by golang/), every address-taken function is a target always.
+ * (Go binaries, decoded by golang/), none: the walk falls back to sysfilter's rule.
  */
 function regionFacts(
   elf: ElfFile,
@@ -344,7 +341,9 @@ function regionFacts(
   ifuncResolvers: Set<number>,
 ): RegionFacts {
   const recorded = starts.length > 0 && a.functions.get(starts[0])!.dataRefs !== undefined;
-  if (!recorded) return { regions: [], rootRegions: [], takenAlways: [...taken].sort((x, y) => x - y), dataExports: [] };
+  // No regions at all: the link walk then applies sysfilter's rule to this object
+  // (every address-taken function and address-taken import is a target whatever runs).
+  if (!recorded) return {};
   const materialised = new Set<number>();
   for (const f of a.functions.values()) for (const x of f.dataAddressTaken ?? []) materialised.add(x);
   const strings = new StringReader(elf);
@@ -352,7 +351,7 @@ function regionFacts(
 
   // Only regions holding pointers matter; renumber them densely.
   const keep = new Int32Array(dr.regions.length).fill(-1);
-  const regions: RegionFacts['regions'] = [];
+  const regions: NonNullable<RegionFacts['regions']> = [];
   dr.regions.forEach((r, i) => { if (r.cells.length) { keep[i] = regions.length; regions.push({ a: r.start, c: [] }); } });
   dr.regions.forEach((r, i) => {
     const k = keep[i];
@@ -403,7 +402,7 @@ function regionFacts(
     return { t: [...t].sort((x, y) => x - y), d: [...d].sort((x, y) => x - y), h: [...h].sort((x, y) => x - y) };
   });
 
-  const dataExports: RegionFacts['dataExports'] = [];
+  const dataExports: NonNullable<RegionFacts['dataExports']> = [];
   for (const s of elf.dynsym) {
     if (!s.defined || !s.name || s.bind === 'local' || s.visibility === 'hidden' || s.visibility === 'internal') continue;
     if (s.type !== 'object' && s.type !== 'tls' && s.type !== 'notype') continue;
