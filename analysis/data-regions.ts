@@ -60,6 +60,8 @@ export interface RegionInput {
   functionAt(addr: number): number | undefined;
   /** Import index of an undefined symbol (name, version). */
   importOf(name: string, version?: string): number;
+  /** Import index of a PLT stub address (position-dependent code's canonical address of an imported function). */
+  importAtPlt(addr: number): number | undefined;
   /** Every address any instruction materialises (lea/mov imm), reached or not. */
   materialised: Iterable<number>;
   strings: StringReader;
@@ -149,6 +151,8 @@ export function dataRegions(input: RegionInput): DataRegions {
   const targetOf = (addr: number): CellTarget | undefined => {
     const fn = input.functionAt(addr);
     if (fn !== undefined) return { fn };
+    const imported = input.importAtPlt(addr);
+    if (imported !== undefined) return { import: imported };
     const r = regionOf(addr);
     return r >= 0 ? { region: r } : undefined;
   };

@@ -131,3 +131,17 @@ int main(void) {
   expect(res.syscalls.has(nr('sync'))).toBe(false);
   expect(res.syscalls.has(nr('syncfs'))).toBe(false);
 }, 60_000);
+
+// Position-dependent code takes an imported function's address as its PLT stub (the
+// canonical address), in code (`mov $sync@plt`) or in a data initialiser.
+test('a non-PIE program calling imported functions through pointers to their PLT stubs reaches them', async () => {
+  const { res, traced } = await analyze('nopie-plt', String.raw`
+#include <unistd.h>
+void (*volatile from_data)(void) = sync;
+pid_t (*volatile from_code)(void);
+int main(void) { from_code = getppid; from_data(); from_code(); return 0; }
+`, ['-O2', '-no-pie', '-fno-pic']);
+  expect(traced.has('sync')).toBe(true);
+  expect(traced.has('getppid')).toBe(true);
+  expect([...traced].filter((s) => !res.syscalls.has(nr(s)))).toEqual([]);
+}, 60_000);

@@ -526,6 +526,7 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       if (fn.s) for (const st of fn.s) for (const nr of st.nr) edges.add(from, sys(nr), 0, st.at);
       if (fn.ic || fn.ij) edges.add(from, INDIRECT, V_INDIRECT, NaN);
       if (fn.t) for (const t of fn.t) edges.add(from, fnNode(o, t), V_INDIRECT, NaN, E_TAKES);
+      if (fn.ti) for (const i of fn.ti) for (const b of bindings[o].get(i) ?? []) edges.add(from, b, V_INDIRECT, NaN, E_TAKES);
       if (fn.d) for (const r of fn.d) edges.add(from, regionNode(o, r), 0, NaN);
     }
     for (const x of s.importArgs) {

@@ -145,6 +145,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   const ifuncResolvers = new Set<number>(elf.irelativeResolvers);
   for (const s of elf.dynsym) if (s.defined && s.type === 'ifunc') ifuncResolvers.add(s.value);
 
+  const importsTakenByCode = new Set<number>();
   // Two sets for the whole object, emptied per function (tens of thousands of functions).
   const succ = new Set<number>();
   const imps = new Set<number>();
@@ -172,6 +173,12 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     if (ifuncResolvers.has(addr)) for (const t of f.addressTaken) { const i = index.get(t); if (i !== undefined) succ.add(i); }
     if (succ.size) out.e = [...succ].sort((x, y) => x - y);
     if (imps.size) out.i = [...imps].sort((x, y) => x - y);
+    const ti = new Set<number>();
+    for (const key of f.importsTaken ?? []) if (!key.startsWith(IFUNC_PREFIX)) ti.add(imp(key));
+    if (ti.size) {
+      out.ti = [...ti].sort((x, y) => x - y);
+      for (const i of ti) importsTakenByCode.add(i);
+    }
     if (f.hasIndirectCall) out.ic = true;
     if (f.hasIndirectJump) out.ij = true;
     return out;
@@ -250,7 +257,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   const take = (addr: number) => { const i = index.get(addr); if (i !== undefined) taken.add(i); };
   a.addressTaken.forEach(take);
   for (const x of [...elf.relativeTargets, ...elf.initArray, ...elf.finiArray, ...elf.preinitArray, ...elf.irelativeResolvers]) take(x);
-  const importsAddressTaken = new Set<number>();
+  const importsAddressTaken = new Set<number>(importsTakenByCode);
   for (const r of elf.relocations) {
     if (r.type !== R_X86_64.GLOB_DAT && r.type !== R_X86_64.R64) continue;
     const s = r.symbol;
@@ -347,7 +354,12 @@ function regionFacts(
   const materialised = new Set<number>();
   for (const f of a.functions.values()) for (const x of f.dataAddressTaken ?? []) materialised.add(x);
   const strings = new StringReader(elf);
-  const dr = dataRegions({ elf, functionAt: (addr) => index.get(addr), importOf: (name, version) => imp(importKey(name, version)), materialised, strings });
+  const plt = a.plt;
+  const importAtPlt = (addr: number): number | undefined => {
+    const key = plt.get(addr);
+    return key === undefined || key.startsWith(IFUNC_PREFIX) ? undefined : imp(key);
+  };
+  const dr = dataRegions({ elf, functionAt: (addr) => index.get(addr), importOf: (name, version) => imp(importKey(name, version)), importAtPlt, materialised, strings });
 
   // Only regions holding pointers matter; renumber them densely.
   const keep = new Int32Array(dr.regions.length).fill(-1);

@@ -161,6 +161,10 @@ export interface ObjectSummary {
      * FNV-1a hashes of the name-like strings (symbols, library names and paths) this function's code refers to (names it could pass to dlsym or dlopen)
      */
     h?: number[];
+    /**
+     * imports whose address this function's code materialises (a PLT stub's address in position-dependent code): indirect-call targets once this function is reached
+     */
+    ti?: number[];
   }[];
   /**
    * imported symbols, `name@VERSION` or bare `name`

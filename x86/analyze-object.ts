@@ -52,6 +52,7 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
   const into = new Set<number>();
   const imports = new Set<number | string>();
   const taken = new Set<number>();
+  const importsTaken = new Set<string>();
   const list = <T>(s: Set<T>): T[] => (s.size ? [...s] : []);
   // Data references arrive in instruction order, so each function's are one run.
   let ref = 0;
@@ -68,6 +69,7 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
     into.clear();
     imports.clear();
     taken.clear();
+    importsTaken.clear();
     for (let i = pf.first; i < pf.last; i++) {
       const kind = prog.kind[i];
       switch (kind) {
@@ -101,6 +103,10 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
         case K.NEXT: {
           const t = prog.target[i];
           if (!Number.isNaN(t) && starts.has(t)) taken.add(t);
+          else if (!Number.isNaN(t)) {
+            const imp = input.pltTargets.get(t);
+            if (imp !== undefined) importsTaken.add(imp);
+          }
           break;
         }
       }
@@ -119,6 +125,7 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
       calls: list(calls), tailCalls: list(tails), jumpsInto: list(into), imports: list(imports).map(String), addressTaken: list(taken),
       hasIndirectCall, hasIndirectJump, syscalls: fnSyscalls, unknownTargets,
       ...(input.dataRefs ? { dataRefs: list(refs), dataAddressTaken: list(refsTaken) } : {}),
+      ...(importsTaken.size ? { importsTaken: list(importsTaken) } : {}),
     };
     for (const a of taken) addressTaken.add(a);
     functions.set(pf.addr, info);

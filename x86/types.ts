@@ -92,6 +92,8 @@ export interface FunctionInfo {
   imports: string[];
   /** Function starts whose address this function's code materialises (lea rip-relative, mov imm). */
   addressTaken: number[];
+  /** Imports whose PLT stub address the code materialises (position-dependent code taking `&puts`: the stub is its canonical address). */
+  importsTaken?: string[];
   hasIndirectCall: boolean;
   hasIndirectJump: boolean;
   /** Syscall instructions, by address (details in CodeAnalysis.syscalls). */
