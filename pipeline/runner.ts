@@ -29,6 +29,13 @@ export interface RunOptions<Config> {
   /** Recompute the selected stages even when their artifacts are cached. */
   force?: boolean;
   signal?: AbortSignal;
+  /**
+   * Runs a unit's per-unit stages somewhere else (another process or machine writing
+   * to the same store) instead of here. The runner records what it returns in the
+   * ledger and reporter as if it had run the stages, and reads back from the store the
+   * outputs the `after` stages need.
+   */
+  delegate?: (unit: WorkUnit) => Promise<UnitOutcome>;
 }
 
 export interface StageOutcome {
@@ -239,6 +246,40 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
     return { unit: unit.id, stages: outcomes };
   }
 
+  /**
+   * A unit run elsewhere: its outcomes are recorded here, and the outputs this run still
+   * needs (what `after` stages read, the last stage's for the caller) are read from the
+   * store by key, checked against the digest the remote run reported.
+   */
+  async function runDelegated(delegate: (u: WorkUnit) => Promise<UnitOutcome>, stages: Stage<any, any, Config>[], unit: WorkUnit): Promise<UnitOutcome> {
+    let remote: UnitOutcome;
+    try {
+      remote = await delegate(unit);
+    } catch (e) {
+      const error = asConfineError(e, { image: unit.id });
+      remote = { unit: unit.id, stages: stages.map((s) => ({ stage: s.name, status: signal.aborted ? 'interrupted' : 'failed', ms: 0, error })) };
+    }
+    const wanted = new Set([...byScope('after').flatMap((s) => s.needs), stages[stages.length - 1]?.name]);
+    const unitOutputs = new Map<string, unknown>();
+    const outcomes: StageOutcome[] = [];
+    for (const o of remote.stages) {
+      let outcome = o;
+      if (o.outputDigest && o.key && wanted.has(o.stage)) {
+        const got = await opts.store.read(o.key);
+        if (got.status === 'hit' && got.digest === o.outputDigest) unitOutputs.set(o.stage, got.artifact);
+        else {
+          const why = got.status === 'hit' ? 'holds another output than the one reported' : got.status === 'corrupt' ? `is corrupt (${got.reason})` : 'is missing';
+          outcome = { stage: o.stage, status: 'failed', ms: o.ms, error: new ConfineError('cache-corrupt', `the store entry ${o.key.slice(0, 12)} this stage reported ${why}; is every machine using the same store?`, { image: unit.id, stage: o.stage }) };
+        }
+      }
+      outcomes.push(outcome);
+      opts.ledger.append({ run: opts.runId, image: unit.id, stage: outcome.stage, status: outcome.status, key: outcome.key, error: outcome.error ? { kind: outcome.error.kind, message: outcome.error.message } : undefined });
+      opts.reporter.stage({ unit: unit.id, stage: outcome.stage, status: outcome.status, ms: outcome.ms, detail: outcome.error?.describe() });
+    }
+    outputs.set(unit.id, unitOutputs);
+    return { unit: unit.id, stages: outcomes };
+  }
+
   const byScope = (scope: Stage['scope']) => ordered.filter((s) => s.scope === scope && selected.has(s.name));
 
   const before = await runChain(byScope('before'), GLOBAL_UNIT);
@@ -248,7 +289,8 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       globalOutputs.set(o.stage, outputs.get('*')?.get(o.stage));
     }
   }
-  const units = await Promise.all(opts.units.map((u) => runChain(byScope('image'), u)));
+  const imageStages = byScope('image');
+  const units = await Promise.all(opts.units.map((u) => (opts.delegate ? runDelegated(opts.delegate, imageStages, u) : runChain(imageStages, u))));
   const beforeOutputs = outputs.get('*');
 
   // `after` stages see every unit's outputs of their needs, keyed by unit id; their
