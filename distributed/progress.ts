@@ -8,7 +8,7 @@ type State = { s: 'waiting' } | { s: 'running'; worker?: string; stage?: string 
 export class BatchProgress {
   private states = new Map<string, State>();
   private workerCount?: number;
-  private readonly t0 = Date.now();
+  private readonly t0: number;
   private lastLine = '';
   private lastAt = 0;
   private pending?: NodeJS.Timeout;
@@ -20,6 +20,7 @@ export class BatchProgress {
     private readonly minGapMs = 2000,
     private readonly now: () => number = Date.now,
   ) {
+    this.t0 = now();
     for (const u of units) this.states.set(u, { s: 'waiting' });
   }
 
