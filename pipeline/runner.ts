@@ -3,6 +3,7 @@ import { CacheKey } from '../cache/digest';
 import { ContentStore } from '../cache/content-store';
 import { Fingerprint, fingerprintKey } from '../cache/fingerprint';
 import { HotCache } from '../cache/hot-cache';
+import type { HeldLock } from '../cache/key-lock';
 import { asConfineError, ConfineError } from './errors';
 import { Ledger, StageStatus } from './ledger';
 import { Reporter } from './reporter';
@@ -147,10 +148,23 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
         }
         if (got.status === 'corrupt') ctx.log(`cache entry ${key.slice(0, 12)} (${fp.stage}) was corrupt (${got.reason}); recomputing`);
       }
-      const value = await compute();
-      await opts.store.write(fp, value);
-      hot.set(key, value);
-      return { key, value, reused: false };
+      // Another process sharing the store may be computing it: wait, then take its entry.
+      const lock = await opts.store.lock(key, signal);
+      try {
+        if (lock.waited) {
+          const got = await opts.store.read<T>(key);
+          if (got.status === 'hit') {
+            hot.set(key, got.artifact);
+            return { key, value: got.artifact, reused: true };
+          }
+        }
+        const value = await compute();
+        await opts.store.write(fp, value);
+        hot.set(key, value);
+        return { key, value, reused: false };
+      } finally {
+        await lock.release();
+      }
     };
 
     const finish = (status: StageOutcome['status'], extra: Partial<StageOutcome> & { value?: unknown } = {}) => {
@@ -161,6 +175,7 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       return { stage: stage.name, status, ms, ...extra };
     };
 
+    let lock: HeldLock | undefined;
     try {
       if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted before this stage started');
       const inputs: Record<string, string> = {};
@@ -200,6 +215,16 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       if (mode === 'reuse-only') {
         throw new ConfineError('upstream-failed', `no cached ${stage.name} artifact for these inputs; run with --until ${stage.name} first`);
       }
+      // A process elsewhere on the same store (a worker given the same image) may be computing it now.
+      lock = await opts.store.lock(key, signal);
+      // Under --force only what this run computes counts; the other process's entry may be an old one.
+      if (lock.waited && !opts.force) {
+        const got = await opts.store.read(key);
+        if (got.status === 'hit' && !(stage.stillValid && !(await stage.stillValid(got.artifact, opts.config)))) {
+          for (const line of got.log) opts.reporter.log(unit.id, stage.name, line, true);
+          return finish('reused', { key, value: got.artifact, outputDigest: got.digest });
+        }
+      }
 
       opts.ledger.append({ run: opts.runId, image: unit.id, stage: stage.name, status: 'running', key });
       opts.reporter.stage({ unit: unit.id, stage: stage.name, status: 'running' });
@@ -217,6 +242,7 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       const error = asConfineError(e, { image: unit.id === '*' ? undefined : unit.id, stage: stage.name });
       return finish(error.kind === 'interrupted' ? 'interrupted' : 'failed', { error });
     } finally {
+      await lock?.release();
       releaseKey(stored);
     }
   }
