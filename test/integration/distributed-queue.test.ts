@@ -1,0 +1,190 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Dockerode from 'dockerode';
+import { confine, CONFINE, containersOfDeadOwners, SummaryRow } from './cli-harness';
+
+/**
+ * A batch through the queue on this machine: a real redis-server on a loopback port
+ * (with a password), two `confine worker`s and a submitter on this engine, four small
+ * sample images. One worker is SIGKILLed while it traces an image; BullMQ's stalled-job
+ * check hands that image to the other worker, the machine's next worker removes the
+ * killed one's container, and the batch finishes with every profile byte-identical to
+ * a single-process run of the same list. A resubmission reuses every artifact.
+ */
+const IMAGES = ['c-static', 'c-musl', 'c-glibc', 'busybox'];
+// Ports left to the engine: this batch runs next to a local run and other suites.
+const LIST = [
+  "1;c-static;confine-sample/c-static:latest;['Web Servers'];0;Unofficial;-p 8080",
+  "2;c-musl;confine-sample/c-musl:latest;['Web Servers'];0;Unofficial;-p 8080",
+  "3;c-glibc;confine-sample/c-glibc:latest;['Web Servers'];0;Unofficial;-p 8080",
+  "4;busybox;confine-sample/busybox:latest;['Base Images', 'Web Servers'];0;Unofficial;-p 80",
+];
+const DURATION = ['--duration', '4'];
+const PASSWORD = `pw-${process.pid}-${Date.now()}`;
+const docker = new Dockerode();
+
+let dir: string;
+let redis: ChildProcess | undefined;
+let url: string;
+const workers: { proc: ChildProcess; log: () => string }[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function startRedis(): Promise<void> {
+  const port = await freePort();
+  const redisDir = path.join(dir, 'redis');
+  execFileSync('mkdir', ['-p', redisDir]);
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no', '--requirepass', PASSWORD], { stdio: 'ignore' });
+  url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const pong = execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', env: { ...process.env, REDISCLI_AUTH: PASSWORD } });
+      if (pong.trim() === 'PONG') return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('redis-server did not start');
+}
+
+/** The password travels in the environment, as the README advises, not on the command line. */
+const env = () => ({ ...process.env, REDISCLI_AUTH: PASSWORD });
+
+function startWorker(): { proc: ChildProcess; log: () => string } {
+  const proc = spawn(CONFINE, ['worker', '--queue', url, '--cache', 'store', '--jobs', '1', '--lock-sec', '10'], { cwd: dir, env: env(), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let text = '';
+  proc.stderr!.on('data', (d) => (text += d));
+  const w = { proc, log: () => text };
+  workers.push(w);
+  return w;
+}
+
+async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 180_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function submit(extra: string[] = []) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const p = spawn(CONFINE, ['profiles', '-i', 'images.list', '--queue', url, '--cache', 'store', '-r', 'queued', ...DURATION, ...extra], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d) => (stdout += d));
+    p.stderr!.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const summary = (results: string): SummaryRow[] => JSON.parse(readFileSync(path.join(dir, results, 'run-summary.json'), 'utf8')).rows;
+
+beforeAll(async () => {
+  for (const name of IMAGES) {
+    await docker.getImage(`confine-sample/${name}:latest`).inspect().catch(() => {
+      throw new Error(`sample image confine-sample/${name} is missing: run images/build.sh (make images)`);
+    });
+  }
+  try {
+    execFileSync('redis-server', ['--version']);
+  } catch {
+    throw new Error('redis-server is missing: run scripts/setup.sh (it installs Debian redis-server)');
+  }
+  dir = mkdtempSync(path.join(os.tmpdir(), 'confine-queue-'));
+  writeFileSync(path.join(dir, 'images.list'), LIST.join('\n') + '\n');
+  await startRedis();
+});
+
+afterAll(async () => {
+  for (const w of workers) {
+    try {
+      process.kill(-w.proc.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  redis?.kill('SIGKILL');
+  // Had the test failed half-way, the killed workers' containers would still be there.
+  for (const w of workers) {
+    const pid = /confine worker [^:]+:(\d+):/.exec(w.log())?.[1];
+    if (!pid) continue;
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`confine.owner-pid=${pid}`] } })) {
+      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    }
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a batch through BullMQ workers', () => {
+  it('survives a SIGKILLed worker, matches a single-process run byte for byte, and leaves no container', async () => {
+    const local = await confine(['profiles', '-i', 'images.list', '--cache', 'local-cache', '-r', 'local', ...DURATION], dir);
+    expect(local.stderr).not.toMatch(/internal error/);
+    expect(local.code).toBe(0);
+
+    const a = startWorker();
+    const b = startWorker();
+    await until('both workers to connect', () => a.log().includes('waiting for images') && b.log().includes('waiting for images'));
+    const submitted = submit();
+
+    // Worker a's node process (its pid is in its log lines) is tracing an image: kill it, no goodbye.
+    const aPid = Number(/confine worker [^:]+:(\d+):/.exec(a.log())![1]);
+    const victim = await until('worker a to start a traced container', async () => {
+      const list = await docker.listContainers({ all: true, filters: { label: [`confine.owner-pid=${aPid}`] } });
+      return list[0];
+    });
+    const image = /taking (\S+)/.exec(a.log())?.[1];
+    expect(image).toBeDefined();
+    process.kill(-a.proc.pid!, 'SIGKILL');
+
+    // The machine's next worker removes the killed one's container on start.
+    const c = startWorker();
+    await until('the next worker to start', () => c.log().includes('waiting for images'));
+    await until('the killed worker\'s container to be removed', async () => {
+      const still = await docker.getContainer(victim.Id).inspect().then(() => true, () => false);
+      return !still;
+    }, 30_000);
+
+    const run = await submitted;
+    expect(run.stderr).not.toMatch(/internal error/);
+    expect(run.code).toBe(0);
+    // The killed worker's image was handed on and finished elsewhere.
+    expect(b.log() + c.log()).toContain(`taking ${image}`);
+    expect(run.stderr).toMatch(/queue: 4\/4 finished \(4 done, 0 failed\)/);
+
+    const rows = summary('queued');
+    for (const name of IMAGES) expect(rows.find((r) => r.image === name)).toMatchObject({ failed: 0, skipped: 0, interrupted: 0 });
+    for (const name of IMAGES) {
+      const file = `${name}.seccomp.json`;
+      expect(readFileSync(path.join(dir, 'queued', file), 'utf8')).toBe(readFileSync(path.join(dir, 'local', file), 'utf8'));
+    }
+    expect(existsSync(path.join(dir, 'queued', 'profile.report.csv'))).toBe(true);
+    expect(readFileSync(path.join(dir, 'queued', 'profile.report.csv'), 'utf8')).toBe(readFileSync(path.join(dir, 'local', 'profile.report.csv'), 'utf8'));
+
+    // Resubmitting the same list reuses every finished artifact: no image stage runs again.
+    const again = await submit();
+    expect(again.code).toBe(0);
+    for (const name of IMAGES) expect(summary('queued').find((r) => r.image === name)).toMatchObject({ done: 0, failed: 0 });
+
+    // Workers stop on SIGTERM once idle; nothing of theirs or the killed one's is left.
+    for (const w of [b, c]) process.kill(-w.proc.pid!, 'SIGTERM');
+    await Promise.all([b, c].map((w) => new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)))));
+    expect(containersOfDeadOwners()).toEqual([]);
+  }, 600_000);
+});
