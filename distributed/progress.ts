@@ -40,7 +40,7 @@ export class BatchProgress {
   retrying(unit: string, reason: string): void {
     const cur = this.states.get(unit);
     if (cur?.s === 'running') this.states.set(unit, { s: 'waiting' });
-    this.note(`${unit}: try failed (${reason.slice(0, 200)}); it goes back to the queue`);
+    this.note(`${unit}: a try failed (${reason.slice(0, 200)})`);
   }
 
   stalled(unit: string): void {

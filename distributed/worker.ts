@@ -97,11 +97,10 @@ export function startWorker(opts: WorkerOptions): Worker {
       const error = asConfineError(e, { image: entryName });
       unit = { unit: entryName, stages: [{ stage: 'run-and-trace', status: 'failed', ms: 0, error }] };
     }
-    const retry = unit.stages.find((s) => s.status !== 'done' && s.status !== 'reused' && s.error && RETRYABLE.has(s.error.kind));
-    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    if (retry && !last) {
-      opts.log(`${entryName}: ${retry.error!.describe()}; leaving it to a later try`);
-      throw new Error(retry.error!.describe());
+    const retry = retryReason(unit, job.attemptsMade + 1, job.opts.attempts ?? 1);
+    if (retry) {
+      opts.log(`${entryName}: ${retry}; leaving it to a later try`);
+      throw new Error(retry);
     }
     const failed = unit.stages.find((s) => s.status === 'failed');
     opts.log(`${entryName}: ${failed ? `failed — ${failed.error?.describe()}` : 'finished'}`);
@@ -119,6 +118,18 @@ export function startWorker(opts: WorkerOptions): Worker {
     maxStalledCount: 2,
     autorun: true,
   });
+}
+
+/**
+ * Why this try should be given back to the queue (BullMQ retries it with backoff,
+ * maybe on another machine): a failure of the machine — engine, container start,
+ * trace, export, an interrupted worker — while tries remain. An image's own failure,
+ * or the last try, is returned as the outcome instead, so it is reported once.
+ */
+export function retryReason(unit: UnitOutcome, attempt: number, attempts: number): string | undefined {
+  if (attempt >= attempts) return undefined;
+  const s = unit.stages.find((o) => o.status !== 'done' && o.status !== 'reused' && o.error && RETRYABLE.has(o.error.kind));
+  return s?.error?.describe();
 }
 
 /** A failed `before` stage (load-cfgs) leaves the image's stages skipped; its error is the reason. */

@@ -50,7 +50,7 @@ async function startRedis(): Promise<void> {
   url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     try {
-      const pong = execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', env: { ...process.env, REDISCLI_AUTH: PASSWORD } });
+      const pong = execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, REDISCLI_AUTH: PASSWORD } });
       if (pong.trim() === 'PONG') return;
     } catch {
       // not listening yet
@@ -82,9 +82,9 @@ async function until<T>(what: string, f: () => T | undefined | Promise<T | undef
   }
 }
 
-function submit(extra: string[] = []) {
+function submit(extra: string[] = [], list = 'images.list') {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const p = spawn(CONFINE, ['profiles', '-i', 'images.list', '--queue', url, '--cache', 'store', '-r', 'queued', ...DURATION, ...extra], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(CONFINE, ['profiles', '-i', list, '--queue', url, '--cache', 'store', '-r', 'queued', ...DURATION, ...extra], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout!.on('data', (d) => (stdout += d));
@@ -187,4 +187,25 @@ describe('a batch through BullMQ workers', () => {
     await Promise.all([b, c].map((w) => new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)))));
     expect(containersOfDeadOwners()).toEqual([]);
   }, 600_000);
+
+  it('reports an image that fails for its own reasons once, without retrying it, and refuses binds from the queue', async () => {
+    writeFileSync(path.join(dir, 'bad.list'), [
+      "1;missing;confine-sample/no-such-image:latest;[];0;Unofficial",
+      // Honoured in a local list; from the queue a worker mounts no host path.
+      "2;binds;confine-sample/c-static:latest;[];0;Unofficial;-v /etc:/host-etc",
+    ].join('\n') + '\n');
+    const w = startWorker();
+    await until('the worker to start', () => w.log().includes('waiting for images'));
+    const run = await submit(['-r', 'bad'], 'bad.list');
+    expect(run.code).toBe(1);
+    const rows = summary('bad');
+    expect(rows.find((r) => r.image === 'missing')?.error).toMatch(/image-not-found/);
+    expect(rows.find((r) => r.image === 'binds')?.error).toMatch(/bind mounts \(\/etc:\/host-etc\) are refused/);
+    expect(w.log().match(/taking missing/g)).toHaveLength(1);
+    // Refused before it is taken on: one line saying why, no retry.
+    expect(w.log().match(/binds: failed — .*bind mounts/g)).toHaveLength(1);
+    expect(w.log()).not.toMatch(/later try/);
+    process.kill(-w.proc.pid!, 'SIGTERM');
+    await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
+  }, 300_000);
 });
