@@ -122,8 +122,15 @@ export class QueuedBatch {
     });
     events.on('failed', ({ jobId, failedReason }) => unitOf(jobId) && this.progress.retrying(unitOf(jobId)!, failedReason));
     events.on('stalled', ({ jobId }) => unitOf(jobId) && this.progress.stalled(unitOf(jobId)!));
+    const parentQueueHandle = new Queue(parentQueue, { connection, prefix: QUEUE_PREFIX });
+    this.closers.push(() => parentQueueHandle.close());
+    const parentId = String(tree.job.id);
     const timer = setInterval(() => {
       images.getWorkers().then((w) => this.progress.workers(w.length), () => undefined);
+      // A Redis restarted without persistence forgets the batch: say so instead of waiting forever.
+      parentQueueHandle.getJobState(parentId).then((state) => {
+        if (state === 'unknown') reject(new ConfineError('interrupted', 'the batch is gone from the queue (Redis restarted without persistence?); resubmit the list: finished images are reused from the store'));
+      }, () => undefined);
     }, 2000);
     timer.unref();
     this.closers.push(async () => clearInterval(timer));

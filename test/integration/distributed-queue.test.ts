@@ -42,8 +42,8 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startRedis(): Promise<void> {
-  const port = await freePort();
+async function startRedis(port?: number): Promise<void> {
+  port ??= await freePort();
   const redisDir = path.join(dir, 'redis');
   execFileSync('mkdir', ['-p', redisDir]);
   redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no', '--requirepass', PASSWORD], { stdio: 'ignore' });
@@ -208,4 +208,30 @@ describe('a batch through BullMQ workers', () => {
     process.kill(-w.proc.pid!, 'SIGTERM');
     await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
   }, 300_000);
+
+  it('a Redis restarted mid-batch without persistence: the submitter says so and stops; resubmitting reuses what finished', async () => {
+    const w = startWorker();
+    await until('the worker to start', () => w.log().includes('waiting for images'));
+    // A new trace duration: every image is traced again, so the batch takes a while.
+    const args = ['-r', 'restart', '--duration', '6'];
+    const first = submit(args);
+    await until('an image to finish', () => /: finished/.test(w.log()));
+    const finished = /(\S+): finished/.exec(w.log())![1];
+    redis!.kill('SIGKILL');
+    await new Promise((r) => redis!.on('exit', r));
+    await startRedis(Number(new URL(url).port));
+    const lost = await first;
+    expect(lost.code).not.toBe(0);
+    expect(lost.stderr + lost.stdout).toMatch(/gone from the queue/);
+
+    const again = await submit(args);
+    expect(again.stderr).not.toMatch(/internal error/);
+    expect(again.code).toBe(0);
+    const rows = summary('restart');
+    expect(rows.find((r) => r.image === finished)).toMatchObject({ done: 0, failed: 0 });
+    for (const name of IMAGES) expect(rows.find((r) => r.image === name)).toMatchObject({ failed: 0, skipped: 0 });
+    process.kill(-w.proc.pid!, 'SIGTERM');
+    await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
+    expect(containersOfDeadOwners()).toEqual([]);
+  }, 400_000);
 });
