@@ -17,7 +17,8 @@ Usage: confine worker --queue redis://HOST:PORT [options]
       --jobs N            images at once on this machine (default: 2)
       --max-duration SEC  refuse images whose batch asks for a longer trace (default: 600)
       --lock-sec SEC      a job whose worker has not renewed its lock for this long is handed to
-                          another worker (default: 30)
+                          another worker (default: 60; long enough for a big binary's scan,
+                          which holds the event loop, not to look like a lost worker)
   -d, --debug             print every stage start, log line and progress message
   -h, --help              this text
 
@@ -44,7 +45,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const cacheDir = outputDir('--cache', values.cache ?? '.confine-cache');
   const concurrency = positiveInt('--jobs', values.jobs, 2, 1);
   const maxDurationSec = positiveInt('--max-duration', values['max-duration'], 600, 1);
-  const lockSec = positiveInt('--lock-sec', values['lock-sec'], 30, 2);
+  const lockSec = positiveInt('--lock-sec', values['lock-sec'], 60, 2);
   await fs.mkdir(cacheDir, { recursive: true });
   const log = (line: string) => process.stderr.write(`confine worker ${workerName()}: ${line}\n`);
   const reporter = new PlainReporter(undefined, !!values.debug);

@@ -23,6 +23,8 @@ describe('image jobs', () => {
     expect(() => readImageJob(job('#1;a;img;[];0;Official;-v data:/data'))).toThrow(/bind mounts .* refused/);
     expect(readImageJob(job('#1;a;img;[];0;Official;-v /data')).entry.extraOptions).toBe('-v /data'); // anonymous volume
     expect(() => readImageJob(job('#1;../etc;img;[];0;Official'))).toThrow(/name must be/);
+    expect(() => readImageJob(job('#1;a;img\u001b[31mred;[];0;Official'))).toThrow(/reference/);
+    expect(readImageJob(job('#1;a;registry.example:5000/team/img@sha256:' + 'a'.repeat(64) + ';[];0;Official')).entry.ref).toMatch(/^registry/);
   });
 
   it('refuse malformed jobs and options', () => {

@@ -59,6 +59,8 @@ export function readImageJob(data: unknown): { entry: ImageEntry; options: Queue
   if (parsed.errors.length) throw parsed.errors[0];
   if (parsed.images.length !== 1) throw bad('the list line holds no image');
   const entry: ImageEntry = { ...parsed.images[0], line: lineNo };
+  // A Docker reference's characters only: it reaches engine calls, logs and the summary.
+  if (!/^([A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511})?$/.test(entry.ref)) throw new ConfineError('bad-input', 'the image reference has characters no Docker reference has', { file: where, line: lineNo, image: entry.name });
   const spec = parseRunOptions(entry.extraOptions, { file: where, line: lineNo, image: entry.name });
   if (spec.binds.length) {
     throw new ConfineError('bad-input', `bind mounts (${spec.binds.join(', ')}) are refused for queued images: a worker mounts no host path or named volume a queue client chose`, { file: where, line: lineNo, image: entry.name });

@@ -188,11 +188,14 @@ describe('a batch through BullMQ workers', () => {
     expect(containersOfDeadOwners()).toEqual([]);
   }, 600_000);
 
-  it('reports an image that fails for its own reasons once, without retrying it, and refuses binds from the queue', async () => {
+  it('reports a failing image once: its own faults without retries, an engine refusal after three tries with backoff; binds from the queue refused', async () => {
     writeFileSync(path.join(dir, 'bad.list'), [
       "1;missing;confine-sample/no-such-image:latest;[];0;Unofficial",
       // Honoured in a local list; from the queue a worker mounts no host path.
       "2;binds;confine-sample/c-static:latest;[];0;Unofficial;-v /etc:/host-etc",
+      // The engine refuses to start it: a failure worth other tries (on a sick machine it
+      // would be the machine's), so it is tried three times with backoff, reported once.
+      "3;noentry;confine-sample/c-static:latest;[];0;Unofficial;--entrypoint /nonexistent",
     ].join('\n') + '\n');
     const w = startWorker();
     await until('the worker to start', () => w.log().includes('waiting for images'));
@@ -204,7 +207,11 @@ describe('a batch through BullMQ workers', () => {
     expect(w.log().match(/taking missing/g)).toHaveLength(1);
     // Refused before it is taken on: one line saying why, no retry.
     expect(w.log().match(/binds: failed — .*bind mounts/g)).toHaveLength(1);
-    expect(w.log()).not.toMatch(/later try/);
+    expect(w.log()).not.toMatch(/(missing|binds): .*later try/);
+    expect(w.log().match(/taking noentry \(job \S+, try \d of 3\)/g)).toEqual([expect.stringMatching(/try 1/), expect.stringMatching(/try 2/), expect.stringMatching(/try 3/)]);
+    expect(rows.filter((r) => r.image === 'noentry')).toHaveLength(1);
+    expect(rows.find((r) => r.image === 'noentry')?.error).toMatch(/container-start-failed/);
+    expect(run.stderr).toMatch(/queue: 3\/3 finished \(0 done, 3 failed\)/);
     process.kill(-w.proc.pid!, 'SIGTERM');
     await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
   }, 300_000);
