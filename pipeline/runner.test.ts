@@ -250,3 +250,18 @@ describe('runPipeline with a delegate (units run elsewhere on the same store)', 
     expect(one.stages[0].error!.describe()).toMatch(/queue gone/);
   });
 });
+
+describe('two runs on one store at once (two worker processes sharing it)', () => {
+  it('compute each stage once: the store lock makes the other wait and reuse', async () => {
+    const rig = makeRig();
+    // Two runner instances share nothing in memory, only the store: what separate processes share.
+    const [r1, r2] = await Promise.all([rig.run(units), rig.run(units)]);
+    expect(rig.calls.sort()).toEqual(['*/g', 'one/a', 'one/b', 'one/c', 'two/a', 'two/b', 'two/c', '*/z'].sort());
+    for (let u = 0; u < 2; u++) {
+      for (let s = 0; s < 3; s++) {
+        expect([r1.units[u].stages[s].status, r2.units[u].stages[s].status].sort()).toEqual(['done', 'reused']);
+      }
+    }
+    expect(r1.outputs.get('*')?.get('z')).toEqual(r2.outputs.get('*')?.get('z'));
+  });
+});
