@@ -166,7 +166,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     if (values.queue) {
       queued = await queueRun!.submitQueuedBatch({
         url: values.queue, values, config, images: list.images, listText, runId, until, force: !!values.force, signal: ac.signal,
-        status: (line) => (reporter instanceof TtyReporter ? reporter.progress('(batch)', 'queue', line) : process.stderr.write(line + '\n')),
+        status: (line) => (reporter instanceof TtyReporter ? reporter.progress('(batch)', 'queue', line.replace(/^queue: /, '')) : process.stderr.write(line + '\n')),
       });
     } else await cleanLeftovers(services, reporter);
     const ledger = new Ledger(path.join(config.cacheDir, 'ledger.jsonl'));
