@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { PlainReporter } from '../pipeline/reporter';
 import { Services } from '../stages/services';
-import { parseQueueUrl } from '../distributed/connection';
+import { checkQueue, parseQueueUrl } from '../distributed/connection';
 import { startWorker, workerName } from '../distributed/worker';
 import { outputDir, parse, positiveInt, UsageError } from './args';
 import { cleanLeftovers } from './profiles-command';
@@ -47,6 +47,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const maxDurationSec = positiveInt('--max-duration', values['max-duration'], 600, 1);
   const lockSec = positiveInt('--lock-sec', values['lock-sec'], 60, 2);
   await fs.mkdir(cacheDir, { recursive: true });
+  await checkQueue(target);
   const log = (line: string) => process.stderr.write(`confine worker ${workerName()}: ${line}\n`);
   const reporter = new PlainReporter(undefined, !!values.debug);
 
@@ -55,7 +56,13 @@ export async function workerCommand(argv: string[]): Promise<number> {
 
   const ac = new AbortController();
   const worker = startWorker({ target, cacheDir, concurrency, lockSec, maxDurationSec, reporter, log, signal: ac.signal });
-  worker.on('error', (e) => log(`queue error: ${e.message}`));
+  // The same error repeats on every reconnect while Redis is away: say it once a minute.
+  const said = new Map<string, number>();
+  worker.on('error', (e) => {
+    if (Date.now() - (said.get(e.message) ?? 0) < 60_000) return;
+    said.set(e.message, Date.now());
+    log(`queue error: ${e.message}`);
+  });
   await worker.waitUntilReady();
   log(`waiting for images on ${target.display} (store ${cacheDir}, ${concurrency} at once)`);
 

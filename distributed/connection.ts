@@ -1,5 +1,7 @@
 import type { ConnectionOptions } from 'bullmq';
+import { isIP } from 'node:net';
 import { UsageError } from '../cli/args';
+import { ConfineError } from '../pipeline/errors';
 
 export interface QueueTarget {
   connection: ConnectionOptions;
@@ -38,7 +40,8 @@ export function parseQueueUrl(text: string, env: NodeJS.ProcessEnv = process.env
       db,
       ...(username ? { username } : {}),
       ...(password ? { password } : {}),
-      ...(url.protocol === 'rediss:' ? { tls: { servername: host } } : {}),
+      // SNI takes names only; an address is still checked against the certificate.
+      ...(url.protocol === 'rediss:' ? { tls: isIP(host) ? {} : { servername: host } } : {}),
       // BullMQ workers block on Redis; ioredis must retry forever rather than fail a command.
       maxRetriesPerRequest: null,
     },
@@ -50,4 +53,30 @@ function redact(url: URL): string {
   const u = new URL(url.href);
   if (u.password) u.password = '***';
   return u.href.replace(/\/$/, '');
+}
+
+/**
+ * One round trip before any queue object exists: a wrong password, a TLS mismatch or
+ * nothing listening is one clear message, not a stream of reconnect errors.
+ */
+export async function checkQueue(target: QueueTarget): Promise<void> {
+  const { default: Redis } = await import('ioredis');
+  const client = new Redis({ ...(target.connection as object), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 10_000 });
+  // The cause arrives as an 'error' event; the command itself only fails with "Connection is closed".
+  let cause: Error | undefined;
+  client.on('error', (e: Error) => (cause ??= e));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (e) {
+    const msg = (cause ?? (e as Error)).message;
+    const hint = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(msg)
+      ? ' (a password goes in the URL, redis://:PASSWORD@HOST:PORT, or in REDISCLI_AUTH)'
+      : /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND/.test(msg)
+        ? ' (is redis-server running there, and reachable from this machine?)'
+        : '';
+    throw new ConfineError('bad-input', `cannot use the queue at ${target.display}: ${msg}${hint}`);
+  } finally {
+    client.disconnect();
+  }
 }

@@ -6,7 +6,7 @@ import type { RunConfig } from '../stages/config';
 import type { ImageEntry } from '../stages/image-list';
 import { UsageError } from '../cli/args';
 import { dnsName } from '../profile/spo-profile';
-import { parseQueueUrl } from './connection';
+import { checkQueue, parseQueueUrl } from './connection';
 import { imageJobData, listLines, QUEUE_STAGES, QueueOptions } from './image-job';
 import { QueuedBatch } from './submit';
 import { storeResultsDir } from './worker';
@@ -56,6 +56,7 @@ export async function submitQueuedBatch(args: {
     status: args.status,
     signal: args.signal,
   });
+  await checkQueue(target);
   args.status(`queue: submitting ${args.images.length} image(s) to ${target.display}`);
   await batch.submit();
   return batch;

@@ -241,4 +241,30 @@ describe('a batch through BullMQ workers', () => {
     await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
     expect(containersOfDeadOwners()).toEqual([]);
   }, 400_000);
+
+  it('speaks TLS with rediss:// and refuses a server whose certificate it cannot verify', async () => {
+    const tls = path.join(dir, 'tls');
+    execFileSync('mkdir', ['-p', tls]);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(tls, 'key.pem'), '-out', path.join(tls, 'cert.pem'),
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore' });
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--dir', tls, '--save', '',
+      '--tls-cert-file', path.join(tls, 'cert.pem'), '--tls-key-file', path.join(tls, 'key.pem'), '--tls-auth-clients', 'no', '--requirepass', PASSWORD], { stdio: 'ignore' });
+    try {
+      const tlsUrl = `rediss://localhost:${port}`;
+      // Not trusted: the worker stops at once, saying why.
+      await until('the TLS server', async () => (await confine(['worker', '--queue', tlsUrl, '--cache', 'store'], dir)).stderr.match(/certificate/), 30_000);
+      // Trusted (its CA added), with the password: it connects and waits for images.
+      const proc = spawn(CONFINE, ['worker', '--queue', tlsUrl, '--cache', 'store'], { cwd: dir, env: { ...env(), NODE_EXTRA_CA_CERTS: path.join(tls, 'cert.pem') }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      let log = '';
+      proc.stderr!.on('data', (d) => (log += d));
+      workers.push({ proc, log: () => log });
+      await until('the worker on TLS', () => log.includes(`waiting for images on ${tlsUrl}`) || proc.exitCode !== null, 60_000);
+      expect(log).toContain(`waiting for images on ${tlsUrl}`);
+      process.kill(-proc.pid!, 'SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.on('exit', r)));
+    } finally {
+      server.kill('SIGKILL');
+    }
+  }, 120_000);
 });
