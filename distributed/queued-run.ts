@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../cache/content-store';
@@ -47,10 +48,12 @@ export async function submitQueuedBatch(args: {
     until: until as QueueOptions['until'],
   };
   const lines = listLines(args.listText);
+  // Job ids derive from it: unique across submitters on other machines too.
+  const batchId = `${args.runId.replace(/[^A-Za-z0-9_.-]/g, '-')}-${randomBytes(4).toString('hex')}`;
   const batch = new QueuedBatch({
     target,
-    batch: args.runId.replace(/[^A-Za-z0-9_.-]/g, '-'),
-    jobs: args.images.map((e) => ({ unit: e.name, data: imageJobData(args.runId.replace(/[^A-Za-z0-9_.-]/g, '-'), e, lines, options) })),
+    batch: batchId,
+    jobs: args.images.map((e) => ({ unit: e.name, data: imageJobData(batchId, e, lines, options) })),
     attempts: 3,
     backoffMs: 5000,
     status: args.status,

@@ -32,6 +32,7 @@ export class QueuedBatch {
   private readonly statsFinished = new Promise<void>((r) => (this.statsDone = r));
   private closers: (() => Promise<unknown>)[] = [];
   private parentJob?: Job;
+  private childJobs: Job[] = [];
   readonly progress: BatchProgress;
 
   constructor(private readonly opts: SubmitOptions) {
@@ -53,7 +54,10 @@ export class QueuedBatch {
     let reject!: (e: unknown) => void;
     this.results = new Promise((res, rej) => ((resolve = res), (reject = rej)));
     this.results.catch(() => undefined);
-    const unitByJob = new Map<string, string>();
+    // Ids chosen here, so every event and the parent's children values map to an image
+    // however fast a worker is (a cached image finishes in milliseconds).
+    const jobId = (i: number) => `${this.opts.batch}-${i + 1}`;
+    const unitByJob = new Map<string, string>(this.opts.jobs.map((j, i) => [jobId(i), j.unit]));
 
     const parentWorker = new Worker(
       parentQueue,
@@ -84,26 +88,7 @@ export class QueuedBatch {
     this.closers.push(() => parentWorker.close());
     parentWorker.on('failed', (_job, e) => reject(e));
 
-    const flow = new FlowProducer({ connection, prefix: QUEUE_PREFIX });
-    this.closers.push(() => flow.close());
-    const childOpts = {
-      attempts: this.opts.attempts,
-      backoff: { type: 'exponential' as const, delay: this.opts.backoffMs },
-      // A child that failed for good must not hold the batch: the parent runs and reports it.
-      ignoreDependencyOnFailure: true,
-      removeOnComplete: { age: 24 * 3600 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    };
-    const tree = await flow.add({
-      name: 'stats',
-      queueName: parentQueue,
-      data: { batch: this.opts.batch, images: this.opts.jobs.length },
-      opts: { removeOnComplete: true, removeOnFail: true },
-      children: this.opts.jobs.map((j) => ({ name: j.unit, queueName: IMAGES_QUEUE, data: j.data, opts: childOpts })),
-    });
-    this.parentJob = tree.job;
-    for (const [i, child] of (tree.children ?? []).entries()) unitByJob.set(String(child.job.id), this.opts.jobs[i].unit);
-
+    // Listeners first: an image taken the moment it is added still shows.
     const unitOf = (id: string) => unitByJob.get(id);
     events.on('active', ({ jobId }) => unitOf(jobId) && this.progress.running(unitOf(jobId)!));
     events.on('progress', ({ jobId, data }) => {
@@ -122,6 +107,26 @@ export class QueuedBatch {
     });
     events.on('failed', ({ jobId, failedReason }) => unitOf(jobId) && this.progress.retrying(unitOf(jobId)!, failedReason));
     events.on('stalled', ({ jobId }) => unitOf(jobId) && this.progress.stalled(unitOf(jobId)!));
+    const flow = new FlowProducer({ connection, prefix: QUEUE_PREFIX });
+    this.closers.push(() => flow.close());
+    const childOpts = {
+      attempts: this.opts.attempts,
+      backoff: { type: 'exponential' as const, delay: this.opts.backoffMs },
+      // A child that failed for good must not hold the batch: the parent runs and reports it.
+      ignoreDependencyOnFailure: true,
+      removeOnComplete: { age: 24 * 3600 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    };
+    const tree = await flow.add({
+      name: 'stats',
+      queueName: parentQueue,
+      data: { batch: this.opts.batch, images: this.opts.jobs.length },
+      opts: { removeOnComplete: true, removeOnFail: true },
+      children: this.opts.jobs.map((j, i) => ({ name: j.unit, queueName: IMAGES_QUEUE, data: j.data, opts: { ...childOpts, jobId: jobId(i) } })),
+    });
+    this.parentJob = tree.job;
+    this.childJobs = (tree.children ?? []).map((c) => c.job);
+
     const parentQueueHandle = new Queue(parentQueue, { connection, prefix: QUEUE_PREFIX });
     this.closers.push(() => parentQueueHandle.close());
     const parentId = String(tree.job.id);
@@ -156,8 +161,10 @@ export class QueuedBatch {
     this.statsDone();
     this.progress.close();
     if (this.opts.signal.aborted && this.parentJob) {
-      // Best effort: jobs a worker holds stay until it is done; the rest are withdrawn.
-      await this.parentJob.remove({ removeChildren: true }).catch(() => undefined);
+      // Withdraw what no worker holds yet; a held job cannot be removed (BullMQ refuses
+      // the whole tree then), so each goes alone, and held ones finish into the store.
+      for (const job of this.childJobs) await job.remove().catch(() => undefined);
+      await this.parentJob.remove({ removeChildren: false }).catch(() => undefined);
     }
     for (const c of this.closers.reverse()) await c().catch(() => undefined);
   }

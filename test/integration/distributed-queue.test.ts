@@ -267,4 +267,22 @@ describe('a batch through BullMQ workers', () => {
       server.kill('SIGKILL');
     }
   }, 120_000);
+
+  it('an interrupted submitter withdraws the images no worker holds; the held one finishes into the store', async () => {
+    const w = startWorker();
+    await until('the worker to start', () => w.log().includes('waiting for images'));
+    const p = spawn(CONFINE, ['profiles', '-i', 'images.list', '--queue', url, '--cache', 'store', '-r', 'interrupted', '--duration', '7'], { cwd: dir, env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
+    await until('the worker to take an image', () => /taking (\S+)/.exec(w.log())?.[1]);
+    const held = /taking (\S+)/.exec(w.log())![1];
+    p.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const port = new URL(url).port;
+    const waiting = execFileSync('redis-cli', ['-p', port, 'llen', 'confine:images:wait'], { encoding: 'utf8', env: env() }).trim();
+    expect(waiting).toBe('0');
+    await until('the held image to finish', () => w.log().includes(`${held}: finished`));
+    expect(w.log().match(/taking /g)).toHaveLength(1);
+    process.kill(-w.proc.pid!, 'SIGTERM');
+    await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
+  }, 300_000);
 });
