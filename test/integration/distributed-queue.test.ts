@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { confine, CONFINE, containersOfDeadOwners, SummaryRow } from './cli-harness';
+import { confine, CONFINE, SummaryRow } from './cli-harness';
 
 /**
  * A batch through the queue on this machine: a real redis-server on a loopback port
@@ -94,6 +94,18 @@ function submit(extra: string[] = [], list = 'images.list') {
   });
 }
 
+/** The node pid of every worker this file started (from its log lines): whose containers it checks. */
+const workerPids = () => workers.map((w) => /confine worker [^:]+:(\d+):/.exec(w.log())?.[1]).filter((p): p is string => !!p);
+
+/** Containers of this file's workers, live or dead (other sessions' containers on the shared engine are not its business). */
+async function ourContainers(): Promise<string[]> {
+  const ids: string[] = [];
+  for (const pid of workerPids()) {
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`confine.owner-pid=${pid}`] } })) ids.push(`${c.Id.slice(0, 12)} (worker ${pid}, ${c.State})`);
+  }
+  return ids;
+}
+
 const summary = (results: string): SummaryRow[] => JSON.parse(readFileSync(path.join(dir, results, 'run-summary.json'), 'utf8')).rows;
 
 beforeAll(async () => {
@@ -122,9 +134,7 @@ afterAll(async () => {
   }
   redis?.kill('SIGKILL');
   // Had the test failed half-way, the killed workers' containers would still be there.
-  for (const w of workers) {
-    const pid = /confine worker [^:]+:(\d+):/.exec(w.log())?.[1];
-    if (!pid) continue;
+  for (const pid of workerPids()) {
     for (const c of await docker.listContainers({ all: true, filters: { label: [`confine.owner-pid=${pid}`] } })) {
       await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
@@ -185,7 +195,7 @@ describe('a batch through BullMQ workers', () => {
     // Workers stop on SIGTERM once idle; nothing of theirs or the killed one's is left.
     for (const w of [b, c]) process.kill(-w.proc.pid!, 'SIGTERM');
     await Promise.all([b, c].map((w) => new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)))));
-    expect(containersOfDeadOwners()).toEqual([]);
+    expect(await ourContainers()).toEqual([]);
   }, 600_000);
 
   it('reports a failing image once: its own faults without retries, an engine refusal after three tries with backoff; binds from the queue refused', async () => {
@@ -214,6 +224,7 @@ describe('a batch through BullMQ workers', () => {
     expect(run.stderr).toMatch(/queue: 3\/3 finished \(0 done, 3 failed\)/);
     process.kill(-w.proc.pid!, 'SIGTERM');
     await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
+    expect(await ourContainers()).toEqual([]); // the one the engine would not start is removed too
   }, 300_000);
 
   it('a Redis restarted mid-batch without persistence: the submitter says so and stops; resubmitting reuses what finished', async () => {
@@ -239,7 +250,7 @@ describe('a batch through BullMQ workers', () => {
     for (const name of IMAGES) expect(rows.find((r) => r.image === name)).toMatchObject({ failed: 0, skipped: 0 });
     process.kill(-w.proc.pid!, 'SIGTERM');
     await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
-    expect(containersOfDeadOwners()).toEqual([]);
+    expect(await ourContainers()).toEqual([]);
   }, 400_000);
 
   it('speaks TLS with rediss:// and refuses a server whose certificate it cannot verify', async () => {
@@ -284,5 +295,6 @@ describe('a batch through BullMQ workers', () => {
     expect(w.log().match(/taking /g)).toHaveLength(1);
     process.kill(-w.proc.pid!, 'SIGTERM');
     await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.on('exit', r)));
+    expect(await ourContainers()).toEqual([]);
   }, 300_000);
 });
