@@ -1,0 +1,195 @@
+// One image's hunt: list its ELF programs, run each with --version and --help under
+// strace in throwaway containers, analyse every program image that ran with
+// `confine analyze --root`, and report each syscall seen but not allowed.
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { analyzePrograms, Analysis } from './analyze';
+import { compareRun, FalseNegative, median, parseStacks } from './compare';
+import { exportRootfs, listPrograms, Program, resolveInRoot } from './rootfs';
+import { ParsedTrace, parseStrace } from './strace-parse';
+import { MODES, RunRequest, traceRuns } from './trace-runs';
+
+export interface HuntOptions {
+  image: string;
+  /** Where rootfs exports, traces and the analysis cache go. */
+  workDir: string;
+  /** A rootfs with strace to mount when the image has none. */
+  toolsRoot?: string;
+  /** Only programs whose path or one of whose names is listed. */
+  only?: string[];
+  seconds?: number;
+  parallel?: number;
+  log?: (m: string) => void;
+}
+
+export interface ProgramResult {
+  path: string;
+  names: string[];
+  runs: { mode: string; rc: string; started: boolean }[];
+  /** Syscalls the program itself made (children's are checked against their own programs). */
+  seen: string[];
+  allowed?: number;
+  unresolvedSites?: number;
+  analysisError?: string;
+  falseNegatives: string[];
+}
+
+export interface HuntResult {
+  image: string;
+  programsTried: number;
+  /** Programs analysed without error and run at least once. */
+  programsAnalysed: number;
+  medianAllowed?: number;
+  falseNegatives: FalseNegative[];
+  unchecked: { program: string; mode: string; exe: string; reason: string; syscalls: string[] }[];
+  programs: ProgramResult[];
+}
+
+/** The image's CMD/ENTRYPOINT program, when it is outside the program directories (/tinyhttpd). */
+function entrypointPrograms(image: string): string[] {
+  const cfg = JSON.parse(execFileSync('docker', ['image', 'inspect', '-f', '{{json .Config}}', image], { encoding: 'utf8' })) as {
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+  };
+  const first = (cfg.Entrypoint && cfg.Entrypoint[0]) || (cfg.Cmd && cfg.Cmd[0]);
+  return first && first.startsWith('/') ? [first] : [];
+}
+
+function readHead(file: string, n: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    const got = readSync(fd, b, 0, n, 0);
+    return b.subarray(0, got);
+  } catch {
+    return Buffer.alloc(0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The ELF file (inside ROOT) an execve of EXE runs: symlinks resolved, #! followed. */
+export function programOfExe(root: string, exe: string): string | undefined {
+  let cur = exe;
+  for (let depth = 0; depth < 4; depth++) {
+    if (!cur.startsWith('/')) return undefined;
+    const real = resolveInRoot(root, cur);
+    if (!real) return undefined;
+    let head: Buffer;
+    try {
+      head = readHead(path.join(root, real), 256);
+    } catch {
+      return undefined;
+    }
+    if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) return real;
+    if (head.subarray(0, 2).toString() !== '#!') return undefined;
+    const interp = head.toString('latin1').slice(2).split('\n')[0].trim().split(/\s+/)[0];
+    if (!interp) return undefined;
+    cur = interp;
+  }
+  return undefined;
+}
+
+const safeId = (i: number) => `p${String(i).padStart(4, '0')}`;
+
+export async function huntImage(opts: HuntOptions): Promise<HuntResult> {
+  const log = opts.log ?? (() => {});
+  const root = exportRootfs(opts.image, path.join(opts.workDir, 'rootfs'));
+  let programs = listPrograms(root, entrypointPrograms(opts.image));
+  if (opts.only) {
+    const want = new Set(opts.only);
+    programs = programs.filter((p) => want.has(p.path) || p.names.some((n) => want.has(n)));
+  }
+  log(`${opts.image}: ${programs.length} ELF programs (deduplicated by content)`);
+  const byId = new Map<string, Program>(programs.map((p, i) => [safeId(i), p]));
+  const traceDir = path.join(opts.workDir, 'traces', opts.image.replace(/[^\w.-]+/g, '_'));
+  rmSync(traceDir, { recursive: true, force: true });
+  const runOpts = { image: opts.image, toolsRoot: opts.toolsRoot, seconds: opts.seconds ?? 5, parallel: opts.parallel ?? 2, log };
+  const t0 = Date.now();
+  const runs = await traceRuns({ ...runOpts, outDir: path.join(traceDir, 'runs') }, [...byId].map(([id, p]) => ({ id, path: p.path })));
+  log(`${opts.image}: ${runs.length} traced runs in ${Math.round((Date.now() - t0) / 1000)} s`);
+
+  const parsed = runs.map((r) => ({ ...r, program: byId.get(r.id)!, parsed: r.trace ? parseStrace(r.trace, byId.get(r.id)!.path) : undefined }));
+  const exeMap = new Map<string, string | undefined>();
+  const toAnalyse = new Set<string>(programs.map((p) => p.path));
+  for (const r of parsed) {
+    for (const exe of r.parsed?.byExe.keys() ?? []) {
+      if (!exeMap.has(exe)) exeMap.set(exe, programOfExe(root, exe));
+      const real = exeMap.get(exe);
+      if (real) toAnalyse.add(real);
+    }
+  }
+  const t1 = Date.now();
+  const analyses = await analyzePrograms(root, path.join(opts.workDir, 'analyze-cache'), [...toAnalyse].sort(), { log });
+  log(`${opts.image}: ${toAnalyse.size} programs analysed in ${Math.round((Date.now() - t1) / 1000)} s`);
+  const allowedOf = (p: string): Set<string> | undefined => {
+    const a: Analysis | undefined = analyses.get(p);
+    return a && 'syscalls' in a ? a.syscalls : undefined;
+  };
+
+  const falseNegatives: FalseNegative[] = [];
+  const unchecked: HuntResult['unchecked'] = [];
+  const perProgram = new Map<string, ProgramResult>();
+  for (const p of programs) {
+    const a = analyses.get(p.path);
+    perProgram.set(p.path, {
+      path: p.path,
+      names: p.names,
+      runs: [],
+      seen: [],
+      ...(a && 'syscalls' in a ? { allowed: a.syscalls.size, unresolvedSites: a.unresolvedSites } : { analysisError: a ? a.error : 'not analysed' }),
+      falseNegatives: [],
+    });
+  }
+  for (const r of parsed) {
+    const pr = perProgram.get(r.program.path)!;
+    pr.runs.push({ mode: r.mode, rc: r.rc, started: !!r.parsed?.started });
+    if (!r.parsed) continue;
+    const own = r.parsed.byExe.get(r.program.path);
+    pr.seen = [...new Set([...pr.seen, ...(own ?? [])])].sort();
+    const c = compareRun({ program: r.program.path, mode: r.mode, trace: r.parsed, exeToAnalysed: (e) => exeMap.get(e) ?? (e === r.program.path ? e : undefined), allowed: allowedOf });
+    falseNegatives.push(...c.falseNegatives);
+    for (const u of c.unchecked) unchecked.push({ program: r.program.path, mode: r.mode, ...u });
+  }
+  for (const fn of falseNegatives) {
+    const pr = perProgram.get(fn.program)!;
+    if (!pr.falseNegatives.includes(fn.syscall)) pr.falseNegatives.push(fn.syscall);
+  }
+
+  await addStacks(falseNegatives, byId, { ...runOpts, outDir: path.join(traceDir, 'stacks') });
+
+  const results = [...perProgram.values()];
+  const ok = results.filter((p) => p.allowed !== undefined && p.runs.some((r) => r.started));
+  return {
+    image: opts.image,
+    programsTried: programs.length,
+    programsAnalysed: ok.length,
+    medianAllowed: median(ok.map((p) => p.allowed!)),
+    falseNegatives,
+    unchecked,
+    programs: results,
+  };
+}
+
+/** Reruns each program with a false negative, tracing only the missed syscalls with stacks (strace -k). */
+async function addStacks(fns: FalseNegative[], byId: Map<string, Program>, opts: Parameters<typeof traceRuns>[0]): Promise<void> {
+  if (fns.length === 0) return;
+  const idOf = new Map([...byId].map(([id, p]) => [p.path, id]));
+  const want = new Map<string, Set<string>>();
+  for (const fn of fns) {
+    const id = idOf.get(fn.program)!;
+    if (!want.has(id)) want.set(id, new Set());
+    want.get(id)!.add(fn.syscall);
+  }
+  const reqs: RunRequest[] = [...want].map(([id, s]) => ({ id, path: byId.get(id)!.path, stackFor: [...s] }));
+  const runs = await traceRuns(opts, reqs);
+  const stacks = new Map<string, Map<string, string[]>>();
+  for (const r of runs) if (r.trace) stacks.set(`${r.id}.${r.mode}`, parseStacks(r.trace));
+  for (const fn of fns) {
+    const id = idOf.get(fn.program)!;
+    fn.stack = stacks.get(`${id}.${fn.mode}`)?.get(fn.syscall) ?? MODES.map((m) => stacks.get(`${id}.${m}`)?.get(fn.syscall)).find(Boolean);
+  }
+}
+
+export type { ParsedTrace };
