@@ -6,13 +6,13 @@
 # SYSCALLS (a comma list) traces only those, with stack traces (-k): the second pass
 # that finds where a missed syscall was made.
 #
-#   driver.sh LIST OUT SECONDS [TOOLS]
+#   driver.sh LIST OUT SECONDS [TOOLS LOADER]
 # TOOLS: a root holding strace and timeout (the fn-hunt image's, mounted read-only),
-# started through its own loader, for images under test that have no strace.
-list=$1 out=$2 secs=$3 tools=$4
+# started through its own LOADER, for images under test that have no strace.
+list=$1 out=$2 secs=$3 tools=$4 loader=$5
 if [ -n "$tools" ]; then
   lp="$tools/usr/lib/x86_64-linux-gnu:$tools/lib/x86_64-linux-gnu"
-  set -- "$tools/lib64/ld-linux-x86-64.so.2" --library-path "$lp"
+  set -- "$loader" --library-path "$lp"
   timeout_cmd="$tools/usr/bin/timeout"
   strace_cmd="$tools/usr/bin/strace"
 else

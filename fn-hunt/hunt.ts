@@ -21,6 +21,11 @@ export interface HuntOptions {
   seconds?: number;
   parallel?: number;
   log?: (m: string) => void;
+  /**
+   * Replaces a program's analysed set before the comparison: the negative control
+   * of the CI test (a set known to miss a syscall must come out as a false negative).
+   */
+  tamper?: (program: string, allowed: Set<string>) => Set<string>;
 }
 
 export interface ProgramResult {
@@ -125,7 +130,8 @@ export async function huntImage(opts: HuntOptions): Promise<HuntResult> {
   log(`${opts.image}: ${toAnalyse.size} programs analysed in ${Math.round((Date.now() - t1) / 1000)} s`);
   const allowedOf = (p: string): Set<string> | undefined => {
     const a: Analysis | undefined = analyses.get(p);
-    return a && 'syscalls' in a ? a.syscalls : undefined;
+    if (!a || !('syscalls' in a)) return undefined;
+    return opts.tamper ? opts.tamper(p, a.syscalls) : a.syscalls;
   };
 
   const falseNegatives: FalseNegative[] = [];

@@ -1,13 +1,17 @@
 // make fn-hunt: the differential false-negative hunt (issue 13).
 //
 //   npx tsx fn-hunt/main.ts [--set full|ci] [--only FILE] [--samples LIST] [--no-base]
-//                           [--out DIR] [--seconds N] [--parallel N]
+//                           [--out DIR] [--work DIR] [--seconds N] [--parallel N]
 //
 // Builds (or reuses) the fn-hunt image for the package set, hunts it, then hunts each
 // sample image of LIST that exists, with the fn-hunt image's strace mounted in.
-// Writes OUT/results.json and prints a table; exit 1 when any false negative.
+// Writes OUT/results.json (default results/fn-hunt) and prints a table; exit 1 when
+// any false negative. --work (default $TMPDIR/confine-fn-hunt) holds the exported
+// roots, traces and the analysis cache: outside the checkout, so that jest and tsc
+// never crawl an image's files.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureImage, FN_HUNT_DIR, imageExists } from './image';
 import { huntImage, HuntResult } from './hunt';
@@ -20,12 +24,13 @@ interface Args {
   samples?: string;
   base: boolean;
   out: string;
+  work: string;
   seconds: number;
   parallel: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { set: 'full', base: true, out: path.join(FN_HUNT_DIR, 'out'), seconds: 5, parallel: 2 };
+  const a: Args = { set: 'full', base: true, out: path.join(FN_HUNT_DIR, '..', 'results', 'fn-hunt'), work: path.join(os.tmpdir(), 'confine-fn-hunt'), seconds: 5, parallel: 2 };
   for (let i = 0; i < argv.length; i++) {
     const v = () => {
       const x = argv[++i];
@@ -38,10 +43,11 @@ function parseArgs(argv: string[]): Args {
       case '--samples': a.samples = v(); break;
       case '--no-base': a.base = false; break;
       case '--out': a.out = path.resolve(v()); break;
+      case '--work': a.work = path.resolve(v()); break;
       case '--seconds': a.seconds = Number(v()); break;
       case '--parallel': a.parallel = Number(v()); break;
       case '-h': case '--help':
-        process.stdout.write(readFileSync(__filename, 'utf8').split('\n').slice(0, 9).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+        process.stdout.write(readFileSync(__filename, 'utf8').split('\n').slice(0, 13).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
         process.exit(0);
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
@@ -57,7 +63,7 @@ function listImages(file: string): string[] {
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
   const log = (m: string) => process.stderr.write(`[fn-hunt] ${m}\n`);
-  const buildDir = path.join(FN_HUNT_DIR, 'build');
+  const buildDir = a.work;
   mkdirSync(a.out, { recursive: true });
   const tag = ensureImage(a.set, path.join(FN_HUNT_DIR, `packages.${a.set}.txt`), buildDir);
   const only = a.only ? readFileSync(a.only, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean) : undefined;

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { resolveInRoot } from './rootfs';
 
 export const MODES = ['version', 'help'] as const;
 export type Mode = (typeof MODES)[number];
@@ -39,7 +40,7 @@ export interface RunResult {
   trace?: string;
 }
 
-function runContainer(opts: RunOptions, chunkDir: string): Promise<number> {
+function runContainer(opts: RunOptions, chunkDir: string): Promise<{ code: number; err: string }> {
   const args = [
     'run', '--rm', '--network', 'none', '--memory', '1g', '--pids-limit', '256', '--cpus', '1',
     '--cap-add', 'SYS_PTRACE', '--security-opt', 'seccomp=unconfined',
@@ -48,8 +49,12 @@ function runContainer(opts: RunOptions, chunkDir: string): Promise<number> {
   ];
   if (opts.toolsRoot) {
     const lp = `${TOOLS_IN}/usr/lib/x86_64-linux-gnu:${TOOLS_IN}/lib/x86_64-linux-gnu`;
-    args.push('-v', `${opts.toolsRoot}:${TOOLS_IN}:ro`, '--entrypoint', `${TOOLS_IN}/lib64/ld-linux-x86-64.so.2`, opts.image,
-      '--library-path', lp, `${TOOLS_IN}/bin/dash`, '/fnhunt/driver.sh', '/out/list', '/out', String(opts.seconds), TOOLS_IN);
+    // Debian's /lib64/ld-linux-x86-64.so.2 is an absolute symlink: it would name the
+    // image's own loader (or none, in a one-file image), not the tools' one.
+    const loader = resolveInRoot(opts.toolsRoot, '/lib64/ld-linux-x86-64.so.2');
+    if (!loader) throw new Error(`${opts.toolsRoot}: no /lib64/ld-linux-x86-64.so.2 (the tools root must be the fn-hunt image's)`);
+    args.push('-v', `${opts.toolsRoot}:${TOOLS_IN}:ro`, '--entrypoint', `${TOOLS_IN}${loader}`, opts.image,
+      '--library-path', lp, `${TOOLS_IN}/bin/dash`, '/fnhunt/driver.sh', '/out/list', '/out', String(opts.seconds), TOOLS_IN, `${TOOLS_IN}${loader}`);
   } else {
     args.push('--entrypoint', '/bin/sh', opts.image, '/fnhunt/driver.sh', '/out/list', '/out', String(opts.seconds));
   }
@@ -59,7 +64,7 @@ function runContainer(opts: RunOptions, chunkDir: string): Promise<number> {
     p.stderr.on('data', (d) => (err += d));
     p.on('close', (code) => {
       if (code !== 0 && err.trim()) opts.log?.(`container exited ${code}: ${err.trim().split('\n').slice(-2).join(' / ')}`);
-      resolve(code ?? -1);
+      resolve({ code: code ?? -1, err: err.trim() });
     });
   });
 }
@@ -68,6 +73,7 @@ function runContainer(opts: RunOptions, chunkDir: string): Promise<number> {
 async function runChunk(opts: RunOptions, reqs: RunRequest[], chunkDir: string): Promise<void> {
   mkdirSync(chunkDir, { recursive: true });
   writeFileSync(path.join(chunkDir, 'list'), reqs.map((r) => `${r.id} ${r.path}${r.stackFor ? ' ' + r.stackFor.join(',') : ''}`).join('\n') + '\n');
+  let lastErr = '';
   for (let attempt = 0; attempt <= reqs.length * MODES.length; attempt++) {
     const pending = reqs.flatMap((r) => MODES.filter((m) => !existsSync(path.join(chunkDir, `${r.id}.${m}.rc`))).map((m) => [r, m] as const));
     if (pending.length === 0) return;
@@ -77,9 +83,13 @@ async function runChunk(opts: RunOptions, reqs: RunRequest[], chunkDir: string):
       if (existsSync(path.join(chunkDir, `${r.id}.${m}.started`))) {
         opts.log?.(`${r.path} --${m} took its container down; recorded as lost`);
         writeFileSync(path.join(chunkDir, `${r.id}.${m}.rc`), 'lost\n');
+      } else {
+        // The container did not even start the driver: every run would fail alike.
+        for (const [pr, pm] of pending) writeFileSync(path.join(chunkDir, `${pr.id}.${pm}.rc`), `container-failed: ${lastErr.slice(0, 300)}\n`);
+        return;
       }
     }
-    await runContainer(opts, chunkDir);
+    lastErr = (await runContainer(opts, chunkDir)).err;
   }
 }
 
