@@ -107,9 +107,19 @@ export async function huntImage(opts: HuntOptions): Promise<HuntResult> {
     programs = programs.filter((p) => want.has(p.path) || p.names.some((n) => want.has(n)));
   }
   log(`${opts.image}: ${programs.length} ELF programs (deduplicated by content)`);
+  // One directory per hunt: hunts of the same image may run side by side. The traces
+  // are deleted at the end (results.json keeps what they showed) unless FN_HUNT_KEEP_TRACES=1.
+  const traceDir = path.join(opts.workDir, 'traces', `${opts.image.replace(/[^\w.-]+/g, '_')}.${process.pid}.${Date.now()}`);
+  try {
+    return await hunt(opts, root, programs, traceDir, log);
+  } finally {
+    if (process.env.FN_HUNT_KEEP_TRACES !== '1') rmSync(traceDir, { recursive: true, force: true });
+    else log(`traces kept in ${traceDir}`);
+  }
+}
+
+async function hunt(opts: HuntOptions, root: string, programs: Program[], traceDir: string, log: (m: string) => void): Promise<HuntResult> {
   const byId = new Map<string, Program>(programs.map((p, i) => [safeId(i), p]));
-  const traceDir = path.join(opts.workDir, 'traces', opts.image.replace(/[^\w.-]+/g, '_'));
-  rmSync(traceDir, { recursive: true, force: true });
   const runOpts = { image: opts.image, toolsRoot: opts.toolsRoot, seconds: opts.seconds ?? 5, parallel: opts.parallel ?? 2, log };
   const t0 = Date.now();
   const runs = await traceRuns({ ...runOpts, outDir: path.join(traceDir, 'runs') }, [...byId].map(([id, p]) => ({ id, path: p.path })));

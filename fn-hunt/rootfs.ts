@@ -15,7 +15,8 @@ export function exportRootfs(tag: string, dir: string): string {
   const id = imageId(tag).replace(/^sha256:/, '').slice(0, 16);
   const root = path.join(dir, id);
   if (existsSync(path.join(root, '.fnhunt-complete'))) return root;
-  const tmp = `${root}.partial`;
+  // Per process: a concurrent export of the same image (make fn-hunt beside the test) must not share it.
+  const tmp = `${root}.partial.${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const cid = execFileSync('docker', ['create', '--label', 'confine-fnhunt=1', tag, '/fnhunt-none'], { encoding: 'utf8' }).trim();
@@ -27,6 +28,10 @@ export function exportRootfs(tag: string, dir: string): string {
     spawnSync('docker', ['rm', '-f', cid], { stdio: 'ignore' });
   }
   writeFileSync(path.join(tmp, '.fnhunt-complete'), tag + '\n');
+  if (existsSync(path.join(root, '.fnhunt-complete'))) {
+    rmSync(tmp, { recursive: true, force: true }); // another process finished first
+    return root;
+  }
   rmSync(root, { recursive: true, force: true });
   renameSync(tmp, root);
   return root;
