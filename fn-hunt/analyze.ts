@@ -62,3 +62,21 @@ export async function analyzePrograms(root: string, cacheDir: string, paths: str
   }
   return out;
 }
+
+/**
+ * The objects `confine analyze -v` loaded for each program (file basenames, as its
+ * "objects (functions reached/total)" line names them): to tell a syscall missed in
+ * code the analysis saw from one made in an object it never loaded (dlopen).
+ */
+export async function analyzedObjects(root: string, cacheDir: string, paths: string[]): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  if (paths.length === 0) return out;
+  const r = await run(['analyze', '-v', '--root', root, '--cache', cacheDir, ...paths]);
+  let cur: string | undefined;
+  for (const line of (r.stdout + '\n' + r.stderr).split('\n')) {
+    if (paths.includes(line.trim()) && !line.startsWith(' ')) cur = line.trim();
+    const m = /^\s+objects \(functions reached\/total\): (.*)$/.exec(line);
+    if (m && cur) out.set(cur, new Set(m[1].split(', ').map((o) => o.replace(/ \d+\/\d+$/, ''))));
+  }
+  return out;
+}

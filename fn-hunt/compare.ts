@@ -11,6 +11,12 @@ export interface FalseNegative {
   syscall: string;
   /** Innermost frames strace -k saw for the first such call: the missed chain's last known steps. */
   stack?: string[];
+  /**
+   * Objects in that stack the analysis never loaded for the program (a dlopen'd
+   * plugin, the vDSO): the syscall was made in code it did not see at all. Empty:
+   * every frame is in an object it analysed, so the miss is inside the analysis.
+   */
+  unanalysedObjects?: string[];
 }
 
 export interface CompareInput {
@@ -52,7 +58,7 @@ export function compareRun(input: CompareInput): CompareOutput {
 }
 
 /** First stack per syscall name in `strace -k` output: the innermost frames. */
-export function parseStacks(text: string, frames = 4): Map<string, string[]> {
+export function parseStacks(text: string, frames = 8): Map<string, string[]> {
   const out = new Map<string, string[]>();
   let cur: { name: string; frames: string[] } | undefined;
   const flush = () => {
@@ -78,4 +84,10 @@ export function median(xs: number[]): number | undefined {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** The object a strace -k frame is in: "/usr/lib/x/libc.so.6(write+0x7)" → "/usr/lib/x/libc.so.6". */
+export function frameObject(frame: string): string {
+  const i = frame.indexOf('(');
+  return i < 0 ? frame : frame.slice(0, i);
 }

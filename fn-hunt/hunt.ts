@@ -4,8 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { analyzePrograms, Analysis } from './analyze';
-import { compareRun, FalseNegative, median, parseStacks } from './compare';
+import { analyzedObjects, analyzePrograms, Analysis } from './analyze';
+import { compareRun, FalseNegative, frameObject, median, parseStacks } from './compare';
 import { exportRootfs, listPrograms, Program, resolveInRoot } from './rootfs';
 import { ParsedTrace, parseStrace } from './strace-parse';
 import { MODES, RunRequest, traceRuns } from './trace-runs';
@@ -174,6 +174,7 @@ async function hunt(opts: HuntOptions, root: string, programs: Program[], traceD
   }
 
   await addStacks(falseNegatives, byId, { ...runOpts, outDir: path.join(traceDir, 'stacks') });
+  await addUnanalysedObjects(falseNegatives, root, path.join(opts.workDir, 'analyze-cache'));
 
   const results = [...perProgram.values()];
   const ok = results.filter((p) => p.allowed !== undefined && p.runs.some((r) => r.started));
@@ -205,6 +206,27 @@ async function addStacks(fns: FalseNegative[], byId: Map<string, Program>, opts:
   for (const fn of fns) {
     const id = idOf.get(fn.program)!;
     fn.stack = stacks.get(`${id}.${fn.mode}`)?.get(fn.syscall) ?? MODES.map((m) => stacks.get(`${id}.${m}`)?.get(fn.syscall)).find(Boolean);
+  }
+}
+
+async function addUnanalysedObjects(fns: FalseNegative[], root: string, cacheDir: string): Promise<void> {
+  const withStack = fns.filter((f) => f.stack?.length);
+  const loaded = await analyzedObjects(root, cacheDir, [...new Set(withStack.map((f) => f.exe))]);
+  for (const fn of withStack) {
+    const objs = loaded.get(fn.exe);
+    if (!objs) continue;
+    const missing = new Set<string>();
+    for (const frame of fn.stack!) {
+      const obj = frameObject(frame);
+      if (obj === 'unexpected_backtracing_error') continue;
+      if (!obj.startsWith('/')) {
+        missing.add(obj); // [vdso]
+        continue;
+      }
+      const real = resolveInRoot(root, obj);
+      if (!objs.has(path.basename(real ?? obj))) missing.add(obj);
+    }
+    fn.unanalysedObjects = [...missing];
   }
 }
 

@@ -12,12 +12,13 @@ export function formatReport(results: HuntResult[]): string {
     const failed = r.programs.filter((p) => p.analysisError).length;
     out.push(`== ${r.image}`);
     out.push(`   programs tried ${r.programsTried}, analysed+ran ${r.programsAnalysed}, never started ${lost}, analysis failed ${failed}, median allowed ${r.medianAllowed ?? '-'}`);
-    const groups = new Map<string, { exe: string; syscall: string; runs: string[]; stack?: string[] }>();
+    const groups = new Map<string, { exe: string; syscall: string; runs: string[]; stack?: string[]; unanalysed?: string[] }>();
     for (const fn of r.falseNegatives) {
       const k = `${fn.exe}\0${fn.syscall}`;
       const g = groups.get(k) ?? { exe: fn.exe, syscall: fn.syscall, runs: [] };
       g.runs.push(`${fn.program === fn.exe ? '' : fn.program + ' '}--${fn.mode}`);
       g.stack ??= fn.stack;
+      g.unanalysed ??= fn.unanalysedObjects;
       groups.set(k, g);
     }
     totalFn += groups.size;
@@ -27,7 +28,10 @@ export function formatReport(results: HuntResult[]): string {
       const w = Math.max(...rows.map((g) => g.exe.length));
       for (const g of rows) {
         out.push(`   ${g.exe.padEnd(w)}  ${g.syscall.padEnd(18)} ${g.runs.join(', ')}`);
-        if (g.stack?.length) out.push(`   ${''.padEnd(w)}  ${''.padEnd(18)} at ${g.stack.join(' ← ')}`);
+        if (g.stack?.length) out.push(`   ${''.padEnd(w)}  ${''.padEnd(18)} at ${g.stack.slice(0, 4).join(' ← ')}`);
+        if (g.unanalysed) {
+          out.push(`   ${''.padEnd(w)}  ${''.padEnd(18)} ${g.unanalysed.length ? `in objects analyze did not load: ${g.unanalysed.join(', ')}` : 'every frame is in an object analyze loaded: missed inside the analysis'}`);
+        }
       }
     }
     for (const p of r.programs.filter((x) => x.analysisError)) out.push(`   analysis error: ${p.path}: ${p.analysisError}`);
