@@ -5,8 +5,8 @@
 //
 // Builds (or reuses) the fn-hunt image for the package set, hunts it, then hunts each
 // sample image of LIST that exists, with the fn-hunt image's strace mounted in.
-// Writes OUT/results.json (default results/fn-hunt) and prints a table; exit 1 when
-// any false negative. --work (default $TMPDIR/confine-fn-hunt) holds the exported
+// Writes OUT/results.json and OUT/results.txt (default results/fn-hunt), prints the
+// table; exit 1 when any false negative. --work (default $TMPDIR/confine-fn-hunt) holds the exported
 // roots, traces and the analysis cache: outside the checkout, so that jest and tsc
 // never crawl an image's files.
 import { execFileSync } from 'node:child_process';
@@ -47,7 +47,7 @@ function parseArgs(argv: string[]): Args {
       case '--seconds': a.seconds = Number(v()); break;
       case '--parallel': a.parallel = Number(v()); break;
       case '-h': case '--help':
-        process.stdout.write(readFileSync(__filename, 'utf8').split('\n').slice(0, 13).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+        process.stdout.write(readFileSync(__filename, 'utf8').split('\n').slice(0, 11).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
         process.exit(0);
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
@@ -82,8 +82,10 @@ async function main(): Promise<number> {
   }
   const file = path.join(a.out, 'results.json');
   writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), confineCommit: gitHead(), results }, null, 1) + '\n');
-  process.stdout.write(formatReport(results));
-  process.stdout.write(`\nresults: ${file}\n`);
+  const table = formatReport(results);
+  writeFileSync(path.join(a.out, 'results.txt'), table);
+  process.stdout.write(table);
+  process.stdout.write(`\nresults: ${file} (table: results.txt)\n`);
   return results.some((r) => r.falseNegatives.length) ? 1 : 0;
 }
 
