@@ -31,6 +31,7 @@ export interface HuntOptions {
 export interface ProgramResult {
   path: string;
   names: string[];
+  sha256: string;
   runs: { mode: string; rc: string; started: boolean }[];
   /** Syscalls the program itself made (children's are checked against their own programs). */
   seen: string[];
@@ -152,6 +153,7 @@ async function hunt(opts: HuntOptions, root: string, programs: Program[], traceD
     perProgram.set(p.path, {
       path: p.path,
       names: p.names,
+      sha256: p.sha256,
       runs: [],
       seen: [],
       ...(a && 'syscalls' in a ? { allowed: a.syscalls.size, unresolvedSites: a.unresolvedSites } : { analysisError: a ? a.error : 'not analysed' }),

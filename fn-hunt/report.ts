@@ -39,6 +39,8 @@ export function formatReport(results: HuntResult[]): string {
     if (unchecked.length) out.push(`   unchecked process images: ${unchecked.length} (see results.json "unchecked")`);
   }
   out.push('');
-  out.push(`TOTAL: ${total} programs analysed and run, ${totalFn} false-negative (program, syscall) pairs`);
+  const unique = new Set(results.flatMap((r) => r.programs.filter((p) => p.allowed !== undefined && p.runs.some((x) => x.started)).map((p) => p.sha256)));
+  const uniqueFn = new Set(results.flatMap((r) => r.falseNegatives.map((f) => `${f.exe}\0${f.syscall}`)));
+  out.push(`TOTAL: ${total} programs analysed and run over ${results.length} images (${unique.size} distinct by content); ${totalFn} false-negative (program, syscall) pairs (${uniqueFn.size} distinct)`);
   return out.join('\n') + '\n';
 }
