@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureImage, FN_HUNT_DIR, imageExists } from './image';
 import { huntImage, HuntResult } from './hunt';
-import { exportRootfs } from './rootfs';
+import { exportRootfs, pruneRootfs } from './rootfs';
 import { formatReport } from './report';
 
 interface Args {
@@ -65,6 +65,7 @@ async function main(): Promise<number> {
   const log = (m: string) => process.stderr.write(`[fn-hunt] ${m}\n`);
   const buildDir = a.work;
   mkdirSync(a.out, { recursive: true });
+  for (const id of pruneRootfs(path.join(buildDir, 'rootfs'))) log(`removed the export of image ${id} (no longer present)`);
   const tag = ensureImage(a.set, path.join(FN_HUNT_DIR, `packages.${a.set}.txt`), buildDir);
   const only = a.only ? readFileSync(a.only, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean) : undefined;
   const common = { workDir: buildDir, seconds: a.seconds, parallel: a.parallel, log };

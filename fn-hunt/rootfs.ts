@@ -38,6 +38,27 @@ export function exportRootfs(tag: string, dir: string): string {
 }
 
 /**
+ * Removes exports of images the engine no longer has (a rebuilt image has a new ID;
+ * each export is ~0.3-1 GB). Partial exports are left to the process writing them.
+ */
+export function pruneRootfs(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const ids = new Set(
+    execFileSync('docker', ['images', '-q', '--no-trunc'], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/^sha256:/, '').slice(0, 16)),
+  );
+  const removed: string[] = [];
+  for (const e of readdirSync(dir)) {
+    if (!/^[0-9a-f]{16}$/.test(e) || ids.has(e)) continue;
+    rmSync(path.join(dir, e), { recursive: true, force: true });
+    removed.push(e);
+  }
+  return removed;
+}
+
+/**
  * The path P (absolute, as the image sees it) names inside ROOT, with every
  * symlink resolved inside ROOT; undefined when it does not exist or loops.
  */
