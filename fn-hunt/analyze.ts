@@ -4,7 +4,11 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
-export const CONFINE_BIN = path.resolve(__dirname, '..', 'bin', 'confine');
+/**
+ * This checkout's confine; FN_HUNT_CONFINE=PATH measures another build instead (another
+ * worktree's bin/confine), e.g. to see what a branch's analysis change fixes.
+ */
+export const CONFINE_BIN = process.env.FN_HUNT_CONFINE ? path.resolve(process.env.FN_HUNT_CONFINE) : path.resolve(__dirname, '..', 'bin', 'confine');
 
 export type Analysis = { syscalls: Set<string>; unresolvedSites: number } | { error: string };
 

@@ -2,9 +2,10 @@
 // strace in throwaway containers, analyse every program image that ran with
 // `confine analyze --root`, and report each syscall seen but not allowed.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { analyzedObjects, analyzePrograms, Analysis } from './analyze';
+import { analyzedObjects, analyzePrograms, Analysis, CONFINE_BIN } from './analyze';
 import { compareRun, FalseNegative, frameObject, median, parseStacks } from './compare';
 import { exportRootfs, listPrograms, Program, resolveInRoot } from './rootfs';
 import { ParsedTrace, parseStrace } from './strace-parse';
@@ -97,6 +98,12 @@ export function programOfExe(root: string, exe: string): string | undefined {
   return undefined;
 }
 
+/** One analysis cache per confine build measured: two builds never read each other's entries. */
+function analyzeCacheDir(workDir: string): string {
+  const h = createHash('sha256').update(CONFINE_BIN).digest('hex').slice(0, 8);
+  return path.join(workDir, `analyze-cache-${h}`);
+}
+
 const safeId = (i: number) => `p${String(i).padStart(4, '0')}`;
 
 export async function huntImage(opts: HuntOptions): Promise<HuntResult> {
@@ -137,7 +144,7 @@ async function hunt(opts: HuntOptions, root: string, programs: Program[], traceD
     }
   }
   const t1 = Date.now();
-  const analyses = await analyzePrograms(root, path.join(opts.workDir, 'analyze-cache'), [...toAnalyse].sort(), { log });
+  const analyses = await analyzePrograms(root, analyzeCacheDir(opts.workDir), [...toAnalyse].sort(), { log });
   log(`${opts.image}: ${toAnalyse.size} programs analysed in ${Math.round((Date.now() - t1) / 1000)} s`);
   const allowedOf = (p: string): Set<string> | undefined => {
     const a: Analysis | undefined = analyses.get(p);
@@ -176,7 +183,7 @@ async function hunt(opts: HuntOptions, root: string, programs: Program[], traceD
   }
 
   await addStacks(falseNegatives, byId, { ...runOpts, outDir: path.join(traceDir, 'stacks') });
-  await addUnanalysedObjects(falseNegatives, root, path.join(opts.workDir, 'analyze-cache'));
+  await addUnanalysedObjects(falseNegatives, root, analyzeCacheDir(opts.workDir));
 
   const results = [...perProgram.values()];
   const ok = results.filter((p) => p.allowed !== undefined && p.runs.some((r) => r.started));
