@@ -1,5 +1,6 @@
 // The differential check itself, pure: what strace saw a program image make,
 // against what `confine analyze` says that program can reach.
+import { syscallNumber } from '../syscalls/table';
 import { ALWAYS_ALLOWED, ParsedTrace } from './strace-parse';
 
 export interface FalseNegative {
@@ -31,12 +32,19 @@ export interface CompareInput {
 
 export interface CompareOutput {
   falseNegatives: FalseNegative[];
+  /**
+   * Numbers strace saw that are no x86-64 syscall (strace's `syscall_0x2b7`): no
+   * profile can name them, so they are not the analysis's misses; listed for review
+   * (seen once under load from a Go program, never reproduced: likely a ptrace race).
+   */
+  unnamed: FalseNegative[];
   /** Syscalls of program images that could not be checked (unknown exe, failed analysis). */
   unchecked: { exe: string; reason: string; syscalls: string[] }[];
 }
 
 export function compareRun(input: CompareInput): CompareOutput {
   const falseNegatives: FalseNegative[] = [];
+  const unnamed: FalseNegative[] = [];
   const unchecked: CompareOutput['unchecked'] = [];
   for (const [exe, seen] of input.trace.byExe) {
     const analysed = input.exeToAnalysed(exe);
@@ -50,11 +58,13 @@ export function compareRun(input: CompareInput): CompareOutput {
       continue;
     }
     for (const s of [...seen].sort()) {
-      if (!allowed.has(s) && !ALWAYS_ALLOWED.has(s)) falseNegatives.push({ program: input.program, mode: input.mode, exe: analysed, syscall: s });
+      if (allowed.has(s) || ALWAYS_ALLOWED.has(s)) continue;
+      const fn = { program: input.program, mode: input.mode, exe: analysed, syscall: s };
+      (syscallNumber(s) === undefined && /^syscall_0x/.test(s) ? unnamed : falseNegatives).push(fn);
     }
   }
   if (input.trace.unattributed.size) unchecked.push({ exe: '?', reason: 'process of unknown program', syscalls: [...input.trace.unattributed].sort() });
-  return { falseNegatives, unchecked };
+  return { falseNegatives, unnamed, unchecked };
 }
 
 /** First stack per syscall name in `strace -k` output: the innermost frames. */

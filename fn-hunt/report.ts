@@ -34,6 +34,7 @@ export function formatReport(results: HuntResult[]): string {
         }
       }
     }
+    for (const u of r.unnamed) out.push(`   not a syscall number (strace: ${u.syscall}), not counted: ${u.exe} --${u.mode}`);
     for (const p of r.programs.filter((x) => x.analysisError)) out.push(`   analysis error: ${p.path}: ${p.analysisError}`);
     const unchecked = r.unchecked.filter((u) => u.reason !== 'not an ELF program in the image' || u.exe !== '?');
     if (unchecked.length) out.push(`   unchecked process images: ${unchecked.length} (see results.json "unchecked")`);

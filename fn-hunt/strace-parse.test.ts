@@ -52,6 +52,14 @@ describe('parseStrace', () => {
 });
 
 describe('compareRun', () => {
+  test('a number that is no x86-64 syscall is listed apart, not as a false negative', () => {
+    const odd = parseStrace('5 execve("/p", ["/p"], 0x1 /* 0 vars */) = 0\n5 syscall_0x2b7(0x1, 0x2) = -1 ENOSYS (Function not implemented)\n5 syscall_0x14a(0, 0) = 0\n', '/p');
+    const c = compareRun({ program: '/p', mode: 'help', trace: odd, exeToAnalysed: (e) => e, allowed: () => new Set() });
+    expect(c.unnamed.map((u) => u.syscall)).toEqual(['syscall_0x2b7']);
+    // 0x14a is pkey_alloc: named, so a real false negative.
+    expect(c.falseNegatives.map((u) => u.syscall)).toEqual(['pkey_alloc']);
+  });
+
   const t = parseStrace(TRACE, '/usr/bin/prog');
   const sets: Record<string, Set<string>> = {
     '/usr/bin/prog': new Set(['brk', 'clone', 'execve', 'exit_group', 'wait4', 'set_robust_list']),
