@@ -325,7 +325,9 @@ interface RegionFacts {
   dataExports?: NonNullable<ObjectSummary['dataExports']>;
 }
 
+const NONE: number[] = [];
 const CELL_FN = 0;
+const EMPTY_FACTS = { t: NONE, d: NONE, h: NONE };
 const CELL_REGION = 1;
 const CELL_IMPORT = 2;
 const CELL_NAME = 3;
@@ -397,13 +399,15 @@ function regionFacts(
   const t = new Set<number>();
   const d = new Set<number>();
   const h = new Set<number>();
-  const sorted = (x: Set<number>) => (x.size ? [...x].sort((p, q) => p - q) : []);
+  // Most functions name nothing: they share one empty list (only non-empty ones are stored).
+  const sorted = (x: Set<number>) => (x.size ? [...x].sort((p, q) => p - q) : NONE);
   const byRef = new Map<number, { rs: number[]; name: number | undefined }>();
   const perFunction = starts.map((addr) => {
     const f = a.functions.get(addr)!;
     t.clear();
     d.clear();
     h.clear();
+    if (!f.addressTaken.length && !f.dataAddressTaken?.length && !f.dataRefs?.length) return EMPTY_FACTS;
     for (const x of f.addressTaken) { const i = index.get(x); if (i !== undefined) t.add(i); }
     // An address just inside a function's start is an entry (glibc's signal restorer
     // __restore_rt sits one byte into its FDE's range; the kernel jumps to it). Farther
