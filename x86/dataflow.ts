@@ -206,6 +206,10 @@ export class BackwardFlow {
     const workI: number[] = [start];
     const workL: Loc[] = [loc];
     const workId: number[] = [ids.of(loc)];
+    // What each predecessor makes of a location, per search: in a function with jump
+    // tables every block without a fall-through predecessor has all its indirect jumps
+    // as predecessors, and the same (jump, location) pairs came back for each of them.
+    const memo = new Map<number, Map<number, { locs: Loc[]; ids: number[] }>>();
     let steps = 0;
     while (workI.length) {
       const i = workI.pop()!;
@@ -236,17 +240,32 @@ export class BackwardFlow {
         // pad or a target of a jump we do not see.
         fail('no predecessor (only reachable by an unknown jump)', p.addr[i]);
       }
+      let byPred = memo.get(lid);
+      if (byPred === undefined) memo.set(lid, (byPred = new Map()));
       for (const q of preds) {
-        for (const o of this.transfer(q, l)) {
-          if (typeof o === 'number') out.numbers.add(o);
-          else if (typeof o === 'string') fail(o, p.addr[q]);
-          else {
-            const id = o === l ? lid : ids.of(o);
-            if (isSeen(q, id)) continue;
-            workI.push(q);
-            workL.push(o);
-            workId.push(id);
+        let st = byPred.get(q);
+        if (st === undefined) {
+          // First time through q with this location: numbers and reasons are recorded now;
+          // at a later visit they would change nothing (a set, and a map whose order the
+          // first report fixed), so only the locations are kept for it.
+          const locs: Loc[] = [];
+          const locIds: number[] = [];
+          for (const o of this.transfer(q, l)) {
+            if (typeof o === 'number') out.numbers.add(o);
+            else if (typeof o === 'string') fail(o, p.addr[q]);
+            else {
+              locs.push(o);
+              locIds.push(o === l ? lid : ids.of(o));
+            }
           }
+          byPred.set(q, (st = { locs, ids: locIds }));
+        }
+        for (let k = 0; k < st.locs.length; k++) {
+          const id = st.ids[k];
+          if (isSeen(q, id)) continue;
+          workI.push(q);
+          workL.push(st.locs[k]);
+          workId.push(id);
         }
       }
     }
