@@ -16,7 +16,15 @@ const MAX_XF = 8;
 /** The state key of a location, pending operations included. */
 export function locKey(l: Loc): string {
   const base = 'r' in l ? `r${l.r}` : `s${l.s}:${l.d}`;
-  return l.xf?.length ? `${base}|${JSON.stringify(l.xf)}` : base;
+  return l.xf?.length ? `${base}|${xfJson(l.xf)}` : base;
+}
+
+/** Pending-operation lists are never changed once made, and travel unchanged from state to state: their JSON is made once. */
+const xfJsonCache = new WeakMap<XfOp[], string>();
+function xfJson(xf: XfOp[]): string {
+  let j = xfJsonCache.get(xf);
+  if (j === undefined) xfJsonCache.set(xf, (j = JSON.stringify(xf)));
+  return j;
 }
 
 /**
