@@ -67,18 +67,19 @@ function main(): void {
         console.log(lines[lines.length - 1]);
         continue;
       }
+      const name = path.basename(f);
       const bytes = readFileSync(f);
       const digest = sha(bytes);
       const t0 = process.hrtime.bigint();
       const scan = JSON.stringify(canonical(scanFile(bytes, digest, f)));
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      const name = path.basename(f);
       if (saveDir) writeFileSync(path.join(saveDir, `${name}.json`), scan);
       let analyzeSha = '-';
       if (!noAnalyze) {
         const cache = mkdtempSync(path.join(tmp, 'cache-'));
         const json = execFileSync(confine, ['analyze', '--cache', cache, '--json', f], { maxBuffer: 1 << 28, encoding: 'utf8' });
-        analyzeSha = sha(JSON.stringify(canonical(JSON.parse(json))));
+        // The musl sample is compiled into a fresh temporary directory: paths are not output.
+        analyzeSha = sha(JSON.stringify(canonical(JSON.parse(json.split(f).join(name)))));
         if (saveDir) writeFileSync(path.join(saveDir, `${name}.analyze.json`), json);
       }
       // The file's own digest is part of the line: a changed input is not a changed output.
