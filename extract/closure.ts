@@ -35,13 +35,24 @@ export interface ClosureResult {
   files: ClosureFile[];
   missing: { name: string; neededBy: string }[];
   notScanned: { path: string; reason: string }[];
+  /** Loader configuration the image holds that was ignored (as ld.so ignores it) or cut short. */
+  notes: string[];
 }
 
 export interface ClosureOptions {
   /** DynamicInfo already computed (e.g. during the index pass), by resolved path; errors are kept as values. */
   infoCache?: Map<string, DynamicInfo | ConfineError>;
   maxBytes?: number;
+  /** Stops the walk (a SIGTERM): checked between steps, with the event loop given a turn so signals arrive. */
+  signal?: AbortSignal;
+  /** Wall-clock bound on the whole walk, in ms: an image built to make it crawl fails instead of stalling the batch. */
+  timeLimitMs?: number;
 }
+
+/** A closure of a real image takes well under a second; this is a hostile one. */
+export const DEFAULT_CLOSURE_TIME_LIMIT_MS = 120_000;
+/** How often (ms of busy work) the walk lets the event loop run: a signal handler is a macrotask. */
+const YIELD_EVERY_MS = 50;
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Linux follows at most this many nested '#!' interpreters (BINPRM_MAX_RECURSION). */
@@ -72,6 +83,18 @@ export function preloadNames(text: string | undefined): string[] {
 
 export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts: ClosureOptions = {}): Promise<ClosureResult> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const started = Date.now();
+  const limit = opts.timeLimitMs ?? DEFAULT_CLOSURE_TIME_LIMIT_MS;
+  let lastYield = started;
+  /** Called between steps: cached lookups await only microtasks, which never let a signal in. */
+  const checkpoint = async () => {
+    const now = Date.now();
+    if (now - lastYield < YIELD_EVERY_MS) return;
+    await new Promise((r) => setImmediate(r));
+    lastYield = Date.now();
+    if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted while following dependencies');
+    if (lastYield - started > limit) throw new ConfineError('extract-failed', `following the image's dependencies took more than ${Math.round(limit / 1000)} s; an image built to make the search crawl? (refused)`);
+  };
   const infoCache = opts.infoCache ?? new Map<string, DynamicInfo | ConfineError>();
   const files = new Map<string, ClosureFile>();
   const missing = new Map<string, { name: string; neededBy: string }>();
@@ -120,6 +143,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       const chain = queue.shift()!;
       const obj = chain[0];
       for (const name of obj.info.needed) {
+        await checkpoint();
         const found = findLibrary(fs, name, chain, cfg);
         if (!found) {
           const k = `${name}\0${obj.path}`;
@@ -146,6 +170,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
 
   /** One program as execve would run it; returns its loaded object when it is ELF. */
   const execute = async (path: string, role: ClosureRole, neededBy: string | undefined, depth: number): Promise<void> => {
+    await checkpoint();
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
     if (resolved === undefined || !entry) return skip(path, 'not in the image (created at run time, or on a volume)');
@@ -216,6 +241,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   }
 
   for (const raw of [...preloads, ...req.mapped]) {
+    await checkpoint();
     const path = normalizeImagePath(raw);
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
@@ -244,6 +270,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   if (req.all) {
     const candidates = [...fs.entries()].filter(([, e]) => e.type === 'file' && e.elf && (e.elf.etype === ET_EXEC || e.elf.etype === ET_DYN));
     for (const [p, e] of candidates) {
+      await checkpoint();
       if (e.elf!.etype === ET_DYN) {
         const info = await infoOf(p);
         if (info instanceof ConfineError) {
@@ -256,7 +283,8 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     }
   }
 
-  return { files: [...files.values()], missing: [...missing.values()], notScanned: [...notScanned.values()] };
+  const notes = [...new Set([...configs.values()].flatMap((c) => c.notes ?? []))];
+  return { files: [...files.values()], missing: [...missing.values()], notScanned: [...notScanned.values()], notes };
 }
 
 /** Linux's reading: interpreter up to the first blank, the rest (trimmed) is one argument. */

@@ -23,6 +23,8 @@ export interface ExtractOptions {
   layers?: ImageLayers;
   /** Index passes shared with other images of the same layer chain in this run. */
   indexes?: IndexShare;
+  /** Aborts the dependency walk (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export interface ExtractResult {
@@ -31,6 +33,7 @@ export interface ExtractResult {
   files: StoredFileRow[];
   missing: { name: string; neededBy: string }[];
   notScanned: { path: string; reason: string }[];
+  notes: string[];
   /** indexShared: the index came from another image's pass (indexMillis is then that pass's time). */
   timings: { indexMillis: number; indexShared: boolean; closureMillis: number; storeMillis: number };
 }
@@ -85,7 +88,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       fs,
       { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: extractionEnv(layers, opts.env) },
       // A copy: the closure adds what it reads, and the shared map must not change under other images.
-      { infoCache: new Map(indexed.infos), maxBytes },
+      { infoCache: new Map(indexed.infos), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
     const t1 = performance.now();
     progress(`storing ${closure.files.length} files`);
@@ -96,6 +99,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       files: stored.rows,
       missing: closure.missing,
       notScanned: [...closure.notScanned, ...stored.failed],
+      notes: closure.notes,
       timings: { indexMillis: indexed.indexMillis, indexShared: got.shared, closureMillis: t1 - t0, storeMillis: t2 - t1 },
     };
   } finally {

@@ -54,8 +54,9 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
           env: spec.env,
           outDir: config.outDir,
           onProgress: (m: string) => ctx.progress(m),
+          signal: ctx.signal,
         });
-        return { layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned };
+        return { layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned, ...(r.notes.length ? { notes: r.notes } : {}) };
       };
       const memo = await ctx.memo<ExtractArtifact>(
         {
@@ -80,6 +81,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
       }
       ctx.log(`${result.files.length} files extracted, ${result.missing.length} needed libraries not found`);
       for (const m of result.missing) ctx.log(`missing: ${m.name} (needed by ${m.neededBy})`);
+      for (const n of result.notes ?? []) ctx.log(n);
       // No image ID in the output: a re-tag or LABEL copy yields the very same artifact,
       // so every stage after this one is reused for it.
       return result;

@@ -1,0 +1,54 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { confine, readSummary, tempWorkdir } from './cli-harness';
+import { compile, dirEntry, file, importImage, tempDir, type Built } from './hostile-images';
+
+/**
+ * Images built to break the README's security model (issue 17), each through
+ * `confine profiles` on the real engine: the batch never hangs, image text never
+ * reaches the terminal raw, only containers confine created are removed, exec
+ * events cannot be hidden or forged by file names, the file analysed is the file
+ * that ran, and no executed program is silently left out.
+ */
+const built: Built[] = [];
+afterAll(() => {
+  for (const b of built) b.cleanup();
+});
+
+const tagOf = (name: string) => `confine-hostile/${name}:${process.pid}`;
+const line = (rank: number, name: string, tag: string, flags = '') => `${rank};${name};${tag};['Test'];0;Unofficial;${flags}`;
+const ESC = '\x1b';
+
+/** Whatever a confine run left anywhere a user would read it: the terminal and the results. */
+function allOutput(dir: string, r: { stdout: string; stderr: string }): string {
+  const results = path.join(dir, 'results');
+  const texts = readdirSync(results).filter((f) => /\.(json|txt|csv|html)$/.test(f)).map((f) => readFileSync(path.join(results, f), 'utf8'));
+  return [r.stdout, r.stderr, ...texts].join('\n');
+}
+
+describe('ld.so.conf built to hang the batch', () => {
+  it('a backtracking-bomb include glob and escape codes in patterns and lines: the run completes, nothing raw reaches the terminal', async () => {
+    const dir = tempDir();
+    const quick = compile(dir, 'quick', 'int main(void) { return 0; }');
+    const tag = tagOf('ldconf');
+    const bomb = '*a'.repeat(29) + '*b';
+    built.push(
+      importImage(tag, dir, [
+        dirEntry('bin'), dirEntry('etc'), dirEntry('etc/x'),
+        file('bin/quick', readFileSync(quick)),
+        file('etc/ld.so.conf', `include /etc/x/${bomb}\ninclude /etc/x/[${ESC}[2J${ESC}[HALL-IMAGES-OK\n${ESC}[2J${ESC}[HALL-IMAGES-OK\n/usr/local/lib\n`, 0o644),
+        file(`etc/x/${'a'.repeat(80)}`, '/opt/a\n', 0o644),
+        file(`etc/x/${'a'.repeat(79)}b`, '/opt/b\n', 0o644),
+      ], { cmd: ['/bin/quick'] }),
+    );
+    const work = tempWorkdir([line(1, 'ldconf', tag)]);
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '2', '-d'], work);
+    expect(readSummary(work).find((x) => x.image === 'ldconf')).toMatchObject({ failed: 0, skipped: 0 });
+    expect(r.code).toBe(0);
+    const out = allOutput(work, r);
+    expect(out).not.toContain(ESC);
+    // The ignored line is named (escaped) in the stage's log, not hidden.
+    expect(r.stderr).toMatch(/ld\.so\.conf:3: ignored a line/);
+  }, 240000);
+});
