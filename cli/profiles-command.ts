@@ -5,6 +5,7 @@ import { canonicalJson } from '../cache/canonical-json';
 import { ConfineError } from '../pipeline/errors';
 import { Ledger } from '../pipeline/ledger';
 import { PlainReporter, Reporter, TtyReporter } from '../pipeline/reporter';
+import { drawingStderr } from '../pipeline/terminal-text';
 import { runPipeline } from '../pipeline/runner';
 import { validateArtifact } from '../schemas/validate';
 import type { RunConfig } from '../stages/config';
@@ -138,7 +139,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
   await Promise.all([config.outDir, config.resultsDir, config.cacheDir].map((d) => fs.mkdir(d, { recursive: true })));
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const services = new Services(runId);
-  const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter() : new PlainReporter(undefined, config.debug);
+  const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter(drawingStderr()) : new PlainReporter(undefined, config.debug);
 
   const ac = new AbortController();
   let interrupts = 0;

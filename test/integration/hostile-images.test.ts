@@ -31,16 +31,22 @@ describe('ld.so.conf built to hang the batch', () => {
   it('a backtracking-bomb include glob and escape codes in patterns and lines: the run completes, nothing raw reaches the terminal', async () => {
     const dir = tempDir();
     const quick = compile(dir, 'quick', 'int main(void) { return 0; }');
+    // Prints escape codes and runs a program whose name is one: both reach logs and messages.
+    const launch = compile(dir, 'launch', `#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("\\033[2J\\033[HALL-IMAGES-OK\\n"); fflush(stdout); char *a[] = {"/bin/\\033[2JALL-IMAGES-OK", 0}; execv(a[0], a); return 1; }`);
     const tag = tagOf('ldconf');
     const bomb = '*a'.repeat(29) + '*b';
     built.push(
       importImage(tag, dir, [
         dirEntry('bin'), dirEntry('etc'), dirEntry('etc/x'),
         file('bin/quick', readFileSync(quick)),
+        file('bin/launch', readFileSync(launch)),
+        file(`bin/${ESC}[2JALL-IMAGES-OK`, readFileSync(quick)),
         file('etc/ld.so.conf', `include /etc/x/${bomb}\ninclude /etc/x/[${ESC}[2J${ESC}[HALL-IMAGES-OK\n${ESC}[2J${ESC}[HALL-IMAGES-OK\n/usr/local/lib\n`, 0o644),
         file(`etc/x/${'a'.repeat(80)}`, '/opt/a\n', 0o644),
         file(`etc/x/${'a'.repeat(79)}b`, '/opt/b\n', 0o644),
-      ], { cmd: ['/bin/quick'] }),
+      ], { cmd: ['/bin/launch'] }),
     );
     const work = tempWorkdir([line(1, 'ldconf', tag)]);
     const r = await confine(['profiles', '-i', 'images.list', '--duration', '2', '-d'], work);
@@ -50,5 +56,7 @@ describe('ld.so.conf built to hang the batch', () => {
     expect(out).not.toContain(ESC);
     // The ignored line is named (escaped) in the stage's log, not hidden.
     expect(r.stderr).toMatch(/ld\.so\.conf:3: ignored a line/);
+    // The program with an escape code for a name ran, was analysed, and is named escaped.
+    expect(r.stderr).toContain('/bin/\\x1b[2JALL-IMAGES-OK');
   }, 240000);
 });
