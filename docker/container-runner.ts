@@ -16,7 +16,7 @@ import { ProcessTree, type TreeExec } from '../trace/process-tree';
 import type { TraceEvent } from '../trace/trace-lines';
 import { monoNowMs } from '../trace/tracefs';
 import { dockerMessage, statusCode } from './client';
-import { ownLabels } from './leftovers';
+import { ownLabels, owned } from './leftovers';
 import { toCreateOptions, type RunLimits, type RunSpec } from './run-options';
 
 export interface TraceOptions {
@@ -79,7 +79,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
   const tail = new TailBuffer(LOG_TAIL_BYTES);
   try {
     try {
-      container = await docker.createContainer(toCreateOptions(spec, image, ownLabels(opts.runLabel, opts.labels), opts.limits));
+      container = await docker.createContainer(owned(toCreateOptions(spec, image, ownLabels(opts.runLabel, opts.labels), opts.limits)));
     } catch (e) {
       if (statusCode(e) === 404) throw new ConfineError('image-not-found', `image ${image} is not in the local Docker engine: ${dockerMessage(e)}`, where);
       throw new ConfineError('container-start-failed', dockerMessage(e), where);

@@ -4,6 +4,7 @@ import * as tar from 'tar-stream';
 import { ConfineError } from '../pipeline/errors';
 import { ImageIndex, elfHeadOf, normalizeImagePath, type IndexEntry } from '../extract/image-index';
 import type { ImageReader } from '../extract/image-reader';
+import { owned } from './leftovers';
 
 /**
  * Read access to an image's root filesystem without running anything in it: a helper
@@ -46,7 +47,7 @@ const NEVER_RUN = '/.confine-extract-helper-never-started';
 
 async function createHelper(docker: Dockerode, imageId: string, labels: Record<string, string> | undefined): Promise<Dockerode.Container> {
   try {
-    return await docker.createContainer({
+    return await docker.createContainer(owned({
       Image: imageId,
       Entrypoint: [NEVER_RUN],
       Cmd: [],
@@ -54,7 +55,7 @@ async function createHelper(docker: Dockerode, imageId: string, labels: Record<s
       // The labels of docker/leftovers.ts's ownLabels, so a run killed mid-extract has its helper removed next time.
       Labels: { confine: '1', 'confine.owner-pid': String(process.pid), 'confine.helper': 'extract', ...labels },
       HostConfig: { NetworkMode: 'none', AutoRemove: false },
-    });
+    }));
   } catch (e) {
     const status = (e as { statusCode?: number }).statusCode;
     if (status === 404) throw new ConfineError('image-not-found', `image ${imageId} is not in the local engine`);

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { confine, readSummary, tempWorkdir } from './cli-harness';
@@ -58,5 +58,33 @@ int main(void) { printf("\\033[2J\\033[HALL-IMAGES-OK\\n"); fflush(stdout); char
     expect(r.stderr).toMatch(/ld\.so\.conf:3: ignored a line/);
     // The program with an escape code for a name ran, was analysed, and is named escaped.
     expect(r.stderr).toContain('/bin/\\x1b[2JALL-IMAGES-OK');
+  }, 240000);
+});
+
+describe('containers that only look like confine\'s', () => {
+  it('a container of an image labelled confine=1, started with plain docker run, survives a confine run', async () => {
+    const dir = tempDir();
+    const quick = compile(dir, 'quick', 'int main(void) { return 0; }');
+    const forever = compile(dir, 'forever', '#include <unistd.h>\nint main(void) { for (;;) pause(); }');
+    const tag = tagOf('labelled');
+    // The owner pid is one that has exited: every label an old confine checked says "leftover".
+    const deadPid = spawnSync('true').pid!;
+    built.push(
+      importImage(tag, dir, [dirEntry('bin'), file('bin/quick', readFileSync(quick)), file('bin/forever', readFileSync(forever))], {
+        cmd: ['/bin/forever'],
+        labels: { confine: '1', 'confine.owner-pid': String(deadPid), 'confine.run': 'someone-elses' },
+      }),
+    );
+    const name = `not-confines-${process.pid}`;
+    execFileSync('docker', ['run', '-d', '--name', name, '--network', 'none', tag], { stdio: 'ignore' });
+    try {
+      const work = tempWorkdir([line(1, 'labelled', tag, '--entrypoint /bin/quick')]);
+      const r = await confine(['profiles', '-i', 'images.list', '--duration', '1', '--until', 'extract-binaries'], work);
+      expect(r.code).toBe(0);
+      const state = execFileSync('docker', ['inspect', '-f', '{{.State.Running}}', name], { encoding: 'utf8' }).trim();
+      expect(state).toBe('true');
+    } finally {
+      execFileSync('docker', ['rm', '-f', name], { stdio: 'ignore' });
+    }
   }, 240000);
 });
