@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import { isAlive } from '../trace/tracefs';
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
+import { decodePathBytes, fromLatin1 } from '../extract/path-bytes';
 import { ExecTracer } from '../trace/exec-tracer';
 import { TailBuffer } from '../trace/log-tail';
 import { mappedPaths, resolveExecPath, toContainerPath } from '../trace/maps';
@@ -135,7 +136,8 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       await Promise.all(
         tree.pids().map(async (pid) => {
           try {
-            for (const p of mappedPaths(await fs.readFile(`/proc/${pid}/maps`, 'utf8'))) mapped.add(toContainerPath(p, mergedDir));
+            // latin1: one char per byte, so a name that is not UTF-8 keeps its bytes (extract/path-bytes.ts).
+            for (const p of mappedPaths(await fs.readFile(`/proc/${pid}/maps`, 'latin1'))) mapped.add(toContainerPath(fromLatin1(p), mergedDir));
           } catch {
             /* exited between listing and reading */
           }
@@ -183,6 +185,8 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     await container.stop({ t: STOP_TIMEOUT_SEC }).catch(() => undefined);
     await within(exited, STOP_TIMEOUT_SEC * 1000 + 3000, undefined);
     await tracer.stop();
+    // A record that does not decode is not skipped: whatever it was, an exec in it would be lost.
+    if (tracer.malformed) throw new ConfineError('trace-failed', `the kernel's trace held a record that does not decode (${tracer.malformed}); the trace is not trusted`, where);
 
     if (!tree) {
       early.push(...tracer.take());
@@ -270,7 +274,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
 /** Relative filenames are relative to the process's cwd; /proc shows it in container terms (see trace/maps.ts). */
 async function resolveRelative(x: TreeExec, mergedDir: string | undefined, into: Map<TreeExec, string>): Promise<void> {
   try {
-    const cwd = toContainerPath(await fs.readlink(`/proc/${x.pid}/cwd`), mergedDir);
+    const cwd = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${x.pid}/cwd`, { encoding: 'buffer' })), mergedDir);
     into.set(x, resolveExecPath(x.filename, cwd));
   } catch {
     /* gone already: recorded as given, with a note */

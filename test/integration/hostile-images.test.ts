@@ -88,3 +88,47 @@ describe('containers that only look like confine\'s', () => {
     }
   }, 240000);
 });
+
+/** The syscalls an image's profile allows. */
+function allowed(work: string, name: string): Set<string> {
+  const p = JSON.parse(readFileSync(path.join(work, 'results', `${name}.seccomp.json`), 'utf8')) as { syscalls: { names: string[]; action: string }[] };
+  return new Set(p.syscalls.filter((s) => s.action === 'SCMP_ACT_ALLOW').flatMap((s) => s.names));
+}
+
+describe('names built to hide what ran', () => {
+  it('a program stored as /bin/hid\\nden and one named with a byte that is not UTF-8 (next to a decoy): the programs that ran are the ones analysed', async () => {
+    const dir = tempDir();
+    const spawnAll = `#include <unistd.h>
+#include <sys/wait.h>
+static void run(const char *p) { pid_t c = fork(); if (c == 0) { char *a[] = {(char *)p, 0}; execv(p, a); _exit(127); } waitpid(c, 0, 0); }
+int main(void) { run("/bin/hid\\nden"); run("/bin/prog\\xff"); return 0; }`;
+    const launch = compile(dir, 'launch', spawnAll);
+    // Each makes syscalls nothing else in the image makes.
+    const hidden = compile(dir, 'hidden', `#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/mman.h>
+int main(void) { unsigned char v; flock(0, LOCK_SH); getpriority(PRIO_PROCESS, 0); mincore((void *)0x10000, 4096, &v); return 0; }`);
+    const prog = compile(dir, 'prog', `#include <sys/personality.h>
+#include <sys/sysinfo.h>
+int main(void) { struct sysinfo s; personality(0xffffffff); sysinfo(&s); return 0; }`);
+    const decoy = compile(dir, 'decoy', `#include <sys/utsname.h>
+int main(void) { struct utsname u; return uname(&u); }`);
+    const tag = tagOf('names');
+    built.push(
+      importImage(tag, dir, [
+        dirEntry('bin'),
+        file('bin/launch', readFileSync(launch)),
+        file(Buffer.from('bin/hid\nden'), readFileSync(hidden)),
+        file(Buffer.from('bin/prog\xff', 'latin1'), readFileSync(prog)),
+        file(Buffer.from('bin/prog\xef\xbf\xbd', 'latin1'), readFileSync(decoy)),
+      ], { cmd: ['/bin/launch'] }),
+    );
+    const work = tempWorkdir([line(1, 'names', tag)]);
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '3'], work);
+    expect(readSummary(work).find((x) => x.image === 'names')).toMatchObject({ failed: 0, skipped: 0 });
+    expect(r.code).toBe(0);
+    const syscalls = allowed(work, 'names');
+    for (const s of ['flock', 'getpriority', 'mincore']) expect({ s, allowed: syscalls.has(s) }).toEqual({ s, allowed: true });
+    for (const s of ['personality', 'sysinfo']) expect({ s, allowed: syscalls.has(s) }).toEqual({ s, allowed: true });
+  }, 240000);
+});
