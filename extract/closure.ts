@@ -37,6 +37,12 @@ export interface ClosureResult {
   notScanned: { path: string; reason: string }[];
   /** Loader configuration the image holds that was ignored (as ld.so ignores it) or cut short. */
   notes: string[];
+  /**
+   * ELF objects the container loads (executed, needed, interpreters, mapped) whose
+   * dependencies could not be read: what they load is unknown, so the profile would be
+   * a guess. The caller fails the image with these.
+   */
+  unreadable: { path: string; reason: string }[];
 }
 
 export interface ClosureOptions {
@@ -102,6 +108,11 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   const skip = (path: string, reason: string) => {
     if (!notScanned.has(path)) notScanned.set(path, { path, reason });
   };
+  const unreadable = new Map<string, { path: string; reason: string }>();
+  const cannotRead = (path: string, reason: string) => {
+    skip(path, reason);
+    if (!unreadable.has(path)) unreadable.set(path, { path, reason });
+  };
   const add = (f: ClosureFile): boolean => {
     if (files.has(f.resolvedPath)) return false;
     files.set(f.resolvedPath, f);
@@ -156,7 +167,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
           seen.add(hit.resolvedPath);
           const info = await infoOf(hit.resolvedPath);
           if (info instanceof ConfineError) {
-            skip(hit.resolvedPath, `dependencies not followed: ${info.message}`);
+            cannotRead(hit.resolvedPath, `dependencies not followed: ${info.message}`);
             continue;
           }
           queue.push([{ path: hit.path, resolvedPath: hit.resolvedPath, info }, ...chain]);
@@ -194,7 +205,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       return;
     }
     const info = await infoOf(resolved);
-    if (info instanceof ConfineError) return skip(path, `dependencies not followed: ${info.message}`);
+    if (info instanceof ConfineError) return role === 'all' ? skip(path, `dependencies not followed: ${info.message}`) : cannotRead(path, `dependencies not followed: ${info.message}`);
     const self: LoadedObject = { path, resolvedPath: resolved, info };
     if (info.interp) {
       const ri = fs.resolve(info.interp);
@@ -257,7 +268,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     if (!entry.elf) continue; // data files (locale archives, caches) are mapped too
     const info = await infoOf(resolved);
     if (info instanceof ConfineError) {
-      skip(path, `dependencies not followed: ${info.message}`);
+      cannotRead(path, `dependencies not followed: ${info.message}`);
       continue;
     }
     // dlopen searches with the caller's and the executable's RPATH; the caller is not
@@ -284,7 +295,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   }
 
   const notes = [...new Set([...configs.values()].flatMap((c) => c.notes ?? []))];
-  return { files: [...files.values()], missing: [...missing.values()], notScanned: [...notScanned.values()], notes };
+  return { files: [...files.values()], missing: [...missing.values()], notScanned: [...notScanned.values()], notes, unreadable: [...unreadable.values()] };
 }
 
 /** Linux's reading: interpreter up to the first blank, the rest (trimmed) is one argument. */

@@ -34,6 +34,12 @@ export interface ExtractResult {
   missing: { name: string; neededBy: string }[];
   notScanned: { path: string; reason: string }[];
   notes: string[];
+  /**
+   * Programs and libraries the container runs or loads that cannot be analysed (too
+   * large to take out, dependencies unreadable, content not returned): the image's
+   * profile would miss their syscalls, so the stage fails naming them.
+   */
+  unanalysable: { path: string; reason: string }[];
   /** indexShared: the index came from another image's pass (indexMillis is then that pass's time). */
   timings: { indexMillis: number; indexShared: boolean; closureMillis: number; storeMillis: number };
 }
@@ -100,6 +106,18 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       missing: closure.missing,
       notScanned: [...closure.notScanned, ...stored.failed],
       notes: closure.notes,
+      unanalysable: [
+        ...new Map(
+          [
+            ...closure.unreadable,
+            // Data files mapped at run time (locale archives, databases) may be large; code may not.
+            ...stored.failed.filter((f) => {
+              const e = fs.stat(f.path);
+              return !e || e.elf !== undefined || e.script === true;
+            }),
+          ].map((u) => [u.path, u] as const),
+        ).values(),
+      ],
       timings: { indexMillis: indexed.indexMillis, indexShared: got.shared, closureMillis: t1 - t0, storeMillis: t2 - t1 },
     };
   } finally {

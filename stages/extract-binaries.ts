@@ -5,6 +5,7 @@ import { inspectLayers } from '../docker/image-layers';
 import { parseRunOptions } from '../docker/run-options';
 import { extractBinaries, extractionEnv } from '../extract/extract-binaries';
 import { storedFilePath } from '../extract/store-files';
+import { ConfineError } from '../pipeline/errors';
 import type { Stage } from '../pipeline/stage';
 import type { ExtractArtifact, TraceArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
@@ -13,7 +14,7 @@ import type { Services } from './services';
 
 const SCHEMA = 'confine/extract/v3';
 /** The stage's and its memo's: a change to what extraction outputs must miss both. */
-const VERSION = 3; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted
+const VERSION = 4; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: unanalysable programs fail the image
 
 /**
  * Takes the executed programs, their interpreters, their DT_NEEDED closure and the
@@ -56,6 +57,11 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
           onProgress: (m: string) => ctx.progress(m),
           signal: ctx.signal,
         });
+        if (r.unanalysable.length) {
+          // Sound, not silent: without these files' code the profile would block what they do.
+          const list = r.unanalysable.map((u) => `${u.path} (${u.reason})`);
+          throw new ConfineError('analysis-failed', `${list.length} program(s) or libraries the container runs cannot be analysed: ${list.slice(0, 5).join('; ')}${list.length > 5 ? `; and ${list.length - 5} more` : ''}`);
+        }
         return { layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned, ...(r.notes.length ? { notes: r.notes } : {}) };
       };
       const memo = await ctx.memo<ExtractArtifact>(

@@ -24,7 +24,8 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 3,
+    // 4: an object the container loads that could not be analysed fails the image
+    version: 4,
     schema: 'confine/resolve/v2',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -73,6 +74,11 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
       };
 
+      // Every object the container loads must be analysed: one left out is syscalls the profile blocks.
+      const unanalysed = files.filter((f) => f.format === 'malformed' && (f.role === 'executed' || f.role === 'script-interpreter' || f.role === 'interpreter' || f.role === 'needed' || f.role === 'mapped'));
+      if (unanalysed.length) {
+        throw new ConfineError('analysis-failed', `${unanalysed.length} file(s) the container runs or loads could not be analysed: ${unanalysed.slice(0, 5).map((f) => `${f.path} (${f.role}): ${f.scan.error}`).join('; ')}${unanalysed.length > 5 ? `; and ${unanalysed.length - 5} more` : ''}`);
+      }
       for (const p of programs) {
         if (p.format !== 'elf') {
           ctx.log(`${p.path}: ${p.format === 'not-elf' ? 'not an ELF file (a script? its interpreter is analysed)' : p.scan.error}`);
@@ -146,6 +152,9 @@ function loadOrder(root: ScannedFile, byName: Map<string, ScannedFile>): Program
     if (!lib || seen.has(lib.digest)) continue;
     seen.add(lib.digest);
     if (lib.scan.analysis) out.push({ path: lib.path, summary: lib.scan.analysis });
+    else if (lib.scan.error && !/^no executable \.text section/.test(lib.scan.error)) {
+      throw new ConfineError('analysis-failed', `${lib.path}, loaded by ${root.path}, could not be analysed: ${lib.scan.error}`);
+    }
     queue.push(...(lib.scan.dynamic?.needed ?? []));
   }
   return out;

@@ -132,3 +132,51 @@ int main(void) { struct utsname u; return uname(&u); }`);
     for (const s of ['personality', 'sysinfo']) expect({ s, allowed: syscalls.has(s) }).toEqual({ s, allowed: true });
   }, 240000);
 });
+
+describe('programs built to be left out', () => {
+  it('sstrip\'d and bad-e_shoff programs are analysed from their segments; one that cannot be analysed fails the image by name', async () => {
+    const dir = tempDir();
+    const { sstrip, badShoff } = await import('../../fuzz/corpus');
+    const launch = compile(dir, 'launch', `#include <unistd.h>
+#include <sys/wait.h>
+static void run(const char *p) { pid_t c = fork(); if (c == 0) { char *a[] = {(char *)p, 0}; execv(p, a); _exit(127); } waitpid(c, 0, 0); }
+int main(int argc, char **argv) { run("/bin/stripped"); run("/bin/badshoff"); if (argc > 1) run("/bin/broken"); return 0; }`);
+    const a = compile(dir, 'a', `#include <sys/file.h>
+int main(void) { return flock(0, LOCK_SH); }`);
+    const b = compile(dir, 'b', `#include <sys/resource.h>
+int main(void) { return getpriority(PRIO_PROCESS, 0); }`);
+    const c = readFileSync(compile(dir, 'c', 'int main(void) { return 0; }'));
+    // A static program runs whatever its PT_DYNAMIC says (the kernel never reads it), but
+    // with one that points outside the file nobody can tell what it loads.
+    const { parseElf, PT } = await import('../../elf');
+    const broken = Buffer.from(c);
+    const h = parseElf(c).header;
+    const stack = parseElf(c).programHeaders.findIndex((p) => p.type === PT.GNU_STACK);
+    expect(stack).toBeGreaterThanOrEqual(0);
+    const ph = h.phoff + stack * h.phentsize;
+    broken.writeUInt32LE(PT.DYNAMIC, ph);
+    broken.writeBigUInt64LE(0x7fff0000n, ph + 8); // p_offset
+    broken.writeBigUInt64LE(0x100n, ph + 32); // p_filesz
+    const tag = tagOf('leftout');
+    built.push(
+      importImage(tag, dir, [
+        dirEntry('bin'),
+        file('bin/launch', readFileSync(launch)),
+        file('bin/stripped', sstrip(readFileSync(a))),
+        file('bin/badshoff', badShoff(readFileSync(b))),
+        file('bin/broken', broken),
+      ], { cmd: ['/bin/launch'] }),
+    );
+    const work = tempWorkdir([line(1, 'leftout', tag), line(2, 'leftout-broken', tag, '/bin/launch broken')]);
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '3'], work);
+    const rows = readSummary(work);
+    expect(rows.find((x) => x.image === 'leftout')).toMatchObject({ failed: 0, skipped: 0 });
+    const syscalls = allowed(work, 'leftout');
+    for (const s of ['flock', 'getpriority']) expect({ s, allowed: syscalls.has(s) }).toEqual({ s, allowed: true });
+    const bad = rows.find((x) => x.image === 'leftout-broken');
+    expect(bad?.failed).toBe(1);
+    expect(bad?.error).toMatch(/analysis-failed: .*\/bin\/broken/);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/leftout-broken .*\/bin\/broken/);
+  }, 240000);
+});
