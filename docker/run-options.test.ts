@@ -165,6 +165,7 @@ describe('toCreateOptions', () => {
       Tty: false,
     });
     expect(o.HostConfig).toMatchObject({
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
       Privileged: false,
       CapAdd: [],
       SecurityOpt: [],
