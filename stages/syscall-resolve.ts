@@ -79,7 +79,13 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       if (unanalysed.length) {
         throw new ConfineError('analysis-failed', `${unanalysed.length} file(s) the container runs or loads could not be analysed: ${unanalysed.slice(0, 5).map((f) => `${f.path} (${f.role}): ${f.scan.error}`).join('; ')}${unanalysed.length > 5 ? `; and ${unanalysed.length - 5} more` : ''}`);
       }
+      // Each walk is synchronous work: between walks the event loop runs, so a signal is heard.
+      const breathe = async () => {
+        await new Promise((r) => setImmediate(r));
+        if (ctx.signal.aborted) throw new ConfineError('interrupted', 'interrupted while resolving syscalls');
+      };
       for (const p of programs) {
+        await breathe();
         if (p.format !== 'elf') {
           ctx.log(`${p.path}: ${p.format === 'not-elf' ? 'not an ELF file (a script? its interpreter is analysed)' : p.scan.error}`);
           continue;
@@ -97,6 +103,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
       }
       for (const m of dlopened) {
+        await breathe();
         // dlsym can hand out any export: every exported function is an entry point.
         const s = m.scan.analysis!;
         walk(m, { ...s, inits: [...new Set([...s.inits, ...s.exports.map((e) => e.fn)])] }, `${m.path} (dlopen'd)`);
