@@ -158,7 +158,7 @@ export function parseDetailReport(text: string, file: string): { rows: DetailRep
 const cell = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '' : String(v));
 // The seed wrote free text unquoted; a ';' or newline in ours would shift every later column.
 // Errors quote image text (paths): control characters are made visible first.
-const text = (s: string) => fieldSafe(s).replace(/[;\r\n]+/g, ' ').trim();
+const text = (s: string) => fieldSafe(s.replace(/[;\r\n]+/g, ' ')).trim();
 
 export function formatSummaryRow(r: SummaryReportRow): string {
   return [
