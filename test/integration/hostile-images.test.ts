@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { confine, readSummary, tempWorkdir } from './cli-harness';
+import { createHash } from 'node:crypto';
+import { confine, containersOfDeadOwners, readSummary, tempWorkdir } from './cli-harness';
 import { compile, dirEntry, file, importImage, tempDir, type Built } from './hostile-images';
 
 /**
@@ -182,5 +183,58 @@ int main(void) { return getpriority(PRIO_PROCESS, 0); }`);
     // Named in the summary table and the reports, escaped.
     expect(r.stdout).toMatch(/leftout-broken .*\/bin\/\\x1b\[2Jbroken/);
     expect(allOutput(work, r)).not.toContain(ESC);
+  }, 240000);
+});
+
+describe('a signal while CPU-bound work runs', () => {
+  it('SIGTERM during a long scan: the scan is stopped (not finished first), exit 130, every container removed', async () => {
+    const dir = tempDir();
+    // 40 MB of code in one function: seconds of decoding, the kind of object built to make the analysis crawl.
+    const big = Buffer.concat([Buffer.alloc(40_000_000, 0x90), Buffer.from([0xb8, 0x3c, 0, 0, 0, 0x0f, 0x05])]);
+    const base = 0x400000;
+    const hdr = Buffer.alloc(64 + 56);
+    hdr.write('\x7fELF', 0, 'latin1');
+    hdr[4] = 2; hdr[5] = 1; hdr[6] = 1;
+    hdr.writeUInt16LE(2, 16); hdr.writeUInt16LE(62, 18); hdr.writeUInt32LE(1, 20);
+    hdr.writeBigUInt64LE(BigInt(base + 120), 24); hdr.writeBigUInt64LE(64n, 32);
+    hdr.writeUInt16LE(64, 52); hdr.writeUInt16LE(56, 54); hdr.writeUInt16LE(1, 56);
+    hdr.writeUInt32LE(1, 64); hdr.writeUInt32LE(5, 68);
+    hdr.writeBigUInt64LE(BigInt(base), 80); hdr.writeBigUInt64LE(BigInt(base), 88);
+    hdr.writeBigUInt64LE(BigInt(120 + big.length), 96); hdr.writeBigUInt64LE(BigInt(120 + big.length), 104); hdr.writeBigUInt64LE(0x1000n, 112);
+    const crawl = Buffer.concat([hdr, big]);
+    const forever = compile(dir, 'forever', '#include <unistd.h>\nint main(void) { for (;;) pause(); }');
+    const tag = tagOf('crawl');
+    built.push(importImage(tag, dir, [dirEntry('bin'), file('bin/crawl', crawl), file('bin/forever', readFileSync(forever))], { cmd: ['/bin/crawl'] }));
+    const work = tempWorkdir([line(1, 'crawl', tag), line(2, 'sleeper', tag, '--entrypoint /bin/forever')]);
+    // The sleeper's container is traced for a minute: it is running when the signal comes.
+    let sent = false;
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '60', '--jobs', '2', '-d'], work, (p) => {
+      let err = '';
+      p.stderr!.on('data', (d) => {
+        err += d;
+        if (!sent && /\[crawl\] symbol-scan: 1\/1 \/bin\/crawl/.test(err)) {
+          sent = true;
+          process.kill(-p.pid!, 'SIGTERM');
+        }
+      });
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(containersOfDeadOwners()).toEqual([]);
+    // No scan of /bin/crawl was stored: it was ended, not run to completion before the signal was heard.
+    const digest = 'sha256:' + createHash('sha256').update(crawl).digest('hex');
+    const cache = path.join(work, '.confine-cache', 'objects');
+    const scans = readdirSync(cache, { recursive: true })
+      .filter((f) => String(f).endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(path.join(cache, String(f)), 'utf8')).fingerprint)
+      .filter((fp) => fp.stage === 'elf-scan' && fp.inputs.file === digest);
+    expect(scans).toEqual([]);
+    const latest = new Map<string, string>();
+    for (const l of readFileSync(path.join(work, '.confine-cache', 'ledger.jsonl'), 'utf8').split('\n').filter(Boolean)) {
+      const rec = JSON.parse(l);
+      latest.set(`${rec.image}/${rec.stage}`, rec.status);
+    }
+    expect([...latest].filter(([, s]) => s === 'running')).toEqual([]);
+    expect(latest.get('crawl/symbol-scan')).toBe('interrupted');
   }, 240000);
 });
