@@ -115,6 +115,20 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     let tree: ProcessTree | undefined = initPid > 0 ? new ProcessTree(initPid) : undefined;
     const resolved = new Map<TreeExec, string>();
     const mapped = new Set<string>();
+    /** Execs the kernel returned from without recording them (process-tree.ts), and what /proc said they run. */
+    let unrecordedSeen = 0;
+    const unrecorded: { pid: number; exe?: string }[] = [];
+    const checkUnrecorded = async (t: ProcessTree) => {
+      for (; unrecordedSeen < t.unrecordedExecs.length; unrecordedSeen++) {
+        const { pid } = t.unrecordedExecs[unrecordedSeen];
+        try {
+          const exe = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${pid}/exe`, { encoding: 'buffer' })), mergedDir);
+          unrecorded.push({ pid, ...(exe.endsWith(' (deleted)') ? {} : { exe }) });
+        } catch {
+          unrecorded.push({ pid });
+        }
+      }
+    };
 
     const pump = async () => {
       const events = tracer.take();
@@ -130,6 +144,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
           if (!x.filename.startsWith('/')) await resolveRelative(x, mergedDir, resolved);
         }
       }
+      await checkUnrecorded(tree);
     };
     const sampleMaps = async () => {
       if (!tree) return;
@@ -216,7 +231,14 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       ...(x.comm && x.comm !== '<...>' ? { comm: x.comm } : {}),
       tMs: Math.round((x.t - startMono) * 1000) / 1000,
     }));
-    const executedPaths = [...new Set(execs.map((x) => toContainerPath(x.path, mergedDir)))];
+    if (tree) await checkUnrecorded(tree);
+    const lost = unrecorded.filter((u) => u.exe === undefined);
+    if (lost.length) {
+      // Not a guess: the program's code is unknown, so no profile can be trusted.
+      throw new ConfineError('trace-failed', `${lost.length} exec(s) in the container (pid ${lost.map((u) => u.pid).join(', ')}) returned without the kernel recording which file ran (a path of about 4 KB or more does that), and the process was gone before /proc showed it; the trace is incomplete`, where);
+    }
+    for (const u of unrecorded) notes.push(`pid ${u.pid} ran ${u.exe} without the kernel recording the exec (a very long path?); taken from /proc/${u.pid}/exe`);
+    const executedPaths = [...new Set([...execs.map((x) => toContainerPath(x.path, mergedDir)), ...unrecorded.map((u) => u.exe!)])];
     for (const p of executedPaths) {
       if (!p.startsWith('/')) notes.push(`exec path '${p}' is relative and its process was gone before its cwd could be read; recorded as given`);
       else if (/^\/(proc|dev\/fd)\//.test(p)) notes.push(`exec through a file descriptor (${p}): the program behind it is not known by path`);

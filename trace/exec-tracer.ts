@@ -7,14 +7,20 @@
  * exactly what the kernel still holds — a read that says EAGAIN after the events were
  * switched off means nothing is left.
  */
-import { constants, closeSync, promises as fs } from 'node:fs';
+import { constants, closeSync, existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConfineError } from '../pipeline/errors';
 import { parseFormat, parsePage, type EventFormat } from './raw-events';
 import type { TraceEvent } from './trace-lines';
-import { createInstance, monoNowMs, removeInstance, removeInstanceSync } from './tracefs';
+import { createInstance, monoNowMs, removeInstance, removeInstanceSync, tracefsRoot } from './tracefs';
 
 export const SCHED_EVENTS = ['sched/sched_process_exec', 'sched/sched_process_fork', 'sched/sched_process_exit'];
+/**
+ * Enabled too when the kernel has them: an exec whose file name is too long for a
+ * ring-buffer record (~4 KB) is dropped from sched_process_exec without a trace, but
+ * its syscall still returns, so a hidden exec is at least known (process-tree.ts).
+ */
+export const EXEC_RETURN_EVENTS = ['syscalls/sys_exit_execve', 'syscalls/sys_exit_execveat'];
 
 const POLL_MS = 50;
 /** Events stamped this close to a drain's start may still be committing on another CPU. */
@@ -81,7 +87,9 @@ export class ExecTracer {
   ) {}
 
   static async start(): Promise<ExecTracer> {
-    const dir = await createInstance({ events: SCHED_EVENTS, clock: 'mono' });
+    const root = tracefsRoot();
+    const events = [...SCHED_EVENTS, ...EXEC_RETURN_EVENTS.filter((e) => existsSync(path.join(root, 'events', e)))];
+    const dir = await createInstance({ events, clock: 'mono' });
     const cpus: { cpu: number; fd: fs.FileHandle }[] = [];
     const closeAll = () => {
       for (const c of cpus) {
@@ -96,7 +104,7 @@ export class ExecTracer {
     let pageSize = 4096;
     try {
       formats = new Map();
-      for (const ev of SCHED_EVENTS) {
+      for (const ev of events) {
         const f = parseFormat(await fs.readFile(path.join(dir, 'events', ev, 'format'), 'utf8'));
         formats.set(f.id, f);
       }

@@ -37,7 +37,18 @@ format:
 	field:bool group_dead;	offset:32;	size:1;	signed:0;
 `;
 
-const formats = new Map<number, EventFormat>([EXEC_FORMAT, FORK_FORMAT, EXIT_FORMAT].map((t) => parseFormat(t)).map((f) => [f.id, f]));
+const EXEC_RET_FORMAT = `name: sys_exit_execve
+ID: 861
+format:
+	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
+	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
+	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
+	field:int common_pid;	offset:4;	size:4;	signed:1;
+
+	field:int __syscall_nr;	offset:8;	size:4;	signed:1;
+	field:long ret;	offset:16;	size:8;	signed:1;
+`;
+const formats = new Map<number, EventFormat>([EXEC_FORMAT, FORK_FORMAT, EXIT_FORMAT, EXEC_RET_FORMAT].map((t) => parseFormat(t)).map((f) => [f.id, f]));
 
 function execRecord(filename: Buffer, pid: number): Buffer {
   const body = Buffer.alloc(20 + filename.length + 1);
@@ -124,4 +135,14 @@ describe('binary trace records', () => {
     p.writeBigUInt64LE(5000n, 8); // more data claimed than the page holds
     expect(parsePage(p, formats).malformed).toMatch(/claims 5000 bytes/);
   });
+});
+
+test('decodes an execve return with its pid and result', () => {
+  const body = Buffer.alloc(24);
+  body.writeUInt16LE(861, 0);
+  body.writeInt32LE(77, 4);
+  body.writeInt32LE(59, 8);
+  body.writeBigInt64LE(-2n, 16);
+  const r = parsePage(page([{ data: body, delta: 3 }]), formats);
+  expect(r.events).toEqual([expect.objectContaining({ kind: 'exec-return', pid: 77, ret: -2 })]);
 });

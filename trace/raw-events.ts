@@ -44,7 +44,7 @@ export function parseFormat(text: string): EventFormat {
 }
 
 export interface PageResult {
-  events: (TraceEvent & { kind: 'fork' | 'exec' | 'exit' })[];
+  events: (TraceEvent & { kind: 'fork' | 'exec' | 'exit' | 'exec-return' })[];
   /** Events the kernel dropped before this page (overwritten while nobody read). */
   lost: number;
   /** Set when a record does not decode: the trace cannot be trusted from here on. */
@@ -165,6 +165,12 @@ function decodeRecord(data: Buffer, formats: Map<number, EventFormat>, t: number
     const b = bad(parentComm, childComm, parent, child);
     if (b !== undefined) return `${f.name}: undecodable record (${b === '\0bad' ? 'comm out of the record' : b})`;
     return { kind: 'fork', t, parent: parent as number, child: child as number, parentComm, childComm };
+  }
+  if (f.name === 'sys_exit_execve' || f.name === 'sys_exit_execveat') {
+    const d = f.fields.get('ret');
+    const pid = data.length >= 8 ? data.readInt32LE(4) : undefined;
+    if (!d || d.size !== 8 || d.offset + 8 > data.length || pid === undefined) return `${f.name}: field ret missing or out of the record`;
+    return { kind: 'exec-return', t, pid, ret: Number(data.readBigInt64LE(d.offset)) };
   }
   if (f.name === 'sched_process_exit') {
     const comm = str('comm');

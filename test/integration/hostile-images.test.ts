@@ -238,3 +238,32 @@ describe('a signal while CPU-bound work runs', () => {
     expect(latest.get('crawl/symbol-scan')).toBe('interrupted');
   }, 240000);
 });
+
+describe('an exec the kernel cannot record by name', () => {
+  // A 4090-byte name (here /bin/./././…/hidden: execve takes the string as given):
+  // sched_process_exec's record would exceed a ring-buffer page and is dropped without
+  // a count; the exec's syscall return is still traced.
+  const longPath = '/bin/' + './'.repeat(2040) + 'hidden';
+
+  it('a long-lived program run by a ~4 KB name is found through /proc and analysed; one gone at once fails the image', async () => {
+    expect(longPath.length).toBe(4091);
+    const dir = tempDir();
+    const launch = compile(dir, 'launch', `#include <unistd.h>
+#include <sys/wait.h>
+int main(int argc, char **argv) { sleep(1); pid_t c = fork(); if (c == 0) { char *a[] = {"${longPath}", argc > 1 ? argv[1] : 0, 0}; execv(a[0], a); _exit(127); } waitpid(c, 0, 0); return 0; }`);
+    const hidden = compile(dir, 'hidden', `#include <sys/file.h>
+#include <sys/resource.h>
+#include <unistd.h>
+int main(int argc, char **argv) { flock(0, LOCK_SH); getpriority(PRIO_PROCESS, 0); if (argc < 2) sleep(3); return 0; }`);
+    const tag = tagOf('longpath');
+    built.push(importImage(tag, dir, [dirEntry('bin'), file('bin/launch', readFileSync(launch)), file('bin/hidden', readFileSync(hidden))], { cmd: ['/bin/launch'] }));
+    const work = tempWorkdir([line(1, 'longpath', tag), line(2, 'longpath-quick', tag, '/bin/launch quick')]);
+    const r = await confine(['profiles', '-i', 'images.list', '--duration', '6', '--jobs', '1'], work);
+    const rows = readSummary(work);
+    expect(rows.find((x) => x.image === 'longpath')).toMatchObject({ failed: 0, skipped: 0 });
+    const syscalls = allowed(work, 'longpath');
+    for (const s of ['flock', 'getpriority']) expect({ s, allowed: syscalls.has(s) }).toEqual({ s, allowed: true });
+    expect(rows.find((x) => x.image === 'longpath-quick')?.error).toMatch(/trace-failed: 1 exec\(s\) .* returned without the kernel recording which file ran/);
+    expect(r.code).toBe(1);
+  }, 240000);
+});
