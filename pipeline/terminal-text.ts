@@ -4,7 +4,8 @@
  * the screen, move the cursor or rewrite lines confine printed (a fake "all images
  * OK"). Every C0/C1 control but newline and tab, DEL, the bidirectional overrides
  * (which reorder what a line seems to say) and lone surrogates (how a path keeps a
- * byte that is not UTF-8, see extract/path-bytes.ts) become visible escapes.
+ * byte that is not UTF-8, see extract/path-bytes.ts) become visible escapes, written
+ * so that JSON output stays valid JSON meaning the same text.
  */
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
@@ -15,10 +16,11 @@ export function terminalSafe(text: string, keepNewlines = true): string {
 
 function escapeOne(c: string): string {
   const cp = c.charCodeAt(0);
-  // A lone surrogate U+DC80..U+DCFF stands for the raw byte 0x80..0xFF of a name.
+  // A lone surrogate U+DC80..U+DCFF stands for the raw byte 0x80..0xFF of a name
+  // (JSON output never holds one raw: JSON.stringify writes \udcff itself).
   if (cp >= 0xdc80 && cp <= 0xdcff) return `\\x${(cp - 0xdc00).toString(16).padStart(2, '0')}`;
-  if (cp < 0x100) return `\\x${cp.toString(16).padStart(2, '0')}`;
-  return `\\u{${cp.toString(16)}}`;
+  // \uXXXX, not \xXX: inside a JSON string (--json output) it is a valid escape of the same character.
+  return `\\u${cp.toString(16).padStart(4, '0')}`;
 }
 
 /** For one field of a line (a path, a message): newlines too, so a field cannot start a line of its own. */

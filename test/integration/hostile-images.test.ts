@@ -58,7 +58,7 @@ int main(void) { printf("\\033[2J\\033[HALL-IMAGES-OK\\n"); fflush(stdout); char
     // The ignored line is named (escaped) in the stage's log, not hidden.
     expect(r.stderr).toMatch(/ld\.so\.conf:3: ignored a line/);
     // The program with an escape code for a name ran, was analysed, and is named escaped.
-    expect(r.stderr).toContain('/bin/\\x1b[2JALL-IMAGES-OK');
+    expect(r.stderr).toContain('/bin/\\u001b[2JALL-IMAGES-OK');
   }, 240000);
 });
 
@@ -181,7 +181,7 @@ int main(void) { return getpriority(PRIO_PROCESS, 0); }`);
     expect(bad?.error).toMatch(/analysis-failed: .*\/bin\/\x1b\[2Jbroken/);
     expect(r.code).toBe(1);
     // Named in the summary table and the reports, escaped.
-    expect(r.stdout).toMatch(/leftout-broken .*\/bin\/\\x1b\[2Jbroken/);
+    expect(r.stdout).toMatch(/leftout-broken .*\/bin\/\\u001b\[2Jbroken/);
     expect(allOutput(work, r)).not.toContain(ESC);
   }, 240000);
 });

@@ -42,7 +42,12 @@ export function importImage(tag: string, dir: string, entries: TarEntry[], opts:
   writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
   execFileSync('python3', ['-c', TAR_WRITER, join(dir, 'spec.json'), join(dir, 'image.tar')]);
   const changes = [`CMD ${JSON.stringify(opts.cmd)}`, ...Object.entries(opts.labels ?? {}).map(([k, v]) => `LABEL ${k}=${v}`)];
-  execFileSync('docker', ['import', ...changes.flatMap((c) => ['-c', c]), join(dir, 'image.tar'), tag], { stdio: 'ignore' });
+  try {
+    execFileSync('docker', ['import', ...changes.flatMap((c) => ['-c', c]), join(dir, 'image.tar'), tag], { stdio: 'ignore' });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return {
     tag,
     dir,
