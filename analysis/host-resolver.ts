@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { compileComponent, fnmatch, hasWildcard } from '../extract/fnmatch';
 import * as path from 'node:path';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
+import { libraryNamesIn } from './dlopen-names';
 
 /**
  * Finds the objects a program loads on a filesystem tree (`root`, `/` for the host),
@@ -32,7 +33,17 @@ export interface LoadOrder {
   libraries: FoundObject[];
   loader?: FoundObject;
   missing: { name: string; neededBy: string }[];
+  /**
+   * Libraries the program may dlopen by a constant name (a string in a loaded object),
+   * with their own DT_NEEDED closures: `names` are the strings that would open them.
+   * They join the walk only if reached code passes such a name (analysis/link.ts).
+   */
+  candidates: { object: FoundObject; names: string[] }[];
 }
+
+/** Bounds on following dlopen names: library strings of candidates are followed too, this many rounds / objects. */
+const CANDIDATE_ROUNDS = 3;
+const MAX_CANDIDATES = 200;
 
 const GLIBC_DEFAULTS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
 const MUSL_DEFAULTS = ['/lib', '/usr/local/lib', '/usr/lib'];
@@ -177,7 +188,7 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
   const exeDir = path.posix.dirname(resolveInRoot(root, exeRootPath) ?? exeRootPath);
   const exeRpath = exe.runpath.length ? [] : exe.rpath.map((d) => expandOrigin(d, exeDir));
 
-  const out: LoadOrder = { libraries: [], missing: [] };
+  const out: LoadOrder = { libraries: [], missing: [], candidates: [] };
   const byPath = new Map<string, FoundObject>();
   const bySoname = new Map<string, FoundObject>();
   if (exe.interp) {
@@ -231,5 +242,40 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
       queue.push({ info: o.info, dir: path.posix.dirname(o.rootPath), path: o.rootPath });
     }
   }
+
+  // dlopen by constant name: searched as from the executable (dlopen uses the caller's
+  // RPATH too; the system directories find what most programs open).
+  const loaded = new Set<string>([exeRootPath, ...out.libraries.map((l) => l.rootPath), ...(out.loader ? [out.loader.rootPath] : [])]);
+  const exeBytes = openInRoot(root, exeRootPath, exeRootPath, files)?.bytes;
+  let scan: Uint8Array[] = [...(exeBytes ? [exeBytes] : []), ...out.libraries.map((l) => l.bytes), ...(out.loader ? [out.loader.bytes] : [])];
+  const byCandidate = new Map<string, { object: FoundObject; names: Set<string> }>();
+  const exeRef = { info: exe, dir: exeDir };
+  for (let round = 0; round < CANDIDATE_ROUNDS && scan.length && byCandidate.size < MAX_CANDIDATES; round++) {
+    const names = new Set<string>();
+    for (const b of scan) for (const n of libraryNamesIn(b)) names.add(n);
+    const next: Uint8Array[] = [];
+    for (const name of names) {
+      const o = find(name, exeRef);
+      if (!o || loaded.has(o.rootPath)) continue;
+      // The candidate and what it needs load together, opened by the same name.
+      const closure: FoundObject[] = [o];
+      for (let k = 0; k < closure.length && byCandidate.size + closure.length < MAX_CANDIDATES; k++) {
+        for (const dep of closure[k].info.needed) {
+          const d = find(dep, { info: closure[k].info, dir: path.posix.dirname(closure[k].rootPath) });
+          if (d && !loaded.has(d.rootPath) && !closure.includes(d)) closure.push(d);
+        }
+      }
+      for (const c of closure) {
+        let e = byCandidate.get(c.rootPath);
+        if (!e) {
+          byCandidate.set(c.rootPath, (e = { object: c, names: new Set() }));
+          next.push(c.bytes);
+        }
+        e.names.add(name);
+      }
+    }
+    scan = next;
+  }
+  out.candidates = [...byCandidate.values()].map((c) => ({ object: c.object, names: [...c.names].sort() }));
   return out;
 }

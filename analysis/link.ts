@@ -1,26 +1,45 @@
 import type { ObjectSummary } from './object-summary';
+import { nameHash } from './name-hashes';
 
 /**
  * Whole-program syscall resolution: one graph over the executable, its libraries
- * (load order) and the dynamic loader, walked from the program's entry points.
+ * (load order), the dynamic loader and any dlopen'd modules, walked from the program's
+ * entry points.
  *
- * Indirect calls follow sysfilter's sound rule: once ANY reached function of any
- * object makes an indirect call (or indirect jump), every address-taken function of
- * every loaded object is a root. It is modelled as one node, INDIRECT, with an edge
- * from each function that has an indirect transfer and an edge to every address-taken
- * function (local ones, plus exported functions whose address another object stores
- * through GLOB_DAT / R_X86_64_64). glibc's start code calls `main` through a pointer,
- * so for glibc programs the rule always fires; `withoutIndirectRule` is the same walk
- * with INDIRECT cut, to show how much the rule adds.
+ * Indirect calls: a function is an indirect-call target only when something that runs
+ * can hold its address (the refinement of sysfilter's rule used by Nibbler and temporal
+ * specialization): an instruction of a *reached* function materialises it (lea, mov
+ * imm), or a pointer cell in a *live* data region holds it. A region is live when
+ * reached code refers into it, when a live region points into it (vtables, method
+ * tables, callback structs, `_IO_file_jumps`), or always (TLS images, init/fini arrays,
+ * personality pointers). Once any reached function makes an indirect call or jump
+ * (node INDIRECT), every such target is reached; the walk runs to a fixpoint. Exported
+ * functions become targets only through such references in some loaded object, or by
+ * name: when a dlsym is reached, every export whose name is a string in a reached
+ * object's data is a root (and the loader's own by-name lookups always are).
  *
- * Not modelled (documented limits): dlopen/dlsym, code outside `.text` (`.init`,
- * `.fini`, glibc's `__libc_freeres_fn`), signal handlers installed by address are
- * covered only through address-taken.
+ * Three figures per program: `withoutIndirectRule` (direct edges only), `syscalls`
+ * (the rule above), and `wholeProgramAT` (sysfilter's original rule: every
+ * address-taken function of every object, reached or not).
+ *
+ * Not modelled (documented limits): names passed to dlsym that are built at run time,
+ * code outside `.text`, pointers formed by arithmetic across data objects (see
+ * analysis/data-regions.ts for the one corner of region boundaries in stripped objects).
  */
 
 export interface ProgramObject {
   path: string;
   summary: ObjectSummary;
+  /** Loaded by dlopen: the program may use any of its exports (through dlsym), so each, function or data, is a root. */
+  exportsAreRoots?: boolean;
+  /**
+   * A library the program may dlopen by a constant name (found in some loaded object's
+   * strings, never seen mapped): the hashes of the names that open it (file name, path,
+   * soname). Its constructors run only once a dlopen is reached and reached code or live
+   * data refers to one of these names; its exports, like every object's, are roots when
+   * a reached dlsym name names them (names built at run time are the documented limit).
+   */
+  openedBy?: number[];
 }
 
 export interface ProgramInput {
@@ -35,7 +54,9 @@ export interface ChainStep {
   object: string;
   function: string;
   /** How this step was entered from the previous one. */
-  via?: 'call' | 'indirect' | 'entry' | 'init' | 'syscall()' | `import ${string}`;
+  via?: 'call' | 'indirect' | 'entry' | 'init' | 'syscall()' | 'dlsym' | `import ${string}`;
+  /** For a step entered through an indirect call: what holds its address, so a person can judge the edge. */
+  takenBy?: string;
 }
 
 export interface Provenance {
@@ -56,6 +77,10 @@ export interface ProgramResolution {
   syscalls: Set<number>;
   /** Syscalls reached through direct edges only (INDIRECT cut): what the sound rule adds is the difference. */
   withoutIndirectRule: Set<number>;
+  /** Syscalls under sysfilter's original rule (every address-taken function of every object is a target). */
+  wholeProgramAT: Set<number>;
+  /** Indirect-call targets: how many the reachable rule kept, of how many the whole-program rule has. */
+  targets: { reachable: number; wholeProgram: number };
   /** Whether some reached function makes an indirect call, so the address-taken roots apply. */
   indirectRuleFired: boolean;
   perObject: { path: string; functions: number; reachedFunctions: number; syscalls: number[] }[];
@@ -107,18 +132,30 @@ export function matchExport(idx: ExportIndex, importKeyStr: string): number[] {
   return (def.length ? def : cands).map((c) => c.fn);
 }
 
-/** Node ids: ROOT and INDIRECT first, then every object's functions, then syscall numbers as they appear. */
+/** Node ids: ROOT and INDIRECT first, then every object's functions, then its data regions, then syscall numbers as they appear. */
 const ROOT = 0;
 const INDIRECT = 1;
 const SPECIAL_KEYS = ['<root>', '<indirect>'];
 
 /** Edge labels (`via`), as small integers: 0 none, then the fixed ones, then `import NAME` by interned name. */
-const VIA_FIXED: (ChainStep['via'] | undefined)[] = [undefined, 'call', 'indirect', 'entry', 'init', 'syscall()'];
+const VIA_FIXED: (ChainStep['via'] | undefined)[] = [undefined, 'call', 'indirect', 'entry', 'init', 'syscall()', 'dlsym'];
 const V_CALL = 1;
 const V_INDIRECT = 2;
 const V_ENTRY = 3;
 const V_INIT = 4;
 const V_SYSCALL_FN = 5;
+const V_DLSYM = 6;
+
+/**
+ * How the walk treats an edge. NORMAL: its target is reached. TAKES: its target becomes
+ * an indirect-call target (reached once INDIRECT is). WHOLE_AT: INDIRECT → every
+ * address-taken function, followed only for the whole-program figure.
+ */
+const E_NORMAL = 0;
+const E_TAKES = 1;
+const E_WHOLE_AT = 2;
+
+type Rule = 'direct' | 'reachable' | 'whole';
 
 /**
  * Edges in insertion order as parallel typed arrays; the walk then reads them per
@@ -131,20 +168,22 @@ class EdgeList {
   src = new Int32Array(1 << 12);
   dst = new Int32Array(1 << 12);
   via = new Int32Array(1 << 12);
+  kind = new Uint8Array(1 << 12);
   site = new Float64Array(1 << 12);
 
-  add(a: number, b: number, via: number, site: number): void {
+  add(a: number, b: number, via: number, site: number, kind = E_NORMAL): void {
     if (this.n === this.src.length) this.grow();
     const i = this.n++;
     this.src[i] = a;
     this.dst[i] = b;
     this.via[i] = via;
     this.site[i] = site;
+    this.kind[i] = kind;
   }
 
   private grow(): void {
     const cap = this.src.length * 2;
-    const g = <T extends Int32Array | Float64Array>(a: T, C: new (n: number) => T): T => {
+    const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T, C: new (n: number) => T): T => {
       const b = new C(cap);
       b.set(a);
       return b;
@@ -153,6 +192,7 @@ class EdgeList {
     this.dst = g(this.dst, Int32Array);
     this.via = g(this.via, Int32Array);
     this.site = g(this.site, Float64Array);
+    this.kind = g(this.kind, Uint8Array);
   }
 }
 
@@ -172,13 +212,15 @@ function adjacency(edges: EdgeList, nodes: number): Adjacency {
   return { start, order };
 }
 
-/** Distinct (source, target) pairs: what a graph without parallel edges would count. */
+/** Distinct (source, target) pairs of call-graph edges: what a graph without parallel edges would count. */
 function distinctEdges(edges: EdgeList, adj: Adjacency, nodes: number): number {
   const stamp = new Int32Array(nodes).fill(-1);
   let count = 0;
   for (let v = 0; v < nodes; v++) {
     for (let k = adj.start[v]; k < adj.start[v + 1]; k++) {
-      const d = edges.dst[adj.order[k]];
+      const e = adj.order[k];
+      if (edges.kind[e] === E_WHOLE_AT) continue;
+      const d = edges.dst[e];
       if (stamp[d] !== v) {
         stamp[d] = v;
         count++;
@@ -199,50 +241,121 @@ interface Walk {
   /** Nodes in the order they got their parent. */
   parented: Int32Array;
   parentedCount: number;
+  /** For indirect-call targets: the TAKES edge that first made them one (-1: none). */
+  takenEdge: Int32Array;
+  targets: number;
 }
 
 /**
- * Breadth-first from ROOT. A node's parent is the first expanded node with an edge to
- * it (so chains are shortest); with `followIndirect` false INDIRECT is reached but
- * not expanded, and not counted as seen.
+ * By-name lookups, applied each time the walk's queue runs dry: the names (string
+ * hashes) that reached code and live data hold name exports, which become roots. The
+ * loader's own names always count (it looks up malloc & co. and __libc_early_init by
+ * name); everyone's count once a dlsym is reached.
  */
-function reach(edges: EdgeList, adj: Adjacency, nodes: number, followIndirect: boolean, withParents: boolean): Walk {
+interface LateRoots {
+  /** Nodes whose being reached means the program can look names up (dlsym & co.). */
+  dlsymNodes: number[];
+  /** The name hashes a node (function or region) holds. */
+  namesOf: Map<number, number[]>;
+  /** Whether a node belongs to the loader (whose lookups happen without dlsym). */
+  isLoaderNode(node: number): boolean;
+  /** Export nodes (functions, data regions) by name hash. */
+  exportsByHash: Map<number, number[]>;
+  /** Nodes whose being reached means the program can open libraries by name. */
+  dlopenNodes: number[];
+  /** The roots of each dlopen candidate (its constructors, exports, data exports), by the hash of a name that opens it. */
+  candidatesByHash: Map<number, number[]>;
+}
+
+/**
+ * Breadth-first from ROOT, to a fixpoint. A node's parent is the first expanded node with
+ * an edge to it (so chains are shortest). INDIRECT is expanded under 'reachable' (to
+ * each TAKES target, as it is taken) and 'whole' (to every WHOLE_AT target); under
+ * 'direct' it is reached but not expanded, and not counted as seen.
+ */
+function reach(edges: EdgeList, adj: Adjacency, nodes: number, rule: Rule, withParents: boolean, late: LateRoots): Walk {
   const queued = new Uint8Array(nodes);
   const seen = new Uint8Array(nodes);
+  const taken = new Uint8Array(nodes);
+  const takenList: number[] = [];
   const queue = new Int32Array(nodes);
   const visited = new Int32Array(nodes);
   const parent = new Int32Array(withParents ? nodes : 0).fill(-1);
   const parentEdge = new Int32Array(withParents ? nodes : 0).fill(-1);
   const parented = new Int32Array(withParents ? nodes : 0);
+  const takenEdge = new Int32Array(withParents ? nodes : 0).fill(-1);
   let parentedCount = 0;
   let visitedCount = 0;
   let head = 0;
   let tail = 0;
-  queue[tail++] = ROOT;
-  queued[ROOT] = 1;
+  let indirectOpen = false;
   const { start, order } = adj;
-  const dst = edges.dst;
-  while (head < tail) {
-    const v = queue[head++];
-    if (!followIndirect && v === INDIRECT) continue;
-    seen[v] = 1;
-    visited[visitedCount++] = v;
-    for (let k = start[v]; k < start[v + 1]; k++) {
-      const e = order[k];
-      const d = dst[e];
-      if (withParents && parent[d] < 0 && d !== ROOT) {
-        parent[d] = v;
-        parentEdge[d] = e;
-        parented[parentedCount++] = d;
+  const { dst, kind } = edges;
+  const enqueue = (d: number, from: number, e: number) => {
+    if (withParents && parent[d] < 0 && d !== ROOT) {
+      parent[d] = from;
+      parentEdge[d] = e;
+      parented[parentedCount++] = d;
+    }
+    if (!queued[d]) {
+      queued[d] = 1;
+      queue[tail++] = d;
+    }
+  };
+  enqueue(ROOT, -1, -1);
+  let dlsymOpen = false;
+  let dlopenOpen = false;
+  let namesUpTo = 0;
+  for (;;) {
+    while (head < tail) {
+      const v = queue[head++];
+      if (v === INDIRECT && rule === 'direct') continue;
+      seen[v] = 1;
+      visited[visitedCount++] = v;
+      if (v === INDIRECT && rule === 'reachable') {
+        indirectOpen = true;
+        for (const t of takenList) enqueue(t, INDIRECT, takenEdge.length ? takenEdge[t] : -1);
       }
-      if (!queued[d]) {
-        queued[d] = 1;
-        queue[tail++] = d;
+      for (let k = start[v]; k < start[v + 1]; k++) {
+        const e = order[k];
+        const d = dst[e];
+        const ek = kind[e];
+        if (ek === E_NORMAL) enqueue(d, v, e);
+        else if (ek === E_TAKES) {
+          if (rule !== 'reachable' || taken[d]) continue;
+          taken[d] = 1;
+          takenList.push(d);
+          if (withParents) takenEdge[d] = e;
+          if (indirectOpen) enqueue(d, INDIRECT, e);
+        } else if (rule === 'whole') enqueue(d, v, e);
       }
     }
+    // The queue ran dry: do the names reached so far name more roots?
+    const all = late.dlsymNodes.some((n) => seen[n]);
+    const opener = late.dlopenNodes.find((n) => seen[n]);
+    // Each widening of what counts rescans the names seen so far.
+    if ((all && !dlsymOpen) || (opener !== undefined && !dlopenOpen)) namesUpTo = 0;
+    if (all) dlsymOpen = true;
+    if (opener !== undefined) dlopenOpen = true;
+    const from = all ? late.dlsymNodes.find((n) => seen[n])! : ROOT;
+    for (; namesUpTo < visitedCount; namesUpTo++) {
+      const v = visited[namesUpTo];
+      const hs = late.namesOf.get(v);
+      if (!hs) continue;
+      for (const h of hs) {
+        if (all || late.isLoaderNode(v)) for (const r of late.exportsByHash.get(h) ?? []) if (!queued[r]) enqueue(r, from, -1);
+        if (opener !== undefined) for (const r of late.candidatesByHash.get(h) ?? []) if (!queued[r]) enqueue(r, opener, -1);
+      }
+    }
+    if (head === tail) break;
   }
-  return { visited, visitedCount, seen, parent, parentEdge, parented, parentedCount };
+  return { visited, visitedCount, seen, parent, parentEdge, parented, parentedCount, takenEdge, targets: rule === 'reachable' ? takenList.length : 0 };
 }
+
+/** Functions whose being reached lets the program look up symbols by name. */
+const DLSYM_NAMES = new Set(['dlsym', 'dlvsym', '__libc_dlsym', '__libc_dlvsym', '__dlsym', '__dlvsym', '_dl_sym', '_dl_vsym']);
+/** Functions whose being reached lets the program load libraries by name. */
+const DLOPEN_NAMES = new Set(['dlopen', 'dlmopen', '__libc_dlopen_mode', '__dlopen', '__dlmopen', '_dl_open']);
 
 export function resolveProgram(input: ProgramInput): ProgramResolution {
   // One object list: executable, libraries in load order, the loader (once).
@@ -263,7 +376,7 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   }
   const indexes = objects.map((o) => exportIndex(o.summary));
 
-  // Function nodes: object o's function f is node fnBase[o] + f.
+  // Function nodes: object o's function f is node fnBase[o] + f; then region nodes.
   const fnBase: number[] = [];
   let nodes = SPECIAL_KEYS.length;
   for (const ob of objects) {
@@ -271,10 +384,20 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     nodes += ob.summary.functions.length;
   }
   const fnNodes = nodes;
+  const regionBase: number[] = [];
+  for (const ob of objects) {
+    regionBase.push(nodes);
+    nodes += ob.summary.regions?.length ?? 0;
+  }
+  const regionNodes = nodes;
   /** Node of object o's function f; an index past the object's functions is a broken summary, never a silent edge into a neighbour. */
   const fnNode = (o: number, f: number): number => {
     if (!Number.isInteger(f) || f < 0 || f >= objects[o].summary.functions.length) throw new Error(`resolveProgram: ${objects[o].path} has no function #${f}`);
     return fnBase[o] + f;
+  };
+  const regionNode = (o: number, r: number): number => {
+    if (!Number.isInteger(r) || r < 0 || r >= (objects[o].summary.regions?.length ?? 0)) throw new Error(`resolveProgram: ${objects[o].path} has no data region #${r}`);
+    return regionBase[o] + r;
   };
   const sysNode = new Map<number, number>();
   const sysNr: number[] = [];
@@ -288,11 +411,12 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     return k;
   };
   const objectOf = (node: number): number => {
+    const bases = node < fnNodes ? fnBase : regionBase;
     let lo = 0;
-    let hi = fnBase.length - 1;
+    let hi = bases.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (fnBase[mid] <= node) lo = mid;
+      if (bases[mid] <= node) lo = mid;
       else hi = mid - 1;
     }
     return lo;
@@ -312,30 +436,66 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   };
   const viaOf = (v: number): ChainStep['via'] | undefined => (v < VIA_FIXED.length ? VIA_FIXED[v] : `import ${viaNames[v - VIA_FIXED.length]}`);
 
+  // Data exports by name, for imports of data (GOT slots, COPY relocations) and dlsym.
+  const dataIndexes = objects.map((o) => {
+    const m = new Map<string, number>();
+    for (const x of o.summary.dataExports ?? []) {
+      const at = x.name.indexOf('@');
+      const bare = at < 0 ? x.name : x.name.slice(0, at);
+      if (!m.has(bare) || x.name.includes('@@')) m.set(bare, x.r);
+    }
+    return m;
+  });
+
   // Import resolution in the global scope (load order): first object defining it wins.
   const unresolvedImports: ProgramResolution['unresolvedImports'] = [];
-  const bindings: Map<number, number[]>[] = objects.map((ob) => {
+  const referencedImports = objects.map((ob) => {
+    const used = new Set<number>();
+    for (const r of ob.summary.regions ?? []) for (const c of r.c) if (c[1] === CELL_IMPORT) used.add(c[2]);
+    return used;
+  });
+  const bindings: Map<number, number[]>[] = objects.map((ob, o) => {
     const m = new Map<number, number[]>();
     // Only imports code calls or whose address is stored matter; data imports (stdout,
     // _rtld_global) bind to objects, not functions.
     const used = new Set<number>(ob.summary.importsAddressTaken);
     for (const fn of ob.summary.functions) if (fn.i) for (const i of fn.i) used.add(i);
+    for (const i of referencedImports[o]) used.add(i);
     ob.summary.imports.forEach((key, i) => {
       if (!used.has(i)) return;
       // ld.so's global scope: executable, then libraries in load order; an object's
       // undefined symbols are never its own definitions, so no self-first rule.
       for (let p = 0; p < objects.length; p++) {
+        // A library the program might dlopen is not in its global scope.
+        if (objects[p].openedBy && !ob.openedBy) continue;
         const fns = matchExport(indexes[p], key);
         if (fns.length) {
           m.set(i, fns.map((f) => fnNode(p, f)));
           return;
         }
       }
+      if (referencedImports[o].has(i) && !ob.summary.importsAddressTaken.includes(i) && !ob.summary.functions.some((f) => f.i?.includes(i))) return; // a data import: bound below
       unresolvedImports.push({ object: ob.path, import: key });
     });
     return m;
   });
+  /**
+   * Region node of an imported data symbol, in the first object (load order) exporting
+   * it, never the importer itself: a COPY relocation's symbol is defined by the
+   * executable (the copy) but its contents come from the library's definition.
+   */
+  const dataBinding = (key: string, importer: number): number | undefined => {
+    const at = key.indexOf('@');
+    const bare = at < 0 ? key : key.slice(0, at);
+    for (let p = 0; p < objects.length; p++) {
+      if (p === importer) continue;
+      const r = dataIndexes[p].get(bare);
+      if (r !== undefined) return regionNode(p, r);
+    }
+    return undefined;
+  };
 
+  const candidatesByHash = new Map<number, number[]>();
   const wrappers = objects.map((ob) => new Map(ob.summary.paramWrappers.map((w) => [w.fn, w])));
   const pendingUnresolved: { o: number; f: number; site: number; reason: string; siteObject: number }[] = [];
 
@@ -365,16 +525,59 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       }
       if (fn.s) for (const st of fn.s) for (const nr of st.nr) edges.add(from, sys(nr), 0, st.at);
       if (fn.ic || fn.ij) edges.add(from, INDIRECT, V_INDIRECT, NaN);
+      if (fn.t) for (const t of fn.t) edges.add(from, fnNode(o, t), V_INDIRECT, NaN, E_TAKES);
+      if (fn.ti) for (const i of fn.ti) for (const b of bindings[o].get(i) ?? []) edges.add(from, b, V_INDIRECT, NaN, E_TAKES);
+      if (fn.d) for (const r of fn.d) edges.add(from, regionNode(o, r), 0, NaN);
     }
     for (const x of s.importArgs) {
       for (const u of x.uses) for (const nr of u.nr) edges.add(fnNode(o, u.fn), sys(nr), V_SYSCALL_FN, -1);
     }
-    for (const a of s.addressTaken) edges.add(INDIRECT, fnNode(o, a), V_INDIRECT, NaN);
-    for (const i of s.importsAddressTaken) for (const b of bindings[o].get(i) ?? []) edges.add(INDIRECT, b, V_INDIRECT, NaN);
+    (s.regions ?? []).forEach((r, ri) => {
+      const from = regionNode(o, ri);
+      for (const [at, kind, target] of r.c) {
+        if (kind === CELL_FN) edges.add(from, fnNode(o, target), V_INDIRECT, at, E_TAKES);
+        else if (kind === CELL_REGION) edges.add(from, regionNode(o, target), 0, at);
+        else if (kind === CELL_IMPORT) {
+          for (const b of bindings[o].get(target) ?? []) edges.add(from, b, V_INDIRECT, at, E_TAKES);
+          const d = dataBinding(s.imports[target], o);
+          if (d !== undefined) edges.add(from, d, 0, at);
+        }
+      }
+    });
+    if (ob.openedBy) {
+      // Roots only once it is opened (see LateRoots).
+      // Its constructors run; its exports are found by dlsym names like any other's.
+      const roots = [...s.inits.map((i) => fnNode(o, i)), ...(s.rootRegions ?? []).map((r) => regionNode(o, r))];
+      for (const h of ob.openedBy) {
+        let l = candidatesByHash.get(h);
+        if (!l) candidatesByHash.set(h, (l = []));
+        l.push(...roots);
+      }
+      for (const u of s.unresolved) pendingUnresolved.push({ o, f: u.fn, site: u.site, reason: u.reason, siteObject: o });
+      return;
+    }
+    for (const r of s.rootRegions ?? []) edges.add(ROOT, regionNode(o, r), 0, NaN);
+    for (const f of s.takenAlways ?? []) edges.add(ROOT, fnNode(o, f), V_INDIRECT, NaN, E_TAKES);
+    if (s.regions === undefined) {
+      // A summary without data facts (written before they existed): every address-taken
+      // function is a target whatever runs — sysfilter's rule, still sound.
+      for (const a of s.addressTaken) edges.add(ROOT, fnNode(o, a), V_INDIRECT, NaN, E_TAKES);
+      for (const i of s.importsAddressTaken) for (const b of bindings[o].get(i) ?? []) edges.add(ROOT, b, V_INDIRECT, NaN, E_TAKES);
+    }
+    // sysfilter's original rule, for the whole-program figure.
+    for (const a of s.addressTaken) edges.add(INDIRECT, fnNode(o, a), V_INDIRECT, NaN, E_WHOLE_AT);
+    for (const i of s.importsAddressTaken) for (const b of bindings[o].get(i) ?? []) edges.add(INDIRECT, b, V_INDIRECT, NaN, E_WHOLE_AT);
     for (const u of s.unresolved) pendingUnresolved.push({ o, f: u.fn, site: u.site, reason: u.reason, siteObject: o });
     // Library constructors and destructors run whatever the program does; the
     // executable's own run through __libc_start_main / the loader.
     for (const i of s.inits) edges.add(ROOT, fnNode(o, i), V_INIT, NaN);
+    if (ob.exportsAreRoots) {
+      // A module's host finds it by name (dlsym of a name from its configuration, like
+      // Apache's `LoadModule mpm_event_module`): its functions and its data (the module
+      // struct of hooks) are all in reach.
+      for (const e of s.exports) edges.add(ROOT, fnNode(o, e.fn), V_DLSYM, NaN);
+      for (const d of s.dataExports ?? []) edges.add(ROOT, regionNode(o, d.r), V_DLSYM, NaN);
+    }
   });
   const exe = input.executable.summary;
   if (exe.entry !== undefined) edges.add(ROOT, fnNode(0, exe.entry), V_ENTRY, NaN);
@@ -390,15 +593,55 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     }
   });
 
+  // By-name lookups (see LateRoots): exports by the hash of their bare name, and the
+  // names each function's code and each region's words refer to.
+  const exportsByHash = new Map<number, number[]>();
+  const addExport = (name: string, node: number) => {
+    const at = name.indexOf('@');
+    const h = nameHash(at < 0 ? name : name.slice(0, at));
+    let l = exportsByHash.get(h);
+    if (!l) exportsByHash.set(h, (l = []));
+    l.push(node);
+  };
+  const namesOf = new Map<number, number[]>();
+  const dlsymNodes: number[] = [];
+  const dlopenNodes: number[] = [];
+  /** Functions of object o exported or named as one of `names`. */
+  const named = (o: number, names: Set<string>): number[] => {
+    const s = objects[o].summary;
+    const fs = new Set<number>();
+    for (const e of s.exports) {
+      const at = e.name.indexOf('@');
+      if (names.has(at < 0 ? e.name : e.name.slice(0, at))) fs.add(e.fn);
+    }
+    s.functions.forEach((fn, f) => { if (fn.n && names.has(fn.n)) fs.add(f); });
+    return [...fs].map((f) => fnNode(o, f));
+  };
+  objects.forEach((ob, o) => {
+    const s = ob.summary;
+    for (const e of s.exports) addExport(e.name, fnNode(o, e.fn));
+    for (const d of s.dataExports ?? []) addExport(d.name, regionNode(o, d.r));
+    s.functions.forEach((fn, f) => { if (fn.h?.length) namesOf.set(fnNode(o, f), fn.h); });
+    (s.regions ?? []).forEach((r, ri) => {
+      const hs = r.c.filter((c) => c[1] === CELL_NAME).map((c) => c[2]);
+      if (hs.length) namesOf.set(regionNode(o, ri), hs);
+    });
+    dlsymNodes.push(...named(o, DLSYM_NAMES));
+    dlopenNodes.push(...named(o, DLOPEN_NAMES));
+  });
+  const isLoaderNode = (v: number) => loaderIdx !== undefined && v >= SPECIAL_KEYS.length && v < regionNodes && objectOf(v) === loaderIdx;
+  const late: LateRoots = { dlsymNodes, namesOf, isLoaderNode, exportsByHash, dlopenNodes, candidatesByHash };
+
   const adj = adjacency(edges, nodes);
-  const direct = reach(edges, adj, nodes, false, false);
-  const full = reach(edges, adj, nodes, true, true);
+  const direct = reach(edges, adj, nodes, 'direct', false, late);
+  const whole = reach(edges, adj, nodes, 'whole', false, late);
+  const full = reach(edges, adj, nodes, 'reachable', true, late);
 
   const numbers = (w: Walk) => {
     const out = new Set<number>();
     for (let k = 0; k < w.visitedCount; k++) {
       const v = w.visited[k];
-      if (v >= fnNodes) out.add(sysNr[v - fnNodes]);
+      if (v >= regionNodes) out.add(sysNr[v - regionNodes]);
     }
     return out;
   };
@@ -408,26 +651,49 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       const o = objectOf(v);
       return { object: objects[o].path, function: fnName(objects[o], v - fnBase[o]) };
     }
-    return { object: '', function: v < SPECIAL_KEYS.length ? SPECIAL_KEYS[v] : `#${sysNr[v - fnNodes]}` };
+    if (v >= fnNodes && v < regionNodes) {
+      const o = objectOf(v);
+      return { object: objects[o].path, function: `data@0x${objects[o].summary.regions![v - regionBase[o]].a.toString(16)}` };
+    }
+    return { object: '', function: v < SPECIAL_KEYS.length ? SPECIAL_KEYS[v] : `#${sysNr[v - regionNodes]}` };
+  };
+  /** Why a function is an indirect-call target: the code or data word holding its address, and what made that live. */
+  const takenBy = (v: number): string | undefined => {
+    const e = full.takenEdge[v];
+    if (e < 0) return undefined;
+    const src = edges.src[e];
+    if (src === ROOT) return 'a target whatever runs (a personality routine the unwinder calls, or a summary without data facts)';
+    const l = label(src);
+    if (src < fnNodes) return `its address is materialised by ${l.object}:${l.function}`;
+    const word = edges.site[e];
+    let why = `its address is in the data word 0x${word.toString(16)} of ${l.object} (region ${l.function.slice(5)})`;
+    // Which reached code (or always-live root) made that region live.
+    let r = src;
+    for (let hops = 0; hops < 16 && r >= fnNodes && r < regionNodes; hops++) r = full.parent[r];
+    if (r === ROOT) why += ', live whatever runs';
+    else if (r >= SPECIAL_KEYS.length && r < fnNodes) { const f = label(r); why += `, referred to by ${f.object}:${f.function}`; }
+    return why;
   };
   const provenance = new Map<number, Provenance>();
   for (let k = 0; k < full.parentedCount; k++) {
     const v = full.parented[k];
-    if (v < fnNodes) continue;
+    if (v < regionNodes) continue;
     const chain: number[] = [];
     for (let p = full.parent[v]; p >= 0 && p !== ROOT; p = full.parent[p]) chain.push(p);
     chain.reverse();
     // INDIRECT is not a step: the step after it is entered `via: 'indirect'` from the one before.
     const steps: ChainStep[] = [];
     for (const n of chain) {
-      if (n === INDIRECT) continue;
-      const via = viaOf(edges.via[full.parentEdge[n]]);
-      steps.push({ ...label(n), ...(via ? { via } : {}) });
+      if (n === INDIRECT || (n >= fnNodes && n < regionNodes)) continue;
+      const pe = full.parentEdge[n];
+      const via = full.parent[n] === INDIRECT ? 'indirect' : pe >= 0 ? viaOf(edges.via[pe]) : 'dlsym';
+      const tb = via === 'indirect' ? takenBy(n) : undefined;
+      steps.push({ ...label(n), ...(via ? { via } : {}), ...(tb ? { takenBy: tb } : {}) });
     }
     const lastEdge = full.parentEdge[v];
     const site = edges.site[lastEdge];
     const from = full.parent[v];
-    provenance.set(sysNr[v - fnNodes], {
+    provenance.set(sysNr[v - regionNodes], {
       steps,
       site: Number.isNaN(site) ? -1 : site,
       siteObject: from >= SPECIAL_KEYS.length && from < fnNodes ? objects[objectOf(from)].path : '',
@@ -459,9 +725,20 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     return { path: ob.path, functions: ob.summary.functions.length, reachedFunctions: reached, syscalls: [...nrs].sort((x, y) => x - y) };
   });
 
+  let wholeTargets = 0;
+  {
+    const stamp = new Uint8Array(nodes);
+    for (let k = adj.start[INDIRECT]; k < adj.start[INDIRECT + 1]; k++) {
+      const e = adj.order[k];
+      if (edges.kind[e] === E_WHOLE_AT && !stamp[edges.dst[e]]) { stamp[edges.dst[e]] = 1; wholeTargets++; }
+    }
+  }
+
   return {
     syscalls: numbers(full),
     withoutIndirectRule: numbers(direct),
+    wholeProgramAT: numbers(whole),
+    targets: { reachable: full.targets, wholeProgram: wholeTargets },
     indirectRuleFired: indirectReached,
     perObject,
     unresolvedSites,
@@ -471,7 +748,23 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   };
 }
 
+/** Cell kinds in ObjectSummary.regions (analysis/object-summary.ts). */
+const CELL_FN = 0;
+const CELL_REGION = 1;
+const CELL_IMPORT = 2;
+const CELL_NAME = 3;
+
 function fnName(ob: ProgramObject, f: number): string {
   const fn = ob.summary.functions[f];
   return fn.n ?? `0x${fn.a.toString(16)}`;
+}
+
+/**
+ * The names under which a dlopen finds a library (ProgramObject.openedBy): the strings
+ * that led to it, its path and file name, and its soname.
+ */
+export function openedByHashes(filePath: string, soname: string | undefined, names: Iterable<string>): number[] {
+  const all = new Set<string>([...names, filePath, filePath.slice(filePath.lastIndexOf('/') + 1)]);
+  if (soname) all.add(soname);
+  return [...new Set([...all].map(nameHash))].sort((a, b) => a - b);
 }

@@ -1,10 +1,12 @@
 import type { ElfFile } from '../elf';
-import { DT, R_X86_64, SHT } from '../elf';
+import { DT, R_X86_64 } from '../elf';
 import type { ObjectSummary } from '../schemas/types';
 import { decodeFunctions, finishAnalysis } from '../x86/analyze-object';
 import { codeInputFromElf } from '../x86/from-elf';
 import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
 import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
+import { dataRegions, forEachAbsoluteDataWord } from './data-regions';
+import { StringReader } from './name-hashes';
 
 export type { ObjectSummary } from '../schemas/types';
 export type SummaryFunction = ObjectSummary['functions'][number];
@@ -17,8 +19,6 @@ export type SummaryFunction = ObjectSummary['functions'][number];
  */
 export const WRAPPER_IMPORTS: { name: string; loc: ParamLoc }[] = [{ name: 'syscall', loc: 'rdi' }];
 
-const SHF_ALLOC = 0x2;
-const SHF_EXECINSTR = 0x4;
 /** Synthetic import key for an unnamed IRELATIVE PLT stub: the call goes wherever the resolver says. */
 const IFUNC_PREFIX = '\0ifunc:';
 
@@ -39,7 +39,8 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | unde
     if (p.symbol && p.name) plt.set(p.address, importKey(p.symbol.name, p.symbol.version));
     else if (p.resolver !== undefined) plt.set(p.address, `${IFUNC_PREFIX}${p.resolver}`);
   }
-  let input: CodeInput = { ...base, pltTargets: plt, functionStarts: withGapStarts(elf, base) };
+  // Data references drive which address-taken functions count (analysis/data-regions.ts).
+  let input: CodeInput = { ...base, pltTargets: plt, functionStarts: withGapStarts(elf, base), dataRefs: { absolute: elf.type === 'exec' } };
   let decoded = decodeFunctions(input);
   // Direct calls to addresses that begin no known function (static functions of an
   // object without symbols or FDEs, e.g. musl's libc.so calling _dlstart_c) would be
@@ -73,7 +74,7 @@ function dataPointerStarts(elf: ElfFile, input: CodeInput): CodeInput['functionS
   const hi = lo + input.code.length;
   const known = new Set(input.functionStarts.map((f) => f.addr));
   const out = new Set<number>();
-  forEachAbsoluteDataWord(elf, (v) => {
+  forEachAbsoluteDataWord(elf, (_at, v) => {
     if (v >= lo && v < hi && !known.has(v)) out.add(v);
   });
   return [...out].map((addr) => ({ addr }));
@@ -144,6 +145,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   const ifuncResolvers = new Set<number>(elf.irelativeResolvers);
   for (const s of elf.dynsym) if (s.defined && s.type === 'ifunc') ifuncResolvers.add(s.value);
 
+  const importsTakenByCode = new Set<number>();
   // Two sets for the whole object, emptied per function (tens of thousands of functions).
   const succ = new Set<number>();
   const imps = new Set<number>();
@@ -171,6 +173,12 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     if (ifuncResolvers.has(addr)) for (const t of f.addressTaken) { const i = index.get(t); if (i !== undefined) succ.add(i); }
     if (succ.size) out.e = [...succ].sort((x, y) => x - y);
     if (imps.size) out.i = [...imps].sort((x, y) => x - y);
+    const ti = new Set<number>();
+    for (const key of f.importsTaken ?? []) if (!key.startsWith(IFUNC_PREFIX)) ti.add(imp(key));
+    if (ti.size) {
+      out.ti = [...ti].sort((x, y) => x - y);
+      for (const i of ti) importsTakenByCode.add(i);
+    }
     if (f.hasIndirectCall) out.ic = true;
     if (f.hasIndirectJump) out.ij = true;
     return out;
@@ -249,7 +257,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   const take = (addr: number) => { const i = index.get(addr); if (i !== undefined) taken.add(i); };
   a.addressTaken.forEach(take);
   for (const x of [...elf.relativeTargets, ...elf.initArray, ...elf.finiArray, ...elf.preinitArray, ...elf.irelativeResolvers]) take(x);
-  const importsAddressTaken = new Set<number>();
+  const importsAddressTaken = new Set<number>(importsTakenByCode);
   for (const r of elf.relocations) {
     if (r.type !== R_X86_64.GLOB_DAT && r.type !== R_X86_64.R64) continue;
     const s = r.symbol;
@@ -277,6 +285,17 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     exportList.push({ name: s.version ? `${s.name}@${s.versionDefault ? '@' : ''}${s.version}` : s.name, fn: i });
   }
 
+  const refs = regionFacts(elf, a, starts, index, containing, imp, taken, ifuncResolvers);
+  if (refs.perFunction) {
+    refs.perFunction.forEach((x, fi) => {
+      if (x.t.length) fns[fi].t = x.t;
+      if (x.d.length) fns[fi].d = x.d;
+      if (x.h.length) fns[fi].h = x.h;
+    });
+  }
+  // IFUNC resolvers run when the loader relocates, whatever the program does.
+  for (const r of ifuncResolvers) { const i = index.get(r); if (i !== undefined) inits.add(i); }
+
   let unknownTargets = 0;
   for (const f of a.functions.values()) unknownTargets += f.unknownTargets.length;
   const entry = index.get(elf.entry);
@@ -292,8 +311,118 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     paramWrappers,
     importArgs,
     unresolved,
+    ...(refs.regions ? { regions: refs.regions, rootRegions: refs.rootRegions, takenAlways: refs.takenAlways, dataExports: refs.dataExports } : {}),
     stats: { instructions: a.instructionCount, syscallSites: a.syscalls.length, unknownTargets },
   };
+}
+
+interface RegionFacts {
+  /** Per function (when the code's data references were recorded): functions it materialises, regions it refers into. */
+  perFunction?: { t: number[]; d: number[]; h: number[] }[];
+  regions?: NonNullable<ObjectSummary['regions']>;
+  rootRegions?: number[];
+  takenAlways?: number[];
+  dataExports?: NonNullable<ObjectSummary['dataExports']>;
+}
+
+const CELL_FN = 0;
+const CELL_REGION = 1;
+const CELL_IMPORT = 2;
+const CELL_NAME = 3;
+/** How far into a function a materialised address still counts as entering it (padding before the real entry). */
+const ENTRY_SLACK = 16;
+
+/**
+ * The facts the link walk needs to count a function as an indirect-call target only
+ * when reached code or live data can point at it. Without recorded data references
+ * (Go binaries, decoded by golang/), none: the walk falls back to sysfilter's rule.
+ */
+function regionFacts(
+  elf: ElfFile,
+  a: CodeAnalysis,
+  starts: number[],
+  index: Map<number, number>,
+  containing: (addr: number) => number | undefined,
+  imp: (key: string) => number,
+  taken: Set<number>,
+  ifuncResolvers: Set<number>,
+): RegionFacts {
+  const recorded = starts.length > 0 && a.functions.get(starts[0])!.dataRefs !== undefined;
+  // No regions at all: the link walk then applies sysfilter's rule to this object
+  // (every address-taken function and address-taken import is a target whatever runs).
+  if (!recorded) return {};
+  const materialised = new Set<number>();
+  for (const f of a.functions.values()) for (const x of f.dataAddressTaken ?? []) materialised.add(x);
+  const strings = new StringReader(elf);
+  const plt = a.plt;
+  const importAtPlt = (addr: number): number | undefined => {
+    const key = plt.get(addr);
+    return key === undefined || key.startsWith(IFUNC_PREFIX) ? undefined : imp(key);
+  };
+  const dr = dataRegions({ elf, functionAt: (addr) => index.get(addr), importOf: (name, version) => imp(importKey(name, version)), importAtPlt, materialised, strings });
+
+  // Only regions holding pointers matter; renumber them densely.
+  const keep = new Int32Array(dr.regions.length).fill(-1);
+  const regions: NonNullable<RegionFacts['regions']> = [];
+  dr.regions.forEach((r, i) => { if (r.cells.length) { keep[i] = regions.length; regions.push({ a: r.start, c: [] }); } });
+  dr.regions.forEach((r, i) => {
+    const k = keep[i];
+    if (k < 0) return;
+    const seen = new Set<string>();
+    for (const c of r.cells) {
+      const t = c.target;
+      const cell: [number, number, number] | undefined =
+        'fn' in t ? [c.at, CELL_FN, t.fn]
+          : 'import' in t ? [c.at, CELL_IMPORT, t.import]
+          : 'name' in t ? [c.at, CELL_NAME, t.name]
+          : keep[t.region] >= 0 ? [c.at, CELL_REGION, keep[t.region]] : undefined;
+      if (!cell) continue;
+      const key = `${cell[1]}:${cell[2]}`;
+      // One cell per target is enough for the walk and for explain.
+      if (seen.has(key)) continue;
+      seen.add(key);
+      regions[k].c.push(cell);
+    }
+  });
+  const mapRegions = (rs: Iterable<number>) => {
+    const out = new Set<number>();
+    for (const r of rs) if (keep[r] >= 0) out.add(keep[r]);
+    return [...out].sort((x, y) => x - y);
+  };
+
+  const perFunction = starts.map((addr) => {
+    const f = a.functions.get(addr)!;
+    const t = new Set<number>();
+    for (const x of f.addressTaken) { const i = index.get(x); if (i !== undefined) t.add(i); }
+    // An address just inside a function's start is an entry (glibc's signal restorer
+    // __restore_rt sits one byte into its FDE's range; the kernel jumps to it). Farther
+    // in, a materialised code address is a constant table in .text (OpenSSL's assembly),
+    // read, not run.
+    for (const x of f.dataAddressTaken ?? []) {
+      const i = containing(x);
+      if (i !== undefined && x - starts[i] < ENTRY_SLACK) t.add(i);
+    }
+    // An IFUNC resolver's choices are reached through the resolver's own call edges.
+    if (ifuncResolvers.has(addr)) t.clear();
+    const d = new Set<number>();
+    const h = new Set<number>();
+    for (const x of f.dataRefs ?? []) {
+      for (const r of dr.regionsForCodeRef(x)) if (keep[r] >= 0) d.add(keep[r]);
+      const name = strings.nameHashAt(x);
+      if (name !== undefined) h.add(name);
+    }
+    return { t: [...t].sort((x, y) => x - y), d: [...d].sort((x, y) => x - y), h: [...h].sort((x, y) => x - y) };
+  });
+
+  const dataExports: NonNullable<RegionFacts['dataExports']> = [];
+  for (const s of elf.dynsym) {
+    if (!s.defined || !s.name || s.bind === 'local' || s.visibility === 'hidden' || s.visibility === 'internal') continue;
+    if (s.type !== 'object' && s.type !== 'tls' && s.type !== 'notype') continue;
+    const r = dr.regionOf(s.value);
+    if (r < 0 || keep[r] < 0) continue;
+    dataExports.push({ name: s.version ? `${s.name}@${s.versionDefault ? '@' : ''}${s.version}` : s.name, r: keep[r] });
+  }
+  return { perFunction, regions, rootRegions: mapRegions(dr.roots), takenAlways: dr.rootFunctions, dataExports };
 }
 
 /** Function indexes whose absolute address appears, 8-byte aligned, in allocated non-code sections. */
@@ -306,29 +435,12 @@ function absolutePointers(elf: ElfFile, index: Map<number, number>): Set<number>
     if (a < lo) lo = a;
     if (a > hi) hi = a;
   }
-  forEachAbsoluteDataWord(elf, (v) => {
+  forEachAbsoluteDataWord(elf, (_at, v) => {
     if (v < lo || v > hi) return;
     const i = index.get(v);
     if (i !== undefined) out.add(i);
   });
   return out;
-}
-
-/**
- * The 8-byte-aligned words of a non-PIE object's allocated data that could be code
- * addresses (below 4 GiB): function pointers stored without relocations.
- */
-function forEachAbsoluteDataWord(elf: ElfFile, fn: (word: number) => void): void {
-  // A callback, not a generator: millions of words, and a generator's resumption per word showed in profiles.
-  for (const s of elf.sections) {
-    if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.type === SHT.NOBITS || s.size < 8) continue;
-    const bytes = elf.readAt(s.addr, s.size);
-    if (!bytes) continue;
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= bytes.length; o += 8) {
-      if (dv.getUint32(o + 4, true) === 0) fn(dv.getUint32(o, true));
-    }
-  }
 }
 
 function fmtLoc(l: ParamLoc): string {

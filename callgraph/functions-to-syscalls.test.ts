@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_DIR } from '../test/test-data';
 import { defaultProfile, dockerDefaultAllowed } from '../profile/docker-profile';
 import { buildCallGraph } from './graph';
 import { functionsToProfile, functionsToSyscalls, parseFunctionList, readFunctionList } from './functions-to-syscalls';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_DIR } from '../test/test-data';
 import { parseGoSyscalls, readGoSyscalls, readGoSyscallsDir } from './go-syscalls';
 
 const DIR = path.join(SEED_DIR, 'go.syscalls');

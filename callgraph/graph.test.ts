@@ -1,6 +1,6 @@
 import * as fc from 'fast-check';
 import * as path from 'node:path';
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_DIR } from '../test/test-data';
 import { buildCallGraph, reachableSyscalls, shortestChain, syscallNodeKey } from './graph';
 import { parseSeedCallgraphText, readSeedCallgraphSync } from './seed-format';
 

@@ -1,7 +1,7 @@
 import * as fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_DIR } from '../test/test-data';
 import { parseSeedCallgraphText, readSeedCallgraph, readSeedCallgraphSync, SeedCallgraph } from './seed-format';
 
 const GLIBC = path.join(SEED_DIR, 'libc-callgraphs', 'glibc.2.31.callgraph');

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { compile, tempDir } from '../x86/test-fixtures';
-import { analyzeCommand, resolutionFingerprint, SummarySource } from './analyze-command';
+import { analyzeCommand, locateInRoot, resolutionFingerprint, SummarySource } from './analyze-command';
 import { UsageError } from './args';
 
 const PROGRAM = String.raw`
@@ -83,7 +83,7 @@ test('the program key changes with any loaded object\'s path or content and with
   const bytes = (s: string) => new TextEncoder().encode(s);
   const lib = { name: 'libc.so', rootPath: '/lib/libc.so', hostPath: '/lib/libc.so', bytes: bytes('libc'), info: {} as never };
   const plan = (libBytes: Uint8Array, libPath = '/lib/libc.so') => ({
-    rootPath: '/bin/p', bytes: bytes('exe'), order: { libraries: [{ ...lib, bytes: libBytes, rootPath: libPath }], missing: [] },
+    rootPath: '/bin/p', bytes: bytes('exe'), order: { libraries: [{ ...lib, bytes: libBytes, rootPath: libPath }], missing: [], candidates: [] },
   });
   const source = new SummarySource();
   const key = (p: ReturnType<typeof plan>) => JSON.stringify(resolutionFingerprint(p, source));
@@ -128,7 +128,9 @@ test('the table names every binary and its syscall count; --help and bad usage',
   expect(h.code).toBe(0);
   expect(h.out).toContain('confine analyze PATH...');
   await expect(analyzeCommand([])).rejects.toBeInstanceOf(UsageError);
-  await expect(analyzeCommand([path.join(dir, 'nope')])).rejects.toThrow(/no such file/);
+  const nope = await run([path.join(dir, 'nope')]);
+  expect(nope.code).toBe(1);
+  expect(nope.err).toMatch(/nope: no such file/);
 });
 
 test('a non-ELF file is reported, not a crash, and the exit status says so', async () => {
@@ -137,7 +139,7 @@ test('a non-ELF file is reported, not a crash, and the exit status says so', asy
   const r = await run([txt, '--json']);
   expect(r.code).toBe(1);
   expect(r.err).toContain('not-elf');
-  expect(JSON.parse(r.out).binaries[0]).toEqual({ path: txt, syscalls: [], unresolvedSites: 0 });
+  expect(JSON.parse(r.out).binaries[0]).toEqual({ path: txt, syscalls: [], unresolvedSites: 0, error: expect.stringContaining('not-elf') });
 });
 
 test('--cache: a program rewritten in place just after a run is analysed afresh', async () => {
@@ -155,4 +157,68 @@ int main(void) { return (int)getppid(); }
   expect(JSON.parse(first.out).syscalls).toContain('getpid');
   expect(JSON.parse(second.out).syscalls).toContain('getppid');
   expect(JSON.parse(second.out).syscalls).not.toContain('getpid');
+});
+
+describe('--root: every path is resolved inside the root, never on the host', () => {
+  let root: string;
+  beforeAll(() => {
+    root = path.join(dir, 'rootfs');
+    const mk = (p: string) => fs.mkdirSync(path.join(root, p), { recursive: true });
+    for (const d of ['opt/real', 'etc/alternatives', 'usr/bin', 'bin']) mk(d);
+    fs.copyFileSync(musl, path.join(root, 'opt/real/prog'));
+    // Debian's alternatives: two absolute links, both meant inside the root.
+    fs.symlinkSync('/opt/real/prog', path.join(root, 'etc/alternatives/prog'));
+    fs.symlinkSync('/etc/alternatives/prog', path.join(root, 'usr/bin/prog'));
+    // The host has a /bin/sh too (dash): the root's /bin/sh is our musl program.
+    fs.copyFileSync(musl, path.join(root, 'bin/sh'));
+    fs.symlinkSync('/bin/sh', path.join(root, 'usr/bin/shell'));
+    fs.symlinkSync('../../../../../../opt/real/prog', path.join(root, 'usr/bin/up')); // '..' stops at the root
+    fs.symlinkSync('/usr/bin/env', path.join(root, 'usr/bin/hostonly')); // exists on the host only
+    fs.symlinkSync('/usr/bin/loop', path.join(root, 'usr/bin/loop'));
+    fs.symlinkSync('/opt/real', path.join(root, 'usr/bin/dir'));
+  });
+
+  test('locateInRoot follows absolute links, .. and chains inside the root', () => {
+    expect(locateInRoot(root, '/usr/bin/prog')).toEqual({ label: '/usr/bin/prog', rootPath: '/opt/real/prog' });
+    expect(locateInRoot(root, '/usr/bin/shell')).toEqual({ label: '/usr/bin/shell', rootPath: '/bin/sh' });
+    expect(locateInRoot(root, '/usr/bin/up')).toEqual({ label: '/usr/bin/up', rootPath: '/opt/real/prog' });
+    // A host path under the root is taken inside it too.
+    expect(locateInRoot(root, path.join(root, 'usr/bin/prog'))).toEqual({ label: '/usr/bin/prog', rootPath: '/opt/real/prog' });
+    expect(locateInRoot(root, '/usr/bin/hostonly')).toMatchObject({ label: '/usr/bin/hostonly', error: expect.stringMatching(/no such file inside --root/) });
+    expect(locateInRoot(root, '/usr/bin/loop').error).toMatch(/no such file/);
+    expect(locateInRoot(root, '/usr/bin/dir').error).toMatch(/not a regular file/);
+    expect(locateInRoot(root, '../elsewhere').error).toMatch(/not inside --root/);
+  });
+
+  test("an absolute link whose target exists on the host analyses the root's file", async () => {
+    const direct = JSON.parse((await run([musl, '--json'])).out).binaries[0].syscalls;
+    const viaRoot = await run(['/usr/bin/shell', '/usr/bin/prog', '--root', root, '--json']);
+    expect(viaRoot.code).toBe(0);
+    const j = JSON.parse(viaRoot.out);
+    expect(j.binaries.map((b: { path: string }) => b.path)).toEqual(['/usr/bin/shell', '/usr/bin/prog']);
+    // The host's /bin/sh (dash) makes many more syscalls than this small musl program.
+    expect(j.binaries[0].syscalls).toEqual(direct);
+    expect(j.binaries[1].syscalls).toEqual(direct);
+  });
+
+  test('one PATH failing: the others are still printed, the failed ones carry an error, exit 1', async () => {
+    const r = await run(['/usr/bin/hostonly', '/usr/bin/prog', '/usr/bin/loop', '/usr/bin/nope', '--root', root, '--json']);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.out);
+    expect(j.binaries.map((b: { path: string }) => b.path)).toEqual(['/usr/bin/hostonly', '/usr/bin/prog', '/usr/bin/loop', '/usr/bin/nope']);
+    const [hostonly, prog, loop, nope] = j.binaries;
+    expect(prog.error).toBeUndefined();
+    expect(prog.syscalls).toEqual(expect.arrayContaining(['getpid', 'exit_group']));
+    for (const b of [hostonly, loop, nope]) {
+      expect(b.error).toMatch(/no such file inside --root/);
+      expect(b.syscalls).toEqual([]);
+    }
+    expect(j.syscalls).toEqual(prog.syscalls);
+    expect(r.err).toContain('/usr/bin/hostonly: no such file');
+    // The table form too.
+    const t = await run(['/usr/bin/loop', '/usr/bin/prog', '--root', root]);
+    expect(t.code).toBe(1);
+    expect(t.out).toContain('/usr/bin/loop: not analysed: no such file');
+    expect(t.out).toMatch(/\/usr\/bin\/prog\n\s+objects/);
+  });
 });

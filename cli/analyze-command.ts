@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { sourceDigest } from '../cache/code-digest';
 import { ContentStore } from '../cache/content-store';
@@ -6,9 +6,9 @@ import { sha256Hex } from '../cache/digest';
 import { FileDigestIndex } from '../cache/file-digests';
 import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
-import { resolveLoadOrder, type FoundObject, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
-import { resolveProgram, type ProgramObject, type ProgramResolution, type Provenance } from '../analysis/link';
-import { ConfineError } from '../pipeline/errors';
+import { resolveInRoot, resolveLoadOrder, type FoundObject, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
+import { openedByHashes, resolveProgram, type ProgramObject, type ProgramResolution, type Provenance } from '../analysis/link';
+import { asConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
 import { SCAN_SOURCES } from '../stages/scan-file';
 import { syscallName } from '../syscalls/table';
@@ -28,19 +28,24 @@ reachable syscall instruction. Indirect calls may reach every address-taken func
 of every loaded object (sound; sysfilter's rule).
 
 Options:
-      --root DIR     filesystem tree the libraries are looked up in (default: /);
-                     PATHs are taken inside it when DIR/PATH exists
+      --root DIR     filesystem tree the programs and libraries are looked up in
+                     (default: /), e.g. an exported container rootfs: an absolute PATH
+                     is taken inside it (else a PATH under DIR), and every symlink is
+                     followed inside it (an absolute target is relative to DIR, '..'
+                     stops at DIR), never to the host's file
       --cache DIR    reuse per-file analyses and whole-program results by content
                      (per-file entries are shared with 'confine profiles'); a file is
                      re-hashed only when its inode, size, mtime or ctime changed
       --json         one JSON object on stdout:
-                     {"binaries":[{"path","syscalls":[names],"unresolvedSites":N}],"syscalls":[union]}
+                     {"binaries":[{"path","syscalls":[names],"unresolvedSites":N}],"syscalls":[union]};
+                     a PATH that could not be analysed has an "error" entry too
   -v, --verbose      also list unresolved sites, missing libraries and one chain per syscall
   -h, --help         this text
 
 Objects are scanned on worker threads (CONFINE_SCAN_WORKERS=N, 0 for none).
 
-Exit status: 0 analysed; 1 some file could not be analysed; 2 bad usage.`;
+Exit status: 0 analysed; 1 some PATH could not be analysed (the others are still
+printed); 2 bad usage.`;
 
 export interface AnalyzedBinary {
   path: string;
@@ -111,7 +116,7 @@ export function planProgram(root: string, rootPath: string, files?: ObjectFiles)
 /** Every object of the program (executable, libraries, loader), the executable first. */
 function objectsOf(plan: ProgramPlan): { bytes: Uint8Array; rootPath: string }[] {
   const o = plan.order;
-  return [{ bytes: plan.bytes, rootPath: plan.rootPath }, ...(o?.libraries ?? []), ...(o?.loader ? [o.loader] : [])];
+  return [{ bytes: plan.bytes, rootPath: plan.rootPath }, ...(o?.libraries ?? []), ...(o?.loader ? [o.loader] : []), ...(o?.candidates ?? []).map((c) => c.object)];
 }
 
 /** Analyses one program found at `rootPath` inside `root`. */
@@ -137,6 +142,10 @@ async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: Scan
     else missing.push(`${l.rootPath} (not analysable)`);
   }
   const loader = order.loader ? await summaryOf(order.loader) : undefined;
+  for (const c of order.candidates) {
+    const s = await summaryOf(c.object);
+    if (s) libraries.push({ ...s, openedBy: openedByHashes(c.object.rootPath, c.object.info.soname, c.names) });
+  }
   const resolution = resolveProgram({ executable: { path: rootPath, summary: art.analysis as ObjectSummary }, libraries, ...(loader ? { loader } : {}) });
   return { path: rootPath, resolution, missing, ...(art.go ? { go: art.go } : {}) };
 }
@@ -152,14 +161,27 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   const store = source.store;
   const t = phaseTimer();
   const files: ObjectFiles = new Map();
-  const plans = rootPaths.map((rp) => planProgram(root, rp, files));
+  // A program that cannot be read is that program's error, not the whole command's.
+  const unreadable = new Map<number, string>();
+  const plans = rootPaths.map((rp, i) => {
+    try {
+      return planProgram(root, rp, files);
+    } catch (e) {
+      unreadable.set(i, `cannot read it: ${(e as Error).message}`);
+      return { rootPath: rp, bytes: new Uint8Array(0), failure: e };
+    }
+  });
   t('plan (read files, load order)');
   // OpenSSL's SHA-256 runs at >1 GB/s here (SHA-NI): inline beats WebCrypto's copy to its thread pool.
-  for (const p of plans) for (const o of objectsOf(p)) source.digestOfFile(path.join(root, o.rootPath), o.bytes);
+  plans.forEach((p, i) => {
+    if (!unreadable.has(i)) for (const o of objectsOf(p)) source.digestOfFile(path.join(root, o.rootPath), o.bytes);
+  });
   t('hash');
   const fps = plans.map((p) => (store && p.order ? resolutionFingerprint(p, source) : undefined));
   const results: (AnalyzedBinary | undefined)[] = await Promise.all(
-    fps.map(async (fp) => {
+    fps.map(async (fp, i) => {
+      const unread = unreadable.get(i);
+      if (unread !== undefined) return { path: rootPaths[i], error: unread, missing: [] };
       if (!store || !fp) return undefined;
       const got = await store.read<StoredAnalysis>(fingerprintKey(fp));
       return got.status === 'hit' ? fromStored(got.artifact) : undefined;
@@ -193,11 +215,10 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
     const settled = await Promise.allSettled(walks);
     await Promise.allSettled(started);
     t(`scan ${jobs.size} objects (${pool.size} workers) and walk ${plans.length - results.filter(Boolean).length} programs`);
-    // A failure surfaces in program order, as it would one program at a time.
+    // One program failing (no load order, a broken library) is that program's error entry.
     for (let i = 0; i < plans.length; i++) {
       const w = settled[i];
-      if (w.status === 'rejected') throw w.reason;
-      results[i] = w.value;
+      results[i] = w.status === 'fulfilled' ? w.value : { path: plans[i].rootPath, error: asConfineError(w.reason).message, missing: [] };
     }
     await pool.flush();
     t('wait for workers to write scan entries');
@@ -243,6 +264,7 @@ export function resolutionFingerprint(plan: ProgramPlan, source: Pick<SummarySou
       libraries: JSON.stringify(order.libraries.map(obj)),
       loader: order.loader ? JSON.stringify(obj(order.loader)) : '',
       missing: JSON.stringify(order.missing),
+      candidates: JSON.stringify(order.candidates.map((c) => [obj(c.object), c.names])),
     },
   };
 }
@@ -252,9 +274,10 @@ interface StoredAnalysis {
   path: string;
   missing: string[];
   go?: ElfScanArtifact['go'];
-  resolution: Omit<ProgramResolution, 'syscalls' | 'withoutIndirectRule' | 'provenance'> & {
+  resolution: Omit<ProgramResolution, 'syscalls' | 'withoutIndirectRule' | 'wholeProgramAT' | 'provenance'> & {
     syscalls: number[];
     withoutIndirectRule: number[];
+    wholeProgramAT: number[];
     provenance: [number, Provenance][];
   };
 }
@@ -265,7 +288,7 @@ function toStored(r: AnalyzedBinary): StoredAnalysis {
     path: r.path,
     missing: r.missing,
     ...(r.go ? { go: r.go } : {}),
-    resolution: { ...res, syscalls: [...res.syscalls], withoutIndirectRule: [...res.withoutIndirectRule], provenance: [...res.provenance] },
+    resolution: { ...res, syscalls: [...res.syscalls], withoutIndirectRule: [...res.withoutIndirectRule], wholeProgramAT: [...res.wholeProgramAT], provenance: [...res.provenance] },
   };
 }
 
@@ -275,7 +298,7 @@ function fromStored(s: StoredAnalysis): AnalyzedBinary {
     path: s.path,
     missing: s.missing,
     ...(s.go ? { go: s.go } : {}),
-    resolution: { ...res, syscalls: new Set(res.syscalls), withoutIndirectRule: new Set(res.withoutIndirectRule), provenance: new Map(res.provenance) },
+    resolution: { ...res, syscalls: new Set(res.syscalls), withoutIndirectRule: new Set(res.withoutIndirectRule), wholeProgramAT: new Set(res.wholeProgramAT), provenance: new Map(res.provenance) },
   };
 }
 
@@ -287,7 +310,7 @@ export function checkStoredAnalysis(a: unknown): string | undefined {
   if (!Array.isArray(a.missing) || !a.missing.every((m) => typeof m === 'string')) return '/missing not a list of strings';
   const r = a.resolution;
   if (!isObj(r)) return '/resolution missing';
-  if (!isNums(r.syscalls) || !isNums(r.withoutIndirectRule)) return '/resolution syscalls not numbers';
+  if (!isNums(r.syscalls) || !isNums(r.withoutIndirectRule) || !isNums(r.wholeProgramAT)) return '/resolution syscalls not numbers';
   if (typeof r.indirectRuleFired !== 'boolean') return '/resolution/indirectRuleFired not a boolean';
   if (!Array.isArray(r.perObject) || !r.perObject.every((o) => isObj(o) && typeof o.path === 'string' && isNums(o.syscalls))) return '/resolution/perObject malformed';
   if (!Array.isArray(r.unresolvedSites) || !r.unresolvedSites.every((u) => isObj(u) && typeof u.object === 'string' && typeof u.site === 'number')) return '/resolution/unresolvedSites malformed';
@@ -326,8 +349,13 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   const root = existingPath('--root', values.root ?? '/', 'dir')!;
   const store = values.cache !== undefined ? new ContentStore(outputDir('--cache', values.cache), validator) : undefined;
   const files = store ? FileDigestIndex.open(path.join(store.root, 'file-digests.json')) : undefined;
-  const results = await analyzePrograms(root, positionals.map((p) => rootPathOf(root, p)), new SummarySource(store, files));
+  const targets = positionals.map((p) => locateInRoot(root, p));
+  const found = targets.filter((t): t is Located & { rootPath: string } => t.rootPath !== undefined);
+  const analysed = await analyzePrograms(root, found.map((t) => t.rootPath), new SummarySource(store, files));
   await files?.save().catch(() => undefined); // an index not saved only costs re-hashing next time
+  // In the order given, each under the path as given (inside the root), failures included.
+  const byTarget = new Map<Located, AnalyzedBinary>(found.map((t, i) => [t, analysed[i]]));
+  const results: AnalyzedBinary[] = targets.map((t) => ({ ...(byTarget.get(t) ?? { missing: [], error: t.error }), path: t.label }));
 
   const union = new Set<number>();
   for (const r of results) r.resolution?.syscalls.forEach((n) => union.add(n));
@@ -338,6 +366,7 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
         path: r.path,
         syscalls: r.resolution ? sortedNames(r.resolution.syscalls) : [],
         unresolvedSites: r.resolution ? r.resolution.unresolvedSites.length : 0,
+        ...(r.error !== undefined ? { error: r.error } : {}),
       })),
       syscalls: sortedNames(union),
     };
@@ -348,25 +377,43 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   return results.some((r) => r.error) ? 1 : 0;
 }
 
-/** A PATH is taken inside --root when it exists there, else as a host path that must lie under the root. */
-function rootPathOf(root: string, p: string): string {
-  if (root !== '/' && path.isAbsolute(p)) {
+interface Located {
+  /** The PATH as given, as a path inside the root (before symlinks are followed): what the output names. */
+  label: string;
+  /** The file inside the root, every symlink followed inside the root; undefined when there is none. */
+  rootPath?: string;
+  error?: string;
+}
+
+/**
+ * Where PATH is inside the root. An absolute PATH is first taken inside the root; a
+ * PATH that is not there (or a relative one) is a host path that must lie under the
+ * root. Either way the file is found as extraction finds it: every symlink resolved
+ * INSIDE the root (an absolute target is relative to the root, `..` stops at the root,
+ * 40 hops at most), so a rootfs's `/usr/bin/nc -> /etc/alternatives/nc` never reaches
+ * the host's file. A PATH that cannot be found is that PATH's error, not the command's.
+ */
+export function locateInRoot(root: string, p: string): Located {
+  const hostRoot = path.resolve(root);
+  const candidates: string[] = [];
+  if (path.isAbsolute(p) && hostRoot !== '/') candidates.push(path.posix.normalize(p));
+  const rel = path.relative(hostRoot, path.resolve(p));
+  const underRoot = !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel));
+  if (underRoot) candidates.push(`/${rel.split(path.sep).join('/')}`);
+  for (const c of candidates) {
+    const rootPath = resolveInRoot(hostRoot, c);
+    if (rootPath === undefined) continue;
+    let isFile = false;
     try {
-      if (statSync(path.join(root, p)).isFile()) return path.posix.normalize(p);
+      isFile = lstatSync(path.join(hostRoot, rootPath)).isFile(); // resolved: no symlink left to follow
     } catch {
-      // not inside the root: a host path
+      continue;
     }
+    if (!isFile) return { label: c, error: `not a regular file${rootPath !== c ? ` (${c} -> ${rootPath} inside the root)` : ''}` };
+    return { label: c, rootPath };
   }
-  const abs = path.resolve(p);
-  try {
-    if (!statSync(abs).isFile()) throw new ConfineError('missing-file', `${p}: not a regular file`);
-  } catch (e) {
-    if (e instanceof ConfineError) throw e;
-    throw new ConfineError('missing-file', `${p}: no such file`);
-  }
-  const rel = path.relative(root, abs);
-  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UsageError(`${p} is outside --root ${root}`);
-  return `/${rel.split(path.sep).join('/')}`;
+  if (!candidates.length) return { label: p, error: `not inside --root ${root}` };
+  return { label: candidates[0], error: `no such file${hostRoot !== '/' ? ` inside --root ${root}` : ''} (symlinks followed inside the root)` };
 }
 
 function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boolean): string {
@@ -380,7 +427,7 @@ function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boo
     const objs = res.perObject.map((o) => `${path.posix.basename(o.path)} ${o.reachedFunctions}/${o.functions}`).join(', ');
     lines.push(`${r.path}`);
     lines.push(`  objects (functions reached/total): ${objs}`);
-    lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; indirect-call rule ${res.indirectRuleFired ? 'applied' : 'not needed'})`);
+    lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; every address-taken function a target: ${res.wholeProgramAT.size}; indirect-call rule ${res.indirectRuleFired ? `applied, ${res.targets.reachable} of ${res.targets.wholeProgram} address-taken functions are targets` : 'not needed'})`);
     lines.push(`  unresolved sites: ${res.unresolvedSites.length}${r.missing.length ? `; missing libraries: ${r.missing.length}` : ''}`);
     if (r.go) lines.push(`  Go ${r.go.version ?? '(version unknown)'}${r.go.modulePath ? ` (${r.go.modulePath})` : ''}: ${r.go.functions} functions, ${r.go.sitesResolved} syscall sites resolved, ${r.go.sitesUnresolved} unresolved`);
     lines.push(...wrap(sortedNames(res.syscalls).join(' '), 4));
@@ -392,6 +439,7 @@ function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boo
         if (!p) continue;
         const chain = p.steps.map((s) => `${s.via && s.via.startsWith('import') ? `[${s.via}] ` : s.via === 'indirect' ? '[indirect] ' : ''}${path.posix.basename(s.object)}:${s.function}`).join(' → ');
         lines.push(`    ${nameOf(nr)}: ${chain} → site 0x${p.site.toString(16)}`);
+        for (const s of p.steps) if (s.takenBy) lines.push(`      (${path.posix.basename(s.object)}:${s.function} is a target because ${s.takenBy})`);
       }
     }
   }

@@ -7,7 +7,9 @@ const HELP = `Usage: confine explain IMAGE SYSCALL [-r RESULTS] [--cache DIR] [-
 
 Why IMAGE's profile allows SYSCALL: the chain from the executed program through imports and
 library functions to the syscall site, kept by syscall-resolve in its latest run; or that the
-runtime (calibration) or a -g list added it; or "not allowed".
+runtime (calibration) or a -g list added it; or "not allowed". Also lists every reached syscall
+site of the image whose number the analysis could not recover (any of them may make SYSCALL),
+and says when --strict kept the base profile because of them.
   -r, --results DIR   results directory of the run (default: ./results; accepted for symmetry with profiles)
       --cache DIR     artifact cache and ledger (default: ./.confine-cache)
       --json          the explanation as JSON

@@ -16,7 +16,7 @@ import { removeLeftovers } from '../docker/leftovers';
 import { readProfile } from '../profile/read-profile';
 import { loadProbes } from '../images/probe';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
-import { formatProfileTable, formatSummary, summarise } from './summary';
+import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
 
 export const profilesHelp = () => `confine profiles — trace images, analyse what they run, emit seccomp profiles
 
@@ -41,11 +41,17 @@ Outputs:
 Behaviour:
       --duration SEC          how long each container runs while traced (default: 30)
       --jobs N                containers at once (default: 2)
+      --no-pull               fail an image missing from the engine instead of pulling it
+                              (pulls use the credentials of ~/.docker/config.json)
       --until STAGE           run the stages up to and including STAGE
       --only STAGE            run only STAGE; what it needs must be cached already
       --force                 recompute the selected stages even when cached
       --finegrained           the seed's stricter mode using the -c call graphs
       --allbinaries           analyse every ELF executable in the image, not only the executed ones
+      --strict                an image with a reached syscall site whose number the analysis could
+                              not recover keeps the base profile (Docker's default, or -p) instead
+                              of a narrowed one; the reason is in the run summary and the report.
+                              Without it the profile is narrowed and the sites are listed there
       --verify                also run each image under its profile, then with the same allowlist
                               logging instead of denying, and report every syscall the kernel
                               logged as a false negative (the verify stage)
@@ -79,11 +85,13 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     forms: { type: 'string' },
     duration: { type: 'string' },
     jobs: { type: 'string' },
+    'no-pull': { type: 'boolean' },
     until: { type: 'string' },
     only: { type: 'string' },
     force: { type: 'boolean' },
     finegrained: { type: 'boolean' },
     allbinaries: { type: 'boolean' },
+    strict: { type: 'boolean' },
     verify: { type: 'boolean' },
     probes: { type: 'string' },
     'verify-duration': { type: 'string' },
@@ -117,6 +125,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     debug: !!values.debug,
     finegrained: !!values.finegrained,
     allBinaries: !!values.allbinaries,
+    strict: !!values.strict,
     verify: !!values.verify || mode === 'verify',
     verifyDurationSec: positiveInt('--verify-duration', values['verify-duration'], 10, 1),
     probesFile: existingPath('--probes', values.probes, 'file'),
@@ -129,7 +138,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     if (!base.ok) throw new ConfineError('bad-input', `-p ${values['default-profile']}: ${base.error.message}`);
   }
 
-  const list = parseImageList(readFileSync(config.imageList, 'utf8'), path.relative(process.cwd(), config.imageList) || config.imageList);
+  // Named in messages as the user typed it (`/tmp/x/images.list:2`, not `../../tmp/x/images.list:2`).
+  const list = parseImageList(readFileSync(config.imageList, 'utf8'), values.images);
   for (const e of list.errors) process.stderr.write(`confine: ${e.describe()}\n`);
   if (!list.images.length) {
     process.stderr.write('confine: no usable image in the list\n');
@@ -138,7 +148,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
 
   await Promise.all([config.outDir, config.resultsDir, config.cacheDir].map((d) => fs.mkdir(d, { recursive: true })));
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
-  const services = new Services(runId);
+  const services = new Services(runId, { pull: !values['no-pull'] });
   const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter(drawingStderr()) : new PlainReporter(undefined, config.debug);
 
   const ac = new AbortController();
@@ -175,6 +185,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     process.stdout.write(formatSummary(rows) + '\n');
     const figures = formatProfileTable(result);
     if (figures) process.stdout.write('\n' + figures + '\n');
+    const unresolved = formatUnresolvedSites(rows);
+    if (unresolved) process.stdout.write('\n' + unresolved + '\n');
     const summaryFile = path.join(config.resultsDir, 'run-summary.json');
     await writeFileAtomic(summaryFile, canonicalJson({ runId, rows, listErrors: list.errors.map((e) => e.describe()) }) + '\n');
     if (result.interrupted) return 130;

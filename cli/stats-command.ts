@@ -31,10 +31,11 @@ export async function statsCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.report || !values.details || !values.output) throw new UsageError('-r, -e and -o are required');
+  const outDir = outputDir('-o', values.output);
   const result = await runStats({
     reportFile: existingPath('-r', values.report, 'file')!,
     detailsFile: existingPath('-e', values.details, 'file')!,
-    outDir: outputDir('-o', values.output),
+    outDir,
     ...(values.images ? { imageList: existingPath('-i', values.images, 'file')! } : {}),
     ...(values.cves ? { cveFile: existingPath('-c', values.cves, 'file')! } : {}),
     ...(values.binaries ? { binariesDir: existingPath('-b', values.binaries, 'dir')! } : {}),
@@ -45,7 +46,8 @@ export async function statsCommand(argv: string[]): Promise<number> {
   process.stdout.write(
     `${t.total} images analysed, ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened\n` +
       `median allowed ${result.stats.medianAllowed ?? 'n/a'} of ${result.universe} (Docker's default allows ${result.dockerDefaultAllowed})\n` +
-      result.files.map((f) => `wrote ${path.relative(process.cwd(), f) || f}`).join('\n') + '\n',
+      // Under -o as the user typed it, not relative to the working directory (`../../tmp/x/…`).
+      result.files.map((f) => `wrote ${path.join(values.output!, path.relative(outDir, f))}`).join('\n') + '\n',
   );
   return 0;
 }

@@ -1,4 +1,5 @@
 import { fieldSafe } from '../pipeline/terminal-text';
+import { formatUnresolvedSite, type UnresolvedSite } from '../analysis/unresolved-sites';
 import type { RunResult, UnitOutcome } from '../pipeline/runner';
 
 export interface SummaryRow {
@@ -9,16 +10,29 @@ export interface SummaryRow {
   skipped: number;
   interrupted: number;
   error?: string;
+  /** Every reached syscall site whose number was not recovered (when syscall-resolve has an output). */
+  unresolvedSites?: UnresolvedSite[];
+  /** Why the profile is the base profile whole (--strict), when it is. */
+  profileFallback?: string;
+}
+
+interface ResolveFigures {
+  unresolved?: UnresolvedSite[];
 }
 
 export function summarise(result: RunResult): SummaryRow[] {
   const row = (u: UnitOutcome, label = u.unit): SummaryRow => {
     const count = (s: string) => u.stages.filter((o) => o.status === s).length;
     const firstError = u.stages.find((o) => o.error)?.error;
+    const outputs = result.outputs.get(u.unit);
+    const resolve = outputs?.get('syscall-resolve') as ResolveFigures | undefined;
+    const profile = outputs?.get('profile-emit') as ProfileFigures | undefined;
     return {
       image: label, done: count('done'), reused: count('reused'), failed: count('failed'),
       skipped: count('skipped'), interrupted: count('interrupted'),
       ...(firstError ? { error: firstError.describe() } : {}),
+      ...(resolve?.unresolved ? { unresolvedSites: resolve.unresolved } : {}),
+      ...(profile?.fallback ? { profileFallback: profile.fallback.reason } : {}),
     };
   };
   const rows = result.units.map((u) => row(u));
@@ -41,6 +55,8 @@ interface ProfileFigures {
   allowedCount: number;
   blockedCount: number;
   dockerDefaultAllowedCount: number;
+  unresolvedSites?: number;
+  fallback?: { reason: string };
 }
 
 interface VerifyFigures {
@@ -64,15 +80,33 @@ export function formatProfileTable(result: RunResult): string | undefined {
     allowed.push(p.allowedCount);
     rows.push([
       u.unit, String(p.allowedCount), String(p.blockedCount), String(p.dockerDefaultAllowedCount),
+      String(p.unresolvedSites ?? '-'), p.fallback ? 'base (--strict)' : 'narrowed',
       v ? String(v.falseNegatives.length) : '-', v ? (v.probeOk === undefined ? 'none' : v.probeOk ? 'pass' : 'FAIL') : '-',
     ]);
   }
   if (!rows.length) return undefined;
-  const head = ['image', 'allowed', 'blocked', "docker default allows", 'false negatives', 'probe'];
+  const head = ['image', 'allowed', 'blocked', "docker default allows", 'unresolved sites', 'profile', 'false negatives', 'probe'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   const sorted = [...allowed].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt), '', `median allowed: ${median} syscalls over ${rows.length} image(s); Docker's default allows ${dockerDefault}`].join('\n');
+}
+
+/**
+ * Every reached syscall site whose number was not recovered, per image, for the end of
+ * the run: never silent, since a syscall made at one of them may be missing from a
+ * narrowed profile. Undefined when there are none.
+ */
+export function formatUnresolvedSites(rows: SummaryRow[]): string | undefined {
+  const withSites = rows.filter((r) => r.unresolvedSites?.length);
+  if (!withSites.length) return undefined;
+  const out = ['unresolved syscall sites (number not recovered; a syscall made there may be missing from a narrowed profile, --strict keeps the base profile):'];
+  for (const r of withSites) {
+    const n = r.unresolvedSites!.length;
+    out.push(`  ${r.image}: ${n} site${n === 1 ? '' : 's'}${r.profileFallback ? ' — profile not narrowed (--strict)' : ' — profile narrowed anyway'}`);
+    for (const u of r.unresolvedSites!) out.push(`    ${formatUnresolvedSite(u)}  (from ${u.binaries.join(', ')})`);
+  }
+  return out.join('\n');
 }

@@ -17,7 +17,8 @@ export async function connectDocker(socketPath = DOCKER_SOCKET): Promise<Dockero
 /** Docker's own message from an API error, without dockerode's HTTP framing ("(HTTP code 404) no such container - ..."). */
 export function dockerMessage(e: unknown): string {
   const err = e as { json?: { message?: string } | null; message?: string };
-  return (err?.json?.message ?? err?.message ?? String(e)).trim();
+  // When the engine's body is not JSON, docker-modem leaves json null and frames the text itself.
+  return (err?.json?.message ?? err?.message?.replace(/^\(HTTP code \d+\) [^-]*- /, '') ?? String(e)).trim();
 }
 
 export function statusCode(e: unknown): number | undefined {

@@ -78,6 +78,9 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
   let container: Dockerode.Container | undefined;
   let logStream: NodeJS.ReadableStream | undefined;
   const tail = new TailBuffer(LOG_TAIL_BYTES);
+  // The run's signal is shared by every image: a listener left on it per trace piles up
+  // (MaxListenersExceededWarning after ten images), so it is removed when the trace ends.
+  let stopWatchingAbort = () => undefined as void;
   try {
     try {
       container = await docker.createContainer(owned(toCreateOptions(spec, image, ownLabels(opts.runLabel, opts.labels), opts.limits)));
@@ -167,8 +170,12 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
         )
       : undefined;
     const aborted = new Promise<void>((resolve) => {
-      if (opts.signal?.aborted) resolve();
-      opts.signal?.addEventListener('abort', () => resolve(), { once: true });
+      const signal = opts.signal;
+      if (!signal) return;
+      if (signal.aborted) return resolve();
+      const onAbort = () => resolve();
+      signal.addEventListener('abort', onAbort, { once: true });
+      stopWatchingAbort = () => signal.removeEventListener('abort', onAbort);
     });
 
     const deadline = Date.now() + opts.durationSec * 1000;
@@ -287,6 +294,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       notes,
     };
   } finally {
+    stopWatchingAbort();
     await tracer.stop().catch(() => undefined);
     (logStream as { destroy?: () => void } | undefined)?.destroy?.();
     if (container) await removeContainer(container);

@@ -1,4 +1,4 @@
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_DIR } from '../test/test-data';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfineError } from '../pipeline/errors';

@@ -9,6 +9,17 @@ export interface Fde {
 }
 
 const DW_EH_PE_omit = 0xff;
+const DW_EH_PE_indirect = 0x80;
+
+/**
+ * A CIE's personality routine: the unwinder calls it through this pointer, read from
+ * .eh_frame, not from any code. `indirect`: `address` is a data word holding the
+ * routine's address (DW.ref.__gxx_personality_v0); otherwise it is the routine itself.
+ */
+export interface Personality {
+  address: number;
+  indirect: boolean;
+}
 
 interface Cie {
   fdeEncoding: number;
@@ -90,7 +101,7 @@ class Cursor {
  * every FDE's pc range. Records advance strictly forward, so a crafted table cannot loop;
  * CIE pointers must point backwards inside the section.
  */
-export function parseEhFrame(view: ByteView, off: number, size: number, vaddr: number, stopAtTerminator = false): Fde[] {
+export function parseEhFrame(view: ByteView, off: number, size: number, vaddr: number, stopAtTerminator = false, personalities?: Personality[]): Fde[] {
   view.check(off, size, '.eh_frame');
   const end = off + size;
   const fileToVaddr = vaddr - off;
@@ -118,7 +129,7 @@ export function parseEhFrame(view: ByteView, off: number, size: number, vaddr: n
     if (len < 4) view.fail(`.eh_frame record at ${recStart} is too short`);
     const id = view.u32(bodyStart);
     if (id === 0) {
-      cies.set(recStart, parseCie(view, bodyStart + 4, recEnd, fileToVaddr));
+      cies.set(recStart, parseCie(view, bodyStart + 4, recEnd, fileToVaddr, personalities));
     } else {
       const ciePos = bodyStart - id;
       if (ciePos < off || ciePos >= recStart) view.fail(`FDE at ${recStart} points at a CIE outside the section`);
@@ -137,7 +148,7 @@ export function parseEhFrame(view: ByteView, off: number, size: number, vaddr: n
   return fdes;
 }
 
-function parseCie(view: ByteView, pos: number, end: number, fileToVaddr: number): Cie {
+function parseCie(view: ByteView, pos: number, end: number, fileToVaddr: number, personalities?: Personality[]): Cie {
   const c = new Cursor(view, pos, end, fileToVaddr);
   const version = c.u8();
   if (version !== 1 && version !== 3 && version !== 4) view.fail(`unknown CIE version ${version}`);
@@ -156,7 +167,16 @@ function parseCie(view: ByteView, pos: number, end: number, fileToVaddr: number)
     for (const ch of aug.slice(1)) {
       if (ch === 'R') fdeEncoding = c.u8();
       else if (ch === 'L') c.u8();
-      else if (ch === 'P') { const enc = c.u8(); c.encoded(enc, true); } // personality: only skipped
+      else if (ch === 'P') {
+        const enc = c.u8();
+        const application = enc & 0x70;
+        // Only absolute and pc-relative pointers can be resolved here; others are skipped as before.
+        if (application !== 0x00 && application !== 0x10) c.encoded(enc, true);
+        else {
+          const address = c.encoded(enc & ~DW_EH_PE_indirect);
+          if (personalities && address) personalities.push({ address, indirect: (enc & DW_EH_PE_indirect) !== 0 });
+        }
+      }
       else if (ch === 'S' || ch === 'B' || ch === 'G') continue;
       else break; // unknown augmentation: the length tells us where it ends
     }

@@ -1,7 +1,7 @@
 import { ConfineError } from '../pipeline/errors';
 import { ByteView, malformed } from './byte-view';
 import { DT, DF_1_PIE, RawDynamicEntry, readDynamicTable } from './dynamic';
-import { Fde, parseEhFrame } from './eh-frame';
+import { Fde, Personality, parseEhFrame } from './eh-frame';
 import {
   EM_X86_64, ET, ElfHeader, PT, ProgramHeader, RawSectionHeader, SHT,
   readHeader, readProgramHeaders, readRawSectionHeaders, vaddrToOffsetVia,
@@ -58,6 +58,8 @@ export interface ElfFile {
   gotEntries: GotEntry[];
   /** Function ranges from .eh_frame FDEs, sorted by start, duplicates removed. */
   fdes: Fde[];
+  /** Personality routines the CIEs name (the unwinder calls them). */
+  personalities: Personality[];
   /** Resolved pointers of .preinit_array / .init_array / .fini_array (0 and -1 sentinels dropped). */
   preinitArray: number[];
   initArray: number[];
@@ -296,12 +298,13 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
   };
 
   let fdes: Fde[] = [];
+  const personalities: Personality[] = [];
   const eh = byName.get('.eh_frame');
   if (eh && eh.type !== SHT.NOBITS && eh.size > 0) {
-    fdes = parseEhFrame(view, eh.offset, eh.size, eh.addr);
+    fdes = parseEhFrame(view, eh.offset, eh.size, eh.addr, false, personalities);
   } else if (!eh) {
     const hdr = programHeaders.find((p) => p.type === PT.GNU_EH_FRAME);
-    if (hdr) fdes = ehFrameViaHeader(view, hdr, vaddrToOffset, loads);
+    if (hdr) fdes = ehFrameViaHeader(view, hdr, vaddrToOffset, loads, personalities);
   }
   fdes = dedupeSorted(fdes);
 
@@ -326,6 +329,7 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
     pltStubs,
     gotEntries,
     fdes,
+    personalities,
     preinitArray: readArray(SHT.PREINIT_ARRAY, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ),
     initArray: readArray(SHT.INIT_ARRAY, DT.INIT_ARRAY, DT.INIT_ARRAYSZ),
     finiArray: readArray(SHT.FINI_ARRAY, DT.FINI_ARRAY, DT.FINI_ARRAYSZ),
@@ -450,6 +454,7 @@ function ehFrameViaHeader(
   hdr: ProgramHeader,
   vaddrToOffset: (v: number, len?: number) => number | undefined,
   loads: ProgramHeader[],
+  personalities: Personality[],
 ): Fde[] {
   view.check(hdr.offset, Math.max(hdr.filesz, 8), '.eh_frame_hdr');
   const enc = view.u8(hdr.offset + 1);
@@ -458,7 +463,7 @@ function ehFrameViaHeader(
   const off = vaddrToOffset(ptr);
   if (off === undefined) view.fail('.eh_frame_hdr points at an unmapped .eh_frame');
   const seg = loads.find((p) => ptr >= p.vaddr && ptr < p.vaddr + p.filesz)!;
-  return parseEhFrame(view, off, seg.offset + seg.filesz - off, ptr, true);
+  return parseEhFrame(view, off, seg.offset + seg.filesz - off, ptr, true, personalities);
 }
 
 function dedupeSorted(fdes: Fde[]): Fde[] {

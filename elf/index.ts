@@ -8,5 +8,5 @@ export type { ElfSymbol, SymbolType, SymbolBind, SymbolVisibility } from './symb
 export { SHN_UNDEF, SHN_ABS, SHN_COMMON } from './symbols';
 export type { Relocation } from './relocations';
 export { R_X86_64, relocTypeName } from './relocations';
-export type { Fde } from './eh-frame';
+export type { Fde, Personality } from './eh-frame';
 export type { PltStubSlot } from './plt';

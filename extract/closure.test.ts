@@ -52,6 +52,20 @@ describe('computeClosure: preloaded objects', () => {
   });
 });
 
+describe('computeClosure: libraries named for dlopen', () => {
+  it('takes a library a loaded object names as a string (glibc names libgcc_s.so.1 for unwinding) as role dlopen', async () => {
+    const r = await computeClosure(debianLike(), { executed: ['/usr/bin/true'], mapped: [], all: false });
+    const gcc = r.files.find((f) => f.resolvedPath === `${LIB}/libgcc_s.so.1`);
+    expect(gcc?.role).toBe('dlopen');
+    expect(gcc?.neededBy).toBe('libgcc_s.so.1');
+  });
+
+  it('uses the names the index pass found instead of reading files again', async () => {
+    const r = await computeClosure(debianLike(), { executed: ['/usr/bin/true'], mapped: [], all: false }, { libraryNames: new Map() });
+    expect(r.files.map((f) => f.role)).not.toContain('dlopen');
+  });
+});
+
 describe('preload parsing and keys', () => {
   it('splits at blanks and colons like ld.so', () => {
     expect(preloadNames(' /a.so:libb.so\n\tlibc.so  ')).toEqual(['/a.so', 'libb.so', 'libc.so']);

@@ -1,3 +1,4 @@
+import { libraryNamesIn } from '../analysis/dlopen-names';
 import { readDynamicInfo, type DynamicInfo } from '../elf/dynamic-info';
 import { ConfineError } from '../pipeline/errors';
 import { normalizeImagePath } from './image-index';
@@ -12,7 +13,7 @@ import { buildSearchConfig, envValue, findLibrary, isMuslInterp, type LoadedObje
  * (more syscalls allowed); a missed one is a false negative, so every doubt errs
  * toward including, and every gap is reported (missing, notScanned).
  */
-export type ClosureRole = 'executed' | 'interpreter' | 'needed' | 'mapped' | 'script-interpreter' | 'all';
+export type ClosureRole = 'executed' | 'interpreter' | 'needed' | 'mapped' | 'dlopen' | 'script-interpreter' | 'all';
 
 export interface ClosureFile {
   /** As executed, needed or mapped, inside the image. */
@@ -48,6 +49,8 @@ export interface ClosureResult {
 export interface ClosureOptions {
   /** DynamicInfo already computed (e.g. during the index pass), by resolved path; errors are kept as values. */
   infoCache?: Map<string, DynamicInfo | ConfineError>;
+  /** Library names in each ELF object's strings (from the index pass), by resolved path; read from the file when absent. */
+  libraryNames?: ReadonlyMap<string, string[]>;
   maxBytes?: number;
   /** Stops the walk (a SIGTERM): checked between steps, with the event loop given a turn so signals arrive. */
   signal?: AbortSignal;
@@ -63,6 +66,8 @@ const YIELD_EVERY_MS = 50;
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Linux follows at most this many nested '#!' interpreters (BINPRM_MAX_RECURSION). */
 const MAX_SCRIPT_DEPTH = 4;
+/** Library strings of dlopen candidates are followed too, this many rounds. */
+const DLOPEN_ROUNDS = 3;
 const ET_EXEC = 2;
 const ET_DYN = 3;
 
@@ -276,6 +281,36 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     const obj: LoadedObject = { path, resolvedPath: resolved, info };
     if (exes.length === 0) await loadDeps(obj, []);
     for (const exe of exes) await loadDeps(obj, [exe]);
+  }
+
+  // Libraries a loaded object may dlopen by a constant name (`libnuma.so.1` in libproc2),
+  // never seen mapped: taken with their closures as role 'dlopen', `neededBy` naming the
+  // string. The walk adds one to a program only if reached code passes that name.
+  const namesOf = async (resolved: string): Promise<string[]> => {
+    const known = opts.libraryNames?.get(resolved);
+    if (known || opts.libraryNames) return known ?? [];
+    try {
+      return libraryNamesIn(await fs.readFile(resolved, maxBytes));
+    } catch {
+      return [];
+    }
+  };
+  let frontier = [...files.values()].filter((f) => fs.stat(f.resolvedPath)?.elf).map((f) => f.resolvedPath);
+  for (let round = 0; round < DLOPEN_ROUNDS && frontier.length && byFlavour.size; round++) {
+    const names = new Set<string>();
+    for (const p of frontier) for (const n of await namesOf(p)) names.add(n);
+    const before = new Set(files.keys());
+    for (const name of [...names].sort()) {
+      for (const [cfg, exe] of byFlavour) {
+        const hit = name.startsWith('/') ? (() => { const r = fs.resolve(name); return r && fs.stat(r)?.elf ? { path: name, resolvedPath: r } : undefined; })() : findLibrary(fs, name, [exe], cfg);
+        if (!hit || files.has(hit.resolvedPath)) continue;
+        add({ path: hit.path, resolvedPath: hit.resolvedPath, role: 'dlopen', neededBy: name });
+        const info = await infoOf(hit.resolvedPath);
+        if (info instanceof ConfineError) { skip(hit.path, `dependencies not followed: ${info.message}`); continue; }
+        await loadDeps({ path: hit.path, resolvedPath: hit.resolvedPath, info }, [exe]);
+      }
+    }
+    frontier = [...files.keys()].filter((p) => !before.has(p) && fs.stat(p)?.elf);
   }
 
   if (req.all) {

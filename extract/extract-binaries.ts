@@ -1,3 +1,4 @@
+import { libraryNamesIn } from '../analysis/dlopen-names';
 import type Dockerode from 'dockerode';
 import { readDynamicInfo, type DynamicInfo } from '../elf/dynamic-info';
 import { imageFsOver, openImageFs, type ImageFs } from '../docker/image-fs';
@@ -68,11 +69,14 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
   let own: ImageFs | undefined;
   const indexPass = async (): Promise<IndexedImage> => {
     const infos = new Map<string, DynamicInfo | ConfineError>();
+    const libraryNames = new Map<string, string[]>();
     progress('indexing the image filesystem');
     own = await openImageFs(docker, opts.imageId, {
       ...helperOpts,
       elfMaxBytes: maxBytes,
       onElfFile: (p, buf) => {
+        const names = libraryNamesIn(buf);
+        if (names.length) libraryNames.set(p, names);
         try {
           infos.set(p, readDynamicInfo(buf, p));
         } catch (e) {
@@ -81,7 +85,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       },
       keepSmallFile: LOADER_CONFIG,
     });
-    return { index: own.root.index, kept: own.root.kept, infos, indexMillis: own.indexMillis };
+    return { index: own.root.index, kept: own.root.kept, infos, libraryNames, indexMillis: own.indexMillis };
   };
   // The size cap decides which ELF objects the pass parses, so it is part of the key.
   const got = opts.indexes ? await opts.indexes.get(`${layers.layerChain} ${maxBytes}`, indexPass) : { value: await indexPass(), shared: false };
@@ -94,7 +98,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       fs,
       { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: extractionEnv(layers, opts.env) },
       // A copy: the closure adds what it reads, and the shared map must not change under other images.
-      { infoCache: new Map(indexed.infos), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
+      { infoCache: new Map(indexed.infos), ...(indexed.libraryNames ? { libraryNames: indexed.libraryNames } : {}), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
     const t1 = performance.now();
     progress(`storing ${closure.files.length} files`);

@@ -12,6 +12,8 @@ export interface IndexedImage {
   readonly kept: ReadonlyMap<string, Buffer>;
   /** By resolved path; errors kept as values. Callers copy it before adding to it. */
   readonly infos: ReadonlyMap<string, DynamicInfo | ConfineError>;
+  /** Library names each ELF object holds as strings (what it may dlopen), by resolved path. */
+  readonly libraryNames?: ReadonlyMap<string, string[]>;
   readonly indexMillis: number;
 }
 

@@ -1,4 +1,4 @@
-import { applyEffect, EntryValue, Loc, Recovered } from '../x86/dataflow';
+import { applyEffect, EntryValue, finish, Loc, locKey, Recovered, XF_PARAM } from '../x86/dataflow';
 import { EffectDecoder } from '../x86/effects';
 import { K, Program, endsFlow } from '../x86/program';
 import { GPR_NAMES, RAX, RBP, RCX, RSP, R11 } from '../x86/registers';
@@ -6,7 +6,6 @@ import type { ParamLoc } from '../x86/types';
 import type { GlobalVars } from './globals';
 
 const MAX_STATES = 20000;
-const key = (l: Loc): string => ('r' in l ? `r${l.r}` : `s${l.s}:${l.d}`);
 
 /**
  * The x86 backward walk (x86/dataflow.ts) with the two rules Go code needs changed:
@@ -95,7 +94,7 @@ export class GoFlow {
     let steps = 0;
     while (work.length) {
       const [i, l] = work.pop()!;
-      const k = `${i}|${key(l)}`;
+      const k = `${i}|${locKey(l)}`;
       if (seen.has(k)) continue;
       seen.add(k);
       if (++steps > MAX_STATES) {
@@ -105,7 +104,8 @@ export class GoFlow {
       const fn = p.functions[p.fnOf[i]];
       const atEntry = i === fn.first;
       if (atEntry) {
-        if ('r' in l) out.params.set(`${fn.addr}:r${l.r}`, { fn: fn.addr, loc: GPR_NAMES[l.r] });
+        if (l.xf?.length) fail(XF_PARAM, p.addr[i]);
+        else if ('r' in l) out.params.set(`${fn.addr}:r${l.r}`, { fn: fn.addr, loc: GPR_NAMES[l.r] });
         else if (l.s === RSP) out.params.set(`${fn.addr}:s${l.d}`, { fn: fn.addr, loc: { stack: l.d } });
         else fail('frame-pointer slot live at function entry', p.addr[i]);
       }
@@ -114,7 +114,7 @@ export class GoFlow {
       for (const q of preds) {
         const g = 'r' in l ? this.globals?.loadAt(q) : undefined;
         if (g && 'r' in l && g.reg === l.r) {
-          this.fromGlobal(g.addr, q, out);
+          this.fromGlobal(g.addr, q, out, l);
           continue;
         }
         for (const o of this.transfer(q, l)) {
@@ -128,7 +128,18 @@ export class GoFlow {
   }
 
   /** The value loaded from a package variable: its initial bytes and what every store there writes. */
-  private fromGlobal(addr: number, q: number, out: Recovered): void {
+  private fromGlobal(addr: number, q: number, into: Recovered, l: Loc): void {
+    // Numbers found are what the variable holds: the use wants them through l's pending operations.
+    if (!l.xf?.length) return this.fromGlobalRaw(addr, into);
+    const out: Recovered = { numbers: new Set(), params: new Map(), unresolved: new Map() };
+    this.fromGlobalRaw(addr, out);
+    out.numbers.forEach((n) => into.numbers.add(finish(l, n)));
+    for (const [k, u] of out.unresolved) into.unresolved.set(k, u);
+    for (const ev of out.params.values()) into.unresolved.set(`${XF_PARAM}@${ev.fn}`, { reason: XF_PARAM, at: ev.fn });
+    void q;
+  }
+
+  private fromGlobalRaw(addr: number, out: Recovered): void {
     const v = this.globals!.valuesOf(addr);
     if (v.initial !== undefined) out.numbers.add(v.initial);
     for (const u of v.unknown) out.unresolved.set(`${u.reason}@${u.at}`, { reason: u.reason, at: u.at });
@@ -148,7 +159,6 @@ export class GoFlow {
     } finally {
       this.globalsActive.delete(addr);
     }
-    void q;
   }
 
   private transfer(q: number, l: Loc): (Loc | number | string)[] {

@@ -7,6 +7,7 @@ export type ErrorKind =
   | 'bad-input' // a file or option the user gave is malformed (file:line says where)
   | 'missing-file' // an option names a path that does not exist
   | 'image-not-found'
+  | 'image-pull' // the registry refused or could not be reached; the message carries its answer
   | 'container-start-failed'
   | 'container-exited' // not fatal for tracing; recorded as a note
   | 'docker-unavailable'

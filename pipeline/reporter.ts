@@ -1,3 +1,4 @@
+import { BatchProgress, type UnitEnd } from './batch-progress';
 import type { StageStatus } from './ledger';
 import { fieldSafe, terminalSafe } from './terminal-text';
 
@@ -14,6 +15,10 @@ export interface Reporter {
   stage(e: StageEvent): void;
   progress(unit: string, stage: string, message: string): void;
   log(unit: string, stage: string, line: string, replayed: boolean): void;
+  /** The batch starts with this many units (images); called once, before any stage. */
+  batch?(total: number): void;
+  /** A unit's per-image stages are over: done, failed (a stage failed or was skipped) or interrupted. */
+  unitDone?(unit: string, how: UnitEnd): void;
   close(): void;
 }
 
@@ -49,6 +54,8 @@ export class PlainReporter implements Reporter {
  */
 export class TtyReporter implements Reporter {
   private active = new Map<string, string>();
+  private progressOfBatch?: BatchProgress;
+  private closed = false;
   private drawn = 0;
   private timer: NodeJS.Timeout;
   private readonly plain: PlainReporter;
@@ -62,7 +69,17 @@ export class TtyReporter implements Reporter {
     this.timer.unref();
   }
 
+  batch(total: number): void {
+    this.progressOfBatch = new BatchProgress(total);
+  }
+
+  unitDone(unit: string, how: UnitEnd): void {
+    this.progressOfBatch?.end(unit, how);
+    this.redraw();
+  }
+
   stage(e: StageEvent): void {
+    if (e.unit !== '*') this.progressOfBatch?.touch(e.unit);
     if (e.status === 'running') this.active.set(e.unit, `${e.stage}…`);
     else this.active.delete(e.unit);
     this.plain.stage(e);
@@ -80,6 +97,9 @@ export class TtyReporter implements Reporter {
   close(): void {
     clearInterval(this.timer);
     this.clear();
+    if (this.closed) return;
+    this.closed = true;
+    if (this.progressOfBatch) this.out.write(this.progressOfBatch.finalLine() + '\n');
   }
 
   private above(line: string): void {
@@ -95,9 +115,12 @@ export class TtyReporter implements Reporter {
   }
 
   private redraw(): void {
+    if (this.closed) return;
     this.clear();
-    const width = Math.max(20, (this.out.columns ?? 100) - 1);
+    // A pty with no size set reports 0 columns: draw as for a common terminal then.
+    const width = Math.max(20, (this.out.columns || 100) - 1);
     const lines = [...this.active].slice(0, 20).map(([u, s]) => terminalSafe(`  ⋯ ${u}: ${s}`, false).slice(0, width));
+    if (this.progressOfBatch) lines.unshift(terminalSafe(this.progressOfBatch.line(), false).slice(0, width));
     if (lines.length) this.out.write(lines.join('\n') + '\n');
     this.drawn = lines.length;
   }

@@ -39,6 +39,16 @@ describe('runPipeline', () => {
     expect(rig.calls).toEqual(['bad/b']); // the failure is retried; nothing done is redone
   });
 
+  it('tells the reporter the batch size first and how each unit ended (for the batch line)', async () => {
+    const rig = makeRig();
+    await rig.run([{ id: 'bad', data: { fail: true } }, units[1]]);
+    expect(rig.events[0]).toBe('batch:2');
+    expect(rig.events.filter((e) => /^\w+:(done|failed|interrupted)$/.test(e)).sort()).toEqual(['bad:failed', 'two:done']);
+    // A unit ends after its last stage's event, and before the after-stages run.
+    expect(rig.events.indexOf('two:done')).toBeGreaterThan(rig.events.indexOf('two/c:done'));
+    expect(rig.events.indexOf('two:done')).toBeLessThan(rig.events.indexOf('*/z:running'));
+  });
+
   it('a config change reruns the stage that reads it; unchanged output leaves downstream reused', async () => {
     const rig = makeRig();
     await rig.run(units);

@@ -241,6 +241,7 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
 
   const byScope = (scope: Stage['scope']) => ordered.filter((s) => s.scope === scope && selected.has(s.name));
 
+  opts.reporter.batch?.(opts.units.length);
   const before = await runChain(byScope('before'), GLOBAL_UNIT);
   for (const o of before.stages) {
     if (o.outputDigest) {
@@ -248,7 +249,15 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       globalOutputs.set(o.stage, outputs.get('*')?.get(o.stage));
     }
   }
-  const units = await Promise.all(opts.units.map((u) => runChain(byScope('image'), u)));
+  const units = await Promise.all(
+    opts.units.map((u) =>
+      runChain(byScope('image'), u).then((o) => {
+        const how = o.stages.some((s) => s.status === 'interrupted') ? 'interrupted' : o.stages.some((s) => s.status === 'failed' || s.status === 'skipped') ? 'failed' : 'done';
+        opts.reporter.unitDone?.(u.id, how);
+        return o;
+      }),
+    ),
+  );
   const beforeOutputs = outputs.get('*');
 
   // `after` stages see every unit's outputs of their needs, keyed by unit id; their

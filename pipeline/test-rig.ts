@@ -28,6 +28,8 @@ export function makeRig() {
     stage: (e) => events.push(`${e.unit}/${e.stage}:${e.status}`),
     progress: () => undefined,
     log: () => undefined,
+    batch: (n) => events.push(`batch:${n}`),
+    unitDone: (u, how) => events.push(`${u}:${how}`),
     close: () => undefined,
   };
   const validate = (_schema: string, a: unknown) =>

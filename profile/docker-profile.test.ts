@@ -2,7 +2,7 @@ import * as fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SEED_DIR, sharedFile } from '../test/shared-data';
+import { DOCKER_DEFAULT_PROFILE, SEED_DIR } from '../test/test-data';
 import { allSyscalls, syscallNumber } from '../syscalls/table';
 import {
   ADDED_COMMENT,
@@ -15,7 +15,7 @@ import {
   readProfile,
 } from './docker-profile';
 
-const DOCKER_DEFAULT = sharedFile('docker-default-seccomp.json');
+const DOCKER_DEFAULT = DOCKER_DEFAULT_PROFILE;
 const SEED_DEFAULT = path.join(SEED_DIR, 'default.seccomp.json');
 const TABLE = new Set(allSyscalls().map((s) => s.name));
 

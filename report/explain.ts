@@ -1,3 +1,4 @@
+import { formatUnresolvedSite } from '../analysis/unresolved-sites';
 import type { ExtractArtifact, ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import type { CacheReader } from './artifacts';
 
@@ -12,6 +13,13 @@ export interface Explanation {
   chain?: Chain;
   /** The extracted copy of the object holding the call site (its sha256), when the extract artifact is there. */
   siteDigest?: string;
+  /**
+   * Reached syscall sites of the image whose number is unknown: any of them may make
+   * this syscall, so "not allowed" is only as good as this list is empty.
+   */
+  unresolved: ResolveArtifact['unresolved'];
+  /** Why the profile is the base profile whole (--strict), when it is. */
+  fallback?: string;
   /** What was missing to answer fully. */
   notes: string[];
 }
@@ -41,7 +49,14 @@ export function explainSyscall(
     const f = a.extract.files.find((x) => x.path === chain.siteObject) ?? a.extract.files.find((x) => x.resolvedPath === chain.siteObject);
     if (f) siteDigest = f.digest.replace(/^sha256:/, '');
   }
-  return { image, syscall, allowed, reasons: allowed ? reasons : [], ...(chain && allowed ? { chain } : {}), ...(siteDigest && allowed ? { siteDigest } : {}), notes };
+  const unresolved = a.resolve?.unresolved ?? [];
+  return {
+    image, syscall, allowed, reasons: allowed ? reasons : [],
+    ...(chain && allowed ? { chain } : {}), ...(siteDigest && allowed ? { siteDigest } : {}),
+    unresolved,
+    ...(a.profile?.fallback ? { fallback: a.profile.fallback.reason } : {}),
+    notes,
+  };
 }
 
 export async function explainFromCache(reader: CacheReader, image: string, syscall: string): Promise<Explanation> {
@@ -61,11 +76,24 @@ export function formatExplanation(e: Explanation, indent = ''): string {
     out.push(`${indent}${e.image}: ${e.syscall} is allowed`);
     if (e.chain) {
       out.push(`${indent}  reached from ${e.chain.binary}:`);
-      e.chain.steps.forEach((s, i) => out.push(`${indent}  ${i + 1}. ${s.function}  in ${s.object}${s.via ? `  (${s.via})` : ''}`));
+      e.chain.steps.forEach((s, i) => {
+        out.push(`${indent}  ${i + 1}. ${s.function}  in ${s.object}${s.via ? `  (${s.via})` : ''}`);
+        // An indirect edge is only as good as the reference behind it: show it, so a person can judge.
+        if (s.takenBy) out.push(`${indent}       a target because ${s.takenBy}`);
+      });
       out.push(`${indent}  → syscall site at 0x${e.chain.site.toString(16)} in ${e.chain.siteObject}${e.siteDigest ? `  (sha256 ${e.siteDigest})` : ''}`);
     }
     if (e.reasons.includes('runtime')) out.push(`${indent}  the container runtime makes it after the seccomp filter is installed (measured by runtime calibration)`);
     if (e.reasons.includes('override')) out.push(`${indent}  listed for this image in the -g syscalls file`);
+  }
+  if (e.fallback) out.push(`${indent}  the profile is the base profile, not narrowed: ${e.fallback}`);
+  if (e.unresolved.length) {
+    const n = e.unresolved.length;
+    out.push(
+      `${indent}  ${n} reached syscall site${n === 1 ? '' : 's'} with a number the analysis could not recover` +
+        (e.allowed ? ':' : ` (any of them could make ${e.syscall}, which the profile blocks):`),
+    );
+    for (const u of e.unresolved) out.push(`${indent}    ${formatUnresolvedSite(u)}  (reached from ${u.binaries.join(', ')})`);
   }
   for (const n of e.notes) out.push(`${indent}  note: ${n}`);
   return out.join('\n');

@@ -1,5 +1,6 @@
 import { fieldSafe } from '../pipeline/terminal-text';
 import type { BatchStats } from './batch-stats';
+import type { ImageUnresolved } from './unresolved-report';
 
 export interface HtmlReportInput {
   title: string;
@@ -12,6 +13,8 @@ export interface HtmlReportInput {
   /** The seed's published sample results, summarised the same way (optional). */
   seed?: { images: number; meanBlocked: number; meanAllowed: number };
   failures: { image: string; error: string }[];
+  /** Per image: reached syscall sites whose number was not recovered (absent: not known, e.g. seed report files). */
+  unresolved?: ImageUnresolved[];
   generatedAt: string;
 }
 
@@ -92,6 +95,17 @@ function cveSvg(inp: HtmlReportInput): string {
 const table = (head: string[], rows: (string | number)[][]) =>
   `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
 
+/** Every reached syscall site with an unknown number, per image: a syscall made there may be missing from a narrowed profile. */
+function unresolvedSection(inp: HtmlReportInput): string {
+  if (!inp.unresolved) return '';
+  const rows = inp.unresolved.flatMap((i) =>
+    i.sites.map((u) => [i.image, i.fallback ? 'base (--strict)' : 'narrowed', u.object, `0x${u.site.toString(16)}`, u.function, u.reasons.join('; '), u.binaries.join(', ')]),
+  );
+  return `<h2>Unresolved syscall sites</h2>
+<p>Reached syscall instructions whose number the analysis could not recover: a syscall made at one of them may be missing from a narrowed profile. With <code>--strict</code> such an image keeps the base profile.</p>
+${rows.length ? table(['image', 'profile', 'object', 'site', 'function', 'why', 'reached from'], rows) : '<p>None.</p>'}`;
+}
+
 /** One self-contained page: inline CSS and SVG, no script, nothing fetched. */
 export function renderHtmlReport(inp: HtmlReportInput): string {
   const t = inp.stats.totals;
@@ -116,6 +130,7 @@ ${heatmapSvg(inp)}
 <h2>CVEs mitigated per image</h2>
 ${cveSvg(inp)}
 ${table(['CVE', 'syscalls', 'images where every one is blocked'], inp.stats.perCve.map((c) => [c.id, c.syscalls.join(', '), c.mitigatedIn.length ? c.mitigatedIn.join(', ') : '—']))}
+${unresolvedSection(inp)}
 <h2>Images that failed</h2>
 ${inp.failures.length ? table(['image', 'why'], inp.failures.map((f) => [f.image, f.error])) : '<p>None.</p>'}
 <p style="color:#777;font-size:11px">Generated ${esc(inp.generatedAt)} by confine.</p>

@@ -5,21 +5,21 @@ import Papa from 'papaparse';
 import { computeBatchStats } from './batch-stats';
 import { isMitigated, parseCveFile } from './cve';
 import { diffAllowed } from './diff';
-import { explainSyscall } from './explain';
+import { explainSyscall, formatExplanation } from './explain';
 import { formatSummaryRow, parseSummaryReport, SummaryReportRow } from './seed-report';
 import { runStats } from './stats-run';
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_CVE_MAP, SEED_DIR, SEED_SAMPLE_REPORT } from '../test/test-data';
 
 const SEED = SEED_DIR;
 const readCsv = (f: string) => Papa.parse<Record<string, string>>(readFileSync(f, 'utf8'), { header: true, delimiter: ';', skipEmptyLines: true }).data;
 
 describe('confine stats on the seed sample results', () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'confine-stats-'));
-  const reportFile = `${SEED}/sample.results/profile.report.csv`;
+  const reportFile = SEED_SAMPLE_REPORT;
   const detailsFile = `${SEED}/sample.results/profile.report.details.csv`;
   let result: Awaited<ReturnType<typeof runStats>>;
   beforeAll(async () => {
-    result = await runStats({ reportFile, detailsFile, imageList: `${SEED}/images.list`, outDir: out, cveFile: `${SEED}/cve-to-syscall.csv` });
+    result = await runStats({ reportFile, detailsFile, imageList: `${SEED}/images.list`, outDir: out, cveFile: SEED_CVE_MAP });
   });
 
   test('totals match counts taken straight from the seed file', () => {
@@ -100,7 +100,7 @@ describe('CVE mitigation', () => {
 
 describe('report rows', () => {
   test("our 18-field row reads back, and the seed's 15-field rows parse", () => {
-    const seedLine = readFileSync(`${SEED}/sample.results/profile.report.csv`, 'utf8').split('\n')[1];
+    const seedLine = readFileSync(SEED_SAMPLE_REPORT, 'utf8').split('\n')[1];
     const [seedRow] = parseSummaryReport(seedLine, 'seed').rows;
     expect(seedRow).toMatchObject({ rank: 2, name: 'oracle-serverjre-8', blocked: 195, blockedBeyondDefault: 159, blockedTotalInclDefault: 212, hardened: true, remaining: 16 });
     const ours = { ...seedRow, error: 'a;b\nc', allowed: 100, unresolvedSites: 2, falseNegatives: null };
@@ -112,18 +112,29 @@ describe('report rows', () => {
 
 describe('explain and diff', () => {
   const resolve = {
-    method: 'static-analysis', syscalls: ['write', 'getpid'], perBinary: [], overrides: ['getpid'], unresolvedSites: 0,
+    method: 'static-analysis', syscalls: ['write', 'getpid'], perBinary: [], overrides: ['getpid'], unresolvedSites: 0, unresolved: [],
     provenance: { write: { binary: '/app', site: 0x10, siteObject: '/lib/libc.so.6', steps: [{ object: '/app', function: 'main', via: 'entry' }] } },
   };
   const profile = {
     imageId: 'sha256:x', imageName: 'app', profileFile: 'p', allowed: ['write', 'getpid', 'prctl'], allowedCount: 3, blockedCount: 1,
-    dockerDefaultAllowedCount: 3, runtimeSyscalls: ['prctl'], addedBeyondDefault: [],
+    dockerDefaultAllowedCount: 3, runtimeSyscalls: ['prctl'], addedBeyondDefault: [], unresolvedSites: 0,
   };
   test('chain, runtime, -g, not allowed', () => {
     expect(explainSyscall('app', 'write', { resolve, profile })).toMatchObject({ allowed: true, reasons: ['static'], chain: { site: 16 } });
     expect(explainSyscall('app', 'prctl', { resolve, profile })).toMatchObject({ allowed: true, reasons: ['runtime'] });
     expect(explainSyscall('app', 'getpid', { resolve, profile })).toMatchObject({ allowed: true, reasons: ['override'] });
     expect(explainSyscall('app', 'mount', { resolve, profile })).toMatchObject({ allowed: false, reasons: [] });
+  });
+  test('an indirect step says what holds its address', () => {
+    const withIndirect = {
+      ...resolve,
+      provenance: { write: { ...resolve.provenance.write, steps: [
+        { object: '/app', function: 'main', via: 'entry' },
+        { object: '/lib/libc.so.6', function: '_IO_file_write', via: 'indirect', takenBy: 'its address is in the data word 0x1d0658 of /lib/libc.so.6' },
+      ] } },
+    };
+    const text = formatExplanation(explainSyscall('app', 'write', { resolve: withIndirect, profile }));
+    expect(text).toMatch(/2\. _IO_file_write  in \/lib\/libc\.so\.6  \(indirect\)\n\s+a target because its address is in the data word 0x1d0658/);
   });
   test('diff', () => {
     expect(diffAllowed(new Set(['a', 'b']), new Set(['b', 'c']))).toEqual({ onlyA: ['a'], onlyB: ['c'], both: 1 });

@@ -11,6 +11,7 @@ import { CveEntry, parseCveFile } from './cve';
 import { renderHtmlReport } from './html';
 import { DetailReportRow, parseDetailReport, parseSummaryReport, SummaryReportRow } from './seed-report';
 import { writeStatsCsv } from './stats-csv';
+import { ImageUnresolved, UNRESOLVED_CSV, unresolvedCsv, unresolvedFromRunSummary } from './unresolved-report';
 
 export const BUNDLED_CVE_FILE = path.join(__dirname, 'data', 'cve-to-syscall.csv');
 export const SEED_SAMPLE_REPORT = path.join(__dirname, 'data', 'seed-sample.profile.report.csv');
@@ -66,9 +67,20 @@ export function seedAverage(text: string, universe: number): { images: number; m
   return { images: rows.length, meanBlocked, meanAllowed: universe - meanBlocked };
 }
 
+const runSummaryFile = (opts: StatsOptions) => opts.runSummary ?? path.join(path.dirname(opts.reportFile), 'run-summary.json');
+
+/** Unresolved syscall sites per image from run-summary.json; undefined when there is no such file (seed report files). */
+async function unresolvedOf(opts: StatsOptions): Promise<ImageUnresolved[] | undefined> {
+  try {
+    return unresolvedFromRunSummary(JSON.parse(await fs.readFile(runSummaryFile(opts), 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
 /** What failed and why: run-summary.json rows with an error, else the report's own error column. */
 async function failures(opts: StatsOptions, summary: SummaryReportRow[]): Promise<{ image: string; error: string }[]> {
-  const file = opts.runSummary ?? path.join(path.dirname(opts.reportFile), 'run-summary.json');
+  const file = runSummaryFile(opts);
   try {
     const j = JSON.parse(await fs.readFile(file, 'utf8')) as { rows?: { image: string; error?: string; failed?: number }[]; listErrors?: string[] };
     const rows = (j.rows ?? []).filter((r) => r.error).map((r) => ({ image: r.image, error: r.error! }));
@@ -123,6 +135,7 @@ export async function runStats(opts: StatsOptions): Promise<StatsResult> {
     cves: cves.cves,
     outDir: opts.outDir,
     failures: await failures(opts, summary.rows),
+    unresolved: await unresolvedOf(opts),
     binariesDir: opts.binariesDir,
     warnings,
     title: `confine stats: ${path.basename(path.dirname(path.resolve(opts.reportFile)))}`,
@@ -136,6 +149,8 @@ export interface StatsOutputsInput {
   cves: CveEntry[];
   outDir: string;
   failures: { image: string; error: string }[];
+  /** Reached syscall sites with an unknown number, per image; written to unresolved.sites.csv and the page when known. */
+  unresolved?: ImageUnresolved[];
   binariesDir?: string;
   warnings?: ConfineError[];
   title: string;
@@ -148,6 +163,11 @@ export async function writeStatsOutputs(inp: StatsOutputsInput): Promise<StatsRe
   const stats = computeBatchStats({ summary: inp.summary, details: inp.details, images: inp.images, cves: inp.cves, universe });
   const files = await writeStatsCsv(stats, inp.outDir);
   if (inp.binariesDir) files.push(...(await binaryCounts(inp.binariesDir, inp.outDir)));
+  if (inp.unresolved) {
+    const f = path.join(inp.outDir, UNRESOLVED_CSV);
+    await writeFileAtomic(f, unresolvedCsv(inp.unresolved));
+    files.push(f);
+  }
   const allowedSets = new Map<string, Set<string>>();
   const hardened = new Set(stats.perImage.filter((i) => i.hardened).map((i) => i.name));
   for (const d of inp.details) {
@@ -170,6 +190,7 @@ export async function writeStatsOutputs(inp: StatsOutputsInput): Promise<StatsRe
     dockerDefaultAllowed: dockerAllowed,
     ...(seed ? { seed } : {}),
     failures: inp.failures,
+    ...(inp.unresolved ? { unresolved: inp.unresolved } : {}),
     generatedAt: new Date().toISOString(),
   });
   const htmlFile = path.join(inp.outDir, HTML_REPORT_NAME);

@@ -149,6 +149,22 @@ export interface ObjectSummary {
      * has an indirect jump
      */
     ij?: boolean;
+    /**
+     * functions of this object whose address this function's code materialises (lea, mov imm): indirect-call targets once this function is reached
+     */
+    t?: number[];
+    /**
+     * data regions (indexes into `regions`) this function's code refers into: live once this function is reached
+     */
+    d?: number[];
+    /**
+     * FNV-1a hashes of the name-like strings (symbols, library names and paths) this function's code refers to (names it could pass to dlsym or dlopen)
+     */
+    h?: number[];
+    /**
+     * imports whose address this function's code materialises (a PLT stub's address in position-dependent code): indirect-call targets once this function is reached
+     */
+    ti?: number[];
   }[];
   /**
    * imported symbols, `name@VERSION` or bare `name`
@@ -257,6 +273,34 @@ export interface ObjectSummary {
     syscallSites: number;
     unknownTargets: number;
   };
+  /**
+   * data regions that hold pointers (analysis/data-regions.ts), each made live by reached code or live regions; only those with cells are listed
+   */
+  regions?: {
+    /**
+     * start address
+     */
+    a: number;
+    /**
+     * cells: [word address, kind (0 function, 1 region, 2 import, 3 the FNV-1a hash of a name-like string it points at), target]
+     */
+    c: [number, number, number][];
+  }[];
+  /**
+   * regions live whatever runs (TLS images, init/fini arrays, personality pointers)
+   */
+  rootRegions?: number[];
+  /**
+   * functions that are indirect-call targets whatever runs (personality routines; every address-taken function when the code's data references were not recorded)
+   */
+  takenAlways?: number[];
+  /**
+   * exported data symbols whose region holds pointers
+   */
+  dataExports?: {
+    name: string;
+    r: number;
+  }[];
 }
 
 // extract.schema.json
@@ -277,7 +321,7 @@ export interface ExtractArtifact {
      * After following symlinks inside the image root.
      */
     resolvedPath: string;
-    role: "executed" | "interpreter" | "needed" | "mapped" | "script-interpreter" | "all";
+    role: "executed" | "interpreter" | "needed" | "mapped" | "dlopen" | "script-interpreter" | "all";
     neededBy?: string;
     digest: string;
     size: number;
@@ -316,6 +360,16 @@ export interface ProfileArtifact {
    * Allowed although Docker's default profile does not allow them.
    */
   addedBeyondDefault: string[];
+  /**
+   * Reached syscall sites whose number was not recovered (syscall-resolve lists them).
+   */
+  unresolvedSites: number;
+  /**
+   * Present when the profile is not narrowed: --strict and some reached syscall site has an unknown number, so the image gets the base profile (Docker's default, or -p) whole, plus anything it needs beyond it.
+   */
+  fallback?: {
+    reason: string;
+  };
 }
 
 // resolve.schema.json
@@ -337,7 +391,32 @@ export interface ResolveArtifact {
    * Syscalls added by -g DIR/IMAGE.syscalls.
    */
   overrides: string[];
+  /**
+   * How many distinct reached syscall sites have a number the analysis could not recover (the length of `unresolved`).
+   */
   unresolvedSites: number;
+  /**
+   * Every reached syscall site (one per object and address) whose number was not recovered on some path: a syscall made there may be missing from the profile. Never dropped: shown in the run summary, the report and `confine explain`; with --strict the image's profile falls back to the base (Docker's default).
+   */
+  unresolved: {
+    /**
+     * The object holding the syscall instruction (path inside the image).
+     */
+    object: string;
+    /**
+     * Address of the syscall instruction (or of the wrapper call whose number argument is unknown).
+     */
+    site: number;
+    function: string;
+    /**
+     * Why the backward walk gave up, per path.
+     */
+    reasons: string[];
+    /**
+     * The programs (or dlopened objects) whose walk reached the site.
+     */
+    binaries: string[];
+  }[];
   /**
    * For each allowed syscall, one shortest chain from an executed program's entry to the syscall site (for `confine explain`).
    */
@@ -350,8 +429,20 @@ export interface ResolveArtifact {
         object: string;
         function: string;
         via?: string;
+        /**
+         * for a step entered through an indirect call: the code or data word holding its address, and what made that live
+         */
+        takenBy?: string;
       }[];
     };
+  };
+  /**
+   * The image's syscalls under each indirect-call rule (union over its programs): direct edges only; targets only what reached code and live data point at (the profile's rule); sysfilter's whole-program address-taken rule. Shows what the refinement gains.
+   */
+  byRule?: {
+    directOnly: string[];
+    reachableAT: string[];
+    wholeProgramAT: string[];
   };
 }
 

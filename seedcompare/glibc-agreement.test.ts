@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_DIR } from '../test/test-data';
 import * as fs from 'node:fs';
 import { buildCallGraph } from '../callgraph/graph';
 import { readSeedCallgraphSync } from '../callgraph/seed-format';

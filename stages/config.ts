@@ -29,6 +29,8 @@ export interface RunConfig {
   debug: boolean;
   finegrained: boolean;
   allBinaries: boolean;
+  /** --strict: an image with a reached syscall site whose number is unknown keeps the base profile (not narrowed). */
+  strict: boolean;
   durationSec: number;
   /** --verify: run each image under its profile (and again logging) to find false negatives. */
   verify: boolean;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { SEED_DIR } from '../test/shared-data';
+import { SEED_DIR } from '../test/test-data';
 import { parseImageList } from './image-list';
 
 describe('parseImageList', () => {

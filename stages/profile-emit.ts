@@ -5,7 +5,7 @@ import { sha256Hex } from '../cache/digest';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
-import { planProfile } from '../profile/emit-profile';
+import { chooseProfile } from '../profile/choose-profile';
 import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
 import { writeProfileForms } from '../profile/spo-profile';
 import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
@@ -28,12 +28,12 @@ export const profileFileName = (imageName: string) => `${imageName}.seccomp.json
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 4, // 4: runc's by-chance rt_sigreturn always allowed (calibration v3)
-    schema: 'confine/profile/v1',
+    version: 5, // 5: --strict falls back to the base when a reached site's number is unknown
+    schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
     resource: 'io',
-    configSlice: (c) => ({ resultsDir: c.resultsDir, forms: c.forms }),
+    configSlice: (c) => ({ resultsDir: c.resultsDir, forms: c.forms, strict: c.strict }),
     // The base profile's content, not its path, decides the output.
     externalInputs: async (unit, config) => ({
       base: config.defaultProfile ? sha256Hex(await fs.readFile(config.defaultProfile)) : 'built-in',
@@ -50,13 +50,19 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       const base = loadBase(config);
       const runtime = await measuredRuntime(services, ctx);
       const extra = [...runtime.syscalls, ...KERNEL_IMPLICIT_SYSCALLS];
-      const plan = planProfile(base.profile, new Set([...resolved.syscalls, ...extra]));
+      const needed = new Set([...resolved.syscalls, ...extra]);
+      const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.strict);
+      const plan = choice.plan;
+      if (choice.fallback) ctx.log(`profile not narrowed: ${choice.fallback.reason}`);
+      else if (resolved.unresolvedSites) {
+        ctx.log(`warning: narrowed although ${resolved.unresolvedSites} reached syscall site(s) have an unknown number (a syscall made there may be blocked; --strict keeps the base profile instead)`);
+      }
       for (const name of plan.addedBeyondBase) ctx.log(`${name}: needed, but Docker's default does not allow it; allowed explicitly`);
       for (const name of plan.unknownNames) ctx.log(`${name}: not a syscall name this profile format knows; left out`);
       const file = path.join(config.resultsDir, profileFileName(image.name));
       await writeFileAtomic(file, JSON.stringify(plan.profile, null, 2) + '\n');
       for (const f of await writeProfileForms(plan.profile, image.name, config.resultsDir, config.forms)) ctx.log(`wrote ${f}`);
-      const allowed = [...new Set([...resolved.syscalls, ...extra])].sort();
+      const allowed = choice.allowed;
       const total = allSyscalls().length;
       return {
         imageId: await services.imageId(image.ref),
@@ -68,6 +74,8 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         dockerDefaultAllowedCount: dockerDefaultAllowed(base.profile).size,
         runtimeSyscalls: extra.filter((n) => !resolved.syscalls.includes(n)),
         addedBeyondDefault: plan.addedBeyondBase,
+        unresolvedSites: resolved.unresolvedSites,
+        ...(choice.fallback ? { fallback: choice.fallback } : {}),
       };
     },
   };

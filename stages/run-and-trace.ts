@@ -21,11 +21,13 @@ export function runAndTraceStage(services: Services): Stage<{}, TraceArtifact, R
     needs: [],
     resource: 'container',
     configSlice: (c) => ({ durationSec: c.durationSec }),
-    externalInputs: async (unit) => {
+    externalInputs: async (unit, _config, ctx) => {
       const image = unit.data as ImageEntry;
       // Parse first: a bad flag is the user's to fix and needs no Docker to report.
       parseRunOptions(image.extraOptions, { file: image.file, line: image.line, image: image.name });
-      return { image: await services.imageId(image.ref), options: image.extraOptions };
+      // The first stage that needs the image: one missing from the engine is pulled here.
+      const id = await services.imageId(image.ref, { progress: (m) => ctx.progress(m), signal: ctx.signal });
+      return { image: id, options: image.extraOptions };
     },
     run: async (_deps, ctx, unit, config) => {
       const image = unit.data as ImageEntry;

@@ -8,6 +8,7 @@ import { parseCveFile } from '../report/cve';
 import { gatherFacts, reportRows } from '../report/report-rows';
 import { formatDetailRow, formatSummaryRow } from '../report/seed-report';
 import { BUNDLED_CVE_FILE, imageInfoFromList, writeStatsOutputs } from '../report/stats-run';
+import type { ImageUnresolved } from '../report/unresolved-report';
 import { writeFileAtomic } from '../cache/content-store';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
 import { defaultProfile } from '../profile/read-profile';
@@ -32,7 +33,7 @@ export const STATS_DIR = 'stats';
 export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArtifact> }, StatsArtifact, RunConfig> {
   return {
     name: 'stats',
-    version: 2,
+    version: 3, // 3: unresolved.sites.csv and the page's unresolved section
     schema: 'confine/stats/v1',
     scope: 'after',
     needs: ['profile-emit'],
@@ -56,8 +57,12 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
       const byName = new Map(Object.values(profiles).map((p) => [p.imageName, p]));
       const summary = [];
       const details = [];
+      const unresolved: ImageUnresolved[] = [];
       for (const entry of list) {
         const facts = await gatherFacts(reader, entry, byName.get(entry.name));
+        if (facts.resolve?.unresolved.length) {
+          unresolved.push({ image: entry.name, sites: facts.resolve.unresolved, ...(facts.profile?.fallback ? { fallback: facts.profile.fallback.reason } : {}) });
+        }
         const rows = reportRows(facts, universe, dockerAllowed);
         summary.push(rows.summary);
         if (rows.detail) details.push(rows.detail);
@@ -73,6 +78,7 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
         cves: parseCveFile(await fs.readFile(BUNDLED_CVE_FILE, 'utf8'), BUNDLED_CVE_FILE).cves,
         outDir: path.join(config.resultsDir, STATS_DIR),
         failures: summary.filter((r) => r.error).map((r) => ({ image: r.name, error: r.error })),
+        unresolved,
         title: `confine: ${list.length} images from ${path.basename(config.imageList)}`,
       });
       const med = out.stats.medianAllowed;

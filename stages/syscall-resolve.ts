@@ -1,8 +1,9 @@
 import { promises as fs } from 'node:fs';
 import { sha256Hex } from '../cache/digest';
 import * as path from 'node:path';
-import { resolveProgram, ProgramObject } from '../analysis/link';
+import { openedByHashes, resolveProgram, ProgramObject } from '../analysis/link';
 import type { ObjectSummary } from '../analysis/object-summary';
+import { formatUnresolvedSite, UnresolvedSites } from '../analysis/unresolved-sites';
 import { readGoSyscalls } from '../callgraph/go-syscalls';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
@@ -18,15 +19,17 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 /**
  * The syscalls the image can reach: for every program it ran (or every executable,
  * with --allbinaries), a whole-program walk from its entry points through the
- * libraries it loads and the dynamic loader down to syscall sites; objects it
- * dlopen'd are walked from all their exports. The union, plus -g DIR/NAME.syscalls.
+ * libraries it loads and the dynamic loader down to syscall sites. Objects the
+ * image's processes dlopen'd join every dynamic program's walk with all their exports
+ * as roots: they share the process with it, so callbacks cross both ways and an
+ * indirect call on either side can reach targets on the other. The union, plus
+ * -g DIR/NAME.syscalls.
  */
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    // 4: an object the container loads that could not be analysed fails the image
-    version: 4,
-    schema: 'confine/resolve/v2',
+    version: 6, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image
+    schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
     resource: 'cpu',
@@ -51,26 +54,44 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
 
       const perBinary: ResolveArtifact['perBinary'] = [];
       const all = new Set<number>();
-      let unresolved = 0;
+      const directOnly = new Set<number>();
+      const reachableAT = new Set<number>();
+      const wholeProgramAT = new Set<number>();
+      const unresolved = new UnresolvedSites();
       const provenance: ResolveArtifact['provenance'] = {};
-      const walk = (root: ScannedFile, summary: ObjectSummary, label: string) => {
+      // What dlopen'd modules add to a process: each module (every export a root) and its own DT_NEEDED closure.
+      // Then libraries a loaded object names for dlopen, never seen mapped: candidates the
+      // walk opens only when reached code passes the name (each with its closure).
+      const candidates = files.filter((f) => f.role === 'dlopen' && f.scan.analysis);
+      const moduleObjects: ProgramObject[] = [
+        ...dlopened.flatMap((m) => [{ path: m.path, summary: m.scan.analysis!, exportsAreRoots: true }, ...loadOrder(m, byName)]),
+        ...candidates.flatMap((c) => {
+          // The name that found it is its path as asked (`libnuma.so` → /usr/lib/…/libnuma.so), its file name or soname.
+          const openedBy = openedByHashes(c.path, c.scan.dynamic?.soname, []);
+          return [{ path: c.path, summary: c.scan.analysis!, openedBy }, ...loadOrder(c, byName).map((d) => ({ ...d, openedBy }))];
+        }),
+      ];
+      const walk = (root: ScannedFile, summary: ObjectSummary, label: string, withModules: boolean) => {
         const libs = loadOrder(root, byName);
         const loader = root.scan.dynamic?.interp ? byName.get(root.scan.dynamic.interp) ?? byName.get(path.posix.basename(root.scan.dynamic.interp)) : undefined;
         const res = resolveProgram({
           executable: { path: root.path, summary },
-          libraries: libs,
+          // After the program's own closure, as ld.so's global scope has them; a module's
+          // local scope (its closure) is searched after the global one.
+          libraries: withModules ? [...libs, ...moduleObjects] : libs,
           ...(loader?.scan.analysis ? { loader: { path: loader.path, summary: loader.scan.analysis } } : {}),
         });
-        for (const nr of res.syscalls) all.add(nr);
+        for (const nr of res.syscalls) { all.add(nr); reachableAT.add(nr); }
+        for (const nr of res.withoutIndirectRule) directOnly.add(nr);
+        for (const nr of res.wholeProgramAT) wholeProgramAT.add(nr);
         for (const [nr, p] of res.provenance) {
           const name = syscallName(nr) ?? `syscall_${nr}`;
           // Keep the shortest chain over all programs: the clearest answer to "why".
           if (!provenance[name] || provenance[name].steps.length > p.steps.length) {
-            provenance[name] = { binary: label, steps: p.steps.map((st) => ({ object: st.object, function: st.function, ...(st.via ? { via: st.via } : {}) })), site: p.site, siteObject: p.siteObject };
+            provenance[name] = { binary: label, steps: p.steps.map((st) => ({ object: st.object, function: st.function, ...(st.via ? { via: st.via } : {}), ...(st.takenBy ? { takenBy: st.takenBy } : {}) })), site: p.site, siteObject: p.siteObject };
           }
         }
-        unresolved += res.unresolvedSites.length;
-        for (const u of res.unresolvedSites.slice(0, 5)) ctx.log(`${label}: unresolved syscall site ${u.object}:${u.function}@0x${u.site.toString(16)}: ${u.reason}`);
+        unresolved.add(label, res.unresolvedSites);
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
       };
 
@@ -84,6 +105,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         await new Promise((r) => setImmediate(r));
         if (ctx.signal.aborted) throw new ConfineError('interrupted', 'interrupted while resolving syscalls');
       };
+      let modulesWalked = false;
       for (const p of programs) {
         await breathe();
         if (p.format !== 'elf') {
@@ -94,7 +116,9 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           // Sound, not silent: an executed program we cannot analyse makes the profile unknowable.
           throw new ConfineError('analysis-failed', `${p.path} was executed but could not be analysed: ${p.scan.error ?? 'no code found'}`);
         }
-        walk(p, p.scan.analysis, p.path);
+        const dynamic = !!p.scan.dynamic?.interp;
+        if (dynamic) modulesWalked = true;
+        walk(p, p.scan.analysis, p.path, dynamic);
         // The seed's -l/-m graph for this program's libc can only add syscalls.
         const libcObj = loadOrder(p, byName).find((l) => /^libc\.so\.6$|^libc\.musl-|^ld-musl-/.test(path.posix.basename(l.path)));
         const libcFile = libcObj && files.find((f) => f.path === libcObj.path);
@@ -102,24 +126,32 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         for (const nr of seed.syscalls) all.add(nr);
         if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
       }
-      for (const m of dlopened) {
-        await breathe();
-        // dlsym can hand out any export: every exported function is an entry point.
-        const s = m.scan.analysis!;
-        walk(m, { ...s, inits: [...new Set([...s.inits, ...s.exports.map((e) => e.fn)])] }, `${m.path} (dlopen'd)`);
+      // Modules mapped with no dynamic program to join (an unusual image): walked on their own.
+      if (!modulesWalked) {
+        for (const m of dlopened) {
+          await breathe();
+          // dlsym can hand out any export: every exported function is an entry point.
+          const s = m.scan.analysis!;
+          walk(m, { ...s, inits: [...new Set([...s.inits, ...s.exports.map((e) => e.fn)])] }, `${m.path} (dlopen'd)`, false);
+        }
       }
 
       const overrides = await goOverrides(config, image);
       for (const nr of overrides) all.add(nr);
       if (overrides.length) ctx.log(`${overrides.length} syscalls added from ${goListFile(config, image)}`);
-      ctx.log(`${all.size} syscalls reachable from ${perBinary.length} programs; ${unresolved} syscall sites unresolved`);
+      const sites = unresolved.list();
+      ctx.log(`${all.size} syscalls reachable from ${perBinary.length} programs; ${sites.length} reached syscall sites with a number not recovered`);
+      // Never silent: a syscall made at one of these may be missing from the profile.
+      for (const u of sites) ctx.log(`unresolved syscall site ${formatUnresolvedSite(u)} (reached from ${u.binaries.join(', ')})`);
       return {
         method: 'static-analysis',
         syscalls: names(all),
         perBinary,
         overrides: names(new Set(overrides)),
-        unresolvedSites: unresolved,
+        unresolvedSites: sites.length,
+        unresolved: sites,
         provenance,
+        byRule: { directOnly: names(directOnly), reachableAT: names(reachableAT), wholeProgramAT: names(wholeProgramAT) },
       };
     },
   };

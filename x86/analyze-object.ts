@@ -36,7 +36,7 @@ export interface DecodedCode {
  */
 export function decodeFunctions(input: CodeInput): DecodedCode {
   const t0 = performance.now();
-  const prog = Program.decode(input.code, input.codeVaddr, input.functionStarts);
+  const prog = Program.decode(input.code, input.codeVaddr, input.functionStarts, input.dataRefs ? { dataRefs: input.dataRefs } : {});
   const t1 = performance.now();
 
   const starts = new Set(prog.functions.map((f) => f.addr));
@@ -52,7 +52,12 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
   const into = new Set<number>();
   const imports = new Set<number | string>();
   const taken = new Set<number>();
+  const importsTaken = new Set<string>();
   const list = <T>(s: Set<T>): T[] => (s.size ? [...s] : []);
+  // Data references arrive in instruction order, so each function's are one run.
+  let ref = 0;
+  const refs = new Set<number>();
+  const refsTaken = new Set<number>();
   for (let f = 0; f < prog.functions.length; f++) {
     const pf = prog.functions[f];
     const unknownTargets: number[] = [];
@@ -64,6 +69,7 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
     into.clear();
     imports.clear();
     taken.clear();
+    importsTaken.clear();
     for (let i = pf.first; i < pf.last; i++) {
       const kind = prog.kind[i];
       switch (kind) {
@@ -97,14 +103,29 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
         case K.NEXT: {
           const t = prog.target[i];
           if (!Number.isNaN(t) && starts.has(t)) taken.add(t);
+          else if (!Number.isNaN(t)) {
+            const imp = input.pltTargets.get(t);
+            if (imp !== undefined) importsTaken.add(imp);
+          }
           break;
         }
       }
+    }
+    refs.clear();
+    refsTaken.clear();
+    while (ref < prog.refInsn.length && prog.refInsn[ref] < pf.last) {
+      if (prog.refInsn[ref] >= pf.first) {
+        refs.add(prog.refAddr[ref]);
+        if (prog.refOf[ref]) refsTaken.add(prog.refAddr[ref]);
+      }
+      ref++;
     }
     const info: FunctionInfo = {
       addr: pf.addr, end: pf.end, name: pf.name, exported: pf.exported,
       calls: list(calls), tailCalls: list(tails), jumpsInto: list(into), imports: list(imports).map(String), addressTaken: list(taken),
       hasIndirectCall, hasIndirectJump, syscalls: fnSyscalls, unknownTargets,
+      ...(input.dataRefs ? { dataRefs: list(refs), dataAddressTaken: list(refsTaken) } : {}),
+      ...(importsTaken.size ? { importsTaken: list(importsTaken) } : {}),
     };
     for (const a of taken) addressTaken.add(a);
     functions.set(pf.addr, info);

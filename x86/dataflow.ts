@@ -1,10 +1,33 @@
-import { EffectDecoder, Effect, FrameWrite } from './effects';
+import { applyXf, EffectDecoder, Effect, FrameWrite, XfOp } from './effects';
 import { K, Program, endsFlow } from './program';
 import { CALLER_SAVED, GPR_NAMES, RAX, RBP, RCX, RDX, RSP, R11 } from './registers';
 import type { ParamLoc, Unresolved } from './types';
 
-/** A value's home while walking backwards: a register (0..15) or a 32-bit frame slot. */
-export type Loc = { r: number } | { s: typeof RSP | typeof RBP; d: number };
+/**
+ * A value's home while walking backwards: a register (0..15) or a 32-bit frame slot.
+ * `xf` lists the partial-register operations still to apply, nearest the use last:
+ * the wanted value is xf applied in order to what this location holds.
+ */
+export type Loc = ({ r: number } | { s: typeof RSP | typeof RBP; d: number }) & { xf?: XfOp[] };
+
+/** More pending operations than this on one path (a loop incrementing %al) gives up. */
+const MAX_XF = 8;
+
+/** The state key of a location, pending operations included. */
+export function locKey(l: Loc): string {
+  const base = 'r' in l ? `r${l.r}` : `s${l.s}:${l.d}`;
+  return l.xf?.length ? `${base}|${JSON.stringify(l.xf)}` : base;
+}
+
+/** The wanted value when `l` is found to hold `n`. */
+export function finish(l: Loc, n: number): number {
+  let v = n;
+  for (const x of l.xf ?? []) v = applyXf(x, v);
+  return v;
+}
+
+/** Why a parameter cannot be passed on to callers: they would need the pending operations applied. */
+export const XF_PARAM = 'partial-register operation on a parameter (not followed into callers)';
 
 export interface EntryValue {
   /** Start of the function at whose entry the value was still live. */
@@ -25,7 +48,6 @@ interface FnFacts {
 }
 
 const MAX_STATES = 20000;
-const key = (l: Loc): string => ('r' in l ? `r${l.r}` : `s${l.s}:${l.d}`);
 const SLOT_BYTES = 4; // the syscall number is the low 32 bits
 
 /**
@@ -102,7 +124,7 @@ export class BackwardFlow {
     let steps = 0;
     while (work.length) {
       const [i, l] = work.pop()!;
-      const k = `${i}|${key(l)}`;
+      const k = `${i}|${locKey(l)}`;
       if (seen.has(k)) continue;
       seen.add(k);
       if (++steps > MAX_STATES) {
@@ -113,7 +135,8 @@ export class BackwardFlow {
       const atEntry = i === fn.first;
       if (atEntry) {
         const entry = entryLoc(l);
-        if (typeof entry === 'string' && entry.startsWith('!')) fail(entry.slice(1), p.addr[i]);
+        if (l.xf?.length) fail(XF_PARAM, p.addr[i]);
+        else if (typeof entry === 'string' && entry.startsWith('!')) fail(entry.slice(1), p.addr[i]);
         else {
           const ev: EntryValue = { fn: fn.addr, loc: entry as ParamLoc };
           out.params.set(`${fn.addr}:${JSON.stringify(ev.loc)}`, ev);
@@ -191,7 +214,26 @@ function toLoc(src: number | { base: number; disp: number }): Loc | string {
   return { s: src.base as typeof RSP, d: src.disp };
 }
 
+/**
+ * The locations (or values, or reasons for giving up) before an instruction with effect
+ * `e` that make up what `l` holds after it. Pending partial-register operations of `l`
+ * travel with the locations and are applied to the values found.
+ */
 export function applyEffect(e: Effect, l: Loc, escapes: () => boolean): (Loc | number | string)[] {
+  if (e.op === 'xform') {
+    if (!('r' in l) || l.r !== e.dst) return [l];
+    if ((l.xf?.length ?? 0) >= MAX_XF) return ['too many partial-register operations on one path'];
+    const src = toLoc(e.src);
+    if (typeof src === 'string') return [src];
+    return [{ ...src, xf: [e.x, ...(l.xf ?? [])] }];
+  }
+  const out = applyBare(e, l, escapes);
+  const xf = l.xf;
+  if (!xf?.length) return out;
+  return out.map((o) => (typeof o === 'number' ? finish(l, o) : typeof o === 'string' ? o : { ...o, xf }));
+}
+
+function applyBare(e: Exclude<Effect, { op: 'xform' }>, l: Loc, escapes: () => boolean): (Loc | number | string)[] {
   switch (e.op) {
     case 'const': {
       const m = sameDst(e.dst, l);

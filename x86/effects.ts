@@ -1,7 +1,7 @@
 import {
   Code, Decoder, DecoderOptions, Instruction, InstructionInfoFactory, MemorySizeExt, Mnemonic, OpAccess, OpKind, Register,
 } from 'iced-x86';
-import { gpr, RBP, RSP } from './registers';
+import { gpr, RAX, RBP, RSP } from './registers';
 
 /**
  * What one instruction does to general-purpose registers and stack slots, reduced to
@@ -19,7 +19,46 @@ export type Effect =
   | { op: 'rspAdd'; delta: number }
   | { op: 'rbpFromRsp' }
   | { op: 'leave' }
+  /** `dst` (a register other than rsp/rbp) becomes `x` applied to `src`'s value (src may be dst itself). */
+  | { op: 'xform'; dst: number; src: Dst; x: XfOp }
   | { op: 'other'; name: string; writes: number /* bitmask of GPR families */; frameWrites: FrameWrite[]; otherMemWrite: boolean; partialRegWrite: number };
+
+/**
+ * An 8-, 16- or 32-bit operation on the low 32 bits of a value (all the kernel reads as
+ * the syscall number), for the partial-register shapes the walk models:
+ * - `set|add|and|or|xor`: the field of `bits` at bit `shift` (8 for ah..bh) becomes
+ *   op(field, imm); the bits outside the field are kept (8/16-bit writes merge into the
+ *   old value; a 64-bit op's low 32 bits depend on the low 32 bits only);
+ * - `ext`: the field zero- or sign-extended; `into: 16` merges the result into the
+ *   low 16 bits (`movzx %al,%ax`, `cbw`), `into: 32` replaces the value.
+ */
+export type XfOp =
+  | { f: 'set' | 'add' | 'and' | 'or' | 'xor'; bits: 8 | 16 | 32; shift: 0 | 8; imm: number }
+  | { f: 'ext'; bits: 8 | 16; shift: 0 | 8; signed: boolean; into: 16 | 32 };
+
+const fieldMask = (bits: number): number => (bits === 32 ? 0xffffffff : (1 << bits) - 1);
+
+/** `x` applied to a value (signed low 32 bits in, signed low 32 bits out). */
+export function applyXf(x: XfOp, value: number): number {
+  const v = value >>> 0;
+  const m = fieldMask(x.bits);
+  const field = (v >>> x.shift) & m;
+  if (x.f === 'ext') {
+    const e = x.signed ? (field << (32 - x.bits)) >> (32 - x.bits) : field;
+    return x.into === 16 ? ((v & 0xffff0000) | (e & 0xffff)) | 0 : e | 0;
+  }
+  let nf: number;
+  switch (x.f) {
+    case 'set': nf = x.imm; break;
+    case 'add': nf = field + x.imm; break;
+    case 'and': nf = field & x.imm; break;
+    case 'or': nf = field | x.imm; break;
+    case 'xor': nf = field ^ x.imm; break;
+  }
+  nf = (nf & m) >>> 0;
+  const keep = (v & ~((m << x.shift) >>> 0)) >>> 0;
+  return (keep | (nf << x.shift)) | 0;
+}
 
 /** A register (0..15) or a frame slot: 8 bytes at [rsp+disp] or [rbp+disp]. */
 export type Dst = number | Slot;
@@ -47,6 +86,10 @@ const CMOVS = new Set<number>(
   (Object.keys(Code).filter((k) => /^Cmov[a-z]+_r(32|64)_rm(32|64)$/.test(k)) as (keyof typeof Code)[]).map((k) => Code[k]),
 );
 const RSP_ADJ = new Set<number>([Code.Add_rm64_imm32, Code.Add_rm64_imm8, Code.Sub_rm64_imm32, Code.Sub_rm64_imm8]);
+
+const ARITH = new Map<Mnemonic, 'set' | 'add' | 'and' | 'or' | 'xor'>([
+  [Mnemonic.Mov, 'set'], [Mnemonic.Add, 'add'], [Mnemonic.Sub, 'add'], [Mnemonic.And, 'and'], [Mnemonic.Or, 'or'], [Mnemonic.Xor, 'xor'],
+]);
 
 const mnemonicName = (m: Mnemonic): string => (Mnemonic as unknown as Record<number, string>)[m]?.toLowerCase() ?? String(m);
 
@@ -187,7 +230,57 @@ export class EffectDecoder {
     } else if (code === Code.Leaveq) {
       return { op: 'leave' };
     }
-    return this.generic(ins);
+    return this.partial(ins) ?? this.generic(ins);
+  }
+
+  /**
+   * Arithmetic with a constant on a register of any width, and 8/16-bit moves and
+   * extensions (`xor %eax,%eax; mov $56,%al` is how musl's __clone sets the number).
+   * Only shapes whose result depends on one location are modelled; the rest stay
+   * `other` (unresolved when they touch the tracked value). rsp/rbp as destination
+   * are left alone: frame slots are addressed through them.
+   */
+  private partial(ins: Instruction): Effect | undefined {
+    const m = ins.mnemonic;
+    if (ins.code === Code.Cbw) return { op: 'xform', dst: RAX, src: RAX, x: { f: 'ext', bits: 8, shift: 0, signed: true, into: 16 } };
+    if (ins.code === Code.Cwde) return { op: 'xform', dst: RAX, src: RAX, x: { f: 'ext', bits: 16, shift: 0, signed: true, into: 32 } };
+    if (ins.code === Code.Cdqe) return { op: 'copy', dst: RAX, src: RAX }; // the low 32 bits are unchanged
+    if (ins.opCount < 1 || ins.op0Kind !== OpKind.Register) return undefined;
+    const d = gpr(ins.op0Register);
+    if (!d || d.idx === RSP || d.idx === RBP) return undefined;
+    const bits = d.bits === 64 ? 32 : d.bits;
+    const shift = d.high8 ? 8 : 0;
+    const imm = (k: number): number => Number(BigInt.asUintN(32, ins.immediate(k)));
+    const isImm = (k: OpKind): boolean => k !== OpKind.Register && k !== OpKind.Memory && k >= OpKind.Immediate8 && k <= OpKind.Immediate32to64;
+    const f = ARITH.get(m);
+    if (f && ins.opCount === 2 && isImm(ins.op1Kind)) {
+      if (f === 'set' && bits === 32) return undefined; // mov $imm,r32/r64 is a constant, handled above
+      const v = imm(1);
+      return { op: 'xform', dst: d.idx, src: d.idx, x: { f, bits, shift, imm: m === Mnemonic.Sub ? -v >>> 0 : v } };
+    }
+    if ((m === Mnemonic.Xor || m === Mnemonic.Sub) && ins.opCount === 2 && ins.op1Kind === OpKind.Register && ins.op1Register === ins.op0Register) {
+      return { op: 'xform', dst: d.idx, src: d.idx, x: { f: 'set', bits, shift, imm: 0 } };
+    }
+    if ((m === Mnemonic.Inc || m === Mnemonic.Dec) && ins.opCount === 1) {
+      return { op: 'xform', dst: d.idx, src: d.idx, x: { f: 'add', bits, shift, imm: m === Mnemonic.Inc ? 1 : 0xffffffff } };
+    }
+    if ((m === Mnemonic.Movzx || m === Mnemonic.Movsx) && ins.opCount === 2 && !d.high8) {
+      const signed = m === Mnemonic.Movsx;
+      const into = d.bits === 16 ? 16 : 32;
+      if (ins.op1Kind === OpKind.Register) {
+        const s = gpr(ins.op1Register);
+        if (!s || (s.bits !== 8 && s.bits !== 16) || s.idx === RSP) return undefined;
+        if (into === 16 && s.idx !== d.idx) return undefined; // merges two registers
+        return { op: 'xform', dst: d.idx, src: s.idx, x: { f: 'ext', bits: s.bits, shift: s.high8 ? 8 : 0, signed, into } };
+      }
+      if (ins.op1Kind === OpKind.Memory && into === 32) {
+        const slot = this.slotOf(ins);
+        const size = MemorySizeExt.size(ins.memorySize);
+        if (slot && (size === 1 || size === 2)) return { op: 'xform', dst: d.idx, src: slot, x: { f: 'ext', bits: size === 1 ? 8 : 16, shift: 0, signed, into } };
+      }
+      return undefined;
+    }
+    return undefined;
   }
 
   private generic(ins: Instruction): Effect {

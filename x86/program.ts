@@ -1,4 +1,4 @@
-import { Code, Decoder, DecoderOptions, FlowControl, Instruction, Mnemonic } from 'iced-x86';
+import { Code, Decoder, DecoderOptions, FlowControl, Instruction, Mnemonic, Register } from 'iced-x86';
 import type { FunctionStart } from './types';
 
 /**
@@ -103,6 +103,15 @@ export class Program {
   target = new Float64Array(1024);
   fnOf = new Int32Array(1024);
   functions: ProgramFunction[] = [];
+  /**
+   * Data addresses the code names (only when decoded with `dataRefs`): instruction
+   * index and address, in instruction order. `refOf` says how: 1 = the address itself is
+   * materialised (lea, mov imm: the object's address is taken), 0 = a load or store
+   * through it (the object is used in place).
+   */
+  refInsn: number[] = [];
+  refAddr: number[] = [];
+  refOf: number[] = [];
   private jumpSrc?: Map<number, number[]>;
   private callSrc?: Map<number, number[]>;
 
@@ -127,6 +136,8 @@ export class Program {
       else if (k === K.JMP || k === K.JCC) push(this.jumpSrc, this.target[i], i);
     }
   }
+
+  private refMode = REF_NONE;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -180,9 +191,14 @@ export class Program {
     this.fnOf = g(this.fnOf, Int32Array);
   }
 
-  /** Decodes every function; returns the time it took. */
-  static decode(bytes: Uint8Array, base: number, starts: FunctionStart[]): Program {
+  /**
+   * Decodes every function. With `dataRefs`, also records the data addresses each
+   * instruction names: rip-relative operands always, and for position-dependent code
+   * (`absolute`) absolute displacements and immediates too.
+   */
+  static decode(bytes: Uint8Array, base: number, starts: FunctionStart[], opts: { dataRefs?: { absolute: boolean } } = {}): Program {
     const p = new Program(bytes, base);
+    p.refMode = opts.dataRefs ? (opts.dataRefs.absolute ? REF_ABSOLUTE : REF_PIC) : REF_NONE;
     // x86-64 code averages 3.5-4 bytes an instruction (Go's a little less): size the
     // arrays once instead of doubling (and copying) them a dozen times on a large object.
     p.reserve(Math.ceil(bytes.length / 3.2) + 1024);
@@ -235,6 +251,38 @@ export class Program {
     return p;
   }
 
+  /**
+   * One wasm call (memoryBase) per instruction; the address itself only for the few
+   * that have a rip-relative (or, in position-dependent code, absolute) operand.
+   */
+  private noteDataRef(ins: Instruction, i: number, materialised: number, flags: number): void {
+    const mb = ins.memoryBase;
+    const isLea = ins.code === Code.Lea_r64_m || ins.code === Code.Lea_r32_m;
+    if (mb === Register.RIP) {
+      // The decoder's own ip drifts from our addresses (we move its position between
+      // functions), so take the displacement relative to its idea of the next ip.
+      const disp = Number(BigInt.asIntN(64, ins.ipRelMemoryAddress - ins.nextIP));
+      this.pushRef(i, this.addr[i] + this.len[i] + disp, isLea ? 1 : 0);
+      return;
+    }
+    if (this.refMode !== REF_ABSOLUTE) return;
+    if (flags & F_MATERIALISING && !Number.isNaN(materialised) && materialised > 0) {
+      this.pushRef(i, materialised, 1);
+      return;
+    }
+    // [disp32] or [index*scale+disp32] with no base: the displacement is an address.
+    if (mb === Register.None && ins.memoryDisplSize >= 4) {
+      const d = Number(ins.memoryDisplacement);
+      if (d > 0) this.pushRef(i, d, isLea ? 1 : 0);
+    }
+  }
+
+  private pushRef(i: number, addr: number, materialised: number): void {
+    this.refInsn.push(i);
+    this.refAddr.push(addr);
+    this.refOf.push(materialised);
+  }
+
   /** Returns where code resumes after the range: past its end if its last instruction was a straddling nop. */
   private decodeRange(decoder: Decoder, ins: Instruction, from: number, to: number, fnIdx: number): number {
     const bytes = this.bytes;
@@ -274,6 +322,7 @@ export class Program {
         t = materialisedAddress(ins, code, bytes, pos, len, next);
       }
       this.target[i] = t;
+      if (this.refMode !== REF_NONE && code !== Code.INVALID) this.noteDataRef(ins, i, t, flags);
       this.n++;
       pos += len;
       if (code === Code.INVALID) {
@@ -346,6 +395,10 @@ function materialisedAddress(ins: Instruction, code: number, bytes: Uint8Array, 
       return NaN;
   }
 }
+
+const REF_NONE = 0;
+const REF_PIC = 1;
+const REF_ABSOLUTE = 2;
 
 /** REL8 / REL32 / MATERIALISING as bits per Code: the decode loop tests every instruction, a typed array beats three Set lookups. */
 const F_REL8 = 1;

@@ -26,6 +26,11 @@ export interface CodeInput {
    * arrays, IFUNC targets): such functions can be entered from unknown callers.
    */
   extraAddressTaken?: Iterable<number>;
+  /**
+   * Record the data addresses each function names (FunctionInfo.dataRefs); `absolute`
+   * for position-dependent code, whose immediates and displacements are addresses.
+   */
+  dataRefs?: { absolute: boolean };
 }
 
 /** Registers by their 64-bit name; the low 32 bits are what the kernel reads as the syscall number. */
@@ -87,12 +92,18 @@ export interface FunctionInfo {
   imports: string[];
   /** Function starts whose address this function's code materialises (lea rip-relative, mov imm). */
   addressTaken: number[];
+  /** Imports whose PLT stub address the code materialises (position-dependent code taking `&puts`: the stub is its canonical address). */
+  importsTaken?: string[];
   hasIndirectCall: boolean;
   hasIndirectJump: boolean;
   /** Syscall instructions, by address (details in CodeAnalysis.syscalls). */
   syscalls: number[];
   /** Direct calls/jumps whose target is no function start nor PLT stub nor inside a known function. */
   unknownTargets: number[];
+  /** Addresses (any, not only data: the caller filters) that instructions load, store or materialise; with CodeInput.dataRefs. */
+  dataRefs?: number[];
+  /** The subset of dataRefs whose address is materialised (lea, mov imm): an object's address taken. */
+  dataAddressTaken?: number[];
 }
 
 export interface CodeAnalysis {

@@ -114,14 +114,27 @@ describe('confine profiles on real images', () => {
     expect(await confineContainers()).toEqual([]);
   });
 
-  it('a bad list line and a missing image fail alone; the good image is profiled; exit status 1', async () => {
-    const badDir = tempWorkdir([LIST[0], 'x;broken;line', "3;ghost;confine-sample/does-not-exist:latest;[];0;Official"]);
-    const r = await confine(ARGS, badDir);
+  it('a bad list line and an image no registry serves fail alone; the good image is profiled; exit status 1', async () => {
+    // A registry on loopback that is not there: the engine's pull is refused without leaving the host.
+    const ghost = 'localhost:1/confine-sample/does-not-exist:latest';
+    const badDir = tempWorkdir([LIST[0], 'x;broken;line', `3;ghost;${ghost};[];0;Official`]);
+    const list = path.join(badDir, 'images.list');
+    const r = await confine([...ARGS.slice(0, 2), list, ...ARGS.slice(3)], badDir);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/images\.list:2: bad-input: expected 6 or 7/);
+    // The list is named as it was typed (absolute here), not relative to the working directory.
+    expect(r.stderr).toContain(`${list}:2: bad-input: expected 6 or 7`);
     const rows = readSummary(badDir);
-    expect(rows.find((x) => x.image === 'ghost')?.error).toMatch(/image-not-found: image 'confine-sample\/does-not-exist:latest' is not in the local Docker engine/);
+    expect(rows.find((x) => x.image === 'ghost')?.error).toMatch(
+      /image ghost, stage run-and-trace: image-pull: could not pull 'localhost:1\/confine-sample\/does-not-exist:latest' from localhost:1: .*127\.0\.0\.1:1.*connection refused/,
+    );
     expect(rows.find((x) => x.image === 'c-static')).toMatchObject({ failed: 0, skipped: 0, image: 'c-static' });
+
+    const noPull = await confine([...ARGS, '--no-pull'], badDir);
+    expect(noPull.code).toBe(1);
+    expect(readSummary(badDir).find((x) => x.image === 'ghost')?.error).toMatch(
+      /image-not-found: image 'localhost:1\/confine-sample\/does-not-exist:latest' is not in the local Docker engine, and --no-pull forbids pulling it/,
+    );
+    expect(readSummary(badDir).find((x) => x.image === 'c-static')).toMatchObject({ failed: 0, skipped: 0 });
   });
 
   it('an option naming a missing file is refused before any work, naming the option', async () => {

@@ -4,6 +4,7 @@
  * traced, and what the kernel saw is compared with what the programs are known to do.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -243,6 +244,14 @@ it('removes the container and the trace instance when aborted', async () => {
   expect(e).toBeInstanceOf(ConfineError);
   expect((e as ConfineError).kind).toBe('interrupted');
   expect(Date.now() - t0).toBeLessThan(10_000);
+});
+
+it("leaves no listener on the run's abort signal, which every image's trace shares", async () => {
+  // One left per trace piled up to MaxListenersExceededWarning in every batch of 11+ images.
+  const ac = new AbortController();
+  await run(['exit:0'], 10, { signal: ac.signal });
+  await run(['/bin/child'], 2, { signal: ac.signal });
+  expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
 });
 
 describe('tracefs instances outlive no confine process', () => {

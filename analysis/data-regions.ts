@@ -1,0 +1,242 @@
+import type { ElfFile } from '../elf';
+import { R_X86_64, SHT } from '../elf';
+import { StringReader } from './name-hashes';
+
+/**
+ * An object's data, cut into regions, with the code and data pointers each region
+ * holds ("cells"). The link walk makes a region live when reached code (or a live
+ * region) refers into it, and only the functions a live region points at become
+ * indirect-call targets — instead of every function whose address is stored anywhere.
+ *
+ * Where a data object begins is known for sure only from a sized symbol. Elsewhere
+ * (stripped libraries) a region runs from one boundary to the next, and boundaries are:
+ * section starts, each GOT slot (compiled code reads GOT slots one by one), sized
+ * symbols' extents, and every address some instruction materialises (`lea obj(%rip)`:
+ * an object's address taken is nearly always its start). Loads and stores through an
+ * address (`mov obj+8(%rip)`, a field) are not boundaries: they fall inside the object.
+ * Pointers between data (data → data) make their target's region live, but do not cut.
+ *
+ * The corner this leaves (README, "how a profile is computed"): in a stripped object, a
+ * function pointer stored in a data object past an address some *other* code
+ * materialises (`&table[3]`), read only through the object's base from reached code,
+ * while the code materialising the inner address is never reached. A code reference
+ * therefore also makes live the regions that begin up to NEAR bytes after it, which
+ * covers biased bases (`lea table-8(%rip)` for 1-based indexing).
+ */
+
+/**
+ * A cell's target: a function of this object, another region, an import (function or
+ * data, bound at link time), or a name-like string (by hash: a name dlsym or dlopen may get).
+ */
+export type CellTarget = { fn: number } | { region: number } | { import: number } | { name: number };
+
+export interface DataRegion {
+  start: number;
+  end: number;
+  cells: { at: number; target: CellTarget }[];
+}
+
+export interface DataRegions {
+  regions: DataRegion[];
+  /** Region index of an address, or -1 when it is in no data section. */
+  regionOf(addr: number): number;
+  /** Regions a code reference at `addr` makes live: its own and those beginning within NEAR bytes after it. */
+  regionsForCodeRef(addr: number): number[];
+  /** Regions live whatever code runs: TLS images and personality pointers (read by the runtime, not by code). */
+  roots: number[];
+  /** Functions the unwinder calls through .eh_frame (direct personality pointers). */
+  rootFunctions: number[];
+}
+
+/** How far past a code reference an object may begin and still be the one the code means (biased bases). */
+export const NEAR = 32;
+
+const SHF_ALLOC = 0x2;
+const SHF_EXECINSTR = 0x4;
+
+export interface RegionInput {
+  elf: ElfFile;
+  /** Function index of an exact function start. */
+  functionAt(addr: number): number | undefined;
+  /** Import index of an undefined symbol (name, version). */
+  importOf(name: string, version?: string): number;
+  /** Import index of a PLT stub address (position-dependent code's canonical address of an imported function). */
+  importAtPlt(addr: number): number | undefined;
+  /** Every address any instruction materialises (lea/mov imm), reached or not. */
+  materialised: Iterable<number>;
+  strings: StringReader;
+}
+
+export function dataRegions(input: RegionInput): DataRegions {
+  const { elf } = input;
+  // Sorted, disjoint address ranges (a malformed file may overlap them or put them past
+  // 2^53: such sections are dropped, which only makes fewer regions).
+  const sections: typeof elf.sections = [];
+  for (const sec of elf.sections
+    .filter((x) => (x.flags & SHF_ALLOC) !== 0 && (x.flags & SHF_EXECINSTR) === 0 && x.size > 0 && x.addr > 0 && Number.isSafeInteger(x.addr + x.size))
+    .sort((a, b) => a.addr - b.addr)) {
+    const last = sections[sections.length - 1];
+    if (!last || sec.addr >= last.addr + last.size) sections.push(sec);
+  }
+  const sectionAt = (addr: number) => {
+    let lo = 0;
+    let hi = sections.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = sections[mid];
+      if (addr < s.addr) hi = mid - 1;
+      else if (addr >= s.addr + s.size) lo = mid + 1;
+      else return s;
+    }
+    return undefined;
+  };
+  const isGot = (name: string) => name === '.got' || name === '.got.plt';
+
+  // Sized objects: their extents are exact, nothing cuts inside them.
+  const extents: [number, number][] = [];
+  for (const s of [...elf.symtab, ...elf.dynsym]) {
+    if (!s.defined || s.size <= 0 || (s.type !== 'object' && s.type !== 'tls' && s.type !== 'notype')) continue;
+    if (!sectionAt(s.value)) continue;
+    extents.push([s.value, s.value + s.size]);
+  }
+  extents.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  // Merge overlapping extents (aliases, nested symbols) into maximal objects.
+  const objects: [number, number][] = [];
+  for (const e of extents) {
+    const last = objects[objects.length - 1];
+    if (last && e[0] < last[1]) last[1] = Math.max(last[1], e[1]);
+    else objects.push([e[0], e[1]]);
+  }
+  const insideObject = (addr: number) => {
+    let lo = 0;
+    let hi = objects.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const o = objects[mid];
+      if (addr <= o[0]) hi = mid - 1;
+      else if (addr >= o[1]) lo = mid + 1;
+      else return true; // strictly inside
+    }
+    return false;
+  };
+
+  const cuts = new Set<number>();
+  for (const s of sections) {
+    cuts.add(s.addr);
+    if (isGot(s.name)) for (let a = s.addr; a < s.addr + s.size; a += 8) cuts.add(a);
+  }
+  for (const [a, b] of objects) {
+    cuts.add(a);
+    if (sectionAt(b)) cuts.add(b);
+  }
+  for (const a of input.materialised) if (sectionAt(a) && !insideObject(a)) cuts.add(a);
+  const starts = [...cuts].filter((c) => sectionAt(c) !== undefined).sort((x, y) => x - y);
+  const regions: DataRegion[] = starts.map((start, i) => {
+    const sec = sectionAt(start)!;
+    const next = i + 1 < starts.length ? starts[i + 1] : Infinity;
+    return { start, end: Math.min(next, sec.addr + sec.size), cells: [] };
+  });
+  const regionOf = (addr: number): number => {
+    if (!sectionAt(addr)) return -1;
+    let lo = 0;
+    let hi = starts.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid] <= addr) { best = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    return best >= 0 && addr < regions[best].end ? best : -1;
+  };
+
+  const targetOf = (addr: number): CellTarget | undefined => {
+    const fn = input.functionAt(addr);
+    if (fn !== undefined) return { fn };
+    const imported = input.importAtPlt(addr);
+    if (imported !== undefined) return { import: imported };
+    const r = regionOf(addr);
+    return r >= 0 ? { region: r } : undefined;
+  };
+  const addCell = (at: number, target: CellTarget | undefined) => {
+    if (!target) return;
+    const r = regionOf(at);
+    if (r >= 0) regions[r].cells.push({ at, target });
+  };
+  /** A pointer word at `at` holding `value`: to a function, into data, and perhaps to a name. */
+  const addPointer = (at: number, value: number) => {
+    const t = targetOf(value);
+    addCell(at, t);
+    if (t && 'region' in t) {
+      const name = input.strings.nameHashAt(value);
+      if (name !== undefined) addCell(at, { name });
+    }
+  };
+
+  for (const rel of elf.relocations) {
+    switch (rel.type) {
+      case R_X86_64.RELATIVE:
+      case R_X86_64.RELATIVE64:
+        addPointer(rel.offset, rel.addend);
+        break;
+      case R_X86_64.R64:
+      case R_X86_64.GLOB_DAT:
+      case R_X86_64.COPY: {
+        const s = rel.symbol;
+        if (!s || !s.name) break;
+        if (rel.type === R_X86_64.COPY) {
+          // The executable's copy of a library's data object holds that object's pointers.
+          addCell(rel.offset, { import: input.importOf(s.name, s.version) });
+        } else if (s.defined) addPointer(rel.offset, s.value + (rel.type === R_X86_64.R64 ? rel.addend : 0));
+        else if (s.type !== 'tls') addCell(rel.offset, { import: input.importOf(s.name, s.version) });
+        break;
+      }
+    }
+  }
+  // Position-dependent code stores pointers as plain words, without relocations.
+  if (elf.type === 'exec') {
+    forEachAbsoluteDataWord(elf, (at, v) => addPointer(at, v));
+  }
+
+  const roots = new Set<number>();
+  for (const s of sections) if (s.name === '.tdata' || s.type === SHT.INIT_ARRAY || s.type === SHT.FINI_ARRAY || s.type === SHT.PREINIT_ARRAY) {
+    for (let r = regionOf(s.addr); r >= 0 && r < regions.length && regions[r].start < s.addr + s.size; r++) roots.add(r);
+  }
+  const rootFunctions = new Set<number>();
+  for (const p of elf.personalities) {
+    if (p.indirect) {
+      const r = regionOf(p.address);
+      if (r >= 0) roots.add(r);
+    } else {
+      const f = input.functionAt(p.address);
+      if (f !== undefined) rootFunctions.add(f);
+    }
+  }
+
+  const regionsForCodeRef = (addr: number): number[] => {
+    const r = regionOf(addr);
+    if (r < 0) return [];
+    const out = [r];
+    const sec = sectionAt(addr)!;
+    if (isGot(sec.name)) return out;
+    for (let k = r + 1; k < regions.length && regions[k].start <= addr + NEAR; k++) out.push(k);
+    return out;
+  };
+
+  return { regions, regionOf, regionsForCodeRef, roots: [...roots].sort((a, b) => a - b), rootFunctions: [...rootFunctions].sort((a, b) => a - b) };
+}
+
+/**
+ * The 8-byte-aligned words of a non-PIE object's allocated data that could be code
+ * addresses (below 4 GiB): function pointers stored without relocations.
+ */
+export function forEachAbsoluteDataWord(elf: ElfFile, fn: (at: number, word: number) => void): void {
+  // A callback, not a generator: millions of words, and a generator's resumption per word showed in profiles.
+  for (const s of elf.sections) {
+    if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.type === SHT.NOBITS || s.size < 8) continue;
+    const bytes = elf.readAt(s.addr, s.size);
+    if (!bytes) continue;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= bytes.length; o += 8) {
+      if (dv.getUint32(o + 4, true) === 0) fn(s.addr + o, dv.getUint32(o, true));
+    }
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Library names an object may pass to dlopen: NUL-terminated strings in its bytes that
+ * look like a shared object's file name or path (`libnuma.so.1`, `libgcc_s.so.1`,
+ * `/usr/lib/x86_64-linux-gnu/libfoo.so`). Found over the whole file (a name may sit in
+ * any data section); whether reached code really passes one to dlopen is decided by the
+ * walk (analysis/link.ts, ProgramObject.openedBy), so a stray match only costs a scan.
+ */
+const MAX_LEN = 200;
+const SO_NAME = /^(?:\/[A-Za-z0-9_.+\-/]*\/)?[A-Za-z][A-Za-z0-9_.+\-]*\.so(?:\.[0-9]+)*$/;
+
+export function libraryNamesIn(bytes: Uint8Array): string[] {
+  const out = new Set<string>();
+  // Find ".so" followed by digits/dots and a NUL, then walk back to the string's start:
+  // far fewer candidates than testing every string of a large object.
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] !== 0x2e || bytes[i + 1] !== 0x73 || bytes[i + 2] !== 0x6f) continue; // ".so"
+    let end = i + 3;
+    while (end < bytes.length && (bytes[end] === 0x2e || (bytes[end] >= 0x30 && bytes[end] <= 0x39))) end++;
+    if (end >= bytes.length || bytes[end] !== 0) continue;
+    let start = i;
+    while (start > 0 && i - start < MAX_LEN && isNameByte(bytes[start - 1])) start--;
+    if (start > 0 && bytes[start - 1] !== 0 && !isBoundary(bytes[start - 1])) continue;
+    const s = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
+    if (SO_NAME.test(s)) out.add(s);
+  }
+  return [...out].sort();
+}
+
+function isNameByte(b: number): boolean {
+  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2e || b === 0x2d || b === 0x2b || b === 0x2f;
+}
+
+/** A string referenced from its middle (a tail-merged name) is preceded by any byte; accept printable non-name bytes too. */
+function isBoundary(b: number): boolean {
+  return b < 0x20 || b > 0x7e || !isNameByte(b);
+}

@@ -1,0 +1,67 @@
+import type { RunResult } from '../pipeline/runner';
+import { formatProfileTable, formatUnresolvedSites, summarise } from './summary';
+
+const site = (object: string, addr: number, reason: string, binaries: string[]) => ({ object, site: addr, function: 'f', reasons: [reason], binaries });
+
+function result(): RunResult {
+  const ok = (stage: string) => ({ stage, status: 'done' as const, ms: 1 });
+  const stages = [ok('syscall-resolve'), ok('profile-emit')];
+  const profile = (extra: object) => ({ allowedCount: 100, blockedCount: 273, dockerDefaultAllowedCount: 300, ...extra });
+  return {
+    before: { unit: '*', stages: [] },
+    after: { unit: '*', stages: [] },
+    units: [
+      { unit: 'narrow', stages },
+      { unit: 'strict', stages },
+      { unit: 'clean', stages },
+    ],
+    outputs: new Map<string, Map<string, unknown>>([
+      ['narrow', new Map<string, unknown>([
+        ['syscall-resolve', { unresolved: [site('/lib/libc.so.6', 0x86768, 'rax written by mov from memory', ['/bin/ls', '/bin/sh'])] }],
+        ['profile-emit', profile({ unresolvedSites: 1 })],
+      ])],
+      ['strict', new Map<string, unknown>([
+        ['syscall-resolve', { unresolved: [site('/app', 0x10, 'return value of call to 0x20', ['/app']), site('/app', 0x30, 'search limit reached', ['/app'])] }],
+        ['profile-emit', profile({ unresolvedSites: 2, allowedCount: 300, fallback: { reason: '--strict: 2 reached syscall sites ...' } })],
+      ])],
+      ['clean', new Map<string, unknown>([
+        ['syscall-resolve', { unresolved: [] }],
+        ['profile-emit', profile({ unresolvedSites: 0 })],
+      ])],
+    ]),
+    interrupted: false,
+  };
+}
+
+test('run-summary rows carry every unresolved site and the --strict fallback reason', () => {
+  const rows = summarise(result());
+  expect(rows.map((r) => [r.image, r.unresolvedSites?.length, r.profileFallback])).toEqual([
+    ['narrow', 1, undefined],
+    ['strict', 2, '--strict: 2 reached syscall sites ...'],
+    ['clean', 0, undefined],
+  ]);
+  expect(rows[0].unresolvedSites![0]).toMatchObject({ object: '/lib/libc.so.6', site: 0x86768, binaries: ['/bin/ls', '/bin/sh'] });
+});
+
+test('the end-of-run table counts them and says which profiles were kept whole; the list names every site', () => {
+  const r = result();
+  const table = formatProfileTable(r)!;
+  const line = (img: string) => table.split('\n').find((l) => l.startsWith(img))!.split(/\s{2,}/);
+  expect(table.split('\n')[0]).toMatch(/unresolved sites\s+profile/);
+  expect(line('narrow').slice(4, 6)).toEqual(['1', 'narrowed']);
+  expect(line('strict').slice(4, 6)).toEqual(['2', 'base (--strict)']);
+  expect(line('clean').slice(4, 6)).toEqual(['0', 'narrowed']);
+  const list = formatUnresolvedSites(summarise(r))!;
+  expect(list).toContain('narrow: 1 site — profile narrowed anyway');
+  expect(list).toContain('strict: 2 sites — profile not narrowed (--strict)');
+  expect(list).toContain('/lib/libc.so.6@0x86768 in f: rax written by mov from memory  (from /bin/ls, /bin/sh)');
+  expect(list).toContain('/app@0x10 in f: return value of call to 0x20');
+  expect(list).toContain('/app@0x30 in f: search limit reached');
+  expect(list).not.toContain('clean');
+});
+
+test('no unresolved site anywhere: no list', () => {
+  const r = result();
+  r.units = r.units.filter((u) => u.unit === 'clean');
+  expect(formatUnresolvedSites(summarise(r))).toBeUndefined();
+});
