@@ -390,9 +390,16 @@ function regionFacts(
     return [...out].sort((x, y) => x - y);
   };
 
+  // Three sets for the whole object, emptied per function (tens of thousands of functions).
+  const t = new Set<number>();
+  const d = new Set<number>();
+  const h = new Set<number>();
+  const sorted = (x: Set<number>) => (x.size ? [...x].sort((p, q) => p - q) : []);
   const perFunction = starts.map((addr) => {
     const f = a.functions.get(addr)!;
-    const t = new Set<number>();
+    t.clear();
+    d.clear();
+    h.clear();
     for (const x of f.addressTaken) { const i = index.get(x); if (i !== undefined) t.add(i); }
     // An address just inside a function's start is an entry (glibc's signal restorer
     // __restore_rt sits one byte into its FDE's range; the kernel jumps to it). Farther
@@ -404,14 +411,12 @@ function regionFacts(
     }
     // An IFUNC resolver's choices are reached through the resolver's own call edges.
     if (ifuncResolvers.has(addr)) t.clear();
-    const d = new Set<number>();
-    const h = new Set<number>();
     for (const x of f.dataRefs ?? []) {
       for (const r of dr.regionsForCodeRef(x)) if (keep[r] >= 0) d.add(keep[r]);
       const name = strings.nameHashAt(x);
       if (name !== undefined) h.add(name);
     }
-    return { t: [...t].sort((x, y) => x - y), d: [...d].sort((x, y) => x - y), h: [...h].sort((x, y) => x - y) };
+    return { t: sorted(t), d: sorted(d), h: sorted(h) };
   });
 
   const dataExports: NonNullable<RegionFacts['dataExports']> = [];

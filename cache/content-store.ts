@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { canonicalJson } from './canonical-json';
 import { CacheKey, sha256Hex } from './digest';
 import { Fingerprint, fingerprintKey } from './fingerprint';
+import { HeldLock, KeyLocks } from './key-lock';
 
 /** What a stored entry holds besides the artifact: enough to re-check it on read. */
 interface StoredEntry {
@@ -30,10 +31,20 @@ export type ArtifactValidator = (schemaId: string, artifact: unknown) => string 
  * read is reported corrupt, deleted, and recomputed by the caller — never trusted.
  */
 export class ContentStore {
+  /** Cross-process "computing this key" markers, so processes sharing the store compute an entry once. */
+  readonly locks: KeyLocks;
+
   constructor(
     readonly root: string,
     private readonly validate: ArtifactValidator,
-  ) {}
+  ) {
+    this.locks = new KeyLocks(path.join(root, 'locks'));
+  }
+
+  /** Waits while another process (here or on another machine) computes this key; see KeyLocks. */
+  lock(key: CacheKey, signal?: AbortSignal): Promise<HeldLock> {
+    return this.locks.acquire(key, signal);
+  }
 
   entryPath(key: CacheKey): string {
     return path.join(this.root, 'objects', key.slice(0, 2), `${key}.json`);

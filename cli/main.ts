@@ -14,6 +14,7 @@ Commands:
   stats      batch statistics, CVEs mitigated, CSVs and an HTML report (the seed's createStats)
   explain    why a syscall is allowed in an image's profile: the call chain to its site
   diff       what two profiles (or two images' profiles) allow differently, and why
+  worker     take images from a batch queue (confine profiles --queue) and run them on this machine
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, Command> = {
   stats: (argv) => require('./stats-command').statsCommand(argv),
   explain: (argv) => require('./explain-command').explainCommand(argv),
   diff: (argv) => require('./diff-command').diffCommand(argv),
+  worker: (argv) => require('./worker-command').workerCommand(argv),
 };
 
 export async function main(argv: string[]): Promise<number> {

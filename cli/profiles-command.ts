@@ -15,6 +15,7 @@ import { Services } from '../stages/services';
 import { removeLeftovers } from '../docker/leftovers';
 import { readProfile } from '../profile/read-profile';
 import { loadProbes } from '../images/probe';
+import type { QueuedBatch } from '../distributed/submit';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
 import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
 
@@ -58,6 +59,9 @@ Behaviour:
       --probes FILE           per-image probes run against 127.0.0.1 during verify
                               (JSON: {"NAME": {"kind": "http"|"tcp", "port": N, ...}}, see images/probes.json)
       --verify-duration SEC   how long each verify run lasts (default: 10)
+      --queue URL             run the per-image stages on \`confine worker\`s taking jobs from this
+                              Redis (redis://HOST:PORT, rediss:// for TLS); --cache must be the
+                              store the workers share; the batch-wide stats run here
   -d, --debug                 print every stage start, log line and progress message
   -h, --help                  this text
 
@@ -95,6 +99,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     verify: { type: 'boolean' },
     probes: { type: 'string' },
     'verify-duration': { type: 'string' },
+    queue: { type: 'string' },
     debug: { type: 'boolean', short: 'd' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -139,7 +144,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
   }
 
   // Named in messages as the user typed it (`/tmp/x/images.list:2`, not `../../tmp/x/images.list:2`).
-  const list = parseImageList(readFileSync(config.imageList, 'utf8'), values.images);
+  const listText = readFileSync(config.imageList, 'utf8');
+  const list = parseImageList(listText, values.images);
   for (const e of list.errors) process.stderr.write(`confine: ${e.describe()}\n`);
   if (!list.images.length) {
     process.stderr.write('confine: no usable image in the list\n');
@@ -162,8 +168,18 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  let queued: QueuedBatch | undefined;
   try {
-    await cleanLeftovers(services, reporter);
+    const until = values.until ?? (mode === 'verify' && !values.only ? 'verify' : undefined);
+    // With --queue the images run on workers' engines: this machine needs none.
+    // Loaded on use: a local run need not load BullMQ.
+    const queueRun = values.queue ? (require('../distributed/queued-run') as typeof import('../distributed/queued-run')) : undefined;
+    if (values.queue) {
+      queued = await queueRun!.submitQueuedBatch({
+        url: values.queue, values, config, images: list.images, listText, runId, until, force: !!values.force, signal: ac.signal,
+        status: (line) => (reporter instanceof TtyReporter ? reporter.progress('(batch)', 'queue', line.replace(/^queue: /, '')) : process.stderr.write(line + '\n')),
+      });
+    } else await cleanLeftovers(services, reporter);
     const ledger = new Ledger(path.join(config.cacheDir, 'ledger.jsonl'));
     await reportResume(ledger, reporter);
     const result = await runPipeline<RunConfig>({
@@ -175,11 +191,16 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
       reporter,
       runId,
       jobs: config.jobs,
-      until: values.until ?? (mode === 'verify' && !values.only ? 'verify' : undefined),
+      until,
       only: values.only,
       force: !!values.force,
       signal: ac.signal,
+      delegate: queued?.delegate,
     });
+    if (queued) {
+      await queueRun!.copyProfiles(result, config);
+      await queued.finish();
+    }
     reporter.close();
     const rows = summarise(result);
     process.stdout.write(formatSummary(rows) + '\n');
@@ -193,6 +214,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     const failed = rows.some((r) => r.failed > 0 || r.interrupted > 0) || list.errors.length > 0;
     return failed ? 1 : 0;
   } finally {
+    await queued?.close();
     reporter.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -200,7 +222,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
 }
 
 /** Containers left by a run that was killed (kill -9, a crash) are found by label and removed. */
-async function cleanLeftovers(services: Services, reporter: Reporter): Promise<void> {
+export async function cleanLeftovers(services: Services, reporter: Reporter): Promise<void> {
   let docker;
   try {
     docker = await services.docker();

@@ -295,6 +295,23 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       return [];
     }
   };
+  // A plugin opened from a directory built at run time under a constant file name
+  // (libjli's "<java.home>/lib/server/" + "libjvm.so") is found anywhere in the image by that name.
+  let basenames: Map<string, string[]> | undefined;
+  const byBasename = (name: string): { path: string; resolvedPath: string } | undefined => {
+    if (!basenames) {
+      basenames = new Map();
+      for (const [p, e] of fs.entries()) {
+        if (e.type !== 'file' || !e.elf) continue;
+        const b = p.slice(p.lastIndexOf('/') + 1);
+        let l = basenames.get(b);
+        if (!l) basenames.set(b, (l = []));
+        l.push(p);
+      }
+    }
+    const p = basenames.get(name)?.sort()[0];
+    return p ? { path: p, resolvedPath: p } : undefined;
+  };
   let frontier = [...files.values()].filter((f) => fs.stat(f.resolvedPath)?.elf).map((f) => f.resolvedPath);
   for (let round = 0; round < DLOPEN_ROUNDS && frontier.length && byFlavour.size; round++) {
     const names = new Set<string>();
@@ -302,7 +319,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     const before = new Set(files.keys());
     for (const name of [...names].sort()) {
       for (const [cfg, exe] of byFlavour) {
-        const hit = name.startsWith('/') ? (() => { const r = fs.resolve(name); return r && fs.stat(r)?.elf ? { path: name, resolvedPath: r } : undefined; })() : findLibrary(fs, name, [exe], cfg);
+        const hit = name.startsWith('/') ? (() => { const r = fs.resolve(name); return r && fs.stat(r)?.elf ? { path: name, resolvedPath: r } : undefined; })() : findLibrary(fs, name, [exe], cfg) ?? byBasename(name);
         if (!hit || files.has(hit.resolvedPath)) continue;
         add({ path: hit.path, resolvedPath: hit.resolvedPath, role: 'dlopen', neededBy: name });
         const info = await infoOf(hit.resolvedPath);

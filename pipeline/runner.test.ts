@@ -212,3 +212,66 @@ describe('units whose stage fingerprints are equal', () => {
     await rig.cleanup();
   });
 });
+
+describe('runPipeline with a delegate (units run elsewhere on the same store)', () => {
+  it('records the remote outcomes and feeds the after stages the same outputs a local run would', async () => {
+    const local = makeRig();
+    const expected = (await local.run(units)).outputs.get('*')?.get('z');
+
+    const rig = makeRig();
+    const remote = await rig.run(units, { until: 'c' }); // what the workers did, into the shared store
+    const asked: string[] = [];
+    const r = await rig.run(units, {
+      delegate: async (u) => {
+        asked.push(u.id);
+        return remote.units.find((x) => x.unit === u.id)!;
+      },
+    });
+    expect(asked.sort()).toEqual(['one', 'two']);
+    expect(rig.calls).toEqual(['*/z']); // no per-unit stage ran here
+    expect(r.outputs.get('*')?.get('z')).toEqual(expected);
+    expect(rig.events).toEqual(expect.arrayContaining(['one/a:done', 'one/c:done', 'two/b:done']));
+    const latest = await new Ledger(path.join(rig.dir, 'cache', 'ledger.jsonl')).latest();
+    expect(latest.get('one\u0000c')?.status).toBe('done');
+  });
+
+  it('a reported artifact missing from the store fails that stage instead of feeding nothing downstream', async () => {
+    const rig = makeRig();
+    const remote = await rig.run(units, { until: 'c' });
+    const gone = remote.units[0].stages.find((s) => s.stage === 'c')!.key!;
+    await fs.rm(rig.store().entryPath(gone));
+    const r = await rig.run(units, { delegate: async (u) => remote.units.find((x) => x.unit === u.id)! });
+    const one = r.units.find((u) => u.unit === 'one')!;
+    expect(one.stages.find((s) => s.stage === 'c')).toMatchObject({ status: 'failed' });
+    expect(one.stages.find((s) => s.stage === 'c')!.error!.describe()).toMatch(/cache-corrupt: .*is missing/);
+    expect(r.outputs.get('*')?.get('z')).toEqual({ v: 'z({"two":{"v":"c(b(a(twog())))"}})' });
+  });
+
+  it('a delegate that throws fails the unit with its error', async () => {
+    const rig = makeRig();
+    const r = await rig.run(units, {
+      delegate: async (u) => {
+        if (u.id === 'one') throw new Error('queue gone');
+        return (await makeRig().run([u], { until: 'c' })).units[0];
+      },
+    });
+    const one = r.units.find((u) => u.unit === 'one')!;
+    expect(one.stages.map((s) => s.status)).toEqual(['failed', 'failed', 'failed']);
+    expect(one.stages[0].error!.describe()).toMatch(/queue gone/);
+  });
+});
+
+describe('two runs on one store at once (two worker processes sharing it)', () => {
+  it('compute each stage once: the store lock makes the other wait and reuse', async () => {
+    const rig = makeRig();
+    // Two runner instances share nothing in memory, only the store: what separate processes share.
+    const [r1, r2] = await Promise.all([rig.run(units), rig.run(units)]);
+    expect(rig.calls.sort()).toEqual(['*/g', 'one/a', 'one/b', 'one/c', 'two/a', 'two/b', 'two/c', '*/z'].sort());
+    for (let u = 0; u < 2; u++) {
+      for (let s = 0; s < 3; s++) {
+        expect([r1.units[u].stages[s].status, r2.units[u].stages[s].status].sort()).toEqual(['done', 'reused']);
+      }
+    }
+    expect(r1.outputs.get('*')?.get('z')).toEqual(r2.outputs.get('*')?.get('z'));
+  });
+});

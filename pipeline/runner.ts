@@ -3,6 +3,7 @@ import { CacheKey } from '../cache/digest';
 import { ContentStore } from '../cache/content-store';
 import { Fingerprint, fingerprintKey } from '../cache/fingerprint';
 import { HotCache } from '../cache/hot-cache';
+import type { HeldLock } from '../cache/key-lock';
 import { asConfineError, ConfineError } from './errors';
 import { Ledger, StageStatus } from './ledger';
 import { Reporter } from './reporter';
@@ -29,6 +30,13 @@ export interface RunOptions<Config> {
   /** Recompute the selected stages even when their artifacts are cached. */
   force?: boolean;
   signal?: AbortSignal;
+  /**
+   * Runs a unit's per-unit stages somewhere else (another process or machine writing
+   * to the same store) instead of here. The runner records what it returns in the
+   * ledger and reporter as if it had run the stages, and reads back from the store the
+   * outputs the `after` stages need.
+   */
+  delegate?: (unit: WorkUnit) => Promise<UnitOutcome>;
 }
 
 export interface StageOutcome {
@@ -140,10 +148,23 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
         }
         if (got.status === 'corrupt') ctx.log(`cache entry ${key.slice(0, 12)} (${fp.stage}) was corrupt (${got.reason}); recomputing`);
       }
-      const value = await compute();
-      await opts.store.write(fp, value);
-      hot.set(key, value);
-      return { key, value, reused: false };
+      // Another process sharing the store may be computing it: wait, then take its entry.
+      const lock = await opts.store.lock(key, signal);
+      try {
+        if (lock.waited) {
+          const got = await opts.store.read<T>(key);
+          if (got.status === 'hit') {
+            hot.set(key, got.artifact);
+            return { key, value: got.artifact, reused: true };
+          }
+        }
+        const value = await compute();
+        await opts.store.write(fp, value);
+        hot.set(key, value);
+        return { key, value, reused: false };
+      } finally {
+        await lock.release();
+      }
     };
 
     const finish = (status: StageOutcome['status'], extra: Partial<StageOutcome> & { value?: unknown } = {}) => {
@@ -154,6 +175,7 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       return { stage: stage.name, status, ms, ...extra };
     };
 
+    let lock: HeldLock | undefined;
     try {
       if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted before this stage started');
       const inputs: Record<string, string> = {};
@@ -193,6 +215,16 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       if (mode === 'reuse-only') {
         throw new ConfineError('upstream-failed', `no cached ${stage.name} artifact for these inputs; run with --until ${stage.name} first`);
       }
+      // A process elsewhere on the same store (a worker given the same image) may be computing it now.
+      lock = await opts.store.lock(key, signal);
+      // Under --force only what this run computes counts; the other process's entry may be an old one.
+      if (lock.waited && !opts.force) {
+        const got = await opts.store.read(key);
+        if (got.status === 'hit' && !(stage.stillValid && !(await stage.stillValid(got.artifact, opts.config)))) {
+          for (const line of got.log) opts.reporter.log(unit.id, stage.name, line, true);
+          return finish('reused', { key, value: got.artifact, outputDigest: got.digest });
+        }
+      }
 
       opts.ledger.append({ run: opts.runId, image: unit.id, stage: stage.name, status: 'running', key });
       opts.reporter.stage({ unit: unit.id, stage: stage.name, status: 'running' });
@@ -210,6 +242,7 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       const error = asConfineError(e, { image: unit.id === '*' ? undefined : unit.id, stage: stage.name });
       return finish(error.kind === 'interrupted' ? 'interrupted' : 'failed', { error });
     } finally {
+      await lock?.release();
       releaseKey(stored);
     }
   }
@@ -239,6 +272,40 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
     return { unit: unit.id, stages: outcomes };
   }
 
+  /**
+   * A unit run elsewhere: its outcomes are recorded here, and the outputs this run still
+   * needs (what `after` stages read, the last stage's for the caller) are read from the
+   * store by key, checked against the digest the remote run reported.
+   */
+  async function runDelegated(delegate: (u: WorkUnit) => Promise<UnitOutcome>, stages: Stage<any, any, Config>[], unit: WorkUnit): Promise<UnitOutcome> {
+    let remote: UnitOutcome;
+    try {
+      remote = await delegate(unit);
+    } catch (e) {
+      const error = asConfineError(e, { image: unit.id });
+      remote = { unit: unit.id, stages: stages.map((s) => ({ stage: s.name, status: signal.aborted ? 'interrupted' : 'failed', ms: 0, error })) };
+    }
+    const wanted = new Set([...byScope('after').flatMap((s) => s.needs), stages[stages.length - 1]?.name]);
+    const unitOutputs = new Map<string, unknown>();
+    const outcomes: StageOutcome[] = [];
+    for (const o of remote.stages) {
+      let outcome = o;
+      if (o.outputDigest && o.key && wanted.has(o.stage)) {
+        const got = await opts.store.read(o.key);
+        if (got.status === 'hit' && got.digest === o.outputDigest) unitOutputs.set(o.stage, got.artifact);
+        else {
+          const why = got.status === 'hit' ? 'holds another output than the one reported' : got.status === 'corrupt' ? `is corrupt (${got.reason})` : 'is missing';
+          outcome = { stage: o.stage, status: 'failed', ms: o.ms, error: new ConfineError('cache-corrupt', `the store entry ${o.key.slice(0, 12)} this stage reported ${why}; is every machine using the same store?`, { image: unit.id, stage: o.stage }) };
+        }
+      }
+      outcomes.push(outcome);
+      opts.ledger.append({ run: opts.runId, image: unit.id, stage: outcome.stage, status: outcome.status, key: outcome.key, error: outcome.error ? { kind: outcome.error.kind, message: outcome.error.message } : undefined });
+      opts.reporter.stage({ unit: unit.id, stage: outcome.stage, status: outcome.status, ms: outcome.ms, detail: outcome.error?.describe() });
+    }
+    outputs.set(unit.id, unitOutputs);
+    return { unit: unit.id, stages: outcomes };
+  }
+
   const byScope = (scope: Stage['scope']) => ordered.filter((s) => s.scope === scope && selected.has(s.name));
 
   opts.reporter.batch?.(opts.units.length);
@@ -249,9 +316,10 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       globalOutputs.set(o.stage, outputs.get('*')?.get(o.stage));
     }
   }
+  const imageStages = byScope('image');
   const units = await Promise.all(
     opts.units.map((u) =>
-      runChain(byScope('image'), u).then((o) => {
+      (opts.delegate ? runDelegated(opts.delegate, imageStages, u) : runChain(imageStages, u)).then((o) => {
         const how = o.stages.some((s) => s.status === 'interrupted') ? 'interrupted' : o.stages.some((s) => s.status === 'failed' || s.status === 'skipped') ? 'failed' : 'done';
         opts.reporter.unitDone?.(u.id, how);
         return o;

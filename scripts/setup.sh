@@ -17,6 +17,8 @@ command -v objdump >/dev/null 2>&1 || need_pkgs+=(binutils)
 command -v go >/dev/null 2>&1 || need_pkgs+=(golang-go)
 command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium) # the HTML report's render test
+command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server) # the queue (confine worker); tests start their own on a loopback port
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl) # the queue test's TLS certificate
 [ -e /usr/include/x86_64-linux-gnu/asm/unistd_64.h ] || need_pkgs+=(linux-libc-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing: ${need_pkgs[*]}"

@@ -113,7 +113,7 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
     }
     refs.clear();
     refsTaken.clear();
-    while (ref < prog.refInsn.length && prog.refInsn[ref] < pf.last) {
+    while (ref < prog.refCount && prog.refInsn[ref] < pf.last) {
       if (prog.refInsn[ref] >= pf.first) {
         refs.add(prog.refAddr[ref]);
         if (prog.refOf[ref]) refsTaken.add(prog.refAddr[ref]);

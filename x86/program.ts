@@ -109,9 +109,10 @@ export class Program {
    * materialised (lea, mov imm: the object's address is taken), 0 = a load or store
    * through it (the object is used in place).
    */
-  refInsn: number[] = [];
-  refAddr: number[] = [];
-  refOf: number[] = [];
+  refInsn = new Int32Array(0);
+  refAddr = new Float64Array(0);
+  refOf = new Uint8Array(0);
+  refCount = 0;
   private jumpSrc?: Map<number, number[]>;
   private callSrc?: Map<number, number[]>;
 
@@ -255,7 +256,15 @@ export class Program {
    * One wasm call (memoryBase) per instruction; the address itself only for the few
    * that have a rip-relative (or, in position-dependent code, absolute) operand.
    */
-  private noteDataRef(ins: Instruction, i: number, materialised: number, flags: number): void {
+  private noteDataRef(ins: Instruction, i: number, materialised: number, flags: number, pos: number, len: number): void {
+    // A rip-relative operand needs a ModRM byte with mod=00, rm=101; an instruction with
+    // no such byte has none, and the wasm call (the cost of this pass) is skipped.
+    if (this.refMode === REF_PIC) {
+      const b = this.bytes;
+      let maybe = false;
+      for (let k = pos; k < pos + len; k++) if ((b[k] & 0xc7) === 0x05) { maybe = true; break; }
+      if (!maybe) return;
+    }
     const mb = ins.memoryBase;
     const isLea = ins.code === Code.Lea_r64_m || ins.code === Code.Lea_r32_m;
     if (mb === Register.RIP) {
@@ -278,9 +287,25 @@ export class Program {
   }
 
   private pushRef(i: number, addr: number, materialised: number): void {
-    this.refInsn.push(i);
-    this.refAddr.push(addr);
-    this.refOf.push(materialised);
+    const n = this.refCount;
+    if (n === this.refInsn.length) {
+      // Typed arrays, grown by doubling: millions of references in a large object, and
+      // plain arrays of numbers were a GC cost.
+      const cap = Math.max(1024, n * 2);
+      const insn = new Int32Array(cap);
+      insn.set(this.refInsn);
+      const addrs = new Float64Array(cap);
+      addrs.set(this.refAddr);
+      const of = new Uint8Array(cap);
+      of.set(this.refOf);
+      this.refInsn = insn;
+      this.refAddr = addrs;
+      this.refOf = of;
+    }
+    this.refInsn[n] = i;
+    this.refAddr[n] = addr;
+    this.refOf[n] = materialised;
+    this.refCount = n + 1;
   }
 
   /** Returns where code resumes after the range: past its end if its last instruction was a straddling nop. */
@@ -322,7 +347,7 @@ export class Program {
         t = materialisedAddress(ins, code, bytes, pos, len, next);
       }
       this.target[i] = t;
-      if (this.refMode !== REF_NONE && code !== Code.INVALID) this.noteDataRef(ins, i, t, flags);
+      if (this.refMode !== REF_NONE && code !== Code.INVALID) this.noteDataRef(ins, i, t, flags, pos, len);
       this.n++;
       pos += len;
       if (code === Code.INVALID) {
