@@ -214,7 +214,11 @@ describe('a signal while CPU-bound work runs', () => {
         err += d;
         if (!sent && /\[crawl\] symbol-scan: 1\/1 \/bin\/crawl/.test(err)) {
           sent = true;
-          process.kill(-p.pid!, 'SIGTERM');
+          // One SIGTERM to the process doing the work, as `kill PID` would send it. (Under
+          // tsx that is its child: a signal to the whole group reaches it twice, through
+          // tsx's relay too, and a second signal means "quit now, skip the clean-up".)
+          const child = spawnSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+          process.kill(child.length ? Number(child[0]) : p.pid!, 'SIGTERM');
         }
       });
     });
@@ -229,13 +233,13 @@ describe('a signal while CPU-bound work runs', () => {
       .map((f) => JSON.parse(readFileSync(path.join(cache, String(f)), 'utf8')).fingerprint)
       .filter((fp) => fp.stage === 'elf-scan' && fp.inputs.file === digest);
     expect(scans).toEqual([]);
-    const latest = new Map<string, string>();
+    const latest = new Map<string, { status: string; error?: { kind: string } }>();
     for (const l of readFileSync(path.join(work, '.confine-cache', 'ledger.jsonl'), 'utf8').split('\n').filter(Boolean)) {
       const rec = JSON.parse(l);
-      latest.set(`${rec.image}/${rec.stage}`, rec.status);
+      latest.set(`${rec.image}/${rec.stage}`, rec);
     }
-    expect([...latest].filter(([, s]) => s === 'running')).toEqual([]);
-    expect(latest.get('crawl/symbol-scan')).toBe('interrupted');
+    expect([...latest].filter(([, r]) => r.status === 'running')).toEqual([]);
+    expect(latest.get('crawl/symbol-scan')).toMatchObject({ status: 'interrupted', error: { kind: 'interrupted' } });
   }, 240000);
 });
 
