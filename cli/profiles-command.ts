@@ -19,6 +19,9 @@ import type { QueuedBatch } from '../distributed/submit';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
 import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
 
+/** Signals this close together are one interrupt delivered twice, not a user's second Ctrl-C. */
+const SAME_INTERRUPT_MS = 1000;
+
 export const profilesHelp = () => `confine profiles — trace images, analyse what they run, emit seccomp profiles
 
 Usage: confine profiles -i IMAGE_LIST [options]
@@ -158,10 +161,16 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
   const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter(drawingStderr()) : new PlainReporter(undefined, config.debug);
 
   const ac = new AbortController();
-  let interrupts = 0;
+  let firstSignalAt: number | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130); // a second Ctrl-C means now
+    // A second Ctrl-C means now — but not one that is the same interrupt delivered twice
+    // (tsx relays a signal its child already got when the child is busy for 30 ms; a
+    // signal to the process group reaches both): those come within a second.
+    if (firstSignalAt !== undefined) {
+      if (Date.now() - firstSignalAt > SAME_INTERRUPT_MS) process.exit(130);
+      return;
+    }
+    firstSignalAt = Date.now();
     process.stderr.write(`\nconfine: ${sig}: stopping; removing containers (press Ctrl-C again to quit at once)\n`);
     ac.abort();
   };
