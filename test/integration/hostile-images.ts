@@ -48,14 +48,20 @@ export function importImage(tag: string, dir: string, entries: TarEntry[], opts:
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+  const id = execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { encoding: 'utf8' }).trim();
   return {
     tag,
     dir,
     cleanup: () => {
-      try {
-        execFileSync('docker', ['rmi', '-f', tag], { stdio: 'ignore' });
-      } catch {
-        /* already gone */
+      // By ID, a few times: a container of it still being removed keeps the image (untagged) otherwise.
+      for (let i = 0; i < 5; i++) {
+        try {
+          execFileSync('docker', ['rmi', '-f', id], { stdio: 'ignore' });
+          break;
+        } catch {
+          if (!execFileSync('docker', ['images', '-q', '--no-trunc'], { encoding: 'utf8' }).includes(id)) break;
+          execFileSync('sleep', ['1']);
+        }
       }
       rmSync(dir, { recursive: true, force: true });
     },
