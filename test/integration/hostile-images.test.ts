@@ -2,8 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { confine, containersOfDeadOwners, readSummary, tempWorkdir } from './cli-harness';
-import { compile, dirEntry, file, importImage, tempDir, type Built } from './hostile-images';
+import { confine, readSummary, tempWorkdir } from './cli-harness';
+import { compile, containersOfImage, dirEntry, file, importImage, tempDir, type Built } from './hostile-images';
 
 /**
  * Images built to break the README's security model (issue 17), each through
@@ -208,7 +208,8 @@ describe('a signal while CPU-bound work runs', () => {
     const crawl = Buffer.concat([hdr, big]);
     const forever = compile(dir, 'forever', '#include <unistd.h>\nint main(void) { for (;;) pause(); }');
     const tag = tagOf('crawl');
-    built.push(importImage(tag, dir, [dirEntry('bin'), file('bin/crawl', crawl), file('bin/forever', readFileSync(forever))], { cmd: ['/bin/crawl'] }));
+    const image = importImage(tag, dir, [dirEntry('bin'), file('bin/crawl', crawl), file('bin/forever', readFileSync(forever))], { cmd: ['/bin/crawl'] });
+    built.push(image);
     const work = tempWorkdir([line(1, 'crawl', tag), line(2, 'sleeper', tag, '--entrypoint /bin/forever')]);
     // The sleeper's container is traced for a minute: it is running when the signal comes.
     let sent = false;
@@ -230,7 +231,8 @@ describe('a signal while CPU-bound work runs', () => {
     });
     expect(sent).toBe(true);
     expect(r.code).toBe(130);
-    expect(containersOfDeadOwners()).toEqual([]);
+    // This image's containers only: other sessions on this engine leave theirs for their next run.
+    expect(containersOfImage(image.id)).toEqual([]);
     // No scan of /bin/crawl was stored: it was ended, not run to completion before the signal was heard.
     const digest = 'sha256:' + createHash('sha256').update(crawl).digest('hex');
     const cache = path.join(work, '.confine-cache', 'objects');

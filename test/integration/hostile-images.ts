@@ -20,6 +20,8 @@ export interface TarEntry {
 
 export interface Built {
   tag: string;
+  /** The image ID: containers of this image are told apart from other sessions' by it. */
+  id: string;
   dir: string;
   cleanup(): void;
 }
@@ -51,6 +53,7 @@ export function importImage(tag: string, dir: string, entries: TarEntry[], opts:
   const id = execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { encoding: 'utf8' }).trim();
   return {
     tag,
+    id,
     dir,
     cleanup: () => {
       // By ID, a few times: a container of it still being removed keeps the image (untagged) otherwise.
@@ -88,3 +91,15 @@ for e in spec:
     t.addfile(ti, io.BytesIO(data) if e['kind'] == 'file' else None)
 t.close()
 `;
+
+/** Containers of one image, by the image ID each was created from (whatever tag or ID it was asked for by). */
+export function containersOfImage(imageId: string): string[] {
+  const ids = execFileSync('docker', ['ps', '-aq', '--no-trunc'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  return ids.filter((c) => {
+    try {
+      return execFileSync('docker', ['inspect', '-f', '{{.Image}}', c], { encoding: 'utf8' }).trim() === imageId;
+    } catch {
+      return false; // removed meanwhile
+    }
+  });
+}
