@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { compileComponent, fnmatch, hasWildcard } from '../extract/fnmatch';
 import * as path from 'node:path';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
 import { libraryNamesIn } from './dlopen-names';
@@ -146,17 +147,18 @@ export function ldSoConfDirs(root: string, file = '/etc/ld.so.conf', depth = 0):
 function globInRoot(root: string, pattern: string): string[] {
   const dir = path.posix.dirname(pattern);
   const base = path.posix.basename(pattern);
-  if (!base.includes('*') && !base.includes('?')) return [pattern];
+  if (!hasWildcard(base)) return [pattern];
   const rdir = resolveInRoot(root, dir);
   if (!rdir) return [];
-  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  // Never a RegExp from file text: a crafted pattern would backtrack for ever.
+  const compiled = compileComponent(base);
   let names: string[] = [];
   try {
     names = fs.readdirSync(path.join(root, rdir));
   } catch {
     return [];
   }
-  return names.filter((n) => re.test(n)).sort().map((n) => path.posix.join(dir, n));
+  return names.filter((n) => fnmatch(compiled, n)).sort().map((n) => path.posix.join(dir, n));
 }
 
 function muslPathDirs(root: string): string[] {
