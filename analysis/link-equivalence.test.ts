@@ -1,6 +1,5 @@
 import * as fc from 'fast-check';
 import { DirectedGraph } from 'graphology';
-import { bfsFromNode } from 'graphology-traversal';
 import { exportIndex, matchExport, resolveProgram, type ChainStep, type ProgramInput, type ProgramObject, type ProgramResolution, type Provenance, type UnresolvedSiteReport } from './link';
 import type { ObjectSummary } from './object-summary';
 
@@ -49,6 +48,13 @@ function referenceResolve(input: ProgramInput): ProgramResolution {
   };
 
   objects.forEach((ob, o) => ob.summary.functions.forEach((_, f) => g.addNode(fnKey(o, f), { o, f })));
+  // The entries first (resolveProgram does the same): an entry that is also a constructor is entered as the entry.
+  const exe = input.executable.summary;
+  if (exe.entry !== undefined) edge(ROOT, fnKey(0, exe.entry), { via: 'entry' });
+  if (loaderIdx !== undefined) {
+    const l = objects[loaderIdx].summary;
+    if (l.entry !== undefined) edge(ROOT, fnKey(loaderIdx, l.entry), { via: 'entry' });
+  }
 
   // Import resolution in the global scope (load order): first object defining it wins.
   const unresolvedImports: ProgramResolution['unresolvedImports'] = [];
@@ -105,12 +111,6 @@ function referenceResolve(input: ProgramInput): ProgramResolution {
     // executable's own run through __libc_start_main / the loader.
     for (const i of s.inits) edge(ROOT, fnKey(o, i), { via: 'init' });
   });
-  const exe = input.executable.summary;
-  if (exe.entry !== undefined) edge(ROOT, fnKey(0, exe.entry), { via: 'entry' });
-  if (loaderIdx !== undefined) {
-    const l = objects[loaderIdx].summary;
-    if (l.entry !== undefined) edge(ROOT, fnKey(loaderIdx, l.entry), { via: 'entry' });
-  }
   // A param wrapper whose address is taken can be called indirectly with any number.
   objects.forEach((ob, o) => {
     const taken = new Set(ob.summary.addressTaken);
@@ -192,16 +192,43 @@ function referenceResolve(input: ProgramInput): ProgramResolution {
   };
 }
 
+/**
+ * Breadth-first from ROOT, expanding ROOT's entry edges first and its other edges
+ * (constructors) only once everything the entries reach is expanded — as resolveProgram
+ * does, so chains start where the program does.
+ */
 function reach(g: DirectedGraph<NodeAttr, EdgeAttr>, followIndirect: boolean): { seen: Set<string>; parent: Map<string, string> } {
   const seen = new Set<string>();
   const parent = new Map<string, string>();
-  bfsFromNode(g, ROOT, (node) => {
-    if (!followIndirect && node === INDIRECT) return true; // do not expand
-    seen.add(node);
-    for (const out of g.outNeighbors(node)) if (!parent.has(out) && out !== ROOT) parent.set(out, node);
-    return false;
-  });
-  if (!followIndirect) seen.delete(INDIRECT);
+  const queue: string[] = [ROOT];
+  const queued = new Set<string>([ROOT]);
+  const visit = (node: string, outs: string[]) => {
+    for (const out of outs) {
+      if (!parent.has(out) && out !== ROOT) parent.set(out, node);
+      if (!queued.has(out)) {
+        queued.add(out);
+        queue.push(out);
+      }
+    }
+  };
+  let rootRest: string[] | undefined;
+  for (let head = 0; ; ) {
+    while (head < queue.length) {
+      const node = queue[head++];
+      if (!followIndirect && node === INDIRECT) continue; // do not expand
+      seen.add(node);
+      const outs = g.outNeighbors(node);
+      if (node === ROOT) {
+        const isEntry = (o: string) => g.getEdgeAttributes(ROOT, o).via === 'entry';
+        visit(node, outs.filter(isEntry));
+        rootRest = outs.filter((o) => !isEntry(o));
+      } else visit(node, outs);
+    }
+    if (!rootRest) break;
+    const rest = rootRest;
+    rootRest = undefined;
+    visit(ROOT, rest);
+  }
   return { seen, parent };
 }
 

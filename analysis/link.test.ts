@@ -100,14 +100,15 @@ test('stdio reaches write only through the I/O vtables (static musl)', () => {
   expect(res.withoutIndirectRule.has(nr('writev'))).toBe(false);
 });
 
-test('glibc stdio reaches write through a vtable word the walk made live, and says which', () => {
-  // (ld.so's by-name lookups also reach write directly — vdprintf — so the shortest
-  // chain is what shows the vtable: _IO_file_write is a target because printf's code
-  // refers to the FILE whose vtable pointer leads to _IO_file_jumps.)
+test('indirect steps say what holds the target address: a data word of libc for some chain', () => {
+  // (Chains start at the program's entry and are shortest from there, so which syscall's
+  // chain passes a vtable word depends on libc's layout; at least one does.)
   const { res } = built.dynamic;
-  const steps = res.provenance.get(nr('write'))!.steps;
-  const viaVtable = steps.find((s) => s.via === 'indirect' && /_IO_(new_)?file_write/.test(s.function));
-  expect(viaVtable?.takenBy).toMatch(/data word 0x[0-9a-f]+ of .*libc\.so\.6/);
+  const reasons = [...res.provenance.values()].flatMap((p) => p.steps).filter((s) => s.via === 'indirect').map((s) => s.takenBy);
+  expect(reasons.every((r) => typeof r === 'string' && r.length > 0)).toBe(true);
+  expect(reasons.some((r) => /data word 0x[0-9a-f]+ of .*libc\.so\.6/.test(r!))).toBe(true);
+  // And every chain starts at the executable's entry when the entry reaches the syscall.
+  expect(res.provenance.get(nr('getegid'))!.steps[0].object).toBe(built.dynamic.bin);
 });
 
 test('the dynamic program loads libc and ld.so, and ld.so contributes its own syscalls', () => {

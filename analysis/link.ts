@@ -157,6 +157,11 @@ const E_WHOLE_AT = 2;
 
 type Rule = 'direct' | 'reachable' | 'whole';
 
+/** Which of a node's edges reach() expands: ROOT's entry edges go first. */
+const ALL_EDGES = 0;
+const ENTRIES_ONLY = 1;
+const ALL_BUT_ENTRIES = 2;
+
 /**
  * Edges in insertion order as parallel typed arrays; the walk then reads them per
  * source node (CSR, stable), so a node's successors keep the order they were added in.
@@ -302,6 +307,24 @@ function reach(edges: EdgeList, adj: Adjacency, nodes: number, rule: Rule, withP
       queue[tail++] = d;
     }
   };
+  const expand = (v: number, which: number) => {
+    for (let k = start[v]; k < start[v + 1]; k++) {
+      const e = order[k];
+      // Marks (TAKES) reach nothing by themselves: they go with the entries.
+      if (which !== ALL_EDGES && (edges.via[e] === V_ENTRY || kind[e] === E_TAKES) !== (which === ENTRIES_ONLY)) continue;
+      const d = dst[e];
+      const ek = kind[e];
+      if (ek === E_NORMAL) enqueue(d, v, e);
+      else if (ek === E_TAKES) {
+        if (rule !== 'reachable' || taken[d]) continue;
+        taken[d] = 1;
+        takenList.push(d);
+        if (withParents) takenEdge[d] = e;
+        if (indirectOpen) enqueue(d, INDIRECT, e);
+      } else if (rule === 'whole') enqueue(d, v, e);
+    }
+  };
+  let rootDone = false;
   enqueue(ROOT, -1, -1);
   let dlsymOpen = false;
   let dlopenOpen = false;
@@ -316,19 +339,15 @@ function reach(edges: EdgeList, adj: Adjacency, nodes: number, rule: Rule, withP
         indirectOpen = true;
         for (const t of takenList) enqueue(t, INDIRECT, takenEdge.length ? takenEdge[t] : -1);
       }
-      for (let k = start[v]; k < start[v + 1]; k++) {
-        const e = order[k];
-        const d = dst[e];
-        const ek = kind[e];
-        if (ek === E_NORMAL) enqueue(d, v, e);
-        else if (ek === E_TAKES) {
-          if (rule !== 'reachable' || taken[d]) continue;
-          taken[d] = 1;
-          takenList.push(d);
-          if (withParents) takenEdge[d] = e;
-          if (indirectOpen) enqueue(d, INDIRECT, e);
-        } else if (rule === 'whole') enqueue(d, v, e);
-      }
+      // The program's entries first: chains then start where the program does, and the
+      // other roots (constructors, IFUNC resolvers, by-name lookups) only parent what
+      // the entries do not reach. What is reached is the same either way.
+      expand(v, v === ROOT ? ENTRIES_ONLY : ALL_EDGES);
+    }
+    if (!rootDone) {
+      rootDone = true;
+      expand(ROOT, ALL_BUT_ENTRIES);
+      continue;
     }
     // The queue ran dry: do the names reached so far name more roots?
     const all = late.dlsymNodes.some((n) => seen[n]);
@@ -495,6 +514,13 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     return undefined;
   };
 
+  // The entries first: an entry that is also a constructor is entered as the entry.
+  const exe = input.executable.summary;
+  if (exe.entry !== undefined) edges.add(ROOT, fnNode(0, exe.entry), V_ENTRY, NaN);
+  if (loaderIdx !== undefined) {
+    const l = objects[loaderIdx].summary;
+    if (l.entry !== undefined) edges.add(ROOT, fnNode(loaderIdx, l.entry), V_ENTRY, NaN);
+  }
   const candidatesByHash = new Map<number, number[]>();
   const wrappers = objects.map((ob) => new Map(ob.summary.paramWrappers.map((w) => [w.fn, w])));
   const pendingUnresolved: { o: number; f: number; site: number; reason: string; siteObject: number }[] = [];
@@ -579,12 +605,6 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       for (const d of s.dataExports ?? []) edges.add(ROOT, regionNode(o, d.r), V_DLSYM, NaN);
     }
   });
-  const exe = input.executable.summary;
-  if (exe.entry !== undefined) edges.add(ROOT, fnNode(0, exe.entry), V_ENTRY, NaN);
-  if (loaderIdx !== undefined) {
-    const l = objects[loaderIdx].summary;
-    if (l.entry !== undefined) edges.add(ROOT, fnNode(loaderIdx, l.entry), V_ENTRY, NaN);
-  }
   // A param wrapper whose address is taken can be called indirectly with any number.
   objects.forEach((ob, o) => {
     const taken = new Set(ob.summary.addressTaken);

@@ -200,7 +200,9 @@ describe('a batch through BullMQ workers', () => {
 
   it('reports a failing image once: its own faults without retries, an engine refusal after three tries with backoff; binds from the queue refused', async () => {
     writeFileSync(path.join(dir, 'bad.list'), [
-      "1;missing;confine-sample/no-such-image:latest;[];0;Unofficial",
+      // On a loopback registry nothing listens on: the pull is refused at once, and the
+      // engine asks no outside registry (or DNS) about it.
+      "1;missing;localhost:1/confine-sample/no-such-image:latest;[];0;Unofficial",
       // Honoured in a local list; from the queue a worker mounts no host path.
       "2;binds;confine-sample/c-static:latest;[];0;Unofficial;-v /etc:/host-etc",
       // The engine refuses to start it: a failure worth other tries (on a sick machine it
@@ -212,7 +214,7 @@ describe('a batch through BullMQ workers', () => {
     const run = await submit(['-r', 'bad'], 'bad.list');
     expect(run.code).toBe(1);
     const rows = summary('bad');
-    expect(rows.find((r) => r.image === 'missing')?.error).toMatch(/image-not-found/);
+    expect(rows.find((r) => r.image === 'missing')?.error).toMatch(/image-pull: could not pull 'localhost:1\/confine-sample\/no-such-image:latest'/);
     expect(rows.find((r) => r.image === 'binds')?.error).toMatch(/bind mounts \(\/etc:\/host-etc\) are refused/);
     expect(w.log().match(/taking missing/g)).toHaveLength(1);
     // Refused before it is taken on: one line saying why, no retry.
