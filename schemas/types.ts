@@ -260,6 +260,69 @@ export interface ObjectSummary {
       nr: number[];
     }[];
   }[];
+  /**
+   * argument values of tracked syscalls (socket/socketpair domain): per syscall instruction with a tracked constant number (`site`, `fn`), or per tracked import wrapper (`import`: values found at this object's calls to it). Absent: the object's arguments were not analysed, so every tracked syscall it makes is unconditional.
+   */
+  args?: {
+    nr: number;
+    arg: number;
+    /**
+     * the syscall instruction
+     */
+    site?: number;
+    /**
+     * function holding the syscall instruction
+     */
+    fn?: number;
+    /**
+     * the wrapper import whose argument this object's call sites supply
+     */
+    import?: number;
+    /**
+     * findings: values (or a failure) possible once function `fn` runs
+     */
+    f: {
+      fn: number;
+      v: number[];
+      /**
+       * the value is not known on some path
+       */
+      why?: string;
+      at?: number;
+    }[];
+    /**
+     * exported functions whose parameter carries the argument: their importers supply it
+     */
+    w?: {
+      fn: number;
+      loc:
+        | (
+            | "rax"
+            | "rcx"
+            | "rdx"
+            | "rbx"
+            | "rsp"
+            | "rbp"
+            | "rsi"
+            | "rdi"
+            | "r8"
+            | "r9"
+            | "r10"
+            | "r11"
+            | "r12"
+            | "r13"
+            | "r14"
+            | "r15"
+          )
+        | {
+            stack: number;
+          };
+    }[];
+    /**
+     * functions whose entry value was followed into their direct callers: entered any other way (indirect call, dlsym, a root), the value is unknown
+     */
+    p?: number[];
+  }[];
   unresolved: {
     site: number;
     /**

@@ -57,7 +57,7 @@ function locAtCall(prog: Program, callIdx: number, loc: ParamLoc): Loc {
   return { s: RSP, d: prog.kind[callIdx] === K.CALL ? loc.stack - 8 : loc.stack };
 }
 
-interface EntryResult {
+export interface EntryResult {
   uses: Omit<ParamSyscallUse, 'site'>[];
   open: Omit<OpenParam, 'site'>[];
   unresolved: (Unresolved & { chain: number[] })[];
@@ -99,7 +99,8 @@ export function resolveParamSyscalls(a: CodeAnalysis, opts: ParamOptions = {}): 
 
 const cycles = { hit: false };
 
-function resolveEntry(
+/** Values of an entry location recovered at the function's call sites, climbing while they are parameters (also used for syscall arguments, x86/syscall-args.ts). */
+export function resolveEntry(
   a: CodeAnalysis,
   flow: BackwardFlow,
   ev: EntryValue,

@@ -1,0 +1,117 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { analyzeBinary, SummarySource } from '../cli/analyze-command';
+import { compile, tempDir } from '../x86/test-fixtures';
+import type { ProgramResolution } from './link';
+
+// socket(AF_INET) in main; socket(AF_UNIX) through a wrapper of our own (the domain
+// is its parameter, a constant at its only call); socketpair(AF_UNIX).
+const FIXED = String.raw`
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+__attribute__((noinline)) static int open_sock(int domain) { return socket(domain, SOCK_STREAM, 0); }
+int main(int argc, char **argv) {
+  int a = socket(AF_INET, SOCK_DGRAM, 0);
+  int b = open_sock(AF_UNIX);
+  int sv[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  return (a < 0) + (b < 0) + argc;
+}
+`;
+
+// The domain comes from the command line: no rule is possible.
+const FROM_ARGV = String.raw`
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+  return socket(argc > 1 ? atoi(argv[1]) : AF_INET, SOCK_STREAM, 0) < 0;
+}
+`;
+
+const SOCKET = 41;
+const SOCKETPAIR = 53;
+const AF_UNIX = 1;
+const AF_INET = 2;
+
+const VARIANTS: [string, string[], string][] = [
+  ['dynamic', ['-O2'], 'gcc'],
+  ['static', ['-O2', '-static'], 'gcc'],
+  ['musl-static', ['-O2', '-static'], 'musl-gcc'],
+];
+
+let dir: string;
+const source = new SummarySource();
+const res: Record<string, ProgramResolution> = {};
+const bins: Record<string, string> = {};
+
+beforeAll(async () => {
+  dir = tempDir('confine-args-');
+  for (const [name, flags, cc] of VARIANTS) {
+    for (const [prog, text] of [['fixed', FIXED], ['argv', FROM_ARGV]]) {
+      const bin = compile(dir, `${prog}-${name}.c`, text, `${prog}-${name}`, flags, cc);
+      const a = await analyzeBinary('/', bin, source);
+      if (!a.resolution) throw new Error(`${bin}: ${a.error}`);
+      res[`${prog}-${name}`] = a.resolution;
+      bins[`${prog}-${name}`] = bin;
+    }
+  }
+}, 180_000);
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** The families the program really asked for, from strace. */
+function tracedFamilies(bin: string, args: string[] = []): Set<number> {
+  const log = path.join(dir, `strace-${path.basename(bin)}-${args.join('_')}.log`);
+  try {
+    execFileSync('strace', ['-f', '-qq', '-e', 'trace=socket,socketpair', '-e', 'raw=socket,socketpair', '-o', log, bin, ...args], { stdio: 'ignore' });
+  } catch {
+    // the exit status does not matter
+  }
+  const out = new Set<number>();
+  for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
+    const m = /\b(?:socket|socketpair)\((0x[0-9a-f]+|\d+)/.exec(line);
+    if (m) out.add(Number(m[1]));
+  }
+  return out;
+}
+
+describe.each(VARIANTS.map((v) => v[0]))('%s', (name) => {
+  test('constant families, directly and through a wrapper parameter, become the allowed values', () => {
+    const r = res[`fixed-${name}`];
+    const sock = r.argRules.get(SOCKET);
+    expect(sock).toBeDefined();
+    expect(sock!.unconditional).toBeUndefined();
+    expect(sock!.arg).toBe(0);
+    expect(sock!.values).toEqual(expect.arrayContaining([AF_INET, AF_UNIX]));
+    // Nothing the program cannot ask for: no packet or netlink sockets.
+    expect(sock!.values).not.toContain(17);
+    expect(sock!.values).not.toContain(16);
+    const pair = r.argRules.get(SOCKETPAIR);
+    expect(pair?.unconditional).toBeUndefined();
+    expect(pair?.values).toEqual([AF_UNIX]);
+  });
+
+  test('every family the program uses at run time is allowed', () => {
+    const r = res[`fixed-${name}`];
+    const traced = tracedFamilies(bins[`fixed-${name}`]);
+    expect(traced.size).toBeGreaterThan(0);
+    for (const f of traced) expect(r.argRules.get(SOCKET)!.values.concat(r.argRules.get(SOCKETPAIR)!.values)).toContain(f);
+  });
+
+  test('a family from argv leaves socket unconditional, naming the site', () => {
+    const r = res[`argv-${name}`];
+    const sock = r.argRules.get(SOCKET);
+    expect(sock).toBeDefined();
+    expect(sock!.unconditional).toBeDefined();
+    expect(sock!.unconditional!.reason.length).toBeGreaterThan(0);
+    expect(sock!.unconditional!.object).toBe(bins[`argv-${name}`]);
+    // The family really is whatever the caller says.
+    expect(tracedFamilies(bins[`argv-${name}`], ['10'])).toEqual(new Set([10]));
+  });
+});
+
+test('a syscall the program does not reach gets no rule', () => {
+  expect(res['argv-dynamic'].argRules.has(SOCKETPAIR)).toBe(false);
+});
