@@ -1,5 +1,5 @@
 import { ARG_WRAPPER_IMPORTS, TRACKED_ARGS } from '../x86/syscall-args';
-import type { ProgramObject } from './link';
+import type { ChainStep, ProgramObject } from './link';
 
 /**
  * Whole-program argument rules for tracked syscalls (socket/socketpair families):
@@ -19,6 +19,8 @@ export interface ArgRule {
   arg: number;
   /** Allowed values (low 32 bits) when `unconditional` is absent. */
   values: number[];
+  /** For each value: one reached function that supplies it, and a shortest chain from an entry point to it (ending with it). */
+  origins: Map<number, { object: string; function: string; steps: ChainStep[] }>;
   unconditional?: ArgForcing;
 }
 
@@ -37,15 +39,18 @@ export interface ArgWalkView {
   enteredOtherwise(o: number, f: number): string | undefined;
   /** The functions (object, index) an import of object o binds to. */
   boundTo(o: number, i: number): { o: number; f: number }[];
+  /** A shortest chain from an entry point to a reached function, ending with it. */
+  chain(o: number, f: number): ChainStep[];
 }
 
 const TRACKED = new Map(TRACKED_ARGS.map((t) => [t.nr, t]));
 
 export function argRules(view: ArgWalkView, reachedSyscalls: Set<number>): Map<number, ArgRule> {
   const rules = new Map<number, ArgRule>();
-  for (const t of TRACKED_ARGS) if (reachedSyscalls.has(t.nr)) rules.set(t.nr, { arg: t.arg, values: [] });
+  for (const t of TRACKED_ARGS) if (reachedSyscalls.has(t.nr)) rules.set(t.nr, { arg: t.arg, values: [], origins: new Map() });
   if (!rules.size) return rules;
-  const values = new Map<number, Set<number>>([...rules.keys()].map((nr) => [nr, new Set<number>()]));
+  // Per syscall: value → the first (object, function) found supplying it.
+  const values = new Map<number, Map<number, [number, number]>>([...rules.keys()].map((nr) => [nr, new Map()]));
   const force = (nr: number, o: number, site: number, f: number, reason: string) => {
     const r = rules.get(nr);
     if (!r || r.unconditional) return;
@@ -112,7 +117,8 @@ export function argRules(view: ArgWalkView, reachedSyscalls: Set<number>): Map<n
   function useRecord(rec: NonNullable<ProgramObject['summary']['args']>[number], o: number, site: number): void {
     for (const x of rec.f) {
       if (!view.reached(o, x.fn)) continue;
-      for (const v of x.v) values.get(rec.nr)?.add(v);
+      const m = values.get(rec.nr);
+      if (m) for (const v of x.v) if (!m.has(v)) m.set(v, [o, x.fn]);
       if (x.why !== undefined) force(rec.nr, o, x.at ?? site, x.fn, x.why);
     }
     for (const e of rec.p ?? []) {
@@ -127,6 +133,15 @@ export function argRules(view: ArgWalkView, reachedSyscalls: Set<number>): Map<n
     }
   }
 
-  for (const [nr, r] of rules) if (!r.unconditional) r.values = [...values.get(nr)!].sort((x, y) => x - y);
+  for (const [nr, r] of rules) {
+    if (r.unconditional) continue;
+    const m = values.get(nr)!;
+    r.values = [...m.keys()].sort((x, y) => x - y);
+    for (const v of r.values) {
+      const [o, f] = m.get(v)!;
+      const fn = view.objects[o].summary.functions[f];
+      r.origins.set(v, { object: view.objects[o].path, function: fn.n ?? `0x${fn.a.toString(16)}`, steps: view.chain(o, f) });
+    }
+  }
   return rules;
 }

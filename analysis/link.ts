@@ -677,10 +677,8 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     else if (r >= SPECIAL_KEYS.length && r < fnNodes) { const f = label(r); why += `, referred to by ${f.object}:${f.function}`; }
     return why;
   };
-  const provenance = new Map<number, Provenance>();
-  for (let k = 0; k < full.parentedCount; k++) {
-    const v = full.parented[k];
-    if (v < regionNodes) continue;
+  /** One shortest chain from an entry point to the parent of node v (v itself excluded). */
+  const stepsTo = (v: number): ChainStep[] => {
     const chain: number[] = [];
     for (let p = full.parent[v]; p >= 0 && p !== ROOT; p = full.parent[p]) chain.push(p);
     chain.reverse();
@@ -693,6 +691,13 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       const tb = via === 'indirect' ? takenBy(n) : undefined;
       steps.push({ ...label(n), ...(via ? { via } : {}), ...(tb ? { takenBy: tb } : {}) });
     }
+    return steps;
+  };
+  const provenance = new Map<number, Provenance>();
+  for (let k = 0; k < full.parentedCount; k++) {
+    const v = full.parented[k];
+    if (v < regionNodes) continue;
+    const steps = stepsTo(v);
     const lastEdge = full.parentEdge[v];
     const site = edges.site[lastEdge];
     const from = full.parent[v];
@@ -738,7 +743,8 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   }
 
   const reachedSyscalls = numbers(full);
-  const rules = argRules(argView(objects, fnBase, edges, full, late, bindings, objectOf, indirectReached), reachedSyscalls);
+  const view = argView(objects, fnBase, edges, full, late, bindings, objectOf, indirectReached);
+  const rules = argRules({ ...view, chain: (o, f) => { const v = fnBase[o] + f; return [...stepsTo(v), { ...label(v), ...(full.parentEdge[v] >= 0 && viaOf(edges.via[full.parentEdge[v]]) ? { via: viaOf(edges.via[full.parentEdge[v]]) } : {}) }]; } }, reachedSyscalls);
 
   return {
     syscalls: reachedSyscalls,

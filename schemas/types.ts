@@ -429,6 +429,25 @@ export interface ProfileArtifact {
   fallback?: {
     reason: string;
   };
+  /**
+   * Syscalls the profile allows only for some argument values (one rule per value), and tracked syscalls left unconditional with why.
+   */
+  argRules?: {
+    name: string;
+    arg: number;
+    /**
+     * values the profile allows
+     */
+    values?: number[];
+    /**
+     * values the program may use that the base profile already refuses
+     */
+    refusedByBase?: number[];
+    /**
+     * why no condition was written
+     */
+    unconditional?: string;
+  }[];
 }
 
 // resolve.schema.json
@@ -502,6 +521,52 @@ export interface ResolveArtifact {
     directOnly: string[];
     reachableAT: string[];
     wholeProgramAT: string[];
+  };
+  /**
+   * Argument rules for tracked syscalls the image reaches (socket/socketpair: the address family), by syscall name: the values reached sites use, each with one chain to a function supplying it, or `unconditional` with the first reached site whose value is not known. Absent: no argument rules (every syscall unconditional).
+   */
+  argRules?: {
+    [k: string]: {
+      /**
+       * argument index
+       */
+      arg: number;
+      /**
+       * allowed values (empty when unconditional)
+       */
+      values: {
+        value: number;
+        /**
+         * symbolic name (AF_INET)
+         */
+        name?: string;
+        binary: string;
+        /**
+         * the object of the function that supplies the value
+         */
+        object: string;
+        function: string;
+        steps: {
+          object: string;
+          function: string;
+          via?: string;
+          /**
+           * for a step entered through an indirect call: the code or data word holding its address, and what made that live
+           */
+          takenBy?: string;
+        }[];
+      }[];
+      /**
+       * the first reached site (or source) whose value is not known: the syscall stays allowed without condition
+       */
+      unconditional?: {
+        binary: string;
+        object: string;
+        site: number;
+        function: string;
+        reason: string;
+      };
+    };
   };
 }
 
