@@ -30,6 +30,18 @@ int main(int argc, char **argv) {
 }
 `;
 
+// The wrapper is also called through a pointer with a family from argv.
+const THROUGH_POINTER = String.raw`
+#include <stdlib.h>
+#include <sys/socket.h>
+__attribute__((noinline)) int open_sock(int domain) { return socket(domain, SOCK_STREAM, 0); }
+int (*volatile fp)(int) = open_sock;
+int main(int argc, char **argv) {
+  int a = open_sock(AF_INET);
+  return a + fp(argc > 1 ? atoi(argv[1]) : AF_UNIX);
+}
+`;
+
 const SOCKET = 41;
 const SOCKETPAIR = 53;
 const AF_UNIX = 1;
@@ -49,7 +61,7 @@ const bins: Record<string, string> = {};
 beforeAll(async () => {
   dir = tempDir('confine-args-');
   for (const [name, flags, cc] of VARIANTS) {
-    for (const [prog, text] of [['fixed', FIXED], ['argv', FROM_ARGV]]) {
+    for (const [prog, text] of [['fixed', FIXED], ['argv', FROM_ARGV], ['pointer', THROUGH_POINTER]]) {
       const bin = compile(dir, `${prog}-${name}.c`, text, `${prog}-${name}`, flags, cc);
       const a = await analyzeBinary('/', bin, source);
       if (!a.resolution) throw new Error(`${bin}: ${a.error}`);
@@ -110,6 +122,13 @@ describe.each(VARIANTS.map((v) => v[0]))('%s', (name) => {
     // The family really is whatever the caller says.
     expect(tracedFamilies(bins[`argv-${name}`], ['10'])).toEqual(new Set([10]));
   });
+});
+
+test.each(VARIANTS.map((v) => v[0]))('%s: a wrapper also called through a pointer leaves socket unconditional', (name) => {
+  const sock = res[`pointer-${name}`].argRules.get(SOCKET);
+  expect(sock?.unconditional).toBeDefined();
+  expect(sock!.unconditional!.reason).toMatch(/address-taken|indirect-call target/);
+  expect(tracedFamilies(bins[`pointer-${name}`], ['10'])).toEqual(new Set([2, 10]));
 });
 
 test('a syscall the program does not reach gets no rule', () => {
