@@ -42,6 +42,23 @@ int main(int argc, char **argv) {
 }
 `;
 
+// ioctl requests: a constant at our call (FIONBIO), and libc's own in isatty (TCGETS, or
+// TIOCGWINSZ in musl); a request from argv.
+const IOCTL = String.raw`
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  int n = 1;
+  ioctl(0, FIONBIO, &n);
+  if (argc > 2) ioctl(0, strtoul(argv[2], 0, 0), &n);
+  return isatty(1) + (argc > 1 ? 0 : 1);
+}
+`;
+
+const IOCTL_FIXED = IOCTL.replace(/if \(argc > 2\)[^\n]*\n/, '');
+
 const SOCKET = 41;
 const SOCKETPAIR = 53;
 const AF_UNIX = 1;
@@ -61,7 +78,7 @@ const bins: Record<string, string> = {};
 beforeAll(async () => {
   dir = tempDir('confine-args-');
   for (const [name, flags, cc] of VARIANTS) {
-    for (const [prog, text] of [['fixed', FIXED], ['argv', FROM_ARGV], ['pointer', THROUGH_POINTER]]) {
+    for (const [prog, text] of [['fixed', FIXED], ['argv', FROM_ARGV], ['pointer', THROUGH_POINTER], ['ioctl', IOCTL], ['ioctl-fixed', IOCTL_FIXED]]) {
       const bin = compile(dir, `${prog}-${name}.c`, text, `${prog}-${name}`, flags, cc);
       const a = await analyzeBinary('/', bin, source);
       if (!a.resolution) throw new Error(`${bin}: ${a.error}`);
@@ -75,15 +92,20 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** The families the program really asked for, from strace. */
 function tracedFamilies(bin: string, args: string[] = []): Set<number> {
-  const log = path.join(dir, `strace-${path.basename(bin)}-${args.join('_')}.log`);
+  return traced(bin, args, 'socket,socketpair', /\b(?:socket|socketpair)\((0x[0-9a-f]+|\d+)/);
+}
+
+/** The argument values strace saw for some syscalls (printed raw: numbers, not names). */
+function traced(bin: string, args: string[], calls: string, re: RegExp): Set<number> {
+  const log = path.join(dir, `strace-${path.basename(bin)}-${calls}-${args.join('_')}.log`);
   try {
-    execFileSync('strace', ['-f', '-qq', '-e', 'trace=socket,socketpair', '-e', 'raw=socket,socketpair', '-o', log, bin, ...args], { stdio: 'ignore' });
+    execFileSync('strace', ['-f', '-qq', '-e', `trace=${calls}`, '-e', `raw=${calls}`, '-o', log, bin, ...args], { stdio: 'ignore' });
   } catch {
     // the exit status does not matter
   }
   const out = new Set<number>();
   for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
-    const m = /\b(?:socket|socketpair)\((0x[0-9a-f]+|\d+)/.exec(line);
+    const m = re.exec(line);
     if (m) out.add(Number(m[1]));
   }
   return out;
@@ -129,6 +151,23 @@ test.each(VARIANTS.map((v) => v[0]))('%s: a wrapper also called through a pointe
   expect(sock?.unconditional).toBeDefined();
   expect(sock!.unconditional!.reason).toMatch(/address-taken|indirect-call target/);
   expect(tracedFamilies(bins[`pointer-${name}`], ['10'])).toEqual(new Set([2, 10]));
+});
+
+test.each(VARIANTS.map((v) => v[0]))('%s: ioctl requests', (name) => {
+  const IOCTL_NR = 16;
+  const FIONBIO = 0x5421;
+  const r = res[`ioctl-${name}`].argRules.get(IOCTL_NR);
+  // The request from argv leaves ioctl unconditional.
+  expect(r?.unconditional).toBeDefined();
+  expect(traced(bins[`ioctl-${name}`], ['x', '0x5410'], 'ioctl', /ioctl\(\w+, (0x[0-9a-f]+)/)).toContain(0x5410);
+  // Without that call the requests are the constants, ours and libc's own.
+  const fixed = res[`ioctl-fixed-${name}`].argRules.get(IOCTL_NR);
+  expect(fixed?.unconditional).toBeUndefined();
+  expect(fixed!.values).toContain(FIONBIO);
+  const seen = traced(bins[`ioctl-fixed-${name}`], [], 'ioctl', /ioctl\(\w+, (0x[0-9a-f]+)/);
+  expect(seen).toContain(FIONBIO);
+  expect(seen.size).toBeGreaterThan(1); // isatty's request too
+  for (const v of seen) expect(fixed!.values).toContain(v);
 });
 
 test('a syscall the program does not reach gets no rule', () => {

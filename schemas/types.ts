@@ -261,7 +261,7 @@ export interface ObjectSummary {
     }[];
   }[];
   /**
-   * argument values of tracked syscalls (socket/socketpair domain): per syscall instruction with a tracked constant number (`site`, `fn`), or per tracked import wrapper (`import`: values found at this object's calls to it). Absent: the object's arguments were not analysed, so every tracked syscall it makes is unconditional.
+   * argument values of tracked syscalls (x86/syscall-args.ts TRACKED_ARGS: socket families, ioctl requests, clone/unshare flags, prctl options, personality): per syscall instruction with a tracked constant number (`site`, `fn`), or per tracked import wrapper (`import`: values found at this object's calls to it). Absent: the object's arguments were not analysed, so every tracked syscall it makes is unconditional.
    */
   args?: {
     nr: number;
@@ -523,7 +523,7 @@ export interface ResolveArtifact {
     wholeProgramAT: string[];
   };
   /**
-   * Argument rules for tracked syscalls the image reaches (socket/socketpair: the address family), by syscall name: the values reached sites use, each with one chain to a function supplying it, or `unconditional` with the first reached site whose value is not known. Absent: no argument rules (every syscall unconditional).
+   * Argument rules for tracked syscalls the image reaches (socket families, ioctl requests, clone/unshare flags, prctl options, personality), by syscall name: the values reached sites use, each with one chain to a function supplying it, or `unconditional` with the first reached site whose value is not known. Absent: no argument rules (every syscall unconditional).
    */
   argRules?: {
     [k: string]: {

@@ -23,10 +23,20 @@ export interface TrackedArg {
   arg: number;
 }
 
-/** Syscalls whose argument is recovered (socket/socketpair: the address family). */
+/**
+ * Syscalls whose argument is recovered: socket/socketpair's address family, ioctl's
+ * request, prctl's option, personality's persona, clone's and unshare's flags. The
+ * kernel reads each as 32 bits (ioctl's `unsigned int cmd`, legacy clone's
+ * lower_32_bits(flags)), which is what the profile compares.
+ */
 export const TRACKED_ARGS: TrackedArg[] = [
+  { nr: 16, name: 'ioctl', arg: 1 },
   { nr: 41, name: 'socket', arg: 0 },
   { nr: 53, name: 'socketpair', arg: 0 },
+  { nr: 56, name: 'clone', arg: 0 },
+  { nr: 135, name: 'personality', arg: 0 },
+  { nr: 157, name: 'prctl', arg: 0 },
+  { nr: 272, name: 'unshare', arg: 0 },
 ];
 
 /**
@@ -35,8 +45,14 @@ export const TRACKED_ARGS: TrackedArg[] = [
  * caller): the importing object recovers the value at its calls to them.
  */
 export const ARG_WRAPPER_IMPORTS: (TrackedArg & { loc: ParamLoc })[] = [
+  { nr: 16, name: 'ioctl', arg: 1, loc: 'rsi' },
   { nr: 41, name: 'socket', arg: 0, loc: 'rdi' },
   { nr: 53, name: 'socketpair', arg: 0, loc: 'rdi' },
+  // clone(fn, stack, flags, arg, …): the flags are its third parameter.
+  { nr: 56, name: 'clone', arg: 0, loc: 'rdx' },
+  { nr: 135, name: 'personality', arg: 0, loc: 'rdi' },
+  { nr: 157, name: 'prctl', arg: 0, loc: 'rdi' },
+  { nr: 272, name: 'unshare', arg: 0, loc: 'rdi' },
 ];
 
 export interface ArgFinding {
@@ -67,7 +83,7 @@ export interface ArgSite {
   entries: number[];
 }
 
-/** Kernel argument as the filter compares it: the low 32 bits (all tracked arguments are C `int`s). */
+/** Kernel argument as the filter compares it: the low 32 bits (all the kernel reads of the tracked arguments). */
 export function argValue(n: number): number {
   return Number(BigInt.asUintN(32, BigInt(n)));
 }
