@@ -88,7 +88,7 @@ export function argRules(view: ArgWalkView, reachedSyscalls: Set<number>): Map<n
           if (!rules.has(nr)) continue;
           if (!s.args) { force(nr, o, st.at, f, `no argument facts for ${ob.path} (a Go binary or a summary from before they existed)`); continue; }
           const rec = sites.get(`${st.at}:${nr}`);
-          if (!rec || rec.fn !== f) { force(nr, o, st.at, f, `the ${nameOf(nr)} number reaches this site as a parameter of a wrapper; its arguments are not followed`); continue; }
+          if (!rec || rec.fn !== f) { force(nr, o, st.at, f, `no argument record for this ${nameOf(nr)} site: the number reaches it as a wrapper's parameter (arguments not followed)${fn.a === st.at ? ', or the object summarises its syscalls at one function (a Go binary)' : ''}`); continue; }
           useRecord(rec, o, st.at);
         }
       }
