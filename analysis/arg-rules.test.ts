@@ -170,6 +170,25 @@ test.each(VARIANTS.map((v) => v[0]))('%s: ioctl requests', (name) => {
   for (const v of seen) expect(fixed!.values).toContain(v);
 });
 
+test('socket() also found by dlsym (its name in the program) stays unconditional', async () => {
+  const src = String.raw`
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+  int a = socket(AF_INET, SOCK_STREAM, 0);
+  int (*f)(int, int, int) = (int (*)(int, int, int))dlsym(RTLD_DEFAULT, "socket");
+  return a + f(argc > 1 ? atoi(argv[1]) : AF_UNIX, SOCK_STREAM, 0);
+}
+`;
+  const bin = compile(dir, 'dlsym.c', src, 'dlsym', ['-O2'], 'gcc');
+  const a = await analyzeBinary('/', bin, source);
+  const sock = a.resolution!.argRules.get(SOCKET)!;
+  expect(sock.unconditional?.reason).toMatch(/looked up by name/);
+  expect(tracedFamilies(bin, ['10'])).toEqual(new Set([AF_INET, 10]));
+}, 60_000);
+
 test('a syscall the program does not reach gets no rule', () => {
   expect(res['argv-dynamic'].argRules.has(SOCKETPAIR)).toBe(false);
 });
