@@ -24,8 +24,8 @@ export function argFacts(
       const seen = new Set<string>();
       rec.w = [];
       for (const e of s.exported) {
-        const k = `${e.entry}:${JSON.stringify(e.loc)}`;
-        if (!seen.has(k)) { seen.add(k); rec.w.push({ fn: fnAt(e.entry), loc: e.loc }); }
+        const k = `${e.entry}:${JSON.stringify(e.loc)}:${JSON.stringify(e.xf ?? [])}`;
+        if (!seen.has(k)) { seen.add(k); rec.w.push({ fn: fnAt(e.entry), loc: e.loc, ...(e.xf ? { xf: e.xf } : {}) }); }
       }
     }
     out.push(rec);

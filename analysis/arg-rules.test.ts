@@ -59,6 +59,25 @@ int main(int argc, char **argv) {
 
 const IOCTL_FIXED = IOCTL.replace(/if \(argc > 2\)[^\n]*\n/, '');
 
+// tcsetattr makes ioctl(fd, TCSETS + optional_actions): the constant TCSADRAIN is added
+// to in libc (glibc: lea 0x5402(%r9),%esi) after the program passes it. The pty comes
+// from posix_openpt/unlockpt/ptsname, whose requests are libc's own constants.
+const TTY = String.raw`
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <termios.h>
+#include <unistd.h>
+int main(void) {
+  int m = posix_openpt(O_RDWR | O_NOCTTY);
+  if (m < 0 || grantpt(m) || unlockpt(m)) return 1;
+  int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+  struct termios t;
+  if (s < 0 || tcgetattr(s, &t)) return 2;
+  return tcsetattr(s, TCSADRAIN, &t) ? 3 : 0;
+}
+`;
+
 const SOCKET = 41;
 const SOCKETPAIR = 53;
 const AF_UNIX = 1;
@@ -78,7 +97,7 @@ const bins: Record<string, string> = {};
 beforeAll(async () => {
   dir = tempDir('confine-args-');
   for (const [name, flags, cc] of VARIANTS) {
-    for (const [prog, text] of [['fixed', FIXED], ['argv', FROM_ARGV], ['pointer', THROUGH_POINTER], ['ioctl', IOCTL], ['ioctl-fixed', IOCTL_FIXED]]) {
+    for (const [prog, text] of [['fixed', FIXED], ['argv', FROM_ARGV], ['pointer', THROUGH_POINTER], ['ioctl', IOCTL], ['ioctl-fixed', IOCTL_FIXED], ['tty', TTY]]) {
       const bin = compile(dir, `${prog}-${name}.c`, text, `${prog}-${name}`, flags, cc);
       const a = await analyzeBinary('/', bin, source);
       if (!a.resolution) throw new Error(`${bin}: ${a.error}`);
@@ -188,6 +207,16 @@ int main(int argc, char **argv) {
   expect(sock.unconditional?.reason).toMatch(/looked up by name/);
   expect(tracedFamilies(bin, ['10'])).toEqual(new Set([AF_INET, 10]));
 }, 60_000);
+
+test.each(VARIANTS.map((v) => v[0]))('%s: tcsetattr(TCSADRAIN) allows TCSETSW, with arithmetic followed into the caller', (name) => {
+  const r = res[`tty-${name}`].argRules.get(16);
+  expect(r?.unconditional).toBeUndefined();
+  expect(r!.values).toEqual(expect.arrayContaining([0x5401, 0x5403]));
+  expect(r!.values).not.toContain(0x5402); // TCSANOW's TCSETS is not asked for
+  const seen = traced(bins[`tty-${name}`], [], 'ioctl', /ioctl\(\w+, (0x[0-9a-f]+)/);
+  expect(seen).toContain(0x5403);
+  for (const v of seen) expect(r!.values).toContain(v);
+});
 
 test('a syscall the program does not reach gets no rule', () => {
   expect(res['argv-dynamic'].argRules.has(SOCKETPAIR)).toBe(false);

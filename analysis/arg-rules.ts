@@ -1,3 +1,4 @@
+import { applyXf, XfOp } from '../x86/effects';
 import { ARG_WRAPPER_IMPORTS, TRACKED_ARGS } from '../x86/syscall-args';
 import type { ChainStep, ProgramObject } from './link';
 
@@ -61,19 +62,26 @@ export function argRules(view: ArgWalkView, reachedSyscalls: Set<number>): Map<n
   const nameOf = (nr: number) => TRACKED.get(nr)?.name ?? `#${nr}`;
 
   // Exported wrappers (object, function) → the tracked arguments their parameter carries.
-  const wrappers = new Map<string, { nr: number; arg: number; loc: string }[]>();
+  const wrappers = new Map<string, { nr: number; arg: number; loc: string; xf: XfOp[] }[]>();
   view.objects.forEach((ob, o) => {
     for (const r of ob.summary.args ?? []) {
       for (const w of r.w ?? []) {
         const k = `${o}:${w.fn}`;
-        wrappers.set(k, [...(wrappers.get(k) ?? []), { nr: r.nr, arg: r.arg, loc: JSON.stringify(w.loc) }]);
+        wrappers.set(k, [...(wrappers.get(k) ?? []), { nr: r.nr, arg: r.arg, loc: JSON.stringify(w.loc), xf: (w.xf ?? []) as XfOp[] }]);
       }
     }
   });
+  /** The import wrapper entry (ARG_WRAPPER_IMPORTS) an importer's record for `key` was made with. */
+  const wrapperImport = (key: string, nr: number, arg: number) => {
+    const at = key.indexOf('@');
+    const bare = at < 0 ? key : key.slice(0, at);
+    return ARG_WRAPPER_IMPORTS.find((x) => x.name === bare && x.nr === nr && x.arg === arg);
+  };
 
   view.objects.forEach((ob, o) => {
     const s = ob.summary;
     const fns = s.functions;
+    const usedImports = new Map<string, { rec: NonNullable<typeof s.args>[number]; xf: XfOp[] }>();
     const sites = new Map<string, NonNullable<typeof s.args>[number]>();
     const imports = new Map<string, NonNullable<typeof s.args>[number]>();
     for (const r of s.args ?? []) {
@@ -92,13 +100,20 @@ export function argRules(view: ArgWalkView, reachedSyscalls: Set<number>): Map<n
           useRecord(rec, o, st.at);
         }
       }
-      // A reached call to an exported wrapper needs this object's record of its calls.
+      // A reached call to an exported wrapper needs this object's record of its calls;
+      // the record's values become the argument through the wrapper's pending operations.
       for (const i of fn.i ?? []) {
         for (const b of view.boundTo(o, i)) {
           for (const w of wrappers.get(`${b.o}:${b.f}`) ?? []) {
             if (!rules.has(w.nr)) continue;
-            const known = ARG_WRAPPER_IMPORTS.some((x) => x.nr === w.nr && x.arg === w.arg && JSON.stringify(x.loc) === w.loc) && imports.has(`${i}:${w.nr}:${w.arg}`);
-            if (!known) force(w.nr, o, fn.a, f, `calls ${s.imports[i]}, which passes its parameter ${w.loc} to ${nameOf(w.nr)}; the value was not recovered at this call`);
+            const x = wrapperImport(s.imports[i], w.nr, w.arg);
+            const rec = imports.get(`${i}:${w.nr}:${w.arg}`);
+            if (!x || JSON.stringify(x.loc) !== w.loc || !rec) {
+              force(w.nr, o, fn.a, f, `calls ${s.imports[i]}, which passes its parameter ${w.loc} to ${nameOf(w.nr)}; the value was not recovered at this call`);
+              continue;
+            }
+            const k = `${i}:${w.nr}:${w.arg}:${JSON.stringify(w.xf)}`;
+            if (!usedImports.has(k)) usedImports.set(k, { rec, xf: w.xf });
           }
         }
       }
@@ -110,15 +125,20 @@ export function argRules(view: ArgWalkView, reachedSyscalls: Set<number>): Map<n
         for (const nr of u.nr) if (rules.has(nr)) force(nr, o, fns[u.fn].a, u.fn, `${s.imports[x.import]}(${nameOf(nr)}, …): the number is passed to a wrapper; its arguments are not followed`);
       }
     }
-    for (const rec of imports.values()) useRecord(rec, o, -1);
+    for (const u of usedImports.values()) useRecord(u.rec, o, -1, u.xf);
   });
 
   /** Values and failures of one record, for the functions that are reached; its followed entries must not be entered otherwise. */
-  function useRecord(rec: NonNullable<ProgramObject['summary']['args']>[number], o: number, site: number): void {
+  function useRecord(rec: NonNullable<ProgramObject['summary']['args']>[number], o: number, site: number, xf: XfOp[] = []): void {
     for (const x of rec.f) {
       if (!view.reached(o, x.fn)) continue;
       const m = values.get(rec.nr);
-      if (m) for (const v of x.v) if (!m.has(v)) m.set(v, [o, x.fn]);
+      if (m) {
+        for (const raw of x.v) {
+          const v = xf.reduce((acc, op) => applyXf(op, acc), raw) >>> 0;
+          if (!m.has(v)) m.set(v, [o, x.fn]);
+        }
+      }
       if (x.why !== undefined) force(rec.nr, o, x.at ?? site, x.fn, x.why);
     }
     for (const e of rec.p ?? []) {

@@ -317,6 +317,24 @@ export interface ObjectSummary {
         | {
             stack: number;
           };
+      /**
+       * operations applied, in order, to the importer's value to give the argument (x86/effects.ts XfOp; low 32 bits)
+       */
+      xf?: (
+        | {
+            f: "set" | "add" | "and" | "or" | "xor";
+            bits: 8 | 16 | 32;
+            shift: 0 | 8;
+            imm: number;
+          }
+        | {
+            f: "ext";
+            bits: 8 | 16;
+            shift: 0 | 8;
+            signed: boolean;
+            into: 16 | 32;
+          }
+      )[];
     }[];
     /**
      * functions whose entry value was followed into their direct callers: entered any other way (indirect call, dlsym, a root), the value is unknown

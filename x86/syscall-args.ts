@@ -1,4 +1,5 @@
-import { BackwardFlow } from './dataflow';
+import { BackwardFlow, FlowOptions } from './dataflow';
+import type { XfOp } from './effects';
 import { EntryResult, resolveEntry, resolveImportArgs } from './param-syscalls';
 import { GPR_NAMES } from './registers';
 import type { CodeAnalysis, Gpr, ParamLoc } from './types';
@@ -46,6 +47,8 @@ export const TRACKED_ARGS: TrackedArg[] = [
  */
 export const ARG_WRAPPER_IMPORTS: (TrackedArg & { loc: ParamLoc })[] = [
   { nr: 16, name: 'ioctl', arg: 1, loc: 'rsi' },
+  // tcsetattr(fd, optional_actions, …) makes ioctl(fd, TCSETS + optional_actions, …).
+  { nr: 16, name: 'tcsetattr', arg: 1, loc: 'rsi' },
   { nr: 41, name: 'socket', arg: 0, loc: 'rdi' },
   { nr: 53, name: 'socketpair', arg: 0, loc: 'rdi' },
   // clone(fn, stack, flags, arg, …): the flags are its third parameter.
@@ -73,8 +76,8 @@ export interface ArgSite {
   nr: number;
   arg: number;
   findings: ArgFinding[];
-  /** Exported entries whose parameter `loc` carries the value: importers resolve it. */
-  exported: { entry: number; loc: ParamLoc }[];
+  /** Exported entries whose parameter `loc` carries the value (after `xf`, when given): importers resolve it. */
+  exported: { entry: number; loc: ParamLoc; xf?: XfOp[] }[];
   /**
    * Every function whose entry value was followed into its direct callers: if one is
    * also entered another way (indirect call, dlsym, as a root), the value is unknown
@@ -82,6 +85,13 @@ export interface ArgSite {
    */
   entries: number[];
 }
+
+/**
+ * Arguments are compared on their low 32 bits, so constant arithmetic on the way
+ * (tcsetattr's `lea 0x5402(%r9),%esi`, TCSETS + optional_actions) is followed into
+ * callers exactly.
+ */
+const ARG_FLOW: FlowOptions = { xfParams: true, leaAdd: true };
 
 /** Kernel argument as the filter compares it: the low 32 bits (all the kernel reads of the tracked arguments). */
 export function argValue(n: number): number {
@@ -92,7 +102,9 @@ function addFindings(out: ArgFinding[], r: EntryResult, exported: ArgSite['expor
   for (const u of r.uses) out.push({ fn: u.caller, values: u.numbers.map(argValue) });
   for (const u of r.unresolved) out.push({ fn: fnOfAddr(u.at), values: [], reason: u.reason, at: u.at });
   for (const o of r.open) {
-    if (o.why === 'exported') exported.push({ entry: o.entry, loc: o.loc });
+    // An exported entry whose value still needs arithmetic is not the parameter itself: importers cannot supply it.
+    // Importers supply the parameter; the operations still pending (tcsetattr's TCSETS + act) are applied to their values.
+    if (o.why === 'exported') exported.push({ entry: o.entry, loc: o.loc, ...(o.xf?.length ? { xf: o.xf } : {}) });
     // An indirect call (or an unseen caller) can pass anything: unknown whenever the entry runs.
     else out.push({ fn: o.entry, values: [], reason: `value is ${fmtLoc(o.loc)} at entry of ${o.entryName ?? hex(o.entry)}, which is ${o.why}`, at: o.entry });
   }
@@ -110,7 +122,7 @@ export function recoverSyscallArgs(a: CodeAnalysis, tracked: TrackedArg[] = TRAC
   for (const t of tracked) byNr.set(t.nr, [...(byNr.get(t.nr) ?? []), t]);
   const fnOfAddr = functionOf(a);
   const out: ArgSite[] = [];
-  const flow = new BackwardFlow(prog, a.noReturn);
+  const flow = new BackwardFlow(prog, a.noReturn, ARG_FLOW);
   const memo = new Map<string, EntryResult>();
   try {
     for (const s of a.syscalls) {
@@ -157,7 +169,7 @@ function calledAt(a: CodeAnalysis, site: number): number | undefined {
 
 /** The argument of an imported wrapper (ARG_WRAPPER_IMPORTS) at this object's calls to it, and the object's own functions it was followed through. */
 export function recoverImportArgs(a: CodeAnalysis, importKey: string, loc: ParamLoc, maxDepth = 4): { findings: ArgFinding[]; entries: number[] } {
-  const r = resolveImportArgs(a, importKey, loc, { maxDepth });
+  const r = resolveImportArgs(a, importKey, loc, { maxDepth, flow: ARG_FLOW });
   const fnOfAddr = functionOf(a);
   const out: ArgFinding[] = [];
   for (const u of r.uses) out.push({ fn: u.caller, values: u.numbers.map(argValue) });
