@@ -7,7 +7,7 @@ FLAGS ?=
 PROFILE_ARGS = profiles -i $(IMAGES) $(FLAGS)
 STAGES := load-cfgs run-and-trace extract-binaries symbol-scan syscall-resolve profile-emit stats
 
-.PHONY: help setup build images profiles verify test test-unit test-integration typecheck schemas clean bench fuzz $(STAGES)
+.PHONY: help setup build images profiles verify test test-unit test-integration typecheck schemas clean bench fuzz fn-hunt $(STAGES)
 
 help:
 	@echo "make setup        install Docker, mmdebstrap, compilers, npm packages; start dockerd"
@@ -19,6 +19,7 @@ help:
 	@echo "make verify       profiles, then find false negatives with the kernel log (PROBES=images/probes.json)"
 	@echo "make bench        benchmarks in bench/"
 	@echo "make fuzz         a long fuzz run of the ELF reader and symbol-scan (CASES=50000)"
+	@echo "make fn-hunt      differential false-negative hunt: strace vs confine analyze on ~600 programs (FN_HUNT_FLAGS=...)"
 
 setup:
 	scripts/setup.sh
@@ -35,6 +36,12 @@ profiles:
 PROBES ?= images/probes.json
 verify:
 	$(CONFINE) verify -i $(IMAGES) --probes $(PROBES) $(FLAGS)
+
+# The differential false-negative hunt (fn-hunt/): the fn-hunt image's programs, then
+# the sample images' programs. Exit 1 when any false negative.
+FN_HUNT_FLAGS ?= --samples $(IMAGES)
+fn-hunt: build
+	npx tsx fn-hunt/main.ts $(FN_HUNT_FLAGS)
 
 CASES ?= 50000
 fuzz:

@@ -163,11 +163,16 @@ export function dataRegions(input: RegionInput): DataRegions {
   };
   /** A pointer word at `at` holding `value`: to a function, into data, and perhaps to a name. */
   const addPointer = (at: number, value: number) => {
+    // targetOf first, always: naming an import through its PLT stub registers that import.
     const t = targetOf(value);
-    addCell(at, t);
-    if (t && 'region' in t) {
+    if (!t) return;
+    const r = regionOf(at);
+    if (r < 0) return;
+    const cells = regions[r].cells;
+    cells.push({ at, target: t });
+    if ('region' in t) {
       const name = input.strings.nameHashAt(value);
-      if (name !== undefined) addCell(at, { name });
+      if (name !== undefined) cells.push({ at, target: { name } });
     }
   };
 

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { compileComponent, fnmatch, hasWildcard } from '../extract/fnmatch';
 import * as path from 'node:path';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
 import { libraryNamesIn } from './dlopen-names';
@@ -146,17 +147,18 @@ export function ldSoConfDirs(root: string, file = '/etc/ld.so.conf', depth = 0):
 function globInRoot(root: string, pattern: string): string[] {
   const dir = path.posix.dirname(pattern);
   const base = path.posix.basename(pattern);
-  if (!base.includes('*') && !base.includes('?')) return [pattern];
+  if (!hasWildcard(base)) return [pattern];
   const rdir = resolveInRoot(root, dir);
   if (!rdir) return [];
-  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  // Never a RegExp from file text: a crafted pattern would backtrack for ever.
+  const compiled = compileComponent(base);
   let names: string[] = [];
   try {
     names = fs.readdirSync(path.join(root, rdir));
   } catch {
     return [];
   }
-  return names.filter((n) => re.test(n)).sort().map((n) => path.posix.join(dir, n));
+  return names.filter((n) => fnmatch(compiled, n)).sort().map((n) => path.posix.join(dir, n));
 }
 
 function muslPathDirs(root: string): string[] {
@@ -248,12 +250,23 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
   let scan: Uint8Array[] = [...(exeBytes ? [exeBytes] : []), ...out.libraries.map((l) => l.bytes), ...(out.loader ? [out.loader.bytes] : [])];
   const byCandidate = new Map<string, { object: FoundObject; names: Set<string> }>();
   const exeRef = { info: exe, dir: exeDir };
+  let basenames: Map<string, string[]> | undefined;
+  const byBasename = (name: string): FoundObject | undefined => {
+    basenames ??= libraryFilesByName(root);
+    for (const p of basenames.get(name) ?? []) {
+      const o = openInRoot(root, name, p, files);
+      if (o && isCompatible(o.info)) return o;
+    }
+    return undefined;
+  };
   for (let round = 0; round < CANDIDATE_ROUNDS && scan.length && byCandidate.size < MAX_CANDIDATES; round++) {
     const names = new Set<string>();
     for (const b of scan) for (const n of libraryNamesIn(b)) names.add(n);
     const next: Uint8Array[] = [];
     for (const name of names) {
-      const o = find(name, exeRef);
+      // A plugin opened by a directory built at run time (libjli's "<home>/lib/server/" +
+      // "libjvm.so") is not on any search path: its file name alone finds it in the root.
+      const o = find(name, exeRef) ?? (name.includes('/') ? undefined : byBasename(name));
       if (!o || loaded.has(o.rootPath)) continue;
       // The candidate and what it needs load together, opened by the same name.
       const closure: FoundObject[] = [o];
@@ -275,5 +288,46 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
     scan = next;
   }
   out.candidates = [...byCandidate.values()].map((c) => ({ object: c.object, names: [...c.names].sort() }));
+  return out;
+}
+
+/** Where libraries live in a root; searched for plugins by file name. */
+const LIBRARY_TREES = ['/lib', '/lib64', '/usr/lib', '/usr/lib64', '/usr/local/lib', '/opt'];
+const MAX_TREE_DEPTH = 8;
+const MAX_TREE_ENTRIES = 200_000;
+
+/**
+ * Regular files named like shared objects under the root's library trees, by file name
+ * (paths inside the root). Bounded in depth and entries; symlinked directories are not
+ * followed (each file is found where it really is).
+ */
+export function libraryFilesByName(root: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let seen = 0;
+  const walk = (rootPath: string, depth: number) => {
+    if (depth > MAX_TREE_DEPTH || seen > MAX_TREE_ENTRIES) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(root, rootPath), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (++seen > MAX_TREE_ENTRIES) return;
+      const p = path.posix.join(rootPath, e.name);
+      if (e.isDirectory()) walk(p, depth + 1);
+      else if (e.isFile() && /\.so(\.[0-9]+)*$/.test(e.name)) {
+        let l = out.get(e.name);
+        if (!l) out.set(e.name, (l = []));
+        l.push(p);
+      }
+    }
+  };
+  for (const t of LIBRARY_TREES) {
+    const rp = resolveInRoot(root, t);
+    // /lib is often a link to /usr/lib: walk each real tree once.
+    if (rp && (rp === t || !LIBRARY_TREES.includes(rp))) walk(rp, 0);
+  }
+  for (const l of out.values()) l.sort();
   return out;
 }

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import { analyzeBinary, SummarySource } from '../cli/analyze-command';
 import { syscallNumber } from '../syscalls/table';
 import { compile, straceNames, tempDir } from '../x86/test-fixtures';
@@ -144,4 +145,38 @@ int main(void) { from_code = getppid; from_data(); from_code(); return 0; }
   expect(traced.has('sync')).toBe(true);
   expect(traced.has('getppid')).toBe(true);
   expect([...traced].filter((s) => !res.syscalls.has(nr(s)))).toEqual([]);
+}, 60_000);
+
+// A plugin opened by a directory known only at run time, under a constant file name
+// (libjli's "<java.home>/lib/server/" + "libjvm.so"): found in the root by that name.
+test('a plugin whose directory is built at run time is found by its constant file name', async () => {
+  const root = path.join(dir, 'root');
+  const libdir = path.join(root, 'usr/lib/x86_64-linux-gnu');
+  fs.mkdirSync(libdir, { recursive: true });
+  fs.mkdirSync(path.join(root, 'lib64'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'opt/app/plugins'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'app'), { recursive: true });
+  fs.copyFileSync('/usr/lib/x86_64-linux-gnu/libc.so.6', path.join(libdir, 'libc.so.6'));
+  fs.copyFileSync('/lib64/ld-linux-x86-64.so.2', path.join(root, 'lib64/ld-linux-x86-64.so.2'));
+  compile(dir, 'plug.c', String.raw`
+#define _GNU_SOURCE
+#include <unistd.h>
+#include <sys/syscall.h>
+__attribute__((constructor)) static void init(void) { syscall(SYS_munlockall); }
+`, 'opt/app/plugins/libplug.so'.replace(/\//g, '_'), ['-O2', '-shared', '-fPIC']);
+  fs.renameSync(path.join(dir, 'opt_app_plugins_libplug.so'), path.join(root, 'opt/app/plugins/libplug.so'));
+  compile(dir, 'host.c', String.raw`
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+static const char PLUGIN[] = "libplug.so";
+int main(int argc, char **argv) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/plugins/%s", argc > 1 ? argv[1] : "/opt/app", PLUGIN);
+  return dlopen(path, RTLD_NOW) ? 0 : 1;
+}
+`, 'host', ['-O2']);
+  fs.renameSync(path.join(dir, 'host'), path.join(root, 'app/host'));
+  const a = await analyzeBinary(root, '/app/host', source);
+  expect(a.resolution?.syscalls.has(nr('munlockall'))).toBe(true);
 }, 60_000);

@@ -330,7 +330,9 @@ interface RegionFacts {
   dataExports?: NonNullable<ObjectSummary['dataExports']>;
 }
 
+const NONE: number[] = [];
 const CELL_FN = 0;
+const EMPTY_FACTS = { t: NONE, d: NONE, h: NONE };
 const CELL_REGION = 1;
 const CELL_IMPORT = 2;
 const CELL_NAME = 3;
@@ -370,23 +372,26 @@ function regionFacts(
   const keep = new Int32Array(dr.regions.length).fill(-1);
   const regions: NonNullable<RegionFacts['regions']> = [];
   dr.regions.forEach((r, i) => { if (r.cells.length) { keep[i] = regions.length; regions.push({ a: r.start, c: [] }); } });
+  const seenCell = new Set<number>();
   dr.regions.forEach((r, i) => {
     const k = keep[i];
     if (k < 0) return;
-    const seen = new Set<string>();
+    seenCell.clear();
     for (const c of r.cells) {
       const t = c.target;
-      const cell: [number, number, number] | undefined =
-        'fn' in t ? [c.at, CELL_FN, t.fn]
-          : 'import' in t ? [c.at, CELL_IMPORT, t.import]
-          : 'name' in t ? [c.at, CELL_NAME, t.name]
-          : keep[t.region] >= 0 ? [c.at, CELL_REGION, keep[t.region]] : undefined;
-      if (!cell) continue;
-      const key = `${cell[1]}:${cell[2]}`;
-      // One cell per target is enough for the walk and for explain.
-      if (seen.has(key)) continue;
-      seen.add(key);
-      regions[k].c.push(cell);
+      let kind: number;
+      let to: number;
+      if ('fn' in t) { kind = CELL_FN; to = t.fn; }
+      else if ('import' in t) { kind = CELL_IMPORT; to = t.import; }
+      else if ('name' in t) { kind = CELL_NAME; to = t.name; }
+      else if (keep[t.region] >= 0) { kind = CELL_REGION; to = keep[t.region]; }
+      else continue;
+      // One cell per target is enough for the walk and for explain. Targets are indexes
+      // or 32-bit hashes: the numeric key is exact (no string per cell).
+      const key = to * 4 + kind;
+      if (seenCell.has(key)) continue;
+      seenCell.add(key);
+      regions[k].c.push([c.at, kind, to]);
     }
   });
   const mapRegions = (rs: Iterable<number>) => {
@@ -399,12 +404,15 @@ function regionFacts(
   const t = new Set<number>();
   const d = new Set<number>();
   const h = new Set<number>();
-  const sorted = (x: Set<number>) => (x.size ? [...x].sort((p, q) => p - q) : []);
+  // Most functions name nothing: they share one empty list (only non-empty ones are stored).
+  const sorted = (x: Set<number>) => (x.size ? [...x].sort((p, q) => p - q) : NONE);
+  const byRef = new Map<number, { rs: number[]; name: number | undefined }>();
   const perFunction = starts.map((addr) => {
     const f = a.functions.get(addr)!;
     t.clear();
     d.clear();
     h.clear();
+    if (!f.addressTaken.length && !f.dataAddressTaken?.length && !f.dataRefs?.length) return EMPTY_FACTS;
     for (const x of f.addressTaken) { const i = index.get(x); if (i !== undefined) t.add(i); }
     // An address just inside a function's start is an entry (glibc's signal restorer
     // __restore_rt sits one byte into its FDE's range; the kernel jumps to it). Farther
@@ -417,9 +425,15 @@ function regionFacts(
     // An IFUNC resolver's choices are reached through the resolver's own call edges.
     if (ifuncResolvers.has(addr)) t.clear();
     for (const x of f.dataRefs ?? []) {
-      for (const r of dr.regionsForCodeRef(x)) if (keep[r] >= 0) d.add(keep[r]);
-      const name = strings.nameHashAt(x);
-      if (name !== undefined) h.add(name);
+      // Functions share the globals they refer to: each address is looked up once.
+      let ref = byRef.get(x);
+      if (ref === undefined) {
+        const rs: number[] = [];
+        for (const r of dr.regionsForCodeRef(x)) if (keep[r] >= 0) rs.push(keep[r]);
+        byRef.set(x, (ref = { rs, name: strings.nameHashAt(x) }));
+      }
+      for (const r of ref.rs) d.add(r);
+      if (ref.name !== undefined) h.add(ref.name);
     }
     return { t: sorted(t), d: sorted(d), h: sorted(h) };
   });

@@ -1,5 +1,6 @@
 import { ConfineError } from '../pipeline/errors';
 import { UsageError } from './args';
+import { guardStream } from '../pipeline/terminal-text';
 
 const HELP = `confine — shrink the kernel attack surface of containers
 
@@ -42,6 +43,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`confine: unknown command '${name}'\n\n${HELP}`);
     return 2;
   }
+  // Image text (paths, file contents, container output) reaches these streams in
+  // messages of every kind: escape control characters at the one place all pass.
+  guardStream(process.stdout);
+  guardStream(process.stderr);
   try {
     return await command(rest);
   } catch (e) {

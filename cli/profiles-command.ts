@@ -5,6 +5,7 @@ import { canonicalJson } from '../cache/canonical-json';
 import { ConfineError } from '../pipeline/errors';
 import { Ledger } from '../pipeline/ledger';
 import { PlainReporter, Reporter, TtyReporter } from '../pipeline/reporter';
+import { drawingStderr } from '../pipeline/terminal-text';
 import { runPipeline } from '../pipeline/runner';
 import { validateArtifact } from '../schemas/validate';
 import type { RunConfig } from '../stages/config';
@@ -17,6 +18,9 @@ import { loadProbes } from '../images/probe';
 import type { QueuedBatch } from '../distributed/submit';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
 import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
+
+/** Signals this close together are one interrupt delivered twice, not a user's second Ctrl-C. */
+const SAME_INTERRUPT_MS = 1000;
 
 export const profilesHelp = () => `confine profiles — trace images, analyse what they run, emit seccomp profiles
 
@@ -154,13 +158,19 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
   await Promise.all([config.outDir, config.resultsDir, config.cacheDir].map((d) => fs.mkdir(d, { recursive: true })));
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const services = new Services(runId, { pull: !values['no-pull'] });
-  const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter() : new PlainReporter(undefined, config.debug);
+  const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter(drawingStderr()) : new PlainReporter(undefined, config.debug);
 
   const ac = new AbortController();
-  let interrupts = 0;
+  let firstSignalAt: number | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130); // a second Ctrl-C means now
+    // A second Ctrl-C means now — but not one that is the same interrupt delivered twice
+    // (tsx relays a signal its child already got when the child is busy for 30 ms; a
+    // signal to the process group reaches both): those come within a second.
+    if (firstSignalAt !== undefined) {
+      if (Date.now() - firstSignalAt > SAME_INTERRUPT_MS) process.exit(130);
+      return;
+    }
+    firstSignalAt = Date.now();
     process.stderr.write(`\nconfine: ${sig}: stopping; removing containers (press Ctrl-C again to quit at once)\n`);
     ac.abort();
   };

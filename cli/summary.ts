@@ -1,3 +1,4 @@
+import { fieldSafe } from '../pipeline/terminal-text';
 import { formatUnresolvedSite, type UnresolvedSite } from '../analysis/unresolved-sites';
 import type { RunResult, UnitOutcome } from '../pipeline/runner';
 
@@ -43,7 +44,8 @@ export function summarise(result: RunResult): SummaryRow[] {
 /** A fixed-width table for the terminal; the error column is last so it can run long. */
 export function formatSummary(rows: SummaryRow[]): string {
   const head = ['image', 'done', 'reused', 'failed', 'skipped', 'error'];
-  const cells = rows.map((r) => [r.image, String(r.done), String(r.reused), String(r.failed + r.interrupted), String(r.skipped), r.error ?? '']);
+  // Errors quote image text: one field must stay one line, whatever a path holds.
+  const cells = rows.map((r) => [fieldSafe(r.image), String(r.done), String(r.reused), String(r.failed + r.interrupted), String(r.skipped), fieldSafe(r.error ?? '')]);
   const widths = head.slice(0, 5).map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const fmt = (c: string[]) => c.map((v, i) => (i < 5 ? v.padEnd(widths[i]) : v)).join('  ').trimEnd();
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w)).concat('-----')), ...cells.map(fmt)].join('\n');

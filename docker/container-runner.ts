@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import { isAlive } from '../trace/tracefs';
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
+import { decodePathBytes, fromLatin1 } from '../extract/path-bytes';
 import { ExecTracer } from '../trace/exec-tracer';
 import { TailBuffer } from '../trace/log-tail';
 import { mappedPaths, resolveExecPath, toContainerPath } from '../trace/maps';
@@ -16,7 +17,7 @@ import { ProcessTree, type TreeExec } from '../trace/process-tree';
 import type { TraceEvent } from '../trace/trace-lines';
 import { monoNowMs } from '../trace/tracefs';
 import { dockerMessage, statusCode } from './client';
-import { ownLabels } from './leftovers';
+import { ownLabels, owned } from './leftovers';
 import { toCreateOptions, type RunLimits, type RunSpec } from './run-options';
 
 export interface TraceOptions {
@@ -82,7 +83,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
   let stopWatchingAbort = () => undefined as void;
   try {
     try {
-      container = await docker.createContainer(toCreateOptions(spec, image, ownLabels(opts.runLabel, opts.labels), opts.limits));
+      container = await docker.createContainer(owned(toCreateOptions(spec, image, ownLabels(opts.runLabel, opts.labels), opts.limits)));
     } catch (e) {
       if (statusCode(e) === 404) throw new ConfineError('image-not-found', `image ${image} is not in the local Docker engine: ${dockerMessage(e)}`, where);
       throw new ConfineError('container-start-failed', dockerMessage(e), where);
@@ -117,6 +118,20 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     let tree: ProcessTree | undefined = initPid > 0 ? new ProcessTree(initPid) : undefined;
     const resolved = new Map<TreeExec, string>();
     const mapped = new Set<string>();
+    /** Execs the kernel returned from without recording them (process-tree.ts), and what /proc said they run. */
+    let unrecordedSeen = 0;
+    const unrecorded: { pid: number; exe?: string }[] = [];
+    const checkUnrecorded = async (t: ProcessTree) => {
+      for (; unrecordedSeen < t.unrecordedExecs.length; unrecordedSeen++) {
+        const { pid } = t.unrecordedExecs[unrecordedSeen];
+        try {
+          const exe = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${pid}/exe`, { encoding: 'buffer' })), mergedDir);
+          unrecorded.push({ pid, ...(exe.endsWith(' (deleted)') ? {} : { exe }) });
+        } catch {
+          unrecorded.push({ pid });
+        }
+      }
+    };
 
     const pump = async () => {
       const events = tracer.take();
@@ -132,13 +147,15 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
           if (!x.filename.startsWith('/')) await resolveRelative(x, mergedDir, resolved);
         }
       }
+      await checkUnrecorded(tree);
     };
     const sampleMaps = async () => {
       if (!tree) return;
       await Promise.all(
         tree.pids().map(async (pid) => {
           try {
-            for (const p of mappedPaths(await fs.readFile(`/proc/${pid}/maps`, 'utf8'))) mapped.add(toContainerPath(p, mergedDir));
+            // latin1: one char per byte, so a name that is not UTF-8 keeps its bytes (extract/path-bytes.ts).
+            for (const p of mappedPaths(await fs.readFile(`/proc/${pid}/maps`, 'latin1'))) mapped.add(toContainerPath(fromLatin1(p), mergedDir));
           } catch {
             /* exited between listing and reading */
           }
@@ -190,6 +207,8 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     await container.stop({ t: STOP_TIMEOUT_SEC }).catch(() => undefined);
     await within(exited, STOP_TIMEOUT_SEC * 1000 + 3000, undefined);
     await tracer.stop();
+    // A record that does not decode is not skipped: whatever it was, an exec in it would be lost.
+    if (tracer.malformed) throw new ConfineError('trace-failed', `the kernel's trace held a record that does not decode (${tracer.malformed}); the trace is not trusted`, where);
 
     if (!tree) {
       early.push(...tracer.take());
@@ -219,7 +238,14 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       ...(x.comm && x.comm !== '<...>' ? { comm: x.comm } : {}),
       tMs: Math.round((x.t - startMono) * 1000) / 1000,
     }));
-    const executedPaths = [...new Set(execs.map((x) => toContainerPath(x.path, mergedDir)))];
+    if (tree) await checkUnrecorded(tree);
+    const lost = unrecorded.filter((u) => u.exe === undefined);
+    if (lost.length) {
+      // Not a guess: the program's code is unknown, so no profile can be trusted.
+      throw new ConfineError('trace-failed', `${lost.length} exec(s) in the container (pid ${lost.map((u) => u.pid).join(', ')}) returned without the kernel recording which file ran (a path of about 4 KB or more does that), and the process was gone before /proc showed it; the trace is incomplete`, where);
+    }
+    for (const u of unrecorded) notes.push(`pid ${u.pid} ran ${u.exe} without the kernel recording the exec (a very long path?); taken from /proc/${u.pid}/exe`);
+    const executedPaths = [...new Set([...execs.map((x) => toContainerPath(x.path, mergedDir)), ...unrecorded.map((u) => u.exe!)])];
     for (const p of executedPaths) {
       if (!p.startsWith('/')) notes.push(`exec path '${p}' is relative and its process was gone before its cwd could be read; recorded as given`);
       else if (/^\/(proc|dev\/fd)\//.test(p)) notes.push(`exec through a file descriptor (${p}): the program behind it is not known by path`);
@@ -278,7 +304,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
 /** Relative filenames are relative to the process's cwd; /proc shows it in container terms (see trace/maps.ts). */
 async function resolveRelative(x: TreeExec, mergedDir: string | undefined, into: Map<TreeExec, string>): Promise<void> {
   try {
-    const cwd = toContainerPath(await fs.readlink(`/proc/${x.pid}/cwd`), mergedDir);
+    const cwd = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${x.pid}/cwd`, { encoding: 'buffer' })), mergedDir);
     into.set(x, resolveExecPath(x.filename, cwd));
   } catch {
     /* gone already: recorded as given, with a note */

@@ -72,3 +72,39 @@ describe('indexTarStream', () => {
     await expect(indexTarStream(Readable.from([buf]))).rejects.toThrow(/PATH_MAX/);
   });
 });
+
+describe('indexTarStream: names as bytes', () => {
+  /** A PAX tar as Docker's export writes one (raw bytes in `path` records), by Python's tarfile. */
+  function paxTar(names: Buffer[]): Buffer {
+    const script = String.raw`
+import io, os, sys, tarfile
+out = io.BytesIO()
+t = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT, encoding='utf-8', errors='surrogateescape')
+for h in sys.argv[1:]:
+    ti = tarfile.TarInfo(os.fsdecode(bytes.fromhex(h))); data = bytes.fromhex(h); ti.size = len(data); ti.mode = 0o755
+    t.addfile(ti, io.BytesIO(data))
+t.close()
+sys.stdout.buffer.write(out.getvalue())`;
+    return require('node:child_process').execFileSync('python3', ['-c', script, ...names.map((n) => n.toString('hex'))]);
+  }
+
+  it('keeps a name that is not UTF-8 apart from the one its replacement character spells', async () => {
+    const run = Buffer.from('bin/prog\xff', 'latin1');
+    const decoy = Buffer.from('bin/prog\xef\xbf\xbd', 'latin1');
+    const ix = await indexTarStream(Readable.from([paxTar([run, decoy, Buffer.from('bin/caf\xc3\xa9', 'latin1'), Buffer.from('bin/hid\nden')])]));
+    const { decodePathBytes } = await import('../extract/path-bytes');
+    const runPath = '/' + decodePathBytes(run);
+    expect(ix.stat(runPath)?.size).toBe(run.length);
+    expect(ix.stat('/bin/prog\ufffd')?.size).toBe(decoy.length);
+    expect(ix.stat('/bin/café')?.type).toBe('file');
+    expect(ix.stat('/bin/hid\nden')?.type).toBe('file');
+  });
+
+  it('refuses a tar that names one path twice under different spellings', async () => {
+    const buf = await tarOf([
+      { h: { name: 'bin/x', type: 'file' }, body: Buffer.from('a') },
+      { h: { name: './bin//x', type: 'file' }, body: Buffer.from('b') },
+    ]);
+    await expect(indexTarStream(Readable.from([buf]))).rejects.toThrow(/collide/);
+  });
+});

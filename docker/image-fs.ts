@@ -4,6 +4,9 @@ import * as tar from 'tar-stream';
 import { ConfineError } from '../pipeline/errors';
 import { ImageIndex, elfHeadOf, normalizeImagePath, type IndexEntry } from '../extract/image-index';
 import type { ImageReader } from '../extract/image-reader';
+import { owned } from './leftovers';
+import { bytePreservingPax, tarName } from './tar-names';
+import { hasEscapedBytes } from '../extract/path-bytes';
 
 /**
  * Read access to an image's root filesystem without running anything in it: a helper
@@ -46,7 +49,7 @@ const NEVER_RUN = '/.confine-extract-helper-never-started';
 
 async function createHelper(docker: Dockerode, imageId: string, labels: Record<string, string> | undefined): Promise<Dockerode.Container> {
   try {
-    return await docker.createContainer({
+    return await docker.createContainer(owned({
       Image: imageId,
       Entrypoint: [NEVER_RUN],
       Cmd: [],
@@ -54,7 +57,7 @@ async function createHelper(docker: Dockerode, imageId: string, labels: Record<s
       // The labels of docker/leftovers.ts's ownLabels, so a run killed mid-extract has its helper removed next time.
       Labels: { confine: '1', 'confine.owner-pid': String(process.pid), 'confine.helper': 'extract', ...labels },
       HostConfig: { NetworkMode: 'none', AutoRemove: false },
-    });
+    }));
   } catch (e) {
     const status = (e as { statusCode?: number }).statusCode;
     if (status === 404) throw new ConfineError('image-not-found', `image ${imageId} is not in the local engine`);
@@ -163,7 +166,8 @@ class DockerImageFs implements ImageFs {
     const wanted = new Map<string, string>(); // resolved → as asked
     for (const p of paths) wanted.set(this.checkReadable(p, maxBytes).resolved, p);
     if (wanted.size === 0) return;
-    if (wanted.size <= this.exportPassThreshold) {
+    // A name that is not UTF-8 cannot be put in the archive API's URL: those come from an export pass.
+    if (wanted.size <= this.exportPassThreshold && ![...wanted.keys()].some(hasEscapedBytes)) {
       for (const [resolved, asked] of wanted) await this.archiveOne(resolved, asked, maxBytes, fn);
       return;
     }
@@ -239,12 +243,15 @@ export async function walkTar(
   input: Readable,
   onEntry: (header: tar.Header, stream: Readable) => Promise<boolean>,
 ): Promise<void> {
-  const ex = tar.extract();
+  bytePreservingPax();
+  const ex = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
   input.on('error', (e) => ex.destroy(e));
   input.pipe(ex as unknown as NodeJS.WritableStream);
   try {
     for await (const entry of ex) {
-      const consumed = await onEntry(entry.header, entry as unknown as Readable);
+      // Names as bytes (docker/tar-names.ts): a name that is not UTF-8 stays itself.
+      const header = { ...entry.header, name: tarName(entry.header.name), linkname: entry.header.linkname == null ? entry.header.linkname : tarName(entry.header.linkname) };
+      const consumed = await onEntry(header, entry as unknown as Readable);
       if (!consumed) entry.resume();
       // for-await on extract moves to the next entry only once this one has ended.
     }

@@ -1,5 +1,6 @@
 import type Dockerode from 'dockerode';
 import { isAlive } from '../trace/tracefs';
+import { isOurs, ownership } from './ownership';
 
 export const LABEL = 'confine';
 export const RUN_LABEL = 'confine.run';
@@ -8,6 +9,15 @@ export const OWNER_LABEL = 'confine.owner-pid';
 /** The labels on every container confine runs, so a later run can find what a killed one left. */
 export function ownLabels(runLabel: string, extra: Record<string, string> = {}): Record<string, string> {
   return { [LABEL]: '1', [RUN_LABEL]: runLabel, [OWNER_LABEL]: String(process.pid), ...extra };
+}
+
+/**
+ * Create options with the name and label that let a later run prove the container is
+ * ours (docker/ownership.ts): every container confine creates goes through this.
+ */
+export function owned<T extends { Labels?: Record<string, string> }>(opts: T): T & { name: string } {
+  const own = ownership();
+  return { ...opts, name: own.name, Labels: { ...(opts.Labels ?? {}), ...own.labels } };
 }
 
 export interface Leftover {
@@ -19,7 +29,9 @@ export interface Leftover {
 
 /**
  * Removes containers a killed confine left behind (kill -9 skips every finally):
- * those labelled `confine=1` whose owner process is gone. With onlyDeadOwners, a
+ * those labelled `confine=1` whose owner process is gone and whose name carries this
+ * installation's proof (docker/ownership.ts) — a label alone is inherited from an
+ * image, so anyone's container of an image labelled `confine=1` is left alone. With onlyDeadOwners, a
  * confine run still alive keeps its containers, so two batches can run side by side.
  * A container without a readable owner counts as dead-owned. Pids are reused, so a
  * dead owner whose pid now belongs to another process is missed until that one ends;
@@ -32,6 +44,7 @@ export async function removeLeftovers(
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`] } });
   const removed: Leftover[] = [];
   for (const c of list) {
+    if (!isOurs(c)) continue;
     const ownerText = c.Labels?.[OWNER_LABEL];
     const owner = ownerText && /^\d+$/.test(ownerText) ? Number(ownerText) : undefined;
     if (opts.onlyDeadOwners && owner !== undefined && (owner === process.pid || isAlive(owner))) continue;

@@ -19,7 +19,7 @@ export interface RunSpec {
   workdir?: string;
   tmpfs: Record<string, string>;
   cmd?: string[];
-  /** Only `none` and `bridge` are honoured; host networking is refused with a note. */
+  /** Only `none` and `bridge` are honoured; host networking is refused. */
   network?: string;
   init?: boolean;
   notes: string[];
@@ -246,7 +246,10 @@ function apply(spec: RunSpec, key: string, value: string, bad: (m: string) => Co
       if (value === 'none' || value === 'bridge' || value === 'default') {
         spec.network = value === 'default' ? 'bridge' : value;
       } else if (value === 'host') {
-        spec.notes.push('--net=host not honoured: the container gets its own network; published ports are bound on 127.0.0.1');
+        // Refused like --pid=host, not quietly swapped for a bridge: the image would be
+        // profiled in a network other than the one the list asks for, and its service
+        // would be reachable on every host address instead of 127.0.0.1 only.
+        throw bad(`--network ${value}: sharing the host network namespace is refused (the container would reach every host service, and its ports could not be kept on 127.0.0.1); drop it and publish ports with -p`);
       } else {
         throw bad(`unsupported network '${value}' (only none, bridge and host are understood)`);
       }
@@ -360,6 +363,9 @@ export function toCreateOptions(
       PidsLimit: limits.pidsLimit ?? DEFAULT_LIMITS.pidsLimit,
       NanoCpus: limits.nanoCpus ?? DEFAULT_LIMITS.nanoCpus,
       NetworkMode: spec.network ?? 'bridge',
+      // An image printing without end must not fill the engine's disk: its log is
+      // kept in two files of 10 MB at most, whatever the engine's default driver.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
       AutoRemove: false, // we remove it ourselves, after reading its exit code and logs
       Init: spec.init ?? false,
     },

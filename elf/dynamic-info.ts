@@ -42,7 +42,16 @@ export function readDynamicInfo(buf: Uint8Array, fileName?: string): DynamicInfo
     // Section headers are only a fallback (no PT_DYNAMIC); a broken SHT must not stop us
     // from reading a loadable object's dependencies, because the loader ignores it too.
     let sections: ReturnType<typeof readRawSectionHeaders> = [];
-    if (!phdrs.some((p) => p.type === PT.DYNAMIC)) sections = readRawSectionHeaders(view, header);
+    if (!phdrs.some((p) => p.type === PT.DYNAMIC)) {
+      try {
+        sections = readRawSectionHeaders(view, header);
+      } catch (e) {
+        // A loadable program with unreadable section headers still runs: without them
+        // and without PT_DYNAMIC it is simply static. An object with no segments has
+        // nothing else to read, so its error stands.
+        if (!phdrs.some((p) => p.type === PT.LOAD)) throw e;
+      }
+    }
 
     let interp: string | undefined;
     const pint = phdrs.find((p) => p.type === PT.INTERP);

@@ -6,7 +6,7 @@ import {
   EM_X86_64, ET, ElfHeader, PT, ProgramHeader, RawSectionHeader, SHT,
   readHeader, readProgramHeaders, readRawSectionHeaders, vaddrToOffsetVia,
 } from './header';
-import { PltStubSlot, decodePltSection } from './plt';
+import { PltStubSlot, decodePltSection, findPltStubs } from './plt';
 import { R_X86_64, Relocation, readRela, readRelr } from './relocations';
 import { ElfSymbol, readSymbolTable, readVersions } from './symbols';
 
@@ -68,6 +68,11 @@ export interface ElfFile {
   relativeTargets: number[];
   /** Addends of R_X86_64_IRELATIVE relocations: IFUNC resolvers. */
   irelativeResolvers: number[];
+  /**
+   * Whether `sections` are the file's or were rebuilt from the program headers and the
+   * dynamic segment (none in the file, or none to trust), and why.
+   */
+  sectionSource: { synthesized: false } | { synthesized: true; reason: string };
 
   sectionByName(name: string): Section | undefined;
   /** The dynamic entries' value for a tag (first one). */
@@ -95,15 +100,25 @@ export function isSupportedElf(h: ElfHeader): boolean {
  * file is ConfineError('elf-malformed'), never another exception.
  */
 export function parseElf(buf: Uint8Array, fileName?: string): ElfFile {
+  let first: ConfineError;
   try {
-    return parse(buf, fileName);
+    return parse(buf, fileName, false);
   } catch (e) {
-    if (e instanceof ConfineError) throw e;
-    throw malformed(fileName, `unreadable ELF: ${e instanceof Error ? e.message : String(e)}`);
+    first = e instanceof ConfineError ? e : malformed(fileName, `unreadable ELF: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (first.kind !== 'elf-malformed') throw first;
+  // Linux runs a program whatever its section headers say (a corrupt e_shoff, a
+  // mangled table): read it as the loader does, from the program headers and the
+  // dynamic segment, or give the first error if even that fails.
+  try {
+    const elf = parse(buf, fileName, true);
+    return { ...elf, sectionSource: { synthesized: true, reason: `section headers ignored: ${first.message}` } };
+  } catch {
+    throw first;
   }
 }
 
-function parse(buf: Uint8Array, fileName?: string): ElfFile {
+function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: boolean): ElfFile {
   const { view, header } = readHeader(buf, fileName);
   if (!isSupportedElf(header)) {
     throw new ConfineError(
@@ -113,13 +128,22 @@ function parse(buf: Uint8Array, fileName?: string): ElfFile {
     );
   }
   const programHeaders = readProgramHeaders(view, header);
-  let raw = readRawSectionHeaders(view, header);
+  if (ignoreSections && !programHeaders.some((p) => p.type === PT.LOAD)) view.fail('no section headers to trust and no PT_LOAD segment');
+  let raw = ignoreSections ? [] : readRawSectionHeaders(view, header);
   let sections = nameSections(view, raw, header.shstrndx);
-  if (raw.length === 0) {
-    // No section headers (sstrip, some packers): the loader does not need them, so
-    // neither do we — rebuild the dynamic ones from the dynamic array.
-    raw = sectionsFromDynamic(view, programHeaders);
-    sections = raw.map((r) => ({ ...r, name: SYNTH_NAMES[r.index] ?? '' }));
+  const synthesized = raw.length === 0 && programHeaders.some((p) => p.type === PT.LOAD);
+  if (synthesized) {
+    // No section headers (sstrip, some packers) or none to trust: the loader does not
+    // need them, so neither do we — rebuild the dynamic ones from the dynamic array
+    // and code and data ones from the PT_LOAD segments.
+    raw = [...sectionsFromDynamic(view, programHeaders)];
+    if (raw.length === 0) raw.push({ index: 0, nameOffset: 0, type: SHT.NULL, flags: 0, addr: 0, offset: 0, size: 0, link: 0, info: 0, addralign: 0, entsize: 0 });
+    const names = raw.map((r) => SYNTH_NAMES[r.index] ?? '');
+    for (const seg of sectionsFromSegments(view, programHeaders, raw.length)) {
+      raw.push(seg.raw);
+      names.push(seg.name);
+    }
+    sections = raw.map((r, i) => ({ ...r, name: names[i] }));
   }
   const byName = new Map<string, Section>();
   for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
@@ -205,22 +229,27 @@ function parse(buf: Uint8Array, fileName?: string): ElfFile {
 
   const pltStubs: PltStub[] = [];
   if (header.type !== ET.REL) {
+    const slots: PltStubSlot[] = [];
     for (const name of ['.plt', '.plt.sec', '.plt.got', '.iplt']) {
       const s = byName.get(name);
       if (!s || s.type === SHT.NOBITS) continue;
-      for (const slot of decodePltSection(view, s, name)) {
-        const reloc = relocBySlot.get(slot.gotSlot);
-        const stub: PltStub = { ...slot };
-        if (reloc) {
-          stub.reloc = reloc;
-          if (reloc.symbol && reloc.symbol.name) {
-            stub.symbol = reloc.symbol;
-            stub.name = reloc.symbol.name;
-          }
-          if (reloc.type === R_X86_64.IRELATIVE) stub.resolver = reloc.addend;
+      slots.push(...decodePltSection(view, s, name));
+    }
+    // Without section headers the stubs are found by their shape anywhere in the code,
+    // kept only when the slot they jump through is one the dynamic linker fills.
+    if (synthesized) slots.push(...findPltStubs(view, sections, (slot) => relocBySlot.get(slot)));
+    for (const slot of slots) {
+      const reloc = relocBySlot.get(slot.gotSlot);
+      const stub: PltStub = { ...slot };
+      if (reloc) {
+        stub.reloc = reloc;
+        if (reloc.symbol && reloc.symbol.name) {
+          stub.symbol = reloc.symbol;
+          stub.name = reloc.symbol.name;
         }
-        pltStubs.push(stub);
+        if (reloc.type === R_X86_64.IRELATIVE) stub.resolver = reloc.addend;
       }
+      pltStubs.push(stub);
     }
   }
   const stubByAddr = new Map(pltStubs.map((s) => [s.address, s]));
@@ -306,6 +335,7 @@ function parse(buf: Uint8Array, fileName?: string): ElfFile {
     finiArray: readArray(SHT.FINI_ARRAY, DT.FINI_ARRAY, DT.FINI_ARRAYSZ),
     relativeTargets,
     irelativeResolvers,
+    sectionSource: synthesized ? { synthesized: true, reason: 'no section headers' } : { synthesized: false },
     sectionByName: (name) => byName.get(name),
     dynamicValue,
     vaddrToOffset,
@@ -353,6 +383,38 @@ function sectionsFromDynamic(view: ByteView, phdrs: readonly ProgramHeader[]): R
   add(6, SHT.RELA, val(DT.RELA), val(DT.RELASZ) ?? 0, symLink, 0, 24);
   if (val(DT.PLTREL) === DT.RELA) add(7, SHT.RELA, val(DT.JMPREL), val(DT.PLTRELSZ) ?? 0, symLink, 0, 24);
   add(8, SHT_RELR, val(DT.RELR), val(DT.RELRSZ) ?? 0, 0, 0, 8);
+  return out;
+}
+
+const PF_X = 1;
+const PF_W = 2;
+const SHF_WRITE = 1;
+const SHF_ALLOC = 2;
+const SHF_EXECINSTR = 4;
+
+/**
+ * Code and data sections rebuilt from PT_LOAD: the first executable segment is
+ * `.text` (the analysis decodes `.text`), further ones `.text.N`; the file-backed part
+ * of other segments is data (`.data.N`, scanned for code pointers), the rest `.bss.N`.
+ */
+function sectionsFromSegments(view: ByteView, phdrs: readonly ProgramHeader[], firstIndex: number): { name: string; raw: RawSectionHeader }[] {
+  const out: { name: string; raw: RawSectionHeader }[] = [];
+  let texts = 0;
+  let datas = 0;
+  for (const p of phdrs) {
+    if (p.type !== PT.LOAD || p.memsz === 0) continue;
+    const base = { nameOffset: 0, link: 0, info: 0, addralign: Math.max(1, Math.min(p.align, 4096)), entsize: 0 };
+    if (p.filesz > 0) {
+      view.check(p.offset, p.filesz, 'PT_LOAD segment');
+      const exec = (p.flags & PF_X) !== 0;
+      const name = exec ? (texts++ === 0 ? '.text' : `.text.${texts - 1}`) : `.data.${datas++}`;
+      const flags = SHF_ALLOC | (exec ? SHF_EXECINSTR : 0) | ((p.flags & PF_W) !== 0 ? SHF_WRITE : 0);
+      out.push({ name, raw: { ...base, index: firstIndex + out.length, type: SHT.PROGBITS, flags, addr: p.vaddr, offset: p.offset, size: p.filesz } });
+    }
+    if (p.memsz > p.filesz) {
+      out.push({ name: `.bss.${out.length}`, raw: { ...base, index: firstIndex + out.length, type: SHT.NOBITS, flags: SHF_ALLOC | SHF_WRITE, addr: p.vaddr + p.filesz, offset: p.offset + p.filesz, size: p.memsz - p.filesz } });
+    }
+  }
   return out;
 }
 

@@ -81,11 +81,20 @@ export function readHeader(buf: Uint8Array, file?: string): { view: ByteView; he
   // Extended numbering: the real counts live in section header 0.
   const needSh0 = (h.shnum === 0 && h.shoff !== 0) || h.shstrndx === 0xffff || h.phnum === 0xffff;
   if (needSh0) {
-    if (h.shoff === 0) view.fail('extended numbering used but there is no section header table');
-    const s0 = readSectionHeaderAt(view, h.shoff, 0);
-    if (h.shnum === 0) h.shnum = s0.size;
-    if (h.shstrndx === 0xffff) h.shstrndx = s0.link;
-    if (h.phnum === 0xffff) h.phnum = s0.info;
+    try {
+      if (h.shoff === 0) view.fail('extended numbering used but there is no section header table');
+      const s0 = readSectionHeaderAt(view, h.shoff, 0);
+      if (h.shnum === 0) h.shnum = s0.size;
+      if (h.shstrndx === 0xffff) h.shstrndx = s0.link;
+      if (h.phnum === 0xffff) h.phnum = s0.info;
+    } catch (e) {
+      // The loader never reads section headers: a bad e_shoff only loses them, unless
+      // the program header count itself lives there.
+      if (h.phnum === 0xffff) throw e;
+      h.shoff = 0;
+      h.shnum = 0;
+      h.shstrndx = 0;
+    }
   }
   return { view, header: h };
 }

@@ -1,5 +1,6 @@
 import { ByteView } from './byte-view';
 import { RawSectionHeader } from './header';
+import type { Relocation } from './relocations';
 
 /** One PLT stub: where it is, and which GOT slot its indirect jump goes through. */
 export interface PltStubSlot {
@@ -47,4 +48,37 @@ export function decodePltSection(view: ByteView, sec: RawSectionHeader, name: st
 function guessStep(view: ByteView, off: number, end: number): number {
   const jmpAt = (o: number) => o + 2 <= end && view.u8(o) === 0xff && view.u8(o + 1) === 0x25;
   return jmpAt(off) && (off + 8 >= end || jmpAt(off + 8)) ? 8 : 16;
+}
+
+const SHF_EXECINSTR = 4;
+/** Relocation types of the slots a PLT stub jumps through: JUMP_SLOT, GLOB_DAT, IRELATIVE. */
+const STUB_SLOT_TYPES = new Set([7, 6, 37]);
+
+/**
+ * Stubs in code whose section headers are gone: every 8-byte-aligned `[endbr64] [bnd]
+ * jmp *rel32(%rip)` whose slot the dynamic linker fills (a JUMP_SLOT, GLOB_DAT or
+ * IRELATIVE relocation). Those are the shapes above; a tail call through the GOT
+ * in ordinary code matches too, and naming it after its import is what it does.
+ */
+export function findPltStubs(
+  view: ByteView,
+  sections: readonly (RawSectionHeader & { name: string })[],
+  relocAt: (slot: number) => Relocation | undefined,
+): PltStubSlot[] {
+  const out: PltStubSlot[] = [];
+  for (const sec of sections) {
+    if ((sec.flags & SHF_EXECINSTR) === 0 || sec.size === 0) continue;
+    view.check(sec.offset, sec.size, sec.name);
+    const end = sec.offset + sec.size;
+    for (let o = sec.offset + ((8 - (sec.addr % 8)) % 8); o + 6 <= end; o += 8) {
+      let p = o;
+      if (p + 4 <= end && view.u8(p) === 0xf3 && view.u8(p + 1) === 0x0f && view.u8(p + 2) === 0x1e && view.u8(p + 3) === 0xfa) p += 4;
+      if (p < end && view.u8(p) === 0xf2) p += 1;
+      if (p + 6 > end || view.u8(p) !== 0xff || view.u8(p + 1) !== 0x25) continue;
+      const slot = sec.addr + (p + 6 - sec.offset) + view.i32(p + 2);
+      const r = relocAt(slot);
+      if (r && STUB_SLOT_TYPES.has(r.type)) out.push({ address: sec.addr + (o - sec.offset), gotSlot: slot, section: `${sec.name} (stubs found by shape)` });
+    }
+  }
+  return out;
 }

@@ -89,9 +89,13 @@ test('crafted absurd tables: huge counts, bad string indexes, a CIE pointer to i
     (b) => { const s = e.sectionByName('.gnu.version_r')!; b.writeUInt32LE(0xffffff, s.offset + 8); }, // vn_aux far away
     (b) => { const s = e.sectionByName('.dynamic')!; b.writeBigUInt64LE(0xfffffffn, s.offset + 8); }, // NEEDED string offset
   ];
+  // Linux runs a program whose section headers alone are broken: those are read from the
+  // program headers and dynamic segment instead; a broken segment's content is still an error.
+  const onlySections = new Set([0, 2, 3, 4]);
   for (const [i, mutate] of cases.entries()) {
     const b = Buffer.from(orig);
     mutate(b);
-    expect([i, survives(b, `crafted#${i}`)]).toEqual([i, 'rejected']);
+    expect([i, survives(b, `crafted#${i}`)]).toEqual([i, onlySections.has(i) ? 'ok' : 'rejected']);
+    if (onlySections.has(i)) expect([i, parseElf(b, 'x').sectionSource.synthesized]).toEqual([i, true]);
   }
 });

@@ -60,6 +60,18 @@ describe('computeClosure: libraries named for dlopen', () => {
     expect(gcc?.neededBy).toBe('libgcc_s.so.1');
   });
 
+  it('finds a plugin named by a constant file name anywhere in the image when no search path has it', async () => {
+    // libgcc_s.so.1 (which glibc names for dlopen) only under /opt/plugins, off every search path.
+    const img = new MemoryImage()
+      .file('/usr/bin/true', host('/usr/bin/true'))
+      .file(`${LIB}/ld-linux-x86-64.so.2`, host('/lib64/ld-linux-x86-64.so.2'))
+      .symlink('/lib64/ld-linux-x86-64.so.2', `${LIB}/ld-linux-x86-64.so.2`)
+      .file(`${LIB}/libc.so.6`, host(`${LIB}/libc.so.6`))
+      .file('/opt/plugins/libgcc_s.so.1', host(`${LIB}/libgcc_s.so.1`));
+    const r = await computeClosure(img, { executed: ['/usr/bin/true'], mapped: [], all: false });
+    expect(r.files.find((f) => f.resolvedPath === '/opt/plugins/libgcc_s.so.1')?.role).toBe('dlopen');
+  });
+
   it('uses the names the index pass found instead of reading files again', async () => {
     const r = await computeClosure(debianLike(), { executed: ['/usr/bin/true'], mapped: [], all: false }, { libraryNames: new Map() });
     expect(r.files.map((f) => f.role)).not.toContain('dlopen');

@@ -36,6 +36,14 @@ export interface ClosureResult {
   files: ClosureFile[];
   missing: { name: string; neededBy: string }[];
   notScanned: { path: string; reason: string }[];
+  /** Loader configuration the image holds that was ignored (as ld.so ignores it) or cut short. */
+  notes: string[];
+  /**
+   * ELF objects the container loads (executed, needed, interpreters, mapped) whose
+   * dependencies could not be read: what they load is unknown, so the profile would be
+   * a guess. The caller fails the image with these.
+   */
+  unreadable: { path: string; reason: string }[];
 }
 
 export interface ClosureOptions {
@@ -44,7 +52,16 @@ export interface ClosureOptions {
   /** Library names in each ELF object's strings (from the index pass), by resolved path; read from the file when absent. */
   libraryNames?: ReadonlyMap<string, string[]>;
   maxBytes?: number;
+  /** Stops the walk (a SIGTERM): checked between steps, with the event loop given a turn so signals arrive. */
+  signal?: AbortSignal;
+  /** Wall-clock bound on the whole walk, in ms: an image built to make it crawl fails instead of stalling the batch. */
+  timeLimitMs?: number;
 }
+
+/** A closure of a real image takes well under a second; this is a hostile one. */
+export const DEFAULT_CLOSURE_TIME_LIMIT_MS = 120_000;
+/** How often (ms of busy work) the walk lets the event loop run: a signal handler is a macrotask. */
+const YIELD_EVERY_MS = 50;
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Linux follows at most this many nested '#!' interpreters (BINPRM_MAX_RECURSION). */
@@ -77,12 +94,29 @@ export function preloadNames(text: string | undefined): string[] {
 
 export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts: ClosureOptions = {}): Promise<ClosureResult> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const started = Date.now();
+  const limit = opts.timeLimitMs ?? DEFAULT_CLOSURE_TIME_LIMIT_MS;
+  let lastYield = started;
+  /** Called between steps: cached lookups await only microtasks, which never let a signal in. */
+  const checkpoint = async () => {
+    const now = Date.now();
+    if (now - lastYield < YIELD_EVERY_MS) return;
+    await new Promise((r) => setImmediate(r));
+    lastYield = Date.now();
+    if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted while following dependencies');
+    if (lastYield - started > limit) throw new ConfineError('extract-failed', `following the image's dependencies took more than ${Math.round(limit / 1000)} s; an image built to make the search crawl? (refused)`);
+  };
   const infoCache = opts.infoCache ?? new Map<string, DynamicInfo | ConfineError>();
   const files = new Map<string, ClosureFile>();
   const missing = new Map<string, { name: string; neededBy: string }>();
   const notScanned = new Map<string, { path: string; reason: string }>();
   const skip = (path: string, reason: string) => {
     if (!notScanned.has(path)) notScanned.set(path, { path, reason });
+  };
+  const unreadable = new Map<string, { path: string; reason: string }>();
+  const cannotRead = (path: string, reason: string) => {
+    skip(path, reason);
+    if (!unreadable.has(path)) unreadable.set(path, { path, reason });
   };
   const add = (f: ClosureFile): boolean => {
     if (files.has(f.resolvedPath)) return false;
@@ -125,6 +159,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       const chain = queue.shift()!;
       const obj = chain[0];
       for (const name of obj.info.needed) {
+        await checkpoint();
         const found = findLibrary(fs, name, chain, cfg);
         if (!found) {
           const k = `${name}\0${obj.path}`;
@@ -137,7 +172,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
           seen.add(hit.resolvedPath);
           const info = await infoOf(hit.resolvedPath);
           if (info instanceof ConfineError) {
-            skip(hit.resolvedPath, `dependencies not followed: ${info.message}`);
+            cannotRead(hit.resolvedPath, `dependencies not followed: ${info.message}`);
             continue;
           }
           queue.push([{ path: hit.path, resolvedPath: hit.resolvedPath, info }, ...chain]);
@@ -151,6 +186,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
 
   /** One program as execve would run it; returns its loaded object when it is ELF. */
   const execute = async (path: string, role: ClosureRole, neededBy: string | undefined, depth: number): Promise<void> => {
+    await checkpoint();
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
     if (resolved === undefined || !entry) return skip(path, 'not in the image (created at run time, or on a volume)');
@@ -174,7 +210,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       return;
     }
     const info = await infoOf(resolved);
-    if (info instanceof ConfineError) return skip(path, `dependencies not followed: ${info.message}`);
+    if (info instanceof ConfineError) return role === 'all' ? skip(path, `dependencies not followed: ${info.message}`) : cannotRead(path, `dependencies not followed: ${info.message}`);
     const self: LoadedObject = { path, resolvedPath: resolved, info };
     if (info.interp) {
       const ri = fs.resolve(info.interp);
@@ -221,6 +257,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   }
 
   for (const raw of [...preloads, ...req.mapped]) {
+    await checkpoint();
     const path = normalizeImagePath(raw);
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
@@ -236,7 +273,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     if (!entry.elf) continue; // data files (locale archives, caches) are mapped too
     const info = await infoOf(resolved);
     if (info instanceof ConfineError) {
-      skip(path, `dependencies not followed: ${info.message}`);
+      cannotRead(path, `dependencies not followed: ${info.message}`);
       continue;
     }
     // dlopen searches with the caller's and the executable's RPATH; the caller is not
@@ -258,6 +295,23 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       return [];
     }
   };
+  // A plugin opened from a directory built at run time under a constant file name
+  // (libjli's "<java.home>/lib/server/" + "libjvm.so") is found anywhere in the image by that name.
+  let basenames: Map<string, string[]> | undefined;
+  const byBasename = (name: string): { path: string; resolvedPath: string } | undefined => {
+    if (!basenames) {
+      basenames = new Map();
+      for (const [p, e] of fs.entries()) {
+        if (e.type !== 'file' || !e.elf) continue;
+        const b = p.slice(p.lastIndexOf('/') + 1);
+        let l = basenames.get(b);
+        if (!l) basenames.set(b, (l = []));
+        l.push(p);
+      }
+    }
+    const p = basenames.get(name)?.sort()[0];
+    return p ? { path: p, resolvedPath: p } : undefined;
+  };
   let frontier = [...files.values()].filter((f) => fs.stat(f.resolvedPath)?.elf).map((f) => f.resolvedPath);
   for (let round = 0; round < DLOPEN_ROUNDS && frontier.length && byFlavour.size; round++) {
     const names = new Set<string>();
@@ -265,7 +319,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     const before = new Set(files.keys());
     for (const name of [...names].sort()) {
       for (const [cfg, exe] of byFlavour) {
-        const hit = name.startsWith('/') ? (() => { const r = fs.resolve(name); return r && fs.stat(r)?.elf ? { path: name, resolvedPath: r } : undefined; })() : findLibrary(fs, name, [exe], cfg);
+        const hit = name.startsWith('/') ? (() => { const r = fs.resolve(name); return r && fs.stat(r)?.elf ? { path: name, resolvedPath: r } : undefined; })() : findLibrary(fs, name, [exe], cfg) ?? byBasename(name);
         if (!hit || files.has(hit.resolvedPath)) continue;
         add({ path: hit.path, resolvedPath: hit.resolvedPath, role: 'dlopen', neededBy: name });
         const info = await infoOf(hit.resolvedPath);
@@ -279,6 +333,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   if (req.all) {
     const candidates = [...fs.entries()].filter(([, e]) => e.type === 'file' && e.elf && (e.elf.etype === ET_EXEC || e.elf.etype === ET_DYN));
     for (const [p, e] of candidates) {
+      await checkpoint();
       if (e.elf!.etype === ET_DYN) {
         const info = await infoOf(p);
         if (info instanceof ConfineError) {
@@ -291,7 +346,8 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     }
   }
 
-  return { files: [...files.values()], missing: [...missing.values()], notScanned: [...notScanned.values()] };
+  const notes = [...new Set([...configs.values()].flatMap((c) => c.notes ?? []))];
+  return { files: [...files.values()], missing: [...missing.values()], notScanned: [...notScanned.values()], notes, unreadable: [...unreadable.values()] };
 }
 
 /** Linux's reading: interpreter up to the first blank, the rest (trimmed) is one argument. */

@@ -96,3 +96,20 @@ describe('extractionEnv', () => {
     expect(extractionEnv({ env: ['PATH='] }, [])).toEqual(['PATH=']);
   });
 });
+
+describe('programs that cannot be taken out of the image', () => {
+  it('an executed program over the size limit is named as unanalysable, not left out in silence', async () => {
+    const big = Buffer.concat([elf(), Buffer.alloc(64 * 1024)]);
+    const eng = new FakeEngine({ 'sha256:big': { layers: [BASE], env: [], files: [{ path: '/bin/big', content: big }, { path: '/bin/small', content: elf() }] } });
+    const r = await extractBinaries(eng.docker, req('sha256:big', { executed: ['/bin/big', '/bin/small'], maxFileBytes: 32 * 1024 }));
+    expect(r.unanalysable.map((u) => u.path)).toEqual(['/bin/big']);
+    expect(r.unanalysable[0].reason).toMatch(/limit/);
+    expect(r.files.map((f) => f.path)).toEqual(['/bin/small']);
+  });
+
+  it('a large data file mapped at run time is not a reason to fail', async () => {
+    const eng = new FakeEngine({ 'sha256:data': { layers: [BASE], env: [], files: [{ path: '/bin/small', content: elf() }, { path: '/var/db.bin', content: Buffer.alloc(64 * 1024, 1) }] } });
+    const r = await extractBinaries(eng.docker, req('sha256:data', { executed: ['/bin/small'], mapped: ['/var/db.bin'], maxFileBytes: 32 * 1024 }));
+    expect(r.unanalysable).toEqual([]);
+  });
+});

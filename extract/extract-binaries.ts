@@ -24,6 +24,8 @@ export interface ExtractOptions {
   layers?: ImageLayers;
   /** Index passes shared with other images of the same layer chain in this run. */
   indexes?: IndexShare;
+  /** Aborts the dependency walk (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export interface ExtractResult {
@@ -32,6 +34,13 @@ export interface ExtractResult {
   files: StoredFileRow[];
   missing: { name: string; neededBy: string }[];
   notScanned: { path: string; reason: string }[];
+  notes: string[];
+  /**
+   * Programs and libraries the container runs or loads that cannot be analysed (too
+   * large to take out, dependencies unreadable, content not returned): the image's
+   * profile would miss their syscalls, so the stage fails naming them.
+   */
+  unanalysable: { path: string; reason: string }[];
   /** indexShared: the index came from another image's pass (indexMillis is then that pass's time). */
   timings: { indexMillis: number; indexShared: boolean; closureMillis: number; storeMillis: number };
 }
@@ -89,7 +98,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       fs,
       { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: extractionEnv(layers, opts.env) },
       // A copy: the closure adds what it reads, and the shared map must not change under other images.
-      { infoCache: new Map(indexed.infos), ...(indexed.libraryNames ? { libraryNames: indexed.libraryNames } : {}), maxBytes },
+      { infoCache: new Map(indexed.infos), ...(indexed.libraryNames ? { libraryNames: indexed.libraryNames } : {}), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
     const t1 = performance.now();
     progress(`storing ${closure.files.length} files`);
@@ -100,6 +109,19 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       files: stored.rows,
       missing: closure.missing,
       notScanned: [...closure.notScanned, ...stored.failed],
+      notes: closure.notes,
+      unanalysable: [
+        ...new Map(
+          [
+            ...closure.unreadable,
+            // Data files mapped at run time (locale archives, databases) may be large; code may not.
+            ...stored.failed.filter((f) => {
+              const e = fs.stat(f.path);
+              return !e || e.elf !== undefined || e.script === true;
+            }),
+          ].map((u) => [u.path, u] as const),
+        ).values(),
+      ],
       timings: { indexMillis: indexed.indexMillis, indexShared: got.shared, closureMillis: t1 - t0, storeMillis: t2 - t1 },
     };
   } finally {

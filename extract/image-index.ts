@@ -65,6 +65,8 @@ export function elfHeadOf(head: Uint8Array): ElfHead | undefined {
 
 export class ImageIndex {
   private readonly map = new Map<string, IndexEntry>();
+  /** Normalised path → the name the tar gave it, for entries the tar listed (not parents made up here). */
+  private readonly listed = new Map<string, string>();
 
   constructor() {
     this.map.set('/', { type: 'dir', size: 0, mode: 0o755 });
@@ -85,6 +87,14 @@ export class ImageIndex {
     }
     const p = normalizeImagePath(rawName);
     if (p === '/') return p; // the root stays a directory whatever the tar says
+    // Two different names for one path ('bin/x' and './bin//x'): which one a lookup
+    // finds would decide which file is analysed. An export never writes that; refuse.
+    const raw = rawName.replace(/\/+$/, '');
+    const before = this.listed.get(p);
+    if (before !== undefined && before !== raw) {
+      throw new ConfineError('extract-failed', `the image's tar names one path twice (${JSON.stringify(before)} and ${JSON.stringify(raw)}); refusing an image whose names collide`);
+    }
+    this.listed.set(p, raw);
     if (this.map.size >= MAX_INDEX_ENTRIES && !this.map.has(p)) {
       throw new ConfineError('extract-failed', `image has more than ${MAX_INDEX_ENTRIES} filesystem entries; refusing to index it`);
     }

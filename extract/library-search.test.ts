@@ -158,4 +158,26 @@ describe('dynamic string tokens and ld.so.conf parsing', () => {
     const img = new MemoryImage().file('/etc/d/b.conf', '').file('/etc/d/a.conf', '').file('/etc/d/c.txt', '').file('/etc/d/sub/z.conf', '');
     expect(globImage('/etc/d/*.conf', (d) => listImageDir(img, d))).toEqual(['/etc/d/a.conf', '/etc/d/b.conf']);
   });
+  it('globs in any component, and a pattern that is not a valid RegExp is just a pattern', () => {
+    const img = new MemoryImage().file('/etc/d1/x.conf', '').file('/etc/d2/y.conf', '').file('/etc/e/z.conf', '').file('/etc/x/[\x1b[2J', '');
+    expect(globImage('/etc/d*/*.conf', (d) => listImageDir(img, d))).toEqual(['/etc/d1/x.conf', '/etc/d2/y.conf']);
+    // Once "internal: Invalid regular expression", with the escape codes printed raw.
+    expect(globImage('/etc/x/[\x1b[2J', (d) => listImageDir(img, d))).toEqual(['/etc/x/[\x1b[2J']);
+  });
+  it('ignores a line that names no directory, with a note, as ldconfig does', () => {
+    const notes: string[] = [];
+    const files: Record<string, string> = { '/etc/ld.so.conf': 'include /etc/x/[\x1b[2J\n\x1b[2JALL-IMAGES-OK\n/opt/lib\n' };
+    const dirs = parseLdSoConf((p) => files[p], () => [], undefined, undefined, notes);
+    expect(dirs).toEqual(['/opt/lib']);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatch(/^\/etc\/ld\.so\.conf:2: ignored a line/);
+    expect(notes[0]).not.toContain('\x1b');
+  });
+  it('bounds how many files includes read', () => {
+    const notes: string[] = [];
+    const names = Array.from({ length: 1000 }, (_, i) => `f${i}.conf`);
+    const dirs = parseLdSoConf((p) => (p === '/etc/ld.so.conf' ? 'include /etc/c/*.conf' : `/lib/${p.slice(8)}`), (d) => (d === '/etc/c' ? names : []), undefined, undefined, notes);
+    expect(dirs.length).toBeLessThan(256);
+    expect(notes.join('\n')).toMatch(/more than 256 files/);
+  });
 });

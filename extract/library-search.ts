@@ -1,4 +1,5 @@
 import type { DynamicInfo } from '../elf/dynamic-info';
+import { compileComponent, fnmatch, hasWildcard } from './fnmatch';
 import { dirnameImage, normalizeImagePath, type IndexEntry } from './image-index';
 
 /**
@@ -40,6 +41,8 @@ export interface SearchConfig {
   sonames?: Map<string, string[]>;
   /** The loader's path, for musl's built-in libraries. */
   interp?: string;
+  /** What of the image's loader configuration was ignored or cut short, and why. */
+  notes?: string[];
 }
 
 export const GLIBC_DEFAULT_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
@@ -191,65 +194,117 @@ function candidate(fs: IndexLookup, path: string, want: DynamicInfo | undefined)
   return { path, resolvedPath };
 }
 
-/** Reads ld.so.conf: directory lines, `include` globs relative to the including file, comments; cycles stop. */
+/** Include patterns expand to at most this many files in all (ldconfig has no limit; an image gets one). */
+export const MAX_INCLUDED_FILES = 256;
+/** A glob expands to at most this many names: more is an image built to make us work. */
+export const MAX_GLOB_RESULTS = 4096;
+
+/**
+ * Reads ld.so.conf: directory lines, `include` globs relative to the including file,
+ * comments; cycles stop. A line ldconfig would not understand is ignored, as ldconfig
+ * ignores it, with a note in `notes` (its text is the image's, so escape it to print).
+ */
 export function parseLdSoConf(
   readText: (path: string) => string | undefined,
   listDir: (dir: string) => string[],
   file = '/etc/ld.so.conf',
   seen = new Set<string>(),
+  notes: string[] = [],
 ): string[] {
-  if (seen.has(file) || seen.size > 256) return [];
+  if (seen.has(file)) return [];
+  if (seen.size >= MAX_INCLUDED_FILES) {
+    if (!notes.some((n) => n.startsWith('ld.so.conf includes more than'))) notes.push(`ld.so.conf includes more than ${MAX_INCLUDED_FILES} files; the rest are not read`);
+    return [];
+  }
   seen.add(file);
   const text = readText(file);
   if (text === undefined) return [];
   const dirs: string[] = [];
-  for (const raw of text.split('\n')) {
+  text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*/, '').trim();
-    if (!line) continue;
+    if (!line) return;
     const inc = /^include\s+(.*)$/.exec(line);
     if (inc) {
       for (const pat of inc[1].split(/\s+/)) {
+        if (!pat) continue;
         const abs = pat.startsWith('/') ? pat : `${dirnameImage(file)}/${pat}`;
-        for (const f of globImage(abs, listDir)) dirs.push(...parseLdSoConf(readText, listDir, f, seen));
+        const files = globImage(abs, listDir);
+        if (files.length >= MAX_GLOB_RESULTS) notes.push(`${file}:${i + 1}: include pattern matches ${MAX_GLOB_RESULTS} files or more; only the first ${MAX_GLOB_RESULTS} are read`);
+        for (const f of files) dirs.push(...parseLdSoConf(readText, listDir, f, seen, notes));
       }
-      continue;
+      return;
     }
-    if (/^hwcap\s/.test(line)) continue;
+    if (/^hwcap\s/.test(line)) return;
     // Old ldconfig syntax allowed "dir=TYPE" and several dirs on a line.
+    let used = false;
     for (const d of line.split(/[\s:,]+/)) {
       const dir = d.replace(/=.*$/, '');
-      if (dir.startsWith('/')) dirs.push(normalizeImagePath(dir));
+      if (dir.startsWith('/')) {
+        dirs.push(normalizeImagePath(dir));
+        used = true;
+      }
     }
-  }
+    if (!used) notes.push(`${file}:${i + 1}: ignored a line that names no directory (ldconfig ignores it too): ${JSON.stringify(line.slice(0, 200))}`);
+  });
   return [...new Set(dirs)];
 }
 
-/** glob(3) on the image: wildcards in the last component only (what ld.so.conf files use), sorted. */
+/**
+ * glob(3) on the image, one component at a time (wildcards in any component), names
+ * sorted; matching is fnmatch.ts's, linear in each name, never a RegExp built from
+ * image text. At most MAX_GLOB_RESULTS names come back.
+ */
 export function globImage(pattern: string, listDir: (dir: string) => string[]): string[] {
-  const dir = dirnameImage(normalizeImagePath(pattern));
-  const base = pattern.slice(pattern.lastIndexOf('/') + 1);
-  if (!/[*?[]/.test(base)) return [normalizeImagePath(pattern)];
-  const re = new RegExp(
-    '^' +
-      base.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') +
-      '$',
-  );
-  return listDir(dir)
-    .filter((n) => re.test(n) && (base.startsWith('.') || !n.startsWith('.')))
-    .sort()
-    .map((n) => (dir === '/' ? `/${n}` : `${dir}/${n}`));
+  const parts = normalizeImagePath(pattern).split('/').filter(Boolean);
+  if (!parts.some(hasWildcard)) return [normalizeImagePath(pattern)];
+  let current = ['/'];
+  for (const part of parts) {
+    const next: string[] = [];
+    const join = (dir: string, n: string) => (dir === '/' ? `/${n}` : `${dir}/${n}`);
+    if (!hasWildcard(part)) {
+      for (const d of current) next.push(join(d, part));
+    } else {
+      const compiled = compileComponent(part);
+      for (const d of current) {
+        for (const n of listDir(d).filter((n) => fnmatch(compiled, n)).sort()) {
+          next.push(join(d, n));
+          if (next.length >= MAX_GLOB_RESULTS) break;
+        }
+        if (next.length >= MAX_GLOB_RESULTS) break;
+      }
+    }
+    current = next;
+    if (!current.length) break;
+  }
+  return current;
 }
 
 /** Names directly inside an image directory (after resolving the directory itself). */
 export function listImageDir(fs: IndexLookup, dir: string): string[] {
-  const real = fs.resolve(dir);
-  if (real === undefined) return [];
-  const prefix = real === '/' ? '/' : real + '/';
-  const out: string[] = [];
-  for (const [p] of fs.entries()) {
-    if (p.startsWith(prefix) && p.length > prefix.length && !p.includes('/', prefix.length)) out.push(p.slice(prefix.length));
-  }
-  return out;
+  return dirLister(fs)(dir);
+}
+
+/**
+ * A lister over one pass of the index: include globs may list thousands of
+ * directories, and a pass over millions of entries for each would be a hang.
+ */
+export function dirLister(fs: IndexLookup): (dir: string) => string[] {
+  let children: Map<string, string[]> | undefined;
+  return (dir) => {
+    const real = fs.resolve(dir);
+    if (real === undefined) return [];
+    if (!children) {
+      children = new Map();
+      for (const [p] of fs.entries()) {
+        if (p === '/') continue;
+        const d = dirnameImage(p);
+        const l = children.get(d);
+        if (l) l.push(p.slice(d === '/' ? 1 : d.length + 1));
+        else children.set(d, [p.slice(d === '/' ? 1 : d.length + 1)]);
+      }
+    }
+    return children.get(real) ?? [];
+  };
 }
 
 /**
@@ -263,9 +318,11 @@ export function buildSearchConfig(
 ): SearchConfig {
   const flavor = isMuslInterp(opts.interp) ? 'musl' : 'glibc';
   const llp = envValue(opts.env, 'LD_LIBRARY_PATH');
+  const notes: string[] = [];
   const cfg: SearchConfig = {
     flavor,
-    ldSoConfDirs: flavor === 'glibc' ? parseLdSoConf(readText, (d) => listImageDir(fs, d)) : [],
+    ldSoConfDirs: flavor === 'glibc' ? parseLdSoConf(readText, dirLister(fs), undefined, undefined, notes) : [],
+    notes,
     ldLibraryPath: llp ? llp.split(/[:;]/) : [],
     ...(opts.interp ? { interp: opts.interp } : {}),
     ...(opts.sonames ? { sonames: opts.sonames } : {}),

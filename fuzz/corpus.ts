@@ -64,6 +64,11 @@ export function buildCorpus(opts: { large?: boolean } = {}): { seeds: Seed[]; cl
     { name: 'gcc-pie-stripped', bytes: readFileSync(p('dyn-stripped')), weight: 4 },
     { name: 'gcc-shared', bytes: readFileSync(p('libfz.so')), weight: 5 },
     { name: 'musl-static', bytes: readFileSync(p('musl-static')), weight: 5 },
+    // Linux runs programs without section headers; the reader rebuilds them from the
+    // program headers and the dynamic segment (elf/elf-file.ts), so that path is fuzzed too.
+    { name: 'gcc-pie-sstripped', bytes: sstrip(readFileSync(p('dyn'))), weight: 4 },
+    { name: 'musl-static-sstripped', bytes: sstrip(readFileSync(p('musl-static'))), weight: 3 },
+    { name: 'gcc-pie-bad-shoff', bytes: badShoff(readFileSync(p('dyn'))), weight: 2 },
   ];
   const muslLibc = ['/usr/lib/musl/lib/libc.so', '/usr/lib/x86_64-linux-musl/libc.so'].find(existsSync);
   if (muslLibc) seeds.push({ name: 'musl-libc.so', bytes: readFileSync(muslLibc), weight: 1 });
@@ -82,4 +87,28 @@ export function buildCorpus(opts: { large?: boolean } = {}): { seeds: Seed[]; cl
     }
   }
   return { seeds, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** What sstrip does: no section header table, the file cut after the last byte a PT_LOAD maps. */
+export function sstrip(elf: Buffer): Buffer {
+  const b = Buffer.from(elf);
+  const phoff = Number(b.readBigUInt64LE(32));
+  const phentsize = b.readUInt16LE(54);
+  const phnum = b.readUInt16LE(56);
+  let end = phoff + phentsize * phnum;
+  for (let i = 0; i < phnum; i++) {
+    const o = phoff + i * phentsize;
+    end = Math.max(end, Number(b.readBigUInt64LE(o + 8)) + Number(b.readBigUInt64LE(o + 32)));
+  }
+  b.writeBigUInt64LE(0n, 40); // e_shoff
+  b.writeUInt16LE(0, 60); // e_shnum
+  b.writeUInt16LE(0, 62); // e_shstrndx
+  return b.subarray(0, Math.min(end, b.length));
+}
+
+/** A section header table offset past the end of the file: the loader never looks. */
+export function badShoff(elf: Buffer): Buffer {
+  const b = Buffer.from(elf);
+  b.writeBigUInt64LE(BigInt(b.length) * 16n + 0x1000n, 40);
+  return b;
 }

@@ -20,7 +20,7 @@ SUITE="${CONFINE_SUITE:-bookworm}"
 REPO="confine-sample"
 PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-ALL=(nginx redis memcached python3 apache2 mariadb caddy busybox c-glibc c-static c-musl)
+ALL=(nginx redis memcached python3 apache2 mariadb caddy busybox c-glibc c-static c-musl jvm perl)
 
 # Documentation, man pages and translations are a quarter of an --variant=apt root
 # and none of it is executed. Deleting them after install is free; dpkg's
@@ -83,6 +83,10 @@ debian_image() {
   if [ -d "$HERE/rootfs/$name" ]; then
     hooks+=(--customize-hook="sync-in $HERE/rootfs/$name /")
   fi
+  # Files produced at build time (compiled classes), copied over the root last.
+  if [ -n "${BUILT_OVERLAY:-}" ]; then
+    hooks+=(--customize-hook="sync-in $BUILT_OVERLAY /")
+  fi
   rm -f "$tar"
   mmdebstrap --quiet --variant=apt --include="$pkgs" "${hooks[@]}" "$SUITE" "$tar"
   import_root "$name" "$tar" "ENV $PATH_ENV" "$@"
@@ -135,6 +139,20 @@ c_image() {
   import_root "$name" "$tar" "CMD [\"/tinyhttpd\", \"8080\"]" "EXPOSE 8080"
 }
 
+# jvm_image : the JDK's com.sun.net.httpserver server of programs/jvm, compiled here
+# for the image's Java (Debian bookworm's default-jre-headless is OpenJDK 17).
+jvm_image() {
+  need_cmd javac openjdk-17-jdk-headless
+  local overlay="$BUILD/jvm.overlay"
+  rm -rf "$overlay"
+  mkdir -p "$overlay/srv/app"
+  javac --release 17 -d "$overlay/srv/app" "$HERE/programs/jvm/HelloServer.java"
+  BUILT_OVERLAY="$overlay" debian_image jvm default-jre-headless \
+    'WORKDIR /srv/app' \
+    'CMD ["java", "-Xmx128m", "-cp", "/srv/app", "HelloServer", "8080"]' 'EXPOSE 8080'
+  rm -rf "$overlay"
+}
+
 build_one() {
   case $1 in
     nginx)
@@ -167,6 +185,12 @@ build_one() {
     busybox)
       debian_image busybox busybox-static \
         'CMD ["busybox", "httpd", "-f", "-v", "-p", "80", "-h", "/www"]' 'EXPOSE 80' ;;
+    jvm) jvm_image ;;
+    perl)
+      # HTTP::Daemon is pure Perl; JSON::XS is a C extension perl dlopens.
+      debian_image perl perl,libhttp-daemon-perl,libjson-xs-perl \
+        'WORKDIR /srv/app' \
+        'CMD ["perl", "/srv/app/server.pl", "8080"]' 'EXPOSE 8080' ;;
     c-glibc) c_image c-glibc glibc ;;
     c-static) c_image c-static static ;;
     c-musl) c_image c-musl musl ;;

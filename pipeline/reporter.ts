@@ -1,5 +1,6 @@
 import { BatchProgress, type UnitEnd } from './batch-progress';
 import type { StageStatus } from './ledger';
+import { fieldSafe, terminalSafe } from './terminal-text';
 
 export interface StageEvent {
   unit: string;
@@ -33,15 +34,15 @@ export class PlainReporter implements Reporter {
       return;
     }
     const ms = e.ms !== undefined ? ` (${formatMs(e.ms)})` : '';
-    this.write(`[${e.unit}] ${e.stage}: ${e.status}${ms}${e.detail ? ' — ' + e.detail : ''}`);
+    this.write(`[${e.unit}] ${e.stage}: ${e.status}${ms}${e.detail ? ' — ' + fieldSafe(e.detail) : ''}`);
   }
 
   progress(unit: string, stage: string, message: string): void {
-    if (this.debug) this.write(`[${unit}] ${stage}: ${message}`);
+    if (this.debug) this.write(`[${unit}] ${stage}: ${fieldSafe(message)}`);
   }
 
   log(unit: string, stage: string, line: string, replayed: boolean): void {
-    if (this.debug) this.write(`[${unit}] ${stage}${replayed ? ' (cached)' : ''}: ${line}`);
+    if (this.debug) this.write(`[${unit}] ${stage}${replayed ? ' (cached)' : ''}: ${fieldSafe(line)}`);
   }
 
   close(): void {}
@@ -103,7 +104,8 @@ export class TtyReporter implements Reporter {
 
   private above(line: string): void {
     this.clear();
-    this.out.write(line + '\n');
+    // `out` may be the raw terminal (it must pass our own cursor codes): escape image text here.
+    this.out.write(terminalSafe(line) + '\n');
     this.redraw();
   }
 
@@ -117,8 +119,8 @@ export class TtyReporter implements Reporter {
     this.clear();
     // A pty with no size set reports 0 columns: draw as for a common terminal then.
     const width = Math.max(20, (this.out.columns || 100) - 1);
-    const lines = [...this.active].slice(0, 20).map(([u, s]) => `  ⋯ ${u}: ${s}`.slice(0, width));
-    if (this.progressOfBatch) lines.unshift(this.progressOfBatch.line().slice(0, width));
+    const lines = [...this.active].slice(0, 20).map(([u, s]) => terminalSafe(`  ⋯ ${u}: ${s}`, false).slice(0, width));
+    if (this.progressOfBatch) lines.unshift(terminalSafe(this.progressOfBatch.line(), false).slice(0, width));
     if (lines.length) this.out.write(lines.join('\n') + '\n');
     this.drawn = lines.length;
   }

@@ -1,3 +1,4 @@
+import { fieldSafe } from '../pipeline/terminal-text';
 import type { BatchStats } from './batch-stats';
 import type { ImageUnresolved } from './unresolved-report';
 
@@ -17,7 +18,9 @@ export interface HtmlReportInput {
   generatedAt: string;
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+// Two escapings: control characters from image text made visible (a report may be read
+// with cat, and a browser shows them as nothing), then HTML's own.
+const esc = (s: string) => fieldSafe(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const fmt = (n: number | null) => (n === null ? 'n/a' : String(Math.round(n * 10) / 10));
 
 /** Histogram of allowed counts, with Docker's default, the seed's average and our median as marked lines. */

@@ -1,4 +1,5 @@
 import Papa from 'papaparse';
+import { fieldSafe } from '../pipeline/terminal-text';
 import { ConfineError } from '../pipeline/errors';
 
 /**
@@ -156,7 +157,8 @@ export function parseDetailReport(text: string, file: string): { rows: DetailRep
 
 const cell = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '' : String(v));
 // The seed wrote free text unquoted; a ';' or newline in ours would shift every later column.
-const text = (s: string) => s.replace(/[;\r\n]+/g, ' ').trim();
+// Errors quote image text (paths): control characters are made visible first.
+const text = (s: string) => fieldSafe(s.replace(/[;\r\n]+/g, ' ')).trim();
 
 export function formatSummaryRow(r: SummaryReportRow): string {
   return [

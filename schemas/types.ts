@@ -415,6 +415,10 @@ export interface ExtractArtifact {
     path: string;
     reason: string;
   }[];
+  /**
+   * What of the image's loader configuration was ignored (as ld.so ignores it) or cut short; image text, escape before printing.
+   */
+  notes?: string[];
 }
 
 // profile.schema.json

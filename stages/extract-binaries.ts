@@ -5,6 +5,7 @@ import { inspectLayers } from '../docker/image-layers';
 import { parseRunOptions } from '../docker/run-options';
 import { extractBinaries, extractionEnv } from '../extract/extract-binaries';
 import { storedFilePath } from '../extract/store-files';
+import { ConfineError } from '../pipeline/errors';
 import type { Stage } from '../pipeline/stage';
 import type { ExtractArtifact, TraceArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
@@ -13,7 +14,7 @@ import type { Services } from './services';
 
 const SCHEMA = 'confine/extract/v3';
 /** The stage's and its memo's: a change to what extraction outputs must miss both. */
-const VERSION = 4; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen')
+const VERSION = 5; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image
 
 /**
  * Takes the executed programs, their interpreters, their DT_NEEDED closure and the
@@ -54,8 +55,14 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
           env: spec.env,
           outDir: config.outDir,
           onProgress: (m: string) => ctx.progress(m),
+          signal: ctx.signal,
         });
-        return { layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned };
+        if (r.unanalysable.length) {
+          // Sound, not silent: without these files' code the profile would block what they do.
+          const list = r.unanalysable.map((u) => `${u.path} (${u.reason})`);
+          throw new ConfineError('analysis-failed', `${list.length} program(s) or libraries the container runs cannot be analysed: ${list.slice(0, 5).join('; ')}${list.length > 5 ? `; and ${list.length - 5} more` : ''}`);
+        }
+        return { layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned, ...(r.notes.length ? { notes: r.notes } : {}) };
       };
       const memo = await ctx.memo<ExtractArtifact>(
         {
@@ -80,6 +87,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
       }
       ctx.log(`${result.files.length} files extracted, ${result.missing.length} needed libraries not found`);
       for (const m of result.missing) ctx.log(`missing: ${m.name} (needed by ${m.neededBy})`);
+      for (const n of result.notes ?? []) ctx.log(n);
       // No image ID in the output: a re-tag or LABEL copy yields the very same artifact,
       // so every stage after this one is reused for it.
       return result;

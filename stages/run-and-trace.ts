@@ -14,7 +14,8 @@ import type { Services } from './services';
 export function runAndTraceStage(services: Services): Stage<{}, TraceArtifact, RunConfig> {
   return {
     name: 'run-and-trace',
-    version: 1,
+    // 2: binary trace records (names can no longer hide or forge execs), unrecorded execs detected
+    version: 2,
     schema: 'confine/trace/v1',
     scope: 'image',
     needs: [],

@@ -39,7 +39,12 @@ export function scanFingerprint(digest: string): Fingerprint {
 export function memoScan(ctx: StageContext, outDir: string, file: { digest: string; path: string }): Promise<{ key: CacheKey; value: ElfScanArtifact; reused: boolean }> {
   const { stage, ...key } = scanFingerprint(file.digest);
   return ctx.memo<ElfScanArtifact>({ name: stage, ...key }, () =>
-    ctx.cpu(async () => scanFile(await fs.readFile(storedFilePath(outDir, file.digest)), file.digest, file.path)),
+    ctx.cpu(async () => {
+      const bytes = await fs.readFile(storedFilePath(outDir, file.digest));
+      // On a worker: the main thread keeps answering signals, and a scan that crawls is cut off.
+      const { sharedScanner } = require('../workers/bounded-scan') as typeof import('../workers/bounded-scan');
+      return sharedScanner((job) => scanFile(job.bytes, job.digest, job.path)).scan({ bytes, digest: file.digest, path: file.path }, ctx.signal);
+    }),
   );
 }
 

@@ -29,7 +29,7 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 6, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: argRules
+    version: 7, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -98,8 +98,19 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
       };
 
+      // Every object the container loads must be analysed: one left out is syscalls the profile blocks.
+      const unanalysed = files.filter((f) => f.format === 'malformed' && (f.role === 'executed' || f.role === 'script-interpreter' || f.role === 'interpreter' || f.role === 'needed' || f.role === 'mapped'));
+      if (unanalysed.length) {
+        throw new ConfineError('analysis-failed', `${unanalysed.length} file(s) the container runs or loads could not be analysed: ${unanalysed.slice(0, 5).map((f) => `${f.path} (${f.role}): ${f.scan.error}`).join('; ')}${unanalysed.length > 5 ? `; and ${unanalysed.length - 5} more` : ''}`);
+      }
+      // Each walk is synchronous work: between walks the event loop runs, so a signal is heard.
+      const breathe = async () => {
+        await new Promise((r) => setImmediate(r));
+        if (ctx.signal.aborted) throw new ConfineError('interrupted', 'interrupted while resolving syscalls');
+      };
       let modulesWalked = false;
       for (const p of programs) {
+        await breathe();
         if (p.format !== 'elf') {
           ctx.log(`${p.path}: ${p.format === 'not-elf' ? 'not an ELF file (a script? its interpreter is analysed)' : p.scan.error}`);
           continue;
@@ -122,6 +133,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       // Modules mapped with no dynamic program to join (an unusual image): walked on their own.
       if (!modulesWalked) {
         for (const m of dlopened) {
+          await breathe();
           // dlsym can hand out any export: every exported function is an entry point.
           const s = m.scan.analysis!;
           walk(m, { ...s, inits: [...new Set([...s.inits, ...s.exports.map((e) => e.fn)])] }, `${m.path} (dlopen'd)`, false);
@@ -185,6 +197,9 @@ function loadOrder(root: ScannedFile, byName: Map<string, ScannedFile>): Program
     if (!lib || seen.has(lib.digest)) continue;
     seen.add(lib.digest);
     if (lib.scan.analysis) out.push({ path: lib.path, summary: lib.scan.analysis });
+    else if (lib.scan.error && !/^no executable \.text section/.test(lib.scan.error)) {
+      throw new ConfineError('analysis-failed', `${lib.path}, loaded by ${root.path}, could not be analysed: ${lib.scan.error}`);
+    }
     queue.push(...(lib.scan.dynamic?.needed ?? []));
   }
   return out;

@@ -48,3 +48,8 @@ describe('resolveExecPath', () => {
     expect(resolveExecPath('/abs', '/ignored')).toBe('/abs');
   });
 });
+
+test('a newline the kernel wrote as \\012 gives both readings of the name', () => {
+  const text = '7f0000000000-7f0000001000 r-xp 00000000 08:01 1234 /usr/lib/lib\\012evil.so\n';
+  expect(mappedPaths(text).sort()).toEqual(['/usr/lib/lib\nevil.so', '/usr/lib/lib\\012evil.so'].sort());
+});

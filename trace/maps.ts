@@ -19,6 +19,9 @@ export function mappedPaths(maps: string): string[] {
     const p = m[2];
     if (p.endsWith(' (deleted)') || PSEUDO.test(p)) continue;
     out.add(p);
+    // The kernel writes a newline in a mapped file's name as \012 (and leaves a real
+    // backslash alone): both readings are candidates; the one not in the image is skipped.
+    if (p.includes('\\012')) out.add(p.replace(/\\012/g, '\n'));
   }
   return [...out];
 }

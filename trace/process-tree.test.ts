@@ -64,3 +64,21 @@ describe('ProcessTree', () => {
     expect(tree.execs.map((x) => x.filename)).toEqual(['/late']);
   });
 });
+
+describe('ProcessTree: execs the kernel did not record', () => {
+  const ret = (pid: number, r = 0): TraceEvent => ({ kind: 'exec-return', t: ++t, pid, ret: r });
+  it('a successful exec return with no exec record before it is an unrecorded exec of that pid', () => {
+    const tree = run(100, [
+      fork(60, 100, 'runc:[1:CHILD]'),
+      exec(100, '/entry'),
+      ret(100),
+      fork(100, 101),
+      ret(101, -2), // a failed attempt (PATH search): nothing ran
+      ret(101), // the record of this one was dropped (a ~4 KB name)
+      fork(7, 8),
+      ret(8), // not ours
+    ]);
+    expect(tree.execs.map((x) => x.filename)).toEqual(['/entry']);
+    expect(tree.unrecordedExecs.map((u) => u.pid)).toEqual([101]);
+  });
+});

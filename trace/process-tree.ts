@@ -23,6 +23,10 @@ export interface TreeExec {
 export class ProcessTree {
   private readonly members = new Map<number, number | undefined>(); // tid → parent tid
   readonly execs: TreeExec[] = [];
+  /** Pids of the tree whose exec returned with success but left no exec record (its name too long to record). */
+  readonly unrecordedExecs: { pid: number; t: number }[] = [];
+  /** Pids whose exec record was seen and whose execve has not returned yet. */
+  private readonly recorded = new Set<number>();
 
   constructor(readonly root: number) {
     this.members.set(root, undefined);
@@ -44,6 +48,8 @@ export class ProcessTree {
           this.members.clear();
           this.members.set(this.root, e.parent);
           this.execs.length = 0;
+          this.unrecordedExecs.length = 0;
+          this.recorded.clear();
         } else if (this.members.has(e.parent)) {
           this.members.set(e.child, e.parent);
         } else {
@@ -56,8 +62,14 @@ export class ProcessTree {
         if (e.oldPid !== e.pid) this.members.delete(e.oldPid);
         this.members.set(e.pid, ppid);
         this.execs.push({ pid: e.pid, ppid, filename: e.filename, comm: e.comm, t: e.t });
+        this.recorded.add(e.pid);
         return e;
       }
+      case 'exec-return':
+        if (!this.members.has(e.pid)) return undefined;
+        if (e.ret === 0 && !this.recorded.has(e.pid)) this.unrecordedExecs.push({ pid: e.pid, t: e.t });
+        this.recorded.delete(e.pid);
+        return undefined;
       case 'exit':
         // The init's exit ends the container; keep it so late events still attach.
         if (e.pid !== this.root) this.members.delete(e.pid);

@@ -16,6 +16,12 @@ export type TraceEvent =
   | { kind: 'fork'; t: number; parent: number; child: number; parentComm: string; childComm: string }
   | { kind: 'exec'; t: number; pid: number; oldPid: number; filename: string; comm: string }
   | { kind: 'exit'; t: number; pid: number; comm: string; groupDead?: boolean }
+  /**
+   * An execve/execveat returning (binary trace only): a success (ret 0) not preceded by
+   * this pid's exec event is an exec whose record the kernel dropped (a file name too
+   * long for a ring-buffer record, ~4 KB).
+   */
+  | { kind: 'exec-return'; t: number; pid: number; ret: number }
   | { kind: 'lost'; cpu: number; count: number };
 
 export type ExecEvent = Extract<TraceEvent, { kind: 'exec' }>;

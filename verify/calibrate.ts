@@ -14,6 +14,7 @@
  *
  * The result is keyed by engine and runtime version; storing it is the caller's job.
  */
+import { owned } from '../docker/leftovers';
 import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
@@ -148,7 +149,7 @@ async function calibrateOnce(
   let container: Dockerode.Container | undefined;
   try {
     container = await docker.createContainer(
-      withProfile(
+      owned(withProfile(
         {
           Cmd: [CALIBRATE_BINARY],
           ...(shape.user ? { User: shape.user } : {}),
@@ -158,7 +159,7 @@ async function calibrateOnce(
         image,
         logOnlyProfile(),
         { 'confine.calibrate': '1' },
-      ),
+      )),
     );
     const waited = container.wait({ condition: 'next-exit' });
     await container.start();

@@ -15,6 +15,7 @@
  * logged run of ours is active it is this container's, otherwise it is reported as
  * unattributed rather than guessed.
  */
+import { owned } from '../docker/leftovers';
 import * as fs from 'node:fs';
 import type Dockerode from 'dockerode';
 import { asConfineError, ConfineError } from '../pipeline/errors';
@@ -209,7 +210,7 @@ async function runOnce(
   let sampler: NodeJS.Timeout | undefined;
   try {
     try {
-      container = await o.docker.createContainer(create);
+      container = await o.docker.createContainer(owned(create));
     } catch (e) {
       const ce = asConfineError(e, { image: o.image, stage: 'verify' });
       throw new ConfineError(ce.kind === 'internal' ? 'container-start-failed' : ce.kind, ce.message, ce.where);

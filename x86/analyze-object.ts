@@ -54,6 +54,14 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
   const taken = new Set<number>();
   const importsTaken = new Set<string>();
   const list = <T>(s: Set<T>): T[] => (s.size ? [...s] : []);
+  // Materialised constants are mostly not PLT addresses: a range check saves the map lookup.
+  let pltLo = Infinity;
+  let pltHi = -Infinity;
+  for (const a of input.pltTargets.keys()) {
+    if (a < pltLo) pltLo = a;
+    if (a > pltHi) pltHi = a;
+  }
+  const withRefs = !!input.dataRefs;
   // Data references arrive in instruction order, so each function's are one run.
   let ref = 0;
   const refs = new Set<number>();
@@ -103,7 +111,7 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
         case K.NEXT: {
           const t = prog.target[i];
           if (!Number.isNaN(t) && starts.has(t)) taken.add(t);
-          else if (!Number.isNaN(t)) {
+          else if (t >= pltLo && t <= pltHi) {
             const imp = input.pltTargets.get(t);
             if (imp !== undefined) importsTaken.add(imp);
           }
@@ -124,9 +132,13 @@ export function decodeFunctions(input: CodeInput): DecodedCode {
       addr: pf.addr, end: pf.end, name: pf.name, exported: pf.exported,
       calls: list(calls), tailCalls: list(tails), jumpsInto: list(into), imports: list(imports).map(String), addressTaken: list(taken),
       hasIndirectCall, hasIndirectJump, syscalls: fnSyscalls, unknownTargets,
-      ...(input.dataRefs ? { dataRefs: list(refs), dataAddressTaken: list(refsTaken) } : {}),
-      ...(importsTaken.size ? { importsTaken: list(importsTaken) } : {}),
     };
+    // Assigned, not spread from a temporary object per function (a slow object clone).
+    if (withRefs) {
+      info.dataRefs = list(refs);
+      info.dataAddressTaken = list(refsTaken);
+    }
+    if (importsTaken.size) info.importsTaken = list(importsTaken);
     for (const a of taken) addressTaken.add(a);
     functions.set(pf.addr, info);
   }

@@ -16,7 +16,82 @@ const MAX_XF = 8;
 /** The state key of a location, pending operations included. */
 export function locKey(l: Loc): string {
   const base = 'r' in l ? `r${l.r}` : `s${l.s}:${l.d}`;
-  return l.xf?.length ? `${base}|${JSON.stringify(l.xf)}` : base;
+  return l.xf?.length ? `${base}|${xfJson(l.xf)}` : base;
+}
+
+/** Pending-operation lists are never changed once made, and travel unchanged from state to state: their JSON is made once. */
+const xfJsonCache = new WeakMap<XfOp[], string>();
+function xfJson(xf: XfOp[]): string {
+  let j = xfJsonCache.get(xf);
+  if (j === undefined) xfJsonCache.set(xf, (j = JSON.stringify(xf)));
+  return j;
+}
+
+/**
+ * Numeric ids for locations, equal exactly when locKey is: the walk keys its visited
+ * states by them. Building locKey's string (JSON of the pending operations included)
+ * for every state was most of the walk's time once partial-register operations came.
+ * Pending operations are interned once per operation object (effects are cached per
+ * instruction, so that is once per instruction), chains of them as cons cells.
+ */
+export class LocIds {
+  private opIds = new WeakMap<XfOp, number>();
+  private opByJson = new Map<string, number>();
+  private chainOf = new WeakMap<XfOp[], number>();
+  /** Chain id by `${tail chain},${head op}`; chain 0 is the empty one. */
+  private cons = new Map<string, number>();
+  private chainCount = 1;
+  /** Per chain: ids of the 16 registers (-1 when not yet given) and of frame slots by d*16+s. */
+  private regs: Int32Array[] = [];
+  private slots: Map<number, number>[] = [];
+  private count = 0;
+
+  of(l: Loc): number {
+    const c = this.chain(l.xf);
+    let regs = this.regs[c];
+    if (regs === undefined) {
+      regs = this.regs[c] = new Int32Array(16).fill(-1);
+      this.slots[c] = new Map();
+    }
+    if ('r' in l) {
+      let id = regs[l.r];
+      if (id < 0) id = regs[l.r] = this.count++;
+      return id;
+    }
+    // Exact: displacements are 32-bit, moved by a few bytes per step.
+    const k = l.d * 16 + l.s;
+    const slots = this.slots[c];
+    let id = slots.get(k);
+    if (id === undefined) slots.set(k, (id = this.count++));
+    return id;
+  }
+
+  private chain(xf: XfOp[] | undefined): number {
+    if (xf === undefined || xf.length === 0) return 0;
+    let c = this.chainOf.get(xf);
+    if (c === undefined) {
+      c = 0;
+      for (let k = xf.length - 1; k >= 0; k--) {
+        const key = `${c},${this.op(xf[k])}`;
+        let next = this.cons.get(key);
+        if (next === undefined) this.cons.set(key, (next = this.chainCount++));
+        c = next;
+      }
+      this.chainOf.set(xf, c);
+    }
+    return c;
+  }
+
+  private op(x: XfOp): number {
+    let id = this.opIds.get(x);
+    if (id === undefined) {
+      const j = JSON.stringify(x);
+      id = this.opByJson.get(j);
+      if (id === undefined) this.opByJson.set(j, (id = this.opByJson.size));
+      this.opIds.set(x, id);
+    }
+    return id;
+  }
 }
 
 /** The wanted value when `l` is found to hold `n`. */
@@ -70,6 +145,8 @@ const SLOT_BYTES = 4; // the syscall number is the low 32 bits
 export class BackwardFlow {
   readonly effects: EffectDecoder;
   private facts = new Map<number, FnFacts>();
+  private predCache = new Map<number, number[]>();
+  private readonly ids = new LocIds();
 
   constructor(
     readonly prog: Program,
@@ -103,6 +180,12 @@ export class BackwardFlow {
 
   /** Predecessor instructions of i within the walk (tail-jumps from other functions to i's function start excluded). */
   private preds(i: number): number[] {
+    let res = this.predCache.get(i);
+    if (res === undefined) this.predCache.set(i, (res = this.computePreds(i)));
+    return res;
+  }
+
+  private computePreds(i: number): number[] {
     const p = this.prog;
     const f = p.fnOf[i];
     const fn = p.functions[f];
@@ -125,18 +208,35 @@ export class BackwardFlow {
   /** Values `loc` can hold just before instruction index `start` executes. */
   valuesBefore(start: number, loc: Loc): Recovered {
     const p = this.prog;
+    const ids = this.ids;
     const out: Recovered = { numbers: new Set(), params: new Map(), unresolved: new Map() };
     const fail = (reason: string, at: number): void => {
-      out.unresolved.set(`${reason}@${at}`, { reason, at });
+      const k = `${reason}@${at}`;
+      // The first report of a reason at an address fixes its place in the map.
+      if (!out.unresolved.has(k)) out.unresolved.set(k, { reason, at });
     };
-    const seen = new Set<string>();
-    const work: [number, Loc][] = [[start, loc]];
+    // Visited states (instruction, location id), per location: numeric keys, no string per step.
+    const seen = new Map<number, Set<number>>();
+    const isSeen = (i: number, id: number): boolean => seen.get(id)?.has(i) ?? false;
+    // A depth-first stack in three parallel arrays (no tuple per push). A state already
+    // visited is not pushed: it would be skipped when popped, so the order of the states
+    // visited, and the point where the limit cuts, are those of a stack that takes it.
+    const workI: number[] = [start];
+    const workL: Loc[] = [loc];
+    const workId: number[] = [ids.of(loc)];
+    // What each predecessor makes of a location, per search: in a function with jump
+    // tables every block without a fall-through predecessor has all its indirect jumps
+    // as predecessors, and the same (jump, location) pairs came back for each of them.
+    const memo = new Map<number, Map<number, { locs: Loc[]; ids: number[] }>>();
     let steps = 0;
-    while (work.length) {
-      const [i, l] = work.pop()!;
-      const k = `${i}|${locKey(l)}`;
-      if (seen.has(k)) continue;
-      seen.add(k);
+    while (workI.length) {
+      const i = workI.pop()!;
+      const l = workL.pop()!;
+      const lid = workId.pop()!;
+      let atLoc = seen.get(lid);
+      if (atLoc === undefined) seen.set(lid, (atLoc = new Set()));
+      else if (atLoc.has(i)) continue;
+      atLoc.add(i);
       if (++steps > MAX_STATES) {
         fail('search limit reached', p.addr[start]);
         break;
@@ -158,11 +258,32 @@ export class BackwardFlow {
         // pad or a target of a jump we do not see.
         fail('no predecessor (only reachable by an unknown jump)', p.addr[i]);
       }
+      let byPred = memo.get(lid);
+      if (byPred === undefined) memo.set(lid, (byPred = new Map()));
       for (const q of preds) {
-        for (const o of this.transfer(q, l)) {
-          if (typeof o === 'number') out.numbers.add(o);
-          else if (typeof o === 'string') fail(o, p.addr[q]);
-          else work.push([q, o]);
+        let st = byPred.get(q);
+        if (st === undefined) {
+          // First time through q with this location: numbers and reasons are recorded now;
+          // at a later visit they would change nothing (a set, and a map whose order the
+          // first report fixed), so only the locations are kept for it.
+          const locs: Loc[] = [];
+          const locIds: number[] = [];
+          for (const o of this.transfer(q, l)) {
+            if (typeof o === 'number') out.numbers.add(o);
+            else if (typeof o === 'string') fail(o, p.addr[q]);
+            else {
+              locs.push(o);
+              locIds.push(o === l ? lid : ids.of(o));
+            }
+          }
+          byPred.set(q, (st = { locs, ids: locIds }));
+        }
+        for (let k = 0; k < st.locs.length; k++) {
+          const id = st.ids[k];
+          if (isSeen(q, id)) continue;
+          workI.push(q);
+          workL.push(st.locs[k]);
+          workId.push(id);
         }
       }
     }
@@ -240,7 +361,13 @@ export function applyEffect(e: Effect, l: Loc, escapes: () => boolean): (Loc | n
   const out = applyBare(e, l, escapes);
   const xf = l.xf;
   if (!xf?.length) return out;
-  return out.map((o) => (typeof o === 'number' ? finish(l, o) : typeof o === 'string' ? o : { ...o, xf }));
+  // `out` is applyBare's own array; `l` itself already carries xf (kept as is: no copy per step).
+  for (let k = 0; k < out.length; k++) {
+    const o = out[k];
+    if (typeof o === 'number') out[k] = finish(l, o);
+    else if (typeof o !== 'string' && o !== l) out[k] = { ...o, xf };
+  }
+  return out;
 }
 
 function applyBare(e: Exclude<Effect, { op: 'xform' }>, l: Loc, escapes: () => boolean): (Loc | number | string)[] {

@@ -97,6 +97,8 @@ describe('misbehaving containers', () => {
       expect(h.PidsLimit).toBeGreaterThan(0);
       expect((h.NanoCpus ?? 0) > 0 || (h.CpuQuota ?? 0) > 0).toBe(true);
       for (const bindings of Object.values(h.PortBindings ?? {}) as { HostIp: string }[][]) for (const b of bindings) expect(b.HostIp).toBe('127.0.0.1');
+      // The flood container wrote 438 MB in 5 s to an unbounded log once.
+      expect(h.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } });
     }
     const forever = [...hostConfigs.values()].find((i) => i.Path === '/bin/forever');
     expect(Object.keys(forever?.HostConfig.PortBindings ?? {}).sort()).toEqual(['8080/tcp', '8081/tcp']);

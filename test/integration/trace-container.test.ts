@@ -12,7 +12,7 @@ import Docker from 'dockerode';
 import * as tar from 'tar-stream';
 import { traceContainer, type TraceResult } from '../../docker/container-runner';
 import { connectDocker } from '../../docker/client';
-import { OWNER_LABEL, removeLeftovers } from '../../docker/leftovers';
+import { OWNER_LABEL, owned, removeLeftovers } from '../../docker/leftovers';
 import { parseRunOptions } from '../../docker/run-options';
 import { ConfineError } from '../../pipeline/errors';
 import { tracefsRoot } from '../../trace/tracefs';
@@ -340,11 +340,11 @@ it('removes leftovers of a dead owner and keeps those of a live one', async () =
   const dead = spawnSync('true').pid!; // a pid that has exited
   const mk = async (owner: number) =>
     (
-      await docker.createContainer({
+      await docker.createContainer(owned({
         Image: imageId,
         Entrypoint: ['/parent'],
         Labels: { confine: '1', [OWNER_LABEL]: String(owner), 'confine.run': 'leftover-test', [TEST_LABEL]: String(process.pid) },
-      })
+      }))
     ).id;
   const deadOnes = [await mk(dead)];
   const liveOne = await mk(process.pid);
