@@ -1,4 +1,5 @@
 import type { ObjectSummary } from './object-summary';
+import { argRules, ArgRule } from './arg-rules';
 import { nameHash } from './name-hashes';
 
 /**
@@ -91,6 +92,8 @@ export interface ProgramResolution {
   /** For each syscall, one shortest chain from an entry point. */
   provenance: Map<number, Provenance>;
   graph: { nodes: number; edges: number };
+  /** Tracked syscalls (socket families, analysis/arg-rules.ts): the argument values reached sites use, or the site that forced no condition. */
+  argRules: Map<number, ArgRule>;
 }
 
 export interface ExportIndex {
@@ -694,10 +697,8 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     else if (r >= SPECIAL_KEYS.length && r < fnNodes) { const f = label(r); why += `, referred to by ${f.object}:${f.function}`; }
     return why;
   };
-  const provenance = new Map<number, Provenance>();
-  for (let k = 0; k < full.parentedCount; k++) {
-    const v = full.parented[k];
-    if (v < regionNodes) continue;
+  /** One shortest chain from an entry point to the parent of node v (v itself excluded). */
+  const stepsTo = (v: number): ChainStep[] => {
     const chain: number[] = [];
     for (let p = full.parent[v]; p >= 0 && p !== ROOT; p = full.parent[p]) chain.push(p);
     chain.reverse();
@@ -710,6 +711,13 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
       const tb = via === 'indirect' ? takenBy(n) : undefined;
       steps.push({ ...label(n), ...(via ? { via } : {}), ...(tb ? { takenBy: tb } : {}) });
     }
+    return steps;
+  };
+  const provenance = new Map<number, Provenance>();
+  for (let k = 0; k < full.parentedCount; k++) {
+    const v = full.parented[k];
+    if (v < regionNodes) continue;
+    const steps = stepsTo(v);
     const lastEdge = full.parentEdge[v];
     const site = edges.site[lastEdge];
     const from = full.parent[v];
@@ -754,8 +762,12 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     }
   }
 
+  const reachedSyscalls = numbers(full);
+  const view = argView(objects, fnBase, edges, full, late, bindings, objectOf, indirectReached);
+  const rules = argRules({ ...view, chain: (o, f) => { const v = fnBase[o] + f; return [...stepsTo(v), { ...label(v), ...(full.parentEdge[v] >= 0 && viaOf(edges.via[full.parentEdge[v]]) ? { via: viaOf(edges.via[full.parentEdge[v]]) } : {}) }]; } }, reachedSyscalls);
+
   return {
-    syscalls: numbers(full),
+    syscalls: reachedSyscalls,
     withoutIndirectRule: numbers(direct),
     wholeProgramAT: numbers(whole),
     targets: { reachable: full.targets, wholeProgram: wholeTargets },
@@ -765,6 +777,68 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     unresolvedImports,
     provenance,
     graph: { nodes, edges: distinctEdges(edges, adj, nodes) },
+    argRules: rules,
+  };
+}
+
+/**
+ * The walk as argument rules see it (analysis/arg-rules.ts). A function counts as
+ * entered other than by direct calls when it is an indirect-call target of a walk that
+ * makes indirect calls, when an entry, init or dlsym edge from a reached node leads to
+ * it, or when reached code or data names one of its exports while lookups by name are
+ * possible.
+ */
+function argView(
+  objects: ProgramObject[],
+  fnBase: number[],
+  edges: EdgeList,
+  full: Walk,
+  late: LateRoots,
+  bindings: Map<number, number[]>[],
+  objectOf: (node: number) => number,
+  indirectReached: boolean,
+) {
+  let rooted: Map<number, string> | undefined;
+  let names: Set<number> | undefined;
+  const otherEdges = () => {
+    if (rooted) return rooted;
+    rooted = new Map();
+    for (let e = 0; e < edges.n; e++) {
+      if (edges.kind[e] !== E_NORMAL || !full.seen[edges.src[e]]) continue;
+      const v = edges.via[e];
+      const why = edges.src[e] === ROOT ? 'is a root of the walk' : v === V_ENTRY ? 'is an entry point' : v === V_INIT ? 'runs as a constructor' : v === V_DLSYM ? 'is found by dlsym' : undefined;
+      if (why && !rooted.has(edges.dst[e])) rooted.set(edges.dst[e], why);
+    }
+    return rooted;
+  };
+  const namesSeen = () => {
+    if (names) return names;
+    names = new Set();
+    const dlsym = late.dlsymNodes.some((n) => full.seen[n]);
+    for (let k = 0; k < full.visitedCount; k++) {
+      const v = full.visited[k];
+      if (!dlsym && !late.isLoaderNode(v)) continue;
+      for (const h of late.namesOf.get(v) ?? []) names.add(h);
+    }
+    return names;
+  };
+  return {
+    objects,
+    reached: (o: number, f: number) => full.seen[fnBase[o] + f] === 1,
+    enteredOtherwise: (o: number, f: number): string | undefined => {
+      const v = fnBase[o] + f;
+      if (indirectReached && full.takenEdge[v] >= 0) return 'is an indirect-call target (its address is held by reached code or live data)';
+      const why = otherEdges().get(v);
+      if (why) return why;
+      if (full.parent[v] >= 0 && full.parentEdge[v] < 0 && full.parent[v] !== INDIRECT) return 'is looked up by name';
+      for (const e of objects[o].summary.exports) {
+        if (e.fn !== f) continue;
+        const at = e.name.indexOf('@');
+        if (namesSeen().has(nameHash(at < 0 ? e.name : e.name.slice(0, at)))) return 'may be looked up by name (its name is in reached code or data)';
+      }
+      return undefined;
+    },
+    boundTo: (o: number, i: number) => (bindings[o].get(i) ?? []).map((b) => { const bo = objectOf(b); return { o: bo, f: b - fnBase[bo] }; }),
   };
 }
 

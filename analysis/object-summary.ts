@@ -5,6 +5,7 @@ import { decodeFunctions, finishAnalysis } from '../x86/analyze-object';
 import { codeInputFromElf } from '../x86/from-elf';
 import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
 import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
+import { argFacts } from './arg-facts';
 import { dataRegions, forEachAbsoluteDataWord } from './data-regions';
 import { StringReader } from './name-hashes';
 
@@ -247,6 +248,9 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     }
   }
 
+  // Argument values of tracked syscalls (socket families): analysis/arg-facts.ts.
+  const args = argFacts(a, (addr) => fnAt(addr, 0), imp);
+
   for (const [fi, m] of sites) {
     fns[fi].s = [...m].sort((x, y) => x[0] - y[0]).map(([at, nr]) => ({ at, nr: [...nr].sort((x, y) => x - y) }));
   }
@@ -310,6 +314,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     importsAddressTaken: sortNum(importsAddressTaken),
     paramWrappers,
     importArgs,
+    args,
     unresolved,
     ...(refs.regions ? { regions: refs.regions, rootRegions: refs.rootRegions, takenAlways: refs.takenAlways, dataExports: refs.dataExports } : {}),
     stats: { instructions: a.instructionCount, syscallSites: a.syscalls.length, unknownTargets },

@@ -3,6 +3,8 @@ import type { ExtractArtifact, ProfileArtifact, ResolveArtifact } from '../schem
 import type { CacheReader } from './artifacts';
 
 type Chain = ResolveArtifact['provenance'][string];
+type ArgRule = NonNullable<ResolveArtifact['argRules']>[string];
+type ProfileArgRule = NonNullable<ProfileArtifact['argRules']>[number];
 
 export interface Explanation {
   image: string;
@@ -22,6 +24,10 @@ export interface Explanation {
   fallback?: string;
   /** What was missing to answer fully. */
   notes: string[];
+  /** The argument rule the analysis found (socket families), with a chain per allowed value. */
+  args?: ArgRule;
+  /** What the profile wrote for it: the values it allows, or why it has no condition. */
+  profileArgs?: ProfileArgRule;
 }
 
 /**
@@ -50,7 +56,10 @@ export function explainSyscall(
     if (f) siteDigest = f.digest.replace(/^sha256:/, '');
   }
   const unresolved = a.resolve?.unresolved ?? [];
+  const args = allowed ? a.resolve?.argRules?.[syscall] : undefined;
+  const profileArgs = allowed ? a.profile?.argRules?.find((r) => r.name === syscall) : undefined;
   return {
+    ...(args ? { args } : {}), ...(profileArgs ? { profileArgs } : {}),
     image, syscall, allowed, reasons: allowed ? reasons : [],
     ...(chain && allowed ? { chain } : {}), ...(siteDigest && allowed ? { siteDigest } : {}),
     unresolved,
@@ -83,6 +92,7 @@ export function formatExplanation(e: Explanation, indent = ''): string {
       });
       out.push(`${indent}  → syscall site at 0x${e.chain.site.toString(16)} in ${e.chain.siteObject}${e.siteDigest ? `  (sha256 ${e.siteDigest})` : ''}`);
     }
+    if (e.args || e.profileArgs) out.push(...formatArgs(e, indent));
     if (e.reasons.includes('runtime')) out.push(`${indent}  the container runtime makes it after the seccomp filter is installed (measured by runtime calibration)`);
     if (e.reasons.includes('override')) out.push(`${indent}  listed for this image in the -g syscalls file`);
   }
@@ -97,4 +107,24 @@ export function formatExplanation(e: Explanation, indent = ''): string {
   }
   for (const n of e.notes) out.push(`${indent}  note: ${n}`);
   return out.join('\n');
+}
+
+/** The argument rule: each allowed value with the chain that reaches a function supplying it, or why there is none. */
+function formatArgs(e: Explanation, indent: string): string[] {
+  const out: string[] = [];
+  const p = e.profileArgs;
+  const a = e.args;
+  const arg = a?.arg ?? p?.arg ?? 0;
+  if (p?.unconditional || a?.unconditional) {
+    out.push(`${indent}  argument ${arg}: no condition, because ${p?.unconditional ?? `${a!.unconditional!.reason} (${a!.unconditional!.object}:${a!.unconditional!.function} site 0x${a!.unconditional!.site.toString(16)})`}`);
+    return out;
+  }
+  const written = p?.values ? new Set(p.values) : undefined;
+  out.push(`${indent}  argument ${arg} limited to ${a ? a.values.filter((v) => !written || written.has(v.value)).map((v) => v.name ?? String(v.value)).join(', ') : (p?.values ?? []).join(', ')}${p ? '' : ' (found by the analysis; the profile artifact does not say what it wrote)'}`);
+  for (const v of a?.values ?? []) {
+    const refused = written && !written.has(v.value);
+    out.push(`${indent}  ${v.name ? `${v.name} (${v.value})` : v.value}${refused ? ' — used by the program but refused by the base profile' : ''}: supplied by ${v.function} in ${v.object}, reached from ${v.binary}:`);
+    v.steps.forEach((s, i) => out.push(`${indent}    ${i + 1}. ${s.function}  in ${s.object}${s.via ? `  (${s.via})` : ''}`));
+  }
+  return out;
 }

@@ -260,6 +260,87 @@ export interface ObjectSummary {
       nr: number[];
     }[];
   }[];
+  /**
+   * argument values of tracked syscalls (x86/syscall-args.ts TRACKED_ARGS: socket families, ioctl requests, clone/unshare flags, prctl options, personality): per syscall instruction with a tracked constant number (`site`, `fn`), or per tracked import wrapper (`import`: values found at this object's calls to it). Absent: the object's arguments were not analysed, so every tracked syscall it makes is unconditional.
+   */
+  args?: {
+    nr: number;
+    arg: number;
+    /**
+     * the syscall instruction
+     */
+    site?: number;
+    /**
+     * function holding the syscall instruction
+     */
+    fn?: number;
+    /**
+     * the wrapper import whose argument this object's call sites supply
+     */
+    import?: number;
+    /**
+     * findings: values (or a failure) possible once function `fn` runs
+     */
+    f: {
+      fn: number;
+      v: number[];
+      /**
+       * the value is not known on some path
+       */
+      why?: string;
+      at?: number;
+    }[];
+    /**
+     * exported functions whose parameter carries the argument: their importers supply it
+     */
+    w?: {
+      fn: number;
+      loc:
+        | (
+            | "rax"
+            | "rcx"
+            | "rdx"
+            | "rbx"
+            | "rsp"
+            | "rbp"
+            | "rsi"
+            | "rdi"
+            | "r8"
+            | "r9"
+            | "r10"
+            | "r11"
+            | "r12"
+            | "r13"
+            | "r14"
+            | "r15"
+          )
+        | {
+            stack: number;
+          };
+      /**
+       * operations applied, in order, to the importer's value to give the argument (x86/effects.ts XfOp; low 32 bits)
+       */
+      xf?: (
+        | {
+            f: "set" | "add" | "and" | "or" | "xor";
+            bits: 8 | 16 | 32;
+            shift: 0 | 8;
+            imm: number;
+          }
+        | {
+            f: "ext";
+            bits: 8 | 16;
+            shift: 0 | 8;
+            signed: boolean;
+            into: 16 | 32;
+          }
+      )[];
+    }[];
+    /**
+     * functions whose entry value was followed into their direct callers: entered any other way (indirect call, dlsym, a root), the value is unknown
+     */
+    p?: number[];
+  }[];
   unresolved: {
     site: number;
     /**
@@ -370,6 +451,25 @@ export interface ProfileArtifact {
   fallback?: {
     reason: string;
   };
+  /**
+   * Syscalls the profile allows only for some argument values (one rule per value), and tracked syscalls left unconditional with why.
+   */
+  argRules?: {
+    name: string;
+    arg: number;
+    /**
+     * values the profile allows
+     */
+    values?: number[];
+    /**
+     * values the program may use that the base profile already refuses
+     */
+    refusedByBase?: number[];
+    /**
+     * why no condition was written
+     */
+    unconditional?: string;
+  }[];
 }
 
 // resolve.schema.json
@@ -443,6 +543,52 @@ export interface ResolveArtifact {
     directOnly: string[];
     reachableAT: string[];
     wholeProgramAT: string[];
+  };
+  /**
+   * Argument rules for tracked syscalls the image reaches (socket families, ioctl requests, clone/unshare flags, prctl options, personality), by syscall name: the values reached sites use, each with one chain to a function supplying it, or `unconditional` with the first reached site whose value is not known. Absent: no argument rules (every syscall unconditional).
+   */
+  argRules?: {
+    [k: string]: {
+      /**
+       * argument index
+       */
+      arg: number;
+      /**
+       * allowed values (empty when unconditional)
+       */
+      values: {
+        value: number;
+        /**
+         * symbolic name (AF_INET)
+         */
+        name?: string;
+        binary: string;
+        /**
+         * the object of the function that supplies the value
+         */
+        object: string;
+        function: string;
+        steps: {
+          object: string;
+          function: string;
+          via?: string;
+          /**
+           * for a step entered through an indirect call: the code or data word holding its address, and what made that live
+           */
+          takenBy?: string;
+        }[];
+      }[];
+      /**
+       * the first reached site (or source) whose value is not known: the syscall stays allowed without condition
+       */
+      unconditional?: {
+        binary: string;
+        object: string;
+        site: number;
+        function: string;
+        reason: string;
+      };
+    };
   };
 }
 

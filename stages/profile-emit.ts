@@ -6,6 +6,7 @@ import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
 import { chooseProfile } from '../profile/choose-profile';
+import { argRulesFor } from '../profile/arg-rules';
 import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
 import { writeProfileForms } from '../profile/spo-profile';
 import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
@@ -28,7 +29,7 @@ export const profileFileName = (imageName: string) => `${imageName}.seccomp.json
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 5, // 5: --strict falls back to the base when a reached site's number is unknown
+    version: 6, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families)
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -59,6 +60,14 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       }
       for (const name of plan.addedBeyondBase) ctx.log(`${name}: needed, but Docker's default does not allow it; allowed explicitly`);
       for (const name of plan.unknownNames) ctx.log(`${name}: not a syscall name this profile format knows; left out`);
+      // Argument rules only narrow a narrowed profile; the runtime's own calls after the
+      // filter (measured by name only) and kernel-implicit ones keep theirs unconditional.
+      const args = argRulesFor(plan.profile, choice.fallback ? undefined : resolved.argRules, new Set(extra));
+      plan.profile = args.profile;
+      for (const r of args.report) {
+        if (r.unconditional) ctx.log(`${r.name}: no argument rule: ${r.unconditional}`);
+        else ctx.log(`${r.name}: argument ${r.arg} limited to ${r.values!.join(', ')}${r.refusedByBase?.length ? ` (the base already refuses ${r.refusedByBase.join(', ')})` : ''}`);
+      }
       const file = path.join(config.resultsDir, profileFileName(image.name));
       await writeFileAtomic(file, JSON.stringify(plan.profile, null, 2) + '\n');
       for (const f of await writeProfileForms(plan.profile, image.name, config.resultsDir, config.forms)) ctx.log(`wrote ${f}`);
@@ -75,6 +84,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         runtimeSyscalls: extra.filter((n) => !resolved.syscalls.includes(n)),
         addedBeyondDefault: plan.addedBeyondBase,
         unresolvedSites: resolved.unresolvedSites,
+        ...(args.report.length ? { argRules: args.report } : {}),
         ...(choice.fallback ? { fallback: choice.fallback } : {}),
       };
     },

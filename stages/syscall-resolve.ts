@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { sha256Hex } from '../cache/digest';
 import * as path from 'node:path';
+import { ArgRulesMerge } from '../analysis/arg-rules-merge';
 import { openedByHashes, resolveProgram, ProgramObject } from '../analysis/link';
 import type { ObjectSummary } from '../analysis/object-summary';
 import { formatUnresolvedSite, UnresolvedSites } from '../analysis/unresolved-sites';
@@ -28,7 +29,7 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 6, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image
+    version: 7, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -59,6 +60,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       const wholeProgramAT = new Set<number>();
       const unresolved = new UnresolvedSites();
       const provenance: ResolveArtifact['provenance'] = {};
+      const argRules = new ArgRulesMerge();
       // What dlopen'd modules add to a process: each module (every export a root) and its own DT_NEEDED closure.
       // Then libraries a loaded object names for dlopen, never seen mapped: candidates the
       // walk opens only when reached code passes the name (each with its closure).
@@ -92,6 +94,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           }
         }
         unresolved.add(label, res.unresolvedSites);
+        argRules.addWalk(label, res);
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
       };
 
@@ -124,6 +127,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         const libcFile = libcObj && files.find((f) => f.path === libcObj.path);
         const seed = await seedGraphSyscalls(deps['load-cfgs'], ctx, { imports: p.scan.analysis.imports, libcDigest: libcFile?.digest, libc: !libcObj ? undefined : /musl/.test(libcObj.path) ? 'musl' : 'glibc' }, config);
         for (const nr of seed.syscalls) all.add(nr);
+        argRules.addOpaque(seed.syscalls, p.path, `seed graph ${seed.used.join(', ')}: no argument facts`);
         if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
       }
       // Modules mapped with no dynamic program to join (an unusual image): walked on their own.
@@ -138,6 +142,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
 
       const overrides = await goOverrides(config, image);
       for (const nr of overrides) all.add(nr);
+      argRules.addOpaque(overrides, goListFile(config, image) ?? '(overrides)', 'listed by -g: no argument facts');
       if (overrides.length) ctx.log(`${overrides.length} syscalls added from ${goListFile(config, image)}`);
       const sites = unresolved.list();
       ctx.log(`${all.size} syscalls reachable from ${perBinary.length} programs; ${sites.length} reached syscall sites with a number not recovered`);
@@ -151,6 +156,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         unresolvedSites: sites.length,
         unresolved: sites,
         provenance,
+        argRules: argRules.result(all),
         byRule: { directOnly: names(directOnly), reachableAT: names(reachableAT), wholeProgramAT: names(wholeProgramAT) },
       };
     },

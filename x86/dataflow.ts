@@ -108,6 +108,15 @@ export interface EntryValue {
   /** Start of the function at whose entry the value was still live. */
   fn: number;
   loc: ParamLoc;
+  /** Operations still to apply to the entry value (only with FlowOptions.xfParams). */
+  xf?: XfOp[];
+}
+
+export interface FlowOptions {
+  /** Follow a parameter with pending partial-register/arithmetic operations into callers (EntryValue.xf) instead of giving up. */
+  xfParams?: boolean;
+  /** See EffectDecoder: `lea disp(%reg)` as a constant addition. */
+  leaAdd?: boolean;
 }
 
 export interface Recovered {
@@ -143,8 +152,9 @@ export class BackwardFlow {
     readonly prog: Program,
     /** Function starts / PLT stubs that never return (noreturn.ts): no path continues after calls to them. */
     private noReturn: Set<number> = new Set(),
+    private opts: FlowOptions = {},
   ) {
-    this.effects = new EffectDecoder(prog.bytes, prog.base);
+    this.effects = new EffectDecoder(prog.bytes, prog.base, { leaAdd: opts.leaAdd });
   }
 
   free(): void {
@@ -235,11 +245,11 @@ export class BackwardFlow {
       const atEntry = i === fn.first;
       if (atEntry) {
         const entry = entryLoc(l);
-        if (l.xf?.length) fail(XF_PARAM, p.addr[i]);
+        if (l.xf?.length && !this.opts.xfParams) fail(XF_PARAM, p.addr[i]);
         else if (typeof entry === 'string' && entry.startsWith('!')) fail(entry.slice(1), p.addr[i]);
         else {
-          const ev: EntryValue = { fn: fn.addr, loc: entry as ParamLoc };
-          out.params.set(`${fn.addr}:${JSON.stringify(ev.loc)}`, ev);
+          const ev: EntryValue = { fn: fn.addr, loc: entry as ParamLoc, ...(l.xf?.length ? { xf: l.xf } : {}) };
+          out.params.set(`${fn.addr}:${JSON.stringify(ev.loc)}${ev.xf ? `|${JSON.stringify(ev.xf)}` : ''}`, ev);
         }
       }
       const preds = this.preds(i);

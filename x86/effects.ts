@@ -112,6 +112,12 @@ export class EffectDecoder {
   constructor(
     private bytes: Uint8Array,
     private base: number,
+    /**
+     * `leaAdd`: model `lea disp(%reg),%dst` as adding a constant (glibc's tcsetattr
+     * makes its ioctl request as `lea 0x5402(%r9),%esi`). Off by default: syscall
+     * number recovery keeps its established behaviour; argument recovery turns it on.
+     */
+    private opts: { leaAdd?: boolean } = {},
   ) {
     this.decoder = new Decoder(64, bytes, DecoderOptions.None);
   }
@@ -202,6 +208,13 @@ export class EffectDecoder {
       }
       if (g && g.idx === RSP && ins.memoryBase === Register.RSP && ins.memoryIndex === Register.None) {
         return { op: 'rspAdd', delta: i64(ins.memoryDisplacement) };
+      }
+      if (this.opts.leaAdd && g && g.idx !== RSP && g.idx !== RBP && ins.memoryIndex === Register.None && ins.segmentPrefix === Register.None) {
+        // The low 32 bits of base + disp: what a 32-bit value (syscall argument) sees.
+        const b = gpr(ins.memoryBase);
+        if (b && b.bits === 64 && b.idx !== RSP && b.idx !== RBP) {
+          return { op: 'xform', dst: g.idx, src: b.idx, x: { f: 'add', bits: 32, shift: 0, imm: Number(BigInt.asUintN(32, ins.memoryDisplacement)) } };
+        }
       }
     } else if (code === Code.Xchg_rm64_r64 || code === Code.Xchg_rm32_r32 || code === Code.Xchg_r64_RAX || code === Code.Xchg_r32_EAX) {
       if (ins.op0Kind === OpKind.Register && ins.op1Kind === OpKind.Register) {

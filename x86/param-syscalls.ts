@@ -1,4 +1,5 @@
-import { BackwardFlow, EntryValue, Loc } from './dataflow';
+import { BackwardFlow, EntryValue, FlowOptions, Loc } from './dataflow';
+import type { XfOp } from './effects';
 import { K, Program } from './program';
 import { GPR_NAMES, RSP } from './registers';
 import type { CodeAnalysis, ParamLoc, SyscallSite, Unresolved } from './types';
@@ -25,6 +26,8 @@ export interface OpenParam {
   entry: number;
   entryName?: string;
   loc: ParamLoc;
+  /** Operations a caller's value would still need (FlowOptions.xfParams): the value is not the parameter itself. */
+  xf?: XfOp[];
   why: 'exported' | 'address-taken' | 'no direct caller';
 }
 
@@ -48,6 +51,8 @@ export interface ParamResolution {
 export interface ParamOptions {
   /** Call levels to climb from a wrapper to the constant (syscall() ← my_wrapper ← caller is 2). */
   maxDepth?: number;
+  /** Data-flow options (argument recovery follows arithmetic into callers). */
+  flow?: FlowOptions;
 }
 
 /** Where the value of an entry location sits just before a call (or tail jump) to that entry. */
@@ -57,7 +62,7 @@ function locAtCall(prog: Program, callIdx: number, loc: ParamLoc): Loc {
   return { s: RSP, d: prog.kind[callIdx] === K.CALL ? loc.stack - 8 : loc.stack };
 }
 
-interface EntryResult {
+export interface EntryResult {
   uses: Omit<ParamSyscallUse, 'site'>[];
   open: Omit<OpenParam, 'site'>[];
   unresolved: (Unresolved & { chain: number[] })[];
@@ -99,7 +104,8 @@ export function resolveParamSyscalls(a: CodeAnalysis, opts: ParamOptions = {}): 
 
 const cycles = { hit: false };
 
-function resolveEntry(
+/** Values of an entry location recovered at the function's call sites, climbing while they are parameters (also used for syscall arguments, x86/syscall-args.ts). */
+export function resolveEntry(
   a: CodeAnalysis,
   flow: BackwardFlow,
   ev: EntryValue,
@@ -107,7 +113,7 @@ function resolveEntry(
   memo: Map<string, EntryResult>,
   active: Set<string>,
 ): EntryResult {
-  const key = `${ev.fn}:${JSON.stringify(ev.loc)}`;
+  const key = `${ev.fn}:${JSON.stringify(ev.loc)}${ev.xf ? `|${JSON.stringify(ev.xf)}` : ''}`;
   const done = memo.get(key);
   if (done) return done;
   const out: EntryResult = { uses: [], open: [], unresolved: [] };
@@ -123,15 +129,17 @@ function resolveEntry(
   const prog = a.program;
   const info = a.functions.get(ev.fn);
   const name = info?.name;
-  if (info?.exported) out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'exported' });
-  if (a.addressTaken.has(ev.fn)) out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'address-taken' });
+  const xf = ev.xf ? { xf: ev.xf } : {};
+  if (info?.exported) out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'exported', ...xf });
+  if (a.addressTaken.has(ev.fn)) out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'address-taken', ...xf });
 
   const sites = callSitesOf(prog, ev.fn);
   if (sites.length === 0 && !info?.exported && !a.addressTaken.has(ev.fn)) {
-    out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'no direct caller' });
+    out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'no direct caller', ...xf });
   }
   for (const c of sites) {
-    const rec = flow.valuesBefore(c, locAtCall(prog, c, ev.loc));
+    // Pending operations travel to the caller's value (constants found there come out transformed).
+    const rec = flow.valuesBefore(c, { ...locAtCall(prog, c, ev.loc), ...xf });
     const callSite = prog.addr[c];
     const caller = prog.functions[prog.fnOf[c]];
     if (rec.numbers.size) {
@@ -177,7 +185,7 @@ function fmtLoc(l: ParamLoc): string {
  */
 export function resolveImportArgs(a: CodeAnalysis, importName: string, loc: ParamLoc, opts: ParamOptions = {}): Omit<ParamResolution, 'numbersBySite'> & { numbers: number[] } {
   const maxDepth = opts.maxDepth ?? 4;
-  const flow = new BackwardFlow(a.program, a.noReturn);
+  const flow = new BackwardFlow(a.program, a.noReturn, opts.flow);
   const memo = new Map<string, EntryResult>();
   const out = { uses: [] as ParamSyscallUse[], open: [] as OpenParam[], unresolved: [] as UnresolvedSite[], numbers: [] as number[] };
   const nums = new Set<number>();

@@ -1,0 +1,70 @@
+import { accepts, applyArgRules, argEquals, argRulesFor } from './arg-rules';
+import { planProfile } from './emit-profile';
+import { toOciSeccomp } from './oci-seccomp';
+import { defaultProfile } from './read-profile';
+import { toSpoSeccompProfile } from './spo-profile';
+import type { DockerProfile, SeccompRule } from './seccomp-types';
+
+const base = defaultProfile().profile;
+const needed = new Set(['socket', 'socketpair', 'clone', 'clone3', 'read', 'write', 'personality']);
+const planned = planProfile(base, needed).profile;
+
+const rulesFor = (p: DockerProfile, name: string) => (p.syscalls ?? []).filter((r) => r.names.includes(name));
+
+/** What a profile allows for `name` with argument `arg` = v, evaluated like libseccomp (any allow rule whose comparisons all hold; no caps/arch filters here). */
+function allows(p: DockerProfile, name: string, arg: number, v: number): boolean {
+  return rulesFor(p, name).some((r) => r.action === 'SCMP_ACT_ALLOW' && !r.includes?.caps && !r.includes?.arches && (r.args ?? []).every((c) => c.index !== arg || accepts(c, v)));
+}
+
+test('one rule per value, on the low 32 bits, keeping the base conditions', () => {
+  const { profile, applied } = applyArgRules(planned, [{ name: 'socket', arg: 0, values: [1, 2, 10, 40] }, { name: 'socketpair', arg: 0, values: [1] }]);
+  // AF_VSOCK (40) is refused by Docker's default: it stays refused.
+  expect(applied).toEqual([
+    { name: 'socket', arg: 0, values: [1, 2, 10], refusedByBase: [40] },
+    { name: 'socketpair', arg: 0, values: [1], refusedByBase: [] },
+  ]);
+  const sock = rulesFor(profile, 'socket');
+  expect(sock.map((r) => r.args)).toEqual([[argEquals(0, 1)], [argEquals(0, 2)], [argEquals(0, 10)]]);
+  for (const v of [1, 2, 10]) expect(allows(profile, 'socket', 0, v)).toBe(true);
+  for (const v of [16, 17, 40, 0]) expect(allows(profile, 'socket', 0, v)).toBe(false);
+  // A value with garbage in the upper half is still the kernel's AF_INET.
+  expect(accepts(argEquals(0, 2), 2)).toBe(true);
+  expect(argEquals(0, 2)).toEqual({ index: 0, value: 0xffffffff, valueTwo: 2, op: 'SCMP_CMP_MASKED_EQ' });
+  expect(allows(profile, 'socketpair', 0, 1)).toBe(true);
+  expect(allows(profile, 'socketpair', 0, 2)).toBe(false);
+  // socketpair left its shared rule; the other names there are untouched.
+  const shared = (planned.syscalls ?? []).find((r) => r.names.includes('socketpair'))!;
+  const after = (profile.syscalls ?? []).find((r) => r.names.includes('read'))!;
+  expect(after.names).toEqual(shared.names.filter((n) => n !== 'socketpair'));
+  expect(after.args ?? undefined).toBe(shared.args ?? undefined);
+});
+
+test("Docker's own conditions stay: clone3 ENOSYS, capability-gated clone, personality values", () => {
+  const { profile } = applyArgRules(planned, [{ name: 'socket', arg: 0, values: [2] }]);
+  const others = (r: SeccompRule[] | undefined) => (r ?? []).filter((x) => !x.names.includes('socket') && !x.names.includes('socketpair'));
+  expect(others(profile.syscalls)).toEqual(others(planned.syscalls));
+  expect(rulesFor(profile, 'clone3').some((r) => r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === 38)).toBe(true);
+});
+
+test('unconditional, runtime-made or valueless syscalls keep their base rules', () => {
+  const resolved = {
+    socket: { arg: 0, values: [], unconditional: { binary: '/bin/x', object: '/lib/libc.so.6', site: 16, function: 'f', reason: 'domain from argv' } },
+    socketpair: { arg: 0, values: [{ value: 1 }] },
+  };
+  const r = argRulesFor(planned, resolved, new Set(['socketpair']));
+  expect(r.profile).toEqual(planned);
+  expect(r.report.map((x) => [x.name, !!x.unconditional])).toEqual([['socket', true], ['socketpair', true]]);
+  expect(r.report[0].unconditional).toMatch(/domain from argv.*libc\.so\.6:f site 0x10/);
+  const none = argRulesFor(planned, { socketpair: { arg: 0, values: [] } }, new Set());
+  expect(none.profile).toEqual(planned);
+  expect(argRulesFor(planned, undefined, new Set()).profile).toBe(planned);
+});
+
+test('OCI and SPO forms carry the argument rules', () => {
+  const { profile } = applyArgRules(planned, [{ name: 'socket', arg: 0, values: [1, 2] }]);
+  const oci = toOciSeccomp(profile);
+  const sock = oci.syscalls.filter((r) => r.names.includes('socket'));
+  expect(sock.map((r) => r.args)).toEqual([[{ index: 0, value: 0xffffffff, valueTwo: 1, op: 'SCMP_CMP_MASKED_EQ' }], [{ index: 0, value: 0xffffffff, valueTwo: 2, op: 'SCMP_CMP_MASKED_EQ' }]]);
+  const spo = toSpoSeccompProfile(profile, 'x');
+  expect(spo.spec.syscalls!.filter((r) => r.names.includes('socket')).map((r) => r.args)).toEqual(sock.map((r) => r.args));
+});

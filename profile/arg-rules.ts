@@ -1,0 +1,120 @@
+/**
+ * Writes argument rules into a narrowed profile: a syscall with allowed values keeps,
+ * for each base allow rule naming it, one rule per value (Docker ORs separate rules)
+ * with that rule's own conditions (capabilities, arches, other arguments) intact. The
+ * base's comparisons on the same argument are evaluated here for each value: a value
+ * the base rule rejects is not allowed through it (so the result is never looser than
+ * the base for that value), and one it accepts gets the single equality (libseccomp
+ * wants one comparison per argument in a rule). Non-allow rules (clone3 → ENOSYS) are
+ * untouched.
+ *
+ * The comparison is on the low 32 bits (SCMP_CMP_MASKED_EQ with mask 0xffffffff): the
+ * tracked arguments are C `int`s, the kernel reads only those bits, and the psABI leaves
+ * the upper half of an int argument undefined, so a plain 64-bit equality could refuse
+ * a call the kernel would have made with the allowed value.
+ */
+import type { DockerProfile, SeccompArg, SeccompRule } from './seccomp-types';
+
+export interface ArgRuleInput {
+  name: string;
+  arg: number;
+  values: number[];
+}
+
+export interface AppliedArgRule {
+  name: string;
+  arg: number;
+  /** Values some base rule lets through. */
+  values: number[];
+  /** Values every base allow rule for the name rejects (the base never allowed them). */
+  refusedByBase: number[];
+}
+
+const LOW32 = 0xffffffff;
+
+/** The rule's comparison for `arg` = v (low 32 bits). */
+export function argEquals(arg: number, v: number): SeccompArg {
+  return { index: arg, value: LOW32, valueTwo: v >>> 0, op: 'SCMP_CMP_MASKED_EQ' };
+}
+
+/** Whether a base comparison accepts the (zero-extended) value v for its argument. */
+export function accepts(c: SeccompArg, v: number): boolean {
+  const x = BigInt(v >>> 0);
+  const a = BigInt.asUintN(64, BigInt(c.value));
+  switch (c.op) {
+    case 'SCMP_CMP_NE': return x !== a;
+    case 'SCMP_CMP_LT': return x < a;
+    case 'SCMP_CMP_LE': return x <= a;
+    case 'SCMP_CMP_EQ': return x === a;
+    case 'SCMP_CMP_GE': return x >= a;
+    case 'SCMP_CMP_GT': return x > a;
+    case 'SCMP_CMP_MASKED_EQ': return (x & a) === BigInt.asUintN(64, BigInt(c.valueTwo ?? 0));
+  }
+}
+
+export function applyArgRules(profile: DockerProfile, rules: ArgRuleInput[]): { profile: DockerProfile; applied: AppliedArgRule[] } {
+  const byName = new Map(rules.filter((r) => r.values.length).map((r) => [r.name, r]));
+  const passed = new Map<string, Set<number>>([...byName.keys()].map((n) => [n, new Set<number>()]));
+  const out: SeccompRule[] = [];
+  for (const rule of profile.syscalls ?? []) {
+    const mine = rule.action === 'SCMP_ACT_ALLOW' ? rule.names.filter((n) => byName.has(n)) : [];
+    if (!mine.length) {
+      out.push(rule);
+      continue;
+    }
+    const rest = rule.names.filter((n) => !byName.has(n));
+    if (rest.length) out.push({ ...rule, names: rest });
+    for (const name of mine) {
+      const r = byName.get(name)!;
+      const same = (rule.args ?? []).filter((c) => c.index === r.arg);
+      const other = (rule.args ?? []).filter((c) => c.index !== r.arg);
+      for (const v of r.values) {
+        if (!same.every((c) => accepts(c, v))) continue;
+        passed.get(name)!.add(v);
+        const { comment, ...keep } = rule;
+        out.push({ ...keep, names: [name], args: [...other.map((c) => ({ ...c })), argEquals(r.arg, v)], comment: `confine: ${name} argument ${r.arg} = ${v}${comment ? ` (base: ${comment})` : ''}` });
+      }
+    }
+  }
+  const applied = [...byName.values()].map((r) => ({
+    name: r.name,
+    arg: r.arg,
+    values: [...passed.get(r.name)!].sort((x, y) => x - y),
+    refusedByBase: r.values.filter((v) => !passed.get(r.name)!.has(v)),
+  }));
+  return { profile: { ...profile, syscalls: out }, applied };
+}
+
+type ResolvedArgRules = Record<string, { arg: number; values: { value: number }[]; unconditional?: { binary: string; object: string; site: number; function: string; reason: string } }>;
+
+export interface ArgRuleReport {
+  name: string;
+  arg: number;
+  values?: number[];
+  refusedByBase?: number[];
+  unconditional?: string;
+}
+
+/**
+ * The profile with the resolve stage's argument rules written in, and what was done
+ * for each tracked syscall. `opaque` names syscalls made by something whose arguments
+ * are not known (the runtime after the filter): those stay unconditional.
+ */
+export function argRulesFor(profile: DockerProfile, resolved: ResolvedArgRules | undefined, opaque: Set<string>): { profile: DockerProfile; report: ArgRuleReport[] } {
+  if (!resolved) return { profile, report: [] };
+  const report: ArgRuleReport[] = [];
+  const inputs: ArgRuleInput[] = [];
+  for (const [name, r] of Object.entries(resolved).sort((a, b) => a[0].localeCompare(b[0]))) {
+    if (r.unconditional) {
+      const u = r.unconditional;
+      report.push({ name, arg: r.arg, unconditional: `${u.reason}${u.object ? ` (${u.object}${u.function ? `:${u.function}` : ''}${u.site >= 0 ? ` site 0x${u.site.toString(16)}` : ''}${u.binary && u.binary !== u.object ? `, in ${u.binary}` : ''})` : ''}` });
+    } else if (opaque.has(name)) {
+      report.push({ name, arg: r.arg, unconditional: 'also made by the container runtime after the filter is installed (arguments not measured)' });
+    } else if (!r.values.length) {
+      report.push({ name, arg: r.arg, unconditional: 'no value found at the reached sites' });
+    } else inputs.push({ name, arg: r.arg, values: r.values.map((v) => v.value) });
+  }
+  const done = applyArgRules(profile, inputs);
+  for (const a of done.applied) report.push({ name: a.name, arg: a.arg, values: a.values, ...(a.refusedByBase.length ? { refusedByBase: a.refusedByBase } : {}) });
+  return { profile: done.profile, report: report.sort((a, b) => a.name.localeCompare(b.name)) };
+}
