@@ -53,6 +53,7 @@ export const NEAR = 32;
 
 const SHF_ALLOC = 0x2;
 const SHF_EXECINSTR = 0x4;
+const SHF_TLS = 0x400;
 
 export interface RegionInput {
   elf: ElfFile;
@@ -69,11 +70,14 @@ export interface RegionInput {
 
 export function dataRegions(input: RegionInput): DataRegions {
   const { elf } = input;
-  // Sorted, disjoint address ranges (a malformed file may overlap them or put them past
-  // 2^53: such sections are dropped, which only makes fewer regions).
+  // Sorted, disjoint address ranges. .tbss occupies no address space (each thread's
+  // copy lives elsewhere), though its range overlaps the sections after it: left out.
+  // A malformed file may still overlap sections or put them past 2^53: those are
+  // dropped, which only makes fewer regions there.
   const sections: typeof elf.sections = [];
   for (const sec of elf.sections
     .filter((x) => (x.flags & SHF_ALLOC) !== 0 && (x.flags & SHF_EXECINSTR) === 0 && x.size > 0 && x.addr > 0 && Number.isSafeInteger(x.addr + x.size))
+    .filter((x) => !((x.flags & SHF_TLS) !== 0 && x.type === SHT.NOBITS))
     .sort((a, b) => a.addr - b.addr)) {
     const last = sections[sections.length - 1];
     if (!last || sec.addr >= last.addr + last.size) sections.push(sec);

@@ -180,3 +180,21 @@ int main(int argc, char **argv) {
   const a = await analyzeBinary(root, '/app/host', source);
   expect(a.resolution?.syscalls.has(nr('munlockall'))).toBe(true);
 }, 60_000);
+
+// .tbss has an address range but no place in memory: in a static program the sections
+// after it overlap that range, and must not be taken for malformed (busybox's applet
+// table sits in .data.rel.ro just after its .tbss).
+test('a static program whose .tbss range overlaps its data keeps the data tables', async () => {
+  const { res, traced } = await analyze('tbss-overlap', String.raw`
+#define _GNU_SOURCE
+#include <unistd.h>
+#include <sys/syscall.h>
+__thread char small[48];
+static void fa(void) { syscall(SYS_getppid); }
+static void fb(void) { syscall(SYS_munlockall); }
+__attribute__((section(".data.rel.ro"))) void (*volatile table[2])(void) = { fa, fb };
+int main(int argc, char **argv) { (void)argv; small[argc] = 1; table[argc & 1](); table[(argc + 1) & 1](); return small[1] - 1; }
+`, ['-O2', '-static', '-no-pie']);
+  expect(traced.has('munlockall')).toBe(true);
+  expect([...traced].filter((s) => !res.syscalls.has(nr(s)))).toEqual([]);
+}, 60_000);
