@@ -1,6 +1,7 @@
 import type { ElfFile } from '../elf';
 import { R_X86_64, SHT } from '../elf';
 import { StringReader } from './name-hashes';
+import { lastAtOrBefore } from './sorted';
 
 /**
  * An object's data, cut into regions, with the code and data pointers each region
@@ -142,13 +143,7 @@ export function dataRegions(input: RegionInput): DataRegions {
   });
   const regionOf = (addr: number): number => {
     if (!sectionAt(addr)) return -1;
-    let lo = 0;
-    let hi = starts.length - 1;
-    let best = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (starts[mid] <= addr) { best = mid; lo = mid + 1; } else hi = mid - 1;
-    }
+    const best = lastAtOrBefore(starts, addr);
     return best >= 0 && addr < regions[best].end ? best : -1;
   };
 

@@ -8,6 +8,7 @@ import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
 import { argFacts } from './arg-facts';
 import { dataRegions, forEachAbsoluteDataWord } from './data-regions';
 import { StringReader } from './name-hashes';
+import { lastAtOrBefore } from './sorted';
 
 export type { ObjectSummary } from '../schemas/types';
 export type SummaryFunction = ObjectSummary['functions'][number];
@@ -113,13 +114,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   const starts = [...a.functions.keys()].sort((x, y) => x - y);
   const index = new Map<number, number>(starts.map((s, i) => [s, i]));
   const containing = (addr: number): number | undefined => {
-    let lo = 0;
-    let hi = starts.length - 1;
-    let best = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (starts[mid] <= addr) { best = mid; lo = mid + 1; } else hi = mid - 1;
-    }
+    const best = lastAtOrBefore(starts, addr);
     if (best < 0) return undefined;
     return addr < a.functions.get(starts[best])!.end ? best : undefined;
   };
