@@ -480,9 +480,9 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     const m = new Map<number, number[]>();
     // Only imports code calls or whose address is stored matter; data imports (stdout,
     // _rtld_global) bind to objects, not functions.
-    const used = new Set<number>(ob.summary.importsAddressTaken);
-    for (const fn of ob.summary.functions) if (fn.i) for (const i of fn.i) used.add(i);
-    for (const i of referencedImports[o]) used.add(i);
+    const asFunction = new Set<number>(ob.summary.importsAddressTaken);
+    for (const fn of ob.summary.functions) if (fn.i) for (const i of fn.i) asFunction.add(i);
+    const used = new Set<number>([...asFunction, ...referencedImports[o]]);
     ob.summary.imports.forEach((key, i) => {
       if (!used.has(i)) return;
       // ld.so's global scope: executable, then libraries in load order; an object's
@@ -496,7 +496,8 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
           return;
         }
       }
-      if (referencedImports[o].has(i) && !ob.summary.importsAddressTaken.includes(i) && !ob.summary.functions.some((f) => f.i?.includes(i))) return; // a data import: bound below
+      // Only held in data words: a data import (bound below), not a missing function.
+      if (!asFunction.has(i)) return;
       unresolvedImports.push({ object: ob.path, import: key });
     });
     return m;
