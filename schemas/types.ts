@@ -81,6 +81,32 @@ export interface CfgsArtifact {
 
 // elf-scan.schema.json
 /**
+ * Where a wrapper takes a value at its entry (the syscall number, or an argument such as a socket family): a register, or a stack slot as offset from %rsp at entry.
+ */
+export type ParamLoc =
+  | (
+      | "rax"
+      | "rcx"
+      | "rdx"
+      | "rbx"
+      | "rsp"
+      | "rbp"
+      | "rsi"
+      | "rdi"
+      | "r8"
+      | "r9"
+      | "r10"
+      | "r11"
+      | "r12"
+      | "r13"
+      | "r14"
+      | "r15"
+    )
+  | {
+      stack: number;
+    };
+
+/**
  * What symbol-scan learnt from one file, keyed by the file's content digest so a library shared by many images is scanned once.
  */
 export interface ElfScanArtifact {
@@ -198,31 +224,7 @@ export interface ObjectSummary {
    */
   paramWrappers: {
     fn: number;
-    /**
-     * Where a wrapper takes the syscall number at its entry: a register, or a stack slot as offset from %rsp at entry.
-     */
-    loc:
-      | (
-          | "rax"
-          | "rcx"
-          | "rdx"
-          | "rbx"
-          | "rsp"
-          | "rbp"
-          | "rsi"
-          | "rdi"
-          | "r8"
-          | "r9"
-          | "r10"
-          | "r11"
-          | "r12"
-          | "r13"
-          | "r14"
-          | "r15"
-        )
-      | {
-          stack: number;
-        };
+    loc: ParamLoc;
     site: number;
   }[];
   /**
@@ -230,31 +232,7 @@ export interface ObjectSummary {
    */
   importArgs: {
     import: number;
-    /**
-     * Where a wrapper takes the syscall number at its entry: a register, or a stack slot as offset from %rsp at entry.
-     */
-    loc:
-      | (
-          | "rax"
-          | "rcx"
-          | "rdx"
-          | "rbx"
-          | "rsp"
-          | "rbp"
-          | "rsi"
-          | "rdi"
-          | "r8"
-          | "r9"
-          | "r10"
-          | "r11"
-          | "r12"
-          | "r13"
-          | "r14"
-          | "r15"
-        )
-      | {
-          stack: number;
-        };
+    loc: ParamLoc;
     uses: {
       fn: number;
       nr: number[];
@@ -295,28 +273,7 @@ export interface ObjectSummary {
      */
     w?: {
       fn: number;
-      loc:
-        | (
-            | "rax"
-            | "rcx"
-            | "rdx"
-            | "rbx"
-            | "rsp"
-            | "rbp"
-            | "rsi"
-            | "rdi"
-            | "r8"
-            | "r9"
-            | "r10"
-            | "r11"
-            | "r12"
-            | "r13"
-            | "r14"
-            | "r15"
-          )
-        | {
-            stack: number;
-          };
+      loc: ParamLoc;
       /**
        * operations applied, in order, to the importer's value to give the argument (x86/effects.ts XfOp; low 32 bits)
        */
