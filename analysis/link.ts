@@ -656,6 +656,21 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   const isLoaderNode = (v: number) => loaderIdx !== undefined && v >= SPECIAL_KEYS.length && v < regionNodes && objectOf(v) === loaderIdx;
   const late: LateRoots = { dlsymNodes, namesOf, isLoaderNode, exportsByHash, dlopenNodes, candidatesByHash };
 
+  // The whole-program figure must bound the reachable rule: a function this walk can
+  // take (a code pointer in code or data that the legacy address-taken list misses, like
+  // a non-PIE program's PLT-stub address of an import) is a whole-program target too.
+  {
+    const whole = new Uint8Array(nodes);
+    const n = edges.n;
+    for (let e = 0; e < n; e++) if (edges.kind[e] === E_WHOLE_AT) whole[edges.dst[e]] = 1;
+    for (let e = 0; e < n; e++) {
+      const d = edges.dst[e];
+      if (edges.kind[e] === E_TAKES && !whole[d]) {
+        whole[d] = 1;
+        edges.add(INDIRECT, d, V_INDIRECT, NaN, E_WHOLE_AT);
+      }
+    }
+  }
   const adj = adjacency(edges, nodes);
   const direct = reach(edges, adj, nodes, 'direct', false, late);
   const whole = reach(edges, adj, nodes, 'whole', false, late);

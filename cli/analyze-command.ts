@@ -24,8 +24,10 @@ For each ELF executable (or shared object) given, resolves the libraries it load
 under --root as ld.so would (RUNPATH/RPATH with $ORIGIN, /etc/ld.so.conf, default
 directories; musl's /etc/ld-musl-x86_64.path), analyses the code of every object,
 and walks from the entry point, init arrays and the dynamic loader's entry to every
-reachable syscall instruction. Indirect calls may reach every address-taken function
-of every loaded object (sound; sysfilter's rule).
+reachable syscall instruction. An indirect call may reach every function whose
+address reached code materialises or live data holds, to a fixpoint (README, "how a
+profile is computed"); the figures under direct edges only and under sysfilter's rule
+(every address-taken function of every loaded object) are printed for comparison.
 
 Options:
       --root DIR     filesystem tree the programs and libraries are looked up in
@@ -427,7 +429,7 @@ function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boo
     const objs = res.perObject.map((o) => `${path.posix.basename(o.path)} ${o.reachedFunctions}/${o.functions}`).join(', ');
     lines.push(`${r.path}`);
     lines.push(`  objects (functions reached/total): ${objs}`);
-    lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; every address-taken function a target: ${res.wholeProgramAT.size}; indirect-call rule ${res.indirectRuleFired ? `applied; indirect-call targets: ${res.targets.reachable} (whole-program rule, without dlopen candidates: ${res.targets.wholeProgram})` : 'not needed'})`);
+    lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; every address-taken function a target: ${res.wholeProgramAT.size}; indirect-call rule ${res.indirectRuleFired ? `applied; indirect-call targets: ${res.targets.reachable} (whole-program rule: ${res.targets.wholeProgram})` : 'not needed'})`);
     lines.push(`  unresolved sites: ${res.unresolvedSites.length}${r.missing.length ? `; missing libraries: ${r.missing.length}` : ''}`);
     if (r.go) lines.push(`  Go ${r.go.version ?? '(version unknown)'}${r.go.modulePath ? ` (${r.go.modulePath})` : ''}: ${r.go.functions} functions, ${r.go.sitesResolved} syscall sites resolved, ${r.go.sitesUnresolved} unresolved`);
     lines.push(...wrap(sortedNames(res.syscalls).join(' '), 4));
