@@ -14,6 +14,16 @@ export interface CalibrationArtifact {
    * Kernel log records lost while measuring; non-zero means the set may be short.
    */
   lostRecords: number;
+  /**
+   * For each syscall argument rules are written for that the runtime makes after the filter: the argument values its init passed (low 32 bits), from tracefs entry events over every run. A tracked runtime syscall missing here was not measured: it stays unconditional.
+   */
+  args?: {
+    [k: string]: number[];
+  };
+  /**
+   * Why some or all arguments could not be measured (no tracefs syscall entry events on this kernel).
+   */
+  argsUnmeasured?: string;
 }
 
 // callgraph.schema.json

@@ -22,6 +22,10 @@ import type { DockerProfile } from '../profile/seccomp-types';
 import { importFiles, removeContainer, withProfile } from './container';
 import { exitElf } from './exit-elf';
 import { checkSeccompLogging, followKernelLog, SeccompEvent } from './kernel-log';
+import { argumentValues, TrackedArgument } from './syscall-args-trace';
+import { createInstance, removeInstance, tracefsRoot } from '../trace/tracefs';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
 
 export const CALIBRATE_BINARY = '/confine-exit';
 /** comm of the program after exec: the basename, at most 15 characters. */
@@ -52,6 +56,14 @@ export interface Calibration extends RuntimeVersion {
   runs: CalibrationRun[];
   /** Records the kernel log overwrote before we read them: if non-zero the set may be short. */
   lostRecords: number;
+  /**
+   * For each tracked syscall the runtime makes after the filter: the argument values its
+   * init passed (tracefs entry events, low 32 bits), unioned over runs. A tracked syscall
+   * of `syscalls` missing here was not measured in some run: no rule may narrow it.
+   */
+  args: Record<string, number[]>;
+  /** Why arguments could not be measured at all (no tracefs syscall events), if so. */
+  argsUnmeasured?: string;
 }
 
 export async function runtimeVersion(docker: Dockerode): Promise<RuntimeVersion> {
@@ -100,6 +112,8 @@ export interface CalibrateOptions {
    * non-root user, and a TTY — so a profile holds however the image is deployed.
    */
   shapes?: CalibrationShape[];
+  /** Syscalls whose arguments to measure (the ones argument rules are written for), and which argument. */
+  trackedArgs?: readonly TrackedArgument[];
 }
 
 export interface CalibrationShape {
@@ -127,15 +141,46 @@ export async function calibrateRuntime(docker: Dockerode, opts: CalibrateOptions
   const binary = new Set<string>();
   let lostRecords = 0;
   const shapes = opts.shapes ?? DEFAULT_SHAPES;
+  const tracked = opts.trackedArgs ?? [];
+  const events = entryEvents(tracked);
+  const values = new Map<string, Set<number>>();
+  const unmeasured = new Set<string>();
   for (let i = 0; i < (opts.runs ?? 3) * shapes.length; i++) {
-    const r = await calibrateOnce(docker, image, opts.logWaitMs ?? 3000, shapes[i % shapes.length]);
+    const r = await calibrateOnce(docker, image, opts.logWaitMs ?? 3000, shapes[i % shapes.length], events.available);
     runs.push(r.run);
     r.run.syscalls.forEach((s) => union.add(s));
     r.binary.forEach((s) => binary.add(s));
     lostRecords += r.lost;
+    // A tracked syscall the kernel logged but tracefs showed no entry of (event missing,
+    // buffer overrun) was made with arguments nobody saw: it stays unmeasured.
+    for (const t of tracked) {
+      if (!r.run.syscalls.includes(t.name)) continue;
+      const got = r.args?.get(t.name);
+      if (!got?.length) unmeasured.add(t.name);
+      else for (const v of got) (values.get(t.name) ?? values.set(t.name, new Set()).get(t.name)!).add(v);
+    }
   }
   for (const s of RUNTIME_BY_CHANCE) union.add(s);
-  return { ...version, syscalls: [...union].sort(), binary: [...binary].sort(), runs, lostRecords };
+  const args: Record<string, number[]> = {};
+  for (const [name, vs] of [...values].sort((a, b) => a[0].localeCompare(b[0]))) if (!unmeasured.has(name)) args[name] = [...vs].sort((a, b) => a - b);
+  return { ...version, syscalls: [...union].sort(), binary: [...binary].sort(), runs, lostRecords, args, ...(events.missing ? { argsUnmeasured: events.missing } : {}) };
+}
+
+/** The tracefs entry events for the tracked syscalls this kernel has (CONFIG_FTRACE_SYSCALLS). */
+function entryEvents(tracked: readonly TrackedArgument[]): { available: { events: string[]; tracked: readonly TrackedArgument[] }; missing?: string } {
+  if (!tracked.length) return { available: { events: [], tracked } };
+  let root: string;
+  try {
+    root = tracefsRoot();
+  } catch (e) {
+    return { available: { events: [], tracked: [] }, missing: (e as Error).message };
+  }
+  const have = tracked.filter((t) => existsSync(path.join(root, 'events', 'syscalls', `sys_enter_${t.name}`)));
+  const lacking = tracked.filter((t) => !have.includes(t));
+  return {
+    available: { events: have.map((t) => `syscalls/sys_enter_${t.name}`), tracked: have },
+    ...(lacking.length ? { missing: `this kernel has no tracefs entry event for ${lacking.map((t) => t.name).join(', ')}` } : {}),
+  };
 }
 
 async function calibrateOnce(
@@ -143,10 +188,13 @@ async function calibrateOnce(
   image: string,
   logWaitMs: number,
   shape: CalibrationShape = {},
-): Promise<{ run: CalibrationRun; binary: string[]; lost: number }> {
+  argEvents: { events: string[]; tracked: readonly TrackedArgument[] } = { events: [], tracked: [] },
+): Promise<{ run: CalibrationRun; binary: string[]; lost: number; args?: Map<string, number[]> }> {
   const t0 = Date.now();
   const follower = followKernelLog();
   let container: Dockerode.Container | undefined;
+  // Started before the container, so the init's first calls are in the buffer.
+  const instance = argEvents.events.length ? await createInstance({ events: argEvents.events, bufferKb: 1024 }) : undefined;
   try {
     container = await docker.createContainer(
       owned(withProfile(
@@ -184,13 +232,18 @@ async function calibrateOnce(
     const mine = events.filter((e) => e.pid === exitEvent!.pid);
     const runtime = mine.filter((e) => e.comm !== BINARY_COMM);
     const prog = mine.filter((e) => e.comm === BINARY_COMM);
+    // Every entry of the init process counts, the ones before the filter too: a superset
+    // of what the filter sees, which only ever allows more. (The program only exits.)
+    const args = instance ? argumentValues(await fs.readFile(path.join(instance, 'trace'), 'utf8'), exitEvent.pid, argEvents.tracked) : undefined;
     return {
       run: { syscalls: [...new Set(runtime.map((e) => e.name))].sort(), records: mine.length, exitCode, ms: Date.now() - t0 },
       binary: [...new Set(prog.map((e) => e.name))],
       lost,
+      ...(args ? { args } : {}),
     };
   } finally {
     follower.stop();
     if (container) await removeContainer(container);
+    if (instance) await removeInstance(instance);
   }
 }

@@ -11,6 +11,8 @@ import Docker from 'dockerode';
 import { loadProbes, type Probe } from '../../images/probe';
 import { defaultProfile, dockerDefaultAllowed, emitProfile } from '../../profile/docker-profile';
 import type { DockerProfile } from '../../profile/seccomp-types';
+import { TRACKED_ARGS } from '../../x86/syscall-args';
+import { argEquals } from '../../profile/arg-rules';
 import { ARCHITECTURES, Calibration, calibrateRuntime, calibrationImage, CALIBRATE_BINARY, logOnlyProfile } from '../../verify/calibrate';
 import { importFiles, removeContainer, withProfile } from '../../verify/container';
 import { followKernelLog } from '../../verify/kernel-log';
@@ -48,7 +50,7 @@ beforeAll(async () => {
   await importFiles(docker, ref, [{ path: '/getpid-loop', content: fs.readFileSync(path.join(tmp, 'getpid-loop')) }]);
   images.push(ref);
   const t0 = Date.now();
-  calibration = await calibrateRuntime(docker, { runs: 3 });
+  calibration = await calibrateRuntime(docker, { runs: 3, trackedArgs: TRACKED_ARGS });
   console.log(`calibration (${Date.now() - t0} ms, ${calibration.engine}, ${calibration.runtime}): ${calibration.syscalls.join(' ')}`);
 });
 
@@ -106,6 +108,28 @@ describe('runtime calibration', () => {
     };
     const r = await runExit(profile);
     expect({ exitCode: r.exitCode, error: r.error }).toEqual({ exitCode: 0, error: undefined });
+  });
+
+  it("measures the arguments of the runtime's tracked calls, and a profile limited to them still starts; one value fewer does not", async () => {
+    // runc's init drops capabilities with prctl after the filter is in place.
+    expect(calibration.syscalls).toContain('prctl');
+    const options = calibration.args.prctl;
+    expect(options?.length).toBeGreaterThan(0);
+    const limited = (values: number[]): DockerProfile => ({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      architectures: [...ARCHITECTURES],
+      syscalls: [
+        { names: [...calibration.syscalls.filter((s) => s !== 'prctl'), 'exit_group'], action: 'SCMP_ACT_ALLOW' },
+        ...values.map((v) => ({ names: ['prctl'], action: 'SCMP_ACT_ALLOW' as const, args: [argEquals(0, v)] })),
+      ],
+    });
+    const r = await runExit(limited(options));
+    expect({ exitCode: r.exitCode, error: r.error }).toEqual({ exitCode: 0, error: undefined });
+    // Under LOG instead of ERRNO, a prctl option left out is logged: the values are all needed
+    // (some are the init's calls before the filter, a harmless superset; one after it must show).
+    const logged = await Promise.all(options.map(async (v) => (await runExit({ ...limited(options.filter((x) => x !== v)), defaultAction: 'SCMP_ACT_LOG' })).logged));
+    expect(logged.some((l) => l.includes('prctl'))).toBe(true);
   });
 
   it('is needed: without one syscall seen in every run, runc logs it (and under ERRNO: reported)', async () => {
