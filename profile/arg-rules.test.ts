@@ -9,6 +9,14 @@ const base = defaultProfile().profile;
 const needed = new Set(['socket', 'socketpair', 'clone', 'clone3', 'read', 'write', 'personality']);
 const planned = planProfile(base, needed).profile;
 
+/** The runtime as calibration saw it: makes `opaque` with unknown arguments, `values` with known ones. */
+const runtime = (opaque: string[] = [], values: Record<string, number[]> = {}, programSyscalls: string[] = [...needed]) => ({
+  opaque: new Set(opaque),
+  values: new Map(Object.entries(values)),
+  tracked: new Map([['prctl', 0], ['socket', 0], ['socketpair', 0]]),
+  programSyscalls: new Set(programSyscalls),
+});
+
 const rulesFor = (p: DockerProfile, name: string) => (p.syscalls ?? []).filter((r) => r.names.includes(name));
 
 /** What a profile allows for `name` with argument `arg` = v, evaluated like libseccomp (any allow rule whose comparisons all hold; no caps/arch filters here). */
@@ -51,13 +59,31 @@ test('unconditional, runtime-made or valueless syscalls keep their base rules', 
     socket: { arg: 0, values: [], unconditional: { binary: '/bin/x', object: '/lib/libc.so.6', site: 16, function: 'f', reason: 'domain from argv' } },
     socketpair: { arg: 0, values: [{ value: 1 }] },
   };
-  const r = argRulesFor(planned, resolved, new Set(['socketpair']));
+  const r = argRulesFor(planned, resolved, runtime(['socketpair']));
   expect(r.profile).toEqual(planned);
   expect(r.report.map((x) => [x.name, !!x.unconditional])).toEqual([['socket', true], ['socketpair', true]]);
   expect(r.report[0].unconditional).toMatch(/domain from argv.*libc\.so\.6:f site 0x10/);
-  const none = argRulesFor(planned, { socketpair: { arg: 0, values: [] } }, new Set());
+  const none = argRulesFor(planned, { socketpair: { arg: 0, values: [] } }, runtime());
   expect(none.profile).toEqual(planned);
-  expect(argRulesFor(planned, undefined, new Set()).profile).toBe(planned);
+  expect(argRulesFor(planned, undefined, runtime()).profile).toBe(planned);
+});
+
+test("the runtime's measured values join the program's, and limit a syscall only the runtime makes", () => {
+  const withPrctl = planProfile(base, new Set([...needed, 'prctl'])).profile;
+  const resolved = { socketpair: { arg: 0, values: [{ value: 1 }] } };
+  const r = argRulesFor(withPrctl, resolved, runtime([], { socketpair: [2], prctl: [8, 24] }));
+  expect(allows(r.profile, 'socketpair', 0, 1)).toBe(true);
+  expect(allows(r.profile, 'socketpair', 0, 2)).toBe(true);
+  expect(allows(r.profile, 'socketpair', 0, 10)).toBe(false);
+  // The programs never reach prctl: runc's options are all it may do.
+  expect(r.report.find((x) => x.name === 'prctl')).toEqual({ name: 'prctl', arg: 0, values: [8, 24] });
+  expect(allows(r.profile, 'prctl', 0, 24)).toBe(true);
+  expect(allows(r.profile, 'prctl', 0, 4)).toBe(false);
+  // A program syscall without a rule of the resolve stage (a seed graph's, a Go list's)
+  // came with arguments nobody followed: runtime values must not narrow it.
+  const fromList = argRulesFor(withPrctl, resolved, runtime([], { prctl: [8, 24] }, [...needed, 'prctl']));
+  expect(fromList.report.some((x) => x.name === 'prctl')).toBe(false);
+  expect(allows(fromList.profile, 'prctl', 0, 4)).toBe(true);
 });
 
 test('OCI and SPO forms carry the argument rules', () => {

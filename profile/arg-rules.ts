@@ -95,24 +95,45 @@ export interface ArgRuleReport {
   unconditional?: string;
 }
 
+/** What the container runtime passes to tracked syscalls after the filter is installed. */
+export interface RuntimeArgs {
+  /** Syscalls it makes whose arguments are not known (not measured, or not tracked): no rule may narrow them. */
+  opaque: Set<string>;
+  /** Measured values (runtime calibration), by syscall: every rule for the syscall must allow them. */
+  values: Map<string, number[]>;
+  /** Which argument each tracked syscall's rule is on, for syscalls only the runtime makes. */
+  tracked: ReadonlyMap<string, number>;
+  /**
+   * Every syscall the image's programs may make (the resolve stage's set): one of them
+   * without a rule of the resolve stage came from somewhere arguments are not followed
+   * (a seed call graph, a Go list), so runtime values alone must not narrow it.
+   */
+  programSyscalls: ReadonlySet<string>;
+}
+
 /**
  * The profile with the resolve stage's argument rules written in, and what was done
- * for each tracked syscall. `opaque` names syscalls made by something whose arguments
- * are not known (the runtime after the filter): those stay unconditional.
+ * for each tracked syscall. The runtime's own calls after the filter join: measured
+ * values are allowed too (a syscall only the runtime makes is limited to those), and a
+ * syscall it makes with unknown arguments stays unconditional.
  */
-export function argRulesFor(profile: DockerProfile, resolved: ResolvedArgRules | undefined, opaque: Set<string>): { profile: DockerProfile; report: ArgRuleReport[] } {
+export function argRulesFor(profile: DockerProfile, resolved: ResolvedArgRules | undefined, runtime: RuntimeArgs): { profile: DockerProfile; report: ArgRuleReport[] } {
   if (!resolved) return { profile, report: [] };
   const report: ArgRuleReport[] = [];
   const inputs: ArgRuleInput[] = [];
-  for (const [name, r] of Object.entries(resolved).sort((a, b) => a[0].localeCompare(b[0]))) {
+  const runtimeOnly = [...runtime.values.keys()].filter((n) => runtime.tracked.has(n) && !runtime.programSyscalls.has(n));
+  const names = new Set([...Object.keys(resolved), ...runtimeOnly]);
+  for (const name of [...names].sort((a, b) => a.localeCompare(b))) {
+    const r = resolved[name] ?? { arg: runtime.tracked.get(name)!, values: [] };
+    const fromRuntime = runtime.values.get(name) ?? [];
     if (r.unconditional) {
       const u = r.unconditional;
       report.push({ name, arg: r.arg, unconditional: `${u.reason}${u.object ? ` (${u.object}${u.function ? `:${u.function}` : ''}${u.site >= 0 ? ` site 0x${u.site.toString(16)}` : ''}${u.binary && u.binary !== u.object ? `, in ${u.binary}` : ''})` : ''}` });
-    } else if (opaque.has(name)) {
+    } else if (runtime.opaque.has(name)) {
       report.push({ name, arg: r.arg, unconditional: 'also made by the container runtime after the filter is installed (arguments not measured)' });
-    } else if (!r.values.length) {
+    } else if (!r.values.length && !fromRuntime.length) {
       report.push({ name, arg: r.arg, unconditional: 'no value found at the reached sites' });
-    } else inputs.push({ name, arg: r.arg, values: r.values.map((v) => v.value) });
+    } else inputs.push({ name, arg: r.arg, values: [...new Set([...r.values.map((v) => v.value), ...fromRuntime])].sort((a, b) => a - b) });
   }
   const done = applyArgRules(profile, inputs);
   for (const a of done.applied) report.push({ name: a.name, arg: a.arg, values: a.values, ...(a.refusedByBase.length ? { refusedByBase: a.refusedByBase } : {}) });

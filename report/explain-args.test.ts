@@ -28,3 +28,13 @@ test('an unconditional syscall says which site forced it', () => {
   expect(text).toMatch(/argument 0: no condition, because return value of call to 0x1030 \(\/bin\/x:main site 0x1234\)/);
   expect(text).not.toMatch(/limited to/);
 });
+
+test("a value only the container runtime uses is listed as the runtime's, measured by calibration", () => {
+  const r = resolve({ socket: { arg: 0, values: [
+    { value: 2, name: 'AF_INET', binary: '/usr/sbin/nginx', object: '/usr/sbin/nginx', function: 'ngx_open_listening_sockets', steps },
+  ] } });
+  const text = formatExplanation(explainSyscall('nginx', 'socket', { resolve: r, profile: profile([{ name: 'socket', arg: 0, values: [2, 16] }]) }));
+  expect(text).toMatch(/argument 0 limited to AF_INET, 16\n/);
+  expect(text).toMatch(/\n {2}16: made by the container runtime after the filter is installed \(measured by runtime calibration\)/);
+  expect(text).not.toMatch(/2: made by the container runtime/);
+});

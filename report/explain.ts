@@ -120,11 +120,17 @@ function formatArgs(e: Explanation, indent: string): string[] {
     return out;
   }
   const written = p?.values ? new Set(p.values) : undefined;
-  out.push(`${indent}  argument ${arg} limited to ${a ? a.values.filter((v) => !written || written.has(v.value)).map((v) => v.name ?? String(v.value)).join(', ') : (p?.values ?? []).join(', ')}${p ? '' : ' (found by the analysis; the profile artifact does not say what it wrote)'}`);
+  const names = new Map((a?.values ?? []).map((v) => [v.value, v.name ?? String(v.value)]));
+  const listed = p?.values ?? (a?.values ?? []).map((v) => v.value);
+  out.push(`${indent}  argument ${arg} limited to ${listed.map((v) => names.get(v) ?? String(v)).join(', ')}${p ? '' : ' (found by the analysis; the profile artifact does not say what it wrote)'}`);
   for (const v of a?.values ?? []) {
     const refused = written && !written.has(v.value);
     out.push(`${indent}  ${v.name ? `${v.name} (${v.value})` : v.value}${refused ? ' — used by the program but refused by the base profile' : ''}: supplied by ${v.function} in ${v.object}, reached from ${v.binary}:`);
     v.steps.forEach((s, i) => out.push(`${indent}    ${i + 1}. ${s.function}  in ${s.object}${s.via ? `  (${s.via})` : ''}`));
+  }
+  const fromProgram = new Set((a?.values ?? []).map((v) => v.value));
+  for (const v of p?.values ?? []) {
+    if (!fromProgram.has(v)) out.push(`${indent}  ${v}: made by the container runtime after the filter is installed (measured by runtime calibration)`);
   }
   return out;
 }

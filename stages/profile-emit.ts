@@ -13,6 +13,7 @@ import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-prof
 import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
 import { calibrateRuntime, calibrationKey, runtimeVersion } from '../verify/calibrate';
+import { TRACKED_ARGS } from '../x86/syscall-args';
 import type { CalibrationArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
@@ -29,7 +30,7 @@ export const profileFileName = (imageName: string) => `${imageName}.seccomp.json
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 6, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families)
+    version: 7, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -60,9 +61,16 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       }
       for (const name of plan.addedBeyondBase) ctx.log(`${name}: needed, but Docker's default does not allow it; allowed explicitly`);
       for (const name of plan.unknownNames) ctx.log(`${name}: not a syscall name this profile format knows; left out`);
-      // Argument rules only narrow a narrowed profile; the runtime's own calls after the
-      // filter (measured by name only) and kernel-implicit ones keep theirs unconditional.
-      const args = argRulesFor(plan.profile, choice.fallback ? undefined : resolved.argRules, new Set(extra));
+      // Argument rules only narrow a narrowed profile. The runtime's own calls after the
+      // filter allow the values calibration measured; kernel-implicit ones, and runtime
+      // calls whose arguments were not measured, keep theirs unconditional.
+      const measured = new Map(Object.entries(runtime.args ?? {}));
+      const args = argRulesFor(plan.profile, choice.fallback ? undefined : resolved.argRules, {
+        opaque: new Set(extra.filter((n) => !measured.has(n))),
+        values: measured,
+        tracked: new Map(TRACKED_ARGS.map((t) => [t.name, t.arg])),
+        programSyscalls: new Set(resolved.syscalls),
+      });
       plan.profile = args.profile;
       for (const r of args.report) {
         if (r.unconditional) ctx.log(`${r.name}: no argument rule: ${r.unconditional}`);
@@ -107,13 +115,26 @@ async function measuredRuntime(services: Services, ctx: StageContext): Promise<C
   const docker = await services.docker();
   const version = await runtimeVersion(docker);
   const { value, reused } = await ctx.memo<CalibrationArtifact>(
-    { name: 'runtime-calibration', version: 3, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
+    // 4: the arguments of tracked syscalls (args)
+    { name: 'runtime-calibration', version: 4, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
     async () => {
-      const c = await calibrateRuntime(docker);
-      return { engine: c.engine, runtime: c.runtime, syscalls: c.syscalls, runs: c.runs.length, lostRecords: c.lostRecords };
+      const c = await calibrateRuntime(docker, { trackedArgs: TRACKED_ARGS });
+      return {
+        engine: c.engine,
+        runtime: c.runtime,
+        syscalls: c.syscalls,
+        runs: c.runs.length,
+        lostRecords: c.lostRecords,
+        args: c.args,
+        ...(c.argsUnmeasured ? { argsUnmeasured: c.argsUnmeasured } : {}),
+      };
     },
   );
-  if (!reused) ctx.log(`calibrated ${value.runtime} on ${value.engine}: ${value.syscalls.length} syscalls after the filter (${value.syscalls.join(' ')})`);
+  if (!reused) {
+    ctx.log(`calibrated ${value.runtime} on ${value.engine}: ${value.syscalls.length} syscalls after the filter (${value.syscalls.join(' ')})`);
+    for (const [name, vs] of Object.entries(value.args ?? {})) ctx.log(`calibration: the runtime's ${name} calls use ${vs.map((v) => `0x${v.toString(16)}`).join(', ')}`);
+    if (value.argsUnmeasured) ctx.log(`calibration: some arguments not measured: ${value.argsUnmeasured}`);
+  }
   if (value.lostRecords) ctx.log(`warning: ${value.lostRecords} kernel log records were lost during calibration; the runtime set may be short`);
   return value;
 }
