@@ -18,8 +18,9 @@ import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
 import type { Services } from './services';
 
-/** The seed named each image's profile after the image: `<name>.seccomp.json` in -r. */
-export const profileFileName = (imageName: string) => `${imageName}.seccomp.json`;
+// stats reads the profiles back by this name, without the stage's Docker imports.
+import { profileFileName } from '../profile/file-name';
+export { profileFileName };
 
 /**
  * Writes the image's Docker seccomp profile: Docker's default (or -p) with every

@@ -44,3 +44,8 @@ export function argValueByName(syscall: string, arg: number, name: string): numb
   for (const [v, n] of Object.entries(t)) if (n === want) return Number(v);
   return undefined;
 }
+
+/** The reference-data name of a value (every table above, flags included), for reports of CVE rows. */
+export function argValueSymbol(syscall: string, arg: number, v: number): string | undefined {
+  return tableFor(syscall, arg)?.[v];
+}
