@@ -6,6 +6,7 @@ import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
 import { chooseProfile } from '../profile/choose-profile';
+import { profileFileName } from '../profile/file-name';
 import { argRulesFor } from '../profile/arg-rules';
 import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
 import { writeProfileForms } from '../profile/spo-profile';
@@ -18,8 +19,7 @@ import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
 import type { Services } from './services';
 
-// stats reads the profiles back by this name, without the stage's Docker imports.
-import { profileFileName } from '../profile/file-name';
+// stats reads the profiles back by this name, without this stage's Docker imports.
 export { profileFileName };
 
 /**
