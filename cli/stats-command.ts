@@ -1,8 +1,10 @@
 import * as path from 'node:path';
+import type { BatchStats } from '../report/batch-stats';
 import { runStats } from '../report/stats-run';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
 const HELP = `Usage: confine stats -r REPORT -e DETAILS -o OUTDIR [-i LIST] [-c CVEFILE] [-b BINDIR] [--summary FILE]
+                    [--arg-cves FILE] [--profiles DIR]
 
 The seed's createStats: batch figures from profile.report.csv and profile.report.details.csv
 (ours or the seed's own), written as CSV plus a self-contained report.html in OUTDIR.
@@ -13,7 +15,20 @@ The seed's createStats: batch figures from profile.report.csv and profile.report
   -c, --cves FILE          CVE → syscalls ('CVE-ID;__x64_sys_a, __x64_sys_b'); default: the seed's list
   -b, --binaries DIR       extracted binaries in the seed's one-folder-per-image layout (file counts)
       --summary FILE       run-summary.json naming failed images (default: next to -r)
+      --arg-cves FILE      CVE → syscall argument values ('CVE-ID;socket;domain;AF_PACKET'), counted
+                           separately as mitigated by argument rules; default: report/data/cve-to-syscall-arg.csv
+      --profiles DIR       where the images' NAME.seccomp.json profiles are, for those argument rules
+                           (default: next to -r; images without one are reported as not checked)
 `;
+
+/** The argument-rule CVE figures, apart from the syscall-level ones. */
+export function argRuleLine(s: BatchStats): string {
+  if (!s.perArgCve.length) return '';
+  if (!s.argRuleImages) return `CVEs mitigated by argument rules: not checked (no image's profile found)\n`;
+  const closed = s.perArgCve.filter((c) => c.mitigatedIn.length).length;
+  const per = s.perImage.filter((i) => i.cvesMitigatedByArgRules !== null).map((i) => `${i.name} ${i.cvesMitigatedByArgRules!.length}`);
+  return `CVEs mitigated by argument rules: ${closed} of ${s.perArgCve.length} in at least one image (${s.argRuleImages} profiles checked: ${per.join(', ')})\n`;
+}
 
 export async function statsCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -24,6 +39,8 @@ export async function statsCommand(argv: string[]): Promise<number> {
     cves: { type: 'string', short: 'c' },
     binaries: { type: 'string', short: 'b' },
     summary: { type: 'string' },
+    'arg-cves': { type: 'string' },
+    profiles: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -40,12 +57,15 @@ export async function statsCommand(argv: string[]): Promise<number> {
     ...(values.cves ? { cveFile: existingPath('-c', values.cves, 'file')! } : {}),
     ...(values.binaries ? { binariesDir: existingPath('-b', values.binaries, 'dir')! } : {}),
     ...(values.summary ? { runSummary: existingPath('--summary', values.summary, 'file')! } : {}),
+    ...(values['arg-cves'] ? { argCveFile: existingPath('--arg-cves', values['arg-cves'], 'file')! } : {}),
+    ...(values.profiles ? { profilesDir: existingPath('--profiles', values.profiles, 'dir')! } : {}),
   });
   for (const w of result.warnings) process.stderr.write(`confine stats: warning: ${w.describe()}\n`);
   const t = result.stats.totals;
   process.stdout.write(
     `${t.total} images analysed, ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened\n` +
       `median allowed ${result.stats.medianAllowed ?? 'n/a'} of ${result.universe} (Docker's default allows ${result.dockerDefaultAllowed})\n` +
+      argRuleLine(result.stats) +
       // Under -o as the user typed it, not relative to the working directory (`../../tmp/x/…`).
       result.files.map((f) => `wrote ${path.join(values.output!, path.relative(outDir, f))}`).join('\n') + '\n',
   );

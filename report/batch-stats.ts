@@ -1,4 +1,7 @@
+import type { DockerProfile } from '../profile/seccomp-types';
 import { CveEntry, isMitigated } from './cve';
+import { CveArgEntry, cvesMitigatedByArgRules } from './cve-args';
+import { argValueSymbol } from '../syscalls/arg-names';
 import type { DetailReportRow, SummaryReportRow } from './seed-report';
 
 /** What stats needs to know about an image from the image list. */
@@ -14,6 +17,10 @@ export interface BatchInputs {
   /** By image name; images not in the list fall in category 'Other', as in the seed. */
   images: Map<string, ImageInfo>;
   cves: CveEntry[];
+  /** CVEs reachable only through some argument values (report/data/cve-to-syscall-arg.csv). */
+  argCves?: CveArgEntry[];
+  /** By image name: the profile written for it, as the engine reads it (absent: not known, e.g. the seed's report files). */
+  profiles?: Map<string, DockerProfile>;
   /** Syscalls in the table the blocked counts are relative to: allowed = universe − blocked when a row does not say. */
   universe: number;
 }
@@ -30,6 +37,11 @@ export interface ImageStat {
   languages: string[];
   categories: string[];
   cvesMitigated: string[];
+  /**
+   * CVEs of the argument list the profile closes with argument conditions and the
+   * syscall-level list does not count (null: not hardened, or its profile is not known).
+   */
+  cvesMitigatedByArgRules: string[] | null;
   error: string;
 }
 
@@ -52,6 +64,10 @@ export interface BatchStats {
   perCategory: GroupStat[];
   perLanguage: GroupStat[];
   perCve: { id: string; syscalls: string[]; mitigatedIn: string[] }[];
+  /** Per CVE of the argument list: its ways in (`socket domain AF_PACKET`) and the images that close it by argument rules. */
+  perArgCve: { id: string; paths: string[]; mitigatedIn: string[] }[];
+  /** Hardened images whose profile was read, so that argument rules could be checked. */
+  argRuleImages: number;
   medianAllowed: number | null;
 }
 
@@ -99,9 +115,14 @@ export function computeBatchStats(inp: BatchInputs): BatchStats {
       languages: languageGroups(r.languages),
       categories: info?.categories.filter((c) => c.trim()).length ? info.categories.filter((c) => c.trim()) : ['Other'],
       cvesMitigated: r.hardened && blocked ? inp.cves.filter((c) => isMitigated(c, blocked)).map((c) => c.id) : [],
+      cvesMitigatedByArgRules: null as string[] | null,
       error: r.error,
     };
   });
+  for (const i of perImage) {
+    const profile = inp.profiles?.get(i.name);
+    if (i.hardened && profile) i.cvesMitigatedByArgRules = cvesMitigatedByArgRules(profile, inp.argCves ?? [], new Set(i.cvesMitigated));
+  }
   const hardened = perImage.filter((i) => i.hardened);
 
   const blockCount = new Map<string, number>();
@@ -146,6 +167,12 @@ export function computeBatchStats(inp: BatchInputs): BatchStats {
     // The seed's language table counts, as "Total", the images that stayed running.
     perLanguage: group((i) => i.languages, (i) => i.stillRunning),
     perCve: inp.cves.map((c) => ({ id: c.id, syscalls: c.syscalls, mitigatedIn: hardened.filter((i) => i.cvesMitigated.includes(c.id)).map((i) => i.name) })),
+    perArgCve: (inp.argCves ?? []).map((c) => ({
+      id: c.id,
+      paths: c.paths.map((p) => `${p.syscall} ${p.argument} ${p.values.map((v) => argValueSymbol(p.syscall, p.index, v) ?? `0x${v.toString(16)}`).join('|')}`),
+      mitigatedIn: hardened.filter((i) => i.cvesMitigatedByArgRules?.includes(c.id)).map((i) => i.name),
+    })),
+    argRuleImages: hardened.filter((i) => i.cvesMitigatedByArgRules !== null).length,
     medianAllowed: median(hardened.map((i) => i.allowed).filter((n): n is number => n !== null)),
   };
 }

@@ -1,5 +1,5 @@
 import { fieldSafe } from '../pipeline/terminal-text';
-import type { BatchStats } from './batch-stats';
+import type { BatchStats, ImageStat } from './batch-stats';
 import type { ImageUnresolved } from './unresolved-report';
 
 export interface HtmlReportInput {
@@ -80,16 +80,18 @@ function heatmapSvg(inp: HtmlReportInput): string {
 <text x="${L}" y="${H - 4}" font-size="11">${cols.length} syscalls allowed by at least one image (most shared on the left); orange = allowed, pale = blocked</text></svg>`;
 }
 
-function cveSvg(inp: HtmlReportInput): string {
-  const rows = inp.stats.perImage.filter((i) => i.hardened).sort((a, b) => b.cvesMitigated.length - a.cvesMitigated.length || a.name.localeCompare(b.name));
-  const total = inp.stats.perCve.length;
+function cveSvg(inp: HtmlReportInput, of: (i: ImageStat) => string[] | null = (i) => i.cvesMitigated, total = inp.stats.perCve.length, label = 'CVEs mitigated per image'): string {
+  const rows = inp.stats.perImage
+    .filter((i) => i.hardened && of(i) !== null)
+    .map((i) => ({ name: i.name, cvesMitigated: of(i)! }))
+    .sort((a, b) => b.cvesMitigated.length - a.cvesMitigated.length || a.name.localeCompare(b.name));
   if (!rows.length || !total) return '<p>No hardened images or no CVEs given.</p>';
   const bh = 18, L = 160, W = 700, T = 6;
   const x = (n: number) => L + ((W - L - 60) * n) / total;
   const bars = rows
     .map((r, i) => `<text x="${L - 6}" y="${T + i * bh + 13}" font-size="11" text-anchor="end">${esc(r.name)}</text><rect x="${L}" y="${T + i * bh + 2}" width="${x(r.cvesMitigated.length) - L}" height="${bh - 4}" fill="#27ae60"><title>${esc(r.cvesMitigated.join(', ') || 'none')}</title></rect><text x="${x(r.cvesMitigated.length) + 4}" y="${T + i * bh + 13}" font-size="11">${r.cvesMitigated.length} / ${total}</text>`)
     .join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${T + rows.length * bh + 8}" role="img" aria-label="CVEs mitigated per image">${bars}</svg>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${T + rows.length * bh + 8}" role="img" aria-label="${esc(label)}">${bars}</svg>`;
 }
 
 const table = (head: string[], rows: (string | number)[][]) =>
@@ -104,6 +106,19 @@ function unresolvedSection(inp: HtmlReportInput): string {
   return `<h2>Unresolved syscall sites</h2>
 <p>Reached syscall instructions whose number the analysis could not recover: a syscall made at one of them may be missing from a narrowed profile. With <code>--strict</code> such an image keeps the base profile.</p>
 ${rows.length ? table(['image', 'profile', 'object', 'site', 'function', 'why', 'reached from'], rows) : '<p>None.</p>'}`;
+}
+
+/** CVEs closed by argument conditions of a syscall the image still makes: apart from the syscall-level figures. */
+function argCveSection(inp: HtmlReportInput): string {
+  const s = inp.stats;
+  if (!s.perArgCve.length) return '';
+  const closed = s.perArgCve.filter((c) => c.mitigatedIn.length);
+  const pairs = s.perArgCve.reduce((a, c) => a + c.mitigatedIn.length, 0);
+  return `<h2>CVEs mitigated by argument rules</h2>
+<p>CVEs reachable only through some argument values of a syscall (a socket family, an ioctl request) that an image's profile still allows, but only with conditions that refuse every such value — and that the blocked syscalls above do not already mitigate. A 64-bit comparison counts only if no upper half of the register gets the value through (the kernel reads the low 32 bits), and a socket rule counts only if the profile does not admit the i386 ABI (whose socketcall(2) no filter can check).</p>
+<p class="totals"><span><b>${closed.length}</b> of ${s.perArgCve.length} CVEs closed in at least one image</span><span><b>${pairs}</b> image × CVE pairs</span><span><b>${s.argRuleImages}</b> hardened images with their profile checked</span></p>
+${s.argRuleImages ? cveSvg(inp, (i) => i.cvesMitigatedByArgRules, s.perArgCve.length, 'CVEs mitigated by argument rules per image') : '<p>No profile was found next to the report: argument rules were not checked.</p>'}
+${table(['CVE', 'reached through', 'images whose argument rules close it'], s.perArgCve.map((c) => [c.id, c.paths.join(' or '), c.mitigatedIn.length ? c.mitigatedIn.join(', ') : '—']))}`;
 }
 
 /** One self-contained page: inline CSS and SVG, no script, nothing fetched. */
@@ -124,12 +139,13 @@ svg{display:block;margin:8px 0}
 <h2>Allowed syscalls per image</h2>
 ${distributionSvg(inp)}
 ${inp.seed ? `<p>Seed's average from its published sample results: ${fmt(inp.seed.meanBlocked)} syscalls blocked over ${inp.seed.images} hardened images, shown as ${fmt(inp.seed.meanAllowed)} allowed of ${inp.universe}.</p>` : ''}
-${table(['image', 'allowed', 'blocked', "blocked beyond Docker's default", 'CVEs mitigated'], inp.stats.perImage.filter((i) => i.hardened).map((i) => [i.name, i.allowed ?? '', i.blocked, i.blockedBeyondDefault, i.cvesMitigated.length]))}
+${table(['image', 'allowed', 'blocked', "blocked beyond Docker's default", 'CVEs mitigated', 'CVEs mitigated by argument rules'], inp.stats.perImage.filter((i) => i.hardened).map((i) => [i.name, i.allowed ?? '', i.blocked, i.blockedBeyondDefault, i.cvesMitigated.length, i.cvesMitigatedByArgRules?.length ?? 'n/a']))}
 <h2>Syscall × image</h2>
 ${heatmapSvg(inp)}
 <h2>CVEs mitigated per image</h2>
 ${cveSvg(inp)}
 ${table(['CVE', 'syscalls', 'images where every one is blocked'], inp.stats.perCve.map((c) => [c.id, c.syscalls.join(', '), c.mitigatedIn.length ? c.mitigatedIn.join(', ') : '—']))}
+${argCveSection(inp)}
 ${unresolvedSection(inp)}
 <h2>Images that failed</h2>
 ${inp.failures.length ? table(['image', 'why'], inp.failures.map((f) => [f.image, f.error])) : '<p>None.</p>'}

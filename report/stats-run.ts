@@ -3,17 +3,21 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../cache/content-store';
 import { ConfineError } from '../pipeline/errors';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
-import { defaultProfile } from '../profile/read-profile';
 import { parseImageList } from '../stages/image-list';
 import { allSyscalls } from '../syscalls/table';
 import { BatchStats, computeBatchStats, ImageInfo } from './batch-stats';
 import { CveEntry, parseCveFile } from './cve';
+import { CveArgEntry, parseCveArgFile } from './cve-args';
+import { profileFileName } from '../profile/file-name';
+import { defaultProfile, readProfile } from '../profile/read-profile';
+import type { DockerProfile } from '../profile/seccomp-types';
 import { renderHtmlReport } from './html';
 import { DetailReportRow, parseDetailReport, parseSummaryReport, SummaryReportRow } from './seed-report';
 import { writeStatsCsv } from './stats-csv';
 import { ImageUnresolved, UNRESOLVED_CSV, unresolvedCsv, unresolvedFromRunSummary } from './unresolved-report';
 
 export const BUNDLED_CVE_FILE = path.join(__dirname, 'data', 'cve-to-syscall.csv');
+export const BUNDLED_CVE_ARG_FILE = path.join(__dirname, 'data', 'cve-to-syscall-arg.csv');
 export const SEED_SAMPLE_REPORT = path.join(__dirname, 'data', 'seed-sample.profile.report.csv');
 export const HTML_REPORT_NAME = 'report.html';
 
@@ -32,6 +36,10 @@ export interface StatsOptions {
   binariesDir?: string;
   /** run-summary.json of the run, for why images failed (default: next to the report). */
   runSummary?: string;
+  /** CVE → syscall argument values; ours (report/data/cve-to-syscall-arg.csv) when absent. */
+  argCveFile?: string;
+  /** Where the images' `<name>.seccomp.json` profiles are (default: next to the report). */
+  profilesDir?: string;
 }
 
 export interface StatsResult {
@@ -128,11 +136,18 @@ export async function runStats(opts: StatsOptions): Promise<StatsResult> {
   const cveFile = opts.cveFile ?? BUNDLED_CVE_FILE;
   const cves = parseCveFile(await readText(cveFile), cveFile);
   warnings.push(...cves.errors);
+  const argCveFile = opts.argCveFile ?? BUNDLED_CVE_ARG_FILE;
+  const argCves = parseCveArgFile(await readText(argCveFile), argCveFile);
+  warnings.push(...argCves.errors);
+  const profiles = profilesIn(opts.profilesDir ?? path.dirname(opts.reportFile), summary.rows.filter((r) => r.hardened).map((r) => r.name));
+  warnings.push(...profiles.errors);
   return writeStatsOutputs({
     summary: summary.rows,
     details: details.rows,
     images,
     cves: cves.cves,
+    argCves: argCves.cves,
+    profiles: profiles.profiles,
     outDir: opts.outDir,
     failures: await failures(opts, summary.rows),
     unresolved: await unresolvedOf(opts),
@@ -142,11 +157,33 @@ export async function runStats(opts: StatsOptions): Promise<StatsResult> {
   });
 }
 
+/**
+ * The profiles of these images in `dir`, as profile-emit names them. An image without
+ * one is left out (the seed's report files come without profiles); one that cannot be
+ * read is a warning. A name that would lead out of `dir` is not looked up.
+ */
+export function profilesIn(dir: string, images: string[]): { profiles: Map<string, DockerProfile>; errors: ConfineError[] } {
+  const profiles = new Map<string, DockerProfile>();
+  const errors: ConfineError[] = [];
+  for (const name of images) {
+    const file = path.join(dir, profileFileName(name));
+    const rel = path.relative(dir, file);
+    if (rel.startsWith('..') || path.isAbsolute(rel) || rel.includes(path.sep)) continue;
+    const r = readProfile(file);
+    if (r.ok) profiles.set(name, r.value.profile);
+    else if (r.error.kind !== 'missing-file') errors.push(r.error);
+  }
+  return { profiles, errors };
+}
+
 export interface StatsOutputsInput {
   summary: SummaryReportRow[];
   details: DetailReportRow[];
   images: Map<string, ImageInfo>;
   cves: CveEntry[];
+  argCves?: CveArgEntry[];
+  /** By image name: its emitted profile, for the argument-rule CVE figures. */
+  profiles?: Map<string, DockerProfile>;
   outDir: string;
   failures: { image: string; error: string }[];
   /** Reached syscall sites with an unknown number, per image; written to unresolved.sites.csv and the page when known. */
@@ -160,7 +197,7 @@ export interface StatsOutputsInput {
 export async function writeStatsOutputs(inp: StatsOutputsInput): Promise<StatsResult> {
   const names = allSyscalls().map((s) => s.name);
   const universe = names.length;
-  const stats = computeBatchStats({ summary: inp.summary, details: inp.details, images: inp.images, cves: inp.cves, universe });
+  const stats = computeBatchStats({ summary: inp.summary, details: inp.details, images: inp.images, cves: inp.cves, argCves: inp.argCves, profiles: inp.profiles, universe });
   const files = await writeStatsCsv(stats, inp.outDir);
   if (inp.binariesDir) files.push(...(await binaryCounts(inp.binariesDir, inp.outDir)));
   if (inp.unresolved) {

@@ -594,7 +594,35 @@ export interface StatsArtifact {
      * Blocked although Docker's default profile allows it.
      */
     blockedBeyondDefault: number;
+    /**
+     * CVEs of report/data/cve-to-syscall-arg.csv the written profile closes with argument conditions (report/cve-args.ts) and the syscall-level CVE list does not count.
+     */
+    cvesMitigatedByArgRules: string[];
   }[];
+  /**
+   * CVEs reachable only through some argument values of a syscall, and the images whose profile closes them by argument rules: apart from the syscall-level CVE figures.
+   */
+  argRuleCves: {
+    /**
+     * CVEs in the argument list.
+     */
+    listed: number;
+    /**
+     * Of those, closed by argument rules in at least one hardened image.
+     */
+    mitigatedInSomeImage: number;
+    perCve: {
+      id: string;
+      /**
+       * Ways in, e.g. 'socket domain AF_PACKET'.
+       */
+      paths: string[];
+      /**
+       * Images whose argument rules close it.
+       */
+      mitigatedIn: string[];
+    }[];
+  };
   /**
    * Report, stats CSV and HTML files written.
    */

@@ -6,6 +6,7 @@ import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
 import { chooseProfile } from '../profile/choose-profile';
+import { profileFileName } from '../profile/file-name';
 import { argRulesFor } from '../profile/arg-rules';
 import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
 import { writeProfileForms } from '../profile/spo-profile';
@@ -19,8 +20,8 @@ import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
 import type { Services } from './services';
 
-/** The seed named each image's profile after the image: `<name>.seccomp.json` in -r. */
-export const profileFileName = (imageName: string) => `${imageName}.seccomp.json`;
+// stats reads the profiles back by this name, without this stage's Docker imports.
+export { profileFileName };
 
 /**
  * Writes the image's Docker seccomp profile: Docker's default (or -p) with every

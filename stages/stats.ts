@@ -5,13 +5,15 @@ import type { Stage } from '../pipeline/stage';
 import { Ledger } from '../pipeline/ledger';
 import { CacheReader } from '../report/artifacts';
 import { parseCveFile } from '../report/cve';
+import { parseCveArgFile } from '../report/cve-args';
 import { gatherFacts, reportRows } from '../report/report-rows';
 import { formatDetailRow, formatSummaryRow } from '../report/seed-report';
-import { BUNDLED_CVE_FILE, imageInfoFromList, writeStatsOutputs } from '../report/stats-run';
+import { BUNDLED_CVE_ARG_FILE, BUNDLED_CVE_FILE, imageInfoFromList, writeStatsOutputs } from '../report/stats-run';
 import type { ImageUnresolved } from '../report/unresolved-report';
 import { writeFileAtomic } from '../cache/content-store';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
-import { defaultProfile } from '../profile/read-profile';
+import { defaultProfile, readProfile } from '../profile/read-profile';
+import type { DockerProfile } from '../profile/seccomp-types';
 import type { ProfileArtifact, StatsArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
 import type { RunConfig } from './config';
@@ -33,7 +35,7 @@ export const STATS_DIR = 'stats';
 export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArtifact> }, StatsArtifact, RunConfig> {
   return {
     name: 'stats',
-    version: 3, // 3: unresolved.sites.csv and the page's unresolved section
+    version: 4, // 3: unresolved.sites.csv and the page's unresolved section; 4: CVEs mitigated by argument rules
     schema: 'confine/stats/v1',
     scope: 'after',
     needs: ['profile-emit'],
@@ -67,6 +69,15 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
         summary.push(rows.summary);
         if (rows.detail) details.push(rows.detail);
       }
+      // What the engine enforces is the written profile, so its rules are read back.
+      const written = new Map<string, DockerProfile>();
+      for (const p of Object.values(profiles)) {
+        const r = readProfile(p.profileFile);
+        if (!r.ok) throw r.error;
+        written.set(p.imageName, r.value.profile);
+      }
+      const argCves = parseCveArgFile(await fs.readFile(BUNDLED_CVE_ARG_FILE, 'utf8'), BUNDLED_CVE_ARG_FILE);
+      if (argCves.errors.length) throw argCves.errors[0];
       const reportFile = path.join(config.resultsDir, REPORT_FILE);
       const detailsFile = path.join(config.resultsDir, DETAILS_FILE);
       await writeFileAtomic(reportFile, summary.map(formatSummaryRow).join('\n') + '\n');
@@ -76,6 +87,8 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
         details,
         images: imageInfoFromList(listText, config.imageList).images,
         cves: parseCveFile(await fs.readFile(BUNDLED_CVE_FILE, 'utf8'), BUNDLED_CVE_FILE).cves,
+        argCves: argCves.cves,
+        profiles: written,
         outDir: path.join(config.resultsDir, STATS_DIR),
         failures: summary.filter((r) => r.error).map((r) => ({ image: r.name, error: r.error })),
         unresolved,
@@ -84,17 +97,20 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
       const med = out.stats.medianAllowed;
       const perImage = out.stats.perImage
         .filter((i) => i.hardened && i.allowed !== null)
-        .map((i) => ({ name: i.name, allowed: i.allowed!, blocked: i.blocked, blockedBeyondDefault: i.blockedBeyondDefault }))
+        .map((i) => ({ name: i.name, allowed: i.allowed!, blocked: i.blocked, blockedBeyondDefault: i.blockedBeyondDefault, cvesMitigatedByArgRules: i.cvesMitigatedByArgRules ?? [] }))
         .sort((a, b) => a.name.localeCompare(b.name));
+      const bySyscalls = new Map(out.stats.perImage.map((i) => [i.name, i.cvesMitigated.length]));
       const w = Math.max(5, ...perImage.map((p) => p.name.length));
-      ctx.log(`${'image'.padEnd(w)}  allowed  blocked  vs Docker default (${out.dockerDefaultAllowed} allowed)  vs median (${med ?? 'n/a'})`);
+      ctx.log(`${'image'.padEnd(w)}  allowed  blocked  vs Docker default (${out.dockerDefaultAllowed} allowed)  vs median (${med ?? 'n/a'})  CVEs: by blocked syscalls (of ${out.stats.perCve.length}), by argument rules (of ${out.stats.perArgCve.length})`);
       for (const p of perImage) {
         const vsDocker = p.allowed - out.dockerDefaultAllowed;
         const vsMed = med === null ? 'n/a' : String(Math.round((p.allowed - med) * 10) / 10);
-        ctx.log(`${p.name.padEnd(w)}  ${String(p.allowed).padStart(7)}  ${String(p.blocked).padStart(7)}  ${String(vsDocker).padStart(8)}  ${vsMed.padStart(8)}`);
+        ctx.log(`${p.name.padEnd(w)}  ${String(p.allowed).padStart(7)}  ${String(p.blocked).padStart(7)}  ${String(vsDocker).padStart(8)}  ${vsMed.padStart(8)}  ${String(bySyscalls.get(p.name) ?? 0).padStart(6)}  ${String(p.cvesMitigatedByArgRules.length).padStart(6)}${p.cvesMitigatedByArgRules.length ? ` (${p.cvesMitigatedByArgRules.join(' ')})` : ''}`);
       }
       const t = out.stats.totals;
       ctx.log(`${t.total} images: ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened; median allowed ${med ?? 'n/a'}`);
+      const argClosed = out.stats.perArgCve.filter((c) => c.mitigatedIn.length).map((c) => c.id);
+      ctx.log(`CVEs mitigated by argument rules: ${argClosed.length} of ${out.stats.perArgCve.length} in at least one image${argClosed.length ? ` (${argClosed.join(' ')})` : ''}`);
       return {
         profiled: Object.keys(profiles).length,
         medianAllowed: med,
@@ -102,6 +118,11 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
         universe: out.universe,
         totals: t,
         perImage,
+        argRuleCves: {
+          listed: out.stats.perArgCve.length,
+          mitigatedInSomeImage: argClosed.length,
+          perCve: out.stats.perArgCve.map((c) => ({ id: c.id, paths: c.paths, mitigatedIn: c.mitigatedIn })),
+        },
         files: [reportFile, detailsFile, ...out.files],
       };
     },
