@@ -10,6 +10,11 @@ import { dataRegions, forEachAbsoluteDataWord } from './data-regions';
 import { StringReader } from './name-hashes';
 import { lastAtOrBefore } from './sorted';
 
+/** The reason an i386-ABI syscall site (int $0x80, sysenter) is unresolved; profile-emit looks for it. */
+export const I386_ABI_REASON = ': i386 syscall ABI (numbers are not x86-64 numbers)';
+/** Whether an unresolved site's reason says it makes i386-ABI syscalls. */
+export const isI386AbiSite = (reason: string): boolean => reason.includes(I386_ABI_REASON);
+
 export type { ObjectSummary } from '../schemas/types';
 export type SummaryFunction = ObjectSummary['functions'][number];
 
@@ -197,7 +202,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   for (const s of a.syscalls) {
     const fi = index.get(s.fn)!;
     if (s.insn !== 'syscall') {
-      unresolved.push({ site: s.addr, fn: fi, reason: `${s.insn === 'int80' ? 'int $0x80' : 'sysenter'}: i386 syscall ABI (numbers are not x86-64 numbers)` });
+      unresolved.push({ site: s.addr, fn: fi, reason: `${s.insn === 'int80' ? 'int $0x80' : 'sysenter'}${I386_ABI_REASON}` });
       continue;
     }
     addSite(fi, s.addr, s.numbers);

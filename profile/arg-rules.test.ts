@@ -94,3 +94,27 @@ test('OCI and SPO forms carry the argument rules', () => {
   const spo = toSpoSeccompProfile(profile, 'x');
   expect(spo.spec.syscalls!.filter((r) => r.names.includes('socket')).map((r) => r.args)).toEqual(sock.map((r) => r.args));
 });
+
+const i386Admitted = (p: DockerProfile) =>
+  (p.architectures ?? []).includes('SCMP_ARCH_X86') || (p.archMap ?? []).some((m) => m.architecture === 'SCMP_ARCH_X86_64' && (m.subArchitectures ?? []).includes('SCMP_ARCH_X86'));
+
+test('a socket rule refuses the i386 ABI, whose socketcall no filter can check; other rules keep it', () => {
+  expect(i386Admitted(planned)).toBe(true);
+  const socketRule = argRulesFor(planned, { socket: { arg: 0, values: [{ value: 2 }] } }, runtime());
+  expect(socketRule.refusesI386).toBe(true);
+  expect(i386Admitted(socketRule.profile)).toBe(false);
+  // x32 passes arguments in registers like x86-64: its calls meet the same rules.
+  expect(socketRule.profile.archMap!.find((m) => m.architecture === 'SCMP_ARCH_X86_64')!.subArchitectures).toEqual(['SCMP_ARCH_X32']);
+  expect(allows(socketRule.profile, 'socket', 0, 2)).toBe(true);
+  expect(allows(socketRule.profile, 'socket', 0, 17)).toBe(false);
+
+  const personalityOnly = argRulesFor(planned, { personality: { arg: 0, values: [{ value: 0 }] } }, runtime());
+  expect(personalityOnly.refusesI386).toBeUndefined();
+  expect(i386Admitted(personalityOnly.profile)).toBe(true);
+
+  // Reached code making i386-ABI syscalls would be killed without it: socket stays unconditional.
+  const withInt80 = argRulesFor(planned, { socket: { arg: 0, values: [{ value: 2 }] } }, { ...runtime(), i386Reached: true });
+  expect(i386Admitted(withInt80.profile)).toBe(true);
+  expect(withInt80.profile).toEqual(planned);
+  expect(withInt80.report).toEqual([{ name: 'socket', arg: 0, unconditional: expect.stringMatching(/i386-ABI syscalls.*socketcall/) }]);
+});

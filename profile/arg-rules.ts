@@ -109,6 +109,29 @@ export interface RuntimeArgs {
    * (a seed call graph, a Go list), so runtime values alone must not narrow it.
    */
   programSyscalls: ReadonlySet<string>;
+  /** Whether reached code makes i386-ABI syscalls (int $0x80, sysenter): see SOCKETCALL. */
+  i386Reached?: boolean;
+}
+
+/**
+ * Syscalls the i386 ABI also reaches through socketcall(2), whose arguments are in
+ * memory where no seccomp filter reads them: libseccomp turns a rule on `socket` into
+ * socketcall(SYS_SOCKET) with no argument check for that ABI (measured: under a profile
+ * allowing only socket(AF_INET), `int $0x80` socketcall made an AF_PACKET socket). A
+ * rule on them holds only if the filter refuses the i386 ABI altogether.
+ */
+export const SOCKETCALL = new Set(['socket', 'socketpair']);
+const I386 = 'SCMP_ARCH_X86';
+
+/** The profile without the i386 ABI on x86-64 hosts: its syscalls then meet the bad-arch action (the thread is killed). */
+export function withoutI386(profile: DockerProfile): DockerProfile {
+  return {
+    ...profile,
+    ...(profile.architectures ? { architectures: profile.architectures.filter((a) => a !== I386) } : {}),
+    ...(profile.archMap
+      ? { archMap: profile.archMap.map((m) => (m.architecture === 'SCMP_ARCH_X86_64' && m.subArchitectures ? { ...m, subArchitectures: m.subArchitectures.filter((a) => a !== I386) } : m)) }
+      : {}),
+  };
 }
 
 /**
@@ -117,7 +140,11 @@ export interface RuntimeArgs {
  * values are allowed too (a syscall only the runtime makes is limited to those), and a
  * syscall it makes with unknown arguments stays unconditional.
  */
-export function argRulesFor(profile: DockerProfile, resolved: ResolvedArgRules | undefined, runtime: RuntimeArgs): { profile: DockerProfile; report: ArgRuleReport[] } {
+export function argRulesFor(
+  profile: DockerProfile,
+  resolved: ResolvedArgRules | undefined,
+  runtime: RuntimeArgs,
+): { profile: DockerProfile; report: ArgRuleReport[]; refusesI386?: boolean } {
   if (!resolved) return { profile, report: [] };
   const report: ArgRuleReport[] = [];
   const inputs: ArgRuleInput[] = [];
@@ -131,11 +158,17 @@ export function argRulesFor(profile: DockerProfile, resolved: ResolvedArgRules |
       report.push({ name, arg: r.arg, unconditional: `${u.reason}${u.object ? ` (${u.object}${u.function ? `:${u.function}` : ''}${u.site >= 0 ? ` site 0x${u.site.toString(16)}` : ''}${u.binary && u.binary !== u.object ? `, in ${u.binary}` : ''})` : ''}` });
     } else if (runtime.opaque.has(name)) {
       report.push({ name, arg: r.arg, unconditional: 'also made by the container runtime after the filter is installed (arguments not measured)' });
+    } else if (SOCKETCALL.has(name) && runtime.i386Reached) {
+      report.push({ name, arg: r.arg, unconditional: "reached code makes i386-ABI syscalls (int $0x80 / sysenter), and that ABI's socketcall passes the argument in memory, where no filter reads it" });
     } else if (!r.values.length && !fromRuntime.length) {
       report.push({ name, arg: r.arg, unconditional: 'no value found at the reached sites' });
     } else inputs.push({ name, arg: r.arg, values: [...new Set([...r.values.map((v) => v.value), ...fromRuntime])].sort((a, b) => a - b) });
   }
   const done = applyArgRules(profile, inputs);
+  // The rules on socket/socketpair hold only without the i386 ABI (SOCKETCALL); no reached
+  // code uses it (else those stayed unconditional above), and runc's init is x86-64.
+  const refuseI386 = done.applied.some((a) => SOCKETCALL.has(a.name) && a.values.length);
+  const written = refuseI386 ? withoutI386(done.profile) : done.profile;
   for (const a of done.applied) report.push({ name: a.name, arg: a.arg, values: a.values, ...(a.refusedByBase.length ? { refusedByBase: a.refusedByBase } : {}) });
-  return { profile: done.profile, report: report.sort((a, b) => a.name.localeCompare(b.name)) };
+  return { profile: written, report: report.sort((a, b) => a.name.localeCompare(b.name)), ...(refuseI386 ? { refusesI386: true } : {}) };
 }

@@ -15,6 +15,7 @@ import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
 import { calibrateRuntime, calibrationKey, runtimeVersion } from '../verify/calibrate';
 import { TRACKED_ARGS } from '../x86/syscall-args';
+import { isI386AbiSite } from '../analysis/object-summary';
 import type { CalibrationArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
@@ -31,7 +32,7 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 7, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them
+    version: 7, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; socket rules refuse the i386 ABI
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -71,7 +72,9 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         values: measured,
         tracked: new Map(TRACKED_ARGS.map((t) => [t.name, t.arg])),
         programSyscalls: new Set(resolved.syscalls),
+        i386Reached: (resolved.unresolved ?? []).some((u) => u.reasons.some(isI386AbiSite)),
       });
+      if (args.refusesI386) ctx.log('the profile refuses the i386 syscall ABI (int $0x80): no reached code uses it, and socket rules cannot hold against its socketcall');
       plan.profile = args.profile;
       for (const r of args.report) {
         if (r.unconditional) ctx.log(`${r.name}: no argument rule: ${r.unconditional}`);

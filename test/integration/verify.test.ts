@@ -12,7 +12,8 @@ import { loadProbes, type Probe } from '../../images/probe';
 import { defaultProfile, dockerDefaultAllowed, emitProfile } from '../../profile/docker-profile';
 import type { DockerProfile } from '../../profile/seccomp-types';
 import { TRACKED_ARGS } from '../../x86/syscall-args';
-import { argEquals } from '../../profile/arg-rules';
+import { argEquals, argRulesFor, withoutI386 } from '../../profile/arg-rules';
+import { planProfile } from '../../profile/emit-profile';
 import { ARCHITECTURES, Calibration, calibrateRuntime, calibrationImage, CALIBRATE_BINARY, logOnlyProfile } from '../../verify/calibrate';
 import { importFiles, removeContainer, withProfile } from '../../verify/container';
 import { followKernelLog } from '../../verify/kernel-log';
@@ -191,6 +192,59 @@ describe('verifyImage', () => {
     console.log(`c-static without accept/accept4: probe ${bad.probeOk} (${bad.probeDetail}); false negatives ${JSON.stringify(bad.falseNegatives)}`);
     expect(bad.probeOk).toBe(false);
     expect(bad.falseNegatives.map((f) => f.name).some((n) => n === 'accept' || n === 'accept4')).toBe(true);
+  });
+});
+
+/**
+ * No libc: with one argument it asks for an AF_INET and an AF_PACKET socket through the
+ * x86-64 ABI (exit 3: the first allowed, the second refused); with two it asks for an
+ * AF_PACKET socket through the i386 ABI's socketcall (exit 4: got one, 5: refused).
+ */
+const SOCKET_PROBE = String.raw`
+static long sys64(long nr, long a, long b, long c) { long r; __asm__ volatile("syscall" : "=a"(r) : "0"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory"); return r; }
+static long sys32(long nr, long b, long c) { long r; __asm__ volatile("int $0x80" : "=a"(r) : "0"(nr), "b"(b), "c"(c) : "memory"); return r; }
+static unsigned int args32[3] = { 17, 2, 0 };
+__attribute__((noreturn)) static void quit(long code) { for (;;) sys64(231, code, 0, 0); }
+void entry(long *sp) {
+  if (sp[0] == 1) quit((sys64(41, 2, 2, 0) >= 0 ? 1 : 0) | (sys64(41, 17, 2, 0) < 0 ? 2 : 0));
+  quit(sys32(102, 1, (long)args32) >= 0 ? 4 : 5);
+}
+__asm__(".globl _start; _start: mov %rsp, %rdi; and $-16, %rsp; call entry");
+`;
+
+describe('argument rules against the real kernel', () => {
+  it("a socket rule holds for the i386 ABI only because the profile refuses that ABI (its socketcall is unfilterable)", async () => {
+    fs.writeFileSync(path.join(tmp, 'socket-probe.c'), SOCKET_PROBE);
+    execFileSync('gcc', ['-static', '-nostdlib', '-no-pie', '-O1', '-o', path.join(tmp, 'socket-probe'), path.join(tmp, 'socket-probe.c')]);
+    const ref = `confine-verify/socket-probe:${process.pid}`;
+    await importFiles(docker, ref, [{ path: '/socket-probe', content: fs.readFileSync(path.join(tmp, 'socket-probe')), mode: 0o755 }]);
+    images.push(ref);
+    const run = async (profile: DockerProfile, cmd: string[]): Promise<number> => {
+      const c = await docker.createContainer(withProfile({ Cmd: cmd, HostConfig: { NetworkMode: 'none' } }, ref, profile));
+      try {
+        const waited = c.wait({ condition: 'next-exit' });
+        await c.start();
+        return ((await waited) as { StatusCode: number }).StatusCode;
+      } finally {
+        await removeContainer(c);
+      }
+    };
+    const planned = planProfile(base, new Set([...calibration.syscalls, 'socket', 'exit_group'])).profile;
+    const r = argRulesFor(planned, { socket: { arg: 0, values: [{ value: 2 }] } }, {
+      opaque: new Set(),
+      values: new Map(Object.entries(calibration.args)),
+      tracked: new Map(TRACKED_ARGS.map((t) => [t.name, t.arg])),
+      programSyscalls: new Set(['socket', 'exit_group']),
+    });
+    expect(r.refusesI386).toBe(true);
+    // x86-64: AF_INET allowed, AF_PACKET refused.
+    expect(await run(r.profile, ['/socket-probe'])).toBe(3);
+    // i386 socketcall(AF_PACKET): the thread meets the bad-arch action (SIGSYS, 128+31).
+    expect(await run(r.profile, ['/socket-probe', 'i386'])).toBe(159);
+    // The same rules with the i386 ABI admitted: socketcall gets its AF_PACKET socket.
+    const admitted = { ...r.profile, archMap: planned.archMap, architectures: planned.architectures };
+    expect(withoutI386(admitted)).toEqual(r.profile);
+    expect(await run(admitted, ['/socket-probe', 'i386'])).toBe(4);
   });
 });
 
