@@ -396,6 +396,10 @@ export interface ProfileArtifact {
   imageId: string;
   imageName: string;
   profileFile: string;
+  /**
+   * The written profile's content: what runs under it (verify) depends on every byte, argument rules and architectures included, not only on the allowed names.
+   */
+  profileSha256?: string;
   allowed: string[];
   allowedCount: number;
   blockedCount: number;

@@ -32,7 +32,7 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 8, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI
+    version: 9, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -47,7 +47,8 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       // A new engine or runc may make other syscalls after the filter is installed.
       runtime: calibrationKey(await runtimeVersion(await services.docker())),
     }),
-    stillValid: async (out) => fs.access(out.profileFile).then(() => true, () => false),
+    // The file on disk must still be the one written (an edited or truncated profile is rewritten).
+    stillValid: async (out) => fs.readFile(out.profileFile).then((b) => !out.profileSha256 || sha256Hex(b) === out.profileSha256, () => false),
     run: async (deps, ctx, unit, config) => {
       const image = unit.data as ImageEntry;
       const resolved = deps['syscall-resolve'];
@@ -81,7 +82,8 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         else ctx.log(`${r.name}: argument ${r.arg} limited to ${r.values!.join(', ')}${r.refusedByBase?.length ? ` (the base already refuses ${r.refusedByBase.join(', ')})` : ''}`);
       }
       const file = path.join(config.resultsDir, profileFileName(image.name));
-      await writeFileAtomic(file, JSON.stringify(plan.profile, null, 2) + '\n');
+      const text = JSON.stringify(plan.profile, null, 2) + '\n';
+      await writeFileAtomic(file, text);
       for (const f of await writeProfileForms(plan.profile, image.name, config.resultsDir, config.forms)) ctx.log(`wrote ${f}`);
       const allowed = choice.allowed;
       const total = allSyscalls().length;
@@ -89,6 +91,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         imageId: await services.imageId(image.ref),
         imageName: image.name,
         profileFile: file,
+        profileSha256: sha256Hex(text),
         allowed,
         allowedCount: allowed.length,
         blockedCount: total - allowed.length,

@@ -86,6 +86,19 @@ describe('confine profiles on real images', () => {
     }
   });
 
+  it('a profile edited on disk is written again on the next run, the stages before it reused', async () => {
+    const file = path.join(dir, 'results', 'c-musl.seccomp.json');
+    const written = readFileSync(file, 'utf8');
+    await fs.writeFile(file, written.replace('"SCMP_ACT_ERRNO"', '"SCMP_ACT_ALLOW"'));
+    const again = await confine(ARGS, dir);
+    expect(again.code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(written);
+    const last = ledger(dir).slice(-40);
+    const statusOf = (stage: string) => [...last].reverse().find((r) => r.image === 'c-musl' && r.stage === stage && r.status !== 'running')?.status;
+    expect(statusOf('syscall-resolve')).toBe('reused');
+    expect(statusOf('profile-emit')).toBe('done');
+  });
+
   it('a run killed with -9 mid-trace leaves containers that the next run removes, and the rerun finishes', async () => {
     const killDir = tempWorkdir(LIST);
     const killed = await confine([...ARGS.slice(0, -1), '20'], killDir, (p) => {
