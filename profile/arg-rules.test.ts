@@ -1,4 +1,4 @@
-import { accepts, applyArgRules, argEquals, argRulesFor } from './arg-rules';
+import { accepts, admitsI386, applyArgRules, argEquals, argRulesFor } from './arg-rules';
 import { planProfile } from './emit-profile';
 import { toOciSeccomp } from './oci-seccomp';
 import { defaultProfile } from './read-profile';
@@ -95,8 +95,7 @@ test('OCI and SPO forms carry the argument rules', () => {
   expect(spo.spec.syscalls!.filter((r) => r.names.includes('socket')).map((r) => r.args)).toEqual(sock.map((r) => r.args));
 });
 
-const i386Admitted = (p: DockerProfile) =>
-  (p.architectures ?? []).includes('SCMP_ARCH_X86') || (p.archMap ?? []).some((m) => m.architecture === 'SCMP_ARCH_X86_64' && (m.subArchitectures ?? []).includes('SCMP_ARCH_X86'));
+const i386Admitted = admitsI386;
 
 test('a socket rule refuses the i386 ABI, whose socketcall no filter can check; other rules keep it', () => {
   expect(i386Admitted(planned)).toBe(true);

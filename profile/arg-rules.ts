@@ -123,6 +123,12 @@ export interface RuntimeArgs {
 export const SOCKETCALL = new Set(['socket', 'socketpair']);
 const I386 = 'SCMP_ARCH_X86';
 
+/** Whether the filter admits the i386 ABI of an x86-64 host (Docker's archMap sub-architecture, or the flat `architectures` list). */
+export function admitsI386(profile: DockerProfile): boolean {
+  if (profile.archMap?.some((m) => m.architecture === 'SCMP_ARCH_X86_64' && (m.subArchitectures ?? []).includes(I386))) return true;
+  return (profile.architectures ?? []).includes(I386);
+}
+
 /** The profile without the i386 ABI on x86-64 hosts: its syscalls then meet the bad-arch action (the thread is killed). */
 export function withoutI386(profile: DockerProfile): DockerProfile {
   return {
