@@ -14,6 +14,7 @@ import { SCAN_SOURCES } from '../stages/scan-file';
 import { syscallName } from '../syscalls/table';
 import { cachedScan, type ScanJob } from '../workers/scan-job';
 import { ScanPool } from '../workers/scan-pool';
+import { SPLIT_MIN_BYTES } from '../x86/split-threshold';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
 export const analyzeHelp = () => `confine analyze — the syscalls reachable from ELF files on disk
@@ -199,7 +200,9 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
       if (!jobs.has(d)) jobs.set(d, o);
     }
   });
-  const pool = new ScanPool(ScanPool.sizeFor(jobs.size), store);
+  // A file with that much code (or more) may be large enough to decode on several workers.
+  const large = [...jobs.values()].filter((o) => o.bytes.length >= SPLIT_MIN_BYTES).length;
+  const pool = new ScanPool(ScanPool.sizeFor(jobs.size, large), store);
   try {
     const started = [...jobs.values()].sort((a, b) => b.bytes.length - a.bytes.length).map((o) => source.get(o.bytes, o.rootPath, pool));
     // Each program is walked as soon as its own objects are scanned (libc's while a large

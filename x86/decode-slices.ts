@@ -1,4 +1,5 @@
 import { K, Program, type ProgramFunction } from './program';
+import { SPLIT_MIN_BYTES } from './split-threshold';
 import type { CodeInput, FunctionInfo, FunctionStart } from './types';
 
 /**
@@ -45,7 +46,30 @@ export interface RangeFacts {
 }
 
 /** The instructions and functions of a range (a Program has them all; a posted range carries them trimmed). */
-export type ProgramSlice = Pick<Program, 'n' | 'addr' | 'len' | 'code' | 'kind' | 'target' | 'fnOf' | 'refInsn' | 'refAddr' | 'refOf' | 'refCount'> & { functions: Pick<ProgramFunction, 'addr' | 'end' | 'first' | 'last'>[] };
+export type ProgramSlice = Pick<Program, 'n' | 'addr' | 'len' | 'code' | 'kind' | 'target' | 'fnOf' | 'refInsn' | 'refAddr' | 'refOf' | 'refCount'> & {
+  functions: Pick<ProgramFunction, 'addr' | 'end' | 'first' | 'last'>[];
+  /** Posted ranges: the functions' ends and instruction ranges as arrays instead (their starts are the job's). */
+  packed?: { end: Float64Array; first: Int32Array; last: Int32Array };
+};
+
+/**
+ * A posted range's facts as typed arrays: structured-cloning a range's ~10k small
+ * objects and their lists cost the owner more than decoding the range itself.
+ * Per function, LISTS lengths (in FACT_LISTS order) in `lens`, the values one after
+ * another in `values` (imports as indexes into the job's pltKeys), and FLAG_* bits.
+ */
+export interface PackedFacts {
+  lens: Int32Array;
+  values: Float64Array;
+  flags: Uint8Array;
+}
+
+const FACT_LISTS = ['calls', 'tailCalls', 'outside', 'addressTaken', 'syscalls', 'dataRefs', 'dataAddressTaken'] as const;
+const LISTS = FACT_LISTS.length + 2; // + imports, importsTaken
+const FLAG_INDIRECT_CALL = 1;
+const FLAG_INDIRECT_JUMP = 2;
+const FLAG_IMPORTS_TAKEN = 4;
+const FLAG_DATA_REFS = 8;
 
 export interface SliceResult {
   k: number;
@@ -53,7 +77,7 @@ export interface SliceResult {
   assumedResume: number;
   endResume: number;
   prog: ProgramSlice;
-  facts: RangeFacts[];
+  facts: RangeFacts[] | PackedFacts;
   /** Instruction indexes (in the range) of syscall instructions. */
   syscallIdx: number[];
 }
@@ -70,8 +94,6 @@ export interface SplitOptions {
   sliceBytes?: number;
 }
 
-/** Below this, a range's hand-off costs more than decoding it here (libc's 1.3 MB .text stays whole). */
-export const SPLIT_MIN_BYTES = 2 * 1024 * 1024;
 
 export function sliceJob(input: CodeInput, sorted: FunctionStart[], refMode: number, bounds: number[]): SliceJob {
   const n = sorted.length;
@@ -112,6 +134,8 @@ export interface SliceCache {
   starts?: FunctionStart[];
   startSet?: Set<number>;
   plt?: Map<number, string>;
+  /** Import key → its first index in the job's pltKeys (packing). */
+  keyIndex?: Map<string, number>;
 }
 
 /** The starts of a job as FunctionStart objects (what Program.decodeFunctions reads: addresses and sizes). */
@@ -153,17 +177,94 @@ export function decodeSlice(job: SliceJob, k: number, resume?: number, cache: Sl
   return { k, assumedResume: assumed, endResume, prog, facts, syscallIdx };
 }
 
-/** A range's Program trimmed to its instructions, as transferable typed arrays. */
-export function trimmed(r: SliceResult): { result: SliceResult; transfer: ArrayBuffer[] } {
+/** A range as a worker posts it: its Program trimmed to its instructions and its facts packed, all transferable typed arrays. */
+export function trimmed(r: SliceResult, job: SliceJob, cache: SliceCache = {}): { result: SliceResult; transfer: ArrayBuffer[] } {
   const p = r.prog;
+  const nf = p.functions.length;
+  const packed = { end: new Float64Array(nf), first: new Int32Array(nf), last: new Int32Array(nf) };
+  p.functions.forEach((f, i) => {
+    packed.end[i] = f.end;
+    packed.first[i] = f.first;
+    packed.last[i] = f.last;
+  });
   const prog: ProgramSlice = {
     n: p.n, refCount: p.refCount,
     addr: p.addr.slice(0, p.n), len: p.len.slice(0, p.n), code: p.code.slice(0, p.n), kind: p.kind.slice(0, p.n), target: p.target.slice(0, p.n), fnOf: p.fnOf.slice(0, p.n),
     refInsn: p.refInsn.slice(0, p.refCount), refAddr: p.refAddr.slice(0, p.refCount), refOf: p.refOf.slice(0, p.refCount),
-    functions: p.functions.map((f) => ({ addr: f.addr, end: f.end, first: f.first, last: f.last })),
+    functions: [], packed,
   };
-  const transfer = [prog.addr, prog.len, prog.code, prog.kind, prog.target, prog.fnOf, prog.refInsn, prog.refAddr, prog.refOf].map((a) => a.buffer as ArrayBuffer);
-  return { result: { ...r, prog }, transfer };
+  const facts = Array.isArray(r.facts) ? packFacts(r.facts, job, cache) : r.facts;
+  const transfer = [prog.addr, prog.len, prog.code, prog.kind, prog.target, prog.fnOf, prog.refInsn, prog.refAddr, prog.refOf, packed.end, packed.first, packed.last, facts.lens, facts.values, facts.flags].map((a) => a.buffer as ArrayBuffer);
+  return { result: { ...r, prog, facts }, transfer };
+}
+
+function packFacts(facts: RangeFacts[], job: SliceJob, cache: SliceCache): PackedFacts {
+  let keyIndex = cache.keyIndex;
+  if (!keyIndex) {
+    cache.keyIndex = keyIndex = new Map();
+    job.pltKeys.forEach((k, i) => keyIndex!.has(k) || keyIndex!.set(k, i));
+  }
+  const lens = new Int32Array(facts.length * LISTS);
+  const flags = new Uint8Array(facts.length);
+  let total = 0;
+  for (const x of facts) {
+    for (const l of FACT_LISTS) total += x[l]?.length ?? 0;
+    total += x.imports.length + (x.importsTaken?.length ?? 0);
+  }
+  const values = new Float64Array(total);
+  let at = 0;
+  facts.forEach((x, i) => {
+    let j = i * LISTS;
+    for (const l of FACT_LISTS) {
+      const v = x[l] ?? [];
+      lens[j++] = v.length;
+      for (const n of v) values[at++] = n;
+    }
+    for (const v of [x.imports, x.importsTaken ?? []]) {
+      lens[j++] = v.length;
+      for (const key of v) values[at++] = keyIndex!.get(key)!;
+    }
+    flags[i] = (x.hasIndirectCall ? FLAG_INDIRECT_CALL : 0) | (x.hasIndirectJump ? FLAG_INDIRECT_JUMP : 0) | (x.importsTaken ? FLAG_IMPORTS_TAKEN : 0) | (x.dataRefs ? FLAG_DATA_REFS : 0);
+  });
+  return { lens, values, flags };
+}
+
+function unpackFacts(p: PackedFacts, job: SliceJob): RangeFacts[] {
+  const out: RangeFacts[] = new Array(p.flags.length);
+  let at = 0;
+  let j = 0;
+  const nums = () => {
+    const n = p.lens[j++];
+    const v: number[] = new Array(n);
+    for (let i = 0; i < n; i++) v[i] = p.values[at++];
+    return v;
+  };
+  const keys = () => {
+    const n = p.lens[j++];
+    const v: string[] = new Array(n);
+    for (let i = 0; i < n; i++) v[i] = job.pltKeys[p.values[at++]];
+    return v;
+  };
+  for (let i = 0; i < out.length; i++) {
+    const flags = p.flags[i];
+    const calls = nums();
+    const tailCalls = nums();
+    const outside = nums();
+    const addressTaken = nums();
+    const syscalls = nums();
+    const dataRefs = nums();
+    const dataAddressTaken = nums();
+    const imports = keys();
+    const importsTaken = keys();
+    const x: RangeFacts = { calls, tailCalls, outside, imports, addressTaken, hasIndirectCall: (flags & FLAG_INDIRECT_CALL) !== 0, hasIndirectJump: (flags & FLAG_INDIRECT_JUMP) !== 0, syscalls };
+    if (flags & FLAG_DATA_REFS) {
+      x.dataRefs = dataRefs;
+      x.dataAddressTaken = dataAddressTaken;
+    }
+    if (flags & FLAG_IMPORTS_TAKEN) x.importsTaken = importsTaken;
+    out[i] = x;
+  }
+  return out;
 }
 
 /**
@@ -276,11 +377,15 @@ export interface JoinedCode {
  * every function with its outside targets resolved against the whole program, and the
  * object's address-taken starts (`extra` first, then each function's in order) — what
  * decoding the whole object in one pass gives. A range whose assumed resume position is
- * not where the range before it ended is decoded again here with the right one.
+ * not where the range before it ended is decoded again here with the right one, and so
+ * is a range missing from `results`.
  */
 export function joinSlices(job: SliceJob, sorted: readonly FunctionStart[], results: SliceResult[], extra: Iterable<number> | undefined): JoinedCode {
-  const byK = [...results].sort((a, b) => a.k - b.k);
   const cache: SliceCache = { starts: sorted as FunctionStart[] };
+  const byK: SliceResult[] = new Array(job.bounds.length - 1);
+  for (const r of results) byK[r.k] = r;
+  // Every range, once: one a runner failed to bring back is decoded here.
+  for (let k = 0; k < byK.length; k++) if (!byK[k]) byK[k] = decodeSlice(job, k, k === 0 ? undefined : byK[k - 1].endResume, cache);
   for (let k = 1; k < byK.length; k++) {
     if (byK[k].assumedResume !== byK[k - 1].endResume) {
       byK[k] = decodeSlice(job, k, byK[k - 1].endResume, cache);
@@ -319,10 +424,18 @@ export function joinSlices(job: SliceJob, sorted: readonly FunctionStart[], resu
       prog.refAddr.set(p.refAddr.subarray(0, p.refCount), refAt);
       prog.refOf.set(p.refOf.subarray(0, p.refCount), refAt);
       const f0 = job.bounds[r.k];
-      p.functions.forEach((fn, j) => {
-        const s = sorted[f0 + j];
-        prog.functions.push({ addr: fn.addr, end: fn.end, name: s.name, exported: !!s.exported, first: fn.first + at, last: fn.last + at });
-      });
+      if (p.packed) {
+        const { end, first, last } = p.packed;
+        for (let j = 0; j < end.length; j++) {
+          const s = sorted[f0 + j];
+          prog.functions.push({ addr: s.addr, end: end[j], name: s.name, exported: !!s.exported, first: first[j] + at, last: last[j] + at });
+        }
+      } else {
+        p.functions.forEach((fn, j) => {
+          const s = sorted[f0 + j];
+          prog.functions.push({ addr: fn.addr, end: fn.end, name: s.name, exported: !!s.exported, first: fn.first + at, last: fn.last + at });
+        });
+      }
       at += p.n;
       refAt += p.refCount;
     }
@@ -341,7 +454,7 @@ export function joinSlices(job: SliceJob, sorted: readonly FunctionStart[], resu
   for (const r of byK) {
     for (const i of r.syscallIdx) syscallIdx.push(i + insnAt);
     insnAt += r.prog.n;
-    for (const x of r.facts) {
+    for (const x of Array.isArray(r.facts) ? r.facts : unpackFacts(r.facts, job)) {
       const pf = prog.functions[fi++];
       const unknownTargets: number[] = [];
       into.clear();
