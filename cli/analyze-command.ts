@@ -8,7 +8,7 @@ import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
 import { resolveInRoot, resolveLoadOrder, type FoundObject, type LibraryListing, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
 import { LibraryTreeIndex } from '../cache/library-trees';
-import { openedByHashes, resolveProgram, type ProgramObject, type ProgramResolution, type Provenance } from '../analysis/link';
+import type { ProgramObject, ProgramResolution, Provenance } from '../analysis/link';
 import { asConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
 import { SCAN_SOURCES } from '../stages/scan-file';
@@ -131,6 +131,8 @@ export async function analyzeBinary(root: string, rootPath: string, source: Summ
 }
 
 async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: ScanPool): Promise<AnalyzedBinary> {
+  // The walk (and the x86 code its argument rules load) only when a program is walked: a warm run reuses every result.
+  const { openedByHashes, resolveProgram } = require('../analysis/link') as typeof import('../analysis/link');
   const rootPath = plan.rootPath;
   const art = await source.get(plan.bytes, rootPath, pool);
   if (!art.analysis) return { path: rootPath, error: art.error ?? `${art.format}: no code to analyse`, missing: [] };
