@@ -1,5 +1,6 @@
 import type { ElfFile } from '../elf';
 import { analyzeGoBinary, GoSyscallAnalysis } from '../golang/go-syscalls';
+import type { SplitOptions } from '../x86/decode-slices';
 import { summarizeObject, ObjectSummary } from './object-summary';
 
 export interface GoSummary {
@@ -15,8 +16,8 @@ export interface GoSummary {
  * runs — and its list of unresolved sites replaces the generic one, whose Go-wrapper
  * "unknowns" it has resolved. The generic edges still carry cgo's calls into libc.
  */
-export function summarizeGoObject(elf: ElfFile, buf: Uint8Array): GoSummary | undefined {
-  const go = analyzeGoBinary(elf, buf);
+export function summarizeGoObject(elf: ElfFile, buf: Uint8Array, split: SplitOptions = {}): GoSummary | undefined {
+  const go = analyzeGoBinary(elf, buf, { split });
   if (!go) return undefined;
   const summary = summarizeObject(elf, { code: go.code, input: undefined as never });
   const entry = summary.entry ?? 0;

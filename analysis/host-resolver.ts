@@ -181,7 +181,7 @@ const isCompatible = (i: DynamicInfo) => i.elfClass === 64 && i.machine === 62;
  * The load order of a program whose executable sits at `exeRootPath` inside `root`:
  * its interpreter and every DT_NEEDED library, breadth-first, each path once.
  */
-export function resolveLoadOrder(root: string, exeRootPath: string, exe: DynamicInfo, files?: ObjectFiles): LoadOrder {
+export function resolveLoadOrder(root: string, exeRootPath: string, exe: DynamicInfo, files?: ObjectFiles, listing: LibraryListing = libraryFilesByName): LoadOrder {
   const musl = exe.interp !== undefined && /ld-musl/.test(exe.interp);
   let confDirs: string[] | undefined;
   const systemDirs = () => (confDirs ??= musl ? muslPathDirs(root) : [...ldSoConfDirs(root), ...GLIBC_DEFAULTS]);
@@ -252,7 +252,7 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
   const exeRef = { info: exe, dir: exeDir };
   let basenames: Map<string, string[]> | undefined;
   const byBasename = (name: string): FoundObject | undefined => {
-    basenames ??= libraryFilesByName(root);
+    basenames ??= listing(root);
     for (const p of basenames.get(name) ?? []) {
       const o = openInRoot(root, name, p, files);
       if (o && isCompatible(o.info)) return o;
@@ -301,12 +301,14 @@ const MAX_TREE_ENTRIES = 200_000;
  * (paths inside the root). Bounded in depth and entries; symlinked directories are not
  * followed (each file is found where it really is).
  */
-export function libraryFilesByName(root: string): Map<string, string[]> {
+export function libraryFilesByName(root: string, onDirectory?: (hostPath: string) => void): Map<string, string[]> {
   const out = new Map<string, string[]>();
   let seen = 0;
   const walk = (rootPath: string, depth: number) => {
     if (depth > MAX_TREE_DEPTH || seen > MAX_TREE_ENTRIES) return;
     let entries: fs.Dirent[];
+    // Told before it is read: a change after the caller's look at it shows in that look's successor.
+    onDirectory?.(path.join(root, rootPath));
     try {
       entries = fs.readdirSync(path.join(root, rootPath), { withFileTypes: true });
     } catch {
@@ -323,11 +325,21 @@ export function libraryFilesByName(root: string): Map<string, string[]> {
       }
     }
   };
-  for (const t of LIBRARY_TREES) {
-    const rp = resolveInRoot(root, t);
-    // /lib is often a link to /usr/lib: walk each real tree once.
-    if (rp && (rp === t || !LIBRARY_TREES.includes(rp))) walk(rp, 0);
-  }
+  for (const rp of libraryTreeRoots(root)) walk(rp, 0);
   for (const l of out.values()) l.sort();
   return out;
 }
+
+/** The library trees libraryFilesByName walks in a root, as paths inside it. */
+export function libraryTreeRoots(root: string): string[] {
+  const out: string[] = [];
+  for (const t of LIBRARY_TREES) {
+    const rp = resolveInRoot(root, t);
+    // /lib is often a link to /usr/lib: walk each real tree once.
+    if (rp && (rp === t || !LIBRARY_TREES.includes(rp))) out.push(rp);
+  }
+  return out;
+}
+
+/** libraryFilesByName, or a memo of it (cache/library-trees.ts). */
+export type LibraryListing = (root: string) => Map<string, string[]>;

@@ -2,6 +2,7 @@ import type { ElfFile } from '../elf';
 import { DT, R_X86_64 } from '../elf';
 import type { ObjectSummary } from '../schemas/types';
 import { decodeFunctions, finishAnalysis } from '../x86/analyze-object';
+import type { SplitOptions } from '../x86/decode-slices';
 import { codeInputFromElf } from '../x86/from-elf';
 import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
 import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
@@ -34,8 +35,8 @@ export interface AnalyzedObject {
   input: CodeInput;
 }
 
-/** Decodes an object with x86/ and returns the code analysis plus the input it was given. */
-export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | undefined {
+/** Decodes an object with x86/ (large ones in ranges, with `split`) and returns the code analysis plus the input it was given. */
+export function analyzeElf(elf: ElfFile, buf: Uint8Array, split: SplitOptions = {}): AnalyzedObject | undefined {
   const base = codeInputFromElf(elf, buf);
   if (!base) return undefined;
   // Key PLT stubs by versioned import name (memcpy@GLIBC_2.14 and memcpy@GLIBC_2.2.5
@@ -48,7 +49,7 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | unde
   }
   // Data references drive which address-taken functions count (analysis/data-regions.ts).
   let input: CodeInput = { ...base, pltTargets: plt, functionStarts: withGapStarts(elf, base), dataRefs: { absolute: elf.type === 'exec' } };
-  let decoded = decodeFunctions(input);
+  let decoded = decodeFunctions(input, split);
   // Direct calls to addresses that begin no known function (static functions of an
   // object without symbols or FDEs, e.g. musl's libc.so calling _dlstart_c) would be
   // dead ends: make them function starts and decode again, until none are left. Only
@@ -60,7 +61,7 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array): AnalyzedObject | unde
     for (const f of decoded.functions.values()) for (const t of f.unknownTargets) if (t >= lo && t < hi && !decoded.functions.has(t)) extra.add(t);
     if (!extra.size) break;
     input = { ...input, functionStarts: [...input.functionStarts, ...[...extra].map((addr) => ({ addr }))] };
-    decoded = decodeFunctions(input);
+    decoded = decodeFunctions(input, split);
   }
   return { code: finishAnalysis(decoded), input: decoded.input };
 }

@@ -6,8 +6,11 @@
  * The set: libc, libcrypto, libstdc++, python3.11, node, the loader, and a static musl
  * program compiled here from scan-identity.c (musl-gcc -static; skipped when absent).
  *
- * Usage: npx tsx bench/scan-identity.ts [--no-analyze] [--save DIR] [FILE...]
+ * Usage: npx tsx bench/scan-identity.ts [--no-analyze] [--pool] [--save DIR] [FILE...]
  *   --no-analyze  only the in-process scans (the CLI runs take most of the time)
+ *   --pool        scan on two pool workers instead of in process, so a large object's
+ *                 decode is split between them (workers/slice-help.ts): the digests
+ *                 must be those of a run without --pool
  *   --save DIR    also write each canonical scan to DIR/<name>.json (to diff two runs)
  * The last line is one digest over all lines above it: compare that between revisions.
  */
@@ -17,6 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { scanFile } from '../stages/scan-file';
+import { ScanPool } from '../workers/scan-pool';
 
 const DEFAULT_FILES = [
   '/usr/lib/x86_64-linux-gnu/libc.so.6',
@@ -49,9 +53,10 @@ function muslSample(dir: string): string | undefined {
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const noAnalyze = args.includes('--no-analyze');
+  const pool = args.includes('--pool') ? new ScanPool(2, undefined) : undefined;
   const saveAt = args.indexOf('--save');
   const saveDir = saveAt >= 0 ? args[saveAt + 1] : undefined;
   const given = args.filter((a, i) => !a.startsWith('--') && (saveAt < 0 || i !== saveAt + 1));
@@ -71,7 +76,7 @@ function main(): void {
       const bytes = readFileSync(f);
       const digest = sha(bytes);
       const t0 = process.hrtime.bigint();
-      const scan = JSON.stringify(canonical(scanFile(bytes, digest, f)));
+      const scan = JSON.stringify(canonical(pool ? await pool.scan({ bytes, digest, path: f }) : scanFile(bytes, digest, f)));
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (saveDir) writeFileSync(path.join(saveDir, `${name}.json`), scan);
       let analyzeSha = '-';
@@ -86,10 +91,11 @@ function main(): void {
       lines.push(`${name} file=${digest.slice(0, 12)} scan=${sha(scan).slice(0, 16)} analyze=${analyzeSha.slice(0, 16)}`);
       console.log(`${lines[lines.length - 1]}  (scan ${ms.toFixed(0)} ms)`);
     }
-    console.log(`ALL ${sha(lines.join('\n')).slice(0, 16)}${noAnalyze ? ' (scans only)' : ''}`);
+    console.log(`ALL ${sha(lines.join('\n')).slice(0, 16)}${noAnalyze ? ' (scans only)' : ''}${pool ? ` (scanned on workers; ${pool.stats.helped} decode(s) split)` : ''}`);
   } finally {
+    await pool?.close();
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-main();
+void main();

@@ -6,14 +6,16 @@ import { sha256Hex } from '../cache/digest';
 import { FileDigestIndex } from '../cache/file-digests';
 import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
-import { resolveInRoot, resolveLoadOrder, type FoundObject, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
-import { openedByHashes, resolveProgram, type ProgramObject, type ProgramResolution, type Provenance } from '../analysis/link';
+import { resolveInRoot, resolveLoadOrder, type FoundObject, type LibraryListing, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
+import { LibraryTreeIndex } from '../cache/library-trees';
+import type { ProgramObject, ProgramResolution, Provenance } from '../analysis/link';
 import { asConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
 import { SCAN_SOURCES } from '../stages/scan-file';
 import { syscallName } from '../syscalls/table';
 import { cachedScan, type ScanJob } from '../workers/scan-job';
 import { ScanPool } from '../workers/scan-pool';
+import { SPLIT_MIN_BYTES } from '../x86/split-threshold';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
 export const analyzeHelp = () => `confine analyze — the syscalls reachable from ELF files on disk
@@ -37,7 +39,9 @@ Options:
                      stops at DIR), never to the host's file
       --cache DIR    reuse per-file analyses and whole-program results by content
                      (per-file entries are shared with 'confine profiles'); a file is
-                     re-hashed only when its inode, size, mtime or ctime changed
+                     re-hashed only when its inode, size, mtime or ctime changed, and
+                     the library trees searched for dlopen names by file name are
+                     re-read only when one of their directories changed
       --json         one JSON object on stdout:
                      {"binaries":[{"path","syscalls":[names],"unresolvedSites":N}],"syscalls":[union]};
                      a PATH that could not be analysed has an "error" entry too
@@ -66,6 +70,8 @@ export class SummarySource {
     readonly store?: ContentStore,
     /** Digests of host files by identity and change times (with --cache): a warm run re-hashes nothing. */
     private readonly files?: FileDigestIndex,
+    /** Listings of library trees (dlopen names found by file name), kept with --cache while the directories are unchanged. */
+    readonly trees: LibraryTreeIndex = LibraryTreeIndex.open(),
   ) {}
 
   /** digestOf for bytes just read from `absPath`, from the file index when the file is unchanged. */
@@ -105,11 +111,11 @@ export interface ProgramPlan {
   failure?: unknown;
 }
 
-export function planProgram(root: string, rootPath: string, files?: ObjectFiles): ProgramPlan {
+export function planProgram(root: string, rootPath: string, files?: ObjectFiles, listing?: LibraryListing): ProgramPlan {
   const bytes = readFileSync(path.join(root, rootPath));
   try {
     const info = readDynamicInfo(bytes, rootPath);
-    return { rootPath, bytes, info, order: resolveLoadOrder(root, rootPath, info, files) };
+    return { rootPath, bytes, info, order: resolveLoadOrder(root, rootPath, info, files, listing) };
   } catch (failure) {
     return { rootPath, bytes, failure };
   }
@@ -127,6 +133,8 @@ export async function analyzeBinary(root: string, rootPath: string, source: Summ
 }
 
 async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: ScanPool): Promise<AnalyzedBinary> {
+  // The walk (and the x86 code its argument rules load) only when a program is walked: a warm run reuses every result.
+  const { openedByHashes, resolveProgram } = require('../analysis/link') as typeof import('../analysis/link');
   const rootPath = plan.rootPath;
   const art = await source.get(plan.bytes, rootPath, pool);
   if (!art.analysis) return { path: rootPath, error: art.error ?? `${art.format}: no code to analyse`, missing: [] };
@@ -167,7 +175,7 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   const unreadable = new Map<number, string>();
   const plans = rootPaths.map((rp, i) => {
     try {
-      return planProgram(root, rp, files);
+      return planProgram(root, rp, files, source.trees.listing);
     } catch (e) {
       unreadable.set(i, `cannot read it: ${(e as Error).message}`);
       return { rootPath: rp, bytes: new Uint8Array(0), failure: e };
@@ -201,7 +209,9 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
       if (!jobs.has(d)) jobs.set(d, o);
     }
   });
-  const pool = new ScanPool(ScanPool.sizeFor(jobs.size), store);
+  // A file with that much code (or more) may be large enough to decode on several workers.
+  const large = [...jobs.values()].filter((o) => o.bytes.length >= SPLIT_MIN_BYTES).length;
+  const pool = new ScanPool(ScanPool.sizeFor(jobs.size, large), store);
   try {
     const started = [...jobs.values()].sort((a, b) => b.bytes.length - a.bytes.length).map((o) => source.get(o.bytes, o.rootPath, pool));
     // Each program is walked as soon as its own objects are scanned (libc's while a large
@@ -351,10 +361,12 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   const root = existingPath('--root', values.root ?? '/', 'dir')!;
   const store = values.cache !== undefined ? new ContentStore(outputDir('--cache', values.cache), validator) : undefined;
   const files = store ? FileDigestIndex.open(path.join(store.root, 'file-digests.json')) : undefined;
+  const trees = LibraryTreeIndex.open(store ? path.join(store.root, 'library-trees.json') : undefined);
   const targets = positionals.map((p) => locateInRoot(root, p));
   const found = targets.filter((t): t is Located & { rootPath: string } => t.rootPath !== undefined);
-  const analysed = await analyzePrograms(root, found.map((t) => t.rootPath), new SummarySource(store, files));
+  const analysed = await analyzePrograms(root, found.map((t) => t.rootPath), new SummarySource(store, files, trees));
   await files?.save().catch(() => undefined); // an index not saved only costs re-hashing next time
+  await trees.save().catch(() => undefined); // likewise re-listing
   // In the order given, each under the path as given (inside the root), failures included.
   const byTarget = new Map<Located, AnalyzedBinary>(found.map((t, i) => [t, analysed[i]]));
   const results: AnalyzedBinary[] = targets.map((t) => ({ ...(byTarget.get(t) ?? { missing: [], error: t.error }), path: t.label }));

@@ -3,6 +3,7 @@ import { codeInputFromElf } from '../x86/from-elf';
 import { analyzeCode } from '../x86/analyze-object';
 import { K } from '../x86/program';
 import { RAX } from '../x86/registers';
+import type { SplitOptions } from '../x86/decode-slices';
 import type { CodeAnalysis, FunctionStart, ParamLoc } from '../x86/types';
 import { GoBuildInfo, readBuildInfo } from './buildinfo';
 import { EntryValue, GoFlow, locAtCall } from './go-flow';
@@ -68,6 +69,8 @@ export interface GoSyscallAnalysis {
 export interface GoAnalyzeOptions {
   /** Call levels to climb from a syscall instruction to the constant (default 8). */
   maxDepth?: number;
+  /** Where ranges of a large binary's functions are decoded (x86/decode-slices.ts); the result is the same. */
+  split?: SplitOptions;
 }
 
 /** Is this ELF a Go binary (has a Go function table)? */
@@ -113,7 +116,7 @@ export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOp
   };
   const starts: FunctionStart[] = [...goStarts];
   for (const s of base.functionStarts) if (!goAddrs.has(s.addr) && !inGo(s.addr)) starts.push(s);
-  const code = analyzeCode({ ...base, functionStarts: starts });
+  const code = analyzeCode({ ...base, functionStarts: starts }, opts.split);
   const t1 = performance.now();
 
   const reach = goReachability(elf, buf, code, pcln);

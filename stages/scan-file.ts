@@ -1,6 +1,7 @@
 import { isElf, parseElf, readDynamicInfo } from '../elf';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
+import type { SplitOptions } from '../x86/decode-slices';
 import type { Fingerprint } from '../cache/fingerprint';
 import type { CacheKey } from '../cache/digest';
 import { promises as fs } from 'node:fs';
@@ -54,9 +55,10 @@ const EM_X86_64 = 62;
  * What symbol-scan records for one file: the ELF dynamic facts and, for x86-64 code,
  * the object summary the whole-program walk (analysis/link.ts) needs. Malformed ELF
  * is a value in the artifact, not an exception: one hostile file must not fail a
- * whole image.
+ * whole image. `split` lets a large object's decode run in ranges on other threads
+ * (workers/slice-help.ts); the artifact is the same with or without it.
  */
-export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: string): ElfScanArtifact {
+export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: string, split: SplitOptions = {}): ElfScanArtifact {
   const base = { digest, size: bytes.length };
   if (!isElf(bytes)) return { ...base, format: 'not-elf' };
   try {
@@ -76,7 +78,7 @@ export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: str
     const elf = parseElf(bytes, pathForMessages);
     const { summarizeGoObject } = require('../analysis/go-summary') as GoSummaryModule;
     const { analyzeElf, summarizeObject } = require('../analysis/object-summary') as ObjectSummaryModule;
-    const go = summarizeGoObject(elf, bytes);
+    const go = summarizeGoObject(elf, bytes, split);
     if (go) {
       const g = go.go;
       return {
@@ -92,7 +94,7 @@ export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: str
         },
       };
     }
-    const analyzed = analyzeElf(elf, bytes);
+    const analyzed = analyzeElf(elf, bytes, split);
     if (!analyzed) return { ...out, error: 'no executable .text section: nothing to analyse' };
     return { ...out, analysis: summarizeObject(elf, analyzed) };
   } catch (e) {

@@ -48,3 +48,40 @@ describe('BoundedScanner: scans on workers, stoppable and bounded', () => {
     await s.close();
   }, 120000);
 });
+
+describe('BoundedScanner: a large object decoded by several workers', () => {
+  // Small ranges, so libc (1.3 MB of code, under the real threshold) is split here.
+  const SPLIT = { minBytes: 0, sliceBytes: 16 * 1024 };
+
+  it('gives what the inline scan gives', async () => {
+    const s = new BoundedScanner(2, 600_000, () => {
+      throw new Error('fell back');
+    }, undefined, SPLIT);
+    try {
+      const j = job();
+      expect(await s.scan(j)).toEqual(inline(j));
+      expect(s.running).toBe(0);
+    } finally {
+      await s.close();
+    }
+  }, 120000);
+
+  it('an abort while ranges are out ends the scan at once; the helper stops and serves the next scan', async () => {
+    const s = new BoundedScanner(2, 600_000, inline, undefined, SPLIT);
+    const ac = new AbortController();
+    const p = s.scan(job(), ac.signal);
+    // Aborted the moment a helper is handed ranges: the split is under way.
+    const poll = setInterval(() => s.helped > 0 && ac.abort(), 1);
+    try {
+      await expect(p).rejects.toMatchObject({ kind: 'interrupted' });
+    } finally {
+      clearInterval(poll);
+    }
+    expect(s.helped).toBeGreaterThan(0);
+    expect(s.running).toBe(0);
+    const j = job();
+    expect(await s.scan(j)).toEqual(inline(j));
+    expect(s.running).toBe(0);
+    await s.close();
+  }, 120000);
+});

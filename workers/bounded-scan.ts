@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
 import type { ScanJob } from './scan-job';
-import type { ScanReply, ScanRequest } from './scan-worker';
+import type { ScanReply, ScanRequest, ScanWorkerData } from './scan-worker';
+import { HelpBoard } from './slice-help';
 
 /**
  * The pipeline's per-file scans, off the main thread and bounded. A scan of a large or
@@ -23,12 +24,18 @@ export class BoundedScanner {
   private live = 0;
   private nextId = 0;
   private broken = false;
+  /** Large objects' decode ranges on offer to idle workers (slice-help.ts). */
+  private readonly board = new HelpBoard<Worker>();
+  /** Offers of decode ranges handed to a helper. */
+  helped = 0;
 
   constructor(
     readonly size: number,
     readonly timeLimitMs: number,
     private readonly fallback: (job: ScanJob) => ElfScanArtifact,
     private readonly script = path.join(__dirname, `scan-worker${path.extname(__filename)}`),
+    /** Sizes for splitting a large object's decode (tests: small ones); defaults in x86/decode-slices.ts. */
+    private readonly split?: ScanWorkerData['split'],
   ) {}
 
   async scan(job: ScanJob, signal?: AbortSignal): Promise<ElfScanArtifact> {
@@ -55,6 +62,8 @@ export class BoundedScanner {
         worker.off('exit', onGone);
         if (keep) this.release(worker);
         else {
+          // Helpers stop at their next range; the scan they helped is gone.
+          this.board.cancel(worker);
           this.live--;
           void worker.terminate();
           // Someone waiting for a worker gets a fresh one in its place.
@@ -129,15 +138,37 @@ export class BoundedScanner {
     if (next) return next(w);
     w.unref();
     this.idle.push(w);
+    this.offerHelp();
+  }
+
+  /** Idle workers help decode the ranges a busy one offers; with room, one more is started for it. */
+  private offerHelp(): void {
+    const help = (w: Worker) => {
+      const req = this.board.next(w);
+      if (!req) return;
+      this.helped++;
+      w.postMessage(req, [req.port]);
+    };
+    for (const w of this.idle) help(w);
+    while (!this.broken && this.live < this.size && !this.waiters.length && this.board.wanted()) {
+      const w = this.start();
+      if (!w) return;
+      this.idle.push(w);
+      help(w);
+    }
   }
 
   private start(): Worker | undefined {
     try {
+      const workerData: ScanWorkerData = { helpers: this.size - 1, ...(this.split ? { split: this.split } : {}) };
       const w = path.extname(this.script) === '.js'
-        ? new Worker(this.script, { workerData: {} })
+        ? new Worker(this.script, { workerData })
         : // TypeScript sources (tsx, jest): the worker registers tsx's hook before loading its entry.
-          new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(this.script)});`, { eval: true, workerData: {} });
+          new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(this.script)});`, { eval: true, workerData });
       this.live++;
+      w.on('message', (m: unknown) => {
+        if (this.board.take(w, m)) this.offerHelp();
+      });
       // An idle worker that dies is dropped; a busy one is handled by its scan.
       w.once('exit', () => {
         const i = this.idle.indexOf(w);

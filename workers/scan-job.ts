@@ -2,6 +2,7 @@ import { ContentStore } from '../cache/content-store';
 import { fingerprintKey } from '../cache/fingerprint';
 import type { ElfScanArtifact } from '../schemas/types';
 import { scanFile, scanFingerprint } from '../stages/scan-file';
+import type { SplitOptions } from '../x86/decode-slices';
 
 /** One file to scan: its bytes, `sha256:` digest, and the path messages name it by. */
 export interface ScanJob {
@@ -20,6 +21,8 @@ export async function cachedScan(
   job: ScanJob,
   /** Given, the new entry's write is handed over instead of awaited: the caller answers first and writes after. */
   deferWrite?: (write: () => Promise<void>) => void,
+  /** Where a large object's decode ranges may run (a worker's helpers, slice-help.ts). */
+  split?: SplitOptions,
 ): Promise<ElfScanArtifact> {
   const fp = scanFingerprint(job.digest);
   const t0 = performance.now();
@@ -31,7 +34,7 @@ export async function cachedScan(
     }
   }
   const t1 = performance.now();
-  const art = scanFile(job.bytes, job.digest, job.path);
+  const art = scanFile(job.bytes, job.digest, job.path, split);
   const t2 = performance.now();
   const write = async () => {
     const t3 = performance.now();

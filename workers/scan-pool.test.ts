@@ -27,7 +27,7 @@ test('workers answer every job exactly as an inline scan would', async () => {
   try {
     const got = await Promise.all(jobs.map((j) => pool.scan(j)));
     expect(got).toEqual(jobs.map((j) => scanFile(j.bytes, j.digest, j.path)));
-    expect(pool.stats).toEqual({ inWorker: jobs.length, inline: 0 });
+    expect(pool.stats).toEqual({ inWorker: jobs.length, inline: 0, helped: 0 });
   } finally {
     await pool.close();
   }
@@ -101,4 +101,24 @@ describe('with a store', () => {
     const { cachedScan } = require('./scan-job') as typeof import('./scan-job');
     return cachedScan(store, jobs[0]);
   };
+});
+
+describe('a large object decoded by several workers', () => {
+  const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
+  // Small ranges, so libc (1.3 MB of code, under the real threshold) is split here.
+  const SPLIT = { minBytes: 0, sliceBytes: 16 * 1024 };
+
+  test('one job: a second worker is started to help, and the artifact is the inline one', async () => {
+    const bytes = fs.readFileSync(LIBC);
+    const job = { bytes, digest: `sha256:${sha256Hex(bytes)}`, path: LIBC };
+    const pool = new ScanPool(2, undefined, undefined, SPLIT);
+    try {
+      const got = await pool.scan(job);
+      expect(pool.stats.helped).toBeGreaterThan(0);
+      expect(pool.stats.inWorker).toBe(1);
+      expect(got).toEqual(scanFile(job.bytes, job.digest, job.path));
+    } finally {
+      await pool.close();
+    }
+  }, 120000);
 });

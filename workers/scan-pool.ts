@@ -5,6 +5,7 @@ import type { ContentStore } from '../cache/content-store';
 import type { ElfScanArtifact } from '../schemas/types';
 import { cachedScan, type ScanJob } from './scan-job';
 import type { ScanReply, ScanRequest, ScanWorkerData } from './scan-worker';
+import { HelpBoard, type HelpRequest } from './slice-help';
 
 /**
  * Scans files on worker threads, a few at a time: the scans of different objects are
@@ -22,21 +23,30 @@ export class ScanPool {
   private readonly pending = new Map<number, { job: ScanJob; resolve: (a: ElfScanArtifact) => void; reject: (e: unknown) => void; worker: Worker }>();
   private nextId = 0;
   private broken = false;
-  /** Jobs answered by a worker and jobs run on the calling thread (fallbacks included). */
-  readonly stats = { inWorker: 0, inline: 0 };
+  /** Large objects' decode ranges on offer to idle workers (slice-help.ts). */
+  private readonly board = new HelpBoard<Worker>();
+  /** Jobs answered by a worker and jobs run on the calling thread (fallbacks included); offers of decode ranges handed to a helper. */
+  readonly stats = { inWorker: 0, inline: 0, helped: 0 };
 
   constructor(
     readonly size: number,
     private readonly store: ContentStore | undefined,
     /** The worker's entry file; tests point it elsewhere to exercise the fallback. */
     private readonly script = path.join(__dirname, `scan-worker${path.extname(__filename)}`),
+    /** Sizes for splitting a large object's decode (tests: small ones); defaults in x86/decode-slices.ts. */
+    private readonly split?: ScanWorkerData['split'],
   ) {}
 
-  /** Workers to use for `jobs` files: CONFINE_SCAN_WORKERS if set (0 = none), else one per core, at most 4. */
-  static sizeFor(jobs: number): number {
+  /**
+   * Workers to use for `jobs` files: CONFINE_SCAN_WORKERS if set (0 = none), else one per
+   * core, at most 4. `large` of them are big enough to be decoded by several workers
+   * (x86/decode-slices.ts SPLIT_MIN_BYTES): then even one job uses them all.
+   */
+  static sizeFor(jobs: number, large = 0): number {
     const env = process.env.CONFINE_SCAN_WORKERS;
     const want = env !== undefined && /^\d+$/.test(env) ? Number(env) : Math.min(availableParallelism(), 4);
-    // One job gains nothing from a thread that first has to load the analysis.
+    if (large > 0) return want;
+    // One small job gains nothing from a thread that first has to load the analysis.
     return jobs < 2 ? 0 : Math.min(want, jobs);
   }
 
@@ -79,7 +89,7 @@ export class ScanPool {
     while (this.queue.length) {
       let slot = this.workers.findIndex((w) => !w.busy);
       if (slot < 0) {
-        if (this.workers.length >= this.size) return;
+        if (this.workers.length >= this.size) break;
         const w = this.start();
         if (!w) {
           this.fallBack();
@@ -94,12 +104,13 @@ export class ScanPool {
       this.pending.set(id, { job, resolve, reject, worker: this.workers[slot].worker });
       this.workers[slot].worker.postMessage({ id, ...job } satisfies ScanRequest);
     }
+    this.offerHelp();
   }
 
   private start(): Worker | undefined {
     const script = this.script;
     const ext = path.extname(script);
-    const workerData: ScanWorkerData = this.store ? { cacheDir: this.store.root } : {};
+    const workerData: ScanWorkerData = { ...(this.store ? { cacheDir: this.store.root } : {}), helpers: this.size - 1, ...(this.split ? { split: this.split } : {}) };
     let w: Worker;
     try {
       if (ext === '.js') w = new Worker(script, { workerData });
@@ -112,7 +123,10 @@ export class ScanPool {
     } catch {
       return undefined;
     }
-    w.on('message', (m: ScanReply) => this.done(w, m));
+    w.on('message', (m: ScanReply) => {
+      if (this.board.take(w, m)) this.offerHelp();
+      else this.done(w, m);
+    });
     w.on('error', () => this.lost(w));
     w.on('exit', () => this.lost(w));
     return w;
@@ -140,6 +154,7 @@ export class ScanPool {
     if (idx < 0) return;
     this.workers.splice(idx, 1);
     this.broken = true;
+    this.board.cancel(w);
     for (const [id, p] of this.pending) {
       if (p.worker !== w) continue;
       this.pending.delete(id);
@@ -149,6 +164,28 @@ export class ScanPool {
     for (const [id, owner] of this.writes) if (owner === w) this.writeSettled(id);
     void w.terminate();
     this.fallBack();
+  }
+
+  /** Idle workers help decode the ranges a busy one offers. */
+  private offerHelp(): void {
+    for (const w of this.workers) {
+      if (w.busy) continue;
+      const req = this.board.next(w.worker);
+      if (req) this.help(w.worker, req);
+    }
+    // Room for a worker not started yet (one large job, few others): start one to help.
+    while (!this.broken && this.workers.length < this.size && this.board.wanted()) {
+      const w = this.start();
+      if (!w) return;
+      this.workers.push({ worker: w, busy: false });
+      const req = this.board.next(w);
+      if (req) this.help(w, req);
+    }
+  }
+
+  private help(w: Worker, req: HelpRequest): void {
+    this.stats.helped++;
+    w.postMessage(req, [req.port]);
   }
 
   private fallBack(): void {

@@ -1,6 +1,7 @@
 import { BackwardFlow, Recovered } from './dataflow';
 import { noReturnTargets } from './noreturn';
-import { K, Program } from './program';
+import { decodeSlice, joinSlices, sliceBounds, sliceJob, type SplitOptions } from './decode-slices';
+import { K, Program, refModeOf } from './program';
 import { RAX } from './registers';
 import type { CodeAnalysis, CodeInput, FunctionInfo, SyscallInsn, SyscallSite, ValueSet } from './types';
 
@@ -12,8 +13,8 @@ const INSN: Record<number, SyscallInsn> = { [K.SYSCALL]: 'syscall', [K.INT80]: '
  * through PLT stubs, address-taken functions, indirect transfers, and every
  * syscall instruction with the numbers that can reach %eax there.
  */
-export function analyzeCode(input: CodeInput): CodeAnalysis {
-  return finishAnalysis(decodeFunctions(input));
+export function analyzeCode(input: CodeInput, split: SplitOptions = {}): CodeAnalysis {
+  return finishAnalysis(decodeFunctions(input, split));
 }
 
 /** The first half of analyzeCode: decoding and per-function facts, without any data-flow. */
@@ -33,116 +34,21 @@ export interface DecodedCode {
  * rounds for unknown call targets) looks at these facts only, and runs the data-flow
  * half once, on its final input: finishAnalysis(decodeFunctions(input)) is
  * analyzeCode(input).
+ *
+ * With `split.runSlices`, a large object's functions are decoded in ranges, possibly on
+ * other threads, and joined (x86/decode-slices.ts): the result is the same either way.
  */
-export function decodeFunctions(input: CodeInput): DecodedCode {
+export function decodeFunctions(input: CodeInput, split: SplitOptions = {}): DecodedCode {
   const t0 = performance.now();
-  const prog = Program.decode(input.code, input.codeVaddr, input.functionStarts, input.dataRefs ? { dataRefs: input.dataRefs } : {});
+  const sorted = Program.sortedStarts(input.code, input.codeVaddr, input.functionStarts);
+  const bounds = sliceBounds(sorted, input.codeVaddr, input.code.length, split);
+  const job = sliceJob(input, sorted, refModeOf(input.dataRefs ? { dataRefs: input.dataRefs } : {}), bounds);
+  const here = { starts: sorted, startSet: new Set(job.addrs), plt: input.pltTargets };
+  const decodeHere = (k: number) => decodeSlice(job, k, undefined, here);
+  const count = bounds.length - 1;
+  const results = count > 1 && split.runSlices ? split.runSlices(job, count, decodeHere) : Array.from({ length: count }, (_, k) => decodeHere(k));
+  const { prog, functions, addressTaken, syscallIdx } = joinSlices(job, sorted, results, input.extraAddressTaken);
   const t1 = performance.now();
-
-  const starts = new Set(prog.functions.map((f) => f.addr));
-  const addressTaken = new Set<number>();
-  for (const a of input.extraAddressTaken ?? []) if (starts.has(a)) addressTaken.add(a);
-
-  const functions = new Map<number, FunctionInfo>();
-  const syscallIdx: number[] = [];
-  // One set of each per object, emptied per function: ~5 Set allocations per function
-  // were a large share of the analysis of big objects (GC).
-  const calls = new Set<number>();
-  const tails = new Set<number>();
-  const into = new Set<number>();
-  const imports = new Set<number | string>();
-  const taken = new Set<number>();
-  const importsTaken = new Set<string>();
-  const list = <T>(s: Set<T>): T[] => (s.size ? [...s] : []);
-  // Materialised constants are mostly not PLT addresses: a range check saves the map lookup.
-  let pltLo = Infinity;
-  let pltHi = -Infinity;
-  for (const a of input.pltTargets.keys()) {
-    if (a < pltLo) pltLo = a;
-    if (a > pltHi) pltHi = a;
-  }
-  const withRefs = !!input.dataRefs;
-  // Data references arrive in instruction order, so each function's are one run.
-  let ref = 0;
-  const refs = new Set<number>();
-  const refsTaken = new Set<number>();
-  for (let f = 0; f < prog.functions.length; f++) {
-    const pf = prog.functions[f];
-    const unknownTargets: number[] = [];
-    const fnSyscalls: number[] = [];
-    let hasIndirectCall = false;
-    let hasIndirectJump = false;
-    calls.clear();
-    tails.clear();
-    into.clear();
-    imports.clear();
-    taken.clear();
-    importsTaken.clear();
-    for (let i = pf.first; i < pf.last; i++) {
-      const kind = prog.kind[i];
-      switch (kind) {
-        case K.CALL:
-        case K.JMP:
-        case K.JCC: {
-          const t = prog.target[i];
-          if (t >= pf.addr && t < pf.end) break; // intra-function
-          const imp = input.pltTargets.get(t);
-          if (imp !== undefined) imports.add(imp);
-          else if (starts.has(t)) (kind === K.CALL ? calls : tails).add(t);
-          else {
-            const g = prog.functionIndexContaining(t);
-            if (g !== undefined) into.add(prog.functions[g].addr);
-            else unknownTargets.push(t);
-          }
-          break;
-        }
-        case K.CALL_IND:
-          hasIndirectCall = true;
-          break;
-        case K.JMP_IND:
-          hasIndirectJump = true;
-          break;
-        case K.SYSCALL:
-        case K.INT80:
-        case K.SYSENTER:
-          syscallIdx.push(i);
-          fnSyscalls.push(prog.addr[i]);
-          break;
-        case K.NEXT: {
-          const t = prog.target[i];
-          if (!Number.isNaN(t) && starts.has(t)) taken.add(t);
-          else if (t >= pltLo && t <= pltHi) {
-            const imp = input.pltTargets.get(t);
-            if (imp !== undefined) importsTaken.add(imp);
-          }
-          break;
-        }
-      }
-    }
-    refs.clear();
-    refsTaken.clear();
-    while (ref < prog.refCount && prog.refInsn[ref] < pf.last) {
-      if (prog.refInsn[ref] >= pf.first) {
-        refs.add(prog.refAddr[ref]);
-        if (prog.refOf[ref]) refsTaken.add(prog.refAddr[ref]);
-      }
-      ref++;
-    }
-    const info: FunctionInfo = {
-      addr: pf.addr, end: pf.end, name: pf.name, exported: pf.exported,
-      calls: list(calls), tailCalls: list(tails), jumpsInto: list(into), imports: list(imports).map(String), addressTaken: list(taken),
-      hasIndirectCall, hasIndirectJump, syscalls: fnSyscalls, unknownTargets,
-    };
-    // Assigned, not spread from a temporary object per function (a slow object clone).
-    if (withRefs) {
-      info.dataRefs = list(refs);
-      info.dataAddressTaken = list(refsTaken);
-    }
-    if (importsTaken.size) info.importsTaken = list(importsTaken);
-    for (const a of taken) addressTaken.add(a);
-    functions.set(pf.addr, info);
-  }
-
   return { input, prog, functions, addressTaken, syscallIdx, t0, t1 };
 }
 

@@ -139,6 +139,8 @@ export class Program {
   }
 
   private refMode = REF_NONE;
+  /** Offset in `bytes` of the first byte the current decoder was given (decodeFunctions). */
+  private origin = 0;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -177,7 +179,7 @@ export class Program {
     this.reserve(Math.ceil(this.addr.length * 1.5));
   }
 
-  private reserve(cap: number): void {
+  reserve(cap: number): void {
     if (cap <= this.addr.length) return;
     const g = <T extends Float64Array | Uint8Array | Uint16Array | Int32Array>(a: T, C: new (n: number) => T): T => {
       const b = new C(cap);
@@ -198,11 +200,24 @@ export class Program {
    * (`absolute`) absolute displacements and immediates too.
    */
   static decode(bytes: Uint8Array, base: number, starts: FunctionStart[], opts: { dataRefs?: { absolute: boolean } } = {}): Program {
-    const p = new Program(bytes, base);
-    p.refMode = opts.dataRefs ? (opts.dataRefs.absolute ? REF_ABSOLUTE : REF_PIC) : REF_NONE;
+    const sorted = Program.sortedStarts(bytes, base, starts);
+    const p = Program.empty(bytes, base, refModeOf(opts));
     // x86-64 code averages 3.5-4 bytes an instruction (Go's a little less): size the
     // arrays once instead of doubling (and copying) them a dozen times on a large object.
     p.reserve(Math.ceil(bytes.length / 3.2) + 1024);
+    p.decodeFunctions(sorted, 0, sorted.length, base);
+    return p;
+  }
+
+  /** A program with no instructions yet, recording data references as `refMode` says (REF_*). */
+  static empty(bytes: Uint8Array, base: number, refMode: number): Program {
+    const p = new Program(bytes, base);
+    p.refMode = refMode;
+    return p;
+  }
+
+  /** The function starts decode works on: inside the code, one per address (aliases merged), in address order. */
+  static sortedStarts(bytes: Uint8Array, base: number, starts: FunctionStart[]): FunctionStart[] {
     const end = base + bytes.length;
     const byAddr = new Map<number, FunctionStart>();
     for (const s of starts) {
@@ -216,12 +231,30 @@ export class Program {
         prev.exported = prev.exported || s.exported;
       }
     }
-    const sorted = [...byAddr.values()].sort((a, b) => a.addr - b.addr);
-    const decoder = new Decoder(64, bytes, DecoderOptions.None);
+    return [...byAddr.values()].sort((a, b) => a.addr - b.addr);
+  }
+
+  /**
+   * Decodes functions sorted[from..to) and appends them (fnOf holds their index in
+   * `sorted`). `resumeAt` is where code resumes after function from-1 (its start when
+   * from is 0); returns that position after function to-1, so ranges decoded apart and
+   * concatenated (x86/decode-slices.ts) give exactly what one pass gives.
+   */
+  decodeFunctions(sorted: readonly FunctionStart[], from: number, to: number, resumeAt: number): number {
+    const p = this;
+    const base = this.base;
+    const end = base + this.bytes.length;
+    // The decoder gets only the bytes this range can read (iced copies them into its
+    // memory): from where decoding may resume to the start after the range, plus one
+    // longest instruction for a straddling one. The same bytes decode the same way.
+    const rangeEnd = to < sorted.length ? sorted[to].addr : end;
+    const lo = Math.max(0, Math.min(resumeAt, from < to ? sorted[from].addr : resumeAt) - base);
+    const hi = Math.min(this.bytes.length, rangeEnd - base + 16);
+    const decoder = new Decoder(64, lo === 0 && hi === this.bytes.length ? this.bytes : this.bytes.subarray(lo, Math.max(lo, hi)), DecoderOptions.None);
+    this.origin = lo;
     const ins = new Instruction();
-    let resumeAt = base;
     try {
-      for (let f = 0; f < sorted.length; f++) {
+      for (let f = from; f < to; f++) {
         const s = sorted[f];
         const next = f + 1 < sorted.length ? sorted[f + 1].addr : end;
         const stop = s.size && s.size > 0 ? Math.min(s.addr + s.size, next) : next;
@@ -230,7 +263,7 @@ export class Program {
         // A start inside the previous function's trailing nop padding (glibc's signal
         // trampoline FDE begins one byte early, so unwinders find it from pc-1): the
         // code really begins after the nop.
-        if (resumeAt < s.addr) resumeAt = base + nopPaddingEnd(decoder, ins, resumeAt - base, s.addr - base);
+        if (resumeAt < s.addr) resumeAt = base + nopPaddingEnd(decoder, ins, resumeAt - base, s.addr - base, this.origin);
         const from = resumeAt > s.addr && resumeAt < stop ? resumeAt : s.addr;
         resumeAt = base + p.decodeRange(decoder, ins, from - base, stop - base, f);
         // Hand-written assembly may end its FDE before its code does (glibc's clone3
@@ -249,7 +282,12 @@ export class Program {
       ins.free();
       decoder.free();
     }
-    return p;
+    return resumeAt;
+  }
+
+  /** How data references are recorded (REF_NONE, REF_PIC, REF_ABSOLUTE). */
+  get referenceMode(): number {
+    return this.refMode;
   }
 
   /**
@@ -312,7 +350,7 @@ export class Program {
   private decodeRange(decoder: Decoder, ins: Instruction, from: number, to: number, fnIdx: number): number {
     const bytes = this.bytes;
     const base = this.base;
-    (decoder as unknown as { position: number }).position = from;
+    (decoder as unknown as { position: number }).position = from - this.origin;
     let pos = from;
     let straddlingNopEnd = to;
     while (pos < to) {
@@ -353,7 +391,7 @@ export class Program {
       if (code === Code.INVALID) {
         // Resynchronise one byte later; the STOP kind keeps data-flow from walking through it.
         pos = pos - len + 1;
-        (decoder as unknown as { position: number }).position = pos;
+        (decoder as unknown as { position: number }).position = pos - this.origin;
       }
     }
     return straddlingNopEnd;
@@ -361,8 +399,8 @@ export class Program {
 }
 
 /** Sweeps the gap before a function start; if it is nop padding whose last nop straddles the start, returns that nop's end. */
-function nopPaddingEnd(decoder: Decoder, ins: Instruction, from: number, to: number): number {
-  (decoder as unknown as { position: number }).position = from;
+function nopPaddingEnd(decoder: Decoder, ins: Instruction, from: number, to: number, origin: number): number {
+  (decoder as unknown as { position: number }).position = from - origin;
   let pos = from;
   while (pos < to) {
     decoder.decodeOut(ins);
@@ -421,9 +459,13 @@ function materialisedAddress(ins: Instruction, code: number, bytes: Uint8Array, 
   }
 }
 
-const REF_NONE = 0;
-const REF_PIC = 1;
-const REF_ABSOLUTE = 2;
+export const REF_NONE = 0;
+export const REF_PIC = 1;
+export const REF_ABSOLUTE = 2;
+
+export function refModeOf(opts: { dataRefs?: { absolute: boolean } }): number {
+  return opts.dataRefs ? (opts.dataRefs.absolute ? REF_ABSOLUTE : REF_PIC) : REF_NONE;
+}
 
 /** REL8 / REL32 / MATERIALISING as bits per Code: the decode loop tests every instruction, a typed array beats three Set lookups. */
 const F_REL8 = 1;
