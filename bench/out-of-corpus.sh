@@ -8,12 +8,15 @@
 #   bench/out-of-corpus.sh                 build missing images, verify all, print the table
 #   bench/out-of-corpus.sh NAME...         only these
 #   bench/out-of-corpus.sh --build-only    build missing images and stop
+#   bench/out-of-corpus.sh --deep          after verify, workloads beyond the probe under
+#                                          each profile in log mode (out-of-corpus/deep/deep.py)
 #   bench/out-of-corpus.sh --force         rebuild the images even if present
 #   bench/out-of-corpus.sh --clean         remove every confine-ooc/* image and the /tmp dirs
 #
 # Env: OOC_TMP (default /tmp/ooc) holds cache/, results/, out/ and the build scratch;
-# DURATION (default 10) is verify's --duration. Ports: 127.0.0.1:28101-28108.
-# Exit 1 when any image failed, had a false negative or failed its probe.
+# DURATION (default 10) is verify's --duration. Ports: 127.0.0.1:28101-28108 (verify),
+# 28111-28118 (--deep). Exit 1 when any image failed, had a false negative or failed
+# its probe, or (--deep) a workload failed or logged a syscall its profile denies.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 here="$repo/bench/out-of-corpus"
@@ -125,13 +128,14 @@ verify() {
 }
 
 main() {
-  local force=0 build_only=0 want=()
+  local force=0 build_only=0 deep=0 want=()
   while [ $# -gt 0 ]; do
     case $1 in
       --clean) clean; return 0 ;;
       --force | -f) force=1 ;;
       --build-only) build_only=1 ;;
-      --help | -h) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
+      --deep) deep=1 ;;
+      --help | -h) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
       -*) die "unknown option $1 (try --help)" ;;
       *) want+=("$1") ;;
     esac
@@ -141,7 +145,17 @@ main() {
   docker info >/dev/null 2>&1 || die "docker engine not reachable"
   build_missing "$force" "${want[@]}"
   [ "$build_only" -eq 0 ] || return 0
-  verify "${want[@]}"
+  local rc=0 n
+  verify "${want[@]}" || rc=$?
+  if [ "$deep" -eq 1 ]; then
+    local with=()
+    # Only images verify wrote a profile for (a failed one has none).
+    for n in "${want[@]}"; do [ -f "$tmp/results/$n.seccomp.json" ] && with+=("$n"); done
+    echo
+    echo "deep workloads (log mode; '~' = pid never seen in the container's cgroup, exe in the image; '?' = neither, maybe another container's):"
+    python3 "$here/deep/deep.py" "$tmp/results" "${with[@]}" || rc=1
+  fi
+  return $rc
 }
 
 main "$@"
