@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Out-of-corpus check: profiles are judged on images that are not in the repository, so
-# this builds eight servers the analysis was never tuned on (Debian bookworm packages,
+# this builds nine servers the analysis was never tuned on (Debian bookworm packages,
 # as images/build.sh does) and runs `confine verify` on them with their probes, with a
 # private cache and results dir under /tmp (never the checkout's .confine-cache/results).
 # Prints per image: allowed syscalls, false negatives, probe, unresolved sites, failures.
@@ -14,8 +14,8 @@
 #   bench/out-of-corpus.sh --clean         remove every confine-ooc/* image and the /tmp dirs
 #
 # Env: OOC_TMP (default /tmp/ooc) holds cache/, results/, out/ and the build scratch;
-# DURATION (default 10) is verify's --duration. Ports: 127.0.0.1:28101-28108 (verify),
-# 28111-28118 (--deep). Exit 1 when any image failed, had a false negative or failed
+# DURATION (default 10) is verify's --duration. Ports: 127.0.0.1:28101-28109 (verify),
+# 28111-28119 (--deep). Exit 1 when any image failed, had a false negative or failed
 # its probe, or (--deep) a workload failed or logged a syscall its profile denies.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,7 +24,7 @@ tmp="${OOC_TMP:-/tmp/ooc}"
 REPO=confine-ooc
 SUITE=bookworm
 PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ALL=(lighttpd haproxy squid openssh nodejs php exim4 ruby)
+ALL=(lighttpd haproxy squid openssh nodejs php exim4 ruby postfix)
 SLIM_HOOK='rm -rf "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/*; find "$1"/usr/share/doc -type f ! -name copyright -delete'
 
 log() { printf '[out-of-corpus] %s\n' "$*" >&2; }
@@ -86,6 +86,11 @@ build_one() {
       # un.rb's httpd needs WEBrick, a separate package since Ruby 3.0.
       debian_image ruby ruby,ruby-webrick \
         'WORKDIR /srv' 'CMD ["ruby", "-run", "-e", "httpd", "/srv", "-p", "8080", "-b", "0.0.0.0"]' 'EXPOSE 8080' ;;
+    postfix)
+      # Master execs smtpd per connection and cleanup, qmgr, local, ... only once
+      # mail flows: a service whose programs a start-up trace does not all see.
+      DEBIAN_FRONTEND=noninteractive debian_image postfix postfix \
+        'CMD ["/usr/local/bin/postfix-start"]' 'EXPOSE 25' ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
 }

@@ -3,7 +3,7 @@
 denying: every syscall the kernel logs for the container is one the profile would
 have blocked (a false negative the probe did not reach).
 
-  deep.py RESULTS_DIR NAME...      (NAME in: openssh exim4 php nodejs squid lighttpd ruby haproxy)
+  deep.py RESULTS_DIR NAME...      (NAME in: openssh exim4 php nodejs squid lighttpd ruby haproxy postfix)
 
 Runs each image with RESULTS_DIR/NAME.seccomp.json's allowlist and defaultAction
 SCMP_ACT_LOG, publishes on 127.0.0.1 only, runs the workload, stops the container
@@ -62,7 +62,7 @@ def smtp(port):
     cmd(None, '220'); cmd('EHLO probe.localhost', '250'); cmd('MAIL FROM:<probe@localhost>', '250')
     cmd('RCPT TO:<root@localhost>', '250'); cmd('DATA', '354')
     last = cmd('Subject: confine ooc\r\n\r\nhello\r\n.', '250'); cmd('QUIT', '221')
-    time.sleep(3)  # delivery runs in the background (exim re-execs itself)
+    time.sleep(4)  # delivery runs in the background (exim re-execs itself; postfix's cleanup, qmgr, local)
     return last
 
 
@@ -105,6 +105,7 @@ IMAGES = {
     # name: (container port, host port, extra docker args, workload(port, ctx))
     'openssh': (22, 28114, lambda c: ['-v', f"{c['ak']}:/root/.ssh/authorized_keys:ro"], lambda p, c: ssh(p, c['key'])),
     'exim4': (25, 28117, lambda c: [], lambda p, c: smtp(p)),
+    'postfix': (25, 28119, lambda c: [], lambda p, c: smtp(p)),
     'php': (8080, 28116, lambda c: ['-v', f'{HERE}/deep.php:/srv/deep.php:ro'],
             lambda p, c: [http_get(p, '/deep.php', 'deep ok') for _ in range(2)][-1]),
     'nodejs': (8080, 28115, lambda c: ['-v', f'{HERE}/deep-server.js:/srv/server.js:ro'],
@@ -182,7 +183,7 @@ def run(results, name):
     t = threading.Thread(target=sample); t.start()
     result = 'not run'
     try:
-        wait_port(hport, greet={'exim4': '220', 'openssh': 'SSH-'}.get(name))
+        wait_port(hport, greet={'exim4': '220', 'postfix': '220', 'openssh': 'SSH-'}.get(name))
         time.sleep(1)
         result = work(hport, ctx)
     except Exception as e:  # the report says what failed; the container is still removed
