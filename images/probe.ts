@@ -1,8 +1,10 @@
 /**
  * Probes: the smallest workload that proves a sample server is up and serving, used
- * by the integration test and by run-and-trace (so the tracer sees the request path,
- * not only start-up). Probes only ever talk to 127.0.0.1: published ports are bound
- * there, and nothing else on this machine is reachable anyway.
+ * by the integration tests and by verify (stages/verify.ts). run-and-trace does not run
+ * them: a program a server execs only on a request (postfix's smtpd, a shell PHP's
+ * shell_exec starts) is not traced, and only the analysis of the traced programs covers
+ * it (bench/out-of-corpus.sh --deep). Probes only ever talk to 127.0.0.1: published
+ * ports are bound there, and nothing else on this machine is reachable anyway.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
