@@ -94,6 +94,8 @@ export interface ProgramResolution {
   graph: { nodes: number; edges: number };
   /** Tracked syscalls (socket families, analysis/arg-rules.ts): the argument values reached sites use, or the site that forced no condition. */
   argRules: Map<number, ArgRule>;
+  /** Hashes (analysis/name-hashes.ts) of the names and paths reached code or live data refers to: what it can pass to dlopen, dlsym or an exec. */
+  reachedNames: Set<number>;
 }
 
 export interface ExportIndex {
@@ -779,6 +781,8 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   }
 
   const reachedSyscalls = numbers(full);
+  const reachedNames = new Set<number>();
+  for (let k = 0; k < full.visitedCount; k++) for (const h of namesOf.get(full.visited[k]) ?? []) reachedNames.add(h);
   const view = argView(objects, fnBase, edges, full, late, bindings, objectOf, indirectReached);
   const rules = argRules({ ...view, chain: (o, f) => { const v = fnBase[o] + f; return [...stepsTo(v), { ...label(v), ...(full.parentEdge[v] >= 0 && viaOf(edges.via[full.parentEdge[v]]) ? { via: viaOf(edges.via[full.parentEdge[v]]) } : {}) }]; } }, reachedSyscalls);
 
@@ -794,6 +798,7 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     provenance,
     graph: { nodes, edges: distinctEdges(edges, adj, nodes) },
     argRules: rules,
+    reachedNames,
   };
 }
 

@@ -88,3 +88,33 @@ describe('preload parsing and keys', () => {
     expect(closureEnv(['HOME=/root']).some((e) => e.startsWith('LD_PRELOAD'))).toBe(false);
   });
 });
+
+describe('computeClosure: programs run by a constant path', () => {
+  // glibc's system() and popen() run "/bin/sh": a string of libc.so.6.
+  const withShell = () => debianLike().file('/usr/bin/dash', host('/usr/bin/dash')).symlink('/bin/sh', '/usr/bin/dash');
+
+  it('takes a program an object names by its absolute path (libc names /bin/sh) as role exec-candidate, with its libraries', async () => {
+    const r = await computeClosure(withShell(), { executed: ['/usr/bin/true'], mapped: [], all: false });
+    const sh = r.files.find((f) => f.resolvedPath === '/usr/bin/dash');
+    expect(sh).toMatchObject({ path: '/bin/sh', role: 'exec-candidate', neededBy: '/bin/sh' });
+    // The loader's own path is a string of every dynamic program, but a library (no loader of its own) runs nothing.
+    expect(r.files.find((f) => f.resolvedPath === `${LIB}/ld-linux-x86-64.so.2`)?.role).toBe('interpreter');
+  });
+
+  it('a candidate script brings its interpreter as a candidate too, activated by the same path', async () => {
+    const img = withShell().file('/usr/local/bin/helper', '#!/bin/sh\necho hi\n', 0o755).file('/usr/bin/prog', host('/usr/bin/true'));
+    // /usr/bin/prog names /usr/local/bin/helper (a script run through /bin/sh).
+    const prog = Buffer.concat([host('/usr/bin/true'), Buffer.from('\0/usr/local/bin/helper\0', 'latin1')]);
+    const r = await computeClosure(img.file('/usr/bin/prog', prog), { executed: ['/usr/bin/prog'], mapped: [], all: false });
+    expect(r.files.find((f) => f.path === '/usr/local/bin/helper')).toMatchObject({ role: 'exec-candidate', neededBy: '/usr/local/bin/helper' });
+    // dash is a candidate by libc's own "/bin/sh" first (sorted: "/bin/sh" < "/usr/local/bin/helper").
+    expect(r.files.find((f) => f.resolvedPath === '/usr/bin/dash')?.role).toBe('exec-candidate');
+  });
+
+  it('a program already traced keeps its role, and the index pass can say there are no paths', async () => {
+    const traced = await computeClosure(withShell(), { executed: ['/usr/bin/true', '/bin/sh'], mapped: [], all: false });
+    expect(traced.files.find((f) => f.resolvedPath === '/usr/bin/dash')?.role).toBe('executed');
+    const none = await computeClosure(withShell(), { executed: ['/usr/bin/true'], mapped: [], all: false }, { execPaths: new Map() });
+    expect(none.files.map((f) => f.role)).not.toContain('exec-candidate');
+  });
+});

@@ -1,4 +1,5 @@
 import { libraryNamesIn } from '../analysis/dlopen-names';
+import { absolutePathsIn } from '../analysis/exec-paths';
 import { readDynamicInfo, type DynamicInfo } from '../elf/dynamic-info';
 import { ConfineError } from '../pipeline/errors';
 import { normalizeImagePath } from './image-index';
@@ -13,7 +14,7 @@ import { buildSearchConfig, envValue, findLibrary, isMuslInterp, type LoadedObje
  * (more syscalls allowed); a missed one is a false negative, so every doubt errs
  * toward including, and every gap is reported (missing, notScanned).
  */
-export type ClosureRole = 'executed' | 'interpreter' | 'needed' | 'mapped' | 'dlopen' | 'script-interpreter' | 'all';
+export type ClosureRole = 'executed' | 'interpreter' | 'needed' | 'mapped' | 'dlopen' | 'script-interpreter' | 'exec-candidate' | 'all';
 
 export interface ClosureFile {
   /** As executed, needed or mapped, inside the image. */
@@ -51,6 +52,8 @@ export interface ClosureOptions {
   infoCache?: Map<string, DynamicInfo | ConfineError>;
   /** Library names in each ELF object's strings (from the index pass), by resolved path; read from the file when absent. */
   libraryNames?: ReadonlyMap<string, string[]>;
+  /** Absolute paths in each ELF object's strings (from the index pass), by resolved path; read from the file when absent. */
+  execPaths?: ReadonlyMap<string, string[]>;
   maxBytes?: number;
   /** Stops the walk (a SIGTERM): checked between steps, with the event loop given a turn so signals arrive. */
   signal?: AbortSignal;
@@ -68,6 +71,8 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 const MAX_SCRIPT_DEPTH = 4;
 /** Library strings of dlopen candidates are followed too, this many rounds. */
 const DLOPEN_ROUNDS = 3;
+/** Programs run by a constant path may run others by theirs: this many rounds. */
+const EXEC_ROUNDS = 3;
 const ET_EXEC = 2;
 const ET_DYN = 3;
 
@@ -185,7 +190,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   const doneExec = new Set<string>();
 
   /** One program as execve would run it; returns its loaded object when it is ELF. */
-  const execute = async (path: string, role: ClosureRole, neededBy: string | undefined, depth: number): Promise<void> => {
+  const execute = async (path: string, role: ClosureRole, neededBy: string | undefined, depth: number, activatedBy?: string): Promise<void> => {
     await checkpoint();
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
@@ -201,10 +206,13 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       if (depth >= MAX_SCRIPT_DEPTH) return skip(path, 'too many nested #! interpreters');
       const sb = parseShebang(entry.shebang ?? '');
       if (!sb) return skip(path, '#! line names no interpreter');
-      await execute(sb.interpreter, 'script-interpreter', path, depth + 1);
+      // A candidate script's interpreters are candidates too, run when the script is (activatedBy).
+      const interpRole: ClosureRole = activatedBy !== undefined ? 'exec-candidate' : 'script-interpreter';
+      const interpBy = activatedBy ?? path;
+      await execute(sb.interpreter, interpRole, interpBy, depth + 1, activatedBy);
       if (/(^|\/)env$/.test(sb.interpreter) && sb.envProgram) {
         const prog = sb.envProgram.includes('/') ? sb.envProgram : lookInPath(fs, sb.envProgram, pathDirs);
-        if (prog) await execute(prog, 'script-interpreter', path, depth + 1);
+        if (prog) await execute(prog, interpRole, interpBy, depth + 1, activatedBy);
         else skip(`${path}: ${sb.envProgram}`, `'${sb.envProgram}' (run through env) is not in PATH ${pathDirs.join(':')}`);
       }
       return;
@@ -328,6 +336,44 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       }
     }
     frontier = [...files.keys()].filter((p) => !before.has(p) && fs.stat(p)?.elf);
+  }
+
+  // Programs a loaded object may run by a constant absolute path (`/bin/sh` in glibc's
+  // system() and popen()), never seen running: taken with their closures as role
+  // 'exec-candidate', `neededBy` naming the string. The walk adds one only if a program
+  // that reaches an exec refers to that string from reached code or live data.
+  const pathsOf = async (resolved: string): Promise<string[]> => {
+    const known = opts.execPaths?.get(resolved);
+    if (known || opts.execPaths) return known ?? [];
+    try {
+      return absolutePathsIn(await fs.readFile(resolved, maxBytes));
+    } catch {
+      return [];
+    }
+  };
+  const isProgram = async (resolved: string): Promise<boolean> => {
+    const e = fs.stat(resolved);
+    if (!e || e.type !== 'file' || (e.mode & 0o111) === 0) return false;
+    if (e.script) return true;
+    if (!e.elf) return false;
+    if (e.elf.etype === ET_EXEC) return true;
+    if (e.elf.etype !== ET_DYN) return false;
+    // A PIE program has a loader to name; a shared library (and the loader itself) has none.
+    const info = await infoOf(resolved);
+    return !(info instanceof ConfineError) && !!info.interp;
+  };
+  let execFrontier = [...files.values()].filter((f) => fs.stat(f.resolvedPath)?.elf).map((f) => f.resolvedPath);
+  for (let round = 0; round < EXEC_ROUNDS && execFrontier.length; round++) {
+    const paths = new Set<string>();
+    for (const p of execFrontier) for (const n of await pathsOf(p)) paths.add(n);
+    const before = new Set(files.keys());
+    for (const name of [...paths].sort()) {
+      await checkpoint();
+      const r = fs.resolve(normalizeImagePath(name));
+      if (r === undefined || files.has(r) || !(await isProgram(r))) continue;
+      await execute(normalizeImagePath(name), 'exec-candidate', name, 0, name);
+    }
+    execFrontier = [...files.keys()].filter((p) => !before.has(p) && fs.stat(p)?.elf);
   }
 
   if (req.all) {

@@ -1,4 +1,5 @@
 import { libraryNamesIn } from '../analysis/dlopen-names';
+import { absolutePathsIn } from '../analysis/exec-paths';
 import type Dockerode from 'dockerode';
 import { readDynamicInfo, type DynamicInfo } from '../elf/dynamic-info';
 import { imageFsOver, openImageFs, type ImageFs } from '../docker/image-fs';
@@ -70,6 +71,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
   const indexPass = async (): Promise<IndexedImage> => {
     const infos = new Map<string, DynamicInfo | ConfineError>();
     const libraryNames = new Map<string, string[]>();
+    const execPaths = new Map<string, string[]>();
     progress('indexing the image filesystem');
     own = await openImageFs(docker, opts.imageId, {
       ...helperOpts,
@@ -77,6 +79,8 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       onElfFile: (p, buf) => {
         const names = libraryNamesIn(buf);
         if (names.length) libraryNames.set(p, names);
+        const paths = absolutePathsIn(buf);
+        if (paths.length) execPaths.set(p, paths);
         try {
           infos.set(p, readDynamicInfo(buf, p));
         } catch (e) {
@@ -85,7 +89,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       },
       keepSmallFile: LOADER_CONFIG,
     });
-    return { index: own.root.index, kept: own.root.kept, infos, libraryNames, indexMillis: own.indexMillis };
+    return { index: own.root.index, kept: own.root.kept, infos, libraryNames, execPaths, indexMillis: own.indexMillis };
   };
   // The size cap decides which ELF objects the pass parses, so it is part of the key.
   const got = opts.indexes ? await opts.indexes.get(`${layers.layerChain} ${maxBytes}`, indexPass) : { value: await indexPass(), shared: false };
@@ -98,7 +102,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       fs,
       { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: extractionEnv(layers, opts.env) },
       // A copy: the closure adds what it reads, and the shared map must not change under other images.
-      { infoCache: new Map(indexed.infos), ...(indexed.libraryNames ? { libraryNames: indexed.libraryNames } : {}), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
+      { infoCache: new Map(indexed.infos), ...(indexed.libraryNames ? { libraryNames: indexed.libraryNames } : {}), ...(indexed.execPaths ? { execPaths: indexed.execPaths } : {}), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
     const t1 = performance.now();
     progress(`storing ${closure.files.length} files`);

@@ -14,6 +14,8 @@ export interface IndexedImage {
   readonly infos: ReadonlyMap<string, DynamicInfo | ConfineError>;
   /** Library names each ELF object holds as strings (what it may dlopen), by resolved path. */
   readonly libraryNames?: ReadonlyMap<string, string[]>;
+  /** Absolute paths each ELF object holds as strings (programs it may exec), by resolved path. */
+  readonly execPaths?: ReadonlyMap<string, string[]>;
   readonly indexMillis: number;
 }
 

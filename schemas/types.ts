@@ -369,7 +369,7 @@ export interface ExtractArtifact {
      * After following symlinks inside the image root.
      */
     resolvedPath: string;
-    role: "executed" | "interpreter" | "needed" | "mapped" | "dlopen" | "script-interpreter" | "all";
+    role: "executed" | "interpreter" | "needed" | "mapped" | "dlopen" | "script-interpreter" | "exec-candidate" | "all";
     neededBy?: string;
     digest: string;
     size: number;
@@ -641,6 +641,10 @@ export interface SymbolsArtifact {
   files: {
     path: string;
     role: string;
+    /**
+     * What brought the file in (extract's neededBy): for an exec candidate, the path string a program holds.
+     */
+    neededBy?: string;
     digest: string;
     scanKey: string;
     format: "elf" | "not-elf" | "malformed";

@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import { sha256Hex } from '../cache/digest';
 import * as path from 'node:path';
 import { ArgRulesMerge } from '../analysis/arg-rules-merge';
-import { openedByHashes, resolveProgram, ProgramObject } from '../analysis/link';
+import { openedByHashes, resolveProgram, ProgramObject, ProgramResolution } from '../analysis/link';
+import { nameHash } from '../analysis/name-hashes';
 import type { ObjectSummary } from '../analysis/object-summary';
 import { formatUnresolvedSite, UnresolvedSites } from '../analysis/unresolved-sites';
 import { readGoSyscalls } from '../callgraph/go-syscalls';
@@ -17,6 +18,9 @@ import { seedGraphSyscalls } from './seed-graphs';
 
 type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 
+/** execve and execveat: a program reaching one may run another by a path it holds. */
+const EXEC_SYSCALLS = [59, 322];
+
 /**
  * The syscalls the image can reach: for every program it ran (or every executable,
  * with --allbinaries), a whole-program walk from its entry points through the
@@ -29,7 +33,7 @@ type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 8, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT
+    version: 9, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates)
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -50,7 +54,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       const symbols = deps['symbol-scan'];
       const files = await loadScans(symbols, ctx, config);
       const byName = indexByName(files);
-      const programs = files.filter((f) => (config.allBinaries ? f.role === 'all' || f.role === 'executed' : f.role === 'executed' || f.role === 'script-interpreter'));
+      const programs = files.filter((f) => (config.allBinaries ? f.role === 'all' || f.role === 'executed' || f.role === 'exec-candidate' : f.role === 'executed' || f.role === 'script-interpreter'));
       const dlopened = files.filter((f) => f.role === 'mapped' && f.scan.analysis && f.scan.dynamic?.type === 'dyn');
 
       const perBinary: ResolveArtifact['perBinary'] = [];
@@ -73,7 +77,10 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           return [{ path: c.path, summary: c.scan.analysis!, openedBy }, ...loadOrder(c, byName).map((d) => ({ ...d, openedBy }))];
         }),
       ];
-      const walk = (root: ScannedFile, summary: ObjectSummary, label: string, withModules: boolean) => {
+      // The names and paths reached code of a program that reaches an exec refers to: what
+      // it may run by a constant path (role 'exec-candidate').
+      const runnable = new Set<number>();
+      const walk = (root: ScannedFile, summary: ObjectSummary, label: string, withModules: boolean): ProgramResolution => {
         const libs = loadOrder(root, byName);
         const loader = root.scan.dynamic?.interp ? byName.get(root.scan.dynamic.interp) ?? byName.get(path.posix.basename(root.scan.dynamic.interp)) : undefined;
         const res = resolveProgram({
@@ -96,6 +103,8 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         unresolved.add(label, res.unresolvedSites);
         argRules.addWalk(label, res);
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
+        if (EXEC_SYSCALLS.some((nr) => res.syscalls.has(nr))) for (const h of res.reachedNames) runnable.add(h);
+        return res;
       };
 
       // Every object the container loads must be analysed: one left out is syscalls the profile blocks.
@@ -129,6 +138,26 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         for (const nr of seed.syscalls) all.add(nr);
         argRules.addOpaque(seed.syscalls, p.path, `seed graph ${seed.used.join(', ')}: no argument facts`);
         if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
+      }
+      // Programs a walked program may run by a constant path it refers to (`/bin/sh` from
+      // glibc's system() and popen()), never seen running: walked once one that reaches
+      // execve refers to that path, to a fixpoint (each may run others by theirs).
+      if (!config.allBinaries) {
+        const pending = files.filter((f) => f.role === 'exec-candidate' && f.format !== 'not-elf' && f.neededBy !== undefined);
+        for (let more = true; more; ) {
+          more = false;
+          for (const c of [...pending]) {
+            if (!runnable.has(nameHash(c.neededBy!))) continue;
+            pending.splice(pending.indexOf(c), 1);
+            more = true;
+            await breathe();
+            if (!c.scan.analysis) {
+              throw new ConfineError('analysis-failed', `${c.path} may be run (reached code of a program that execs refers to "${c.neededBy}") but could not be analysed: ${c.scan.error ?? 'no code found'}`);
+            }
+            walk(c, c.scan.analysis, `${c.path} (may be run by the path "${c.neededBy}")`, false);
+            ctx.log(`${c.path}: analysed too, a program that reaches execve refers to "${c.neededBy}"`);
+          }
+        }
       }
       // Modules mapped with no dynamic program to join (an unusual image): walked on their own.
       if (!modulesWalked) {

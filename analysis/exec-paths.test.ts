@@ -1,0 +1,14 @@
+import { absolutePathsIn } from './exec-paths';
+
+test('absolute paths are the NUL-terminated strings that start with a slash right after a NUL', () => {
+  const bytes = Buffer.from('\0/bin/sh\0-c\0/usr/sbin/sendmail\0/etc/\0/\0x/not/at/start\0/has space\0/ok-1.2+x\0', 'latin1');
+  expect(absolutePathsIn(bytes)).toEqual(['/bin/sh', '/ok-1.2+x', '/usr/sbin/sendmail']);
+  // Unterminated at the end of the file: not a string.
+  expect(absolutePathsIn(Buffer.from('\0/bin/sh', 'latin1'))).toEqual([]);
+});
+
+test("glibc's system() and popen() shell is among libc's strings", () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6'].find((p) => fs.existsSync(p))!;
+  expect(absolutePathsIn(fs.readFileSync(libc))).toContain('/bin/sh');
+});

@@ -1,0 +1,32 @@
+/**
+ * Programs an object may run by a constant absolute path: NUL-terminated strings in its
+ * bytes that look like one (`/bin/sh`, which glibc's system() and popen() run, or a
+ * helper a server execs by its full path). Found over the whole file, like library
+ * names (analysis/dlopen-names.ts); which of them name a program in the image is the
+ * extraction's to decide, and whether reached code really refers to one the walk's
+ * (stages/syscall-resolve.ts): a stray match only costs a scan.
+ *
+ * Not seen: names searched in PATH (`execvp("sh", …)`) and paths built at run time or
+ * read from configuration (a login shell from /etc/passwd) — the documented limit;
+ * tracing a workload that runs them (probes) covers those.
+ */
+const MAX_LEN = 200;
+const START = Buffer.from([0, 0x2f]);
+
+export function absolutePathsIn(bytes: Uint8Array): string[] {
+  const out = new Set<string>();
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = buf.indexOf(START); i >= 0; i = buf.indexOf(START, i + 1)) {
+    const start = i + 1;
+    let end = start + 1;
+    while (end < buf.length && end - start <= MAX_LEN && isPathByte(buf[end])) end++;
+    // A directory or a bare "/" names no program; a string cut by a byte outside the set is no path.
+    if (end >= buf.length || buf[end] !== 0 || end - start < 3 || buf[end - 1] === 0x2f) continue;
+    out.add(buf.toString('latin1', start, end));
+  }
+  return [...out].sort();
+}
+
+function isPathByte(b: number): boolean {
+  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2e || b === 0x2d || b === 0x2b || b === 0x2f;
+}
