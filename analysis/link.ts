@@ -94,7 +94,14 @@ export interface ProgramResolution {
   graph: { nodes: number; edges: number };
   /** Tracked syscalls (socket families, analysis/arg-rules.ts): the argument values reached sites use, or the site that forced no condition. */
   argRules: Map<number, ArgRule>;
-  /** Hashes (analysis/name-hashes.ts) of the names and paths reached code or live data refers to: what it can pass to dlopen, dlsym or an exec. */
+  /**
+   * Hashes (analysis/name-hashes.ts) of the names and paths reached *code* refers to
+   * (lea/mov of the string's address): what it can pass to an exec by a constant path.
+   * Live data's strings are left out here: a stripped library's data regions are coarse
+   * (glibc's strtol reaches a region that also points at "/bin/sh"), so counting them
+   * would make every program a shell's caller; a path held only in a data table is the
+   * documented limit (README).
+   */
   reachedNames: Set<number>;
 }
 
@@ -782,7 +789,10 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
 
   const reachedSyscalls = numbers(full);
   const reachedNames = new Set<number>();
-  for (let k = 0; k < full.visitedCount; k++) for (const h of namesOf.get(full.visited[k]) ?? []) reachedNames.add(h);
+  for (let k = 0; k < full.visitedCount; k++) {
+    const v = full.visited[k];
+    if (v < fnNodes) for (const h of namesOf.get(v) ?? []) reachedNames.add(h);
+  }
   const view = argView(objects, fnBase, edges, full, late, bindings, objectOf, indirectReached);
   const rules = argRules({ ...view, chain: (o, f) => { const v = fnBase[o] + f; return [...stepsTo(v), { ...label(v), ...(full.parentEdge[v] >= 0 && viaOf(edges.via[full.parentEdge[v]]) ? { via: viaOf(edges.via[full.parentEdge[v]]) } : {}) }]; } }, reachedSyscalls);
 

@@ -33,7 +33,7 @@ const EXEC_SYSCALLS = [59, 322];
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 9, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates)
+    version: 10, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates); 10: only reached code's paths activate them
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
