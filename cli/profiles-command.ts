@@ -59,8 +59,11 @@ Behaviour:
       --verify                also run each image under its profile, then with the same allowlist
                               logging instead of denying, and report every syscall the kernel
                               logged as a false negative (the verify stage)
-      --probes FILE           per-image probes run against 127.0.0.1 during verify
-                              (JSON: {"NAME": {"kind": "http"|"tcp", "port": N, ...}}, see images/probes.json)
+      --probes FILE           per-image probes, sent to 127.0.0.1 (the -p ports of the list) while the
+                              image is traced, so programs it runs only for a request are traced too
+                              (a failing probe is a warning there), and during verify, where it must
+                              pass (JSON: {"NAME": {"kind": "http"|"tcp", "port": N, ...}}, see
+                              images/probes.json). Adding or changing an image's probe re-traces it
       --verify-duration SEC   how long each verify run lasts (default: 10)
       --queue URL             run the per-image stages on \`confine worker\`s taking jobs from this
                               Redis (redis://HOST:PORT, rediss:// for TLS); --cache must be the

@@ -29,8 +29,12 @@ export interface TraceOptions {
   runLabel: string;
   onProgress?: (message: string) => void;
   signal?: AbortSignal;
-  /** Runs while the container runs (e.g. requests to 127.0.0.1), so the work it causes is traced too. */
-  probe?: () => Promise<void>;
+  /**
+   * Runs while the container runs (e.g. requests to 127.0.0.1), so the work it causes is
+   * traced too; started once the container runs, `windowOver` aborts when the window
+   * ends (time up, the container exited, or the run was interrupted).
+   */
+  probe?: (windowOver: AbortSignal) => Promise<void>;
   limits?: RunLimits;
   /** Extra labels (tests use them to find their containers). */
   labels?: Record<string, string>;
@@ -81,6 +85,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
   // The run's signal is shared by every image: a listener left on it per trace piles up
   // (MaxListenersExceededWarning after ten images), so it is removed when the trace ends.
   let stopWatchingAbort = () => undefined as void;
+  const windowOver = new AbortController();
   try {
     try {
       container = await docker.createContainer(owned(toCreateOptions(spec, image, ownLabels(opts.runLabel, opts.labels), opts.limits)));
@@ -164,7 +169,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     };
 
     const probeDone = opts.probe
-      ? opts.probe().then(
+      ? opts.probe(windowOver.signal).then(
           () => undefined,
           (e) => void notes.push(`probe failed: ${(e as Error).message}`),
         )
@@ -193,6 +198,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       }
       await within(Promise.race([exited, aborted]), Math.min(PUMP_MS, Math.max(0, deadline - Date.now())), undefined);
     }
+    windowOver.abort('trace window over');
     if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted while tracing', where);
     if (probeDone) {
       const finished = await within(probeDone.then(() => true), PROBE_GRACE_MS, false);
@@ -294,6 +300,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       notes,
     };
   } finally {
+    windowOver.abort('trace over');
     stopWatchingAbort();
     await tracer.stop().catch(() => undefined);
     (logStream as { destroy?: () => void } | undefined)?.destroy?.();

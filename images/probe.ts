@@ -1,10 +1,13 @@
 /**
  * Probes: the smallest workload that proves a sample server is up and serving, used
- * by the integration tests and by verify (stages/verify.ts). run-and-trace does not run
- * them: a program a server execs only on a request (postfix's smtpd, a shell PHP's
- * shell_exec starts) is not traced, and only the analysis of the traced programs covers
- * it (bench/out-of-corpus.sh --deep). Probes only ever talk to 127.0.0.1: published
- * ports are bound there, and nothing else on this machine is reachable anyway.
+ * by the integration tests, by verify (stages/verify.ts: it must pass under the
+ * profile) and by run-and-trace (images/probe-window.ts: repeated through the trace
+ * window, so a program a server execs only on a request — postfix's smtpd, a shell
+ * PHP's shell_exec starts — is traced and analysed). A probe covers only the request
+ * path it takes: other requests' programs are still seen only if the analysis of the
+ * traced programs reaches them (bench/out-of-corpus.sh --deep). Probes only ever talk
+ * to 127.0.0.1: published ports are bound there, and nothing else on this machine is
+ * reachable anyway.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';

@@ -36,7 +36,7 @@ export interface RunConfig {
   verify: boolean;
   /** How long each verify run lasts. */
   verifyDurationSec: number;
-  /** --probes: JSON file of per-image probes run against 127.0.0.1 during verify. */
+  /** --probes: JSON file of per-image probes run against 127.0.0.1 while tracing (run-and-trace) and during verify. */
   probesFile?: string;
   jobs: number;
   cacheDir: string;

@@ -1,7 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { sha256Hex } from '../cache/digest';
 import { parseRunOptions, toCreateOptions } from '../docker/run-options';
-import { loadProbes, Probe } from '../images/probe';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage } from '../pipeline/stage';
 import { parseProfileText } from '../profile/read-profile';
@@ -9,6 +8,7 @@ import type { ProfileArtifact, VerifyArtifact } from '../schemas/types';
 import { verifyImage } from '../verify/verify-image';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
+import { probeFor, probeInput } from './probes';
 import type { Services } from './services';
 
 /**
@@ -29,7 +29,7 @@ export function verifyStage(services: Services): Stage<{ 'profile-emit': Profile
     externalInputs: async (unit, config) => {
       const image = unit.data as ImageEntry;
       const probe = probeFor(config, image.name);
-      return { options: image.extraOptions, probe: probe ? JSON.stringify(probe) : '(none)' };
+      return { options: image.extraOptions, probe: probe ? probeInput(probe) : '(none)' };
     },
     run: async (deps, ctx, unit, config) => {
       const image = unit.data as ImageEntry;
@@ -68,16 +68,4 @@ export function verifyStage(services: Services): Stage<{ 'profile-emit': Profile
       };
     },
   };
-}
-
-const probeCache = new Map<string, Record<string, Probe>>();
-
-function probeFor(config: RunConfig, name: string): Probe | undefined {
-  if (!config.probesFile) return undefined;
-  let probes = probeCache.get(config.probesFile);
-  if (!probes) {
-    probes = loadProbes(config.probesFile);
-    probeCache.set(config.probesFile, probes);
-  }
-  return probes[name];
 }
