@@ -44,3 +44,7 @@ test('names as the byte-by-byte search found them: the host libc and loader', ()
     expect(libraryNamesIn(new Uint8Array(bytes))).toEqual(got);
   }
 });
+
+test('the tail of a printf format is no library name', () => {
+  expect(libraryNamesIn(Buffer.from('\0%s.so\0lib%s.so.1\0libok.so\0', 'latin1'))).toEqual(['libok.so']);
+});

@@ -24,6 +24,9 @@ export function libraryNamesIn(bytes: Uint8Array): string[] {
     let start = i;
     while (start > 0 && i - start < MAX_LEN && isNameByte(bytes[start - 1])) start--;
     if (start > 0 && bytes[start - 1] !== 0 && !isBoundary(bytes[start - 1])) continue;
+    // The tail of a printf format ("%s.so", "lib%s.so"): the name is built at run time
+    // (the documented limit), and "s.so" would only send the search through every library tree.
+    if (start > 0 && bytes[start - 1] === 0x25) continue;
     const s = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
     if (SO_NAME.test(s)) out.add(s);
   }
