@@ -294,15 +294,16 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   // Libraries a loaded object may dlopen by a constant name (`libnuma.so.1` in libproc2),
   // never seen mapped: taken with their closures as role 'dlopen', `neededBy` naming the
   // string. The walk adds one to a program only if reached code passes that name.
-  const namesOf = async (resolved: string): Promise<string[]> => {
-    const known = opts.libraryNames?.get(resolved);
-    if (known || opts.libraryNames) return known ?? [];
+  /** Strings of one kind an object holds: from the index pass when it found them, else read from the file. */
+  const stringsOf = (found: ReadonlyMap<string, string[]> | undefined, extract: (bytes: Uint8Array) => string[]) => async (resolved: string): Promise<string[]> => {
+    if (found) return found.get(resolved) ?? [];
     try {
-      return libraryNamesIn(await fs.readFile(resolved, maxBytes));
+      return extract(await fs.readFile(resolved, maxBytes));
     } catch {
       return [];
     }
   };
+  const namesOf = stringsOf(opts.libraryNames, libraryNamesIn);
   // A plugin opened from a directory built at run time under a constant file name
   // (libjli's "<java.home>/lib/server/" + "libjvm.so") is found anywhere in the image by that name.
   let basenames: Map<string, string[]> | undefined;
@@ -341,16 +342,8 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   // Programs a loaded object may run by a constant absolute path (`/bin/sh` in glibc's
   // system() and popen()), never seen running: taken with their closures as role
   // 'exec-candidate', `neededBy` naming the string. The walk adds one only if a program
-  // that reaches an exec refers to that string from reached code or live data.
-  const pathsOf = async (resolved: string): Promise<string[]> => {
-    const known = opts.execPaths?.get(resolved);
-    if (known || opts.execPaths) return known ?? [];
-    try {
-      return absolutePathsIn(await fs.readFile(resolved, maxBytes));
-    } catch {
-      return [];
-    }
-  };
+  // that reaches an exec refers to that string from reached code.
+  const pathsOf = stringsOf(opts.execPaths, absolutePathsIn);
   const isProgram = async (resolved: string): Promise<boolean> => {
     const e = fs.stat(resolved);
     if (!e || e.type !== 'file' || (e.mode & 0o111) === 0) return false;
