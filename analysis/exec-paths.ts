@@ -22,7 +22,11 @@ export function absolutePathsIn(bytes: Uint8Array): string[] {
     while (end < buf.length && end - start <= MAX_LEN && isPathByte(buf[end])) end++;
     // A directory or a bare "/" names no program; a string cut by a byte outside the set is no path.
     if (end >= buf.length || buf[end] !== 0 || end - start < 3 || buf[end - 1] === 0x2f) continue;
-    out.add(buf.toString('latin1', start, end));
+    const path = buf.toString('latin1', start, end);
+    out.add(path);
+    // The linker merges a string into the tail of a longer one ("/sbin/ip" inside
+    // "/usr/sbin/ip"): code may refer to any '/' suffix.
+    for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) if (path.length - i >= 3) out.add(path.slice(i));
   }
   return [...out].sort();
 }

@@ -111,6 +111,15 @@ describe('computeClosure: programs run by a constant path', () => {
     expect(r.files.find((f) => f.resolvedPath === '/usr/bin/dash')?.role).toBe('exec-candidate');
   });
 
+  it('every name of a candidate activates it: a symlinked alias, and a script it interprets', async () => {
+    const prog = Buffer.concat([host('/usr/bin/true'), Buffer.from('\0/usr/bin/dash\0/usr/local/bin/helper\0', 'latin1')]);
+    const img = withShell().file('/usr/local/bin/helper', '#!/bin/sh\necho hi\n', 0o755).file('/usr/bin/prog', prog);
+    const r = await computeClosure(img, { executed: ['/usr/bin/prog'], mapped: [], all: false });
+    const dash = r.files.find((f) => f.resolvedPath === '/usr/bin/dash');
+    expect(dash?.activatedBy).toEqual(['/bin/sh', '/usr/bin/dash', '/usr/local/bin/helper']);
+    expect(r.files.find((f) => f.path === '/usr/local/bin/helper')?.activatedBy).toEqual(['/usr/local/bin/helper']);
+  });
+
   it('a program already traced keeps its role, and the index pass can say there are no paths', async () => {
     const traced = await computeClosure(withShell(), { executed: ['/usr/bin/true', '/bin/sh'], mapped: [], all: false });
     expect(traced.files.find((f) => f.resolvedPath === '/usr/bin/dash')?.role).toBe('executed');

@@ -23,6 +23,8 @@ export interface ClosureFile {
   resolvedPath: string;
   role: ClosureRole;
   neededBy?: string;
+  /** For an exec candidate: every path string that names it (symlinked aliases, a script it interprets); any of them activates it. */
+  activatedBy?: string[];
 }
 
 export interface ClosureRequest {
@@ -188,6 +190,17 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
 
   const pathDirs = (envValue(req.env, 'PATH') ?? DEFAULT_PATH).split(':').filter((d) => d.startsWith('/'));
   const doneExec = new Set<string>();
+  const notes: string[] = [];
+  /** Exec candidates: the path strings that activate each (by resolved path), and the interpreters a candidate script brings. */
+  const candidateNames = new Map<string, Set<string>>();
+  const scriptInterpreters = new Map<string, string[]>();
+  const nameCandidate = (resolved: string, name: string): void => {
+    let set = candidateNames.get(resolved);
+    if (!set) candidateNames.set(resolved, (set = new Set()));
+    if (set.has(name)) return;
+    set.add(name);
+    for (const i of scriptInterpreters.get(resolved) ?? []) if (files.get(i)?.role === 'exec-candidate') nameCandidate(i, name);
+  };
 
   /** One program as execve would run it; returns its loaded object when it is ELF. */
   const execute = async (path: string, role: ClosureRole, neededBy: string | undefined, depth: number, activatedBy?: string): Promise<void> => {
@@ -199,6 +212,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     // Neither ELF nor script: nothing to analyse, so nothing to take out of the image.
     if (!entry.script && !entry.elf) return skip(path, 'neither ELF nor a #! script');
     add({ path, resolvedPath: resolved, role, ...(neededBy !== undefined ? { neededBy } : {}) });
+    if (activatedBy !== undefined && files.get(resolved)?.role === 'exec-candidate') nameCandidate(resolved, activatedBy);
     if (doneExec.has(resolved)) return;
     doneExec.add(resolved);
 
@@ -210,9 +224,11 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       const interpRole: ClosureRole = activatedBy !== undefined ? 'exec-candidate' : 'script-interpreter';
       const interpBy = activatedBy ?? path;
       await execute(sb.interpreter, interpRole, interpBy, depth + 1, activatedBy);
+      if (activatedBy !== undefined) { const ri = fs.resolve(sb.interpreter); if (ri !== undefined) scriptInterpreters.set(resolved, [...(scriptInterpreters.get(resolved) ?? []), ri]); }
       if (/(^|\/)env$/.test(sb.interpreter) && sb.envProgram) {
         const prog = sb.envProgram.includes('/') ? sb.envProgram : lookInPath(fs, sb.envProgram, pathDirs);
         if (prog) await execute(prog, interpRole, interpBy, depth + 1, activatedBy);
+        if (prog && activatedBy !== undefined) { const rp = fs.resolve(prog); if (rp !== undefined) scriptInterpreters.set(resolved, [...(scriptInterpreters.get(resolved) ?? []), rp]); }
         else skip(`${path}: ${sb.envProgram}`, `'${sb.envProgram}' (run through env) is not in PATH ${pathDirs.join(':')}`);
       }
       return;
@@ -321,23 +337,29 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     const p = basenames.get(name)?.sort()[0];
     return p ? { path: p, resolvedPath: p } : undefined;
   };
-  let frontier = [...files.values()].filter((f) => fs.stat(f.resolvedPath)?.elf).map((f) => f.resolvedPath);
-  for (let round = 0; round < DLOPEN_ROUNDS && frontier.length && byFlavour.size; round++) {
-    const names = new Set<string>();
-    for (const p of frontier) for (const n of await namesOf(p)) names.add(n);
-    const before = new Set(files.keys());
-    for (const name of [...names].sort()) {
-      for (const [cfg, exe] of byFlavour) {
-        const hit = name.startsWith('/') ? (() => { const r = fs.resolve(name); return r && fs.stat(r)?.elf ? { path: name, resolvedPath: r } : undefined; })() : findLibrary(fs, name, [exe], cfg) ?? byBasename(name);
-        if (!hit || files.has(hit.resolvedPath)) continue;
-        add({ path: hit.path, resolvedPath: hit.resolvedPath, role: 'dlopen', neededBy: name });
-        const info = await infoOf(hit.resolvedPath);
-        if (info instanceof ConfineError) { skip(hit.path, `dependencies not followed: ${info.message}`); continue; }
-        await loadDeps({ path: hit.path, resolvedPath: hit.resolvedPath, info }, [exe]);
+  /** dlopen candidates named by the `from` objects, their names' candidates, …; returns the ELF files added. */
+  const dlopenRounds = async (from: string[]): Promise<string[]> => {
+    const added: string[] = [];
+    let frontier = from;
+    for (let round = 0; round < DLOPEN_ROUNDS && frontier.length && byFlavour.size; round++) {
+      const names = new Set<string>();
+      for (const p of frontier) for (const n of await namesOf(p)) names.add(n);
+      const before = new Set(files.keys());
+      for (const name of [...names].sort()) {
+        for (const [cfg, exe] of byFlavour) {
+          const hit = name.startsWith('/') ? (() => { const r = fs.resolve(name); return r && fs.stat(r)?.elf ? { path: name, resolvedPath: r } : undefined; })() : findLibrary(fs, name, [exe], cfg) ?? byBasename(name);
+          if (!hit || files.has(hit.resolvedPath)) continue;
+          add({ path: hit.path, resolvedPath: hit.resolvedPath, role: 'dlopen', neededBy: name });
+          const info = await infoOf(hit.resolvedPath);
+          if (info instanceof ConfineError) { skip(hit.path, `dependencies not followed: ${info.message}`); continue; }
+          await loadDeps({ path: hit.path, resolvedPath: hit.resolvedPath, info }, [exe]);
+        }
       }
+      frontier = [...files.keys()].filter((p) => !before.has(p) && fs.stat(p)?.elf);
+      added.push(...frontier);
     }
-    frontier = [...files.keys()].filter((p) => !before.has(p) && fs.stat(p)?.elf);
-  }
+    return added;
+  };
 
   // Programs a loaded object may run by a constant absolute path (`/bin/sh` in glibc's
   // system() and popen()), never seen running: taken with their closures as role
@@ -355,19 +377,41 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     const info = await infoOf(resolved);
     return !(info instanceof ConfineError) && !!info.interp;
   };
-  let execFrontier = [...files.values()].filter((f) => fs.stat(f.resolvedPath)?.elf).map((f) => f.resolvedPath);
-  for (let round = 0; round < EXEC_ROUNDS && execFrontier.length; round++) {
-    const paths = new Set<string>();
-    for (const p of execFrontier) for (const n of await pathsOf(p)) paths.add(n);
-    const before = new Set(files.keys());
-    for (const name of [...paths].sort()) {
-      await checkpoint();
-      const r = fs.resolve(normalizeImagePath(name));
-      if (r === undefined || files.has(r) || !(await isProgram(r))) continue;
-      await execute(normalizeImagePath(name), 'exec-candidate', name, 0, name);
+  /** Programs named by the `from` objects, and theirs, …; returns the ELF files added. */
+  const execRounds = async (from: string[]): Promise<string[]> => {
+    const added: string[] = [];
+    let frontier = from;
+    for (let round = 0; round < EXEC_ROUNDS && frontier.length; round++) {
+      const paths = new Set<string>();
+      for (const p of frontier) for (const n of await pathsOf(p)) paths.add(n);
+      const before = new Set(files.keys());
+      for (const name of [...paths].sort()) {
+        await checkpoint();
+        const r = fs.resolve(normalizeImagePath(name));
+        if (r === undefined) continue;
+        const had = files.get(r);
+        // Another name of a candidate (a symlinked alias): it activates the candidate too.
+        if (had) {
+          if (had.role === 'exec-candidate') nameCandidate(r, name);
+          continue;
+        }
+        if (!(await isProgram(r))) continue;
+        await execute(normalizeImagePath(name), 'exec-candidate', name, 0, name);
+      }
+      frontier = [...files.keys()].filter((p) => !before.has(p) && fs.stat(p)?.elf);
+      added.push(...frontier);
     }
-    execFrontier = [...files.keys()].filter((p) => !before.has(p) && fs.stat(p)?.elf);
+    if (frontier.length) notes.push(`programs named by a constant path were followed ${EXEC_ROUNDS} levels deep; ${frontier.length} found at the last level were not searched for more`);
+    return added;
+  };
+  // dlopen and exec candidates can bring each other: alternate until neither adds a file.
+  let fresh = [...files.values()].filter((f) => fs.stat(f.resolvedPath)?.elf).map((f) => f.resolvedPath);
+  for (let pass = 0; pass < DLOPEN_ROUNDS && fresh.length; pass++) {
+    const libs = await dlopenRounds(fresh);
+    const progs = await execRounds([...fresh, ...libs]);
+    fresh = pass === 0 ? progs : [...libs, ...progs];
   }
+  for (const f of files.values()) if (f.role === 'exec-candidate') f.activatedBy = [...(candidateNames.get(f.resolvedPath) ?? [])].sort();
 
   if (req.all) {
     const candidates = [...fs.entries()].filter(([, e]) => e.type === 'file' && e.elf && (e.elf.etype === ET_EXEC || e.elf.etype === ET_DYN));
@@ -385,7 +429,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     }
   }
 
-  const notes = [...new Set([...configs.values()].flatMap((c) => c.notes ?? []))];
+  notes.unshift(...new Set([...configs.values()].flatMap((c) => c.notes ?? [])));
   return { files: [...files.values()], missing: [...missing.values()], notScanned: [...notScanned.values()], notes, unreadable: [...unreadable.values()] };
 }
 

@@ -79,6 +79,10 @@ test("the runtime's measured values join the program's, and limit a syscall only
   expect(r.report.find((x) => x.name === 'prctl')).toEqual({ name: 'prctl', arg: 0, values: [8, 24] });
   expect(allows(r.profile, 'prctl', 0, 24)).toBe(true);
   expect(allows(r.profile, 'prctl', 0, 4)).toBe(false);
+  // The program reaches prctl but no value was found there: runc's values must not become its rule.
+  const valueless = argRulesFor(withPrctl, { ...resolved, prctl: { arg: 0, values: [] } }, runtime([], { prctl: [8, 24] }, [...needed, 'prctl']));
+  expect(valueless.report.find((x) => x.name === 'prctl')?.unconditional).toBe('no value found at the reached sites');
+  expect(allows(valueless.profile, 'prctl', 0, 4)).toBe(true);
   // A program syscall without a rule of the resolve stage (a seed graph's, a Go list's)
   // came with arguments nobody followed: runtime values must not narrow it.
   const fromList = argRulesFor(withPrctl, resolved, runtime([], { prctl: [8, 24] }, [...needed, 'prctl']));

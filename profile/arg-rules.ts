@@ -166,7 +166,8 @@ export function argRulesFor(
       report.push({ name, arg: r.arg, unconditional: 'also made by the container runtime after the filter is installed (arguments not measured)' });
     } else if (SOCKETCALL.has(name) && runtime.i386Reached) {
       report.push({ name, arg: r.arg, unconditional: "reached code makes i386-ABI syscalls (int $0x80 / sysenter), and that ABI's socketcall passes the argument in memory, where no filter reads it" });
-    } else if (!r.values.length && !fromRuntime.length) {
+    } else if (!r.values.length && (resolved[name] !== undefined || !fromRuntime.length)) {
+      // The program reaches it with no value found: the runtime's values alone would deny its calls.
       report.push({ name, arg: r.arg, unconditional: 'no value found at the reached sites' });
     } else inputs.push({ name, arg: r.arg, values: [...new Set([...r.values.map((v) => v.value), ...fromRuntime])].sort((a, b) => a - b) });
   }

@@ -371,6 +371,10 @@ export interface ExtractArtifact {
     resolvedPath: string;
     role: "executed" | "interpreter" | "needed" | "mapped" | "dlopen" | "script-interpreter" | "exec-candidate" | "all";
     neededBy?: string;
+    /**
+     * For an exec candidate: every path string that names it (aliases, a script it interprets); any of them activates it.
+     */
+    activatedBy?: string[];
     digest: string;
     size: number;
   }[];
@@ -642,9 +646,13 @@ export interface SymbolsArtifact {
     path: string;
     role: string;
     /**
-     * What brought the file in (extract's neededBy): for an exec candidate, the path string a program holds.
+     * What brought the file in (extract's neededBy).
      */
     neededBy?: string;
+    /**
+     * For an exec candidate: the path strings any of which activates it (extract's activatedBy).
+     */
+    activatedBy?: string[];
     digest: string;
     scanKey: string;
     format: "elf" | "not-elf" | "malformed";

@@ -14,7 +14,7 @@ import type { Services } from './services';
 
 const SCHEMA = 'confine/extract/v3';
 /** The stage's and its memo's: a change to what extraction outputs must miss both. */
-const VERSION = 6; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image; 6: programs named by a constant absolute path (role 'exec-candidate')
+const VERSION = 7; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image; 6: programs named by a constant absolute path (role 'exec-candidate'); 7: every name of a candidate (activatedBy), dlopen and exec candidates alternate
 
 /**
  * Takes the executed programs, their interpreters, their DT_NEEDED closure and the

@@ -122,8 +122,8 @@ async function measuredRuntime(services: Services, ctx: StageContext): Promise<C
   const docker = await services.docker();
   const version = await runtimeVersion(docker);
   const { value, reused } = await ctx.memo<CalibrationArtifact>(
-    // 4: the arguments of tracked syscalls (args)
-    { name: 'runtime-calibration', version: 4, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
+    // 4: the arguments of tracked syscalls (args); 5: every thread of runc's init, none from a run that lost events
+    { name: 'runtime-calibration', version: 5, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
     async () => {
       const c = await calibrateRuntime(docker, { trackedArgs: TRACKED_ARGS });
       return {

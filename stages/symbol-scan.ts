@@ -11,7 +11,7 @@ import { memoScan, scanKeyConfig } from './scan-file';
 export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }, SymbolsArtifact, RunConfig> {
   return {
     name: 'symbol-scan',
-    version: 2, // 2: neededBy carried (exec candidates are activated by it)
+    version: 3, // 2: neededBy carried (exec candidates are activated by it); 3: activatedBy
     schema: 'confine/symbols/v2',
     scope: 'image',
     needs: ['extract-binaries'],
@@ -34,7 +34,7 @@ export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }
           const g = value.go;
           ctx.log(`${f.path}: Go ${g.version ?? '(version unknown)'}${g.modulePath ? ` ${g.modulePath}` : ''}: ${g.functions} functions, ${g.sitesResolved} syscall sites resolved, ${g.sitesUnresolved} unresolved, ${g.syscalls} syscalls`);
         }
-        files.push({ path: f.path, role: f.role, ...(f.neededBy !== undefined ? { neededBy: f.neededBy } : {}), digest: f.digest, scanKey: key, format: value.format });
+        files.push({ path: f.path, role: f.role, ...(f.neededBy !== undefined ? { neededBy: f.neededBy } : {}), ...(f.activatedBy ? { activatedBy: f.activatedBy } : {}), digest: f.digest, scanKey: key, format: value.format });
       }
       ctx.log(`${scanned} files scanned, ${reused} scans reused from earlier images or runs`);
       return { files };

@@ -33,7 +33,7 @@ const EXEC_SYSCALLS = [59, 322];
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 10, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates); 10: only reached code's paths activate them
+    version: 11, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates); 10: only reached code's paths activate them; 11: any name of a candidate activates it, walked like an executed program
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -118,6 +118,19 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         if (ctx.signal.aborted) throw new ConfineError('interrupted', 'interrupted while resolving syscalls');
       };
       let modulesWalked = false;
+      /** One program as the image runs it: its walk (with the mapped modules when dynamic), and the seed graph's additions. */
+      const walkProgram = async (p: ScannedFile, summary: ObjectSummary, label: string) => {
+        const dynamic = !!p.scan.dynamic?.interp;
+        if (dynamic) modulesWalked = true;
+        walk(p, summary, label, dynamic);
+        // The seed's -l/-m graph for this program's libc can only add syscalls.
+        const libcObj = loadOrder(p, byName).find((l) => /^libc\.so\.6$|^libc\.musl-|^ld-musl-/.test(path.posix.basename(l.path)));
+        const libcFile = libcObj && files.find((f) => f.path === libcObj.path);
+        const seed = await seedGraphSyscalls(deps['load-cfgs'], ctx, { imports: summary.imports, libcDigest: libcFile?.digest, libc: !libcObj ? undefined : /musl/.test(libcObj.path) ? 'musl' : 'glibc' }, config);
+        for (const nr of seed.syscalls) all.add(nr);
+        argRules.addOpaque(seed.syscalls, p.path, `seed graph ${seed.used.join(', ')}: no argument facts`);
+        if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
+      };
       for (const p of programs) {
         await breathe();
         if (p.format !== 'elf') {
@@ -128,36 +141,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           // Sound, not silent: an executed program we cannot analyse makes the profile unknowable.
           throw new ConfineError('analysis-failed', `${p.path} was executed but could not be analysed: ${p.scan.error ?? 'no code found'}`);
         }
-        const dynamic = !!p.scan.dynamic?.interp;
-        if (dynamic) modulesWalked = true;
-        walk(p, p.scan.analysis, p.path, dynamic);
-        // The seed's -l/-m graph for this program's libc can only add syscalls.
-        const libcObj = loadOrder(p, byName).find((l) => /^libc\.so\.6$|^libc\.musl-|^ld-musl-/.test(path.posix.basename(l.path)));
-        const libcFile = libcObj && files.find((f) => f.path === libcObj.path);
-        const seed = await seedGraphSyscalls(deps['load-cfgs'], ctx, { imports: p.scan.analysis.imports, libcDigest: libcFile?.digest, libc: !libcObj ? undefined : /musl/.test(libcObj.path) ? 'musl' : 'glibc' }, config);
-        for (const nr of seed.syscalls) all.add(nr);
-        argRules.addOpaque(seed.syscalls, p.path, `seed graph ${seed.used.join(', ')}: no argument facts`);
-        if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
-      }
-      // Programs a walked program may run by a constant path it refers to (`/bin/sh` from
-      // glibc's system() and popen()), never seen running: walked once one that reaches
-      // execve refers to that path, to a fixpoint (each may run others by theirs).
-      if (!config.allBinaries) {
-        const pending = files.filter((f) => f.role === 'exec-candidate' && f.format !== 'not-elf' && f.neededBy !== undefined);
-        for (let more = true; more; ) {
-          more = false;
-          for (const c of [...pending]) {
-            if (!runnable.has(nameHash(c.neededBy!))) continue;
-            pending.splice(pending.indexOf(c), 1);
-            more = true;
-            await breathe();
-            if (!c.scan.analysis) {
-              throw new ConfineError('analysis-failed', `${c.path} may be run (reached code of a program that execs refers to "${c.neededBy}") but could not be analysed: ${c.scan.error ?? 'no code found'}`);
-            }
-            walk(c, c.scan.analysis, `${c.path} (may be run by the path "${c.neededBy}")`, false);
-            ctx.log(`${c.path}: analysed too, a program that reaches execve refers to "${c.neededBy}"`);
-          }
-        }
+        await walkProgram(p, p.scan.analysis, p.path);
       }
       // Modules mapped with no dynamic program to join (an unusual image): walked on their own.
       if (!modulesWalked) {
@@ -166,6 +150,29 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           // dlsym can hand out any export: every exported function is an entry point.
           const s = m.scan.analysis!;
           walk(m, { ...s, inits: [...new Set([...s.inits, ...s.exports.map((e) => e.fn)])] }, `${m.path} (dlopen'd)`, false);
+        }
+      }
+      // Programs a walked program may run by a constant path it refers to (`/bin/sh` from
+      // glibc's system() and popen()), never seen running: walked like the executed ones
+      // once one that reaches execve refers to any name of theirs, to a fixpoint (each may
+      // run others by theirs).
+      if (!config.allBinaries) {
+        const namesOf = (f: ScannedFile) => f.activatedBy ?? (f.neededBy !== undefined ? [f.neededBy] : []);
+        const pending = files.filter((f) => f.role === 'exec-candidate' && f.format !== 'not-elf' && namesOf(f).length);
+        for (let more = true; more; ) {
+          more = false;
+          for (const c of [...pending]) {
+            const by = namesOf(c).find((n) => runnable.has(nameHash(n)));
+            if (by === undefined) continue;
+            pending.splice(pending.indexOf(c), 1);
+            more = true;
+            await breathe();
+            if (!c.scan.analysis) {
+              throw new ConfineError('analysis-failed', `${c.path} may be run (reached code of a program that execs refers to "${by}") but could not be analysed: ${c.scan.error ?? 'no code found'}`);
+            }
+            await walkProgram(c, c.scan.analysis, `${c.path} (may be run by the path "${by}")`);
+            ctx.log(`${c.path}: analysed too, a program that reaches execve refers to "${by}"`);
+          }
         }
       }
 

@@ -92,6 +92,8 @@ export interface InstanceOptions {
   bufferKb?: number;
   /** `mono` timestamps are CLOCK_MONOTONIC, the clock of process.hrtime, so events line up with our own times. */
   clock?: string;
+  /** Trace options to switch on in this instance (`options/NAME`), e.g. `record-tgid`. */
+  options?: string[];
 }
 
 /** Creates a private instance with the given events enabled; the caller must `removeInstance` it. */
@@ -107,6 +109,7 @@ export async function createInstance(opts: InstanceOptions): Promise<string> {
   try {
     await fs.writeFile(path.join(dir, 'buffer_size_kb'), String(opts.bufferKb ?? 4096));
     if (opts.clock) await fs.writeFile(path.join(dir, 'trace_clock'), opts.clock);
+    for (const o of opts.options ?? []) await fs.writeFile(path.join(dir, 'options', o), '1');
     for (const ev of opts.events) await fs.writeFile(path.join(dir, 'events', ev, 'enable'), '1');
     await fs.writeFile(path.join(dir, 'tracing_on'), '1');
   } catch (e) {

@@ -194,7 +194,8 @@ async function calibrateOnce(
   const follower = followKernelLog();
   let container: Dockerode.Container | undefined;
   // Started before the container, so the init's first calls are in the buffer.
-  const instance = argEvents.events.length ? await createInstance({ events: argEvents.events, bufferKb: 1024 }) : undefined;
+  // record-tgid: runc's init is multi-threaded Go, and the seccomp log names its process.
+  const instance = argEvents.events.length ? await createInstance({ events: argEvents.events, bufferKb: 1024, options: ['record-tgid'] }) : undefined;
   try {
     container = await docker.createContainer(
       owned(withProfile(
@@ -234,7 +235,9 @@ async function calibrateOnce(
     const prog = mine.filter((e) => e.comm === BINARY_COMM);
     // Every entry of the init process counts, the ones before the filter too: a superset
     // of what the filter sees, which only ever allows more. (The program only exits.)
-    const args = instance ? argumentValues(await fs.readFile(path.join(instance, 'trace'), 'utf8'), exitEvent.pid, argEvents.tracked) : undefined;
+    const read = instance ? argumentValues(await fs.readFile(path.join(instance, 'trace'), 'utf8'), exitEvent.pid, argEvents.tracked) : undefined;
+    // A buffer that lost events may hold some of runc's values only: none of them count.
+    const args = read?.complete ? read.values : read ? new Map<string, number[]>() : undefined;
     return {
       run: { syscalls: [...new Set(runtime.map((e) => e.name))].sort(), records: mine.length, exitCode, ms: Date.now() - t0 },
       binary: [...new Set(prog.map((e) => e.name))],

@@ -30,7 +30,7 @@ test('an entry event gives its pid, name and arguments in order, hex or decimal'
 });
 
 test("only the given process's values count, each once, on the low 32 bits", () => {
-  const v = argumentValues(TRACE, 19597, [
+  const { values: v, complete } = argumentValues(TRACE, 19597, [
     { name: 'prctl', arg: 0 },
     { name: 'socket', arg: 0 },
     { name: 'ioctl', arg: 1 },
@@ -42,4 +42,17 @@ test("only the given process's values count, each once, on the low 32 bits", () 
   // A sign-extended int request is compared on its low 32 bits, like the profile's rule.
   expect(v.get('ioctl')).toEqual([0x80045430]);
   expect(v.has('clone')).toBe(false);
+  expect(complete).toBe(true);
+});
+
+test("with thread groups recorded, every thread of the process counts; a lost-events line makes the reading incomplete", () => {
+  const trace = [
+    '   runc:[2:INIT]-500     (    500) [000] ..... 1.0: sys_prctl(option: 0x18, arg2: 2, arg3: 0, arg4: 0, arg5: 0)',
+    '   runc:[2:INIT]-503     (    500) [001] ..... 1.1: sys_prctl(option: 0x2f, arg2: 4, arg3: 0, arg4: 0, arg5: 0)',
+    '   runc:[2:INIT]-600     (    600) [001] ..... 1.2: sys_prctl(option: 0x4, arg2: 0, arg3: 0, arg4: 0, arg5: 0)',
+  ].join('\n');
+  expect(parseSyscallEntry(trace.split('\n')[1])).toMatchObject({ pid: 503, tgid: 500 });
+  const r = argumentValues(trace, 500, [{ name: 'prctl', arg: 0 }]);
+  expect(r).toEqual({ values: new Map([['prctl', [0x18, 0x2f]]]), complete: true });
+  expect(argumentValues(`CPU:1 [LOST 12 EVENTS]\n${trace}`, 500, [{ name: 'prctl', arg: 0 }]).complete).toBe(false);
 });

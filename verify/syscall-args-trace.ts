@@ -11,7 +11,10 @@
  */
 
 export interface SyscallEntry {
+  /** The thread that made the call. */
   pid: number;
+  /** Its process (thread group), when the instance records it (`options/record-tgid`). */
+  tgid?: number;
   /** The syscall's name, without `sys_`. */
   name: string;
   /** Arguments in order, as unsigned 64-bit values. */
@@ -20,14 +23,16 @@ export interface SyscallEntry {
 
 // comm may hold anything, spaces and dashes included: the pid is the digits after the
 // last dash before the CPU field.
-const LINE = /^\s*(.*)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[\d+\]\s+\S+\s+[\d.]+:\s+sys_(\w+)\((.*)\)\s*$/;
+const LINE = /^\s*(.*)-(\d+)\s+(?:\(\s*([\d-]+)\)\s+)?\[\d+\]\s+\S+\s+[\d.]+:\s+sys_(\w+)\((.*)\)\s*$/;
+/** What the text form prints where a CPU's ring buffer overwrote events before they were read. */
+const LOST = /\[LOST \d+ EVENTS\]/;
 
 /** One line of an instance's `trace`; undefined for headers, comments and other events. */
 export function parseSyscallEntry(line: string): SyscallEntry | undefined {
   const m = LINE.exec(line);
   if (!m) return undefined;
   const args: bigint[] = [];
-  const body = m[4].trim();
+  const body = m[5].trim();
   if (body) {
     for (const part of body.split(',')) {
       const colon = part.indexOf(':');
@@ -37,7 +42,8 @@ export function parseSyscallEntry(line: string): SyscallEntry | undefined {
       args.push(BigInt.asUintN(64, BigInt(text)));
     }
   }
-  return { pid: Number(m[2]), name: m[3], args };
+  const tgid = m[3] !== undefined && /^\d+$/.test(m[3]) ? Number(m[3]) : undefined;
+  return { pid: Number(m[2]), ...(tgid !== undefined ? { tgid } : {}), name: m[4], args };
 }
 
 export interface TrackedArgument {
@@ -47,20 +53,24 @@ export interface TrackedArgument {
 
 /**
  * The values (low 32 bits: the tracked arguments are C ints, and the profile's rules
- * compare those bits) that `pid` passed for each tracked syscall, from a `trace` text.
- * A syscall the process never entered has no entry.
+ * compare those bits) that process `pid` (any of its threads, where the trace records
+ * thread groups) passed for each tracked syscall, from a `trace` text. A syscall the
+ * process never entered has no entry. `complete` is false when the buffer lost events:
+ * the values may then be some of them only.
  */
-export function argumentValues(trace: string, pid: number, tracked: readonly TrackedArgument[]): Map<string, number[]> {
+export function argumentValues(trace: string, pid: number, tracked: readonly TrackedArgument[]): { values: Map<string, number[]>; complete: boolean } {
   const byName = new Map(tracked.map((t) => [t.name, t.arg]));
   const seen = new Map<string, Set<number>>();
+  let complete = true;
   for (const line of trace.split('\n')) {
+    if (LOST.test(line)) complete = false;
     const e = parseSyscallEntry(line);
-    if (!e || e.pid !== pid) continue;
+    if (!e || (e.tgid ?? e.pid) !== pid) continue;
     const arg = byName.get(e.name);
     if (arg === undefined || arg >= e.args.length) continue;
     let s = seen.get(e.name);
     if (!s) seen.set(e.name, (s = new Set()));
     s.add(Number(BigInt.asUintN(32, e.args[arg])));
   }
-  return new Map([...seen].map(([n, s]) => [n, [...s].sort((a, b) => a - b)]));
+  return { values: new Map([...seen].map(([n, s]) => [n, [...s].sort((a, b) => a - b)])), complete };
 }
