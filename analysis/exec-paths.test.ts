@@ -13,3 +13,11 @@ test("glibc's system() and popen() shell is among libc's strings", () => {
   const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6'].find((p) => fs.existsSync(p))!;
   expect(absolutePathsIn(fs.readFileSync(libc))).toContain('/bin/sh');
 });
+
+test('a file made of paths keeps a bounded number of them', () => {
+  const { MAX_PATHS } = require('./exec-paths') as typeof import('./exec-paths');
+  const many = Buffer.from(Array.from({ length: MAX_PATHS + 5000 }, (_, i) => `\0/p${i}`).join('') + '\0', 'latin1');
+  const got = absolutePathsIn(many);
+  expect(got.length).toBeGreaterThanOrEqual(MAX_PATHS);
+  expect(got.length).toBeLessThan(MAX_PATHS + 200);
+});

@@ -12,11 +12,16 @@
  */
 const MAX_LEN = 200;
 const START = Buffer.from([0, 0x2f]);
+/**
+ * Distinct paths kept per object. Real programs hold tens to hundreds; a hostile file of
+ * hundreds of MB made of "\0/aa\0/ab…" would otherwise fill memory in the index pass.
+ */
+export const MAX_PATHS = 50_000;
 
 export function absolutePathsIn(bytes: Uint8Array): string[] {
   const out = new Set<string>();
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = buf.indexOf(START); i >= 0; i = buf.indexOf(START, i + 1)) {
+  for (let i = buf.indexOf(START); i >= 0 && out.size < MAX_PATHS; i = buf.indexOf(START, i + 1)) {
     const start = i + 1;
     let end = start + 1;
     while (end < buf.length && end - start <= MAX_LEN && isPathByte(buf[end])) end++;
