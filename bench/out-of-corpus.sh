@@ -23,9 +23,10 @@ here="$repo/bench/out-of-corpus"
 tmp="${OOC_TMP:-/tmp/ooc}"
 REPO=confine-ooc
 SUITE=bookworm
-PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ALL=(lighttpd haproxy squid openssh nodejs php exim4 ruby postfix)
-SLIM_HOOK='rm -rf "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/*; find "$1"/usr/share/doc -type f ! -name copyright -delete'
+# PATH_ENV, SLIM_HOOK and debian_root: images/build.sh's recipe.
+# shellcheck source=images/debian-root.sh
+. "$repo/images/debian-root.sh"
 
 log() { printf '[out-of-corpus] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -38,24 +39,13 @@ debian_image() {
   shift 2
   command -v mmdebstrap >/dev/null || die "mmdebstrap is required (apt-get install mmdebstrap)"
   case $here$tmp in *[[:space:]]*) die "paths must not contain whitespace" ;; esac
-  local build="$tmp/build" tar="$tmp/build/$name.tar" cache="$tmp/build/apt-archives"
-  mkdir -p "$cache"
-  local hooks=(
-    --skip=essential/unlink
-    --setup-hook='mkdir -p "$1/var/cache/apt/archives/"'
-    --setup-hook="sync-in $cache /var/cache/apt/archives/"
-    --customize-hook="sync-out /var/cache/apt/archives $cache"
-    --customize-hook="$SLIM_HOOK"
-  )
-  [ -d "$here/rootfs/$name" ] && hooks+=(--customize-hook="sync-in $here/rootfs/$name /")
-  rm -f "$tar"
-  mmdebstrap --quiet --variant=apt --include="$pkgs" "${hooks[@]}" "$SUITE" "$tar"
+  local tar="$tmp/build/$name.tar"
+  debian_root "$tar" "$pkgs" "$tmp/build/apt-archives" "$here/rootfs/$name"
   local args=() c
   for c in "ENV $PATH_ENV" "$@"; do args+=(--change "$c"); done
   docker import "${args[@]}" --message "confine out-of-corpus image $name (bench/out-of-corpus.sh)" \
     "$tar" "$REPO/$name:latest" >/dev/null
   rm -f "$tar"
-  : "$build"
 }
 
 build_one() {

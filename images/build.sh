@@ -18,14 +18,12 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUILD="$HERE/build"
 SUITE="${CONFINE_SUITE:-bookworm}"
 REPO="confine-sample"
-PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 ALL=(nginx redis memcached python3 apache2 mariadb caddy busybox c-glibc c-static c-musl jvm perl)
 
-# Documentation, man pages and translations are a quarter of an --variant=apt root
-# and none of it is executed. Deleting them after install is free; dpkg's
-# path-exclude would filter every package through mmtarfilter (+15 s per image).
-SLIM_HOOK='rm -rf "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/*; find "$1"/usr/share/doc -type f ! -name copyright -delete'
+# PATH_ENV, SLIM_HOOK and debian_root (the mmdebstrap recipe).
+# shellcheck source=images/debian-root.sh
+. "$HERE/debian-root.sh"
 
 log() { printf '[build.sh] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -66,29 +64,9 @@ debian_image() {
   shift 2
   need_cmd mmdebstrap mmdebstrap
   local tar="$BUILD/$name.tar"
-  # mmdebstrap splits special hooks on whitespace, so the paths must not contain any.
   case $HERE in *[[:space:]]*) die "images/ path must not contain whitespace: $HERE" ;; esac
-  # A .deb cache shared by all builds: the ~100 packages of the base are fetched
-  # once, not once per image (the pattern from mmdebstrap(1)). The archives are
-  # synced out before mmdebstrap's own cleanup, so they never end up in the image.
-  local cache="$BUILD/apt-archives"
-  mkdir -p "$cache"
-  local hooks=(
-    --skip=essential/unlink
-    --setup-hook='mkdir -p "$1/var/cache/apt/archives/"'
-    --setup-hook="sync-in $cache /var/cache/apt/archives/"
-    --customize-hook="sync-out /var/cache/apt/archives $cache"
-    --customize-hook="$SLIM_HOOK"
-  )
-  if [ -d "$HERE/rootfs/$name" ]; then
-    hooks+=(--customize-hook="sync-in $HERE/rootfs/$name /")
-  fi
-  # Files produced at build time (compiled classes), copied over the root last.
-  if [ -n "${BUILT_OVERLAY:-}" ]; then
-    hooks+=(--customize-hook="sync-in $BUILT_OVERLAY /")
-  fi
-  rm -f "$tar"
-  mmdebstrap --quiet --variant=apt --include="$pkgs" "${hooks[@]}" "$SUITE" "$tar"
+  # rootfs/NAME, then files produced at build time (compiled classes), over the root.
+  debian_root "$tar" "$pkgs" "$BUILD/apt-archives" "$HERE/rootfs/$name" "${BUILT_OVERLAY:-}"
   import_root "$name" "$tar" "ENV $PATH_ENV" "$@"
 }
 
