@@ -71,6 +71,14 @@ export class BoundedScanner {
           if (next) next(this.start());
         }
       };
+      /** The scan on this thread instead: its result, or the real error with its kind and stack. */
+      const inline = () => {
+        try {
+          resolve(this.fallback(job));
+        } catch (e) {
+          reject(e);
+        }
+      };
       const onMessage = (m: ScanReply) => {
         if (settled || m.id !== id) return;
         if ('artifact' in m) {
@@ -78,23 +86,14 @@ export class BoundedScanner {
           resolve(m.artifact as ElfScanArtifact);
         } else if ('failed' in m) {
           finish(true);
-          // The inline run throws the real error, with its kind and stack.
-          try {
-            resolve(this.fallback(job));
-          } catch (e) {
-            reject(e);
-          }
+          inline();
         }
       };
       const onGone = () => {
         if (settled) return;
         finish(false);
         this.broken = true;
-        try {
-          resolve(this.fallback(job));
-        } catch (e) {
-          reject(e);
-        }
+        inline();
       };
       const onAbort = () => {
         if (settled) return;
