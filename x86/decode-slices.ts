@@ -29,21 +29,14 @@ export interface SliceJob {
   bounds: number[];
 }
 
-/** Per-function facts of a range, before the whole program is known. */
-export interface RangeFacts {
-  calls: number[];
-  tailCalls: number[];
+/** Per-function facts of a range, before the whole program is known: FunctionInfo's own facts, with branch targets still unsorted. */
+export type RangeFacts = Pick<
+  FunctionInfo,
+  'calls' | 'tailCalls' | 'imports' | 'addressTaken' | 'importsTaken' | 'hasIndirectCall' | 'hasIndirectJump' | 'syscalls' | 'dataRefs' | 'dataAddressTaken'
+> & {
   /** Direct branch targets outside the function that are no function start nor PLT stub, in instruction order: inside some function (jumpsInto) or nowhere (unknownTargets), decided on the whole program. */
   outside: number[];
-  imports: string[];
-  addressTaken: number[];
-  importsTaken?: string[];
-  hasIndirectCall: boolean;
-  hasIndirectJump: boolean;
-  syscalls: number[];
-  dataRefs?: number[];
-  dataAddressTaken?: number[];
-}
+};
 
 /** The instructions and functions of a range (a Program has them all; a posted range carries them trimmed). */
 export type ProgramSlice = Pick<Program, 'n' | 'addr' | 'len' | 'code' | 'kind' | 'target' | 'fnOf' | 'refInsn' | 'refAddr' | 'refOf' | 'refCount'> & {
