@@ -83,17 +83,12 @@ export function dataRegions(input: RegionInput): DataRegions {
     const last = sections[sections.length - 1];
     if (!last || sec.addr >= last.addr + last.size) sections.push(sec);
   }
+  // Sections and merged objects do not overlap: the last one starting at or before an
+  // address is the only one that can hold it.
+  const sectionStarts = sections.map((x) => x.addr);
   const sectionAt = (addr: number) => {
-    let lo = 0;
-    let hi = sections.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const s = sections[mid];
-      if (addr < s.addr) hi = mid - 1;
-      else if (addr >= s.addr + s.size) lo = mid + 1;
-      else return s;
-    }
-    return undefined;
+    const s = sections[lastAtOrBefore(sectionStarts, addr)];
+    return s && addr < s.addr + s.size ? s : undefined;
   };
   const isGot = (name: string) => name === '.got' || name === '.got.plt';
 
@@ -112,17 +107,11 @@ export function dataRegions(input: RegionInput): DataRegions {
     if (last && e[0] < last[1]) last[1] = Math.max(last[1], e[1]);
     else objects.push([e[0], e[1]]);
   }
+  const objectStarts = objects.map((o) => o[0]);
+  /** Strictly inside a sized object (its start is a boundary like any other). */
   const insideObject = (addr: number) => {
-    let lo = 0;
-    let hi = objects.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const o = objects[mid];
-      if (addr <= o[0]) hi = mid - 1;
-      else if (addr >= o[1]) lo = mid + 1;
-      else return true; // strictly inside
-    }
-    return false;
+    const o = objects[lastAtOrBefore(objectStarts, addr)];
+    return !!o && addr > o[0] && addr < o[1];
   };
 
   const cuts = new Set<number>();
