@@ -3,6 +3,7 @@ import { fingerprintKey } from '../cache/fingerprint';
 import type { ElfScanArtifact } from '../schemas/types';
 import { scanFile, scanFingerprint } from '../stages/scan-file';
 import type { SplitOptions } from '../x86/decode-slices';
+import { at } from './timing-stamp';
 
 /** One file to scan: its bytes, `sha256:` digest, and the path messages name it by. */
 export interface ScanJob {
@@ -55,5 +56,6 @@ const ms = (from: number, to = performance.now()) => `${((to - from) / 1000).toF
 function timing(job: ScanJob, what: string): void {
   if (!process.env.CONFINE_ANALYZE_TIMING) return;
   const { isMainThread, threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
-  process.stderr.write(`[analyze] ${isMainThread ? 'main' : `worker ${threadId}`}: ${job.path} (${(job.bytes.length / 1048576).toFixed(1)} MB) ${what}\n`);
+  process.stderr.write(`[analyze] ${at()}${isMainThread ? 'main' : `worker ${threadId}`}: ${job.path} (${(job.bytes.length / 1048576).toFixed(1)} MB) ${what}\n`);
 }
+

@@ -1,4 +1,5 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
+import { at } from './timing-stamp';
 import { decodeSlice, trimmed, type SliceCache, type SliceJob, type SliceResult, type SliceRunner } from '../x86/decode-slices';
 
 /**
@@ -105,7 +106,7 @@ export function helpedSliceRunner(post: (m: HelpMessage, transfer: MessagePort[]
       for (const c of channels) c.port1.close();
     }
     if (process.env.CONFINE_ANALYZE_TIMING) {
-      process.stderr.write(`[analyze] ${job.code.length >>> 20} MB of code decoded in ${count} ranges (${count - mine} by other workers) in ${((performance.now() - started) / 1000).toFixed(2)} s, ${(receiving / 1000).toFixed(2)} s of it receiving theirs\n`);
+      process.stderr.write(`[analyze] ${at()}${job.code.length >>> 20} MB of code decoded in ${count} ranges (${count - mine} by other workers) in ${((performance.now() - started) / 1000).toFixed(2)} s, ${(receiving / 1000).toFixed(2)} s of it receiving theirs\n`);
     }
     return results as SliceResult[];
   };
