@@ -1,6 +1,9 @@
 import { ConfineError } from '../pipeline/errors';
 import { UsageError } from './args';
 import { guardStream } from '../pipeline/terminal-text';
+import { tuneJit } from './jit-budget';
+
+tuneJit();
 
 const HELP = `confine — shrink the kernel attack surface of containers
 
