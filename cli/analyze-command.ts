@@ -14,7 +14,8 @@ import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
 import { SCAN_SOURCES } from '../stages/scan-file';
 import { syscallName } from '../syscalls/table';
 import { cachedScan, type ScanJob } from '../workers/scan-job';
-import { ScanPool } from '../workers/scan-pool';
+import { at } from '../workers/timing-stamp';
+import type { ScanPool } from '../workers/scan-pool';
 import { SPLIT_MIN_BYTES } from '../x86/split-threshold';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
@@ -209,8 +210,12 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
       if (!jobs.has(d)) jobs.set(d, o);
     }
   });
+  // Every program's entry was reused: nothing to scan or walk.
+  if (jobs.size === 0) return results as AnalyzedBinary[];
   // A file with that much code (or more) may be large enough to decode on several workers.
   const large = [...jobs.values()].filter((o) => o.bytes.length >= SPLIT_MIN_BYTES).length;
+  // Loaded here, so that a warm run never loads the decoder the workers use.
+  const { ScanPool } = require('../workers/scan-pool') as typeof import('../workers/scan-pool');
   const pool = new ScanPool(ScanPool.sizeFor(jobs.size, large), store);
   try {
     const started = [...jobs.values()].sort((a, b) => b.bytes.length - a.bytes.length).map((o) => source.get(o.bytes, o.rootPath, pool));
@@ -245,10 +250,11 @@ const EM_X86_64 = 62;
 /** CONFINE_ANALYZE_TIMING=1: wall time per phase on stderr (for bench/ and profiling), else nothing. */
 function phaseTimer(): (what: string) => void {
   if (!process.env.CONFINE_ANALYZE_TIMING) return () => undefined;
+  process.env.CONFINE_ANALYZE_T0 ??= String(performance.timeOrigin);
   let last = performance.now();
   return (what) => {
     const now = performance.now();
-    process.stderr.write(`[analyze] ${what}: ${((now - last) / 1000).toFixed(2)} s\n`);
+    process.stderr.write(`[analyze] ${at()}${what}: ${((now - last) / 1000).toFixed(2)} s\n`);
     last = now;
   };
 }
