@@ -691,6 +691,17 @@ export interface TraceArtifact {
   mappedObjects: string[];
   logTail: string;
   notes: string[];
+  /**
+   * Only for an image with a probe: how its requests fared during the trace window. A trace whose probe never passed is traced again on the next run instead of being reused: programs the server runs only for a request may be missing from it.
+   */
+  probeWindow?: {
+    /**
+     * The probe passed at least once before the window ended.
+     */
+    ready: boolean;
+    passed: number;
+    failed: number;
+  };
 }
 
 // verify.schema.json

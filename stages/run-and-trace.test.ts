@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import type { StageContext, WorkUnit } from '../pipeline/stage';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
-import { runAndTraceStage } from './run-and-trace';
+import { runAndTraceStage, traceComplete } from './run-and-trace';
+import type { TraceArtifact } from '../schemas/types';
 import type { Services } from './services';
 
 /** The trace's cache inputs: the probe is among them only for an image that has one. */
@@ -47,4 +48,12 @@ test("an image's probe is an input, and changing it changes the inputs", async (
 
 test('an image named like an Object property has no probe', async () => {
   expect(await inputs('constructor', config({ web: { kind: 'tcp', port: 28240, expect: 'x' } }))).toStrictEqual({ image: ID, options: '-p 28240:80' });
+});
+
+test('a trace whose probe never passed is not reused; one whose probe passed, or that had no probe, is', async () => {
+  const stillValid = (t: Partial<TraceArtifact>) => runAndTraceStage(services).stillValid!(t as TraceArtifact, config());
+  expect(await stillValid({ probeWindow: { ready: false, passed: 0, failed: 0 } })).toBe(false);
+  expect(await stillValid({ probeWindow: { ready: true, passed: 3, failed: 1 } })).toBe(true);
+  expect(await stillValid({})).toBe(true);
+  expect(traceComplete({ probeWindow: { ready: false, passed: 0, failed: 0 } })).toBe(false);
 });

@@ -17,18 +17,22 @@ import type { Services } from './services';
  * warning here (verify is where it counts). Keyed by image ID, its docker-run options,
  * the duration and its probe (only when it has one, so images without a probe keep
  * their entries when a probes file is added): a rerun on an unchanged image reuses
- * the trace.
+ * the trace, unless the image's probe never passed while it ran (then it traces again).
  */
 export function runAndTraceStage(services: Services): Stage<{}, TraceArtifact, RunConfig> {
   return {
     name: 'run-and-trace',
     // 2: binary trace records (names can no longer hide or forge execs), unrecorded execs detected
-    version: 2,
+    // 3: probeWindow recorded; a trace whose probe never passed is not reused
+    version: 3,
     schema: 'confine/trace/v1',
     scope: 'image',
     needs: [],
     resource: 'container',
     configSlice: (c) => ({ durationSec: c.durationSec }),
+    // The probe never passed (server too slow to start, a transient failure): the next
+    // run traces again rather than reuse a trace that may lack what requests run.
+    stillValid: async (out) => traceComplete(out),
     externalInputs: async (unit, config, ctx) => {
       const image = unit.data as ImageEntry;
       // Parse first: a bad flag is the user's to fix and needs no Docker to report.
@@ -63,7 +67,13 @@ export function runAndTraceStage(services: Services): Stage<{}, TraceArtifact, R
       ctx.log(`${result.executedPaths.length} programs executed, ${result.mappedObjects.length} objects mapped${result.exitedEarly ? `, exited early (code ${result.exitCode})` : ''}`);
       for (const note of result.notes) ctx.log(note);
       if (probe) ctx.log(probed ? describeProbeWindow(probed).line : 'warning: the probe had not finished when the trace ended; its requests may not all have been traced');
-      return { ...result, imageRef: image.ref };
+      if (probe && !probed?.ready) ctx.log('the next run traces this image again (its probe never passed)');
+      return { ...result, imageRef: image.ref, ...(probe ? { probeWindow: { ready: probed?.ready ?? false, passed: probed?.passed ?? 0, failed: probed?.failed ?? 0 } } : {}) };
     },
   };
+}
+
+/** A trace is reused unless the image's probe was sent during it and never passed. */
+export function traceComplete(t: Pick<TraceArtifact, 'probeWindow'>): boolean {
+  return t.probeWindow?.ready !== false;
 }

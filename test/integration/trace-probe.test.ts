@@ -117,7 +117,7 @@ describe('run-and-trace with a probe', () => {
     expect(idle.executedPaths).not.toContain('/helper');
   });
 
-  it('a changed probe re-traces; one that never passes is a warning, not a failure', async () => {
+  it('a changed probe re-traces; one that never passes is a warning, not a failure, and is traced again next run', async () => {
     const failing = { probed: { kind: 'tcp', port: 28231, expect: 'NEVER-SAID' } };
     await run(failing);
     const probed = trace('probed');
@@ -127,8 +127,11 @@ describe('run-and-trace with a probe', () => {
     expect(probed.executedPaths).toContain('/helper');
     expect(trace('idle').status).toBe('reused');
 
+    expect(probed.log).toContain('the next run traces this image again (its probe never passed)');
+    // Not reused: a trace whose probe never passed may lack what requests make the server run.
     await run(failing);
-    expect(trace('probed').status).toBe('reused');
+    expect(trace('probed').status).toBe('done');
+    expect(trace('idle').status).toBe('reused');
     expect(await containersOfDeadOwners()).toEqual([]);
   });
 });
