@@ -1,14 +1,11 @@
 import Ajv from "ajv";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { dockerDefaultAllowed } from "./docker-default-allowed";
 import { emitProfile } from "./emit-profile";
 import { OciSeccomp, toOciSeccomp } from "./oci-seccomp";
 import { defaultProfile } from "./read-profile";
 import ociSchema from "./schemas/oci-seccomp.schema.json";
 import spoSchema from "./schemas/spo-seccompprofile.schema.json";
-import { dnsName, toSpoSeccompProfile, writeProfileForms } from "./spo-profile";
+import { dnsName, profileForms, toSpoSeccompProfile } from "./spo-profile";
 
 // A fixed kernel so `minKernel` rules (ptrace ≥ 4.8) do not depend on the test host.
 const CTX = { kernel: "6.1.0" };
@@ -180,33 +177,13 @@ describe("dnsName", () => {
   });
 });
 
-describe("writeProfileForms", () => {
-  it("writes NAME.oci.json and NAME.spo.json that parse back to the converted objects", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forms-"));
-    try {
-      const out = path.join(dir, "sub");
-      const files = await writeProfileForms(
-        narrowed(),
-        "alpine:3.19",
-        out,
-        ["oci", "spo"],
-        CTX,
-      );
-      expect(files).toEqual([
-        path.join(out, "alpine-3-19.oci.json"),
-        path.join(out, "alpine-3-19.spo.json"),
-      ]);
-      expect(JSON.parse(fs.readFileSync(files[0], "utf8"))).toEqual(
-        toOciSeccomp(narrowed(), CTX),
-      );
-      expect(JSON.parse(fs.readFileSync(files[1], "utf8"))).toEqual(
-        toSpoSeccompProfile(narrowed(), "alpine:3.19", CTX),
-      );
-      expect(
-        await writeProfileForms(narrowed(), "alpine:3.19", out, ["spo"], CTX),
-      ).toEqual([files[1]]);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+describe("profileForms", () => {
+  it("names NAME.oci.json and NAME.spo.json, whose texts parse back to the converted objects", () => {
+    const forms = profileForms(narrowed(), "alpine:3.19", ["oci", "spo", "oci"], CTX);
+    expect(forms.map((f) => f.fileName)).toEqual(["alpine-3-19.oci.json", "alpine-3-19.spo.json"]);
+    expect(JSON.parse(forms[0].text)).toEqual(toOciSeccomp(narrowed(), CTX));
+    expect(JSON.parse(forms[1].text)).toEqual(toSpoSeccompProfile(narrowed(), "alpine:3.19", CTX));
+    expect(profileForms(narrowed(), "alpine:3.19", ["spo"], CTX)).toEqual([forms[1]]);
+    expect(profileForms(narrowed(), "alpine:3.19", [], CTX)).toEqual([]);
   });
 });

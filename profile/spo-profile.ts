@@ -6,8 +6,6 @@
  * package is installed and kubectl accepts JSON.
  */
 import { createHash } from "node:crypto";
-import * as fs from "node:fs/promises";
-import * as path from "node:path";
 import type { ContainerContext } from "./docker-default-allowed";
 import { OciSeccomp, OciSyscall, toOciSeccomp } from "./oci-seccomp";
 import type { DockerProfile } from "./seccomp-types";
@@ -73,25 +71,19 @@ export function toSpoSeccompProfile(
 
 export type ProfileForm = "oci" | "spo";
 
-/** Writes DIR/NAME.oci.json and/or DIR/NAME.spo.json (NAME = dnsName(imageName)); returns their paths. */
-export async function writeProfileForms(
+/** The texts of the forms asked for, each under its file name NAME.oci.json / NAME.spo.json (NAME = dnsName(imageName)); writing them is the caller's. */
+export function profileForms(
   dockerProfile: DockerProfile,
   imageName: string,
-  dir: string,
   forms: ProfileForm[],
   ctx: ContainerContext = {},
-): Promise<string[]> {
+): { fileName: string; text: string }[] {
   const name = dnsName(imageName);
-  await fs.mkdir(dir, { recursive: true });
-  const written: string[] = [];
-  for (const form of [...new Set(forms)]) {
-    const file = path.join(dir, `${name}.${form}.json`);
+  return [...new Set(forms)].map((form) => {
     const obj =
       form === "oci"
         ? toOciSeccomp(dockerProfile, ctx)
         : toSpoSeccompProfile(dockerProfile, imageName, ctx);
-    await fs.writeFile(file, JSON.stringify(obj, null, 2) + "\n");
-    written.push(file);
-  }
-  return written;
+    return { fileName: `${name}.${form}.json`, text: JSON.stringify(obj, null, 2) + "\n" };
+  });
 }

@@ -404,6 +404,13 @@ export interface ProfileArtifact {
    * The written profile's content: what runs under it (verify) depends on every byte, argument rules and architectures included, not only on the allowed names.
    */
   profileSha256?: string;
+  /**
+   * The other forms written beside it (--forms oci, spo) and their content: one missing or edited is written again on the next run.
+   */
+  formFiles?: {
+    file: string;
+    sha256: string;
+  }[];
   allowed: string[];
   allowedCount: number;
   blockedCount: number;

@@ -9,7 +9,7 @@ import { chooseProfile } from '../profile/choose-profile';
 import { profileFileName } from '../profile/file-name';
 import { argRulesFor } from '../profile/arg-rules';
 import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
-import { writeProfileForms } from '../profile/spo-profile';
+import { profileForms } from '../profile/spo-profile';
 import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
 import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
@@ -32,7 +32,7 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 9, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change
+    version: 10, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically)
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -47,8 +47,8 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       // A new engine or runc may make other syscalls after the filter is installed.
       runtime: calibrationKey(await runtimeVersion(await services.docker())),
     }),
-    // The file on disk must still be the one written (an edited or truncated profile is rewritten).
-    stillValid: async (out) => fs.readFile(out.profileFile).then((b) => !out.profileSha256 || sha256Hex(b) === out.profileSha256, () => false),
+    // The files on disk must still be the ones written (an edited, truncated or deleted one is rewritten).
+    stillValid: async (out) => (await Promise.all(writtenFiles(out).map(({ file, sha256 }) => unchanged(file, sha256)))).every(Boolean),
     run: async (deps, ctx, unit, config) => {
       const image = unit.data as ImageEntry;
       const resolved = deps['syscall-resolve'];
@@ -84,7 +84,13 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       const file = path.join(config.resultsDir, profileFileName(image.name));
       const text = JSON.stringify(plan.profile, null, 2) + '\n';
       await writeFileAtomic(file, text);
-      for (const f of await writeProfileForms(plan.profile, image.name, config.resultsDir, config.forms)) ctx.log(`wrote ${f}`);
+      const formFiles: { file: string; sha256: string }[] = [];
+      for (const f of profileForms(plan.profile, image.name, config.forms)) {
+        const formFile = path.join(config.resultsDir, f.fileName);
+        await writeFileAtomic(formFile, f.text);
+        formFiles.push({ file: formFile, sha256: sha256Hex(f.text) });
+        ctx.log(`wrote ${formFile}`);
+      }
       const allowed = choice.allowed;
       const total = allSyscalls().length;
       return {
@@ -92,6 +98,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         imageName: image.name,
         profileFile: file,
         profileSha256: sha256Hex(text),
+        ...(formFiles.length ? { formFiles } : {}),
         allowed,
         allowedCount: allowed.length,
         blockedCount: total - allowed.length,
@@ -104,6 +111,15 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       };
     },
   };
+}
+
+/** Every file profile-emit wrote for an image, with the digest it had (none recorded: only that it exists). */
+function writtenFiles(out: ProfileArtifact): { file: string; sha256?: string }[] {
+  return [{ file: out.profileFile, sha256: out.profileSha256 }, ...(out.formFiles ?? [])];
+}
+
+function unchanged(file: string, sha256: string | undefined): Promise<boolean> {
+  return fs.readFile(file).then((b) => !sha256 || sha256Hex(b) === sha256, () => false);
 }
 
 function loadBase(config: RunConfig): LoadedProfile {

@@ -99,6 +99,21 @@ describe('confine profiles on real images', () => {
     expect(statusOf('profile-emit')).toBe('done');
   });
 
+  it('an OCI or SPO form deleted or edited on disk is written again on the next run', async () => {
+    const oci = path.join(dir, 'results', 'c-musl.oci.json');
+    const spo = path.join(dir, 'results', 'c-musl.spo.json');
+    const written = { oci: readFileSync(oci, 'utf8'), spo: readFileSync(spo, 'utf8') };
+    await fs.rm(oci);
+    await fs.writeFile(spo, written.spo.replace('"SCMP_ACT_ERRNO"', '"SCMP_ACT_ALLOW"'));
+    const again = await confine(ARGS, dir);
+    expect(again.code).toBe(0);
+    expect({ oci: readFileSync(oci, 'utf8'), spo: readFileSync(spo, 'utf8') }).toEqual(written);
+    const last = ledger(dir).slice(-40);
+    const statusOf = (image: string) => [...last].reverse().find((r) => r.image === image && r.stage === 'profile-emit' && r.status !== 'running')?.status;
+    expect(statusOf('c-musl')).toBe('done');
+    expect(statusOf('c-static')).toBe('reused');
+  });
+
   it('a run killed with -9 mid-trace leaves containers that the next run removes, and the rerun finishes', async () => {
     const killDir = tempWorkdir(LIST);
     const killed = await confine([...ARGS.slice(0, -1), '20'], killDir, (p) => {
