@@ -10,6 +10,7 @@ import { profileFileName } from '../profile/file-name';
 import { argRulesFor } from '../profile/arg-rules';
 import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
 import { profileForms } from '../profile/spo-profile';
+import { low32Comparisons } from '../profile/low32-rules';
 import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
 import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
@@ -32,7 +33,7 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 10, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically)
+    version: 11, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -76,7 +77,10 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         i386Reached: (resolved.unresolved ?? []).some((u) => u.reasons.some(isI386AbiSite)),
       });
       if (args.refusesI386) ctx.log('the profile refuses the i386 syscall ABI (int $0x80): no reached code uses it, and socket rules cannot hold against its socketcall');
-      plan.profile = args.profile;
+      // Docker's socket family ranges let upper bits smuggle a refused family in (profile/low32-rules.ts).
+      const low32 = low32Comparisons(args.profile);
+      for (const name of low32.rewritten) ctx.log(`${name}: argument comparisons rewritten to the low 32 bits the kernel reads`);
+      plan.profile = low32.profile;
       for (const r of args.report) {
         if (r.unconditional) ctx.log(`${r.name}: no argument rule: ${r.unconditional}`);
         else ctx.log(`${r.name}: argument ${r.arg} limited to ${r.values!.join(', ')}${r.refusedByBase?.length ? ` (the base already refuses ${r.refusedByBase.join(', ')})` : ''}`);

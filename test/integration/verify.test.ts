@@ -14,6 +14,7 @@ import type { DockerProfile } from '../../profile/seccomp-types';
 import { TRACKED_ARGS } from '../../x86/syscall-args';
 import { argEquals, argRulesFor, withoutI386 } from '../../profile/arg-rules';
 import { planProfile } from '../../profile/emit-profile';
+import { low32Comparisons } from '../../profile/low32-rules';
 import { ARCHITECTURES, Calibration, calibrateRuntime, calibrationImage, CALIBRATE_BINARY, logOnlyProfile } from '../../verify/calibrate';
 import { importFiles, removeContainer, withProfile } from '../../verify/container';
 import { followKernelLog } from '../../verify/kernel-log';
@@ -245,6 +246,48 @@ describe('argument rules against the real kernel', () => {
     const admitted = { ...r.profile, archMap: planned.archMap, architectures: planned.architectures };
     expect(withoutI386(admitted)).toEqual(r.profile);
     expect(await run(admitted, ['/socket-probe', 'i386'])).toBe(4);
+  });
+});
+
+/**
+ * No libc: socket(2) three ways, the exit status a bit each: 1 when AF_ALG (38) with bit
+ * 32 set is refused by the filter (-EPERM; a kernel without AF_ALG says -EAFNOSUPPORT,
+ * one with it gives a socket), 2 when AF_INET with bit 32 set gets a socket (the kernel
+ * reads an int), 4 when plain AF_INET does.
+ */
+const HIGH_BITS_PROBE = String.raw`
+static long sys64(long nr, long a, long b, long c) { long r; __asm__ volatile("syscall" : "=a"(r) : "0"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory"); return r; }
+__attribute__((noreturn)) static void quit(long code) { for (;;) sys64(231, code, 0, 0); }
+void entry(void) {
+  long alg = sys64(41, 0x100000026L, 5, 0), inet = sys64(41, 0x100000002L, 2, 0), plain = sys64(41, 2, 2, 0);
+  quit((alg == -1 ? 1 : 0) | (inet >= 0 ? 2 : 0) | (plain >= 0 ? 4 : 0));
+}
+__asm__(".globl _start; _start: and $-16, %rsp; call entry");
+`;
+
+describe("Docker's socket family rules against the real kernel", () => {
+  it('let AF_ALG through with bit 32 set; compared on the low 32 bits, as profile-emit writes them, they refuse it', async () => {
+    fs.writeFileSync(path.join(tmp, 'high-bits.c'), HIGH_BITS_PROBE);
+    execFileSync('gcc', ['-static', '-nostdlib', '-no-pie', '-O1', '-o', path.join(tmp, 'high-bits'), path.join(tmp, 'high-bits.c')]);
+    const ref = `confine-verify/high-bits:${process.pid}`;
+    await importFiles(docker, ref, [{ path: '/high-bits', content: fs.readFileSync(path.join(tmp, 'high-bits')), mode: 0o755 }]);
+    images.push(ref);
+    const run = async (profile: DockerProfile): Promise<number> => {
+      const c = await docker.createContainer(withProfile({ Cmd: ['/high-bits'], HostConfig: { NetworkMode: 'none' } }, ref, profile));
+      try {
+        const waited = c.wait({ condition: 'next-exit' });
+        await c.start();
+        return ((await waited) as { StatusCode: number }).StatusCode;
+      } finally {
+        await removeContainer(c);
+      }
+    };
+    // socket stays as the base has it (no argument rule): Docker's three family rules.
+    const planned = planProfile(base, new Set([...calibration.syscalls, 'socket', 'exit_group'])).profile;
+    expect(await run(planned)).toBe(2 | 4);
+    const rewritten = low32Comparisons(planned);
+    expect(rewritten.rewritten).toContain('socket');
+    expect(await run(rewritten.profile)).toBe(1 | 2 | 4);
   });
 });
 
