@@ -50,6 +50,8 @@ Options:
   -h, --help         this text
 
 Objects are scanned on worker threads (CONFINE_SCAN_WORKERS=N, 0 for none).
+CONFINE_ANALYZE_TIMING=1 prints where the time went on stderr; CONFINE_V8_DEFAULTS=1
+keeps V8's JIT defaults (confine raises its interrupt budget: cli/jit-budget.ts).
 
 Exit status: 0 analysed; 1 some PATH could not be analysed (the others are still
 printed); 2 bad usage.`;

@@ -1,4 +1,4 @@
-import { accepts, admitsI386, applyArgRules, argEquals, argRulesFor } from './arg-rules';
+import { accepts, admitsI386, applyArgRules, argEquals, argRulesFor, withoutI386 } from './arg-rules';
 import { planProfile } from './emit-profile';
 import { toOciSeccomp } from './oci-seccomp';
 import { defaultProfile } from './read-profile';
@@ -60,11 +60,12 @@ test('unconditional, runtime-made or valueless syscalls keep their base rules', 
     socketpair: { arg: 0, values: [{ value: 1 }] },
   };
   const r = argRulesFor(planned, resolved, runtime(['socketpair']));
-  expect(r.profile).toEqual(planned);
+  // The rules are the base's; only the i386 ABI goes (the base's socket family conditions).
+  expect(r.profile).toEqual(withoutI386(planned));
   expect(r.report.map((x) => [x.name, !!x.unconditional])).toEqual([['socket', true], ['socketpair', true]]);
   expect(r.report[0].unconditional).toMatch(/domain from argv.*libc\.so\.6:f site 0x10/);
   const none = argRulesFor(planned, { socketpair: { arg: 0, values: [] } }, runtime());
-  expect(none.profile).toEqual(planned);
+  expect(none.profile).toEqual(withoutI386(planned));
   expect(argRulesFor(planned, undefined, runtime()).profile).toBe(planned);
 });
 
@@ -101,7 +102,7 @@ test('OCI and SPO forms carry the argument rules', () => {
 
 const i386Admitted = admitsI386;
 
-test('a socket rule refuses the i386 ABI, whose socketcall no filter can check; other rules keep it', () => {
+test('socket family conditions refuse the i386 ABI, whose socketcall no filter can check; without them it stays', () => {
   expect(i386Admitted(planned)).toBe(true);
   const socketRule = argRulesFor(planned, { socket: { arg: 0, values: [{ value: 2 }] } }, runtime());
   expect(socketRule.refusesI386).toBe(true);
@@ -111,9 +112,19 @@ test('a socket rule refuses the i386 ABI, whose socketcall no filter can check; 
   expect(allows(socketRule.profile, 'socket', 0, 2)).toBe(true);
   expect(allows(socketRule.profile, 'socket', 0, 17)).toBe(false);
 
+  // Docker's own socket rules refuse AF_ALG and AF_VSOCK by family: with socket allowed
+  // that way (no rule of ours), the i386 ABI is refused too, so that they hold.
   const personalityOnly = argRulesFor(planned, { personality: { arg: 0, values: [{ value: 0 }] } }, runtime());
-  expect(personalityOnly.refusesI386).toBeUndefined();
-  expect(i386Admitted(personalityOnly.profile)).toBe(true);
+  expect(personalityOnly.refusesI386).toBe(true);
+  expect(i386Admitted(personalityOnly.profile)).toBe(false);
+  // Without socket and socketpair, no family condition needs it refused.
+  const noSockets = planProfile(base, new Set(['clone', 'read', 'write', 'personality'])).profile;
+  const noSocketRules = argRulesFor(noSockets, { personality: { arg: 0, values: [{ value: 0 }] } }, runtime([], {}, ['clone', 'read', 'write', 'personality']));
+  expect(noSocketRules.refusesI386).toBeUndefined();
+  expect(i386Admitted(noSocketRules.profile)).toBe(true);
+  // A base allowing every family (no condition): nothing to protect.
+  const anyFamily: DockerProfile = { ...planned, syscalls: planned.syscalls!.map((r) => (r.names.includes('socket') ? { ...r, args: [] } : r)) };
+  expect(argRulesFor(anyFamily, { personality: { arg: 0, values: [{ value: 0 }] } }, runtime()).refusesI386).toBeUndefined();
 
   // Reached code making i386-ABI syscalls would be killed without it: socket stays unconditional.
   const withInt80 = argRulesFor(planned, { socket: { arg: 0, values: [{ value: 2 }] } }, { ...runtime(), i386Reached: true });

@@ -123,6 +123,11 @@ export interface RuntimeArgs {
 export const SOCKETCALL = new Set(['socket', 'socketpair']);
 const I386 = 'SCMP_ARCH_X86';
 
+/** Whether some rule allowing socket or socketpair holds only for some families (a condition on argument 0). */
+function familyConditioned(profile: DockerProfile): boolean {
+  return (profile.syscalls ?? []).some((r) => r.action === 'SCMP_ACT_ALLOW' && r.names.some((n) => SOCKETCALL.has(n)) && (r.args ?? []).some((c) => c.index === 0));
+}
+
 /** Whether the filter admits the i386 ABI of an x86-64 host (Docker's archMap sub-architecture, or the flat `architectures` list). */
 export function admitsI386(profile: DockerProfile): boolean {
   if (profile.archMap?.some((m) => m.architecture === 'SCMP_ARCH_X86_64' && (m.subArchitectures ?? []).includes(I386))) return true;
@@ -172,9 +177,10 @@ export function argRulesFor(
     } else inputs.push({ name, arg: r.arg, values: [...new Set([...r.values.map((v) => v.value), ...fromRuntime])].sort((a, b) => a - b) });
   }
   const done = applyArgRules(profile, inputs);
-  // The rules on socket/socketpair hold only without the i386 ABI (SOCKETCALL); no reached
-  // code uses it (else those stayed unconditional above), and runc's init is x86-64.
-  const refuseI386 = done.applied.some((a) => SOCKETCALL.has(a.name) && a.values.length);
+  // Conditions on socket/socketpair's family hold only without the i386 ABI (SOCKETCALL):
+  // ours, and the base's own (Docker's default refuses AF_ALG and AF_VSOCK by family
+  // ranges). No reached code uses that ABI, and runc's init is x86-64.
+  const refuseI386 = !runtime.i386Reached && familyConditioned(done.profile);
   const written = refuseI386 ? withoutI386(done.profile) : done.profile;
   for (const a of done.applied) report.push({ name: a.name, arg: a.arg, values: a.values, ...(a.refusedByBase.length ? { refusedByBase: a.refusedByBase } : {}) });
   return { profile: written, report: report.sort((a, b) => a.name.localeCompare(b.name)), ...(refuseI386 ? { refusesI386: true } : {}) };

@@ -33,7 +33,7 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 11, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits
+    version: 12, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits; 12: the base's socket family conditions refuse the i386 ABI too
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],

@@ -58,4 +58,3 @@ function timing(job: ScanJob, what: string): void {
   const { isMainThread, threadId } = require('node:worker_threads') as typeof import('node:worker_threads');
   process.stderr.write(`[analyze] ${at()}${isMainThread ? 'main' : `worker ${threadId}`}: ${job.path} (${(job.bytes.length / 1048576).toFixed(1)} MB) ${what}\n`);
 }
-
