@@ -39,7 +39,11 @@ export function argEquals(arg: number, v: number): SeccompArg {
 
 /** Whether a base comparison accepts the (zero-extended) value v for its argument. */
 export function accepts(c: SeccompArg, v: number): boolean {
-  const x = BigInt(v >>> 0);
+  return acceptsRegister(c, BigInt(v >>> 0));
+}
+
+/** Whether a comparison accepts the 64-bit register value x, as libseccomp compares it. */
+export function acceptsRegister(c: SeccompArg, x: bigint): boolean {
   const a = BigInt.asUintN(64, BigInt(c.value));
   switch (c.op) {
     case 'SCMP_CMP_NE': return x !== a;

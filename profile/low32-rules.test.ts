@@ -1,24 +1,11 @@
+import { acceptsRegister } from './arg-rules';
 import { acceptedIntervals, alignedBlocks, low32Comparisons } from './low32-rules';
 import { defaultProfile } from './read-profile';
 import type { DockerProfile, SeccompArg, SeccompRule } from './seccomp-types';
 
-/** What libseccomp checks: every comparison of the rule on the full 64-bit register. */
-function accepts64(c: SeccompArg, x: bigint): boolean {
-  const a = BigInt.asUintN(64, BigInt(c.value));
-  switch (c.op) {
-    case 'SCMP_CMP_NE': return x !== a;
-    case 'SCMP_CMP_LT': return x < a;
-    case 'SCMP_CMP_LE': return x <= a;
-    case 'SCMP_CMP_EQ': return x === a;
-    case 'SCMP_CMP_GE': return x >= a;
-    case 'SCMP_CMP_GT': return x > a;
-    case 'SCMP_CMP_MASKED_EQ': return (x & a) === BigInt.asUintN(64, BigInt(c.valueTwo ?? 0));
-  }
-}
-
 /** Whether some allow rule for `name` lets a call with argument `index` = x through (other arguments 0). */
 function allows(p: DockerProfile, name: string, index: number, x: bigint): boolean {
-  return (p.syscalls ?? []).some((r: SeccompRule) => r.action === 'SCMP_ACT_ALLOW' && r.names.includes(name) && (r.args ?? []).every((c) => accepts64(c, c.index === index ? x : 0n)));
+  return (p.syscalls ?? []).some((r: SeccompRule) => r.action === 'SCMP_ACT_ALLOW' && r.names.includes(name) && (r.args ?? []).every((c) => acceptsRegister(c, c.index === index ? x : 0n)));
 }
 
 const base = defaultProfile().profile;
@@ -91,7 +78,7 @@ describe('a comparison on an int argument', () => {
     expect(out.every((r) => r.includes?.caps?.[0] === 'CAP_NET_RAW')).toBe(true);
     for (const v of [0n, 10n, 11n, HIGH + 3n, HIGH + 11n]) {
       for (const t of [0n, 1n, 2n, HIGH + 1n]) {
-        const ok = out.some((r) => (r.args ?? []).every((c) => accepts64(c, c.index === 0 ? v : t)));
+        const ok = out.some((r) => (r.args ?? []).every((c) => acceptsRegister(c, c.index === 0 ? v : t)));
         expect({ v, t, ok }).toEqual({ v, t, ok: (v & 0xffffffffn) <= 10n && (t & 0xffffffffn) !== 1n });
       }
     }

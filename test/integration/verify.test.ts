@@ -213,23 +213,31 @@ void entry(long *sp) {
 __asm__(".globl _start; _start: mov %rsp, %rdi; and $-16, %rsp; call entry");
 `;
 
+/**
+ * Compiles a no-libc program (its source `src`), imports it as /NAME into an image, and
+ * returns how to run it: the exit status of the command under a profile, without network.
+ */
+async function probeImage(name: string, src: string): Promise<(profile: DockerProfile, cmd: string[]) => Promise<number>> {
+  fs.writeFileSync(path.join(tmp, `${name}.c`), src);
+  execFileSync('gcc', ['-static', '-nostdlib', '-no-pie', '-O1', '-o', path.join(tmp, name), path.join(tmp, `${name}.c`)]);
+  const ref = `confine-verify/${name}:${process.pid}`;
+  await importFiles(docker, ref, [{ path: `/${name}`, content: fs.readFileSync(path.join(tmp, name)), mode: 0o755 }]);
+  images.push(ref);
+  return async (profile, cmd) => {
+    const c = await docker.createContainer(withProfile({ Cmd: cmd, HostConfig: { NetworkMode: 'none' } }, ref, profile));
+    try {
+      const waited = c.wait({ condition: 'next-exit' });
+      await c.start();
+      return ((await waited) as { StatusCode: number }).StatusCode;
+    } finally {
+      await removeContainer(c);
+    }
+  };
+}
+
 describe('argument rules against the real kernel', () => {
   it("a socket rule holds for the i386 ABI only because the profile refuses that ABI (its socketcall is unfilterable)", async () => {
-    fs.writeFileSync(path.join(tmp, 'socket-probe.c'), SOCKET_PROBE);
-    execFileSync('gcc', ['-static', '-nostdlib', '-no-pie', '-O1', '-o', path.join(tmp, 'socket-probe'), path.join(tmp, 'socket-probe.c')]);
-    const ref = `confine-verify/socket-probe:${process.pid}`;
-    await importFiles(docker, ref, [{ path: '/socket-probe', content: fs.readFileSync(path.join(tmp, 'socket-probe')), mode: 0o755 }]);
-    images.push(ref);
-    const run = async (profile: DockerProfile, cmd: string[]): Promise<number> => {
-      const c = await docker.createContainer(withProfile({ Cmd: cmd, HostConfig: { NetworkMode: 'none' } }, ref, profile));
-      try {
-        const waited = c.wait({ condition: 'next-exit' });
-        await c.start();
-        return ((await waited) as { StatusCode: number }).StatusCode;
-      } finally {
-        await removeContainer(c);
-      }
-    };
+    const run = await probeImage('socket-probe', SOCKET_PROBE);
     const planned = planProfile(base, new Set([...calibration.syscalls, 'socket', 'exit_group'])).profile;
     const r = argRulesFor(planned, { socket: { arg: 0, values: [{ value: 2 }] } }, {
       opaque: new Set(),
@@ -267,21 +275,8 @@ __asm__(".globl _start; _start: and $-16, %rsp; call entry");
 
 describe("Docker's socket family rules against the real kernel", () => {
   it('let AF_ALG through with bit 32 set; compared on the low 32 bits, as profile-emit writes them, they refuse it', async () => {
-    fs.writeFileSync(path.join(tmp, 'high-bits.c'), HIGH_BITS_PROBE);
-    execFileSync('gcc', ['-static', '-nostdlib', '-no-pie', '-O1', '-o', path.join(tmp, 'high-bits'), path.join(tmp, 'high-bits.c')]);
-    const ref = `confine-verify/high-bits:${process.pid}`;
-    await importFiles(docker, ref, [{ path: '/high-bits', content: fs.readFileSync(path.join(tmp, 'high-bits')), mode: 0o755 }]);
-    images.push(ref);
-    const run = async (profile: DockerProfile): Promise<number> => {
-      const c = await docker.createContainer(withProfile({ Cmd: ['/high-bits'], HostConfig: { NetworkMode: 'none' } }, ref, profile));
-      try {
-        const waited = c.wait({ condition: 'next-exit' });
-        await c.start();
-        return ((await waited) as { StatusCode: number }).StatusCode;
-      } finally {
-        await removeContainer(c);
-      }
-    };
+    const probe = await probeImage('high-bits', HIGH_BITS_PROBE);
+    const run = (profile: DockerProfile) => probe(profile, ['/high-bits']);
     // socket stays as the base has it (no argument rule): Docker's three family rules.
     const planned = planProfile(base, new Set([...calibration.syscalls, 'socket', 'exit_group'])).profile;
     expect(await run(planned)).toBe(2 | 4);
