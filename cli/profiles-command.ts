@@ -73,7 +73,9 @@ Behaviour:
 
 Stages, in order: ${STAGE_NAMES.join(' → ')}
 Exit status: 0 every image succeeded; 1 some image failed (see the table); 2 bad usage; 130 interrupted.
-A rerun reuses every stage whose inputs did not change and retries what failed.`;
+A rerun reuses every stage whose inputs did not change and retries what failed; it also
+writes again a profile (any form) deleted or edited under -r, and traces again an image
+whose --probes probe never passed while it was traced.`;
 
 /**
  * `confine profiles`, and `confine verify` (the same run with the verify stage on,
