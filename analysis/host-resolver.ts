@@ -24,8 +24,37 @@ export interface FoundObject {
   rootPath: string;
   /** The same file on this machine. */
   hostPath: string;
-  bytes: Uint8Array;
+  /** Its contents (read when first asked for, when the reader could tell the rest without them). */
+  readonly bytes: Uint8Array;
   info: DynamicInfo;
+  /** Library names constant strings in it spell (dlopen candidates); libraryNamesIn(bytes) when absent. */
+  libraryNames?(): string[];
+  /** `sha256:` digest of the contents, when the reader knows it. */
+  digest?: string;
+}
+
+/** An object file as the resolver needs it; `bytes` may be read only when first asked for. */
+export interface OpenedObject {
+  readonly bytes: Uint8Array;
+  info: DynamicInfo;
+  libraryNames(): string[];
+  digest?: string;
+}
+
+/** Opens the regular file at `hostPath` (`rootPath` inside the root, for messages) as an ELF object; null when it is not one or cannot be read. */
+export type ObjectReader = (hostPath: string, rootPath: string) => OpenedObject | null;
+
+/** The plain reader: the whole file, parsed now. */
+export function readObjectFile(hostPath: string, rootPath: string): OpenedObject | null {
+  const bytes = readRegular(hostPath);
+  if (!bytes) return null;
+  try {
+    const info = readDynamicInfo(bytes, rootPath);
+    let names: string[] | undefined;
+    return { bytes, info, libraryNames: () => (names ??= libraryNamesIn(bytes)) };
+  } catch {
+    return null;
+  }
 }
 
 export interface LoadOrder {
@@ -76,8 +105,7 @@ export function resolveInRoot(root: string, p: string): string | undefined {
   return `/${cur.join('/')}`;
 }
 
-function readRegular(root: string, rootPath: string): Uint8Array | undefined {
-  const host = path.join(root, rootPath);
+function readRegular(host: string): Uint8Array | undefined {
   try {
     if (!fs.statSync(host).isFile()) return undefined;
     return fs.readFileSync(host);
@@ -90,29 +118,31 @@ function readRegular(root: string, rootPath: string): Uint8Array | undefined {
  * Objects already read during one run, by resolved path inside the root (null: not a
  * readable ELF object), so programs sharing libraries read and parse each once.
  */
-export type ObjectFiles = Map<string, { bytes: Uint8Array; info: DynamicInfo } | null>;
+export type ObjectFiles = Map<string, OpenedObject | null>;
 
 /** Reads an object by its path inside the root, following symlinks inside the root. */
-export function openInRoot(root: string, name: string, p: string, files?: ObjectFiles): FoundObject | undefined {
+export function openInRoot(root: string, name: string, p: string, files?: ObjectFiles, read: ObjectReader = readObjectFile): FoundObject | undefined {
   const rootPath = resolveInRoot(root, p);
   if (!rootPath) return undefined;
+  const hostPath = path.join(root, rootPath);
   let file = files?.get(rootPath);
   if (file === undefined) {
-    file = readObject(root, rootPath);
+    file = read(hostPath, rootPath);
     files?.set(rootPath, file);
   }
   if (!file) return undefined;
-  return { name, rootPath, hostPath: path.join(root, rootPath), bytes: file.bytes, info: file.info };
-}
-
-function readObject(root: string, rootPath: string): { bytes: Uint8Array; info: DynamicInfo } | null {
-  const bytes = readRegular(root, rootPath);
-  if (!bytes) return null;
-  try {
-    return { bytes, info: readDynamicInfo(bytes, rootPath) };
-  } catch {
-    return null;
-  }
+  const opened = file;
+  return {
+    name,
+    rootPath,
+    hostPath,
+    get bytes() {
+      return opened.bytes;
+    },
+    info: opened.info,
+    libraryNames: () => opened.libraryNames(),
+    ...(opened.digest !== undefined ? { digest: opened.digest } : {}),
+  };
 }
 
 /** The directories of /etc/ld.so.conf and its includes (globs with `*` in the last component). */
@@ -181,7 +211,7 @@ const isCompatible = (i: DynamicInfo) => i.elfClass === 64 && i.machine === 62;
  * The load order of a program whose executable sits at `exeRootPath` inside `root`:
  * its interpreter and every DT_NEEDED library, breadth-first, each path once.
  */
-export function resolveLoadOrder(root: string, exeRootPath: string, exe: DynamicInfo, files?: ObjectFiles, listing: LibraryListing = libraryFilesByName): LoadOrder {
+export function resolveLoadOrder(root: string, exeRootPath: string, exe: DynamicInfo, files?: ObjectFiles, listing: LibraryListing = libraryFilesByName, read: ObjectReader = readObjectFile): LoadOrder {
   const musl = exe.interp !== undefined && /ld-musl/.test(exe.interp);
   let confDirs: string[] | undefined;
   const systemDirs = () => (confDirs ??= musl ? muslPathDirs(root) : [...ldSoConfDirs(root), ...GLIBC_DEFAULTS]);
@@ -192,7 +222,7 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
   const byPath = new Map<string, FoundObject>();
   const bySoname = new Map<string, FoundObject>();
   if (exe.interp) {
-    const l = openInRoot(root, exe.interp, exe.interp, files);
+    const l = openInRoot(root, exe.interp, exe.interp, files, read);
     if (l && isCompatible(l.info)) {
       out.loader = l;
       byPath.set(l.rootPath, l);
@@ -217,7 +247,7 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
       if (!rp) continue;
       const known = byPath.get(rp);
       if (known) return known;
-      const o = openInRoot(root, name, rp, files);
+      const o = openInRoot(root, name, rp, files, read);
       if (o && isCompatible(o.info)) return o;
     }
     return undefined;
@@ -246,23 +276,23 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
   // dlopen by constant name: searched as from the executable (dlopen uses the caller's
   // RPATH too; the system directories find what most programs open).
   const loaded = new Set<string>([exeRootPath, ...out.libraries.map((l) => l.rootPath), ...(out.loader ? [out.loader.rootPath] : [])]);
-  const exeBytes = openInRoot(root, exeRootPath, exeRootPath, files)?.bytes;
-  let scan: Uint8Array[] = [...(exeBytes ? [exeBytes] : []), ...out.libraries.map((l) => l.bytes), ...(out.loader ? [out.loader.bytes] : [])];
+  const exeObject = openInRoot(root, exeRootPath, exeRootPath, files, read);
+  let scan: FoundObject[] = [...(exeObject ? [exeObject] : []), ...out.libraries, ...(out.loader ? [out.loader] : [])];
   const byCandidate = new Map<string, { object: FoundObject; names: Set<string> }>();
   const exeRef = { info: exe, dir: exeDir };
   let basenames: Map<string, string[]> | undefined;
   const byBasename = (name: string): FoundObject | undefined => {
     basenames ??= listing(root);
     for (const p of basenames.get(name) ?? []) {
-      const o = openInRoot(root, name, p, files);
+      const o = openInRoot(root, name, p, files, read);
       if (o && isCompatible(o.info)) return o;
     }
     return undefined;
   };
   for (let round = 0; round < CANDIDATE_ROUNDS && scan.length && byCandidate.size < MAX_CANDIDATES; round++) {
     const names = new Set<string>();
-    for (const b of scan) for (const n of libraryNamesIn(b)) names.add(n);
-    const next: Uint8Array[] = [];
+    for (const o of scan) for (const n of o.libraryNames?.() ?? libraryNamesIn(o.bytes)) names.add(n);
+    const next: FoundObject[] = [];
     for (const name of names) {
       // A plugin opened by a directory built at run time (libjli's "<home>/lib/server/" +
       // "libjvm.so") is not on any search path: its file name alone finds it in the root.
@@ -280,7 +310,7 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
         let e = byCandidate.get(c.rootPath);
         if (!e) {
           byCandidate.set(c.rootPath, (e = { object: c, names: new Set() }));
-          next.push(c.bytes);
+          next.push(c);
         }
         e.names.add(name);
       }

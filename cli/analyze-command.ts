@@ -1,4 +1,4 @@
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { sourceDigest } from '../cache/code-digest';
 import { ContentStore } from '../cache/content-store';
@@ -6,10 +6,12 @@ import { sha256Hex } from '../cache/digest';
 import { FileDigestIndex } from '../cache/file-digests';
 import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
-import { resolveInRoot, resolveLoadOrder, type FoundObject, type LibraryListing, type LoadOrder, type ObjectFiles } from '../analysis/host-resolver';
+import { resolveInRoot, resolveLoadOrder, type FoundObject, type LibraryListing, type LoadOrder, type ObjectFiles, type ObjectReader } from '../analysis/host-resolver';
+import { libraryNamesIn } from '../analysis/dlopen-names';
+import { ObjectFactsStore } from '../cache/object-facts';
 import { LibraryTreeIndex } from '../cache/library-trees';
 import type { ProgramObject, ProgramResolution, Provenance } from '../analysis/link';
-import { asConfineError } from '../pipeline/errors';
+import { asConfineError, ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
 import { SCAN_SOURCES } from '../stages/scan-file';
 import { syscallName } from '../syscalls/table';
@@ -40,9 +42,11 @@ Options:
                      stops at DIR), never to the host's file
       --cache DIR    reuse per-file analyses and whole-program results by content
                      (per-file entries are shared with 'confine profiles'); a file is
-                     re-hashed only when its inode, size, mtime or ctime changed, and
-                     the library trees searched for dlopen names by file name are
-                     re-read only when one of their directories changed
+                     re-hashed only when its inode, size, mtime or ctime changed, is not
+                     read at all to plan a program once its dynamic section and library
+                     names are known by content (read for a scan, its digest is checked
+                     again), and the library trees searched for dlopen names by file
+                     name are re-read only when one of their directories changed
       --json         one JSON object on stdout:
                      {"binaries":[{"path","syscalls":[names],"unresolvedSites":N}],"syscalls":[union]};
                      a PATH that could not be analysed has an "error" entry too
@@ -75,7 +79,84 @@ export class SummarySource {
     private readonly files?: FileDigestIndex,
     /** Listings of library trees (dlopen names found by file name), kept with --cache while the directories are unchanged. */
     readonly trees: LibraryTreeIndex = LibraryTreeIndex.open(),
+    /** Dynamic info and library names of objects by content digest (with --cache: kept between runs). */
+    private readonly facts: ObjectFactsStore = ObjectFactsStore.open(),
   ) {}
+
+  /** The digest of an object the resolver found: the reader's when it had one, else of its bytes. */
+  objectDigest(o: { readonly bytes: Uint8Array; digest?: string }): string {
+    return o.digest ?? this.digestOf(o.bytes);
+  }
+
+  /**
+   * With --cache: a reader that takes an unchanged file's digest from the file index and
+   * its dynamic info and library names from the facts store, so planning reads no file
+   * it has seen before. The bytes are read when first asked for (a scan), and checked to
+   * still have that digest, so a file changed in between is never analysed under the
+   * old one's name.
+   */
+  reader(): ObjectReader | undefined {
+    const index = this.files;
+    if (!index) return undefined;
+    return (hostPath, rootPath) => {
+      try {
+        if (!statSync(hostPath).isFile()) return null;
+      } catch {
+        return null;
+      }
+      let bytes: Uint8Array | undefined;
+      // Whether the bytes read are the ones the digest was computed from.
+      let hashed = false;
+      const read = () => (bytes ??= readFileSync(hostPath));
+      let digest: string;
+      try {
+        digest = index.digestOf(hostPath, () => {
+          hashed = true;
+          return `sha256:${sha256Hex(read())}`;
+        });
+      } catch {
+        return null;
+      }
+      const checked = (): Uint8Array => {
+        const b = read();
+        if (!hashed) {
+          if (`sha256:${sha256Hex(b)}` !== digest) throw new ConfineError('bad-input', `${hostPath} changed while it was being analysed; run again`);
+          hashed = true;
+        }
+        this.digests.set(b, digest);
+        return b;
+      };
+      let facts = this.facts.get(digest);
+      if (!facts) {
+        try {
+          facts = { info: readDynamicInfo(checked(), rootPath) };
+        } catch {
+          return null;
+        }
+        this.facts.set(digest, facts);
+      }
+      const f = facts;
+      return {
+        get bytes() {
+          return checked();
+        },
+        info: f.info,
+        libraryNames: () => {
+          if (!f.names) {
+            f.names = libraryNamesIn(checked());
+            this.facts.set(digest, f);
+          }
+          return f.names;
+        },
+        digest,
+      };
+    };
+  }
+
+  /** Keeps the facts learnt in this run (with --cache); not saved only costs reading again. */
+  async saveFacts(): Promise<void> {
+    await this.facts.save().catch(() => undefined);
+  }
 
   /** digestOf for bytes just read from `absPath`, from the file index when the file is unchanged. */
   digestOfFile(absPath: string, bytes: Uint8Array): string {
@@ -107,27 +188,57 @@ export class SummarySource {
 /** What one program needs before any scan: its bytes and where its libraries are. */
 export interface ProgramPlan {
   rootPath: string;
-  bytes: Uint8Array;
+  /** Read when first asked for, when the reader could plan without them. */
+  readonly bytes: Uint8Array;
+  /** `sha256:` digest of the bytes, when the reader knew it. */
+  digest?: string;
   info?: DynamicInfo;
   order?: LoadOrder;
   /** Why the load order could not be found; thrown only if the scan says the file is analysable. */
   failure?: unknown;
 }
 
-export function planProgram(root: string, rootPath: string, files?: ObjectFiles, listing?: LibraryListing): ProgramPlan {
+export function planProgram(root: string, rootPath: string, files?: ObjectFiles, listing?: LibraryListing, read?: ObjectReader): ProgramPlan {
+  const opened = read?.(path.join(root, rootPath), rootPath);
+  if (opened) {
+    // The getter stays a getter: spreading `opened` would read the file.
+    const plan = (rest: Pick<ProgramPlan, 'info' | 'order' | 'failure'>): ProgramPlan => ({
+      rootPath,
+      get bytes() {
+        return opened.bytes;
+      },
+      digest: opened.digest,
+      ...rest,
+    });
+    try {
+      return plan({ info: opened.info, order: resolveLoadOrder(root, rootPath, opened.info, files, listing, read) });
+    } catch (failure) {
+      return plan({ failure });
+    }
+  }
+  // Not an ELF object the reader takes (or no reader): read now; the scan says why it is not analysable.
   const bytes = readFileSync(path.join(root, rootPath));
   try {
     const info = readDynamicInfo(bytes, rootPath);
-    return { rootPath, bytes, info, order: resolveLoadOrder(root, rootPath, info, files, listing) };
+    return { rootPath, bytes, info, order: resolveLoadOrder(root, rootPath, info, files, listing, read) };
   } catch (failure) {
     return { rootPath, bytes, failure };
   }
 }
 
-/** Every object of the program (executable, libraries, loader), the executable first. */
-function objectsOf(plan: ProgramPlan): { bytes: Uint8Array; rootPath: string }[] {
+type PlannedObject = Pick<FoundObject, 'bytes' | 'rootPath' | 'digest'>;
+
+/** Every object of the program (executable, libraries, loader), the executable first; none read yet. */
+function objectsOf(plan: ProgramPlan): PlannedObject[] {
   const o = plan.order;
-  return [{ bytes: plan.bytes, rootPath: plan.rootPath }, ...(o?.libraries ?? []), ...(o?.loader ? [o.loader] : []), ...(o?.candidates ?? []).map((c) => c.object)];
+  const exe: PlannedObject = {
+    rootPath: plan.rootPath,
+    get bytes() {
+      return plan.bytes;
+    },
+    digest: plan.digest,
+  };
+  return [exe, ...(o?.libraries ?? []), ...(o?.loader ? [o.loader] : []), ...(o?.candidates ?? []).map((c) => c.object)];
 }
 
 /** Analyses one program found at `rootPath` inside `root`. */
@@ -176,9 +287,10 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   const files: ObjectFiles = new Map();
   // A program that cannot be read is that program's error, not the whole command's.
   const unreadable = new Map<number, string>();
+  const reader = source.reader();
   const plans = rootPaths.map((rp, i) => {
     try {
-      return planProgram(root, rp, files, source.trees.listing);
+      return planProgram(root, rp, files, source.trees.listing, reader);
     } catch (e) {
       unreadable.set(i, `cannot read it: ${(e as Error).message}`);
       return { rootPath: rp, bytes: new Uint8Array(0), failure: e };
@@ -187,7 +299,7 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   t('plan (read files, load order)');
   // OpenSSL's SHA-256 runs at >1 GB/s here (SHA-NI): inline beats WebCrypto's copy to its thread pool.
   plans.forEach((p, i) => {
-    if (!unreadable.has(i)) for (const o of objectsOf(p)) source.digestOfFile(path.join(root, o.rootPath), o.bytes);
+    if (!unreadable.has(i)) for (const o of objectsOf(p)) if (o.digest === undefined) source.digestOfFile(path.join(root, o.rootPath), o.bytes);
   });
   t('hash');
   const fps = plans.map((p) => (store && p.order ? resolutionFingerprint(p, source) : undefined));
@@ -203,12 +315,12 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   t(`program entries (${results.filter(Boolean).length}/${plans.length} reused)`);
 
   // Only objects a walk will read: an executable the scan will refuse (not x86-64) has no walk.
-  const jobs = new Map<string, { bytes: Uint8Array; rootPath: string }>();
+  const jobs = new Map<string, PlannedObject>();
   plans.forEach((p, i) => {
     if (results[i]) return;
     const walks = p.info !== undefined && p.info.elfClass === 64 && p.info.machine === EM_X86_64 && (p.info.type === 'exec' || p.info.type === 'dyn');
     for (const o of walks ? objectsOf(p) : objectsOf(p).slice(0, 1)) {
-      const d = source.digestOf(o.bytes);
+      const d = source.objectDigest(o);
       if (!jobs.has(d)) jobs.set(d, o);
     }
   });
@@ -261,6 +373,9 @@ function phaseTimer(): (what: string) => void {
   };
 }
 
+/** The digest of all the code that computes a program's answer (the scan's sources, which include analysis/link.ts and elf/, and this file). */
+const analysisCodeDigest = () => sourceDigest(path.join(__dirname, '..'), [...SCAN_SOURCES, 'cli/analyze-command.ts']);
+
 /** Bump when the stored form of a program's result changes. */
 const RESOLUTION_VERSION = 1;
 export const RESOLUTION_SCHEMA = 'confine/analyze-program/v1';
@@ -271,14 +386,14 @@ export const RESOLUTION_SCHEMA = 'confine/analyze-program/v1';
  * code that computes the answer (the scan's sources, which include analysis/link.ts, and
  * this file), so a code change never hides behind a stale entry.
  */
-export function resolutionFingerprint(plan: ProgramPlan, source: Pick<SummarySource, 'digestOf'>): Fingerprint {
+export function resolutionFingerprint(plan: ProgramPlan, source: Pick<SummarySource, 'objectDigest'>): Fingerprint {
   const order = plan.order!;
-  const obj = (o: { rootPath: string; bytes: Uint8Array }) => [o.rootPath, source.digestOf(o.bytes)];
+  const obj = (o: PlannedObject) => [o.rootPath, source.objectDigest(o)];
   return {
     stage: 'analyze-program',
     version: RESOLUTION_VERSION,
     schema: RESOLUTION_SCHEMA,
-    config: { code: sourceDigest(path.join(__dirname, '..'), [...SCAN_SOURCES, 'cli/analyze-command.ts']) },
+    config: { code: analysisCodeDigest() },
     inputs: {
       program: JSON.stringify(obj(plan)),
       libraries: JSON.stringify(order.libraries.map(obj)),
@@ -372,8 +487,11 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   const trees = LibraryTreeIndex.open(store ? path.join(store.root, 'library-trees.json') : undefined);
   const targets = positionals.map((p) => locateInRoot(root, p));
   const found = targets.filter((t): t is Located & { rootPath: string } => t.rootPath !== undefined);
-  const analysed = await analyzePrograms(root, found.map((t) => t.rootPath), new SummarySource(store, files, trees));
+  const facts = ObjectFactsStore.open(store ? path.join(store.root, 'object-facts.json') : undefined, analysisCodeDigest());
+  const source = new SummarySource(store, files, trees, facts);
+  const analysed = await analyzePrograms(root, found.map((t) => t.rootPath), source);
   await files?.save().catch(() => undefined); // an index not saved only costs re-hashing next time
+  await source.saveFacts();
   await trees.save().catch(() => undefined); // likewise re-listing
   // In the order given, each under the path as given (inside the root), failures included.
   const byTarget = new Map<Located, AnalyzedBinary>(found.map((t, i) => [t, analysed[i]]));
