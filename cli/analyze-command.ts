@@ -120,7 +120,7 @@ export class SummarySource {
       const checked = (): Uint8Array => {
         const b = read();
         if (!hashed) {
-          if (`sha256:${sha256Hex(b)}` !== digest) throw new ConfineError('bad-input', `${hostPath} changed while it was being analysed; run again`);
+          if (`sha256:${sha256Hex(b)}` !== digest) throw new ConfineError('analysis-failed', `${hostPath} changed while it was being analysed; run again`);
           hashed = true;
         }
         this.digests.set(b, digest);
