@@ -120,6 +120,16 @@ describe('computeClosure: programs run by a constant path', () => {
     expect(r.files.find((f) => f.path === '/usr/local/bin/helper')?.activatedBy).toEqual(['/usr/local/bin/helper']);
   });
 
+  it("an executed #!/usr/bin/env script takes the program env runs, and reports no gap when PATH has it", async () => {
+    const img = debianLike().file('/usr/bin/env', host('/usr/bin/env')).file('/usr/local/bin/run', '#!/usr/bin/env true\n', 0o755);
+    const r = await computeClosure(img, { executed: ['/usr/local/bin/run'], mapped: [], all: false, env: ['PATH=/usr/bin'] });
+    expect(r.files.find((f) => f.resolvedPath === '/usr/bin/env')?.role).toBe('script-interpreter');
+    expect(r.files.find((f) => f.resolvedPath === '/usr/bin/true')?.role).toBe('script-interpreter');
+    expect(r.notScanned).toEqual([]);
+    const missing = await computeClosure(img.file('/usr/local/bin/run', '#!/usr/bin/env nothere\n', 0o755), { executed: ['/usr/local/bin/run'], mapped: [], all: false, env: ['PATH=/usr/bin'] });
+    expect(missing.notScanned).toEqual([{ path: '/usr/local/bin/run: nothere', reason: "'nothere' (run through env) is not in PATH /usr/bin" }]);
+  });
+
   it('a program already traced keeps its role, and the index pass can say there are no paths', async () => {
     const traced = await computeClosure(withShell(), { executed: ['/usr/bin/true', '/bin/sh'], mapped: [], all: false });
     expect(traced.files.find((f) => f.resolvedPath === '/usr/bin/dash')?.role).toBe('executed');

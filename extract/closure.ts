@@ -220,15 +220,18 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       if (depth >= MAX_SCRIPT_DEPTH) return skip(path, 'too many nested #! interpreters');
       const sb = parseShebang(entry.shebang ?? '');
       if (!sb) return skip(path, '#! line names no interpreter');
-      // A candidate script's interpreters are candidates too, run when the script is (activatedBy).
-      const interpRole: ClosureRole = activatedBy !== undefined ? 'exec-candidate' : 'script-interpreter';
-      const interpBy = activatedBy ?? path;
-      await execute(sb.interpreter, interpRole, interpBy, depth + 1, activatedBy);
-      if (activatedBy !== undefined) { const ri = fs.resolve(sb.interpreter); if (ri !== undefined) scriptInterpreters.set(resolved, [...(scriptInterpreters.get(resolved) ?? []), ri]); }
+      // A candidate script's interpreters are candidates too, run when the script is (activatedBy),
+      // and named by every name of the script (nameCandidate).
+      const runInterpreter = async (interpreter: string) => {
+        if (activatedBy === undefined) return execute(interpreter, 'script-interpreter', path, depth + 1);
+        await execute(interpreter, 'exec-candidate', activatedBy, depth + 1, activatedBy);
+        const ri = fs.resolve(interpreter);
+        if (ri !== undefined) scriptInterpreters.set(resolved, [...(scriptInterpreters.get(resolved) ?? []), ri]);
+      };
+      await runInterpreter(sb.interpreter);
       if (/(^|\/)env$/.test(sb.interpreter) && sb.envProgram) {
         const prog = sb.envProgram.includes('/') ? sb.envProgram : lookInPath(fs, sb.envProgram, pathDirs);
-        if (prog) await execute(prog, interpRole, interpBy, depth + 1, activatedBy);
-        if (prog && activatedBy !== undefined) { const rp = fs.resolve(prog); if (rp !== undefined) scriptInterpreters.set(resolved, [...(scriptInterpreters.get(resolved) ?? []), rp]); }
+        if (prog) await runInterpreter(prog);
         else skip(`${path}: ${sb.envProgram}`, `'${sb.envProgram}' (run through env) is not in PATH ${pathDirs.join(':')}`);
       }
       return;
