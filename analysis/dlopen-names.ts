@@ -10,13 +10,16 @@ const SO_NAME = /^(?:\/[A-Za-z0-9_.+\-/]*\/)?[A-Za-z][A-Za-z0-9_.+\-]*\.so(?:\.[
 
 const DOT_SO = Buffer.from('.so', 'latin1');
 
+/** The same memory as a Buffer, for its native search (no copy). */
+export const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+
 export function libraryNamesIn(bytes: Uint8Array): string[] {
   const out = new Set<string>();
   // Find ".so" followed by digits/dots and a NUL, then walk back to the string's start:
   // far fewer candidates than testing every string of a large object. The search for
   // ".so" is Buffer's native one: a byte loop in JS over every object of a program was
   // a third of a warm `confine analyze`.
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   for (let i = buf.indexOf(DOT_SO); i >= 0 && i + 3 < bytes.length; i = buf.indexOf(DOT_SO, i + 1)) {
     let end = i + 3;
     while (end < bytes.length && (bytes[end] === 0x2e || (bytes[end] >= 0x30 && bytes[end] <= 0x39))) end++;
@@ -33,7 +36,8 @@ export function libraryNamesIn(bytes: Uint8Array): string[] {
   return [...out].sort();
 }
 
-function isNameByte(b: number): boolean {
+/** A byte of a file path or library name as programs spell them: [A-Za-z0-9_.+/-]. */
+export function isNameByte(b: number): boolean {
   return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2e || b === 0x2d || b === 0x2b || b === 0x2f;
 }
 

@@ -10,6 +10,8 @@
  * read from configuration (a login shell from /etc/passwd) — the documented limit;
  * tracing a workload that runs them (probes) covers those.
  */
+import { asBuffer, isNameByte } from './dlopen-names';
+
 const MAX_LEN = 200;
 const START = Buffer.from([0, 0x2f]);
 /**
@@ -20,11 +22,11 @@ export const MAX_PATHS = 50_000;
 
 export function absolutePathsIn(bytes: Uint8Array): string[] {
   const out = new Set<string>();
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   for (let i = buf.indexOf(START); i >= 0 && out.size < MAX_PATHS; i = buf.indexOf(START, i + 1)) {
     const start = i + 1;
     let end = start + 1;
-    while (end < buf.length && end - start <= MAX_LEN && isPathByte(buf[end])) end++;
+    while (end < buf.length && end - start <= MAX_LEN && isNameByte(buf[end])) end++;
     // A directory or a bare "/" names no program; a string cut by a byte outside the set is no path.
     if (end >= buf.length || buf[end] !== 0 || end - start < 3 || buf[end - 1] === 0x2f) continue;
     const path = buf.toString('latin1', start, end);
@@ -36,6 +38,3 @@ export function absolutePathsIn(bytes: Uint8Array): string[] {
   return [...out].sort();
 }
 
-function isPathByte(b: number): boolean {
-  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2e || b === 0x2d || b === 0x2b || b === 0x2f;
-}
