@@ -1,11 +1,12 @@
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact } from '../schemas/types';
 import type { ScanJob } from './scan-job';
 import type { ScanReply, ScanRequest, ScanWorkerData } from './scan-worker';
 import { HelpBoard } from './slice-help';
+import { startScanWorker } from './start-worker';
 
 /**
  * The pipeline's per-file scans, off the main thread and bounded. A scan of a large or
@@ -160,10 +161,7 @@ export class BoundedScanner {
   private start(): Worker | undefined {
     try {
       const workerData: ScanWorkerData = { helpers: this.size - 1, ...(this.split ? { split: this.split } : {}) };
-      const w = path.extname(this.script) === '.js'
-        ? new Worker(this.script, { workerData })
-        : // TypeScript sources (tsx, jest): the worker registers tsx's hook before loading its entry.
-          new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(this.script)});`, { eval: true, workerData });
+      const w = startScanWorker(this.script, workerData);
       this.live++;
       w.on('message', (m: unknown) => {
         if (this.board.take(w, m)) this.offerHelp();

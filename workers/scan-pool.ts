@@ -1,11 +1,12 @@
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { ContentStore } from '../cache/content-store';
 import type { ElfScanArtifact } from '../schemas/types';
 import { cachedScan, type ScanJob } from './scan-job';
 import type { ScanReply, ScanRequest, ScanWorkerData } from './scan-worker';
 import { HelpBoard, type HelpRequest } from './slice-help';
+import { startScanWorker } from './start-worker';
 
 /**
  * Scans files on worker threads, a few at a time: the scans of different objects are
@@ -113,18 +114,10 @@ export class ScanPool {
   }
 
   private start(): Worker | undefined {
-    const script = this.script;
-    const ext = path.extname(script);
     const workerData: ScanWorkerData = { ...(this.store ? { cacheDir: this.store.root } : {}), helpers: this.size - 1, ...(this.split ? { split: this.split } : {}) };
     let w: Worker;
     try {
-      if (ext === '.js') w = new Worker(script, { workerData });
-      else {
-        // TypeScript sources (tsx, jest): a worker does not inherit tsx's loader for its
-        // entry file, so it registers tsx's require hook before loading the script.
-        const tsx = require.resolve('tsx/cjs');
-        w = new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(script)});`, { eval: true, workerData });
-      }
+      w = startScanWorker(this.script, workerData);
     } catch {
       return undefined;
     }
