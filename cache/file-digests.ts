@@ -12,8 +12,12 @@ interface Entry {
   digest: string;
 }
 
-/** How long a file must have been left alone before its recorded digest is trusted. */
-const RACY_WINDOW_NS = 2_000_000_000n;
+/**
+ * How long a file (or directory) must have been left alone before what was read of it is
+ * trusted by its identity and change times: a change in the same timestamp tick as the
+ * reading would not show (racy-git). Shared with cache/library-trees.ts.
+ */
+export const RACY_WINDOW_NS = 2_000_000_000n;
 
 /**
  * Content digests of host files by identity and change times (git's index idea), so a
@@ -85,9 +89,9 @@ export class FileDigestIndex {
 }
 
 /** File times are wall-clock nanoseconds since the epoch; so is this (to a microsecond or so). */
-const wallClockNs = () => BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+export const wallClockNs = () => BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 
-const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
+export const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
 
 function isEntry(e: unknown): e is Entry {
   if (!e || typeof e !== 'object') return false;

@@ -1,6 +1,7 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import { libraryFilesByName, libraryTreeRoots } from '../analysis/host-resolver';
 import { writeFileAtomic } from './content-store';
+import { maxBig, RACY_WINDOW_NS, wallClockNs } from './file-digests';
 
 /** One root's recorded listing: the trees walked, every directory read (with its identity and change times), the result. */
 interface Recorded {
@@ -8,9 +9,6 @@ interface Recorded {
   dirs: [string, string][];
   names: [string, string[]][];
 }
-
-/** How long a directory must have been left alone before a listing of it is recorded. */
-const RACY_WINDOW_NS = 2_000_000_000n;
 
 /**
  * The shared objects under a root's library trees, by file name (host-resolver's
@@ -90,16 +88,13 @@ export class LibraryTreeIndex {
 function stamp(p: string): { id: string; changedNs: bigint } | undefined {
   try {
     const st = lstatSync(p, { bigint: true });
-    return { id: `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, changedNs: st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs };
+    return { id: `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, changedNs: maxBig(st.mtimeNs, st.ctimeNs) };
   } catch {
     return undefined;
   }
 }
 
 const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-/** File times are wall-clock nanoseconds since the epoch; so is this (to a microsecond or so). */
-const wallClockNs = () => BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 
 function isRecorded(r: unknown): r is Recorded {
   if (!r || typeof r !== 'object') return false;
