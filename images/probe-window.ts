@@ -7,7 +7,7 @@
  * the first, a module loaded lazily). Never throws: a failed probe does not make the
  * trace wrong, so the caller only warns (verify is where a failing probe counts).
  */
-import type { ProbeOptions, ProbeResult } from './probe';
+import { sleep, type ProbeOptions, type ProbeResult } from './probe';
 
 export interface ProbeWindowOptions {
   /** Aborted when the trace window ends (or the container exits): no request starts after. */
@@ -80,17 +80,4 @@ export function describeProbeWindow(r: ProbeWindowResult): { line: string; warni
   const n = r.passed + r.failed;
   if (r.failed > 0) return { line: `warning: probe: ${r.passed} of ${n} requests passed during the trace window; last failure: ${r.lastFailure}`, warning: true };
   return { line: `probe: ${n} request(s) passed during the trace window`, warning: false };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -160,7 +160,8 @@ function preview(s: string): string {
   return JSON.stringify(clean.length > 80 ? clean.slice(0, 80) + '...' : clean);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts (its listener removed either way). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(done, ms);
