@@ -194,21 +194,6 @@ export class Program {
     this.fnOf = g(this.fnOf, Int32Array);
   }
 
-  /**
-   * Decodes every function. With `dataRefs`, also records the data addresses each
-   * instruction names: rip-relative operands always, and for position-dependent code
-   * (`absolute`) absolute displacements and immediates too.
-   */
-  static decode(bytes: Uint8Array, base: number, starts: FunctionStart[], opts: { dataRefs?: { absolute: boolean } } = {}): Program {
-    const sorted = Program.sortedStarts(bytes, base, starts);
-    const p = Program.empty(bytes, base, refModeOf(opts));
-    // x86-64 code averages 3.5-4 bytes an instruction (Go's a little less): size the
-    // arrays once instead of doubling (and copying) them a dozen times on a large object.
-    p.reserve(Math.ceil(bytes.length / 3.2) + 1024);
-    p.decodeFunctions(sorted, 0, sorted.length, base);
-    return p;
-  }
-
   /** A program with no instructions yet, recording data references as `refMode` says (REF_*). */
   static empty(bytes: Uint8Array, base: number, refMode: number): Program {
     const p = new Program(bytes, base);
@@ -463,6 +448,11 @@ export const REF_NONE = 0;
 export const REF_PIC = 1;
 export const REF_ABSOLUTE = 2;
 
+/**
+ * Which data addresses decoding records for each instruction: none; rip-relative
+ * operands (`dataRefs`); and for position-dependent code (`absolute`) absolute
+ * displacements and immediates too.
+ */
 export function refModeOf(opts: { dataRefs?: { absolute: boolean } }): number {
   return opts.dataRefs ? (opts.dataRefs.absolute ? REF_ABSOLUTE : REF_PIC) : REF_NONE;
 }
