@@ -1,9 +1,9 @@
 import { BackwardFlow, Recovered } from './dataflow';
 import { noReturnTargets } from './noreturn';
-import { decodeSlice, joinSlices, sliceBounds, sliceJob, type SplitOptions } from './decode-slices';
+import { decodeSlice, joinSlices, sliceBounds, sliceJob, type JoinedCode, type SplitOptions } from './decode-slices';
 import { K, Program, refModeOf } from './program';
 import { RAX } from './registers';
-import type { CodeAnalysis, CodeInput, FunctionInfo, SyscallInsn, SyscallSite, ValueSet } from './types';
+import type { CodeAnalysis, CodeInput, SyscallInsn, SyscallSite, ValueSet } from './types';
 
 const INSN: Record<number, SyscallInsn> = { [K.SYSCALL]: 'syscall', [K.INT80]: 'int80', [K.SYSENTER]: 'sysenter' };
 
@@ -18,12 +18,8 @@ export function analyzeCode(input: CodeInput, split: SplitOptions = {}): CodeAna
 }
 
 /** The first half of analyzeCode: decoding and per-function facts, without any data-flow. */
-export interface DecodedCode {
+export interface DecodedCode extends JoinedCode {
   input: CodeInput;
-  prog: Program;
-  functions: Map<number, FunctionInfo>;
-  addressTaken: Set<number>;
-  syscallIdx: number[];
   t0: number;
   t1: number;
 }
