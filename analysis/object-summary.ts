@@ -215,7 +215,8 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   const paramWrappers: ObjectSummary['paramWrappers'] = [];
   const seenWrapper = new Set<string>();
   for (const o of pr.open) {
-    const fi = index.get(o.entry);
+    // An entry inside a function (a call target, x86/program.ts isInnerEntry) belongs to the function containing it.
+    const fi = index.get(o.entry) ?? containing(o.entry);
     if (fi === undefined) continue;
     if (o.why === 'exported') {
       const k = `${fi}:${JSON.stringify(o.loc)}`;
