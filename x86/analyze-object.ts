@@ -1,5 +1,6 @@
 import { BackwardFlow, Recovered } from './dataflow';
 import { applySettledEntries, settleDataStarts, type SecondSite } from './data-starts';
+import { takenCallTargets } from './taken-entries';
 import { noReturnTargets } from './noreturn';
 import { decodeSlice, joinSlices, sliceBounds, sliceJob, type JoinedCode, type SplitOptions } from './decode-slices';
 import { K, Program, refModeOf } from './program';
@@ -62,7 +63,14 @@ export function finishAnalysis(d: DecodedCode): CodeAnalysis {
   const noReturn = noReturnTargets(prog, input.pltTargets);
   const flow = new BackwardFlow(prog, noReturn);
   const syscalls: SyscallSite[] = [];
+  const entries = new Map(innerEntries);
   try {
+    // Call targets inside functions whose address the code takes: entered by unknown callers too.
+    for (const t of takenCallTargets(prog, flow.effects, (x) => functions.has(x))) {
+      addressTaken.add(t);
+      const g = prog.functionIndexContaining(t);
+      if (g !== undefined) entries.set(t, prog.functions[g].addr);
+    }
     for (const i of syscallIdx) {
       const pf = prog.functions[prog.fnOf[i]];
       const v = toValueSet(flow.valuesBefore(i, { r: RAX }));
@@ -77,7 +85,7 @@ export function finishAnalysis(d: DecodedCode): CodeAnalysis {
   const t2 = performance.now();
 
   return {
-    functions, syscalls, addressTaken, innerEntries, program: prog, instructionCount: prog.n, plt: input.pltTargets, noReturn,
+    functions, syscalls, addressTaken, innerEntries: entries, program: prog, instructionCount: prog.n, plt: input.pltTargets, noReturn,
     timing: { decodeMs: t1 - t0, syscallFlowMs: t2 - t1 },
   };
 }
