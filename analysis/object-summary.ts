@@ -85,7 +85,7 @@ function dataPointerStarts(elf: ElfFile, input: CodeInput): CodeInput['functionS
   forEachAbsoluteDataWord(elf, (_at, v) => {
     if (v >= lo && v < hi && !known.has(v)) out.add(v);
   });
-  return [...out].map((addr) => ({ addr }));
+  return [...out].map((addr) => ({ addr, fromData: true }));
 }
 
 function withGapStarts(elf: ElfFile, input: CodeInput): CodeInput['functionStarts'] {
@@ -198,6 +198,13 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   };
   const unresolved: ObjectSummary['unresolved'] = [];
   const fnAt = (addr: number, fallback: number) => index.get(addr) ?? containing(addr) ?? fallback;
+  // A code address held in data may be an entry settled inside a function (x86/data-starts.ts): a pointer into that function.
+  const entryIndex = (addr: number): number | undefined => {
+    const i = index.get(addr);
+    if (i !== undefined) return i;
+    const holder = a.innerEntries.get(addr);
+    return holder === undefined ? undefined : index.get(holder);
+  };
 
   const pr = resolveParamSyscalls(a, { maxDepth: 4 });
   for (const s of a.syscalls) {
@@ -215,7 +222,8 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   const paramWrappers: ObjectSummary['paramWrappers'] = [];
   const seenWrapper = new Set<string>();
   for (const o of pr.open) {
-    const fi = index.get(o.entry);
+    // An entry inside a function (a call target, x86/program.ts isInnerEntry) belongs to the function containing it.
+    const fi = index.get(o.entry) ?? containing(o.entry);
     if (fi === undefined) continue;
     if (o.why === 'exported') {
       const k = `${fi}:${JSON.stringify(o.loc)}`;
@@ -243,7 +251,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
       });
       for (const u of r.unresolved) unresolved.push({ site: u.site, fn: fnAt(u.at, 0), reason: `argument of ${key}: ${u.reason}` });
       for (const o of r.open) {
-        const fi = index.get(o.entry);
+        const fi = index.get(o.entry) ?? containing(o.entry);
         if (fi !== undefined) unresolved.push({ site: o.site, fn: fi, reason: `argument of ${key} is ${fmtLoc(o.loc)} at entry of ${o.entryName ?? hex(o.entry)}, which is ${o.why}` });
       }
     }
@@ -259,7 +267,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   // Address-taken functions: what the code materialises, every code address stored in
   // data through relocations, init/fini arrays and IFUNC resolvers.
   const taken = new Set<number>();
-  const take = (addr: number) => { const i = index.get(addr); if (i !== undefined) taken.add(i); };
+  const take = (addr: number) => { const i = entryIndex(addr); if (i !== undefined) taken.add(i); };
   a.addressTaken.forEach(take);
   for (const x of [...elf.relativeTargets, ...elf.initArray, ...elf.finiArray, ...elf.preinitArray, ...elf.irelativeResolvers]) take(x);
   const importsAddressTaken = new Set<number>(importsTakenByCode);
@@ -272,12 +280,12 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   }
   // A non-PIE executable stores function pointers as plain absolute values without
   // relocations (static glibc's _IO_file_jumps): scan its data for function starts.
-  if (elf.type === 'exec') for (const addr of absolutePointers(elf, index)) taken.add(addr);
+  if (elf.type === 'exec') for (const addr of absolutePointers(elf, index, a.innerEntries)) taken.add(addr);
 
   const inits = new Set<number>();
   for (const x of [...elf.preinitArray, ...elf.initArray, ...elf.finiArray, elf.dynamicValue(DT.INIT), elf.dynamicValue(DT.FINI)]) {
     if (x === undefined) continue;
-    const i = index.get(x);
+    const i = entryIndex(x);
     if (i !== undefined) inits.add(i);
   }
 
@@ -290,7 +298,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     exportList.push({ name: s.version ? `${s.name}@${s.versionDefault ? '@' : ''}${s.version}` : s.name, fn: i });
   }
 
-  const refs = regionFacts(elf, a, starts, index, containing, imp, taken, ifuncResolvers);
+  const refs = regionFacts(elf, a, starts, index, entryIndex, containing, imp, taken, ifuncResolvers);
   if (refs.perFunction) {
     refs.perFunction.forEach((x, fi) => {
       if (x.t.length) fns[fi].t = x.t;
@@ -299,7 +307,7 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     });
   }
   // IFUNC resolvers run when the loader relocates, whatever the program does.
-  for (const r of ifuncResolvers) { const i = index.get(r); if (i !== undefined) inits.add(i); }
+  for (const r of ifuncResolvers) { const i = entryIndex(r); if (i !== undefined) inits.add(i); }
 
   let unknownTargets = 0;
   for (const f of a.functions.values()) unknownTargets += f.unknownTargets.length;
@@ -350,6 +358,7 @@ function regionFacts(
   a: CodeAnalysis,
   starts: number[],
   index: Map<number, number>,
+  entryIndex: (addr: number) => number | undefined,
   containing: (addr: number) => number | undefined,
   imp: (key: string) => number,
   taken: Set<number>,
@@ -367,7 +376,7 @@ function regionFacts(
     const key = plt.get(addr);
     return key === undefined || key.startsWith(IFUNC_PREFIX) ? undefined : imp(key);
   };
-  const dr = dataRegions({ elf, functionAt: (addr) => index.get(addr), importOf: (name, version) => imp(importKey(name, version)), importAtPlt, materialised, strings });
+  const dr = dataRegions({ elf, functionAt: entryIndex, importOf: (name, version) => imp(importKey(name, version)), importAtPlt, materialised, strings });
 
   // Only regions holding pointers matter; renumber them densely.
   const keep = new Int32Array(dr.regions.length).fill(-1);
@@ -451,18 +460,20 @@ function regionFacts(
 }
 
 /** Function indexes whose absolute address appears, 8-byte aligned, in allocated non-code sections. */
-function absolutePointers(elf: ElfFile, index: Map<number, number>): Set<number> {
+function absolutePointers(elf: ElfFile, index: Map<number, number>, innerEntries: Map<number, number>): Set<number> {
   const out = new Set<number>();
   // Most words are not code addresses: a range check saves the map lookup.
   let lo = Infinity;
   let hi = -Infinity;
-  for (const a of index.keys()) {
+  for (const a of [...index.keys(), ...innerEntries.keys()]) {
     if (a < lo) lo = a;
     if (a > hi) hi = a;
   }
   forEachAbsoluteDataWord(elf, (_at, v) => {
     if (v < lo || v > hi) return;
-    const i = index.get(v);
+    // An entry settled inside a function (x86/data-starts.ts) points into that function.
+    const holder = innerEntries.get(v);
+    const i = index.get(v) ?? (holder === undefined ? undefined : index.get(holder));
     if (i !== undefined) out.add(i);
   });
   return out;

@@ -1,4 +1,6 @@
 import { BackwardFlow, Recovered } from './dataflow';
+import { applySettledEntries, settleDataStarts, type SecondSite } from './data-starts';
+import { takenCallTargets } from './taken-entries';
 import { noReturnTargets } from './noreturn';
 import { decodeSlice, joinSlices, sliceBounds, sliceJob, type JoinedCode, type SplitOptions } from './decode-slices';
 import { K, Program, refModeOf } from './program';
@@ -20,6 +22,9 @@ export function analyzeCode(input: CodeInput, split: SplitOptions = {}): CodeAna
 /** The first half of analyzeCode: decoding and per-function facts, without any data-flow. */
 export interface DecodedCode extends JoinedCode {
   input: CodeInput;
+  /** Data-derived entries settled inside functions, and second decodings' syscall sites (data-starts.ts). */
+  innerEntries: Map<number, number>;
+  secondSites: SecondSite[];
   t0: number;
   t1: number;
 }
@@ -36,7 +41,9 @@ export interface DecodedCode extends JoinedCode {
  */
 export function decodeFunctions(input: CodeInput, split: SplitOptions = {}): DecodedCode {
   const t0 = performance.now();
-  const sorted = Program.sortedStarts(input.code, input.codeVaddr, input.functionStarts);
+  // Data-derived starts inside a sized function do not cut it (data-starts.ts).
+  const settled = settleDataStarts(input.functionStarts);
+  const sorted = Program.sortedStarts(input.code, input.codeVaddr, settled.starts);
   const bounds = sliceBounds(sorted, input.codeVaddr, input.code.length, split);
   const job = sliceJob(input, sorted, refModeOf(input.dataRefs ? { dataRefs: input.dataRefs } : {}), bounds);
   const here = { starts: sorted, startSet: new Set(job.addrs), plt: input.pltTargets };
@@ -44,17 +51,26 @@ export function decodeFunctions(input: CodeInput, split: SplitOptions = {}): Dec
   const count = bounds.length - 1;
   const results = count > 1 && split.runSlices ? split.runSlices(job, count, decodeHere) : Array.from({ length: count }, (_, k) => decodeHere(k));
   const { prog, functions, addressTaken, syscallIdx } = joinSlices(job, sorted, results, input.extraAddressTaken);
+  // On the joined Program, in this thread: the same with or without ranges decoded elsewhere.
+  const { innerEntries, sites: secondSites } = applySettledEntries({ prog, functions, addressTaken }, settled.inside, input.pltTargets);
   const t1 = performance.now();
-  return { input, prog, functions, addressTaken, syscallIdx, t0, t1 };
+  return { input, prog, functions, addressTaken, syscallIdx, innerEntries, secondSites, t0, t1 };
 }
 
 /** The second half of analyzeCode: which functions never return, and the numbers at every syscall instruction. */
 export function finishAnalysis(d: DecodedCode): CodeAnalysis {
-  const { input, prog, functions, addressTaken, syscallIdx, t0, t1 } = d;
+  const { input, prog, functions, addressTaken, syscallIdx, innerEntries, secondSites, t0, t1 } = d;
   const noReturn = noReturnTargets(prog, input.pltTargets);
   const flow = new BackwardFlow(prog, noReturn);
   const syscalls: SyscallSite[] = [];
+  const entries = new Map(innerEntries);
   try {
+    // Call targets inside functions whose address the code takes: entered by unknown callers too.
+    for (const t of takenCallTargets(prog, flow.effects, (x) => functions.has(x))) {
+      addressTaken.add(t);
+      const g = prog.functionIndexContaining(t);
+      if (g !== undefined) entries.set(t, prog.functions[g].addr);
+    }
     for (const i of syscallIdx) {
       const pf = prog.functions[prog.fnOf[i]];
       const v = toValueSet(flow.valuesBefore(i, { r: RAX }));
@@ -63,10 +79,13 @@ export function finishAnalysis(d: DecodedCode): CodeAnalysis {
   } finally {
     flow.free();
   }
+  for (const s of secondSites) {
+    syscalls.push({ addr: s.addr, fn: s.fn, fnName: functions.get(s.fn)?.name, insn: s.insn, numbers: [], fromParams: [], unresolved: [{ reason: s.reason, at: s.addr }] });
+  }
   const t2 = performance.now();
 
   return {
-    functions, syscalls, addressTaken, program: prog, instructionCount: prog.n, plt: input.pltTargets, noReturn,
+    functions, syscalls, addressTaken, innerEntries: entries, program: prog, instructionCount: prog.n, plt: input.pltTargets, noReturn,
     timing: { decodeMs: t1 - t0, syscallFlowMs: t2 - t1 },
   };
 }

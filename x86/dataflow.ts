@@ -105,7 +105,7 @@ export function finish(l: Loc, n: number): number {
 export const XF_PARAM = 'partial-register operation on a parameter (not followed into callers)';
 
 export interface EntryValue {
-  /** Start of the function at whose entry the value was still live. */
+  /** The entry at which the value was still live: a function's start, or a direct call's target inside a function. */
   fn: number;
   loc: ParamLoc;
   /** Operations still to apply to the entry value (only with FlowOptions.xfParams). */
@@ -242,14 +242,18 @@ export class BackwardFlow {
         break;
       }
       const fn = p.functions[p.fnOf[i]];
-      const atEntry = i === fn.first;
+      // A function's start, or an entry inside it (a direct call's target: musl's
+      // __syscall_cp_asm has no symbol and sits inside memset's extent): the value is
+      // also whatever callers pass there. The walk goes on to in-function predecessors.
+      const atEntry = i === fn.first || p.isInnerEntry(i);
       if (atEntry) {
         const entry = entryLoc(l);
-        if (l.xf?.length && !this.opts.xfParams) fail(XF_PARAM, p.addr[i]);
-        else if (typeof entry === 'string' && entry.startsWith('!')) fail(entry.slice(1), p.addr[i]);
+        const at = p.addr[i];
+        if (l.xf?.length && !this.opts.xfParams) fail(XF_PARAM, at);
+        else if (typeof entry === 'string' && entry.startsWith('!')) fail(entry.slice(1), at);
         else {
-          const ev: EntryValue = { fn: fn.addr, loc: entry as ParamLoc, ...(l.xf?.length ? { xf: l.xf } : {}) };
-          out.params.set(`${fn.addr}:${JSON.stringify(ev.loc)}${ev.xf ? `|${JSON.stringify(ev.xf)}` : ''}`, ev);
+          const ev: EntryValue = { fn: at, loc: entry as ParamLoc, ...(l.xf?.length ? { xf: l.xf } : {}) };
+          out.params.set(`${at}:${JSON.stringify(ev.loc)}${ev.xf ? `|${JSON.stringify(ev.xf)}` : ''}`, ev);
         }
       }
       const preds = this.preds(i);

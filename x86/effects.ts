@@ -147,6 +147,33 @@ export class EffectDecoder {
     return this.ins.mnemonic === Mnemonic.Nop;
   }
 
+  /**
+   * The general-purpose registers (bitmasks of families) the instruction at `addr` reads
+   * (operands and address parts) and writes, its destination register family if its first
+   * operand is one, and whether it only compares (cmp, test: flags out, no register written).
+   */
+  registerUse(addr: number): { reads: number; writes: number; dst?: number; compares: boolean } {
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.decodeOut(this.ins);
+    const ins = this.ins;
+    const info = this.info.info(ins);
+    let reads = 0;
+    let writes = 0;
+    const regs = info.usedRegisters();
+    for (const r of regs) {
+      const g = gpr(r.register);
+      const acc = r.access as OpAccess;
+      if (g) {
+        if (acc === OpAccess.Read || acc === OpAccess.CondRead || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) reads |= 1 << g.idx;
+        if (acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) writes |= 1 << g.idx;
+      }
+      r.free();
+    }
+    const op0 = ins.opCount > 0 && ins.op0Kind === OpKind.Register ? gpr(ins.op0Register) : undefined;
+    const m = ins.mnemonic;
+    return { reads, writes, ...(op0 ? { dst: op0.idx } : {}), compares: m === Mnemonic.Cmp || m === Mnemonic.Test };
+  }
+
   /** Does this instruction compute an address inside the frame (lea r, [rsp/rbp+x])? */
   takesFrameAddress(addr: number): boolean {
     (this.decoder as unknown as { position: number }).position = addr - this.base;

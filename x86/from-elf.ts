@@ -42,6 +42,6 @@ export function codeInputFromElf(elf: ElfFile, buf: Uint8Array): CodeInput | und
   }
   // Data-referenced code addresses that no FDE or symbol names still begin a function.
   const named = new Set(starts.map((s) => s.addr));
-  for (const a of extra) if (!named.has(a)) starts.push({ addr: a });
+  for (const a of extra) if (!named.has(a)) starts.push({ addr: a, fromData: true });
   return { code, codeVaddr: text.addr, functionStarts: starts, pltTargets, extraAddressTaken: extra };
 }

@@ -128,6 +128,24 @@ export class Program {
     return this.callSrc!;
   }
 
+  /**
+   * Addresses inside a function that code outside its flow enters besides direct calls:
+   * data-derived entries that fall inside a sized function's code (analyze-object.ts
+   * settles them there instead of cutting the function).
+   */
+  innerEntries: ReadonlySet<number> = new Set();
+
+  /**
+   * Instruction i is an entry although it is not its function's start: a direct call's
+   * target (hand-written code called in the middle of a symbol's extent, like musl's
+   * __syscall_cp_asm after memset; code without symbols) or one of innerEntries. A value
+   * there can come from the entry's callers as well as from the code before it.
+   */
+  isInnerEntry(i: number): boolean {
+    const a = this.addr[i];
+    return this.callSources.has(a) || this.innerEntries.has(a);
+  }
+
   private buildSources(): void {
     this.jumpSrc = new Map();
     this.callSrc = new Map();

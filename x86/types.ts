@@ -11,6 +11,11 @@ export interface FunctionStart {
   name?: string;
   /** Callable from other objects (in .dynsym): its parameters can come from anywhere. */
   exported?: boolean;
+  /**
+   * Only an address found in data (a relocation's target, a pointer-sized word): a guess,
+   * which never cuts the code of a function an FDE or symbol gives (x86/data-starts.ts).
+   */
+  fromData?: boolean;
 }
 
 export interface CodeInput {
@@ -118,6 +123,13 @@ export interface CodeAnalysis {
   plt: Map<number, string>;
   /** Function starts and PLT stubs found never to return (see noreturn.ts). */
   noReturn: Set<number>;
+  /**
+   * Data-derived entries settled inside a function instead of cutting it (data-starts.ts),
+   * and the places where a second decoding of a function's bytes runs back into the
+   * first: address → start of the function holding it. Whatever holds such an address
+   * holds a pointer into that function.
+   */
+  innerEntries: Map<number, number>;
   /** Internal handle for later data-flow queries (param-syscalls.ts). */
   program: import('./program').Program;
 }
