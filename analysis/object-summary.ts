@@ -4,6 +4,8 @@ import type { ObjectSummary } from '../schemas/types';
 import { decodeFunctions, finishAnalysis } from '../x86/analyze-object';
 import type { SplitOptions } from '../x86/decode-slices';
 import { codeInputFromElf } from '../x86/from-elf';
+import { BackwardFlow } from '../x86/dataflow';
+import { SyscallIdioms } from '../x86/idioms';
 import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
 import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
 import { argFacts } from './arg-facts';
@@ -211,7 +213,22 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   // Constants found at a wrapper's call sites belong to the caller that supplies them:
   // the syscall happens with that number only when that caller runs.
   for (const u of pr.uses) addSite(fnAt(u.caller, 0), u.site, u.numbers);
-  for (const u of pr.unresolved) unresolved.push({ site: u.site, fn: fnAt(u.at, index.get(u.fn) ?? 0), reason: u.reason });
+  // Library idioms (x86/idioms.ts): a path that stopped at a load of the number may be
+  // one whose numbers its callers store; those are attributed to the callers.
+  const idioms = new SyscallIdioms(a, new BackwardFlow(a.program, a.noReturn), { isPrivateGlobal: (g) => isPrivateGlobal(elf, g) });
+  try {
+    for (const u of pr.unresolved) {
+      const r = u.chain.length === 0 ? idioms.resolve(u) : undefined;
+      if (!r) {
+        unresolved.push({ site: u.site, fn: fnAt(u.at, index.get(u.fn) ?? 0), reason: u.reason });
+        continue;
+      }
+      for (const x of r.uses) addSite(fnAt(x.caller, 0), u.site, x.numbers);
+      for (const x of r.unresolved) unresolved.push({ site: u.site, fn: fnAt(x.fn, 0), reason: x.reason });
+    }
+  } finally {
+    idioms.free();
+  }
   const paramWrappers: ObjectSummary['paramWrappers'] = [];
   const seenWrapper = new Set<string>();
   for (const o of pr.open) {
@@ -466,6 +483,24 @@ function absolutePointers(elf: ElfFile, index: Map<number, number>): Set<number>
     if (i !== undefined) out.add(i);
   });
   return out;
+}
+
+/**
+ * A pointer variable only this object's code can reach by name: no symbol covers it (no
+ * other object can name it), no relocation stores its address or fills it, and it is
+ * zero before the program runs (.bss, or zero bytes). x86/idioms.ts trusts what the
+ * code stores in it only under these conditions.
+ */
+function isPrivateGlobal(elf: ElfFile, g: number): boolean {
+  const covers = (s: { defined: boolean; value: number; size: number }) => s.defined && s.value <= g && g < s.value + Math.max(s.size, 8);
+  if (elf.dynsym.some(covers)) return false;
+  if (elf.relocationAt(g) !== undefined) return false;
+  for (const r of elf.relocations) {
+    if (r.symbol?.defined && covers(r.symbol)) return false;
+  }
+  if (elf.relativeTargets.some((t) => t > g - 8 && t <= g)) return false;
+  const init = elf.readAt(g, 8);
+  return init === undefined || init.every((b) => b === 0);
 }
 
 function fmtLoc(l: ParamLoc): string {
