@@ -1,7 +1,8 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import { analyzeBinary, SummarySource } from '../cli/analyze-command';
 import { syscallNumber } from '../syscalls/table';
-import { compile, tempDir } from '../x86/test-fixtures';
+import { sh, tempDir } from '../x86/test-fixtures';
 import type { ProgramResolution } from './link';
 
 // x86/idioms.ts: a syscall whose number a function loads from a structure its caller
@@ -49,8 +50,10 @@ const nr = (name: string) => syscallNumber(name)!;
 let dir: string;
 const source = new SummarySource();
 
-async function resolve(name: string, code: string, flags: string[]): Promise<ProgramResolution> {
-  const bin = compile(dir, `${name}.c`, code, name, ['-O2', ...flags]);
+async function resolve(name: string, code: string, flags: string[], libs: string[] = []): Promise<ProgramResolution> {
+  const bin = path.join(dir, name);
+  fs.writeFileSync(`${bin}.c`, code);
+  sh('gcc', ['-O2', ...flags, '-o', bin, `${bin}.c`, ...libs]);
   const a = await analyzeBinary('/', bin, source);
   if (!a.resolution) throw new Error(`${bin}: ${a.error}`);
   return a.resolution;
@@ -94,6 +97,28 @@ describe.each([['dynamic', []], ['static', ['-static']]] as [string, string[]][]
     const res = await resolve(`setgid-${kind}`, SETID('setgid(getgid())'), flags);
     expect(res.syscalls.has(nr('setgid'))).toBe(true);
     expect(res.syscalls.has(nr('setuid'))).toBe(false);
+    expect(res.unresolvedSites).toEqual([]);
+  });
+});
+
+// libcap 2.66 makes capset/prctl/setuid/… through syscall() from _cap_syscall3/6, which it
+// calls only through its private table of function pointers (`multithread`,
+// `singlethread`), each call passing a constant number. Declared here so the test needs
+// libcap2 (the runtime library), not libcap-dev.
+const CAP = String.raw`
+#include <stdio.h>
+typedef struct _cap_struct *cap_t;
+extern cap_t cap_get_proc(void);
+extern int cap_set_proc(cap_t);
+int main(void) { cap_t c = cap_get_proc(); printf("%d\n", cap_set_proc(c)); return 0; }
+`;
+
+describe('libcap function table', () => {
+  test('capset through the table is resolved, what is not reached is not allowed, nothing stays unknown', async () => {
+    const res = await resolve('libcap', CAP, [], ['-l:libcap.so.2']);
+    expect(res.syscalls.has(nr('capset'))).toBe(true);
+    // cap_launch's chroot goes through the same table; cap_launch is not reached.
+    expect(res.syscalls.has(nr('chroot'))).toBe(false);
     expect(res.unresolvedSites).toEqual([]);
   });
 });

@@ -37,7 +37,7 @@ export interface IdiomUse {
 }
 
 export interface IdiomResolution {
-  idiom: 'number in caller structure';
+  idiom: 'number in caller structure' | 'function table';
   /** Numbers a site makes, by the caller whose call supplies them. */
   uses: IdiomUse[];
   /** Where the number stays unknown: `fn` is the function whose reach makes it so. */
@@ -59,7 +59,30 @@ export interface IdiomOptions {
    * the handler form is not resolved.
    */
   isPrivateGlobal?: (addr: number) => boolean;
+  /**
+   * The private tables of function pointers that hold `fn`'s address, as [start, end)
+   * ranges of relocated pointer slots no symbol covers; undefined when its address is
+   * stored anywhere else too (init arrays, exported data, absolute words without
+   * relocations) or the ELF side cannot tell. Without it the table form is not resolved.
+   */
+  pointerTables?: (fn: number) => [number, number][] | undefined;
 }
+
+/** How far before a table a materialised address still counts as the table's (a structure holding it). */
+const TABLE_SLACK = 512;
+
+/** What a pointer held in a register may be, for the function-table idiom. */
+interface Provenance {
+  /** The address of (or into) a table holding the function. */
+  tableAddress: boolean;
+  /** A value read from such a table: possibly the function itself. */
+  tableContent: boolean;
+  /** Where the value comes from is not known (it may be either). */
+  unknown: boolean;
+  /** Computed by arithmetic other than a base plus a constant (a jump table's target). */
+  computed: boolean;
+}
+
 
 const i64 = (b: bigint): number => Number(BigInt.asIntN(64, b));
 const FIELD_BYTES = 4; // the number is the field's low 32 bits
@@ -133,6 +156,153 @@ export class SyscallIdioms {
       if (r) return { idiom: 'number in caller structure', ...r };
     }
     return undefined;
+  }
+
+  /**
+   * The numbers an address-taken function `fn` gets in `loc` (libcap's _cap_syscall3 /
+   * _cap_syscall6 pass %rdi to syscall()), when its address sits only in private tables
+   * of function pointers and the object's indirect calls that may read those tables
+   * pass constants: attributed to the function making the call. Undefined when the
+   * idiom does not apply (the parameter stays open, "address-taken").
+   *
+   * Checked: fn is not exported and no code materialises its address; the tables are
+   * private (ELF side, pointerTables); code names a table only to call through a cell
+   * (`call *cell(%rip)`), to store into a cell, or to materialise its address (lea);
+   * every indirect call or jump whose target may be read from a table — its pointer's
+   * provenance, walked back through loads and into callers, includes a table address,
+   * or is unknown — passes a number that is recovered. A value from outside the object
+   * (a parameter of an exported function) is not a table address: the tables are private.
+   * Assumed (x86/README.md): a pointer read out of a table is called, not copied
+   * elsewhere, and another object handed a table's address (libcap's
+   * psx_load_syscalls(&three, &six)) writes through it and does not call through it.
+   */
+  resolveTableCalls(fn: number, loc: Gpr): IdiomResolution | undefined {
+    const a = this.a;
+    const p = a.program;
+    if (!ARG_REGS.has(loc) || a.functions.get(fn)?.exported || p.refCount === 0) return undefined;
+    for (const f of a.functions.values()) if (f.addressTaken.includes(fn)) return undefined;
+    const tables = this.opts.pointerTables?.(fn);
+    if (!tables?.length) return undefined;
+    const inTable = (x: number, slack = 0) => tables.some(([lo, hi]) => x >= lo - slack && x < hi);
+    // Code names a table only to call through a cell, store into a cell, or take its address.
+    for (let k = 0; k < p.refCount; k++) {
+      const x = p.refAddr[k];
+      if (!inTable(x)) continue;
+      if (p.refOf[k] === 1) continue;
+      const i = p.refInsn[k];
+      if (p.kind[i] === K.CALL_IND || p.kind[i] === K.JMP_IND) continue;
+      const ins = this.decode(i);
+      if (ins.code === Code.Mov_rm64_r64 && ins.op0Kind === OpKind.Memory) continue;
+      return undefined;
+    }
+    const out: IdiomResolution = { idiom: 'function table', uses: [], unresolved: [] };
+    const name = a.functions.get(fn)?.name ?? `0x${fn.toString(16)}`;
+    const reg = GPR_NAMES.indexOf(loc);
+    for (let i = 0; i < p.n; i++) {
+      const k = p.kind[i];
+      if (k !== K.CALL_IND && k !== K.JMP_IND) continue;
+      if (!this.mayReadTable(i, inTable)) continue;
+      const caller = p.functions[p.fnOf[i]];
+      const fail = (reason: string): void => {
+        out.unresolved.push({ fn: caller.addr, at: p.addr[i], reason: `number %${loc} passed to ${name} through a function table at 0x${p.addr[i].toString(16)}: ${reason}` });
+      };
+      if (k === K.JMP_IND) {
+        // A tail jump through the table passes the caller's own argument on.
+        fail('passed on by an indirect tail jump');
+        continue;
+      }
+      const v = this.flow.valuesBefore(i, { r: reg });
+      if (v.numbers.size) out.uses.push({ caller: caller.addr, callerName: caller.name, callSite: p.addr[i], numbers: [...v.numbers].sort((x, y) => x - y) });
+      for (const u of v.unresolved.values()) fail(u.reason);
+      for (const pr of v.params.values()) fail(`a parameter (${typeof pr.loc === 'string' ? `%${pr.loc}` : `stack+${pr.loc.stack}`} of 0x${pr.fn.toString(16)})`);
+    }
+    return out;
+  }
+
+  /** Whether indirect call/jump `i` may take its target from a table. */
+  private mayReadTable(i: number, inTable: (x: number, slack?: number) => boolean): boolean {
+    const ins = this.decode(i);
+    if (ins.op0Kind === OpKind.Memory) {
+      const b = ins.memoryBase;
+      // [index*8+table]: a jump table (within the function) unless the table is ours.
+      if (ins.memoryIndex !== Register.None && b === Register.None) return inTable(i64(ins.memoryDisplacement), TABLE_SLACK);
+      if (b === Register.RIP || b === Register.None) return inTable(i64(ins.memoryDisplacement), TABLE_SLACK);
+      const g = gpr(b);
+      if (!g) return true;
+      const pv = this.provenance(i, g.idx, 3, inTable, new Set());
+      return pv.tableAddress || pv.tableContent || pv.unknown;
+    }
+    const g = gpr(ins.op0Register);
+    if (!g) return true;
+    const pv = this.provenance(i, g.idx, 3, inTable, new Set());
+    if (pv.tableContent) return true;
+    // An indirect jump to an address computed by arithmetic is a jump table, which jumps
+    // within its own function (README, soundness assumptions); an indirect call is not.
+    if (this.a.program.kind[i] === K.JMP_IND && pv.computed && !pv.tableAddress) return false;
+    return pv.unknown;
+  }
+
+  /** What register `r` may hold before instruction `i`, as far as the tables go. */
+  private provenance(i: number, r: number, depth: number, inTable: (x: number, slack?: number) => boolean, active: Set<string>): Provenance {
+    const a = this.a;
+    const p = a.program;
+    const key = `${i}:${r}`;
+    const out: Provenance = { tableAddress: false, tableContent: false, unknown: false, computed: false };
+    if (active.has(key)) return out; // the other paths decide
+    active.add(key);
+    const v = this.flow.valuesBefore(i, { r });
+    for (const n of v.numbers) if (inTable(n >>> 0, TABLE_SLACK)) out.tableAddress = true;
+    for (const u of v.unresolved.values()) {
+      const q = p.indexOf(u.at);
+      if (q === undefined) { out.unknown = true; continue; }
+      const ins = this.decode(q);
+      if (ins.code === Code.Lea_r64_m || ins.code === Code.Lea_r32_m) {
+        const b = ins.memoryBase;
+        if (b === Register.RIP || b === Register.None) {
+          if (inTable(i64(ins.memoryDisplacement), TABLE_SLACK)) out.tableAddress = true;
+          continue;
+        }
+        if (b === Register.RSP || b === Register.RBP) continue; // a frame address is not a table
+        // Pointer arithmetic: whatever the base points into.
+        const g = gpr(b);
+        if (!g || depth <= 0) { out.unknown = true; continue; }
+        const base = this.provenance(q, g.idx, depth - 1, inTable, active);
+        out.tableAddress ||= base.tableAddress || base.tableContent;
+        out.unknown ||= base.unknown;
+        continue;
+      }
+      if (ins.code === Code.Mov_r64_rm64 && ins.op1Kind === OpKind.Memory && ins.segmentPrefix === Register.None) {
+        const b = ins.memoryBase;
+        if (b === Register.RIP || b === Register.None) {
+          if (ins.memoryIndex !== Register.None ? inTable(i64(ins.memoryDisplacement), TABLE_SLACK) : inTable(i64(ins.memoryDisplacement))) out.unknown = true;
+          continue; // another global (a GOT slot, a variable): not a table's content
+        }
+        const g = gpr(b);
+        if (!g || ins.memoryIndex !== Register.None || depth <= 0) { out.unknown = true; continue; }
+        const base = this.provenance(q, g.idx, depth - 1, inTable, active);
+        if (base.tableAddress) out.tableContent = true;
+        if (base.unknown || base.tableContent) out.unknown = true;
+        continue;
+      }
+      if (/ written by (add|sub|movsxd|movslq|or|and|shl|sar|shr|imul)/.test(u.reason)) out.computed = true;
+      out.unknown = true;
+    }
+    for (const e of v.params.values()) {
+      if (typeof e.loc !== 'string' || e.xf?.length) { out.unknown = true; continue; }
+      // A parameter: what the callers in this object pass. An exported function's
+      // callers elsewhere cannot pass a private table or its contents.
+      if (a.addressTaken.has(e.fn) || depth <= 0) { out.unknown = true; continue; }
+      const sites = callSitesOf(p, e.fn);
+      if (!sites.length && !a.functions.get(e.fn)?.exported) { out.unknown = true; continue; }
+      for (const c of sites) {
+        const up = this.provenance(c, GPR_NAMES.indexOf(e.loc), depth - 1, inTable, active);
+        out.tableAddress ||= up.tableAddress;
+        out.tableContent ||= up.tableContent;
+        out.unknown ||= up.unknown;
+      }
+    }
+    active.delete(key);
+    return out;
   }
 
   /** The one private global a pointer was loaded from, on every path. */
