@@ -4,6 +4,8 @@ import type { ObjectSummary } from '../schemas/types';
 import { decodeFunctions, finishAnalysis } from '../x86/analyze-object';
 import type { SplitOptions } from '../x86/decode-slices';
 import { codeInputFromElf } from '../x86/from-elf';
+import { BackwardFlow } from '../x86/dataflow';
+import { SyscallIdioms } from '../x86/idioms';
 import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
 import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
 import { argFacts } from './arg-facts';
@@ -218,7 +220,28 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   // Constants found at a wrapper's call sites belong to the caller that supplies them:
   // the syscall happens with that number only when that caller runs.
   for (const u of pr.uses) addSite(fnAt(u.caller, 0), u.site, u.numbers);
-  for (const u of pr.unresolved) unresolved.push({ site: u.site, fn: fnAt(u.at, index.get(u.fn) ?? 0), reason: u.reason });
+  // Library idioms (x86/idioms.ts): a path that stopped at a load of the number may be
+  // one whose numbers its callers store; those are attributed to the callers.
+  const idioms = new SyscallIdioms(a, new BackwardFlow(a.program, a.noReturn), { isPrivateGlobal: (g) => isPrivateGlobal(elf, g), pointerTables: (f) => pointerTables(elf, f) });
+  // An address-taken wrapper called only through a private function table (libcap's
+  // _cap_syscall3/6): the numbers the object's calls through the table pass. Memoised:
+  // the same wrapper is open for its own sites and for the syscall() import's.
+  const tableCalls = new Map<string, ReturnType<SyscallIdioms['resolveTableCalls']>>();
+  const viaTable = (o: { entry: number; loc: ParamLoc; why: string; xf?: unknown[] }) => {
+    if (o.why !== 'address-taken' || typeof o.loc !== 'string' || o.xf?.length) return undefined;
+    const k = `${o.entry}:${o.loc}`;
+    if (!tableCalls.has(k)) tableCalls.set(k, idioms.resolveTableCalls(o.entry, o.loc));
+    return tableCalls.get(k);
+  };
+  for (const u of pr.unresolved) {
+    const r = u.chain.length === 0 ? idioms.resolve(u) : undefined;
+    if (!r) {
+      unresolved.push({ site: u.site, fn: fnAt(u.at, index.get(u.fn) ?? 0), reason: u.reason });
+      continue;
+    }
+    for (const x of r.uses) addSite(fnAt(x.caller, 0), u.site, x.numbers);
+    for (const x of r.unresolved) unresolved.push({ site: u.site, fn: fnAt(x.fn, 0), reason: x.reason });
+  }
   const paramWrappers: ObjectSummary['paramWrappers'] = [];
   const seenWrapper = new Set<string>();
   for (const o of pr.open) {
@@ -228,9 +251,15 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
     if (o.why === 'exported') {
       const k = `${fi}:${JSON.stringify(o.loc)}`;
       if (!seenWrapper.has(k)) { seenWrapper.add(k); paramWrappers.push({ fn: fi, loc: o.loc, site: o.site }); }
-    } else {
-      unresolved.push({ site: o.site, fn: fi, reason: `number is ${fmtLoc(o.loc)} at entry of ${o.entryName ?? hex(o.entry)}, which is ${o.why}` });
+      continue;
     }
+    const t = viaTable(o);
+    if (t) {
+      for (const x of t.uses) addSite(fnAt(x.caller, 0), o.site, x.numbers);
+      for (const x of t.unresolved) unresolved.push({ site: o.site, fn: fnAt(x.fn, 0), reason: x.reason });
+      continue;
+    }
+    unresolved.push({ site: o.site, fn: fi, reason: `number is ${fmtLoc(o.loc)} at entry of ${o.entryName ?? hex(o.entry)}, which is ${o.why}` });
   }
 
   const importArgs: ObjectSummary['importArgs'] = [];
@@ -239,23 +268,32 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
       if (key !== w.name && !key.startsWith(`${w.name}@`)) continue;
       const r = resolveImportArgs(a, key, w.loc, { maxDepth: 4 });
       const uses = new Map<number, Set<number>>();
-      for (const u of r.uses) {
-        const fi = fnAt(u.caller, 0);
+      const use = (caller: number, numbers: number[]) => {
+        const fi = fnAt(caller, 0);
         let s = uses.get(fi);
         if (!s) uses.set(fi, (s = new Set()));
-        syscallNumbers(u.numbers).forEach((n) => s!.add(n));
+        syscallNumbers(numbers).forEach((n) => s!.add(n));
+      };
+      for (const u of r.uses) use(u.caller, u.numbers);
+      const open: typeof r.open = [];
+      for (const o of r.open) {
+        const t = viaTable(o);
+        if (!t) { open.push(o); continue; }
+        for (const x of t.uses) use(x.caller, x.numbers);
+        for (const x of t.unresolved) unresolved.push({ site: o.site, fn: fnAt(x.fn, 0), reason: `argument of ${key}: ${x.reason}` });
       }
       importArgs.push({
         import: imp(key), loc: w.loc,
         uses: [...uses].sort((x, y) => x[0] - y[0]).map(([fn, nr]) => ({ fn, nr: [...nr].sort((x, y) => x - y) })),
       });
       for (const u of r.unresolved) unresolved.push({ site: u.site, fn: fnAt(u.at, 0), reason: `argument of ${key}: ${u.reason}` });
-      for (const o of r.open) {
+      for (const o of open) {
         const fi = index.get(o.entry) ?? containing(o.entry);
         if (fi !== undefined) unresolved.push({ site: o.site, fn: fi, reason: `argument of ${key} is ${fmtLoc(o.loc)} at entry of ${o.entryName ?? hex(o.entry)}, which is ${o.why}` });
       }
     }
   }
+  idioms.free();
 
   // Argument values of tracked syscalls (socket families): analysis/arg-facts.ts.
   const args = argFacts(a, (addr) => fnAt(addr, 0), imp);
@@ -476,6 +514,60 @@ function absolutePointers(elf: ElfFile, index: Map<number, number>, innerEntries
     const i = index.get(v) ?? (holder === undefined ? undefined : index.get(holder));
     if (i !== undefined) out.add(i);
   });
+  return out;
+}
+
+/**
+ * A pointer variable only this object's code can reach by name: no symbol covers it (no
+ * other object can name it), no relocation stores its address or fills it, and it is
+ * zero before the program runs (.bss, or zero bytes). x86/idioms.ts trusts what the
+ * code stores in it only under these conditions.
+ */
+function isPrivateGlobal(elf: ElfFile, g: number): boolean {
+  const covers = (s: { defined: boolean; value: number; size: number }) => s.defined && s.value <= g && g < s.value + Math.max(s.size, 8);
+  if (elf.dynsym.some(covers)) return false;
+  if (elf.relocationAt(g) !== undefined) return false;
+  for (const r of elf.relocations) {
+    if (r.symbol?.defined && covers(r.symbol)) return false;
+  }
+  if (elf.relativeTargets.some((t) => t > g - 8 && t <= g)) return false;
+  const init = elf.readAt(g, 8);
+  return init === undefined || init.every((b) => b === 0);
+}
+
+/**
+ * The private tables of function pointers holding `fn` (see x86/idioms.ts): runs of
+ * relocated 8-byte slots around each slot a relocation fills with fn's address, none
+ * covered by a symbol. Undefined when fn's address is stored anywhere else (init/fini
+ * arrays, IFUNC, a symbol-based relocation: exported) or the object has no relocations
+ * to tell (a non-PIE executable stores plain absolute words).
+ */
+function pointerTables(elf: ElfFile, fn: number): [number, number][] | undefined {
+  if (elf.type !== 'dyn') return undefined;
+  if ([...elf.initArray, ...elf.finiArray, ...elf.preinitArray, ...elf.irelativeResolvers].includes(fn)) return undefined;
+  const slots = new Set<number>();
+  const cells: number[] = [];
+  for (const r of elf.relocations) {
+    if (r.type === R_X86_64.RELATIVE || r.type === R_X86_64.R64 || r.type === R_X86_64.GLOB_DAT || r.type === R_X86_64.JUMP_SLOT) slots.add(r.offset);
+    const target = r.type === R_X86_64.RELATIVE ? r.addend : r.symbol?.defined ? r.symbol.value + r.addend : undefined;
+    if (target !== fn) continue;
+    if (r.type !== R_X86_64.RELATIVE) return undefined;
+    cells.push(r.offset);
+  }
+  if (!cells.length) return undefined;
+  const tables = new Map<number, number>();
+  for (const c of cells) {
+    let lo = c;
+    while (slots.has(lo - 8)) lo -= 8;
+    let hi = c + 8;
+    while (slots.has(hi)) hi += 8;
+    tables.set(lo, hi);
+  }
+  const out = [...tables];
+  for (const s of elf.dynsym) {
+    if (!s.defined || s.type === 'func' || s.type === 'ifunc') continue;
+    if (out.some(([lo, hi]) => s.value < hi && lo < s.value + Math.max(s.size, 1))) return undefined;
+  }
   return out;
 }
 

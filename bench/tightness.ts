@@ -182,7 +182,7 @@ async function measureImage(im: ImageEntry, reader: CacheReader, probe: Probe | 
       allowedNames = allowRuleNames(JSON.parse(readFileSync(file, 'utf8')) as DockerProfile);
       row.allowed = allowedNames.size;
       if (row.allowed !== emitted.allowedCount) row.notes.push(`${file} has ${row.allowed} ALLOW names, the run summary ${emitted.allowedCount}`);
-      if (emitted.fallback) row.notes.push('base profile (--strict)');
+      if (emitted.fallback) row.notes.push('not hardened (base profile: unresolved site)');
     } catch (e) {
       row.notes.push(`cannot read ${file}: ${(e as Error).message}`);
     }

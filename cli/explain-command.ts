@@ -9,7 +9,7 @@ Why IMAGE's profile allows SYSCALL: the chain from the executed program through 
 library functions to the syscall site, kept by syscall-resolve in its latest run; or that the
 runtime (calibration) or a -g list added it; or "not allowed". Also lists every reached syscall
 site of the image whose number the analysis could not recover (any of them may make SYSCALL),
-and says when --strict kept the base profile because of them. For syscalls with argument rules
+and says when the image kept the base profile (not hardened) because of them. For syscalls with argument rules
 (socket families, ioctl requests, …): each allowed value with the chain to a function supplying
 it, or the site that left the syscall unconditional.
   -r, --results DIR   results directory of the run (default: ./results; accepted for symmetry with profiles)

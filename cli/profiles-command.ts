@@ -52,10 +52,15 @@ Behaviour:
       --force                 recompute the selected stages even when cached
       --finegrained           the seed's stricter mode using the -c call graphs
       --allbinaries           analyse every ELF executable in the image, not only the executed ones
-      --strict                an image with a reached syscall site whose number the analysis could
-                              not recover keeps the base profile (Docker's default, or -p) instead
-                              of a narrowed one; the reason is in the run summary and the report.
-                              Without it the profile is narrowed and the sites are listed there
+      --narrow-past-unknown-sites
+                              RISKY: narrow the profile even when a reached syscall site's number
+                              could not be recovered — a syscall made there may then be blocked
+                              (an outage). Without it (the default) such an image keeps the base
+                              profile (Docker's default, or -p) and is reported "not hardened",
+                              with the sites and why, in the run table, run-summary.json, stats
+                              and the report
+      --strict                accepted for compatibility and changes nothing: what it asked for
+                              (keep the base profile past an unknown site) is now the default
       --verify                also run each image under its profile, then with the same allowlist
                               logging instead of denying, and report every syscall the kernel
                               logged as a false negative (the verify stage)
@@ -104,6 +109,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     finegrained: { type: 'boolean' },
     allbinaries: { type: 'boolean' },
     strict: { type: 'boolean' },
+    'narrow-past-unknown-sites': { type: 'boolean' },
     verify: { type: 'boolean' },
     probes: { type: 'string' },
     'verify-duration': { type: 'string' },
@@ -138,7 +144,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     debug: !!values.debug,
     finegrained: !!values.finegrained,
     allBinaries: !!values.allbinaries,
-    strict: !!values.strict,
+    // --strict (values.strict) is the default now: accepted, nothing to set.
+    narrowPastUnknownSites: !!values['narrow-past-unknown-sites'],
     verify: !!values.verify || mode === 'verify',
     verifyDurationSec: positiveInt('--verify-duration', values['verify-duration'], 10, 1),
     probesFile: existingPath('--probes', values.probes, 'file'),

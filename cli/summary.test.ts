@@ -12,7 +12,7 @@ function result(): RunResult {
     after: { unit: '*', stages: [] },
     units: [
       { unit: 'narrow', stages },
-      { unit: 'strict', stages },
+      { unit: 'kept', stages },
       { unit: 'clean', stages },
     ],
     outputs: new Map<string, Map<string, unknown>>([
@@ -20,9 +20,9 @@ function result(): RunResult {
         ['syscall-resolve', { unresolved: [site('/lib/libc.so.6', 0x86768, 'rax written by mov from memory', ['/bin/ls', '/bin/sh'])] }],
         ['profile-emit', profile({ unresolvedSites: 1 })],
       ])],
-      ['strict', new Map<string, unknown>([
+      ['kept', new Map<string, unknown>([
         ['syscall-resolve', { unresolved: [site('/app', 0x10, 'return value of call to 0x20', ['/app']), site('/app', 0x30, 'search limit reached', ['/app'])] }],
-        ['profile-emit', profile({ unresolvedSites: 2, allowedCount: 300, fallback: { reason: '--strict: 2 reached syscall sites ...' } })],
+        ['profile-emit', profile({ unresolvedSites: 2, allowedCount: 300, fallback: { reason: '2 reached syscall sites ... keeps the base profile' } })],
       ])],
       ['clean', new Map<string, unknown>([
         ['syscall-resolve', { unresolved: [] }],
@@ -33,12 +33,12 @@ function result(): RunResult {
   };
 }
 
-test('run-summary rows carry every unresolved site and the --strict fallback reason', () => {
+test('run-summary rows carry every unresolved site, whether the image is hardened, and why not', () => {
   const rows = summarise(result());
-  expect(rows.map((r) => [r.image, r.unresolvedSites?.length, r.profileFallback])).toEqual([
-    ['narrow', 1, undefined],
-    ['strict', 2, '--strict: 2 reached syscall sites ...'],
-    ['clean', 0, undefined],
+  expect(rows.map((r) => [r.image, r.unresolvedSites?.length, r.hardened, r.profileFallback])).toEqual([
+    ['narrow', 1, true, undefined],
+    ['kept', 2, false, '2 reached syscall sites ... keeps the base profile'],
+    ['clean', 0, true, undefined],
   ]);
   expect(rows[0].unresolvedSites![0]).toMatchObject({ object: '/lib/libc.so.6', site: 0x86768, binaries: ['/bin/ls', '/bin/sh'] });
 });
@@ -48,12 +48,12 @@ test('the end-of-run table counts them and says which profiles were kept whole; 
   const table = formatProfileTable(r)!;
   const line = (img: string) => table.split('\n').find((l) => l.startsWith(img))!.split(/\s{2,}/);
   expect(table.split('\n')[0]).toMatch(/unresolved sites\s+profile/);
-  expect(line('narrow').slice(4, 6)).toEqual(['1', 'narrowed']);
-  expect(line('strict').slice(4, 6)).toEqual(['2', 'base (--strict)']);
+  expect(line('narrow').slice(4, 6)).toEqual(['1', 'narrowed anyway']);
+  expect(line('kept').slice(4, 6)).toEqual(['2', 'not hardened']);
   expect(line('clean').slice(4, 6)).toEqual(['0', 'narrowed']);
   const list = formatUnresolvedSites(summarise(r))!;
-  expect(list).toContain('narrow: 1 site — profile narrowed anyway');
-  expect(list).toContain('strict: 2 sites — profile not narrowed (--strict)');
+  expect(list).toContain('narrow: 1 site — profile narrowed anyway (--narrow-past-unknown-sites): a syscall made there may be blocked');
+  expect(list).toContain('kept: 2 sites — not hardened (base profile)');
   expect(list).toContain('/lib/libc.so.6@0x86768 in f: rax written by mov from memory  (from /bin/ls, /bin/sh)');
   expect(list).toContain('/app@0x10 in f: return value of call to 0x20');
   expect(list).toContain('/app@0x30 in f: search limit reached');

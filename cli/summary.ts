@@ -1,6 +1,10 @@
 import { fieldSafe } from '../pipeline/terminal-text';
 import { formatUnresolvedSite, type UnresolvedSite } from '../analysis/unresolved-sites';
 import type { RunResult, UnitOutcome } from '../pipeline/runner';
+import { NARROW_PAST_UNKNOWN_SITES } from '../profile/choose-profile';
+
+/** How tables show an image whose profile is the base profile whole. */
+export const NOT_HARDENED = 'not hardened';
 
 export interface SummaryRow {
   image: string;
@@ -12,8 +16,10 @@ export interface SummaryRow {
   error?: string;
   /** Every reached syscall site whose number was not recovered (when syscall-resolve has an output). */
   unresolvedSites?: UnresolvedSite[];
-  /** Why the profile is the base profile whole (--strict), when it is. */
+  /** Why the image is not hardened (its profile is the base profile whole: a reached site's number is unknown), when it is not. */
   profileFallback?: string;
+  /** Whether the image got a narrowed profile (absent when profile-emit has no output). */
+  hardened?: boolean;
 }
 
 interface ResolveFigures {
@@ -33,6 +39,7 @@ export function summarise(result: RunResult): SummaryRow[] {
       ...(firstError ? { error: firstError.describe() } : {}),
       ...(resolve?.unresolved ? { unresolvedSites: resolve.unresolved } : {}),
       ...(profile?.fallback ? { profileFallback: profile.fallback.reason } : {}),
+      ...(profile ? { hardened: !profile.fallback } : {}),
     };
   };
   const rows = result.units.map((u) => row(u));
@@ -80,7 +87,7 @@ export function formatProfileTable(result: RunResult): string | undefined {
     allowed.push(p.allowedCount);
     rows.push([
       u.unit, String(p.allowedCount), String(p.blockedCount), String(p.dockerDefaultAllowedCount),
-      String(p.unresolvedSites ?? '-'), p.fallback ? 'base (--strict)' : 'narrowed',
+      String(p.unresolvedSites ?? '-'), p.fallback ? NOT_HARDENED : p.unresolvedSites ? 'narrowed anyway' : 'narrowed',
       v ? String(v.falseNegatives.length) : '-', v ? (v.probeOk === undefined ? 'none' : v.probeOk ? 'pass' : 'FAIL') : '-',
     ]);
   }
@@ -102,10 +109,11 @@ export function formatProfileTable(result: RunResult): string | undefined {
 export function formatUnresolvedSites(rows: SummaryRow[]): string | undefined {
   const withSites = rows.filter((r) => r.unresolvedSites?.length);
   if (!withSites.length) return undefined;
-  const out = ['unresolved syscall sites (number not recovered; a syscall made there may be missing from a narrowed profile, --strict keeps the base profile):'];
+  const out = [`unresolved syscall sites (number not recovered: any syscall may be made there, so the image keeps the base profile and is not hardened; ${NARROW_PAST_UNKNOWN_SITES} narrows anyway):`];
   for (const r of withSites) {
     const n = r.unresolvedSites!.length;
-    out.push(`  ${r.image}: ${n} site${n === 1 ? '' : 's'}${r.profileFallback ? ' — profile not narrowed (--strict)' : ' — profile narrowed anyway'}`);
+    const fate = r.profileFallback ? ` — ${NOT_HARDENED} (base profile)` : r.hardened ? ` — profile narrowed anyway (${NARROW_PAST_UNKNOWN_SITES}): a syscall made there may be blocked` : '';
+    out.push(`  ${r.image}: ${n} site${n === 1 ? '' : 's'}${fate}`);
     for (const u of r.unresolvedSites!) out.push(`    ${formatUnresolvedSite(u)}  (from ${u.binaries.join(', ')})`);
   }
   return out.join('\n');

@@ -11,8 +11,8 @@ export interface QueueOptions {
   durationSec: number;
   allBinaries: boolean;
   finegrained: boolean;
-  /** --strict: an image with unresolved syscall sites keeps the base profile. */
-  strict: boolean;
+  /** --narrow-past-unknown-sites: narrow the profile past unresolved syscall sites (default: the image keeps the base profile). */
+  narrowPastUnknownSites: boolean;
   forms: RunConfig['forms'];
   force: boolean;
   until: (typeof QUEUE_STAGES)[number];
@@ -83,5 +83,5 @@ function readOptions(o: unknown, bad: (m: string) => Error): QueueOptions {
   if (!Array.isArray(forms) || forms.some((f) => f !== 'oci' && f !== 'spo')) throw bad('forms must list oci and/or spo');
   const until = x.until;
   if (typeof until !== 'string' || !(QUEUE_STAGES as readonly string[]).includes(until)) throw bad(`until must be one of ${QUEUE_STAGES.join(', ')}`);
-  return { durationSec: duration, allBinaries: bool('allBinaries'), finegrained: bool('finegrained'), strict: bool('strict'), forms: [...new Set(forms)] as QueueOptions['forms'], force: bool('force'), until: until as QueueOptions['until'] };
+  return { durationSec: duration, allBinaries: bool('allBinaries'), finegrained: bool('finegrained'), narrowPastUnknownSites: x.narrowPastUnknownSites === undefined ? false : bool('narrowPastUnknownSites'), forms: [...new Set(forms)] as QueueOptions['forms'], force: bool('force'), until: until as QueueOptions['until'] };
 }

@@ -43,7 +43,7 @@ export async function submitQueuedBatch(args: {
     durationSec: args.config.durationSec,
     allBinaries: args.config.allBinaries,
     finegrained: args.config.finegrained,
-    strict: args.config.strict,
+    narrowPastUnknownSites: args.config.narrowPastUnknownSites,
     forms: args.config.forms,
     force: args.force,
     until: until as QueueOptions['until'],

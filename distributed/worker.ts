@@ -70,7 +70,7 @@ export function startWorker(opts: WorkerOptions): Worker {
         forms: options.forms,
         debug: false,
         finegrained: options.finegrained,
-        strict: options.strict,
+        narrowPastUnknownSites: options.narrowPastUnknownSites,
         allBinaries: options.allBinaries,
         durationSec: options.durationSec,
         verify: false,

@@ -6,29 +6,42 @@ import type { DockerProfile } from './seccomp-types';
 
 const base = defaultProfile().profile;
 const needed = new Set(['read', 'write', 'exit_group', 'clone', 'rt_sigreturn']);
+const site = { object: '/usr/bin/perl', site: 0x1234, function: 'Perl_pp_syscall', reasons: ['rax written by mov from memory'], binaries: ['/usr/bin/perl'] };
 
 /** Names the profile lets a default-capability container make, evaluated as Docker does. */
 const allowedBy = (p: DockerProfile) => dockerDefaultAllowed(p);
 
-describe('chooseProfile: --strict and unresolved syscall sites', () => {
-  test('without --strict the profile is narrowed even with unresolved sites', () => {
-    const c = chooseProfile(base, needed, 3, false);
+describe('chooseProfile: unresolved syscall sites', () => {
+  test('by default an unresolved site keeps the base profile: not hardened, naming the site and why', () => {
+    const c = chooseProfile(base, needed, 1, false, [site]);
+    expect(c.fallback?.reason).toMatch(/^1 reached syscall site with a number the analysis could not recover .*keeps the base profile/);
+    expect(c.fallback?.reason).toContain('/usr/bin/perl@0x1234 in Perl_pp_syscall: rax written by mov from memory');
+    expect(c.fallback?.reason).toContain('--narrow-past-unknown-sites narrows it anyway');
+    expect(new Set(c.allowed)).toEqual(dockerDefaultAllowed(base));
+  });
+
+  test('a long list of sites is cut in the reason, with how many more', () => {
+    const sites = Array.from({ length: 5 }, (_, k) => ({ ...site, site: 0x1000 + k }));
+    const c = chooseProfile(base, needed, 5, false, sites);
+    expect(c.fallback?.reason).toContain('… (2 more)');
+  });
+
+  test('--narrow-past-unknown-sites narrows even with unresolved sites', () => {
+    const c = chooseProfile(base, needed, 3, true);
     expect(c.fallback).toBeUndefined();
     expect(c.allowed).toEqual([...needed].sort());
     expect(c.plan.profile).toEqual(planProfile(base, needed).profile);
   });
 
-  test('with --strict and no unresolved site the profile is narrowed', () => {
-    const c = chooseProfile(base, needed, 0, true);
+  test('with no unresolved site the profile is narrowed', () => {
+    const c = chooseProfile(base, needed, 0, false);
     expect(c.fallback).toBeUndefined();
     expect([...allowedBy(c.plan.profile)].sort()).toEqual([...needed].sort());
   });
 
-  test('with --strict and an unresolved site the image keeps the base profile, with the reason', () => {
-    const c = chooseProfile(base, needed, 2, true);
-    expect(c.fallback?.reason).toMatch(/--strict: 2 reached syscall sites .*could not recover/);
+  test('the fallback is the base exactly: nothing removed, nothing loosened', () => {
+    const c = chooseProfile(base, needed, 2, false);
     const docker = dockerDefaultAllowed(base);
-    // Exactly what Docker's default allows this container: nothing removed, nothing loosened.
     expect(allowedBy(c.plan.profile)).toEqual(docker);
     expect(new Set(c.allowed)).toEqual(docker);
     expect(c.plan.addedBeyondBase).toEqual([]);
@@ -38,13 +51,13 @@ describe('chooseProfile: --strict and unresolved syscall sites', () => {
     expect(cloneRules).toEqual(base.syscalls!.filter((r) => r.names.includes('clone')).map((r) => ({ ...r, names: ['clone'] })));
   });
 
-  test('strict never allows less than the narrowed profile: a need beyond the base stays allowed', () => {
+  test('the fallback never allows less than the narrowed profile: a need beyond the base stays allowed', () => {
     const beyond = new Set([...needed, 'reboot']);
-    const narrowed = chooseProfile(base, beyond, 1, false);
-    const strict = chooseProfile(base, beyond, 1, true);
+    const narrowed = chooseProfile(base, beyond, 1, true);
+    const kept = chooseProfile(base, beyond, 1, false);
     expect(narrowed.plan.addedBeyondBase).toEqual(['reboot']);
-    expect(strict.plan.addedBeyondBase).toEqual(['reboot']);
-    for (const n of narrowed.allowed) expect(strict.allowed).toContain(n);
-    expect(allowedBy(strict.plan.profile).has('reboot')).toBe(true);
+    expect(kept.plan.addedBeyondBase).toEqual(['reboot']);
+    for (const n of narrowed.allowed) expect(kept.allowed).toContain(n);
+    expect(allowedBy(kept.plan.profile).has('reboot')).toBe(true);
   });
 });

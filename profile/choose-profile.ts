@@ -1,12 +1,14 @@
 /**
- * Whether an image gets a narrowed profile or, under --strict, the base profile whole.
+ * Whether an image gets a narrowed profile or stays "not hardened" with the base profile whole.
  *
  * A reached syscall site whose number the analysis could not recover may make any
- * syscall. By default the profile is still narrowed to what was found (and the sites
- * are listed everywhere the image's results are shown); with `strict` such an image
- * falls back to the base (Docker's default, or -p) with nothing removed, plus what it
- * needs beyond the base, so strict never allows less than the narrowed profile would.
+ * syscall: a profile narrowed to what was found may block it (an outage). By default
+ * such an image falls back to the base (Docker's default, or -p) with nothing removed,
+ * plus what it needs beyond the base, so the fallback never allows less than the
+ * narrowed profile would; the reason names the sites. `narrowPastUnknownSites`
+ * (--narrow-past-unknown-sites) narrows anyway, taking that risk.
  */
+import { formatUnresolvedSite, type UnresolvedSite } from '../analysis/unresolved-sites';
 import { dockerAllowedDetail } from './docker-default-allowed';
 import { planProfile, ProfilePlan } from './emit-profile';
 import type { DockerProfile } from './seccomp-types';
@@ -15,11 +17,24 @@ export interface ProfileChoice {
   plan: ProfilePlan;
   /** What the profile allows for a container with Docker's default capabilities. */
   allowed: string[];
+  /** Present when the image is not hardened: the base profile whole, and why. */
   fallback?: { reason: string };
 }
 
-export function chooseProfile(base: DockerProfile, needed: ReadonlySet<string>, unresolvedSites: number, strict: boolean): ProfileChoice {
-  if (!strict || unresolvedSites === 0) return { plan: planProfile(base, new Set(needed)), allowed: [...needed].sort() };
+/** The flag that narrows past unknown sites, as the CLI spells it (messages name it). */
+export const NARROW_PAST_UNKNOWN_SITES = '--narrow-past-unknown-sites';
+
+/** How many sites a fallback reason names (the run summary and the report list every one). */
+const SITES_NAMED = 3;
+
+export function chooseProfile(
+  base: DockerProfile,
+  needed: ReadonlySet<string>,
+  unresolvedSites: number,
+  narrowPastUnknownSites: boolean,
+  sites: readonly UnresolvedSite[] = [],
+): ProfileChoice {
+  if (narrowPastUnknownSites || unresolvedSites === 0) return { plan: planProfile(base, new Set(needed)), allowed: [...needed].sort() };
   // What the base allows this container (Docker's default capabilities), rules and
   // argument conditions as the base has them: the same evaluation as a narrowed profile,
   // with nothing taken away. Rules for capabilities the container lacks are left out,
@@ -27,6 +42,10 @@ export function chooseProfile(base: DockerProfile, needed: ReadonlySet<string>, 
   const detail = dockerAllowedDetail(base);
   const allowed = new Set<string>([...needed, ...detail.unconditional, ...detail.argConditional]);
   const plan = planProfile(base, allowed);
-  const reason = `--strict: ${unresolvedSites} reached syscall site${unresolvedSites === 1 ? '' : 's'} with a number the analysis could not recover (any syscall may be made there), so the image keeps the base profile`;
+  const named = sites.slice(0, SITES_NAMED).map((s) => formatUnresolvedSite(s)).join(' | ');
+  const more = sites.length > SITES_NAMED ? ` | … (${sites.length - SITES_NAMED} more)` : '';
+  const reason =
+    `${unresolvedSites} reached syscall site${unresolvedSites === 1 ? '' : 's'} with a number the analysis could not recover ` +
+    `(any syscall may be made there), so the image keeps the base profile${named ? `: ${named}${more}` : ''}; ${NARROW_PAST_UNKNOWN_SITES} narrows it anyway`;
   return { plan, allowed: [...allowed].sort(), fallback: { reason } };
 }

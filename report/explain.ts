@@ -20,7 +20,7 @@ export interface Explanation {
    * this syscall, so "not allowed" is only as good as this list is empty.
    */
   unresolved: ResolveArtifact['unresolved'];
-  /** Why the profile is the base profile whole (--strict), when it is. */
+  /** Why the profile is the base profile whole (not hardened: a reached site's number is unknown), when it is. */
   fallback?: string;
   /** What was missing to answer fully. */
   notes: string[];

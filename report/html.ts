@@ -101,10 +101,10 @@ const table = (head: string[], rows: (string | number)[][]) =>
 function unresolvedSection(inp: HtmlReportInput): string {
   if (!inp.unresolved) return '';
   const rows = inp.unresolved.flatMap((i) =>
-    i.sites.map((u) => [i.image, i.fallback ? 'base (--strict)' : 'narrowed', u.object, `0x${u.site.toString(16)}`, u.function, u.reasons.join('; '), u.binaries.join(', ')]),
+    i.sites.map((u) => [i.image, i.fallback ? 'not hardened (base profile)' : 'narrowed anyway', u.object, `0x${u.site.toString(16)}`, u.function, u.reasons.join('; '), u.binaries.join(', ')]),
   );
   return `<h2>Unresolved syscall sites</h2>
-<p>Reached syscall instructions whose number the analysis could not recover: a syscall made at one of them may be missing from a narrowed profile. With <code>--strict</code> such an image keeps the base profile.</p>
+<p>Reached syscall instructions whose number the analysis could not recover: any syscall may be made at one of them, so such an image keeps the base profile and is not hardened (with <code>--narrow-past-unknown-sites</code> it is narrowed anyway, and a syscall made there may be blocked).</p>
 ${rows.length ? table(['image', 'profile', 'object', 'site', 'function', 'why', 'reached from'], rows) : '<p>None.</p>'}`;
 }
 
@@ -147,7 +147,7 @@ ${cveSvg(inp)}
 ${table(['CVE', 'syscalls', 'images where every one is blocked'], inp.stats.perCve.map((c) => [c.id, c.syscalls.join(', '), c.mitigatedIn.length ? c.mitigatedIn.join(', ') : '—']))}
 ${argCveSection(inp)}
 ${unresolvedSection(inp)}
-<h2>Images that failed</h2>
+<h2>Images that failed or are not hardened</h2>
 ${inp.failures.length ? table(['image', 'why'], inp.failures.map((f) => [f.image, f.error])) : '<p>None.</p>'}
 <p style="color:#777;font-size:11px">Generated ${esc(inp.generatedAt)} by confine.</p>
 </body></html>

@@ -39,7 +39,7 @@ export function reportRows(f: ImageRunFacts, universe: readonly string[], docker
     else if (LIBC.test(path.posix.basename(p.siteObject))) libc++;
   }
   const fn = f.verify ? f.verify.falseNegatives.length : null;
-  // A profile kept whole under --strict hardens nothing beyond the base.
+  // A profile kept whole (a reached site's number is unknown) hardens nothing beyond the base.
   const hardened = !!f.profile && !f.profile.fallback && (fn === null || fn === 0);
   const summary: SummaryReportRow = {
     rank: f.rank,
@@ -51,7 +51,7 @@ export function reportRows(f: ImageRunFacts, universe: readonly string[], docker
     blockedBeyondDefault: beyond,
     blockedTotalInclDefault: f.profile ? union : dockerBlocked.length,
     hardened,
-    error: f.error ?? (fn ? `verify: ${fn} false negative(s)` : f.profile?.fallback ? `profile-emit: not narrowed: ${f.profile.fallback.reason}` : ''),
+    error: f.error ?? (fn ? `verify: ${fn} false negative(s)` : f.profile?.fallback ? `not hardened: ${f.profile.fallback.reason}` : ''),
     directSyscalls: direct,
     libcSyscalls: libc,
     seconds: f.seconds ?? null,

@@ -86,12 +86,12 @@ async function unresolvedOf(opts: StatsOptions): Promise<ImageUnresolved[] | und
   }
 }
 
-/** What failed and why: run-summary.json rows with an error, else the report's own error column. */
+/** What failed or is not hardened, and why: run-summary.json rows with an error or a kept base profile, else the report's own error column. */
 async function failures(opts: StatsOptions, summary: SummaryReportRow[]): Promise<{ image: string; error: string }[]> {
   const file = runSummaryFile(opts);
   try {
-    const j = JSON.parse(await fs.readFile(file, 'utf8')) as { rows?: { image: string; error?: string; failed?: number }[]; listErrors?: string[] };
-    const rows = (j.rows ?? []).filter((r) => r.error).map((r) => ({ image: r.image, error: r.error! }));
+    const j = JSON.parse(await fs.readFile(file, 'utf8')) as { rows?: { image: string; error?: string; failed?: number; profileFallback?: string }[]; listErrors?: string[] };
+    const rows = (j.rows ?? []).filter((r) => r.error || r.profileFallback).map((r) => ({ image: r.image, error: r.error ?? `not hardened: ${r.profileFallback}` }));
     return [...rows, ...(j.listErrors ?? []).map((e) => ({ image: '(image list)', error: e }))];
   } catch {
     return summary.filter((r) => !r.hardened).map((r) => ({ image: r.name, error: r.error || (r.launched ? 'not hardened' : 'did not launch') }));

@@ -1,7 +1,7 @@
 import Papa from 'papaparse';
 import type { UnresolvedSite } from '../analysis/unresolved-sites';
 
-/** One image's reached syscall sites with an unknown number, and whether --strict kept the base profile for it. */
+/** One image's reached syscall sites with an unknown number, and whether it kept the base profile (not hardened) or was narrowed anyway (--narrow-past-unknown-sites). */
 export interface ImageUnresolved {
   image: string;
   sites: UnresolvedSite[];
@@ -14,7 +14,7 @@ export const UNRESOLVED_CSV = 'unresolved.sites.csv';
 /** One line per (image, site): nothing summarised away. */
 export function unresolvedCsv(list: ImageUnresolved[]): string {
   const data = list.flatMap((i) =>
-    i.sites.map((u) => [i.image, u.object, `0x${u.site.toString(16)}`, u.function, u.reasons.join(' | '), u.binaries.join(' '), i.fallback ? 'base (--strict)' : 'narrowed']),
+    i.sites.map((u) => [i.image, u.object, `0x${u.site.toString(16)}`, u.function, u.reasons.join(' | '), u.binaries.join(' '), i.fallback ? 'not hardened (base profile)' : 'narrowed anyway']),
   );
   return Papa.unparse({ fields: ['Image', 'Object', 'Site', 'Function', 'Reasons', 'Reached From', 'Profile'], data }, { delimiter: ';', newline: '\n' }) + '\n';
 }

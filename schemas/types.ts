@@ -428,7 +428,7 @@ export interface ProfileArtifact {
    */
   unresolvedSites: number;
   /**
-   * Present when the profile is not narrowed: --strict and some reached syscall site has an unknown number, so the image gets the base profile (Docker's default, or -p) whole, plus anything it needs beyond it.
+   * Present when the image is not hardened: some reached syscall site has an unknown number (and --narrow-past-unknown-sites was not given), so the image gets the base profile (Docker's default, or -p) whole, plus anything it needs beyond it. The reason names the sites and why.
    */
   fallback?: {
     reason: string;
@@ -478,7 +478,7 @@ export interface ResolveArtifact {
    */
   unresolvedSites: number;
   /**
-   * Every reached syscall site (one per object and address) whose number was not recovered on some path: a syscall made there may be missing from the profile. Never dropped: shown in the run summary, the report and `confine explain`; with --strict the image's profile falls back to the base (Docker's default).
+   * Every reached syscall site (one per object and address) whose number was not recovered on some path: a syscall made there may be missing from the profile. Never dropped: shown in the run summary, the report and `confine explain`; the image's profile then falls back to the base (Docker's default): not hardened, unless --narrow-past-unknown-sites.
    */
   unresolved: {
     /**

@@ -29,8 +29,13 @@ export interface RunConfig {
   debug: boolean;
   finegrained: boolean;
   allBinaries: boolean;
-  /** --strict: an image with a reached syscall site whose number is unknown keeps the base profile (not narrowed). */
-  strict: boolean;
+  /**
+   * --narrow-past-unknown-sites: narrow the profile even when a reached syscall site's
+   * number is unknown (a syscall made there may be blocked). Off by default: such an
+   * image keeps the base profile and is reported "not hardened" (--strict, the old name
+   * for that default, is accepted and changes nothing).
+   */
+  narrowPastUnknownSites: boolean;
   durationSec: number;
   /** --verify: run each image under its profile (and again logging) to find false negatives. */
   verify: boolean;

@@ -5,7 +5,7 @@ import { sha256Hex } from '../cache/digest';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
 import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
-import { chooseProfile } from '../profile/choose-profile';
+import { chooseProfile, NARROW_PAST_UNKNOWN_SITES } from '../profile/choose-profile';
 import { profileFileName } from '../profile/file-name';
 import { argRulesFor } from '../profile/arg-rules';
 import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
@@ -33,12 +33,12 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 12, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits; 12: the base's socket family conditions refuse the i386 ABI too
+    version: 13, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits; 12: the base's socket family conditions refuse the i386 ABI too; 13: an unresolved site keeps the base profile by default (not hardened; --narrow-past-unknown-sites narrows), the reason names the sites
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
     resource: 'io',
-    configSlice: (c) => ({ resultsDir: c.resultsDir, forms: c.forms, strict: c.strict }),
+    configSlice: (c) => ({ resultsDir: c.resultsDir, forms: c.forms, narrowPastUnknownSites: c.narrowPastUnknownSites }),
     // The base profile's content, not its path, decides the output.
     externalInputs: async (unit, config) => ({
       base: config.defaultProfile ? sha256Hex(await fs.readFile(config.defaultProfile)) : 'built-in',
@@ -57,11 +57,11 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       const runtime = await measuredRuntime(services, ctx);
       const extra = [...runtime.syscalls, ...KERNEL_IMPLICIT_SYSCALLS];
       const needed = new Set([...resolved.syscalls, ...extra]);
-      const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.strict);
+      const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.narrowPastUnknownSites, resolved.unresolved ?? []);
       const plan = choice.plan;
-      if (choice.fallback) ctx.log(`profile not narrowed: ${choice.fallback.reason}`);
+      if (choice.fallback) ctx.log(`not hardened: ${choice.fallback.reason}`);
       else if (resolved.unresolvedSites) {
-        ctx.log(`warning: narrowed although ${resolved.unresolvedSites} reached syscall site(s) have an unknown number (a syscall made there may be blocked; --strict keeps the base profile instead)`);
+        ctx.log(`warning: narrowed although ${resolved.unresolvedSites} reached syscall site(s) have an unknown number (${NARROW_PAST_UNKNOWN_SITES}: a syscall made there may be blocked)`);
       }
       for (const name of plan.addedBeyondBase) ctx.log(`${name}: needed, but Docker's default does not allow it; allowed explicitly`);
       for (const name of plan.unknownNames) ctx.log(`${name}: not a syscall name this profile format knows; left out`);
