@@ -29,6 +29,11 @@ export interface RunConfig {
   debug: boolean;
   finegrained: boolean;
   allBinaries: boolean;
+  /**
+   * --exec-too: programs an operator may run with `docker exec` (`shell`, names, paths),
+   * analysed like executed ones; an image's own `--exec-too` in the list replaces it.
+   */
+  execToo?: string[];
   /** --strict: an image with a reached syscall site whose number is unknown keeps the base profile (not narrowed). */
   strict: boolean;
   durationSec: number;
