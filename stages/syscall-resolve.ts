@@ -210,6 +210,8 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         await breathe();
         if (p.format !== 'elf') continue; // a script: its interpreter is an exec-too program too
         if (!p.scan.analysis) throw new ConfineError('analysis-failed', `${p.path} (--exec-too) could not be analysed: ${p.scan.error ?? 'no code found'}`);
+        // Walked here: no longer a candidate waiting for a name.
+        if (pending.includes(p)) pending.splice(pending.indexOf(p), 1);
         execRoot = p.path;
         heard(p.path, await walkProgram(p, p.scan.analysis, `${p.path} (--exec-too)`));
         execRoot = undefined;
