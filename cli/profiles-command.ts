@@ -58,7 +58,7 @@ Behaviour:
                               executed program with what it may run in turn; \`shell\` is /bin/sh plus
                               ls, cat, ps, env, id where the image has them. A program the image lacks
                               fails that image. An image's own \`--exec-too LIST\` (or \`none\`) in the
-                              list's options field replaces this for it. The run table shows the cost
+                              list's options field replaces this for it. The run table shows the cost.
       --strict                an image with a reached syscall site whose number the analysis could
                               not recover keeps the base profile (Docker's default, or -p) instead
                               of a narrowed one; the reason is in the run summary and the report.
