@@ -50,8 +50,9 @@ function startUnder(profileFile: string): string {
   return id;
 }
 
-function dockerExec(id: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('docker', ['exec', id, ...COMMAND], { encoding: 'utf8', timeout: 60_000 });
+/** `docker exec` as an operator runs it; as another user too (runc's exec path then fchowns the stdio: its own calls are calibrated). */
+function dockerExec(id: string, user?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('docker', ['exec', ...(user ? ['-u', user] : []), id, ...COMMAND], { encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -75,6 +76,39 @@ test('with --exec-too shell an exec runs under the profile with 0 false negative
   if (run.code !== 0) console.error(out);
   expect(run.code).toBe(0);
 
+  const profile = (name: string) => path.join(dir, 'results', `${name}.seccomp.json`);
+  // Enforced: the operator's first command works.
+  const hardened = startUnder(profile('with-shell'));
+  for (const user of [undefined, '65534:65534']) {
+    const enforced = dockerExec(hardened, user);
+    expect({ user, stderr: enforced.stderr, status: enforced.status }).toEqual({ user, stderr: '', status: 0 });
+    expect(enforced.stdout.split('\n')).toEqual(expect.arrayContaining(['bin', 'service', hardened.slice(0, 12)]));
+  }
+
+  // Log mode: the same allowlist, logging instead of denying; every record of the exec'd
+  // programs or of runc's init (the exec path) while the exec runs is a false negative.
+  const logProfile = { ...JSON.parse(readFileSync(profile('with-shell'), 'utf8')), defaultAction: 'SCMP_ACT_LOG' };
+  delete logProfile.defaultErrnoRet;
+  const logFile = path.join(dir, 'with-shell.log.json');
+  writeFileSync(logFile, JSON.stringify(logProfile));
+  const id = startUnder(logFile);
+  const follower = followKernelLog();
+  let events: SeccompEvent[];
+  try {
+    for (const user of [undefined, '65534:65534']) expect(dockerExec(id, user).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500)); // kauditd prints asynchronously
+    follower.drain();
+    events = follower.stop().events;
+  } finally {
+    follower.stop();
+  }
+  const falseNegatives = events.filter((e) => PROGRAMS.has(e.exe) || e.comm.startsWith('runc:[2:INIT]') || e.exe === '/service');
+  expect(falseNegatives.map((e) => `${e.comm} ${e.exe} ${e.name}`)).toEqual([]);
+
+  // Without --exec-too: the same exec is denied.
+  const denied = dockerExec(startUnder(profile('no-exec')));
+  expect(denied.status).not.toBe(0);
+
   // The cost is visible: the table's column, the found programs and the tools not found.
   const rows = readSummary(dir);
   const cost = rows.find((r) => r.image === 'with-shell')!.execToo!;
@@ -91,37 +125,4 @@ test('with --exec-too shell an exec runs under the profile with 0 false negative
   expect(byProgram).toBeDefined();
   const explained = await confine(['explain', 'with-shell', byProgram.syscall], dir);
   expect(explained.stdout).toMatch(new RegExp(`allowed only for docker exec \\(--exec-too shell\\): needed by .*${byProgram.by[0].replace(/\//g, '\\/')}`));
-
-  const profile = (name: string) => path.join(dir, 'results', `${name}.seccomp.json`);
-  // Enforced: the operator's first command works.
-  const hardened = startUnder(profile('with-shell'));
-  const enforced = dockerExec(hardened);
-  expect(enforced.stderr).toBe('');
-  expect(enforced.status).toBe(0);
-  expect(enforced.stdout.split('\n')).toEqual(expect.arrayContaining(['bin', 'service', hardened.slice(0, 12)]));
-
-  // Log mode: the same allowlist, logging instead of denying; every record of the exec'd
-  // programs or of runc's init (the exec path) while the exec runs is a false negative.
-  const logProfile = { ...JSON.parse(readFileSync(profile('with-shell'), 'utf8')), defaultAction: 'SCMP_ACT_LOG' };
-  delete logProfile.defaultErrnoRet;
-  const logFile = path.join(dir, 'with-shell.log.json');
-  writeFileSync(logFile, JSON.stringify(logProfile));
-  const id = startUnder(logFile);
-  const follower = followKernelLog();
-  let events: SeccompEvent[];
-  try {
-    const logged = dockerExec(id);
-    expect(logged.status).toBe(0);
-    await new Promise((r) => setTimeout(r, 1500)); // kauditd prints asynchronously
-    follower.drain();
-    events = follower.stop().events;
-  } finally {
-    follower.stop();
-  }
-  const falseNegatives = events.filter((e) => PROGRAMS.has(e.exe) || e.comm.startsWith('runc:[2:INIT]') || e.exe === '/service');
-  expect(falseNegatives.map((e) => `${e.comm} ${e.exe} ${e.name}`)).toEqual([]);
-
-  // Without --exec-too: the same exec is denied.
-  const denied = dockerExec(startUnder(profile('no-exec')));
-  expect(denied.status).not.toBe(0);
 });
