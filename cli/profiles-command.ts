@@ -15,6 +15,7 @@ import { Services } from '../stages/services';
 import { removeLeftovers } from '../docker/leftovers';
 import { readProfile } from '../profile/read-profile';
 import { loadProbes } from '../images/probe';
+import { parseExecTooList } from '../extract/exec-too-list';
 import type { QueuedBatch } from '../distributed/submit';
 import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
 import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
@@ -52,6 +53,12 @@ Behaviour:
       --force                 recompute the selected stages even when cached
       --finegrained           the seed's stricter mode using the -c call graphs
       --allbinaries           analyse every ELF executable in the image, not only the executed ones
+      --exec-too PROGRAM[,…]  programs an operator may run with \`docker exec\` (which runs under the
+                              profile): each a path in the image or a name in its PATH, analysed like an
+                              executed program with what it may run in turn; \`shell\` is /bin/sh plus
+                              ls, cat, ps, env, id where the image has them. A program the image lacks
+                              fails that image. An image's own \`--exec-too LIST\` (or \`none\`) in the
+                              list's options field replaces this for it. The run table shows the cost.
       --narrow-past-unknown-sites
                               RISKY: narrow the profile even when a reached syscall site's number
                               could not be recovered — a syscall made there may then be blocked
@@ -108,6 +115,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     force: { type: 'boolean' },
     finegrained: { type: 'boolean' },
     allbinaries: { type: 'boolean' },
+    'exec-too': { type: 'string' },
     strict: { type: 'boolean' },
     'narrow-past-unknown-sites': { type: 'boolean' },
     verify: { type: 'boolean' },
@@ -123,6 +131,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
   }
   if (!values.images) throw new UsageError('-i IMAGE_LIST is required');
   if (values.until && values.only) throw new UsageError('--until and --only cannot be used together');
+  // Workers take their options from the job; a per-image list travels with the image.
+  if (values.queue && values['exec-too'] !== undefined) throw new UsageError("--exec-too is not passed to --queue workers; write it per image in the list's options field (… ;--exec-too shell)");
   for (const [opt, v] of [['--until', values.until], ['--only', values.only]] as const) {
     if (v !== undefined && ![...STAGE_NAMES, 'verify'].includes(v)) throw new UsageError(`${opt} ${v}: unknown stage; stages are ${STAGE_NAMES.join(', ')}`);
   }
@@ -144,6 +154,7 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     debug: !!values.debug,
     finegrained: !!values.finegrained,
     allBinaries: !!values.allbinaries,
+    ...(values['exec-too'] !== undefined ? { execToo: execTooOption(values['exec-too']) } : {}),
     // --strict (values.strict) is the default now: accepted, nothing to set.
     narrowPastUnknownSites: !!values['narrow-past-unknown-sites'],
     verify: !!values.verify || mode === 'verify',
@@ -277,6 +288,14 @@ async function reportResume(ledger: Ledger, _reporter: Reporter): Promise<void> 
     process.stderr.write(
       `confine: resuming: the last run left ${counts.running} stage(s) unfinished and ${counts.failed} failed; they run again, ${counts.done} finished stage(s) are reused when unchanged\n`,
     );
+  }
+}
+
+function execTooOption(value: string): string[] {
+  try {
+    return parseExecTooList(value);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
 }
 

@@ -1,4 +1,6 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { execCostsFromRunSummary, formatExecCostLine } from '../report/exec-cost';
 import type { BatchStats } from '../report/batch-stats';
 import { runStats } from '../report/stats-run';
 import { existingPath, outputDir, parse, UsageError } from './args';
@@ -28,6 +30,15 @@ export function argRuleLine(s: BatchStats): string {
   const closed = s.perArgCve.filter((c) => c.mitigatedIn.length).length;
   const per = s.perImage.filter((i) => i.cvesMitigatedByArgRules !== null).map((i) => `${i.name} ${i.cvesMitigatedByArgRules!.length}`);
   return `CVEs mitigated by argument rules: ${closed} of ${s.perArgCve.length} in at least one image (${s.argRuleImages} profiles checked: ${per.join(', ')})\n`;
+}
+
+/** Per-image --exec-too costs from the run's run-summary.json (none for the seed's report files). */
+async function execCostsOf(file: string): Promise<ReturnType<typeof execCostsFromRunSummary>> {
+  try {
+    return execCostsFromRunSummary(JSON.parse(await fs.readFile(file, 'utf8')));
+  } catch {
+    return [];
+  }
 }
 
 export async function statsCommand(argv: string[]): Promise<number> {
@@ -61,11 +72,13 @@ export async function statsCommand(argv: string[]): Promise<number> {
     ...(values.profiles ? { profilesDir: existingPath('--profiles', values.profiles, 'dir')! } : {}),
   });
   for (const w of result.warnings) process.stderr.write(`confine stats: warning: ${w.describe()}\n`);
+  const execCosts = await execCostsOf(values.summary ?? path.join(path.dirname(values.report), 'run-summary.json'));
   const t = result.stats.totals;
   process.stdout.write(
     `${t.total} images analysed, ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened\n` +
       `median allowed ${result.stats.medianAllowed ?? 'n/a'} of ${result.universe} (Docker's default allows ${result.dockerDefaultAllowed})\n` +
       argRuleLine(result.stats) +
+      execCosts.map((c) => `docker exec: ${formatExecCostLine(c.image, c.cost)}\n`).join('') +
       // Under -o as the user typed it, not relative to the working directory (`../../tmp/x/…`).
       result.files.map((f) => `wrote ${path.join(values.output!, path.relative(outDir, f))}`).join('\n') + '\n',
   );

@@ -65,3 +65,24 @@ test('no unresolved site anywhere: no list', () => {
   r.units = r.units.filter((u) => u.unit === 'clean');
   expect(formatUnresolvedSites(summarise(r))).toBeUndefined();
 });
+
+test('an image with --exec-too programs shows their cost: a column, and a line naming what each added syscall is for', () => {
+  const r = result();
+  (r.outputs.get('clean')!.get('profile-emit') as Record<string, unknown>).execToo = {
+    asked: ['shell'],
+    programs: [{ name: 'sh', path: '/bin/sh' }, { name: 'ls', path: '/usr/bin/ls' }],
+    missingTools: ['ps'],
+    allowedWithout: 95,
+    added: [{ syscall: 'fchown', by: ["the runtime's docker exec path (runc exec)"] }, { syscall: 'vfork', by: ['/bin/sh'] }],
+  };
+  const table = formatProfileTable(r)!;
+  expect(table.split('\n')[0]).toMatch(/probe\s+docker exec$/);
+  expect(table.split('\n').find((l) => l.startsWith('clean'))).toMatch(/\s95 → 100 with shell$/);
+  expect(table.split('\n').find((l) => l.startsWith('narrow'))).toMatch(/\s-$/);
+  expect(table).toContain("clean 95 → 100 with shell: /bin/sh, /usr/bin/ls; not in the image: ps; adds fchown (the runtime's docker exec path (runc exec)), vfork (/bin/sh)");
+  expect(summarise(r).find((s) => s.image === 'clean')!.execToo).toMatchObject({ allowedWithout: 95, allowedWith: 100, programs: ['/bin/sh', '/usr/bin/ls'] });
+});
+
+test('without --exec-too anywhere the table has no exec column', () => {
+  expect(formatProfileTable(result())!.split('\n')[0]).not.toMatch(/docker exec/);
+});

@@ -5,6 +5,8 @@ import { NARROW_PAST_UNKNOWN_SITES } from '../profile/choose-profile';
 
 /** How tables show an image whose profile is the base profile whole. */
 export const NOT_HARDENED = 'not hardened';
+import { execCostOf, formatExecCostLine, formatExecCount, type ExecCost } from '../report/exec-cost';
+import type { ProfileArtifact } from '../schemas/types';
 
 export interface SummaryRow {
   image: string;
@@ -20,6 +22,8 @@ export interface SummaryRow {
   profileFallback?: string;
   /** Whether the image got a narrowed profile (absent when profile-emit has no output). */
   hardened?: boolean;
+  /** What the --exec-too programs cost the profile, when it allows some. */
+  execToo?: ExecCost;
 }
 
 interface ResolveFigures {
@@ -40,6 +44,7 @@ export function summarise(result: RunResult): SummaryRow[] {
       ...(resolve?.unresolved ? { unresolvedSites: resolve.unresolved } : {}),
       ...(profile?.fallback ? { profileFallback: profile.fallback.reason } : {}),
       ...(profile ? { hardened: !profile.fallback } : {}),
+      ...(profile?.execToo ? { execToo: execCostOf(profile)! } : {}),
     };
   };
   const rows = result.units.map((u) => row(u));
@@ -59,6 +64,7 @@ export function formatSummary(rows: SummaryRow[]): string {
 }
 
 interface ProfileFigures {
+  execToo?: ProfileArtifact['execToo'];
   allowedCount: number;
   blockedCount: number;
   dockerDefaultAllowedCount: number;
@@ -78,6 +84,7 @@ interface VerifyFigures {
 export function formatProfileTable(result: RunResult): string | undefined {
   const rows: string[][] = [];
   const allowed: number[] = [];
+  const execLines: string[] = [];
   let dockerDefault: number | undefined;
   for (const u of result.units) {
     const p = result.outputs.get(u.unit)?.get('profile-emit') as ProfileFigures | undefined;
@@ -90,15 +97,24 @@ export function formatProfileTable(result: RunResult): string | undefined {
       String(p.unresolvedSites ?? '-'), p.fallback ? NOT_HARDENED : p.unresolvedSites ? 'narrowed anyway' : 'narrowed',
       v ? String(v.falseNegatives.length) : '-', v ? (v.probeOk === undefined ? 'none' : v.probeOk ? 'pass' : 'FAIL') : '-',
     ]);
+    const cost = execCostOf(p);
+    rows[rows.length - 1].push(cost ? formatExecCount(cost) : '-');
+    if (cost) execLines.push(formatExecCostLine(u.unit, cost));
   }
   if (!rows.length) return undefined;
-  const head = ['image', 'allowed', 'blocked', "docker default allows", 'unresolved sites', 'profile', 'false negatives', 'probe'];
+  const head = ['image', 'allowed', 'blocked', "docker default allows", 'unresolved sites', 'profile', 'false negatives', 'probe', 'docker exec'];
+  // The column only when some image allows exec programs: the table others parse stays as it was.
+  if (!execLines.length) {
+    head.pop();
+    rows.forEach((r) => r.pop());
+  }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   const sorted = [...allowed].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt), '', `median allowed: ${median} syscalls over ${rows.length} image(s); Docker's default allows ${dockerDefault}`].join('\n');
+  const exec = execLines.length ? ['', 'docker exec (--exec-too: programs analysed so an exec into the container runs under its profile):', ...execLines.map((l) => `  ${l}`)] : [];
+  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt), '', `median allowed: ${median} syscalls over ${rows.length} image(s); Docker's default allows ${dockerDefault}`, ...exec].join('\n');
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
+import { parseExecTooList } from '../extract/exec-too-list';
 
 export interface RunSpec {
   env: string[];
@@ -22,6 +23,12 @@ export interface RunSpec {
   /** Only `none` and `bridge` are honoured; host networking is refused. */
   network?: string;
   init?: boolean;
+  /**
+   * confine's own `--exec-too PROGRAM[,…]` (never passed to Docker): programs an operator
+   * may `docker exec` into this image, replacing the command line's list for it
+   * (`--exec-too none`: none). Undefined when the line does not say.
+   */
+  execToo?: string[];
   notes: string[];
 }
 
@@ -113,6 +120,8 @@ const VALUE_FLAGS: Record<string, string> = {
   '--name': 'name',
   '--net': 'network', '--network': 'network',
 };
+/** confine's own flag in the options field: what `docker exec` may run in this image (see RunSpec.execToo). */
+export const EXEC_TOO = '--exec-too';
 /** Flags without a value that change nothing about what the container executes. */
 const HARMLESS = new Set(['-d', '--detach', '-i', '--interactive', '-t', '--tty', '--rm']);
 const SHORT_HARMLESS = new Set(['d', 'i', 't']);
@@ -155,6 +164,12 @@ export function parseRunOptions(extra: string, where: Where = {}): RunSpec {
       }
       if (name === '--init') {
         spec.init = eq < 0 || w.slice(eq + 1) === 'true';
+        i++;
+        continue;
+      }
+      if (name === EXEC_TOO) {
+        if (eq < 0 && i + 1 >= words.length) throw bad(`${EXEC_TOO} needs a value: PROGRAM[,PROGRAM…], 'shell' or 'none'`);
+        spec.execToo = parseExecTooList(eq >= 0 ? w.slice(eq + 1) : words[++i], where);
         i++;
         continue;
       }

@@ -14,7 +14,10 @@ import { buildSearchConfig, envValue, findLibrary, isMuslInterp, type LoadedObje
  * (more syscalls allowed); a missed one is a false negative, so every doubt errs
  * toward including, and every gap is reported (missing, notScanned).
  */
-export type ClosureRole = 'executed' | 'interpreter' | 'needed' | 'mapped' | 'dlopen' | 'script-interpreter' | 'exec-candidate' | 'all';
+export type ClosureRole = 'executed' | 'interpreter' | 'needed' | 'mapped' | 'dlopen' | 'script-interpreter' | 'exec-candidate' | 'exec-too' | 'all';
+
+/** Roles a path string in reached code can name (and so activate): candidates, and --exec-too programs the container may also run itself. */
+const nameable = (role: ClosureRole | undefined): boolean => role === 'exec-candidate' || role === 'exec-too';
 
 export interface ClosureFile {
   /** As executed, needed or mapped, inside the image. */
@@ -23,12 +26,14 @@ export interface ClosureFile {
   resolvedPath: string;
   role: ClosureRole;
   neededBy?: string;
-  /** For an exec candidate: every path string that names it (symlinked aliases, a script it interprets); any of them activates it. */
+  /** For an exec candidate (or an --exec-too program): every path string that names it (symlinked aliases, a script it interprets); any of them activates it. */
   activatedBy?: string[];
 }
 
 export interface ClosureRequest {
   executed: string[];
+  /** Programs an operator may run with `docker exec` (--exec-too), taken like executed ones (role 'exec-too'). */
+  execToo?: string[];
   mapped: string[];
   all: boolean;
   /** KEY=VALUE, image Config.Env then the run's -e (later wins): PATH and LD_LIBRARY_PATH matter. */
@@ -199,7 +204,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     if (!set) candidateNames.set(resolved, (set = new Set()));
     if (set.has(name)) return;
     set.add(name);
-    for (const i of scriptInterpreters.get(resolved) ?? []) if (files.get(i)?.role === 'exec-candidate') nameCandidate(i, name);
+    for (const i of scriptInterpreters.get(resolved) ?? []) if (nameable(files.get(i)?.role)) nameCandidate(i, name);
   };
 
   /** One program as execve would run it; returns its loaded object when it is ELF. */
@@ -212,7 +217,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     // Neither ELF nor script: nothing to analyse, so nothing to take out of the image.
     if (!entry.script && !entry.elf) return skip(path, 'neither ELF nor a #! script');
     add({ path, resolvedPath: resolved, role, ...(neededBy !== undefined ? { neededBy } : {}) });
-    if (activatedBy !== undefined && files.get(resolved)?.role === 'exec-candidate') nameCandidate(resolved, activatedBy);
+    if (activatedBy !== undefined && nameable(files.get(resolved)?.role)) nameCandidate(resolved, activatedBy);
     if (doneExec.has(resolved)) return;
     doneExec.add(resolved);
 
@@ -223,7 +228,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
       // A candidate script's interpreters are candidates too, run when the script is (activatedBy),
       // and named by every name of the script (nameCandidate).
       const runInterpreter = async (interpreter: string) => {
-        if (activatedBy === undefined) return execute(interpreter, 'script-interpreter', path, depth + 1);
+        if (activatedBy === undefined) return execute(interpreter, role === 'exec-too' ? 'exec-too' : 'script-interpreter', path, depth + 1);
         await execute(interpreter, 'exec-candidate', activatedBy, depth + 1, activatedBy);
         const ri = fs.resolve(interpreter);
         if (ri !== undefined) scriptInterpreters.set(resolved, [...(scriptInterpreters.get(resolved) ?? []), ri]);
@@ -257,6 +262,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
 
   const exes: LoadedObject[] = [];
   for (const p of req.executed) await execute(normalizeImagePath(p), 'executed', undefined, 0);
+  for (const p of req.execToo ?? []) await execute(normalizeImagePath(p), 'exec-too', undefined, 0);
 
   // ld.so maps LD_PRELOAD and /etc/ld.so.preload objects into every dynamic program,
   // before its own libraries: their constructors run and their exports interpose any
@@ -395,7 +401,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
         const had = files.get(r);
         // Another name of a candidate (a symlinked alias): it activates the candidate too.
         if (had) {
-          if (had.role === 'exec-candidate') nameCandidate(r, name);
+          if (nameable(had.role)) nameCandidate(r, name);
           continue;
         }
         if (!(await isProgram(r))) continue;
@@ -414,7 +420,10 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     const progs = await execRounds([...fresh, ...libs]);
     fresh = pass === 0 ? progs : [...libs, ...progs];
   }
-  for (const f of files.values()) if (f.role === 'exec-candidate') f.activatedBy = [...(candidateNames.get(f.resolvedPath) ?? [])].sort();
+  for (const f of files.values()) {
+    if (f.role === 'exec-candidate') f.activatedBy = [...(candidateNames.get(f.resolvedPath) ?? [])].sort();
+    else if (f.role === 'exec-too' && candidateNames.has(f.resolvedPath)) f.activatedBy = [...candidateNames.get(f.resolvedPath)!].sort();
+  }
 
   if (req.all) {
     const candidates = [...fs.entries()].filter(([, e]) => e.type === 'file' && e.elf && (e.elf.etype === ET_EXEC || e.elf.etype === ET_DYN));

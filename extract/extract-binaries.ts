@@ -5,7 +5,9 @@ import { readDynamicInfo, type DynamicInfo } from '../elf/dynamic-info';
 import { imageFsOver, openImageFs, type ImageFs } from '../docker/image-fs';
 import { inspectLayers, type ImageLayers } from '../docker/image-layers';
 import { ConfineError } from '../pipeline/errors';
-import { closureEnv, computeClosure } from './closure';
+import { closureEnv, computeClosure, DEFAULT_PATH } from './closure';
+import { envValue } from './library-search';
+import { resolveExecToo, type ExecTooResolution } from './exec-too';
 import type { IndexedImage, IndexShare } from './index-share';
 import { DEFAULT_MAX_FILE_BYTES } from './image-reader';
 import { storeFiles, type StoredFileRow } from './store-files';
@@ -13,6 +15,8 @@ import { storeFiles, type StoredFileRow } from './store-files';
 export interface ExtractOptions {
   imageId: string;
   executed: string[];
+  /** --exec-too as asked (`shell`, names, paths): found in the image here, then taken like executed programs. */
+  execToo?: string[];
   mapped: string[];
   all: boolean;
   /** The run's -e values; the image's own Config.Env is read here and comes first. */
@@ -36,6 +40,8 @@ export interface ExtractResult {
   missing: { name: string; neededBy: string }[];
   notScanned: { path: string; reason: string }[];
   notes: string[];
+  /** --exec-too: what was asked, the programs found, and what was not (asked-for programs missing fail the image). */
+  execToo?: ExecTooResolution;
   /**
    * Programs and libraries the container runs or loads that cannot be analysed (too
    * large to take out, dependencies unreadable, content not returned): the image's
@@ -97,10 +103,13 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
   const fs = own ?? imageFsOver(docker, opts.imageId, indexed, helperOpts);
   try {
     const t0 = performance.now();
+    const env = extractionEnv(layers, opts.env);
+    // As `docker exec` finds a program by name: the container's PATH (the image's, then -e).
+    const execToo = opts.execToo?.length ? resolveExecToo(fs, opts.execToo, (envValue(env, 'PATH') ?? DEFAULT_PATH).split(':').filter((d) => d.startsWith('/'))) : undefined;
     progress(got.shared ? `index shared with an image of the same layers; following dependencies` : `indexed in ${Math.round(indexed.indexMillis)} ms; following dependencies`);
     const closure = await computeClosure(
       fs,
-      { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: extractionEnv(layers, opts.env) },
+      { executed: opts.executed, ...(execToo ? { execToo: execToo.programs.map((p) => p.path) } : {}), mapped: opts.mapped, all: opts.all, env },
       // A copy: the closure adds what it reads, and the shared map must not change under other images.
       { infoCache: new Map(indexed.infos), ...(indexed.libraryNames ? { libraryNames: indexed.libraryNames } : {}), ...(indexed.execPaths ? { execPaths: indexed.execPaths } : {}), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
@@ -114,6 +123,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
       missing: closure.missing,
       notScanned: [...closure.notScanned, ...stored.failed],
       notes: closure.notes,
+      ...(execToo ? { execToo } : {}),
       unanalysable: [
         ...new Map(
           [

@@ -11,7 +11,9 @@ export interface Explanation {
   syscall: string;
   allowed: boolean;
   /** Why, in the order that decided it: the static chain, the runtime's measured needs, a -g list. */
-  reasons: ('static' | 'runtime' | 'override')[];
+  reasons: ('static' | 'runtime' | 'override' | 'exec')[];
+  /** When only the --exec-too programs need it: what needs it (exec programs by path, or the runtime's docker exec path), and the list as asked. */
+  exec?: { by: string[]; asked: string[] };
   chain?: Chain;
   /** The extracted copy of the object holding the call site (its sha256), when the extract artifact is there. */
   siteDigest?: string;
@@ -47,6 +49,8 @@ export function explainSyscall(
   if (chain) reasons.push('static');
   if (a.profile?.runtimeSyscalls.includes(syscall)) reasons.push('runtime');
   if (a.resolve?.overrides.includes(syscall)) reasons.push('override');
+  const execAdded = a.profile?.execToo?.added.find((x) => x.syscall === syscall);
+  if (execAdded) reasons.push('exec');
   const inResolve = a.resolve?.syscalls.includes(syscall) ?? false;
   const allowed = a.profile ? a.profile.allowed.includes(syscall) : inResolve;
   if (allowed && !reasons.length) notes.push(`${syscall} is allowed but the cache keeps no chain for it (an older syscall-resolve version?)`);
@@ -61,6 +65,7 @@ export function explainSyscall(
   return {
     ...(args ? { args } : {}), ...(profileArgs ? { profileArgs } : {}),
     image, syscall, allowed, reasons: allowed ? reasons : [],
+    ...(execAdded && allowed ? { exec: { by: execAdded.by, asked: a.profile!.execToo!.asked } } : {}),
     ...(chain && allowed ? { chain } : {}), ...(siteDigest && allowed ? { siteDigest } : {}),
     unresolved,
     ...(a.profile?.fallback ? { fallback: a.profile.fallback.reason } : {}),
@@ -95,6 +100,7 @@ export function formatExplanation(e: Explanation, indent = ''): string {
     if (e.args || e.profileArgs) out.push(...formatArgs(e, indent));
     if (e.reasons.includes('runtime')) out.push(`${indent}  the container runtime makes it after the seccomp filter is installed (measured by runtime calibration)`);
     if (e.reasons.includes('override')) out.push(`${indent}  listed for this image in the -g syscalls file`);
+    if (e.exec) out.push(`${indent}  allowed only for docker exec (--exec-too ${e.exec.asked.join(',')}): needed by ${e.exec.by.join(', ')}`);
   }
   if (e.fallback) out.push(`${indent}  the profile is the base profile, not narrowed: ${e.fallback}`);
   if (e.unresolved.length) {

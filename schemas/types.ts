@@ -369,7 +369,16 @@ export interface ExtractArtifact {
      * After following symlinks inside the image root.
      */
     resolvedPath: string;
-    role: "executed" | "interpreter" | "needed" | "mapped" | "dlopen" | "script-interpreter" | "exec-candidate" | "all";
+    role:
+      | "executed"
+      | "interpreter"
+      | "needed"
+      | "mapped"
+      | "dlopen"
+      | "script-interpreter"
+      | "exec-candidate"
+      | "exec-too"
+      | "all";
     neededBy?: string;
     /**
      * For an exec candidate: every path string that names it (aliases, a script it interprets); any of them activates it.
@@ -387,6 +396,29 @@ export interface ExtractArtifact {
     reason: string;
   }[];
   /**
+   * --exec-too: programs an operator may run with docker exec, found in the image and analysed like executed ones.
+   */
+  execToo?: {
+    /**
+     * The list as asked ('shell' kept as such).
+     */
+    asked: string[];
+    programs: {
+      /**
+       * As asked, or a common tool of 'shell'.
+       */
+      name: string;
+      /**
+       * Where the runtime finds it in the image.
+       */
+      path: string;
+    }[];
+    /**
+     * Common tools of the 'shell' shorthand the image does not have.
+     */
+    missingTools: string[];
+  };
+  /**
    * What of the image's loader configuration was ignored (as ld.so ignores it) or cut short; image text, escape before printing.
    */
   notes?: string[];
@@ -397,6 +429,28 @@ export interface ExtractArtifact {
  * profile-emit's record of the Docker seccomp profile it wrote for one image.
  */
 export interface ProfileArtifact {
+  /**
+   * --exec-too: what allowing the exec programs (and the runtime's docker exec path) costs this profile.
+   */
+  execToo?: {
+    asked: string[];
+    programs: {
+      name: string;
+      path: string;
+    }[];
+    missingTools: string[];
+    /**
+     * How many syscalls the profile would allow without them (allowedCount is with them).
+     */
+    allowedWithout: number;
+    /**
+     * Each syscall allowed only because of them, with what needs it: exec programs by path, or the runtime's docker exec path.
+     */
+    added: {
+      syscall: string;
+      by: string[];
+    }[];
+  };
   imageId: string;
   imageName: string;
   profileFile: string;
@@ -459,6 +513,24 @@ export interface ProfileArtifact {
  * The syscalls an image can reach, per binary and in union, with where each set came from.
  */
 export interface ResolveArtifact {
+  /**
+   * --exec-too: the programs an operator may run with docker exec, and what they add to the syscalls the container itself can reach.
+   */
+  execToo?: {
+    asked: string[];
+    programs: {
+      name: string;
+      path: string;
+    }[];
+    missingTools: string[];
+    /**
+     * Each syscall only the exec programs (and what they may run in turn) reach, with the exec programs behind it.
+     */
+    added: {
+      syscall: string;
+      programs: string[];
+    }[];
+  };
   /**
    * How the set was computed, e.g. 'static-analysis' or 'seed-callgraph'.
    */
@@ -649,6 +721,29 @@ export interface StatsArtifact {
  * symbol-scan's per-image index: every extracted file and the key of its per-file scan.
  */
 export interface SymbolsArtifact {
+  /**
+   * --exec-too: programs an operator may run with docker exec, as extract found them (extract's execToo).
+   */
+  execToo?: {
+    /**
+     * The list as asked ('shell' kept as such).
+     */
+    asked: string[];
+    programs: {
+      /**
+       * As asked, or a common tool of 'shell'.
+       */
+      name: string;
+      /**
+       * Where the runtime finds it in the image.
+       */
+      path: string;
+    }[];
+    /**
+     * Common tools of the 'shell' shorthand the image does not have.
+     */
+    missingTools: string[];
+  };
   files: {
     path: string;
     role: string;

@@ -36,6 +36,11 @@ export interface RunConfig {
    * for that default, is accepted and changes nothing).
    */
   narrowPastUnknownSites: boolean;
+  /**
+   * --exec-too: programs an operator may run with `docker exec` (`shell`, names, paths),
+   * analysed like executed ones; an image's own `--exec-too` in the list replaces it.
+   */
+  execToo?: string[];
   durationSec: number;
   /** --verify: run each image under its profile (and again logging) to find false negatives. */
   verify: boolean;

@@ -5,6 +5,7 @@ import { inspectLayers } from '../docker/image-layers';
 import { parseRunOptions } from '../docker/run-options';
 import { extractBinaries, extractionEnv } from '../extract/extract-binaries';
 import { storedFilePath } from '../extract/store-files';
+import { execTooNotFoundError } from '../extract/exec-too';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage } from '../pipeline/stage';
 import type { ExtractArtifact, TraceArtifact } from '../schemas/types';
@@ -36,12 +37,21 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
     // It creates a container but never starts it: I/O, not a traced run.
     resource: 'io',
     configSlice: (c) => ({ outDir: c.outDir, allBinaries: c.allBinaries }),
+    // Only when asked, so an image without exec programs keeps its cache entries.
+    externalInputs: async (unit, config) => {
+      const image = unit.data as ImageEntry;
+      const execToo = execTooFor(config, image);
+      const inputs: Record<string, string> = {};
+      if (execToo.length) inputs.execToo = JSON.stringify(execToo);
+      return inputs;
+    },
     // The files live under -o, outside the cache: a hit is only good while they do.
     stillValid: (out, config) => allStored(out, config.outDir),
     run: async (deps, ctx, unit, config) => {
       const trace = deps['run-and-trace'];
       const image = unit.data as ImageEntry;
       const spec = parseRunOptions(image.extraOptions, { file: image.file, line: image.line, image: image.name });
+      const execToo = execTooFor(config, image);
       const docker = await services.docker();
       const layers = await inspectLayers(docker, trace.imageId);
       const compute = async (): Promise<ExtractArtifact> => {
@@ -50,6 +60,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
           layers,
           indexes: services.indexes,
           executed: trace.executedPaths,
+          ...(execToo.length ? { execToo } : {}),
           mapped: trace.mappedObjects,
           all: config.allBinaries,
           env: spec.env,
@@ -57,12 +68,18 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
           onProgress: (m: string) => ctx.progress(m),
           signal: ctx.signal,
         });
+        // A program asked for that the image lacks: the profile could not do what was asked.
+        const notFound = r.execToo && execTooNotFoundError(r.execToo, image.name);
+        if (notFound) throw new ConfineError(notFound.kind, notFound.message, { image: image.name, ...(spec.execToo ? { file: image.file, line: image.line } : {}) });
         if (r.unanalysable.length) {
           // Sound, not silent: without these files' code the profile would block what they do.
           const list = r.unanalysable.map((u) => `${u.path} (${u.reason})`);
           throw new ConfineError('analysis-failed', `${list.length} program(s) or libraries the container runs cannot be analysed: ${list.slice(0, 5).join('; ')}${list.length > 5 ? `; and ${list.length - 5} more` : ''}`);
         }
-        return { layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned, ...(r.notes.length ? { notes: r.notes } : {}) };
+        return {
+          layerChain: r.layerChain, files: r.files, missing: r.missing, notScanned: r.notScanned, ...(r.notes.length ? { notes: r.notes } : {}),
+          ...(r.execToo ? { execToo: { asked: r.execToo.asked, programs: r.execToo.programs, missingTools: r.execToo.missingTools } } : {}),
+        };
       };
       const memo = await ctx.memo<ExtractArtifact>(
         {
@@ -75,6 +92,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
             executed: sha256Hex(canonicalJson(trace.executedPaths)),
             mapped: sha256Hex(canonicalJson(trace.mappedObjects)),
             env: sha256Hex(canonicalJson(extractionEnv(layers, spec.env))),
+            ...(execToo.length ? { execToo: sha256Hex(canonicalJson(execToo)) } : {}),
           },
         },
         compute,
@@ -88,11 +106,22 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
       ctx.log(`${result.files.length} files extracted, ${result.missing.length} needed libraries not found`);
       for (const m of result.missing) ctx.log(`missing: ${m.name} (needed by ${m.neededBy})`);
       for (const n of result.notes ?? []) ctx.log(n);
+      if (result.execToo) {
+        const e = result.execToo;
+        ctx.log(`--exec-too ${e.asked.join(',')}: ${e.programs.map((p) => (p.path.endsWith(`/${p.name}`) || p.path === p.name ? p.path : `${p.name} (${p.path})`)).join(', ')} analysed like executed programs`);
+        if (e.missingTools.length) ctx.log(`--exec-too shell: not in the image: ${e.missingTools.join(', ')}`);
+      }
       // No image ID in the output: a re-tag or LABEL copy yields the very same artifact,
       // so every stage after this one is reused for it.
       return result;
     },
   };
+}
+
+/** The image's own --exec-too (its list line) replaces the command line's. */
+export function execTooFor(config: Pick<RunConfig, 'execToo'>, image: ImageEntry): string[] {
+  const spec = parseRunOptions(image.extraOptions, { file: image.file, line: image.line, image: image.name });
+  return spec.execToo ?? config.execToo ?? [];
 }
 
 async function allStored(out: ExtractArtifact, outDir: string): Promise<boolean> {

@@ -14,7 +14,7 @@ import { low32Comparisons } from '../profile/low32-rules';
 import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
 import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
 import { allSyscalls } from '../syscalls/table';
-import { calibrateRuntime, calibrationKey, runtimeVersion } from '../verify/calibrate';
+import { calibrateRuntime, calibrationKey, runtimeVersion, type RuntimePath } from '../verify/calibrate';
 import { TRACKED_ARGS } from '../x86/syscall-args';
 import { isI386AbiSite } from '../analysis/object-summary';
 import type { CalibrationArtifact } from '../schemas/types';
@@ -55,7 +55,11 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       const resolved = deps['syscall-resolve'];
       const base = loadBase(config);
       const runtime = await measuredRuntime(services, ctx);
-      const extra = [...runtime.syscalls, ...KERNEL_IMPLICIT_SYSCALLS];
+      // docker exec starts a process through runc's exec path, which makes calls of its
+      // own after the filter: measured too when the image is to allow exec programs.
+      const execRuntime = resolved.execToo ? await measuredRuntime(services, ctx, 'exec') : undefined;
+      const initExtra = [...runtime.syscalls, ...KERNEL_IMPLICIT_SYSCALLS];
+      const extra = [...new Set([...initExtra, ...(execRuntime?.syscalls ?? [])])];
       const needed = new Set([...resolved.syscalls, ...extra]);
       const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.narrowPastUnknownSites, resolved.unresolved ?? []);
       const plan = choice.plan;
@@ -68,7 +72,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       // Argument rules only narrow a narrowed profile. The runtime's own calls after the
       // filter allow the values calibration measured; kernel-implicit ones, and runtime
       // calls whose arguments were not measured, keep theirs unconditional.
-      const measured = new Map(Object.entries(runtime.args ?? {}));
+      const measured = measuredArguments(execRuntime ? [runtime, execRuntime] : [runtime]);
       const args = argRulesFor(plan.profile, choice.fallback ? undefined : resolved.argRules, {
         opaque: new Set(extra.filter((n) => !measured.has(n))),
         values: measured,
@@ -97,7 +101,13 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       }
       const allowed = choice.allowed;
       const total = allSyscalls().length;
+      const execToo = resolved.execToo && execRuntime ? execCost(resolved, base, initExtra, execRuntime, choice.allowed, config.narrowPastUnknownSites, resolved.unresolved ?? []) : undefined;
+      if (execToo) {
+        ctx.log(`--exec-too ${execToo.asked.join(',')}: ${execToo.allowedWithout} → ${allowed.length} syscalls allowed${execToo.added.length ? `; added ${execToo.added.map((a) => `${a.syscall} (${a.by.join(', ')})`).join(', ')}` : ''}`);
+        if (execToo.missingTools.length) ctx.log(`--exec-too shell: not in the image: ${execToo.missingTools.join(', ')}`);
+      }
       return {
+        ...(execToo ? { execToo } : {}),
         imageId: await services.imageId(image.ref),
         imageName: image.name,
         profileFile: file,
@@ -138,14 +148,16 @@ function loadBase(config: RunConfig): LoadedProfile {
  * engine and runtime version (a static binary that only exits, under an empty
  * allowlist with defaultAction LOG) and cached like any artifact. Never a guess.
  */
-async function measuredRuntime(services: Services, ctx: StageContext): Promise<CalibrationArtifact> {
+async function measuredRuntime(services: Services, ctx: StageContext, runtimePath: RuntimePath = 'init'): Promise<CalibrationArtifact> {
   const docker = await services.docker();
   const version = await runtimeVersion(docker);
   const { value, reused } = await ctx.memo<CalibrationArtifact>(
-    // 4: the arguments of tracked syscalls (args); 5: every thread of runc's init, none from a run that lost events
-    { name: 'runtime-calibration', version: 5, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
+    runtimePath === 'init'
+      ? // 4: the arguments of tracked syscalls (args); 5: every thread of runc's init, none from a run that lost events
+        { name: 'runtime-calibration', version: 5, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } }
+      : { name: 'runtime-calibration-exec', version: 1, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
     async () => {
-      const c = await calibrateRuntime(docker, { trackedArgs: TRACKED_ARGS });
+      const c = await calibrateRuntime(docker, { trackedArgs: TRACKED_ARGS, path: runtimePath });
       return {
         engine: c.engine,
         runtime: c.runtime,
@@ -158,10 +170,56 @@ async function measuredRuntime(services: Services, ctx: StageContext): Promise<C
     },
   );
   if (!reused) {
-    ctx.log(`calibrated ${value.runtime} on ${value.engine}: ${value.syscalls.length} syscalls after the filter (${value.syscalls.join(' ')})`);
+    ctx.log(`calibrated ${value.runtime} on ${value.engine}${runtimePath === 'exec' ? ' (docker exec path)' : ''}: ${value.syscalls.length} syscalls after the filter (${value.syscalls.join(' ')})`);
     for (const [name, vs] of Object.entries(value.args ?? {})) ctx.log(`calibration: the runtime's ${name} calls use ${vs.map((v) => `0x${v.toString(16)}`).join(', ')}`);
     if (value.argsUnmeasured) ctx.log(`calibration: some arguments not measured: ${value.argsUnmeasured}`);
   }
   if (value.lostRecords) ctx.log(`warning: ${value.lostRecords} kernel log records were lost during calibration; the runtime set may be short`);
   return value;
+}
+
+/** How `confine explain` and the run table name the runtime's own part of an exec: calls runc's exec path makes after the filter. */
+export const RUNC_EXEC = "the runtime's docker exec path (runc exec)";
+
+/**
+ * The measured argument values of the runtime's tracked syscalls, over its paths: a
+ * syscall any path made without its arguments measured is left out (no rule may narrow it).
+ */
+export function measuredArguments(calibrations: Pick<CalibrationArtifact, 'syscalls' | 'args'>[]): Map<string, number[]> {
+  const values = new Map<string, Set<number>>();
+  const unmeasured = new Set<string>();
+  for (const c of calibrations) {
+    for (const [name, vs] of Object.entries(c.args ?? {})) for (const v of vs) (values.get(name) ?? values.set(name, new Set()).get(name)!).add(v);
+  }
+  for (const c of calibrations) for (const name of values.keys()) if (c.syscalls.includes(name) && !c.args?.[name]) unmeasured.add(name);
+  return new Map([...values].filter(([name]) => !unmeasured.has(name)).map(([name, vs]) => [name, [...vs].sort((a, b) => a - b)]));
+}
+
+/**
+ * What allowing the exec programs costs: the profile's allowed count without them (the
+ * container's own reach and runc's init only), and each syscall they add with what needs it.
+ */
+function execCost(
+  resolved: ResolveArtifact,
+  base: LoadedProfile,
+  initExtra: string[],
+  execRuntime: CalibrationArtifact,
+  allowed: string[],
+  narrowPastUnknownSites: boolean,
+  unresolved: NonNullable<ResolveArtifact['unresolved']>,
+): NonNullable<ProfileArtifact['execToo']> {
+  const e = resolved.execToo!;
+  const byPrograms = new Map(e.added.map((a) => [a.syscall, a.programs]));
+  const without = chooseProfile(base.profile, new Set([...resolved.syscalls.filter((s) => !byPrograms.has(s)), ...initExtra]), resolved.unresolvedSites, narrowPastUnknownSites, unresolved);
+  const had = new Set(without.allowed);
+  const init = new Set(initExtra);
+  return {
+    asked: e.asked,
+    programs: e.programs,
+    missingTools: e.missingTools,
+    allowedWithout: without.allowed.length,
+    added: allowed
+      .filter((s) => !had.has(s))
+      .map((s) => ({ syscall: s, by: [...(byPrograms.get(s) ?? []), ...(execRuntime.syscalls.includes(s) && !init.has(s) ? [RUNC_EXEC] : [])] })),
+  };
 }

@@ -7,6 +7,7 @@ import { CacheReader } from '../report/artifacts';
 import { parseCveFile } from '../report/cve';
 import { parseCveArgFile } from '../report/cve-args';
 import { gatherFacts, reportRows } from '../report/report-rows';
+import { execCostOf, formatExecCostLine } from '../report/exec-cost';
 import { formatDetailRow, formatSummaryRow } from '../report/seed-report';
 import { BUNDLED_CVE_ARG_FILE, BUNDLED_CVE_FILE, imageInfoFromList, writeStatsOutputs } from '../report/stats-run';
 import type { ImageUnresolved } from '../report/unresolved-report';
@@ -106,6 +107,11 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
         const vsDocker = p.allowed - out.dockerDefaultAllowed;
         const vsMed = med === null ? 'n/a' : String(Math.round((p.allowed - med) * 10) / 10);
         ctx.log(`${p.name.padEnd(w)}  ${String(p.allowed).padStart(7)}  ${String(p.blocked).padStart(7)}  ${String(vsDocker).padStart(8)}  ${vsMed.padStart(8)}  ${String(bySyscalls.get(p.name) ?? 0).padStart(6)}  ${String(p.cvesMitigatedByArgRules.length).padStart(6)}${p.cvesMitigatedByArgRules.length ? ` (${p.cvesMitigatedByArgRules.join(' ')})` : ''}`);
+      }
+      // What allowing `docker exec` programs costs each image that asked for it (--exec-too).
+      for (const p of Object.values(profiles).sort((a, b) => a.imageName.localeCompare(b.imageName))) {
+        const cost = execCostOf(p);
+        if (cost) ctx.log(`docker exec: ${formatExecCostLine(p.imageName, cost)}`);
       }
       const t = out.stats.totals;
       ctx.log(`${t.total} images: ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened; median allowed ${med ?? 'n/a'}`);

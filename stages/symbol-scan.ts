@@ -37,7 +37,8 @@ export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }
         files.push({ path: f.path, role: f.role, ...(f.neededBy !== undefined ? { neededBy: f.neededBy } : {}), ...(f.activatedBy ? { activatedBy: f.activatedBy } : {}), digest: f.digest, scanKey: key, format: value.format });
       }
       ctx.log(`${scanned} files scanned, ${reused} scans reused from earlier images or runs`);
-      return { files };
+      // syscall-resolve walks the exec programs last, to say what they add (and names them).
+      return { files, ...(extract.execToo ? { execToo: extract.execToo } : {}) };
     },
   };
 }

@@ -80,6 +80,10 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       // The names and paths reached code of a program that reaches an exec refers to: what
       // it may run by a constant path (role 'exec-candidate').
       const runnable = new Set<number>();
+      // While the --exec-too programs are walked (last): the one whose walk, or whose run
+      // candidates' walks, is under way; and which of them made each name runnable.
+      let execRoot: string | undefined;
+      const runnableRoot = new Map<number, string>();
       const walk = (root: ScannedFile, summary: ObjectSummary, label: string, withModules: boolean): ProgramResolution => {
         const libs = loadOrder(root, byName);
         const loader = root.scan.dynamic?.interp ? byName.get(root.scan.dynamic.interp) ?? byName.get(path.posix.basename(root.scan.dynamic.interp)) : undefined;
@@ -103,12 +107,17 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         unresolved.add(label, res.unresolvedSites);
         argRules.addWalk(label, res);
         perBinary.push({ path: label, syscalls: names(res.syscalls), unresolvedSites: res.unresolvedSites.length });
-        if (EXEC_SYSCALLS.some((nr) => res.syscalls.has(nr))) for (const h of res.reachedNames) runnable.add(h);
+        if (EXEC_SYSCALLS.some((nr) => res.syscalls.has(nr))) {
+          for (const h of res.reachedNames) {
+            if (execRoot !== undefined && !runnable.has(h)) runnableRoot.set(h, execRoot);
+            runnable.add(h);
+          }
+        }
         return res;
       };
 
       // Every object the container loads must be analysed: one left out is syscalls the profile blocks.
-      const unanalysed = files.filter((f) => f.format === 'malformed' && (f.role === 'executed' || f.role === 'script-interpreter' || f.role === 'interpreter' || f.role === 'needed' || f.role === 'mapped'));
+      const unanalysed = files.filter((f) => f.format === 'malformed' && (f.role === 'executed' || f.role === 'exec-too' || f.role === 'script-interpreter' || f.role === 'interpreter' || f.role === 'needed' || f.role === 'mapped'));
       if (unanalysed.length) {
         throw new ConfineError('analysis-failed', `${unanalysed.length} file(s) the container runs or loads could not be analysed: ${unanalysed.slice(0, 5).map((f) => `${f.path} (${f.role}): ${f.scan.error}`).join('; ')}${unanalysed.length > 5 ? `; and ${unanalysed.length - 5} more` : ''}`);
       }
@@ -118,18 +127,19 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         if (ctx.signal.aborted) throw new ConfineError('interrupted', 'interrupted while resolving syscalls');
       };
       let modulesWalked = false;
-      /** One program as the image runs it: its walk (with the mapped modules when dynamic), and the seed graph's additions. */
-      const walkProgram = async (p: ScannedFile, summary: ObjectSummary, label: string) => {
+      /** One program as the image runs it: its walk (with the mapped modules when dynamic), and the seed graph's additions; returns what it reaches. */
+      const walkProgram = async (p: ScannedFile, summary: ObjectSummary, label: string): Promise<Set<number>> => {
         const dynamic = !!p.scan.dynamic?.interp;
         if (dynamic) modulesWalked = true;
-        walk(p, summary, label, dynamic);
+        const reached = new Set(walk(p, summary, label, dynamic).syscalls);
         // The seed's -l/-m graph for this program's libc can only add syscalls.
         const libcObj = loadOrder(p, byName).find((l) => /^libc\.so\.6$|^libc\.musl-|^ld-musl-/.test(path.posix.basename(l.path)));
         const libcFile = libcObj && files.find((f) => f.path === libcObj.path);
         const seed = await seedGraphSyscalls(deps['load-cfgs'], ctx, { imports: summary.imports, libcDigest: libcFile?.digest, libc: !libcObj ? undefined : /musl/.test(libcObj.path) ? 'musl' : 'glibc' }, config);
-        for (const nr of seed.syscalls) all.add(nr);
+        for (const nr of seed.syscalls) { all.add(nr); reached.add(nr); }
         argRules.addOpaque(seed.syscalls, p.path, `seed graph ${seed.used.join(', ')}: no argument facts`);
         if (seed.used.length) ctx.log(`${p.path}: ${seed.syscalls.size} syscalls from seed graph ${seed.used.join(', ')}`);
+        return reached;
       };
       for (const p of programs) {
         await breathe();
@@ -156,9 +166,13 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       // glibc's system() and popen()), never seen running: walked like the executed ones
       // once one that reaches execve refers to any name of theirs, to a fixpoint (each may
       // run others by theirs).
-      if (!config.allBinaries) {
-        const namesOf = (f: ScannedFile) => f.activatedBy ?? (f.neededBy !== undefined ? [f.neededBy] : []);
-        const pending = files.filter((f) => f.role === 'exec-candidate' && f.format !== 'not-elf' && namesOf(f).length);
+      // An --exec-too program the container's own code may run by its path is such a
+      // candidate too: then it costs nothing extra.
+      const namesOf = (f: ScannedFile) => f.activatedBy ?? (f.role === 'exec-candidate' && f.neededBy !== undefined ? [f.neededBy] : []);
+      const pending = config.allBinaries ? [] : files.filter((f) => (f.role === 'exec-candidate' || f.role === 'exec-too') && f.format !== 'not-elf' && namesOf(f).length);
+      const walked = new Set<ScannedFile>();
+      /** Walks each pending candidate some walked program may run, to a fixpoint; `reachedBy` hears what each walk reached. */
+      const activateCandidates = async (reachedBy?: (root: string, reached: Set<number>) => void) => {
         for (let more = true; more; ) {
           more = false;
           for (const c of [...pending]) {
@@ -170,21 +184,60 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
             if (!c.scan.analysis) {
               throw new ConfineError('analysis-failed', `${c.path} may be run (reached code of a program that execs refers to "${by}") but could not be analysed: ${c.scan.error ?? 'no code found'}`);
             }
-            await walkProgram(c, c.scan.analysis, `${c.path} (may be run by the path "${by}")`);
+            const root = runnableRoot.get(nameHash(by));
+            execRoot = root;
+            walked.add(c);
+            const reached = await walkProgram(c, c.scan.analysis, `${c.path} (may be run by the path "${by}"${root !== undefined ? `, from --exec-too ${root}` : ''})`);
+            if (root !== undefined) reachedBy?.(root, reached);
             ctx.log(`${c.path}: analysed too, a program that reaches execve refers to "${by}"`);
           }
         }
+        execRoot = undefined;
+      };
+      await activateCandidates();
+
+      // Programs an operator may run with `docker exec` (--exec-too), walked last like
+      // executed ones (with what they may run in turn), so what they add to the
+      // container's own set is known and named.
+      const before = new Set(all);
+      const execReached = new Map<string, Set<number>>();
+      const heard = (root: string, reached: Set<number>) => {
+        const s = execReached.get(root) ?? new Set<number>();
+        for (const nr of reached) s.add(nr);
+        execReached.set(root, s);
+      };
+      for (const p of files.filter((f) => f.role === 'exec-too' && !walked.has(f))) {
+        await breathe();
+        if (p.format !== 'elf') continue; // a script: its interpreter is an exec-too program too
+        if (!p.scan.analysis) throw new ConfineError('analysis-failed', `${p.path} (--exec-too) could not be analysed: ${p.scan.error ?? 'no code found'}`);
+        // Walked here: no longer a candidate waiting for a name.
+        if (pending.includes(p)) pending.splice(pending.indexOf(p), 1);
+        execRoot = p.path;
+        heard(p.path, await walkProgram(p, p.scan.analysis, `${p.path} (--exec-too)`));
+        execRoot = undefined;
       }
+      await activateCandidates(heard);
 
       const overrides = await goOverrides(config, image);
       for (const nr of overrides) all.add(nr);
       argRules.addOpaque(overrides, goListFile(config, image) ?? '(overrides)', 'listed by -g: no argument facts');
       if (overrides.length) ctx.log(`${overrides.length} syscalls added from ${goListFile(config, image)}`);
+      const execToo = symbols.execToo
+        ? {
+            ...symbols.execToo,
+            added: [...all]
+              .filter((nr) => !before.has(nr) && !overrides.includes(nr))
+              .map((nr) => ({ syscall: syscallName(nr) ?? `syscall_${nr}`, programs: [...execReached].filter(([, s]) => s.has(nr)).map(([root]) => root).sort() }))
+              .sort((a, b) => a.syscall.localeCompare(b.syscall)),
+          }
+        : undefined;
+      if (execToo) ctx.log(`--exec-too ${execToo.asked.join(',')}: ${execToo.added.length} syscalls beyond what the container itself reaches${execToo.added.length ? ` (${execToo.added.map((a) => a.syscall).join(' ')})` : ''}`);
       const sites = unresolved.list();
       ctx.log(`${all.size} syscalls reachable from ${perBinary.length} programs; ${sites.length} reached syscall sites with a number not recovered`);
       // Never silent: a syscall made at one of these may be missing from the profile.
       for (const u of sites) ctx.log(`unresolved syscall site ${formatUnresolvedSite(u)} (reached from ${u.binaries.join(', ')})`);
       return {
+        ...(execToo ? { execToo } : {}),
         method: 'static-analysis',
         syscalls: names(all),
         perBinary,

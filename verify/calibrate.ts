@@ -20,7 +20,7 @@ import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
 import type { DockerProfile } from '../profile/seccomp-types';
 import { importFiles, removeContainer, withProfile } from './container';
-import { exitElf } from './exit-elf';
+import { exitElf, pauseElf } from './exit-elf';
 import { checkSeccompLogging, followKernelLog, SeccompEvent } from './kernel-log';
 import { argumentValues, TrackedArgument } from './syscall-args-trace';
 import { createInstance, removeInstance, tracefsRoot } from '../trace/tracefs';
@@ -28,6 +28,8 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 export const CALIBRATE_BINARY = '/confine-exit';
+/** The exec path's container runs this (only waits) while the exit program is exec'd into it. */
+export const PAUSE_BINARY = '/confine-pause';
 /** comm of the program after exec: the basename, at most 15 characters. */
 const BINARY_COMM = 'confine-exit';
 export const ARCHITECTURES = ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
@@ -94,11 +96,15 @@ export function logOnlyProfile(names: Iterable<string> = []): DockerProfile {
   };
 }
 
-/** Builds (once per content) the image holding only the exit program. */
+/** Builds (once per content) the image holding only the exit program and the waiting one. */
 export async function calibrationImage(docker: Dockerode): Promise<string> {
   const elf = exitElf();
-  const digest = createHash('sha256').update(elf).digest('hex').slice(0, 12);
-  return importFiles(docker, `confine-verify/calibrate-exit:${digest}`, [{ path: CALIBRATE_BINARY, content: elf, mode: 0o755 }]);
+  const pause = pauseElf();
+  const digest = createHash('sha256').update(elf).update(pause).digest('hex').slice(0, 12);
+  return importFiles(docker, `confine-verify/calibrate-exit:${digest}`, [
+    { path: CALIBRATE_BINARY, content: elf, mode: 0o755 },
+    { path: PAUSE_BINARY, content: pause, mode: 0o755 },
+  ]);
 }
 
 export interface CalibrateOptions {
@@ -114,14 +120,27 @@ export interface CalibrateOptions {
   shapes?: CalibrationShape[];
   /** Syscalls whose arguments to measure (the ones argument rules are written for), and which argument. */
   trackedArgs?: readonly TrackedArgument[];
+  /** Which of the runtime's paths to measure. Default `init`. */
+  path?: RuntimePath;
 }
 
 export interface CalibrationShape {
   user?: string;
   tty?: boolean;
+  /** `docker exec -d`: the exec'd program's stdio is not attached (exec path only). */
+  detach?: boolean;
 }
 
 export const DEFAULT_SHAPES: CalibrationShape[] = [{}, { user: '65534:65534' }, { tty: true }];
+/** `docker exec` as operators run it: attached, as another user, with a TTY (-it), detached (-d). */
+export const DEFAULT_EXEC_SHAPES: CalibrationShape[] = [{}, { user: '65534:65534' }, { tty: true }, { detach: true }];
+
+/**
+ * How the runtime starts the process the filter confines: `init` is `docker run` (runc's
+ * init becomes the container's first process), `exec` is `docker exec` (runc's exec path
+ * into a running container). Each makes its own calls after the filter.
+ */
+export type RuntimePath = 'init' | 'exec';
 
 /**
  * Runtime syscalls that a run shows only by chance, always included: runc's init is Go,
@@ -140,25 +159,34 @@ export async function calibrateRuntime(docker: Dockerode, opts: CalibrateOptions
   const union = new Set<string>();
   const binary = new Set<string>();
   let lostRecords = 0;
-  const shapes = opts.shapes ?? DEFAULT_SHAPES;
+  const exec = opts.path === 'exec';
+  const shapes = opts.shapes ?? (exec ? DEFAULT_EXEC_SHAPES : DEFAULT_SHAPES);
   const tracked = opts.trackedArgs ?? [];
   const events = entryEvents(tracked);
   const values = new Map<string, Set<number>>();
   const unmeasured = new Set<string>();
-  for (let i = 0; i < (opts.runs ?? 3) * shapes.length; i++) {
-    const r = await calibrateOnce(docker, image, opts.logWaitMs ?? 3000, shapes[i % shapes.length], events.available);
-    runs.push(r.run);
-    r.run.syscalls.forEach((s) => union.add(s));
-    r.binary.forEach((s) => binary.add(s));
-    lostRecords += r.lost;
-    // A tracked syscall the kernel logged but tracefs showed no entry of (event missing,
-    // buffer overrun) was made with arguments nobody saw: it stays unmeasured.
-    for (const t of tracked) {
-      if (!r.run.syscalls.includes(t.name)) continue;
-      const got = r.args?.get(t.name);
-      if (!got?.length) unmeasured.add(t.name);
-      else for (const v of got) (values.get(t.name) ?? values.set(t.name, new Set()).get(t.name)!).add(v);
+  const logWaitMs = opts.logWaitMs ?? 3000;
+  // The exec path's runs all exec into one waiting container.
+  const target = exec ? await ExecCalibrationTarget.start(docker, image) : undefined;
+  try {
+    for (let i = 0; i < (opts.runs ?? 3) * shapes.length; i++) {
+      const shape = shapes[i % shapes.length];
+      const r = target ? await measureOnce(logWaitMs, events.available, () => target.execExit(shape)) : await calibrateOnce(docker, image, logWaitMs, shape, events.available);
+      runs.push(r.run);
+      r.run.syscalls.forEach((s) => union.add(s));
+      r.binary.forEach((s) => binary.add(s));
+      lostRecords += r.lost;
+      // A tracked syscall the kernel logged but tracefs showed no entry of (event missing,
+      // buffer overrun) was made with arguments nobody saw: it stays unmeasured.
+      for (const t of tracked) {
+        if (!r.run.syscalls.includes(t.name)) continue;
+        const got = r.args?.get(t.name);
+        if (!got?.length) unmeasured.add(t.name);
+        else for (const v of got) (values.get(t.name) ?? values.set(t.name, new Set()).get(t.name)!).add(v);
+      }
     }
+  } finally {
+    await target?.remove();
   }
   for (const s of RUNTIME_BY_CHANCE) union.add(s);
   const args: Record<string, number[]> = {};
@@ -183,36 +211,65 @@ function entryEvents(tracked: readonly TrackedArgument[]): { available: { events
   };
 }
 
+/** The tracefs entry events to record during one measurement, and which syscalls they stand for. */
+interface ArgEvents {
+  events: string[];
+  tracked: readonly TrackedArgument[];
+}
+
 async function calibrateOnce(
   docker: Dockerode,
   image: string,
   logWaitMs: number,
   shape: CalibrationShape = {},
-  argEvents: { events: string[]; tracked: readonly TrackedArgument[] } = { events: [], tracked: [] },
-): Promise<{ run: CalibrationRun; binary: string[]; lost: number; args?: Map<string, number[]> }> {
+  argEvents: ArgEvents = { events: [], tracked: [] },
+): Promise<OneMeasurement> {
+  let container: Dockerode.Container | undefined;
+  try {
+    return await measureOnce(logWaitMs, argEvents, async () => {
+      container = await docker.createContainer(
+        owned(withProfile(
+          {
+            Cmd: [CALIBRATE_BINARY],
+            ...(shape.user ? { User: shape.user } : {}),
+            ...(shape.tty ? { Tty: true } : {}),
+            HostConfig: { NetworkMode: 'none', AutoRemove: false },
+          },
+          image,
+          logOnlyProfile(),
+          { 'confine.calibrate': '1' },
+        )),
+      );
+      const waited = container.wait({ condition: 'next-exit' });
+      await container.start();
+      const { StatusCode: exitCode } = (await waited) as { StatusCode: number };
+      return exitCode;
+    });
+  } finally {
+    if (container) await removeContainer(container);
+  }
+}
+
+interface OneMeasurement {
+  run: CalibrationRun;
+  binary: string[];
+  lost: number;
+  args?: Map<string, number[]>;
+}
+
+/**
+ * One measurement: follows the kernel log (and the tracked syscalls' entry events)
+ * while `start` runs the exit program to its end, then splits the records of the
+ * program's process into the runtime's (before its exec) and the program's own.
+ */
+async function measureOnce(logWaitMs: number, argEvents: ArgEvents, start: () => Promise<number>): Promise<OneMeasurement> {
   const t0 = Date.now();
   const follower = followKernelLog();
-  let container: Dockerode.Container | undefined;
   // Started before the container, so the init's first calls are in the buffer.
   // record-tgid: runc's init is multi-threaded Go, and the seccomp log names its process.
   const instance = argEvents.events.length ? await createInstance({ events: argEvents.events, bufferKb: 1024, options: ['record-tgid'] }) : undefined;
   try {
-    container = await docker.createContainer(
-      owned(withProfile(
-        {
-          Cmd: [CALIBRATE_BINARY],
-          ...(shape.user ? { User: shape.user } : {}),
-          ...(shape.tty ? { Tty: true } : {}),
-          HostConfig: { NetworkMode: 'none', AutoRemove: false },
-        },
-        image,
-        logOnlyProfile(),
-        { 'confine.calibrate': '1' },
-      )),
-    );
-    const waited = container.wait({ condition: 'next-exit' });
-    await container.start();
-    const { StatusCode: exitCode } = (await waited) as { StatusCode: number };
+    const exitCode = await start();
 
     // kauditd prints asynchronously: wait for the program's own record, which is the last one.
     const deadline = Date.now() + logWaitMs;
@@ -246,7 +303,65 @@ async function calibrateOnce(
     };
   } finally {
     follower.stop();
-    if (container) await removeContainer(container);
     if (instance) await removeInstance(instance);
+  }
+}
+
+/**
+ * The `docker exec` path: one container runs a program that only waits (under the same
+ * log-only profile), and each measurement execs the exit program into it the way the
+ * CLI does (attached, or detached with -d; as root, a non-root user, or with a TTY).
+ * runc's exec joins the container's namespaces and its init, as for `docker run`, sets
+ * up the process and installs the filter before the program's execve, but on a path of
+ * its own (setns, no rootfs or console set-up of the container): measured, not assumed
+ * to be a subset.
+ */
+export class ExecCalibrationTarget {
+  private constructor(private readonly container: Dockerode.Container) {}
+
+  static async start(docker: Dockerode, image: string): Promise<ExecCalibrationTarget> {
+    const container = await docker.createContainer(
+      owned(withProfile({ Cmd: [PAUSE_BINARY], HostConfig: { NetworkMode: 'none', AutoRemove: false } }, image, logOnlyProfile(), { 'confine.calibrate': '1' })),
+    );
+    const target = new ExecCalibrationTarget(container);
+    try {
+      await container.start();
+    } catch (e) {
+      await target.remove();
+      throw e;
+    }
+    return target;
+  }
+
+  /** Execs the exit program once and returns its exit code. */
+  async execExit(shape: CalibrationShape): Promise<number> {
+    const exec = await this.container.exec({
+      Cmd: [CALIBRATE_BINARY],
+      ...(shape.user ? { User: shape.user } : {}),
+      ...(shape.tty ? { Tty: true } : {}),
+      AttachStdout: !shape.detach,
+      AttachStderr: !shape.detach,
+    });
+    if (shape.detach) await exec.start({ Detach: true });
+    else {
+      const stream = (await exec.start({ hijack: true, stdin: false, ...(shape.tty ? { Tty: true } : {}) })) as NodeJS.ReadableStream;
+      await new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+        stream.resume();
+      });
+    }
+    // The stream ends when the program's stdio closes; the engine records the exit a moment later.
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const info = await exec.inspect();
+      if (!info.Running && info.ExitCode !== null) return info.ExitCode;
+      if (Date.now() > deadline) throw new ConfineError('trace-failed', `calibration: the exec'd ${CALIBRATE_BINARY} did not finish within 10 s`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async remove(): Promise<void> {
+    await removeContainer(this.container);
   }
 }

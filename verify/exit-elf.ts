@@ -27,7 +27,25 @@ export function exitElf(opts: ExitElfOptions = {}): Buffer {
   code.writeUInt8(0xbf, 5);
   code.writeUInt32LE(status >>> 0, 6);
   code.set([0x0f, 0x05, 0x0f, 0x0b], 10);
+  return elfAround(code);
+}
 
+/**
+ * A program that only waits: `pause()` in a loop, so a container stays up (for
+ * `docker exec` into it) making no syscall but pause until it is killed.
+ */
+export function pauseElf(): Buffer {
+  const nr = syscallNumber('pause')!;
+  // mov eax, nr ; syscall ; jmp back to the mov (rel8 -9)
+  const code = Buffer.alloc(9);
+  code.writeUInt8(0xb8, 0);
+  code.writeUInt32LE(nr, 1);
+  code.set([0x0f, 0x05, 0xeb, 0xf7], 5);
+  return elfAround(code);
+}
+
+/** One PT_LOAD segment holding the headers and `code`, entered at the code's first byte. */
+function elfAround(code: Buffer): Buffer {
   const size = EHDR + PHDR + code.length;
   const b = Buffer.alloc(size);
   b.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0], 0); // \x7fELF, 64-bit, little endian, version 1, SysV ABI
