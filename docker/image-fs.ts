@@ -275,6 +275,9 @@ export interface IndexPassOptions {
 
 const SMALL_FILE_MAX = 64 * 1024;
 
+/** elfHeadOf reads e_ident, e_type and e_machine: the first 20 bytes. */
+const ELF_HEAD_BYTES = 20;
+
 const SHEBANG_MAX = 256; // Linux reads at most BINPRM_BUF_SIZE (256) bytes of a '#!' line
 
 /** The first pass: every entry's type, size, mode, link target, and for files what their first bytes say. */
@@ -290,19 +293,23 @@ export async function indexTarStream(input: Readable, opts: IndexPassOptions = {
     if (entry.type !== 'file') return false;
     const head = Buffer.alloc(SHEBANG_MAX);
     let got = 0;
-    let whole: Buffer[] | undefined;
+    // Every chunk is kept from the first byte while the file may be an ELF file: the ELF
+    // head needs 20 bytes, and the chunks before a short head is complete belong to it too.
+    let whole: Buffer[] | undefined = opts.onElfFile && entry.size <= elfMax ? [] : undefined;
     let wholeLen = 0;
+    let headJudged = false;
     const keep = kept && opts.keepSmallFile && entry.size <= SMALL_FILE_MAX && opts.keepSmallFile(path) ? ([] as Buffer[]) : undefined;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (got < head.length) {
-        got += chunk.copy(head, got, 0, Math.min(chunk.length, head.length - got));
-        if (whole === undefined && got >= 20 && opts.onElfFile && entry.size <= elfMax && elfHeadOf(head.subarray(0, got))) whole = [];
-      }
+      if (got < head.length) got += chunk.copy(head, got, 0, Math.min(chunk.length, head.length - got));
       if (keep) keep.push(chunk);
       if (whole) {
         wholeLen += chunk.length;
         if (wholeLen > elfMax) whole = undefined; // the header lied about the size; let readFile refuse it later
         else whole.push(chunk);
+      }
+      if (!headJudged && got >= ELF_HEAD_BYTES) {
+        headJudged = true;
+        if (!elfHeadOf(head.subarray(0, got))) whole = undefined; // not ELF: drop the few bytes held
       }
     }
     if (keep && kept) {
