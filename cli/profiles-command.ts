@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ContentStore, writeFileAtomic } from '../cache/content-store';
 import { canonicalJson } from '../cache/canonical-json';
@@ -16,7 +16,7 @@ import { removeLeftovers } from '../docker/leftovers';
 import { readProfile } from '../profile/read-profile';
 import { loadProbes } from '../images/probe';
 import type { QueuedBatch } from '../distributed/submit';
-import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
+import { existingPath, outputDir, parse, positiveInt, UsageError, writableDir } from './args';
 import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
 
 /** Signals this close together are one interrupt delivered twice, not a user's second Ctrl-C. */
@@ -160,7 +160,9 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     return list.errors.length ? 1 : 2;
   }
 
-  await Promise.all([config.outDir, config.resultsDir, config.cacheDir].map((d) => fs.mkdir(d, { recursive: true })));
+  config.outDir = writableDir('-o', config.outDir, 'output');
+  config.resultsDir = writableDir('-r', config.resultsDir, 'output');
+  config.cacheDir = writableDir('--cache', config.cacheDir, 'cache');
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const services = new Services(runId, { pull: !values['no-pull'] });
   const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter(drawingStderr()) : new PlainReporter(undefined, config.debug);
