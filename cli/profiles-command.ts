@@ -12,7 +12,8 @@ import type { RunConfig } from '../stages/config';
 import { parseImageList } from '../stages/image-list';
 import { allStages, STAGE_NAMES } from '../stages';
 import { Services } from '../stages/services';
-import { removeLeftovers } from '../docker/leftovers';
+import { removeLeftovers, type Leftover } from '../docker/leftovers';
+import { stateDir } from '../docker/ownership';
 import { readProfile } from '../profile/read-profile';
 import { loadProbes } from '../images/probe';
 import type { QueuedBatch } from '../distributed/submit';
@@ -252,12 +253,30 @@ export async function cleanLeftovers(services: Services, reporter: Reporter): Pr
     removed = await removeLeftovers(docker, {
       onlyDeadOwners: true,
       onError: (id, msg) => process.stderr.write(`confine: warning: could not remove leftover container ${id.slice(0, 12)}: ${msg}\n`),
+      onUnproven: (list) => process.stderr.write(unprovenWarning(list)),
     });
   } catch (e) {
     // Cleaning up after an earlier run must never stop this one.
     process.stderr.write(`confine: warning: could not remove leftovers of an earlier run: ${(e as Error).message}\n`);
   }
   if (removed.length) process.stderr.write(`confine: removed ${removed.length} container(s) left by an earlier run that was killed\n`);
+}
+
+/**
+ * Containers a confine made that the secret cannot prove ours are never removed
+ * (docker/ownership.ts), but a killed run's container that outlived its secret must not
+ * go unnoticed: it is listed with the command that removes it.
+ */
+export function unprovenWarning(list: Leftover[]): string {
+  const shown = list.slice(0, 20).map((c) => `  ${c.name ?? c.id.slice(0, 12)}  (image ${c.image}${c.run ? `, run ${c.run}` : ''})`);
+  return [
+    `confine: warning: ${list.length} container(s) made by confine are left, but the installation secret in ${stateDir()} cannot prove them this installation's`,
+    `  (the secret was deleted or replaced since they were made, or another user's or CONFINE_STATE_DIR's confine made them), so they are not removed:`,
+    ...shown,
+    ...(list.length > shown.length ? [`  and ${list.length - shown.length} more`] : []),
+    `  if they are yours, remove them with: docker rm -f -v ${list.map((c) => c.id.slice(0, 12)).join(' ')}`,
+    '',
+  ].join('\n');
 }
 
 async function reportResume(ledger: Ledger, _reporter: Reporter): Promise<void> {

@@ -40,7 +40,7 @@ describe('directories confine writes into (-o, -r, --cache)', () => {
   it('refuses a cache owned by another user, naming it and what to do', () => {
     const d = cacheIn();
     fs.chownSync(d, OTHER, OTHER);
-    expect(() => trustedTree(d, '--cache')).toThrow(new RegExp(`--cache ${d}: the directory is owned by uid ${OTHER}, not by uid 0 .*Use a --cache directory that you own`));
+    expect(() => trustedTree(d, '--cache')).toThrow(new RegExp(`--cache ${d}: the directory is owned by uid ${OTHER}, not by uid 0 .*Use a directory that you own`));
     expect(() => trustedDir(d, '-o')).toThrow(/owned by uid 12345/);
   });
 

@@ -28,9 +28,9 @@ function refuse(what: string, top: string, entry: string, reason: string, fix: s
   return new ConfineError('bad-input', `${what} ${top}: ${entry === top ? 'the directory' : entry} ${reason}; refusing to write there. ${fix}`);
 }
 
-function fixFor(what: string, top: string, entry: string): string {
-  if (entry === top) return `Use a ${what} directory that you own and only you can write (chown/chmod go-w it, or choose another path).`;
-  return `Remove ${entry} (confine recreates what it needs), or use another ${what} directory that you own.`;
+function fixFor(top: string, entry: string): string {
+  if (entry === top) return 'Use a directory that you own and only you can write (chown it to yourself and chmod go-w, or choose another path).';
+  return `Remove ${entry} (confine recreates what it needs), or use another directory that you own.`;
 }
 
 /**
@@ -49,7 +49,7 @@ export function trustedDir(dir: string, what: string): string {
   }
   if (!st.isDirectory()) throw new ConfineError('bad-input', `${what} ${dir}: exists and is not a directory`);
   const why = distrustOf(st);
-  if (why) throw refuse(what, dir, dir, why, fixFor(what, dir, dir));
+  if (why) throw refuse(what, dir, dir, why, fixFor(dir, dir));
   return real;
 }
 
@@ -82,7 +82,7 @@ export function trustedTree(dir: string, what: string): string {
         throw new ConfineError('bad-input', `${what} ${dir}: cannot inspect ${p}: ${(e as Error).message}`);
       }
       const why = distrustOf(st);
-      if (why) throw refuse(what, dir, p, why, fixFor(what, real, p));
+      if (why) throw refuse(what, dir, p, why, fixFor(real, p));
       if (st.isDirectory()) pending.push(p);
     }
   }
