@@ -5,7 +5,7 @@ import { ConfineError } from '../pipeline/errors';
 import { normalizeImagePath } from './image-index';
 import type { ImageReader } from './image-reader';
 import { DEFAULT_MAX_FILE_BYTES } from './image-reader';
-import { buildSearchConfig, envValue, findLibrary, isMuslInterp, type LoadedObject, type SearchConfig } from './library-search';
+import { buildSearchConfigWith, envValue, findLibrary, isMuslInterp, walkLdSoConf, type Checkpoint, type LoadedObject, type SearchConfig } from './library-search';
 
 /**
  * Which files of an image a container can run: what it executed, the program
@@ -143,14 +143,14 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     return v;
   };
 
-  const texts = await readConfigTexts(fs);
+  const texts = await readConfigTexts(fs, checkpoint);
   const sonames = sonameMap(fs, infoCache);
   const configs = new Map<string, SearchConfig>();
-  const configFor = (interp: string | undefined): SearchConfig => {
+  const configFor = async (interp: string | undefined): Promise<SearchConfig> => {
     const key = isMuslInterp(interp) ? `musl:${interp}` : 'glibc';
     let c = configs.get(key);
     if (!c) {
-      c = buildSearchConfig(fs, (p) => texts.get(normalizeImagePath(p)), { interp, env: req.env, sonames });
+      c = await buildSearchConfigWith(fs, (p) => texts.get(normalizeImagePath(p)), { interp, env: req.env, sonames }, checkpoint);
       configs.set(key, c);
     }
     return c;
@@ -159,7 +159,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   /** Breadth-first, as ld.so loads: each object's loader chain decides its RPATH search. */
   const loadDeps = async (root: LoadedObject, chainTail: LoadedObject[]) => {
     const exe = chainTail.length ? chainTail[chainTail.length - 1] : root;
-    const cfg = configFor(exe.info.interp ?? root.info.interp);
+    const cfg = await configFor(exe.info.interp ?? root.info.interp);
     const seen = new Set<string>([root.resolvedPath]);
     const queue: LoadedObject[][] = [[root, ...chainTail]];
     while (queue.length) {
@@ -265,7 +265,11 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   // Searched as each loader flavour among the programs would (glibc and musl differ).
   const preloads = new Set<string>();
   const byFlavour = new Map<SearchConfig, LoadedObject>();
-  for (const e of exes) if (e.info.interp && ![...byFlavour.keys()].includes(configFor(e.info.interp))) byFlavour.set(configFor(e.info.interp), e);
+  for (const e of exes) {
+    if (!e.info.interp) continue;
+    const cfg = await configFor(e.info.interp);
+    if (!byFlavour.has(cfg)) byFlavour.set(cfg, e);
+  }
   for (const [source, names] of [
     ['LD_PRELOAD', preloadNames(envValue(req.env, 'LD_PRELOAD'))],
     ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))],
@@ -480,7 +484,7 @@ const CONFIG_TEXT_MAX = 1024 * 1024;
  * and musl's path files. Include patterns are only known after parsing, so parse
  * with what is read so far and read what was asked for, until nothing new is asked.
  */
-async function readConfigTexts(fs: ImageReader): Promise<Map<string, string>> {
+async function readConfigTexts(fs: ImageReader, checkpoint: Checkpoint): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
   const tried = new Set<string>();
   const want = new Set<string>(['/etc/ld.so.conf', '/etc/ld.so.preload']);
@@ -501,11 +505,11 @@ async function readConfigTexts(fs: ImageReader): Promise<Map<string, string>> {
         // unreadable config: the loader would ignore it too
       }
     }
-    buildSearchConfig(fs, (p) => {
+    await walkLdSoConf(fs, (p) => {
       const n = normalizeImagePath(p);
       if (!texts.has(n)) want.add(n);
       return texts.get(n);
-    }, {});
+    }, checkpoint);
   }
   return texts;
 }
