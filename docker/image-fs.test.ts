@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import * as fc from 'fast-check';
-import { indexTarStream } from './image-fs';
+import type Dockerode from 'dockerode';
+import { imageFsOver, indexTarStream } from './image-fs';
 
 type H = Partial<tar.Header> & { name: string };
 
@@ -187,5 +188,25 @@ describe('indexTarStream: however the stream is chunked', () => {
   it('gives every byte when the stream comes a byte at a time', async () => {
     const buf = await tarOf(files.map((f) => ({ h: { name: f.name, type: 'file' as const, mode: 0o755 }, body: f.body })));
     expectEveryByte(await indexChunks(split(buf, Array.from({ length: buf.length }, (_, i) => i))));
+  });
+});
+
+describe('imageFsOver', () => {
+  it('gives files the index pass kept without asking the engine', async () => {
+    const buf = await tarOf([
+      { h: { name: 'etc/ld.so.conf', type: 'file' }, body: Buffer.from('include /etc/ld.so.conf.d/*.conf\n') },
+      { h: { name: 'etc/ld.so.conf.d/a.conf', type: 'file' }, body: Buffer.from('/opt/a\n') },
+    ]);
+    const kept = new Map<string, Buffer>();
+    const index = await indexTarStream(Readable.from([buf]), { keepSmallFile: () => true }, kept);
+    const engine = new Proxy({}, { get: (_t, name) => () => Promise.reject(new Error(`the engine was asked (${String(name)})`)) }) as unknown as Dockerode;
+    const fs = imageFsOver(engine, 'sha256:img', { index, kept }, { exportPassThreshold: 0 });
+    const got = new Map<string, string>();
+    await fs.eachFile(['/etc/ld.so.conf', '/etc/ld.so.conf.d/a.conf'], 1024, async (p, s) => {
+      const parts: Buffer[] = [];
+      for await (const c of s as AsyncIterable<Buffer>) parts.push(c);
+      got.set(p, Buffer.concat(parts).toString());
+    });
+    expect(Object.fromEntries(got)).toEqual({ '/etc/ld.so.conf': 'include /etc/ld.so.conf.d/*.conf\n', '/etc/ld.so.conf.d/a.conf': '/opt/a\n' });
   });
 });

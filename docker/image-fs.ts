@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import * as tar from 'tar-stream';
 import { ConfineError } from '../pipeline/errors';
@@ -165,6 +165,13 @@ class DockerImageFs implements ImageFs {
   async eachFile(paths: string[], maxBytes: number, fn: (path: string, content: Readable, size: number) => Promise<void>): Promise<void> {
     const wanted = new Map<string, string>(); // resolved → as asked
     for (const p of paths) wanted.set(this.checkReadable(p, maxBytes).resolved, p);
+    // What the index pass kept costs no engine request (the loader's config files, mostly).
+    for (const [resolved, asked] of wanted) {
+      const k = this.root.kept.get(resolved);
+      if (!k) continue;
+      wanted.delete(resolved);
+      await deliver(fn, asked, Readable.from([Buffer.from(k)]), k.length);
+    }
     if (wanted.size === 0) return;
     // A name that is not UTF-8 cannot be put in the archive API's URL: those come from an export pass.
     if (wanted.size <= this.exportPassThreshold && ![...wanted.keys()].some(hasEscapedBytes)) {

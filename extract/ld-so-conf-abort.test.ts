@@ -82,3 +82,33 @@ test('configured directories that are not directories of the image are not searc
   // Each lookup tries a handful of names per real directory, not 4 × 20,000.
   expect(lookups).toBeLessThan(100);
 });
+
+test('an abort while the included files are read stops the reads: one request for them all, not one each', async () => {
+  const img = crawlImage();
+  const ac = new AbortController();
+  // Requests to the reader (an engine round trip each for an image in Docker), not the files a request holds.
+  let requests = 0;
+  let inRequest = false;
+  const readFile = img.readFile.bind(img);
+  const eachFile = img.eachFile.bind(img);
+  const included = (p: string) => p.startsWith('/etc/c/');
+  img.readFile = async (p, max) => {
+    if (!inRequest) {
+      requests++;
+      if (included(p)) ac.abort();
+    }
+    return readFile(p, max);
+  };
+  img.eachFile = async (paths, max, fn) => {
+    requests++;
+    if (paths.some(included)) ac.abort();
+    inRequest = true;
+    try {
+      return await eachFile(paths, max, fn);
+    } finally {
+      inRequest = false;
+    }
+  };
+  await expect(computeClosure(img, { executed: ['/bin/prog'], mapped: [], all: false }, { signal: ac.signal })).rejects.toThrow(/interrupted/);
+  expect(requests).toBeLessThan(5);
+});
