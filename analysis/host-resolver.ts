@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { compileComponent, fnmatch, hasWildcard } from '../extract/fnmatch';
+import { parseLdSoConf } from '../extract/library-search';
 import * as path from 'node:path';
 import { readDynamicInfo, type DynamicInfo } from '../elf';
 import { libraryNamesIn } from './dlopen-names';
@@ -145,50 +145,36 @@ export function openInRoot(root: string, name: string, p: string, files?: Object
   };
 }
 
-/** The directories of /etc/ld.so.conf and its includes (globs with `*` in the last component). */
-export function ldSoConfDirs(root: string, file = '/etc/ld.so.conf', depth = 0): string[] {
-  if (depth > 8) return [];
-  const rp = resolveInRoot(root, file);
-  if (!rp) return [];
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(root, rp), 'utf8');
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*/, '').trim();
-    if (!line) continue;
-    const inc = /^include\s+(.+)$/.exec(line);
-    if (inc) {
-      for (const pat of inc[1].split(/\s+/)) {
-        const abs = pat.startsWith('/') ? pat : path.posix.join(path.posix.dirname(file), pat);
-        for (const f of globInRoot(root, abs)) out.push(...ldSoConfDirs(root, f, depth + 1));
-      }
-      continue;
-    }
-    // Old syntax allowed "dir=TYPE" and comma/space separated lists.
-    for (const d of line.split(/[\s,:]+/)) if (d.startsWith('/')) out.push(d.replace(/=.*$/, ''));
-  }
-  return out;
-}
+/** An ld.so.conf file larger than this is not read (as the image's are not: extract/closure.ts). */
+const CONF_TEXT_MAX = 1024 * 1024;
 
-function globInRoot(root: string, pattern: string): string[] {
-  const dir = path.posix.dirname(pattern);
-  const base = path.posix.basename(pattern);
-  if (!hasWildcard(base)) return [pattern];
-  const rdir = resolveInRoot(root, dir);
-  if (!rdir) return [];
-  // Never a RegExp from file text: a crafted pattern would backtrack for ever.
-  const compiled = compileComponent(base);
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(path.join(root, rdir));
-  } catch {
-    return [];
-  }
-  return names.filter((n) => fnmatch(compiled, n)).sort().map((n) => path.posix.join(dir, n));
+/**
+ * The directories of /etc/ld.so.conf and its includes, by the parser extraction uses
+ * (extract/library-search.ts: included files and glob results bounded, cycles stopped,
+ * globs matched without a RegExp), reading inside the root.
+ */
+export function ldSoConfDirs(root: string): string[] {
+  const readText = (file: string): string | undefined => {
+    const rp = resolveInRoot(root, file);
+    if (!rp) return undefined;
+    try {
+      const host = path.join(root, rp);
+      const st = fs.statSync(host);
+      return st.isFile() && st.size <= CONF_TEXT_MAX ? fs.readFileSync(host, 'utf8') : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const listDir = (dir: string): string[] => {
+    const rd = resolveInRoot(root, dir);
+    if (!rd) return [];
+    try {
+      return fs.readdirSync(path.join(root, rd));
+    } catch {
+      return [];
+    }
+  };
+  return parseLdSoConf(readText, listDir);
 }
 
 function muslPathDirs(root: string): string[] {

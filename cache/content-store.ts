@@ -131,7 +131,8 @@ function artifactSlice(text: string): string | undefined {
 /** temp file in the same directory + fsync + rename: readers see the old entry or the whole new one. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(file);
-  await fs.mkdir(dir, { recursive: true });
+  // 0755 whatever the umask: the cache's own directories must stay writable by us alone (pipeline/owned-paths.ts).
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
   const tmp = path.join(dir, `.tmp-${path.basename(file)}-${process.pid}-${randomBytes(4).toString('hex')}`);
   let handle: fs.FileHandle | undefined;
   try {

@@ -45,7 +45,7 @@ export class KeyLocks {
 
   async acquire(key: string, signal?: AbortSignal): Promise<HeldLock> {
     const file = this.lockPath(key);
-    await fs.mkdir(this.dir, { recursive: true });
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o755 });
     let waited = false;
     for (;;) {
       if (signal?.aborted) throw new Error('interrupted while waiting for another process computing the same artifact');

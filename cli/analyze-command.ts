@@ -19,7 +19,7 @@ import { cachedScan, type ScanJob } from '../workers/scan-job';
 import { at } from '../workers/timing-stamp';
 import type { ScanPool } from '../workers/scan-pool';
 import { SPLIT_MIN_BYTES } from '../x86/split-threshold';
-import { existingPath, outputDir, parse, UsageError } from './args';
+import { existingPath, outputDir, parse, UsageError, writableDir } from './args';
 
 export const analyzeHelp = () => `confine analyze — the syscalls reachable from ELF files on disk
 
@@ -482,7 +482,7 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError('expects at least one PATH');
   const root = existingPath('--root', values.root ?? '/', 'dir')!;
-  const store = values.cache !== undefined ? new ContentStore(outputDir('--cache', values.cache), validator) : undefined;
+  const store = values.cache !== undefined ? new ContentStore(writableDir('--cache', outputDir('--cache', values.cache), 'cache'), validator) : undefined;
   const files = store ? FileDigestIndex.open(path.join(store.root, 'file-digests.json')) : undefined;
   const trees = LibraryTreeIndex.open(store ? path.join(store.root, 'library-trees.json') : undefined);
   const targets = positionals.map((p) => locateInRoot(root, p));

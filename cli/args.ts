@@ -1,7 +1,8 @@
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { ConfineError } from '../pipeline/errors';
+import { trustedDir, trustedTree } from '../pipeline/owned-paths';
 
 /** A usage error: printed with the command's --help hint, exit code 2. */
 export class UsageError extends ConfineError {
@@ -51,4 +52,15 @@ export function positiveInt(option: string, value: string | undefined, fallback:
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`${option} expects a whole number ≥ ${min}, got '${value}'`);
   return Number(value);
+}
+
+/**
+ * Creates an output directory (-o, -r) or a cache (--cache) where missing, then checks
+ * that confine may write there (pipeline/owned-paths.ts): ours, writable by no one
+ * else, and for a cache every entry too, no symbolic link inside. Returns the real
+ * path, used from then on so a link the user gave cannot be re-pointed mid-run.
+ */
+export function writableDir(option: string, dir: string, kind: 'output' | 'cache'): string {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  return kind === 'cache' ? trustedTree(dir, option) : trustedDir(dir, option);
 }

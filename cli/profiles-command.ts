@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ContentStore, writeFileAtomic } from '../cache/content-store';
 import { canonicalJson } from '../cache/canonical-json';
@@ -12,12 +12,13 @@ import type { RunConfig } from '../stages/config';
 import { parseImageList } from '../stages/image-list';
 import { allStages, STAGE_NAMES } from '../stages';
 import { Services } from '../stages/services';
-import { removeLeftovers } from '../docker/leftovers';
+import { removeLeftovers, type Leftover } from '../docker/leftovers';
+import { stateDir } from '../docker/ownership';
 import { readProfile } from '../profile/read-profile';
 import { loadProbes } from '../images/probe';
 import { parseExecTooList } from '../extract/exec-too-list';
 import type { QueuedBatch } from '../distributed/submit';
-import { existingPath, outputDir, parse, positiveInt, UsageError } from './args';
+import { existingPath, outputDir, parse, positiveInt, UsageError, writableDir } from './args';
 import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
 
 /** Signals this close together are one interrupt delivered twice, not a user's second Ctrl-C. */
@@ -178,7 +179,9 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     return list.errors.length ? 1 : 2;
   }
 
-  await Promise.all([config.outDir, config.resultsDir, config.cacheDir].map((d) => fs.mkdir(d, { recursive: true })));
+  config.outDir = writableDir('-o', config.outDir, 'output');
+  config.resultsDir = writableDir('-r', config.resultsDir, 'output');
+  config.cacheDir = writableDir('--cache', config.cacheDir, 'cache');
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const services = new Services(runId, { pull: !values['no-pull'] });
   const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter(drawingStderr()) : new PlainReporter(undefined, config.debug);
@@ -268,12 +271,30 @@ export async function cleanLeftovers(services: Services, reporter: Reporter): Pr
     removed = await removeLeftovers(docker, {
       onlyDeadOwners: true,
       onError: (id, msg) => process.stderr.write(`confine: warning: could not remove leftover container ${id.slice(0, 12)}: ${msg}\n`),
+      onUnproven: (list) => process.stderr.write(unprovenWarning(list)),
     });
   } catch (e) {
     // Cleaning up after an earlier run must never stop this one.
     process.stderr.write(`confine: warning: could not remove leftovers of an earlier run: ${(e as Error).message}\n`);
   }
   if (removed.length) process.stderr.write(`confine: removed ${removed.length} container(s) left by an earlier run that was killed\n`);
+}
+
+/**
+ * Containers a confine made that the secret cannot prove ours are never removed
+ * (docker/ownership.ts), but a killed run's container that outlived its secret must not
+ * go unnoticed: it is listed with the command that removes it.
+ */
+export function unprovenWarning(list: Leftover[]): string {
+  const shown = list.slice(0, 20).map((c) => `  ${c.name ?? c.id.slice(0, 12)}  (image ${c.image}${c.run ? `, run ${c.run}` : ''})`);
+  return [
+    `confine: warning: ${list.length} container(s) made by confine are left, but the installation secret in ${stateDir()} cannot prove them this installation's`,
+    `  (the secret was deleted or replaced since they were made, or another user's or CONFINE_STATE_DIR's confine made them), so they are not removed:`,
+    ...shown,
+    ...(list.length > shown.length ? [`  and ${list.length - shown.length} more`] : []),
+    `  if they are yours, remove them with: docker rm -f -v ${list.map((c) => c.id.slice(0, 12)).join(' ')}`,
+    '',
+  ].join('\n');
 }
 
 async function reportResume(ledger: Ledger, _reporter: Reporter): Promise<void> {

@@ -1,9 +1,8 @@
-import { promises as fs } from 'node:fs';
 import { PlainReporter } from '../pipeline/reporter';
 import { Services } from '../stages/services';
 import { checkQueue, parseQueueUrl } from '../distributed/connection';
 import { startWorker, workerName } from '../distributed/worker';
-import { outputDir, parse, positiveInt, UsageError } from './args';
+import { outputDir, parse, positiveInt, UsageError, writableDir } from './args';
 import { cleanLeftovers } from './profiles-command';
 
 export const workerHelp = () => `confine worker — run queued images' per-image stages on this machine's Docker engine
@@ -42,11 +41,10 @@ export async function workerCommand(argv: string[]): Promise<number> {
   }
   if (!values.queue) throw new UsageError('--queue redis://HOST:PORT is required');
   const target = parseQueueUrl(values.queue);
-  const cacheDir = outputDir('--cache', values.cache ?? '.confine-cache');
   const concurrency = positiveInt('--jobs', values.jobs, 2, 1);
   const maxDurationSec = positiveInt('--max-duration', values['max-duration'], 600, 1);
   const lockSec = positiveInt('--lock-sec', values['lock-sec'], 60, 2);
-  await fs.mkdir(cacheDir, { recursive: true });
+  const cacheDir = writableDir('--cache', outputDir('--cache', values.cache ?? '.confine-cache'), 'cache');
   await checkQueue(target);
   const log = (line: string) => process.stderr.write(`confine worker ${workerName()}: ${line}\n`);
   const reporter = new PlainReporter(undefined, !!values.debug);

@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import { indexTarStream } from './image-fs';
+import * as fc from 'fast-check';
+import type Dockerode from 'dockerode';
+import { imageFsOver, indexTarStream } from './image-fs';
 
 type H = Partial<tar.Header> & { name: string };
 
@@ -106,5 +108,105 @@ sys.stdout.buffer.write(out.getvalue())`;
       { h: { name: './bin//x', type: 'file' }, body: Buffer.from('b') },
     ]);
     await expect(indexTarStream(Readable.from([buf]))).rejects.toThrow(/collide/);
+  });
+});
+
+describe('indexTarStream: however the stream is chunked', () => {
+  /** An ELF head followed by bytes that differ at every offset, so a lost or repeated chunk shows. */
+  function elfOf(size: number, seed: number): Buffer {
+    const b = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 31 + seed) & 0xff;
+    elfBytes().copy(b, 0, 0, Math.min(20, size));
+    return b;
+  }
+
+  const files = [
+    { name: 'bin/tiny', body: elfOf(20, 1) },
+    { name: 'bin/small', body: elfOf(100, 2) },
+    { name: 'bin/prog', body: elfOf(5000, 3) },
+    { name: 'bin/script', body: Buffer.from('#!/bin/sh -e\necho hi\n') },
+    { name: 'etc/ld.so.conf', body: Buffer.from('/opt/lib\ninclude /etc/ld.so.conf.d/*.conf\n') },
+    { name: 'etc/data', body: Buffer.alloc(3000, 7) },
+  ];
+
+  /** Splits buf at the given offsets (sorted, deduplicated, inside the buffer). */
+  function split(buf: Buffer, cuts: number[]): Buffer[] {
+    const at = [...new Set(cuts.filter((c) => c > 0 && c < buf.length))].sort((a, b) => a - b);
+    const out: Buffer[] = [];
+    let from = 0;
+    for (const c of at) {
+      out.push(buf.subarray(from, c));
+      from = c;
+    }
+    out.push(buf.subarray(from));
+    return out;
+  }
+
+  async function indexChunks(chunks: Buffer[]) {
+    const elves = new Map<string, Buffer>();
+    const kept = new Map<string, Buffer>();
+    const ix = await indexTarStream(Readable.from(chunks), { onElfFile: (p, c) => elves.set(p, Buffer.from(c)), keepSmallFile: () => true }, kept);
+    return { ix, elves, kept };
+  }
+
+  function expectEveryByte({ ix, elves, kept }: Awaited<ReturnType<typeof indexChunks>>) {
+    for (const f of files) {
+      const p = '/' + f.name;
+      expect(kept.get(p)?.equals(f.body)).toBe(true);
+      if (f.body[0] === 0x7f) {
+        expect(ix.stat(p)?.elf).toMatchObject({ elfClass: 64, machine: 62 });
+        expect(elves.get(p)?.equals(f.body)).toBe(true);
+      }
+    }
+    expect([...elves.keys()].sort()).toEqual(['/bin/prog', '/bin/small', '/bin/tiny']);
+    expect(ix.stat('/bin/script')).toMatchObject({ script: true, shebang: '/bin/sh -e' });
+  }
+
+  it('gives every byte of an ELF file whose first chunk is 16 bytes', async () => {
+    const buf = await tarOf(files.map((f) => ({ h: { name: f.name, type: 'file' as const, mode: 0o755 }, body: f.body })));
+    // Each file's data starts one 512-byte header after the previous entry; cut 16 bytes into every body.
+    const cuts: number[] = [];
+    let off = 0;
+    for (const f of files) {
+      const data = off + 512;
+      cuts.push(data, data + 16, data + 17);
+      off = data + Math.ceil(f.body.length / 512) * 512;
+    }
+    expectEveryByte(await indexChunks(split(buf, cuts)));
+  });
+
+  it('gives every byte whatever the chunk boundaries (property)', async () => {
+    const buf = await tarOf(files.map((f) => ({ h: { name: f.name, type: 'file' as const, mode: 0o755 }, body: f.body })));
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: buf.length - 1 }), { maxLength: 60 }), async (cuts) => {
+        expectEveryByte(await indexChunks(split(buf, cuts)));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('gives every byte when the stream comes a byte at a time', async () => {
+    const buf = await tarOf(files.map((f) => ({ h: { name: f.name, type: 'file' as const, mode: 0o755 }, body: f.body })));
+    expectEveryByte(await indexChunks(split(buf, Array.from({ length: buf.length }, (_, i) => i))));
+  });
+});
+
+describe('imageFsOver', () => {
+  it('gives files the index pass kept without asking the engine', async () => {
+    const buf = await tarOf([
+      { h: { name: 'etc/ld.so.conf', type: 'file' }, body: Buffer.from('include /etc/ld.so.conf.d/*.conf\n') },
+      { h: { name: 'etc/ld.so.conf.d/a.conf', type: 'file' }, body: Buffer.from('/opt/a\n') },
+    ]);
+    const kept = new Map<string, Buffer>();
+    const index = await indexTarStream(Readable.from([buf]), { keepSmallFile: () => true }, kept);
+    const engine = new Proxy({}, { get: (_t, name) => () => Promise.reject(new Error(`the engine was asked (${String(name)})`)) }) as unknown as Dockerode;
+    const fs = imageFsOver(engine, 'sha256:img', { index, kept }, { exportPassThreshold: 0 });
+    const got = new Map<string, string>();
+    await fs.eachFile(['/etc/ld.so.conf', '/etc/ld.so.conf.d/a.conf'], 1024, async (p, s) => {
+      const parts: Buffer[] = [];
+      for await (const c of s as AsyncIterable<Buffer>) parts.push(c);
+      got.set(p, Buffer.concat(parts).toString());
+    });
+    expect(Object.fromEntries(got)).toEqual({ '/etc/ld.so.conf': 'include /etc/ld.so.conf.d/*.conf\n', '/etc/ld.so.conf.d/a.conf': '/opt/a\n' });
   });
 });

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import * as tar from 'tar-stream';
 import { ConfineError } from '../pipeline/errors';
@@ -165,6 +165,13 @@ class DockerImageFs implements ImageFs {
   async eachFile(paths: string[], maxBytes: number, fn: (path: string, content: Readable, size: number) => Promise<void>): Promise<void> {
     const wanted = new Map<string, string>(); // resolved → as asked
     for (const p of paths) wanted.set(this.checkReadable(p, maxBytes).resolved, p);
+    // What the index pass kept costs no engine request (the loader's config files, mostly).
+    for (const [resolved, asked] of wanted) {
+      const k = this.root.kept.get(resolved);
+      if (!k) continue;
+      wanted.delete(resolved);
+      await deliver(fn, asked, Readable.from([Buffer.from(k)]), k.length);
+    }
     if (wanted.size === 0) return;
     // A name that is not UTF-8 cannot be put in the archive API's URL: those come from an export pass.
     if (wanted.size <= this.exportPassThreshold && ![...wanted.keys()].some(hasEscapedBytes)) {
@@ -275,6 +282,9 @@ export interface IndexPassOptions {
 
 const SMALL_FILE_MAX = 64 * 1024;
 
+/** elfHeadOf reads e_ident, e_type and e_machine: the first 20 bytes. */
+const ELF_HEAD_BYTES = 20;
+
 const SHEBANG_MAX = 256; // Linux reads at most BINPRM_BUF_SIZE (256) bytes of a '#!' line
 
 /** The first pass: every entry's type, size, mode, link target, and for files what their first bytes say. */
@@ -290,19 +300,23 @@ export async function indexTarStream(input: Readable, opts: IndexPassOptions = {
     if (entry.type !== 'file') return false;
     const head = Buffer.alloc(SHEBANG_MAX);
     let got = 0;
-    let whole: Buffer[] | undefined;
+    // Every chunk is kept from the first byte while the file may be an ELF file: the ELF
+    // head needs 20 bytes, and the chunks before a short head is complete belong to it too.
+    let whole: Buffer[] | undefined = opts.onElfFile && entry.size <= elfMax ? [] : undefined;
     let wholeLen = 0;
+    let headJudged = false;
     const keep = kept && opts.keepSmallFile && entry.size <= SMALL_FILE_MAX && opts.keepSmallFile(path) ? ([] as Buffer[]) : undefined;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (got < head.length) {
-        got += chunk.copy(head, got, 0, Math.min(chunk.length, head.length - got));
-        if (whole === undefined && got >= 20 && opts.onElfFile && entry.size <= elfMax && elfHeadOf(head.subarray(0, got))) whole = [];
-      }
+      if (got < head.length) got += chunk.copy(head, got, 0, Math.min(chunk.length, head.length - got));
       if (keep) keep.push(chunk);
       if (whole) {
         wholeLen += chunk.length;
         if (wholeLen > elfMax) whole = undefined; // the header lied about the size; let readFile refuse it later
         else whole.push(chunk);
+      }
+      if (!headJudged && got >= ELF_HEAD_BYTES) {
+        headJudged = true;
+        if (!elfHeadOf(head.subarray(0, got))) whole = undefined; // not ELF: drop the few bytes held
       }
     }
     if (keep && kept) {

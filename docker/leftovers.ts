@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import { isAlive } from '../trace/tracefs';
-import { isOurs, ownership } from './ownership';
+import { isOurs, ownership, TOKEN_LABEL } from './ownership';
 
 export const LABEL = 'confine';
 export const RUN_LABEL = 'confine.run';
@@ -22,6 +22,8 @@ export function owned<T extends { Labels?: Record<string, string> }>(opts: T): T
 
 export interface Leftover {
   id: string;
+  /** The container's own name, as the engine lists it without the leading '/'. */
+  name?: string;
   image: string;
   ownerPid?: number;
   run?: string;
@@ -39,26 +41,49 @@ export interface Leftover {
  */
 export async function removeLeftovers(
   docker: Dockerode,
-  opts: { onlyDeadOwners: boolean; onError?: (id: string, message: string) => void } = { onlyDeadOwners: true },
+  opts: {
+    onlyDeadOwners: boolean;
+    onError?: (id: string, message: string) => void;
+    /** Containers some confine made (see madeByAConfine) that this installation's secret cannot prove ours: left alone, said here. */
+    onUnproven?: (containers: Leftover[]) => void;
+  } = { onlyDeadOwners: true },
 ): Promise<Leftover[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`] } });
   const removed: Leftover[] = [];
+  const unproven: Leftover[] = [];
   for (const c of list) {
-    if (!isOurs(c)) continue;
     const ownerText = c.Labels?.[OWNER_LABEL];
     const owner = ownerText && /^\d+$/.test(ownerText) ? Number(ownerText) : undefined;
     if (opts.onlyDeadOwners && owner !== undefined && (owner === process.pid || isAlive(owner))) continue;
     // The engine is already removing it (and may be stuck at it: a busy overlay);
     // asking again only waits for the same failure.
     if (c.State === 'removing') continue;
+    const leftover = { id: c.Id, image: c.Image, ownerPid: owner, run: c.Labels?.[RUN_LABEL], ...(c.Names?.[0] ? { name: c.Names[0].replace(/^\//, '') } : {}) };
+    if (!isOurs(c)) {
+      if (madeByAConfine(c)) unproven.push(leftover);
+      continue;
+    }
     try {
       await docker.getContainer(c.Id).remove({ force: true, v: true });
-      removed.push({ id: c.Id, image: c.Image, ownerPid: owner, run: c.Labels?.[RUN_LABEL] });
+      removed.push(leftover);
     } catch (e) {
       // One container the engine cannot remove (an overlay still busy) must not stop
       // the others from being cleaned, nor the run: report it and go on.
       if ((e as { statusCode?: number }).statusCode !== 404) opts.onError?.(c.Id, (e as Error).message);
     }
   }
+  if (unproven.length) opts.onUnproven?.(unproven);
   return removed;
+}
+
+/**
+ * A container that a confine created (under its own name, `confine-` and 16 hex digits,
+ * with an ownership token) but whose token this installation's secret does not prove:
+ * a run's whose secret was since deleted or replaced, or another installation's (another
+ * user, another CONFINE_STATE_DIR). An image's labels are inherited, but a container's
+ * name is not, so a container of an image committed from ours is not counted.
+ */
+function madeByAConfine(c: { Names?: string[]; Labels?: Record<string, string> }): boolean {
+  const token = c.Labels?.[TOKEN_LABEL];
+  return !!token && /^[0-9a-f]{64}$/.test(token) && (c.Names ?? []).some((n) => /^\/?confine-[0-9a-f]{16}$/.test(n));
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { installationSecret, isOurs, ownership, TOKEN_LABEL } from './ownership';
@@ -30,5 +30,24 @@ describe('container ownership proof', () => {
     const linked = mkdtempSync(path.join(os.tmpdir(), 'confine-state-'));
     symlinkSync(path.join(dir, 'owner-secret'), path.join(linked, 'owner-secret'));
     expect(() => installationSecret(linked)).toThrow(/installation secret/);
+  });
+
+  // Another user could delete or swap such a secret: our leftovers would stop being proven ours, theirs would be.
+  it('refuses a secret file another user owns, naming it', () => {
+    const theirs = mkdtempSync(path.join(os.tmpdir(), 'confine-state-'));
+    writeFileSync(path.join(theirs, 'owner-secret'), 'a'.repeat(64), { mode: 0o600 });
+    chownSync(path.join(theirs, 'owner-secret'), 12345, 12345);
+    expect(() => installationSecret(theirs)).toThrow(`${path.join(theirs, 'owner-secret')} is owned by uid 12345`);
+  });
+
+  it('refuses a state directory that every user can write, or that another user owns', () => {
+    const open = mkdtempSync(path.join(os.tmpdir(), 'confine-state-'));
+    writeFileSync(path.join(open, 'owner-secret'), 'a'.repeat(64), { mode: 0o600 });
+    chmodSync(open, 0o1777);
+    expect(() => installationSecret(open)).toThrow(/set CONFINE_STATE_DIR.*the state directory .*writable by every user/);
+    const foreign = path.join(mkdtempSync(path.join(os.tmpdir(), 'confine-state-')), 'state');
+    mkdirSync(foreign, { mode: 0o700 });
+    chownSync(foreign, 12345, 12345);
+    expect(() => installationSecret(foreign)).toThrow(/owned by uid 12345/);
   });
 });

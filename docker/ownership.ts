@@ -13,6 +13,7 @@ import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, writeSy
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfineError } from '../pipeline/errors';
+import { distrustOf, trustedDir } from '../pipeline/owned-paths';
 
 export const TOKEN_LABEL = 'confine.token';
 const SECRET_FILE = 'owner-secret';
@@ -33,6 +34,9 @@ export function installationSecret(dir = stateDir()): Buffer {
   let secret: Buffer | undefined;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Another user who owns or can write the directory could delete or replace the
+    // secret: our leftovers would no longer be proven ours, theirs would be.
+    trustedDir(dir, 'the state directory');
     try {
       const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       const fresh = randomBytes(SECRET_BYTES);
@@ -48,6 +52,8 @@ export function installationSecret(dir = stateDir()): Buffer {
       try {
         const st = fstatSync(fd);
         if (!st.isFile() || (st.mode & 0o077) !== 0) throw new Error(`${file} must be a regular file readable by its owner only (mode 0600)`);
+        const why = distrustOf(st);
+        if (why) throw new Error(`${file} ${why}; remove it and confine makes a new one`);
         const buf = Buffer.alloc(SECRET_BYTES * 2);
         const n = readSync(fd, buf, 0, buf.length, 0);
         const text = buf.subarray(0, n).toString('latin1');

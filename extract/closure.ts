@@ -5,7 +5,7 @@ import { ConfineError } from '../pipeline/errors';
 import { normalizeImagePath } from './image-index';
 import type { ImageReader } from './image-reader';
 import { DEFAULT_MAX_FILE_BYTES } from './image-reader';
-import { buildSearchConfig, envValue, findLibrary, isMuslInterp, type LoadedObject, type SearchConfig } from './library-search';
+import { buildSearchConfigWith, envValue, findLibrary, isMuslInterp, walkLdSoConf, type Checkpoint, type LoadedObject, type SearchConfig } from './library-search';
 
 /**
  * Which files of an image a container can run: what it executed, the program
@@ -148,14 +148,14 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     return v;
   };
 
-  const texts = await readConfigTexts(fs);
+  const texts = await readConfigTexts(fs, checkpoint);
   const sonames = sonameMap(fs, infoCache);
   const configs = new Map<string, SearchConfig>();
-  const configFor = (interp: string | undefined): SearchConfig => {
+  const configFor = async (interp: string | undefined): Promise<SearchConfig> => {
     const key = isMuslInterp(interp) ? `musl:${interp}` : 'glibc';
     let c = configs.get(key);
     if (!c) {
-      c = buildSearchConfig(fs, (p) => texts.get(normalizeImagePath(p)), { interp, env: req.env, sonames });
+      c = await buildSearchConfigWith(fs, (p) => texts.get(normalizeImagePath(p)), { interp, env: req.env, sonames }, checkpoint);
       configs.set(key, c);
     }
     return c;
@@ -164,7 +164,7 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   /** Breadth-first, as ld.so loads: each object's loader chain decides its RPATH search. */
   const loadDeps = async (root: LoadedObject, chainTail: LoadedObject[]) => {
     const exe = chainTail.length ? chainTail[chainTail.length - 1] : root;
-    const cfg = configFor(exe.info.interp ?? root.info.interp);
+    const cfg = await configFor(exe.info.interp ?? root.info.interp);
     const seen = new Set<string>([root.resolvedPath]);
     const queue: LoadedObject[][] = [[root, ...chainTail]];
     while (queue.length) {
@@ -271,7 +271,11 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   // Searched as each loader flavour among the programs would (glibc and musl differ).
   const preloads = new Set<string>();
   const byFlavour = new Map<SearchConfig, LoadedObject>();
-  for (const e of exes) if (e.info.interp && ![...byFlavour.keys()].includes(configFor(e.info.interp))) byFlavour.set(configFor(e.info.interp), e);
+  for (const e of exes) {
+    if (!e.info.interp) continue;
+    const cfg = await configFor(e.info.interp);
+    if (!byFlavour.has(cfg)) byFlavour.set(cfg, e);
+  }
   for (const [source, names] of [
     ['LD_PRELOAD', preloadNames(envValue(req.env, 'LD_PRELOAD'))],
     ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))],
@@ -489,7 +493,7 @@ const CONFIG_TEXT_MAX = 1024 * 1024;
  * and musl's path files. Include patterns are only known after parsing, so parse
  * with what is read so far and read what was asked for, until nothing new is asked.
  */
-async function readConfigTexts(fs: ImageReader): Promise<Map<string, string>> {
+async function readConfigTexts(fs: ImageReader, checkpoint: Checkpoint): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
   const tried = new Set<string>();
   const want = new Set<string>(['/etc/ld.so.conf', '/etc/ld.so.preload']);
@@ -498,25 +502,56 @@ async function readConfigTexts(fs: ImageReader): Promise<Map<string, string>> {
     if (/^\/etc\/ld-musl-[^/]*\.path$/.test(p) || p.startsWith('/etc/ld.so.conf.d/')) want.add(p);
   }
   for (let round = 0; round < 8 && [...want].some((p) => !tried.has(p)); round++) {
+    const batch = new Map<string, string[]>(); // resolved → the names asked for
     for (const p of want) {
       if (tried.has(p)) continue;
       tried.add(p);
       const r = fs.resolve(p);
       const e = r !== undefined ? fs.stat(r) : undefined;
-      if (!e || e.type !== 'file' || e.size > CONFIG_TEXT_MAX) continue;
-      try {
-        texts.set(p, (await fs.readFile(p, CONFIG_TEXT_MAX)).toString('utf8'));
-      } catch {
-        // unreadable config: the loader would ignore it too
-      }
+      if (r === undefined || !e || e.type !== 'file' || e.size > CONFIG_TEXT_MAX) continue;
+      batch.set(r, [...(batch.get(r) ?? []), p]);
     }
-    buildSearchConfig(fs, (p) => {
+    await readConfigBatch(fs, batch, texts, checkpoint);
+    await walkLdSoConf(fs, (p) => {
       const n = normalizeImagePath(p);
       if (!texts.has(n)) want.add(n);
       return texts.get(n);
-    }, {});
+    }, checkpoint);
   }
   return texts;
+}
+
+/**
+ * Reads a round's config files in one request (an export pass for many: an image can
+ * include 256 files, and one archive request each took ~0.1 s with no abort between),
+ * else, when one of them fails that request, one by one with a checkpoint between. A
+ * file that cannot be read is left out: the loader would ignore it too.
+ */
+async function readConfigBatch(fs: ImageReader, batch: Map<string, string[]>, texts: Map<string, string>, checkpoint: Checkpoint): Promise<void> {
+  if (!batch.size) return;
+  const put = (resolved: string, content: Buffer) => {
+    for (const p of batch.get(resolved) ?? []) texts.set(p, content.toString('utf8'));
+  };
+  await checkpoint();
+  try {
+    await fs.eachFile([...batch.keys()], CONFIG_TEXT_MAX, async (p, content) => {
+      const parts: Buffer[] = [];
+      for await (const c of content as AsyncIterable<Buffer>) parts.push(c);
+      put(p, Buffer.concat(parts));
+    });
+    return;
+  } catch {
+    // one unreadable file fails the whole request: the rest are read one by one
+  }
+  for (const [r, asked] of batch) {
+    if (texts.has(asked[0])) continue;
+    await checkpoint();
+    try {
+      put(r, await fs.readFile(r, CONFIG_TEXT_MAX));
+    } catch {
+      // unreadable config: the loader would ignore it too
+    }
+  }
 }
 
 /** soname → files, from every ELF object whose dynamic info is already known. */

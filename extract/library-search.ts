@@ -31,7 +31,7 @@ export interface LoadedObject {
 
 export interface SearchConfig {
   flavor: 'glibc' | 'musl';
-  /** Directories of the image's ld.so.conf (with includes), in file order. */
+  /** Directories of the image's ld.so.conf (with includes), in file order; those that are not directories of the image are left out. */
   ldSoConfDirs: string[];
   /** musl's /etc/ld-musl-ARCH.path, when the image has one. */
   muslPath?: string[];
@@ -200,6 +200,43 @@ export const MAX_INCLUDED_FILES = 256;
 export const MAX_GLOB_RESULTS = 4096;
 
 /**
+ * The image decides how long its loader configuration takes to walk (256 included
+ * files of 4096 lines each is a million directories), so the walk is a generator that
+ * yields between bounded pieces of work: run at once by `atOnce`, or by `withCheckpoints`,
+ * which awaits the caller's checkpoint at each yield so the event loop gets a turn
+ * and an abort (SIGTERM) or a time limit stops the walk there.
+ */
+type Steps<T> = Generator<void, T, undefined>;
+
+/** Given a turn between steps: lets the event loop run when due, and throws to stop the walk (closure.ts's checkpoint). */
+export type Checkpoint = () => Promise<void>;
+
+/** Lines, names or entries handled between two yields: small enough that a step takes well under a millisecond. */
+const STEP = 256;
+
+function atOnce<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+async function withCheckpoints<T>(steps: Steps<T>, checkpoint: Checkpoint): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await checkpoint();
+  }
+}
+
+type StepLister = (dir: string) => Steps<string[]>;
+
+const stepLister = (listDir: (dir: string) => string[]): StepLister =>
+  function* (dir) {
+    return listDir(dir);
+  };
+
+/**
  * Reads ld.so.conf: directory lines, `include` globs relative to the including file,
  * comments; cycles stop. A line ldconfig would not understand is ignored, as ldconfig
  * ignores it, with a note in `notes` (its text is the image's, so escape it to print).
@@ -211,42 +248,64 @@ export function parseLdSoConf(
   seen = new Set<string>(),
   notes: string[] = [],
 ): string[] {
-  if (seen.has(file)) return [];
+  return atOnce(ldSoConfDirsSteps(readText, stepLister(listDir), notes, file, seen));
+}
+
+/** parseLdSoConf over an image's index, giving `checkpoint` a turn between steps. */
+export function walkLdSoConf(fs: IndexLookup, readText: (path: string) => string | undefined, checkpoint: Checkpoint, notes: string[] = []): Promise<string[]> {
+  return withCheckpoints(ldSoConfDirsSteps(readText, dirListerSteps(fs), notes), checkpoint);
+}
+
+/** The directories of `file` and what it includes, in order, each once. */
+function* ldSoConfDirsSteps(readText: (path: string) => string | undefined, listDir: StepLister, notes: string[], file = '/etc/ld.so.conf', seen = new Set<string>()): Steps<string[]> {
+  const dirs = new Set<string>();
+  yield* ldSoConfSteps(readText, listDir, file, seen, notes, dirs);
+  return [...dirs];
+}
+
+/**
+ * Adds `file`'s directories to `dirs` in the order ldconfig reads them, an include's in
+ * place of its line; the first mention of a directory decides its place. One set for the
+ * whole walk: lists returned by each include and merged at every level made a chain of
+ * 256 includes of 4096 lines quadratic (minutes), and spread into push() overflowed the stack.
+ */
+function* ldSoConfSteps(readText: (path: string) => string | undefined, listDir: StepLister, file: string, seen: Set<string>, notes: string[], dirs: Set<string>): Steps<void> {
+  if (seen.has(file)) return;
   if (seen.size >= MAX_INCLUDED_FILES) {
     if (!notes.some((n) => n.startsWith('ld.so.conf includes more than'))) notes.push(`ld.so.conf includes more than ${MAX_INCLUDED_FILES} files; the rest are not read`);
-    return [];
+    return;
   }
   seen.add(file);
   const text = readText(file);
-  if (text === undefined) return [];
-  const dirs: string[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/#.*/, '').trim();
-    if (!line) return;
+  if (text === undefined) return;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (i % STEP === STEP - 1) yield;
+    const line = lines[i].replace(/#.*/, '').trim();
+    if (!line) continue;
     const inc = /^include\s+(.*)$/.exec(line);
     if (inc) {
       for (const pat of inc[1].split(/\s+/)) {
         if (!pat) continue;
         const abs = pat.startsWith('/') ? pat : `${dirnameImage(file)}/${pat}`;
-        const files = globImage(abs, listDir);
+        const files = yield* globSteps(abs, listDir);
         if (files.length >= MAX_GLOB_RESULTS) notes.push(`${file}:${i + 1}: include pattern matches ${MAX_GLOB_RESULTS} files or more; only the first ${MAX_GLOB_RESULTS} are read`);
-        for (const f of files) dirs.push(...parseLdSoConf(readText, listDir, f, seen, notes));
+        for (const f of files) yield* ldSoConfSteps(readText, listDir, f, seen, notes, dirs);
       }
-      return;
+      continue;
     }
-    if (/^hwcap\s/.test(line)) return;
+    if (/^hwcap\s/.test(line)) continue;
     // Old ldconfig syntax allowed "dir=TYPE" and several dirs on a line.
     let used = false;
     for (const d of line.split(/[\s:,]+/)) {
       const dir = d.replace(/=.*$/, '');
       if (dir.startsWith('/')) {
-        dirs.push(normalizeImagePath(dir));
+        dirs.add(normalizeImagePath(dir));
         used = true;
       }
     }
     if (!used) notes.push(`${file}:${i + 1}: ignored a line that names no directory (ldconfig ignores it too): ${JSON.stringify(line.slice(0, 200))}`);
-  });
-  return [...new Set(dirs)];
+  }
 }
 
 /**
@@ -255,6 +314,10 @@ export function parseLdSoConf(
  * image text. At most MAX_GLOB_RESULTS names come back.
  */
 export function globImage(pattern: string, listDir: (dir: string) => string[]): string[] {
+  return atOnce(globSteps(pattern, stepLister(listDir)));
+}
+
+function* globSteps(pattern: string, listDir: StepLister): Steps<string[]> {
   const parts = normalizeImagePath(pattern).split('/').filter(Boolean);
   if (!parts.some(hasWildcard)) return [normalizeImagePath(pattern)];
   let current = ['/'];
@@ -265,8 +328,16 @@ export function globImage(pattern: string, listDir: (dir: string) => string[]): 
       for (const d of current) next.push(join(d, part));
     } else {
       const compiled = compileComponent(part);
-      for (const d of current) {
-        for (const n of listDir(d).filter((n) => fnmatch(compiled, n)).sort()) {
+      for (let k = 0; k < current.length; k++) {
+        if (k % STEP === STEP - 1) yield;
+        const d = current[k];
+        const names = yield* listDir(d);
+        const matched: string[] = [];
+        for (let j = 0; j < names.length; j++) {
+          if (j % STEP === STEP - 1) yield;
+          if (fnmatch(compiled, names[j])) matched.push(names[j]);
+        }
+        for (const n of matched.sort()) {
           next.push(join(d, n));
           if (next.length >= MAX_GLOB_RESULTS) break;
         }
@@ -289,22 +360,45 @@ export function listImageDir(fs: IndexLookup, dir: string): string[] {
  * directories, and a pass over millions of entries for each would be a hang.
  */
 export function dirLister(fs: IndexLookup): (dir: string) => string[] {
+  const steps = dirListerSteps(fs);
+  return (dir) => atOnce(steps(dir));
+}
+
+function dirListerSteps(fs: IndexLookup): StepLister {
   let children: Map<string, string[]> | undefined;
-  return (dir) => {
+  return function* (dir) {
     const real = fs.resolve(dir);
     if (real === undefined) return [];
     if (!children) {
-      children = new Map();
+      const byDir = new Map<string, string[]>();
+      let k = 0;
       for (const [p] of fs.entries()) {
+        if (++k % (STEP * 16) === 0) yield;
         if (p === '/') continue;
         const d = dirnameImage(p);
-        const l = children.get(d);
+        const l = byDir.get(d);
         if (l) l.push(p.slice(d === '/' ? 1 : d.length + 1));
-        else children.set(d, [p.slice(d === '/' ? 1 : d.length + 1)]);
+        else byDir.set(d, [p.slice(d === '/' ? 1 : d.length + 1)]);
       }
+      children = byDir;
     }
     return children.get(real) ?? [];
   };
+}
+
+/**
+ * The configured directories that are directories of the image: ld.so.cache only lists
+ * what ldconfig found in them, and dropping the rest keeps each lookup's search as short
+ * as the image is real (a crafted ld.so.conf names a million directories that do not exist).
+ */
+function* existingDirs(fs: IndexLookup, dirs: string[]): Steps<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < dirs.length; i++) {
+    if (i % STEP === STEP - 1) yield;
+    const real = fs.resolve(dirs[i]);
+    if (real !== undefined && fs.stat(real)?.type === 'dir') out.push(dirs[i]);
+  }
+  return out;
 }
 
 /**
@@ -316,12 +410,30 @@ export function buildSearchConfig(
   readText: (path: string) => string | undefined,
   opts: { interp?: string; env?: string[]; sonames?: Map<string, string[]> },
 ): SearchConfig {
+  return atOnce(searchConfigSteps(fs, readText, opts));
+}
+
+/** buildSearchConfig, giving `checkpoint` a turn between steps (the walk of ld.so.conf is the image's to make long). */
+export function buildSearchConfigWith(
+  fs: IndexLookup,
+  readText: (path: string) => string | undefined,
+  opts: { interp?: string; env?: string[]; sonames?: Map<string, string[]> },
+  checkpoint: Checkpoint,
+): Promise<SearchConfig> {
+  return withCheckpoints(searchConfigSteps(fs, readText, opts), checkpoint);
+}
+
+function* searchConfigSteps(
+  fs: IndexLookup,
+  readText: (path: string) => string | undefined,
+  opts: { interp?: string; env?: string[]; sonames?: Map<string, string[]> },
+): Steps<SearchConfig> {
   const flavor = isMuslInterp(opts.interp) ? 'musl' : 'glibc';
   const llp = envValue(opts.env, 'LD_LIBRARY_PATH');
   const notes: string[] = [];
   const cfg: SearchConfig = {
     flavor,
-    ldSoConfDirs: flavor === 'glibc' ? parseLdSoConf(readText, dirLister(fs), undefined, undefined, notes) : [],
+    ldSoConfDirs: flavor === 'glibc' ? yield* existingDirs(fs, yield* ldSoConfDirsSteps(readText, dirListerSteps(fs), notes)) : [],
     notes,
     ldLibraryPath: llp ? llp.split(/[:;]/) : [],
     ...(opts.interp ? { interp: opts.interp } : {}),

@@ -1,4 +1,4 @@
-import { promises as fs, appendFileSync, mkdirSync } from 'node:fs';
+import { promises as fs, closeSync, constants, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 export type StageStatus = 'pending' | 'running' | 'done' | 'reused' | 'failed' | 'skipped' | 'interrupted';
@@ -22,15 +22,23 @@ export interface LedgerRecord {
  * means the run died mid-stage. The content store decides what is reused; the ledger
  * says what happened, so a rerun can report what it resumes and retries.
  */
+const APPEND_NO_LINK = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
 export class Ledger {
   constructor(readonly file: string) {
-    mkdirSync(path.dirname(file), { recursive: true });
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   }
 
   append(rec: Omit<LedgerRecord, 't'>): void {
     // Synchronous on purpose: the record must be on disk before the stage's work
     // starts or is reported finished, even if the process is killed right after.
-    appendFileSync(this.file, JSON.stringify({ t: new Date().toISOString(), ...rec }) + '\n');
+    // Never through a link: a ledger.jsonl planted as one would have root append where it leads.
+    const fd = openSync(this.file, APPEND_NO_LINK, 0o644);
+    try {
+      writeFileSync(fd, JSON.stringify({ t: new Date().toISOString(), ...rec }) + '\n');
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** The last record of every (image, stage) pair. */
