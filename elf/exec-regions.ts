@@ -28,7 +28,8 @@ const PAGE = 4096;
 export function executableRegions(elf: ElfFile, fileSize: number): ExecRegion[] {
   const raw: ExecRegion[] = [];
   for (const p of elf.programHeaders) {
-    if (p.type !== PT.LOAD || (p.flags & PF_X) === 0 || p.filesz <= 0) continue;
+    // (A segment with no memory size maps nothing.)
+    if (p.type !== PT.LOAD || (p.flags & PF_X) === 0 || p.filesz <= 0 || p.memsz <= 0) continue;
     // mmap maps from the page holding p_vaddr, at the file offset congruent to it.
     const lead = Math.min(p.vaddr % PAGE, p.offset);
     const addr = p.vaddr - lead;
