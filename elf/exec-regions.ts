@@ -1,3 +1,4 @@
+import { malformed } from './byte-view';
 import type { ElfFile } from './elf-file';
 import { PT, SHT } from './header';
 
@@ -14,6 +15,8 @@ const SHF_ALLOC = 2;
 const SHF_EXECINSTR = 4;
 /** The granularity the kernel maps segments with (x86-64's base page). */
 const PAGE = 4096;
+/** x86-64's user address space ends below 2^47 (TASK_SIZE). */
+const USER_END = 2 ** 47;
 
 /**
  * Every byte a process can execute from this file: the file-backed part of each PT_LOAD
@@ -30,6 +33,11 @@ export function executableRegions(elf: ElfFile, fileSize: number): ExecRegion[] 
   for (const p of elf.programHeaders) {
     // (A segment with no memory size maps nothing.)
     if (p.type !== PT.LOAD || (p.flags & PF_X) === 0 || p.filesz <= 0 || p.memsz <= 0) continue;
+    // The kernel refuses a segment past the user address space (and a number that large
+    // is not exact here); it cannot be told what such a file would run.
+    if (!(p.vaddr + p.memsz <= USER_END) || !(p.offset + p.filesz <= Number.MAX_SAFE_INTEGER)) {
+      throw malformed(elf.fileName, `executable segment at 0x${p.vaddr.toString(16)} (+0x${p.memsz.toString(16)}) lies outside the user address space`);
+    }
     // mmap maps from the page holding p_vaddr, at the file offset congruent to it.
     const lead = Math.min(p.vaddr % PAGE, p.offset);
     const addr = p.vaddr - lead;
