@@ -72,7 +72,7 @@ export function codeInputFromElf(elf: ElfFile, buf: Uint8Array, opts: { codeAt?:
       named.add(a);
     }
   }
-  for (const s of boundaryStarts(elf, regions, starts)) starts.push(s);
+  for (const s of boundaryStarts(elf, regions, hi, starts)) starts.push(s);
   // PLT stubs are imports (pltTargets), not functions, even where an FDE or a section begins at one.
   const stubs = new Set(elf.pltStubs.map((p) => p.address));
   return {
@@ -138,15 +138,16 @@ function regionIndex(regions: readonly { addr: number; size: number }[], a: numb
 
 /**
  * Starts no function names but where code cannot run on from the bytes before: each
- * region's first byte; each unmapped hole between regions, as a one-byte function so the
- * hole is not decoded (nor any code after it taken as the tail of the function before);
+ * region's first byte; each hole between or after regions (unmapped, or withheld), as a
+ * one-byte function so the hole is not decoded (nor any code after it taken as the tail
+ * of the function before), and a branch into it is no jump into that function;
  * and each allocated section's first byte inside a region, so an unsized function (crti's
  * `_fini`) ends where its section does instead of running into the next one (`.rodata`
  * where one segment holds code and read-only data). A section start strictly inside a
  * function an FDE or symbol sizes is not one: a section table can lie, the sized
  * functions agree with the code.
  */
-function boundaryStarts(elf: ElfFile, regions: readonly ExecRegion[], starts: readonly FunctionStart[]): FunctionStart[] {
+function boundaryStarts(elf: ElfFile, regions: readonly ExecRegion[], hi: number, starts: readonly FunctionStart[]): FunctionStart[] {
   const out: FunctionStart[] = [];
   const known = new Set(starts.map((s) => s.addr));
   const add = (s: FunctionStart) => {
@@ -157,7 +158,7 @@ function boundaryStarts(elf: ElfFile, regions: readonly ExecRegion[], starts: re
   regions.forEach((r, i) => {
     add({ addr: r.addr });
     const end = r.addr + r.size;
-    if (i + 1 < regions.length && regions[i + 1].addr > end) add({ addr: end, size: 1 });
+    if ((i + 1 < regions.length ? regions[i + 1].addr : hi) > end) add({ addr: end, size: 1 });
   });
   const sized = starts.filter((s) => s.size && s.size > 1).map((s) => [s.addr, s.addr + s.size!] as const).sort((a, b) => a[0] - b[0]);
   // Longest reach of any sized function starting at or before each one (a running max), for one binary search per section.
