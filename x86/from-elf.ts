@@ -36,8 +36,8 @@ export function codeInputFromElf(elf: ElfFile, buf: Uint8Array, opts: { codeAt?:
   // `codeAt` (branch targets) points into it: then the table lies about that section.
   let withheld = dataInRegions(elf, mapped);
   if (withheld.length) {
-    const code = [...codeAddresses(elf), ...(opts.codeAt ?? [])].filter((a) => regionIndex(withheld, a) >= 0);
-    withheld = withheld.filter((w) => !code.some((a) => a >= w.addr && a < w.addr + w.size));
+    const codeThere = [...codeAddresses(elf), ...(opts.codeAt ?? [])].filter((a) => regionIndex(withheld, a) >= 0);
+    withheld = withheld.filter((w) => !codeThere.some((a) => a >= w.addr && a < w.addr + w.size));
   }
   const regions = withheld.length ? withoutRuns(mapped, withheld) : mapped;
   const code = codeImage(elf, buf, regions, lo, hi);
