@@ -3,11 +3,11 @@ import { DT, R_X86_64 } from '../elf';
 import type { ObjectSummary } from '../schemas/types';
 import { decodeFunctions, finishAnalysis } from '../x86/analyze-object';
 import type { SplitOptions } from '../x86/decode-slices';
-import { codeInputFromElf } from '../x86/from-elf';
+import { codeInputFromElf, isCodeAddress, isWithheldAddress } from '../x86/from-elf';
 import { BackwardFlow } from '../x86/dataflow';
 import { SyscallIdioms } from '../x86/idioms';
 import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
-import type { CodeAnalysis, CodeInput, ParamLoc } from '../x86/types';
+import type { CodeAnalysis, CodeInput, FunctionInfo, ParamLoc } from '../x86/types';
 import { argFacts } from './arg-facts';
 import { dataRegions, forEachAbsoluteDataWord } from './data-regions';
 import { StringReader } from './name-hashes';
@@ -38,8 +38,8 @@ export interface AnalyzedObject {
 }
 
 /** Decodes an object with x86/ (large ones in ranges, with `split`) and returns the code analysis plus the input it was given. */
-export function analyzeElf(elf: ElfFile, buf: Uint8Array, split: SplitOptions = {}): AnalyzedObject | undefined {
-  const base = codeInputFromElf(elf, buf);
+export function analyzeElf(elf: ElfFile, buf: Uint8Array, split: SplitOptions = {}, codeAt: number[] = []): AnalyzedObject | undefined {
+  const base = codeInputFromElf(elf, buf, { codeAt });
   if (!base) return undefined;
   // Key PLT stubs by versioned import name (memcpy@GLIBC_2.14 and memcpy@GLIBC_2.2.5
   // are different definitions), and give IRELATIVE stubs (calls to IFUNCs inside the
@@ -50,22 +50,36 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array, split: SplitOptions = 
     else if (p.resolver !== undefined) plt.set(p.address, `${IFUNC_PREFIX}${p.resolver}`);
   }
   // Data references drive which address-taken functions count (analysis/data-regions.ts).
-  let input: CodeInput = { ...base, pltTargets: plt, functionStarts: withGapStarts(elf, base), dataRefs: { absolute: elf.type === 'exec' } };
+  // Where a start may be put that no FDE or symbol names: executable bytes that are no PLT
+  // stub (a stub is an import wherever code calls it or data points at it).
+  const startable = (a: number) => isCodeAddress(base, a) && !plt.has(a);
+  let input: CodeInput = { ...base, pltTargets: plt, functionStarts: withGapStarts(elf, base, startable), dataRefs: { absolute: elf.type === 'exec' } };
   let decoded = decodeFunctions(input, split);
   // Direct calls to addresses that begin no known function (static functions of an
   // object without symbols or FDEs, e.g. musl's libc.so calling _dlstart_c) would be
   // dead ends: make them function starts and decode again, until none are left. Only
   // the decoding is redone per round; the data-flow runs once, on the final starts.
-  const lo = base.codeVaddr;
-  const hi = lo + base.code.length;
   for (let round = 0; round < 8; round++) {
     const extra = new Set<number>();
-    for (const f of decoded.functions.values()) for (const t of f.unknownTargets) if (t >= lo && t < hi && !decoded.functions.has(t)) extra.add(t);
+    for (const f of decoded.functions.values()) for (const t of f.unknownTargets) if (startable(t) && !decoded.functions.has(t)) extra.add(t);
     if (!extra.size) break;
     input = { ...input, functionStarts: [...input.functionStarts, ...[...extra].map((addr) => ({ addr }))] };
     decoded = decodeFunctions(input, split);
   }
+  // Code that branches into bytes of an executable segment its section table calls data
+  // (a section relabelled to hide code): that section is code after all; decode it too.
+  const into = base.withheld ? branchesInto(decoded.functions.values(), (t) => isWithheldAddress(base, t)) : [];
+  if (into.length) return analyzeElf(elf, buf, split, [...codeAt, ...into]);
   return { code: finishAnalysis(decoded), input: decoded.input };
+}
+
+/** Direct branch targets (or the starts of the functions they land in) for which `inside` holds. */
+function branchesInto(functions: Iterable<FunctionInfo>, inside: (addr: number) => boolean): number[] {
+  const out = new Set<number>();
+  for (const f of functions) {
+    for (const list of [f.calls, f.tailCalls, f.jumpsInto, f.unknownTargets]) for (const t of list) if (inside(t)) out.add(t);
+  }
+  return [...out];
 }
 
 /**
@@ -78,23 +92,23 @@ export function analyzeElf(elf: ElfFile, buf: Uint8Array, split: SplitOptions = 
  * function pointer tables like busybox's applet_main[] point at functions no FDE or
  * symbol names. They become function starts so the code they point to is decoded.
  */
-function dataPointerStarts(elf: ElfFile, input: CodeInput): CodeInput['functionStarts'] {
+function dataPointerStarts(elf: ElfFile, input: CodeInput, startable: (addr: number) => boolean): CodeInput['functionStarts'] {
   if (elf.type !== 'exec') return [];
   const lo = input.codeVaddr;
   const hi = lo + input.code.length;
   const known = new Set(input.functionStarts.map((f) => f.addr));
   const out = new Set<number>();
   forEachAbsoluteDataWord(elf, (_at, v) => {
-    if (v >= lo && v < hi && !known.has(v)) out.add(v);
+    if (v >= lo && v < hi && !known.has(v) && startable(v)) out.add(v);
   });
   return [...out].map((addr) => ({ addr, fromData: true }));
 }
 
-function withGapStarts(elf: ElfFile, input: CodeInput): CodeInput['functionStarts'] {
+function withGapStarts(elf: ElfFile, input: CodeInput, startable: (addr: number) => boolean): CodeInput['functionStarts'] {
   // Gaps are decoded even when FDEs are plentiful: programs built with
   // -fno-asynchronous-unwind-tables (busybox) have FDEs for their libc parts only,
   // and the rest of their code sits in the gaps.
-  const starts = [...input.functionStarts, ...dataPointerStarts(elf, input)];
+  const starts = [...input.functionStarts, ...dataPointerStarts(elf, input, startable)];
   const end = input.codeVaddr + input.code.length;
   const sorted = [...starts].sort((x, y) => x.addr - y.addr);
   const known = new Set(sorted.map((f) => f.addr));
@@ -107,7 +121,7 @@ function withGapStarts(elf: ElfFile, input: CodeInput): CodeInput['functionStart
     else reach = Math.max(reach, f.addr + 1);
     const next = i + 1 < sorted.length ? sorted[i + 1].addr : end;
     // Gaps of alignment padding only (< 16 bytes) hold no function.
-    if (f.size && reach < next && next - reach >= 16 && !known.has(reach)) out.push({ addr: reach });
+    if (f.size && reach < next && next - reach >= 16 && !known.has(reach) && startable(reach)) out.push({ addr: reach });
   }
   return out;
 }

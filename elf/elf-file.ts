@@ -394,7 +394,8 @@ const SHF_EXECINSTR = 4;
 
 /**
  * Code and data sections rebuilt from PT_LOAD: the first executable segment is
- * `.text` (the analysis decodes `.text`), further ones `.text.N`; the file-backed part
+ * `.text`, further ones `.text.N` (the analysis decodes every executable segment,
+ * x86/from-elf.ts); the file-backed part
  * of other segments is data (`.data.N`, scanned for code pointers), the rest `.bss.N`.
  */
 function sectionsFromSegments(view: ByteView, phdrs: readonly ProgramHeader[], firstIndex: number): { name: string; raw: RawSectionHeader }[] {

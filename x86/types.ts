@@ -19,10 +19,22 @@ export interface FunctionStart {
 }
 
 export interface CodeInput {
-  /** The bytes of one executable region (usually .text, or the union of executable sections). */
+  /** The executable bytes, from the first executable byte to the last (see `regions`). */
   code: Uint8Array;
   /** Virtual address of code[0]. */
   codeVaddr: number;
+  /**
+   * The executable runs within `code`, sorted (from-elf.ts: an object's PF_X segments);
+   * the bytes between them are unmapped, filled with int3, and begin no function.
+   * Absent: all of `code` is executable.
+   */
+  regions?: { addr: number; size: number }[];
+  /**
+   * Executable bytes left out of `regions` (filled with int3) because the object says
+   * they are data (from-elf.ts: non-code sections sharing a segment with code). A branch
+   * into them means it lied: the caller analyses again with them as code.
+   */
+  withheld?: { addr: number; size: number }[];
   functionStarts: FunctionStart[];
   /** PLT stub address → imported symbol name (calls and jumps there are imports). */
   pltTargets: Map<number, string>;
