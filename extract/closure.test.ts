@@ -43,6 +43,20 @@ describe('computeClosure: preloaded objects', () => {
     ]));
   });
 
+  it('takes LD_AUDIT objects like LD_PRELOAD ones: ld.so loads and calls them in every dynamic program', async () => {
+    const r = await computeClosure(debianLike(), {
+      executed: ['/usr/bin/true'],
+      mapped: [],
+      all: false,
+      env: ['PATH=/usr/bin', `LD_AUDIT=${LIB}/libstdc++.so.6:libnothere.so`],
+    });
+    const byPath = new Map(r.files.map((f) => [f.path, f]));
+    expect(byPath.get(`${LIB}/libstdc++.so.6`)?.role).toBe('mapped');
+    // The auditor's own libraries come with it.
+    expect([...byPath.keys()]).toEqual(expect.arrayContaining([`${LIB}/libm.so.6`, `${LIB}/libgcc_s.so.1`]));
+    expect(r.missing).toEqual(expect.arrayContaining([{ name: 'libnothere.so', neededBy: 'LD_AUDIT' }]));
+  });
+
   it('adds nothing for static programs, and nothing without a preload', async () => {
     const withPreload = debianLike().file('/etc/ld.so.preload', `${LIB}/libstdc++.so.6\n`, 0o644);
     const staticOnly = await computeClosure(withPreload, { executed: ['/usr/sbin/ldconfig'], mapped: [], all: false });
@@ -86,6 +100,9 @@ describe('preload parsing and keys', () => {
   it('LD_PRELOAD is part of what shared extractions are keyed by', () => {
     expect(closureEnv(['LD_PRELOAD=/x.so', 'HOME=/root'])).toContain('LD_PRELOAD=/x.so');
     expect(closureEnv(['HOME=/root']).some((e) => e.startsWith('LD_PRELOAD'))).toBe(false);
+  });
+  it('LD_AUDIT is part of what shared extractions are keyed by', () => {
+    expect(closureEnv(['LD_AUDIT=/a.so', 'HOME=/root'])).toContain('LD_AUDIT=/a.so');
   });
 });
 

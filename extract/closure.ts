@@ -83,16 +83,26 @@ const ET_DYN = 3;
  * LD_LIBRARY_PATH for the loader), later values winning; PATH as Docker gives a
  * container whose image sets none. Images that differ only in other variables, or in
  * an unset versus default PATH, get the same closure: callers key shared work by this.
- * (LD_PRELOAD is read too: it adds objects to every dynamic program.)
+ * (LD_PRELOAD and LD_AUDIT are read too: each adds objects to every dynamic program.)
  */
 export function closureEnv(env: string[] | undefined): string[] {
   const out = [`PATH=${envValue(env, 'PATH') ?? DEFAULT_PATH}`];
   const llp = envValue(env, 'LD_LIBRARY_PATH');
   if (llp !== undefined) out.push(`LD_LIBRARY_PATH=${llp}`);
-  const preload = envValue(env, 'LD_PRELOAD');
-  if (preload !== undefined) out.push(`LD_PRELOAD=${preload}`);
+  for (const key of LOADER_INJECTION_VARS) {
+    const v = envValue(env, key);
+    if (v !== undefined) out.push(`${key}=${v}`);
+  }
   return out;
 }
+
+/**
+ * Variables that make glibc's ld.so load objects into every dynamic program before
+ * it runs: LD_PRELOAD objects interpose symbols, LD_AUDIT objects are auditors whose
+ * la_* callbacks ld.so calls (in a namespace of their own, with their own libraries).
+ * Both run code the program never names, so both are taken like LD_PRELOAD.
+ */
+const LOADER_INJECTION_VARS = ['LD_PRELOAD', 'LD_AUDIT'] as const;
 
 /** The loader splits LD_PRELOAD and /etc/ld.so.preload at blanks and colons. */
 export function preloadNames(text: string | undefined): string[] {
@@ -258,18 +268,20 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   const exes: LoadedObject[] = [];
   for (const p of req.executed) await execute(normalizeImagePath(p), 'executed', undefined, 0);
 
-  // ld.so maps LD_PRELOAD and /etc/ld.so.preload objects into every dynamic program,
-  // before its own libraries: their constructors run and their exports interpose any
-  // symbol, so they are taken like objects mapped at run time (every export a root).
+  // ld.so maps LD_PRELOAD, LD_AUDIT and /etc/ld.so.preload objects into every dynamic
+  // program, before its own libraries: their constructors run, their exports interpose
+  // any symbol or are called back by ld.so (la_*), so they are taken like objects mapped
+  // at run time (every export a root). (LD_AUDIT is split at ':' by glibc; splitting at
+  // blanks too only adds names, and musl ignores it: more files, never fewer.)
   // A process that lives shorter than the trace's maps sampling would miss them.
   // Searched as each loader flavour among the programs would (glibc and musl differ).
   const preloads = new Set<string>();
   const byFlavour = new Map<SearchConfig, LoadedObject>();
   for (const e of exes) if (e.info.interp && ![...byFlavour.keys()].includes(configFor(e.info.interp))) byFlavour.set(configFor(e.info.interp), e);
   for (const [source, names] of [
-    ['LD_PRELOAD', preloadNames(envValue(req.env, 'LD_PRELOAD'))],
-    ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))],
-  ] as const) {
+    ...LOADER_INJECTION_VARS.map((key) => [key, preloadNames(envValue(req.env, key))] as const),
+    ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))] as const,
+  ]) {
     for (const name of names) {
       let found = false;
       for (const [cfg, exe] of byFlavour) {
