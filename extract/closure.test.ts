@@ -154,3 +154,21 @@ describe('computeClosure: programs run by a constant path', () => {
     expect(none.files.map((f) => f.role)).not.toContain('exec-candidate');
   });
 });
+
+describe('computeClosure: programs that ran but are not files of the image', () => {
+  it('a program written at run time (or on a volume) and executed cannot be analysed: it is unreadable, so the image fails by its name', async () => {
+    const r = await computeClosure(debianLike(), { executed: ['/usr/bin/true', '/tmp/dropped'], mapped: [], all: false });
+    expect(r.unreadable).toEqual([{ path: '/tmp/dropped', reason: expect.stringMatching(/not in the image/) }]);
+  });
+
+  it('so is the interpreter of a script that ran, when the image does not hold it', async () => {
+    const img = debianLike().file('/app/run', '#!/tmp/interp\n', 0o755);
+    const r = await computeClosure(img, { executed: ['/app/run'], mapped: [], all: false });
+    expect(r.unreadable.map((u) => u.path)).toEqual(['/tmp/interp']);
+  });
+
+  it('a directory executed is not a program either', async () => {
+    const r = await computeClosure(debianLike().entry('/opt/d', 'dir'), { executed: ['/opt/d'], mapped: [], all: false });
+    expect(r.unreadable.map((u) => u.path)).toEqual(['/opt/d']);
+  });
+});

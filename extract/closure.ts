@@ -217,8 +217,13 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     await checkpoint();
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
-    if (resolved === undefined || !entry) return skip(path, 'not in the image (created at run time, or on a volume)');
-    if (entry.type !== 'file') return skip(path, `not a regular file in the image (${entry.type})`);
+    // A program that ran (or the interpreter of a script that ran) but is not a file of the
+    // image was written at run time or comes from a volume: its code cannot be had, so the
+    // image fails by its name rather than get a profile that denies what it does. A
+    // candidate is only a guess at what may run, so one that is absent is only noted.
+    const gap = role === 'executed' || role === 'script-interpreter' ? cannotRead : skip;
+    if (resolved === undefined || !entry) return gap(path, 'not in the image (created at run time, or on a volume): its code cannot be analysed');
+    if (entry.type !== 'file') return gap(path, `not a regular file in the image (${entry.type})`);
     // Neither ELF nor script: nothing to analyse, so nothing to take out of the image.
     if (!entry.script && !entry.elf) return skip(path, 'neither ELF nor a #! script');
     add({ path, resolvedPath: resolved, role, ...(neededBy !== undefined ? { neededBy } : {}) });
