@@ -13,7 +13,7 @@ import { ConfineError } from '../pipeline/errors';
 import { decodePathBytes, fromLatin1 } from '../extract/path-bytes';
 import { findInitPid } from '../trace/container-init';
 import { ExecTracer } from '../trace/exec-tracer';
-import { isSelfExe, namesProgramIndirectly, programOfExeLink } from '../trace/fd-exec';
+import { EXE_SWITCH_SLACK_MS, contradictsExeRead, isSelfExe, namesProgramIndirectly, programOfExeLink, type ExeRead } from '../trace/fd-exec';
 import { TailBuffer } from '../trace/log-tail';
 import { mappedPaths, resolveExecPath, toContainerPath } from '../trace/maps';
 import { ProcessTree, type TreeExec } from '../trace/process-tree';
@@ -151,7 +151,7 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
      * Execs resolved through /proc/PID/exe, with the moment it was read: if the pid
      * exec'd again or exited before that moment, the link may show another program.
      */
-    const exeReads: { x: TreeExec; readAt: number }[] = [];
+    const exeReads: (ExeRead & { x: TreeExec })[] = [];
     /** Forks and cgroup moves from the container's start: which process was its init (trace/container-init.ts). */
     const startEvents: TraceEvent[] = [];
     const mapped = new Set<string>();
@@ -179,9 +179,9 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
       }
       for (const e of events) {
         if (e.kind !== 'lost' && exeReads.length) {
-          for (const r of exeReads) if (e.t > r.x.t && e.t <= r.readAt && changesProgramOf(e, r.x.pid)) unobtainable.set(r.x, 'it ran another program or exited before /proc showed which one it ran');
-          // Events come in time order: a read older than this event can no longer be contradicted.
-          while (exeReads.length && exeReads[0].readAt < e.t) exeReads.shift();
+          for (const r of exeReads) if (contradictsExeRead(e, r)) unobtainable.set(r.x, 'it ran another program or exited about when /proc showed which one it ran');
+          // Events come in time order: a read this much older than this event can no longer be contradicted.
+          while (exeReads.length && exeReads[0].readAt + EXE_SWITCH_SLACK_MS < e.t) exeReads.shift();
         }
         const before = tree.execs.length;
         tree.feed(e);
@@ -203,10 +203,12 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
         unobtainable.set(x, 'the process was gone before /proc showed which program it ran');
         return;
       }
-      exeReads.push({ x, readAt: monoNowMs() });
+      const readAt = monoNowMs();
       const got = programOfExeLink(link);
-      if ('path' in got) resolved.set(x, got.path);
-      else unobtainable.set(x, got.unobtainable);
+      if ('path' in got) {
+        resolved.set(x, got.path);
+        exeReads.push({ x, pid: x.pid, t: x.t, readAt, shown: got.path });
+      } else unobtainable.set(x, got.unobtainable);
     };
     const sampleMaps = async () => {
       if (!tree) return;
@@ -389,11 +391,6 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
     (logStream as { destroy?: () => void } | undefined)?.destroy?.();
     if (container) await removeContainer(container);
   }
-}
-
-/** Whether an event changes what /proc/PID/exe shows for `pid`: it exec'd again, or it exited (and the pid may be reused). */
-function changesProgramOf(e: TraceEvent, pid: number): boolean {
-  return (e.kind === 'exec' && (e.pid === pid || e.oldPid === pid)) || (e.kind === 'exit' && e.pid === pid);
 }
 
 function errnoName(n: number): string {

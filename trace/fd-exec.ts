@@ -5,6 +5,7 @@
  * them is what `/proc/PID/exe` shows while the process runs it — a file of the image,
  * or one that cannot be had (a memfd, a file deleted or written at run time). Pure.
  */
+import type { TraceEvent } from './trace-lines';
 
 /** Whether an exec's file name reaches the program through a descriptor or /proc (both mounted over the image at run time). */
 export function namesProgramIndirectly(filename: string): boolean {
@@ -28,4 +29,34 @@ export function programOfExeLink(link: string): ExeLink {
   if (link.endsWith(' (deleted)')) return { unobtainable: `${link.slice(0, -' (deleted)'.length)}, deleted after it was started` };
   if (!link.startsWith('/')) return { unobtainable: `an object that is not a file (${link})` };
   return { path: link };
+}
+
+/**
+ * How long before its exec record the kernel may already show a new program in
+ * /proc/PID/exe (it switches the exe in begin_new_exec and records the exec once the
+ * ELF is loaded: microseconds, more on a loaded host): generous, as a doubt only fails.
+ */
+export const EXE_SWITCH_SLACK_MS = 1000;
+
+/** /proc/PID/exe read for an exec at `t`, finished at `readAt` (the trace's clock), showing `shown`. */
+export interface ExeRead {
+  pid: number;
+  t: number;
+  readAt: number;
+  shown: string;
+}
+
+/**
+ * Whether an event seen after the read means the read may show another program than
+ * the one that exec ran: the pid exec'd again before the read finished (or just after,
+ * a program the read could have shown), or it exited before (its pid may be another
+ * process's by then).
+ */
+export function contradictsExeRead(e: TraceEvent, read: ExeRead): boolean {
+  if (e.kind === 'lost' || e.t <= read.t) return false;
+  if (e.kind === 'exit') return e.pid === read.pid && e.t <= read.readAt;
+  if (e.kind !== 'exec' || (e.pid !== read.pid && e.oldPid !== read.pid)) return false;
+  if (e.t <= read.readAt) return true;
+  const otherProgram = e.filename.startsWith('/') && !namesProgramIndirectly(e.filename) && e.filename !== read.shown;
+  return e.t <= read.readAt + EXE_SWITCH_SLACK_MS && !otherProgram;
 }
