@@ -65,6 +65,8 @@ export interface TraceResult {
   executedPaths: string[];
   /** Paths inside the container. */
   mappedObjects: string[];
+  /** The mappedObjects mapped with execute permission. */
+  mappedCode: string[];
   /** Last ~4 KB of stdout+stderr. */
   logTail: string;
   notes: string[];
@@ -155,6 +157,7 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
     /** Forks and cgroup moves from the container's start: which process was its init (trace/container-init.ts). */
     const startEvents: TraceEvent[] = [];
     const mapped = new Set<string>();
+    const mappedCode = new Set<string>();
     /** Execs the kernel returned from without recording them (process-tree.ts), and what /proc said they run. */
     let unrecordedSeen = 0;
     const unrecorded: { pid: number; exe?: string }[] = [];
@@ -216,7 +219,9 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
         tree.pids().map(async (pid) => {
           try {
             // latin1: one char per byte, so a name that is not UTF-8 keeps its bytes (extract/path-bytes.ts).
-            for (const p of mappedPaths(await fs.readFile(`/proc/${pid}/maps`, 'latin1'))) mapped.add(toContainerPath(fromLatin1(p), mergedDir));
+            const maps = await fs.readFile(`/proc/${pid}/maps`, 'latin1');
+            for (const p of mappedPaths(maps)) mapped.add(toContainerPath(fromLatin1(p), mergedDir));
+            for (const p of mappedPaths(maps, true)) mappedCode.add(toContainerPath(fromLatin1(p), mergedDir));
           } catch {
             /* exited between listing and reading */
           }
@@ -381,6 +386,7 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
       execs,
       executedPaths,
       mappedObjects: [...mapped].sort(),
+      mappedCode: [...mappedCode].sort(),
       logTail: tail.text(),
       notes,
     };

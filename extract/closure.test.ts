@@ -167,6 +167,12 @@ describe('computeClosure: programs that ran but are not files of the image', () 
     expect(r.unreadable.map((u) => u.path)).toEqual(['/tmp/interp']);
   });
 
+  it('code mapped from a file that is not in the image (a library written at run time and dlopen\'d) is unreadable; data is not', async () => {
+    const r = await computeClosure(debianLike(), { executed: ['/usr/bin/true'], mapped: ['/tmp/plugin.so', '/data/db.bin'], mappedCode: ['/tmp/plugin.so'], all: false });
+    expect(r.unreadable.map((u) => u.path)).toEqual(['/tmp/plugin.so']);
+    expect(r.notScanned.map((u) => u.path)).toEqual(expect.arrayContaining(['/tmp/plugin.so', '/data/db.bin']));
+  });
+
   it('a directory executed is not a program either', async () => {
     const r = await computeClosure(debianLike().entry('/opt/d', 'dir'), { executed: ['/opt/d'], mapped: [], all: false });
     expect(r.unreadable.map((u) => u.path)).toEqual(['/opt/d']);

@@ -30,6 +30,8 @@ export interface ClosureFile {
 export interface ClosureRequest {
   executed: string[];
   mapped: string[];
+  /** The mapped paths that were mapped executable: code, so one that is not in the image cannot be had. */
+  mappedCode?: string[];
   all: boolean;
   /** KEY=VALUE, image Config.Env then the run's -e (later wins): PATH and LD_LIBRARY_PATH matter. */
   env?: string[];
@@ -300,17 +302,21 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     }
   }
 
+  const code = new Set((req.mappedCode ?? []).map(normalizeImagePath));
   for (const raw of [...preloads, ...req.mapped]) {
     await checkpoint();
     const path = normalizeImagePath(raw);
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
+    // Data files (a database on a volume) may well be outside the image; code mapped from
+    // there (a library written at run time and dlopen'd) is code that cannot be analysed.
+    const gap = code.has(path) ? cannotRead : skip;
     if (resolved === undefined || !entry) {
-      skip(path, 'mapped at run time but not in the image (created at run time, or on a volume)');
+      gap(path, 'mapped at run time but not in the image (created at run time, or on a volume)');
       continue;
     }
     if (entry.type !== 'file') {
-      skip(path, `mapped at run time but not a regular file in the image (${entry.type})`);
+      gap(path, `mapped at run time but not a regular file in the image (${entry.type})`);
       continue;
     }
     add({ path, resolvedPath: resolved, role: 'mapped' });

@@ -14,6 +14,8 @@ export interface ExtractOptions {
   imageId: string;
   executed: string[];
   mapped: string[];
+  /** The mapped paths that were mapped executable (closure.ts). */
+  mappedCode?: string[];
   all: boolean;
   /** The run's -e values; the image's own Config.Env is read here and comes first. */
   env?: string[];
@@ -100,7 +102,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
     progress(got.shared ? `index shared with an image of the same layers; following dependencies` : `indexed in ${Math.round(indexed.indexMillis)} ms; following dependencies`);
     const closure = await computeClosure(
       fs,
-      { executed: opts.executed, mapped: opts.mapped, all: opts.all, env: extractionEnv(layers, opts.env) },
+      { executed: opts.executed, mapped: opts.mapped, ...(opts.mappedCode ? { mappedCode: opts.mappedCode } : {}), all: opts.all, env: extractionEnv(layers, opts.env) },
       // A copy: the closure adds what it reads, and the shared map must not change under other images.
       { infoCache: new Map(indexed.infos), ...(indexed.libraryNames ? { libraryNames: indexed.libraryNames } : {}), ...(indexed.execPaths ? { execPaths: indexed.execPaths } : {}), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
     );

@@ -14,7 +14,7 @@ import type { Services } from './services';
 
 const SCHEMA = 'confine/extract/v3';
 /** The stage's and its memo's: a change to what extraction outputs must miss both. */
-const VERSION = 10; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image; 6: programs named by a constant absolute path (role 'exec-candidate'); 7: every name of a candidate (activatedBy), dlopen and exec candidates alternate; 8: an env script whose program is in PATH no longer reports it missing; 9: LD_AUDIT objects are extracted like LD_PRELOAD ones; 10: a program that ran but is not in the image fails it
+const VERSION = 10; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image; 6: programs named by a constant absolute path (role 'exec-candidate'); 7: every name of a candidate (activatedBy), dlopen and exec candidates alternate; 8: an env script whose program is in PATH no longer reports it missing; 9: LD_AUDIT objects are extracted like LD_PRELOAD ones; 10: a program that ran, or code mapped, that is not in the image fails it
 
 /**
  * Takes the executed programs, their interpreters, their DT_NEEDED closure and the
@@ -45,6 +45,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
       const docker = await services.docker();
       const layers = await inspectLayers(docker, trace.imageId);
       const executed = programsOfTheImage(trace.executedPaths, spec.init === true);
+      const mappedCode = programsOfTheImage(trace.mappedCode ?? [], spec.init === true);
       const compute = async (): Promise<ExtractArtifact> => {
         const r = await extractBinaries(docker, {
           imageId: trace.imageId,
@@ -52,6 +53,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
           indexes: services.indexes,
           executed,
           mapped: trace.mappedObjects,
+          mappedCode,
           all: config.allBinaries,
           env: spec.env,
           outDir: config.outDir,
@@ -75,6 +77,7 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
             layers: layers.layerChain,
             executed: sha256Hex(canonicalJson(executed)),
             mapped: sha256Hex(canonicalJson(trace.mappedObjects)),
+            mappedCode: sha256Hex(canonicalJson(mappedCode)),
             env: sha256Hex(canonicalJson(extractionEnv(layers, spec.env))),
           },
         },
@@ -97,9 +100,10 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
 }
 
 /**
- * The executed programs the image supplies. With --init the engine bind-mounts its own
- * docker-init over /sbin/docker-init: not a file of the image, so not taken from it (the
- * trace notes it); every other program that ran and is not in the image fails it.
+ * The executed programs (or mapped code) the image supplies. With --init the engine
+ * bind-mounts its own docker-init over /sbin/docker-init: not a file of the image, so not
+ * taken from it (the trace notes it); every other program that ran and is not in the
+ * image fails it.
  */
 function programsOfTheImage(executed: string[], init: boolean): string[] {
   return init ? executed.filter((p) => p !== '/sbin/docker-init') : executed;

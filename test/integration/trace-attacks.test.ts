@@ -156,10 +156,22 @@ unsigned int la_version(unsigned int v) {
   __asm__ volatile("syscall" : "=a"(r) : "a"((long)SYS_mincore), "D"(0x10000L), "S"(4096L), "d"(&vec) : "rcx", "r11", "memory");
   return v;
 }`;
+  /** Writes a library to /tmp at run time (a copy of one in the image), dlopens it and stays a moment. */
+  const DLWRITE = `#include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
+int main(void) {
+  int s = open("/opt/audit.so", O_RDONLY), d = open("/tmp/written.so", O_WRONLY | O_CREAT, 0755); char b[65536]; ssize_t n;
+  while ((n = read(s, b, sizeof b)) > 0) write(d, b, n);
+  close(d);
+  if (!dlopen("/tmp/written.so", RTLD_NOW)) return 1;
+  sleep(2);
+  return 0;
+}`;
   let built: Built | undefined;
   afterAll(() => built?.cleanup());
 
-  it('a program written at run time fails its image by name; an LD_AUDIT object given with -e is analysed', async () => {
+  it('a program written at run time, or a library written and dlopened, fails its image by name; an LD_AUDIT object given with -e is analysed', async () => {
     const { confine, readSummary, tempWorkdir } = await import('./cli-harness');
     const path = await import('node:path');
     const dir = tempDir();
@@ -175,16 +187,18 @@ unsigned int la_version(unsigned int v) {
       file('bin/fdexec', readFileSync(compile(dir, 'fdexec', FDEXEC))),
       file('bin/quick', readFileSync(compile(dir, 'quick', QUICK))),
       file('bin/dyn', readFileSync(dyn)),
+      file('bin/dlwrite', readFileSync(compile(dir, 'dlwrite', DLWRITE, 'gcc', []))),
       file('opt/audit.so', readFileSync(audit)),
       file(interp.slice(1), readFileSync(interp)),
       file(libc.slice(1), readFileSync(libc)),
     ], { cmd: ['/bin/dyn'] });
     const line = (rank: number, name: string, flags: string) => `${rank};${name};${tag};['Test'];0;Unofficial;${flags}`;
-    const work = tempWorkdir([line(1, 'dropped', '--entrypoint /bin/fdexec tmp'), line(2, 'audited', '-e LD_AUDIT=/opt/audit.so')]);
+    const work = tempWorkdir([line(1, 'dropped', '--entrypoint /bin/fdexec tmp'), line(2, 'audited', '-e LD_AUDIT=/opt/audit.so'), line(3, 'dlopened', '--entrypoint /bin/dlwrite')]);
     const r = await confine(['profiles', '-i', 'images.list', '--duration', '3'], work);
     const rows = readSummary(work);
     expect(rows.find((x) => x.image === 'dropped')).toMatchObject({ failed: 1, error: expect.stringMatching(/analysis-failed: .*\/tmp\/dropped \(not in the image/) });
     expect(r.stdout).toMatch(/dropped .*\/tmp\/dropped/);
+    expect(rows.find((x) => x.image === 'dlopened')).toMatchObject({ failed: 1, error: expect.stringMatching(/analysis-failed: .*\/tmp\/written\.so \(mapped at run time but not in the image/) });
     expect(rows.find((x) => x.image === 'audited')).toMatchObject({ failed: 0, skipped: 0 });
     const profile = JSON.parse(readFileSync(path.join(work, 'results', 'audited.seccomp.json'), 'utf8')) as { syscalls: { names: string[]; action: string }[] };
     const allowed = new Set(profile.syscalls.filter((s) => s.action === 'SCMP_ACT_ALLOW').flatMap((s) => s.names));
