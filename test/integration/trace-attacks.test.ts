@@ -42,9 +42,10 @@ int main(int argc, char **argv) {
 /** Lives a moment, so /proc shows what it runs. */
 const QUICK = '#include <unistd.h>\nint main(void) { usleep(1500 * 1000); return 0; }';
 const INSTANT = 'int main(void) { return 0; }';
-const FORKS = `#include <sys/wait.h>
-#include <unistd.h>
-int main(void) { for (int r = 0; r < 300; r++) { for (int i = 0; i < 100; i++) if (fork() == 0) _exit(0); while (wait(0) > 0) {} } return 0; }`;
+/** Threads are created and joined in tens of µs: a fork and an exit event each, far more than a small buffer holds between two reads. */
+const FORKS = `#include <pthread.h>
+static void *nothing(void *a) { return a; }
+int main(void) { for (int i = 0; i < 100000; i++) { pthread_t t; if (pthread_create(&t, 0, nothing, 0) == 0) pthread_join(t, 0); } return 0; }`;
 /** Names itself like runc's child and forks processes that exec /x/instant, all the time. */
 const IMITATOR = `#include <sys/prctl.h>
 #include <sys/wait.h>
@@ -121,7 +122,7 @@ describe('a trace that cannot be complete (issue 23.6)', () => {
 
   it('a trace that lost events is traced again, and fails when the second loses events too', async () => {
     const progress: string[] = [];
-    // A page or two per CPU and bursts of 100 forks and exits between two reads: the kernel must drop some.
+    // A page or two per CPU and thousands of thread forks and exits between two reads: the kernel must drop some.
     await expect(trace(['/bin/forks'], [], 10, { traceBufferKb: 4, onProgress: (m) => progress.push(m) })).rejects.toMatchObject({
       kind: 'trace-failed',
       message: expect.stringMatching(/the kernel dropped \d+ trace events/),
