@@ -6,11 +6,14 @@
  * container is stopped and removed in every case: success, error, early exit, abort.
  */
 import { promises as fs } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { isAlive } from '../trace/tracefs';
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
 import { decodePathBytes, fromLatin1 } from '../extract/path-bytes';
+import { findInitPid } from '../trace/container-init';
 import { ExecTracer } from '../trace/exec-tracer';
+import { EXE_SWITCH_SLACK_MS, contradictsExeRead, isSelfExe, namesProgramIndirectly, programOfExeLink, type ExeRead } from '../trace/fd-exec';
 import { TailBuffer } from '../trace/log-tail';
 import { mappedPaths, resolveExecPath, toContainerPath } from '../trace/maps';
 import { ProcessTree, type TreeExec } from '../trace/process-tree';
@@ -38,6 +41,8 @@ export interface TraceOptions {
   limits?: RunLimits;
   /** Extra labels (tests use them to find their containers). */
   labels?: Record<string, string>;
+  /** The trace's per-CPU buffer in KB (tests shrink it so the kernel drops events). */
+  traceBufferKb?: number;
 }
 
 export interface TraceExec {
@@ -60,6 +65,8 @@ export interface TraceResult {
   executedPaths: string[];
   /** Paths inside the container. */
   mappedObjects: string[];
+  /** The mappedObjects mapped with execute permission. */
+  mappedCode: string[];
   /** Last ~4 KB of stdout+stderr. */
   logTail: string;
   notes: string[];
@@ -71,14 +78,32 @@ const STOP_TIMEOUT_SEC = 2;
 const PROBE_GRACE_MS = 5000;
 const LOG_TAIL_BYTES = 4096;
 
+/**
+ * The kernel dropped trace events (its buffer overflowed between reads, e.g. a host
+ * busy forking): an exec may be among them, so the trace is incomplete, never cached.
+ */
+class LostTraceEvents extends ConfineError {}
+
+/** Traces once more when the first trace lost events; a second loss fails the image. */
 export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
+  try {
+    return await traceOnce(opts);
+  } catch (e) {
+    if (!(e instanceof LostTraceEvents) || opts.signal?.aborted) throw e;
+    opts.onProgress?.(`${e.message}; tracing again`);
+    const r = await traceOnce(opts);
+    return { ...r, notes: [`traced twice: the first trace was incomplete (${e.message})`, ...r.notes] };
+  }
+}
+
+async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
   const { docker, image, spec } = opts;
   const where = { image, stage: 'run-and-trace' };
   const notes: string[] = [];
   const progress = (m: string) => opts.onProgress?.(m);
   if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted before the container started', where);
 
-  const tracer = await ExecTracer.start();
+  const tracer = await ExecTracer.start(opts.traceBufferKb !== undefined ? { bufferKb: opts.traceBufferKb } : {});
   let container: Dockerode.Container | undefined;
   let logStream: NodeJS.ReadableStream | undefined;
   const tail = new TailBuffer(LOG_TAIL_BYTES);
@@ -122,7 +147,17 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     const early: TraceEvent[] = [];
     let tree: ProcessTree | undefined = initPid > 0 ? new ProcessTree(initPid) : undefined;
     const resolved = new Map<TreeExec, string>();
+    /** Execs through a descriptor or /proc whose program is not a file that can be had, and why (trace/fd-exec.ts). */
+    const unobtainable = new Map<TreeExec, string>();
+    /**
+     * Execs resolved through /proc/PID/exe, with the moment it was read: if the pid
+     * exec'd again or exited before that moment, the link may show another program.
+     */
+    const exeReads: (ExeRead & { x: TreeExec })[] = [];
+    /** Forks and cgroup moves from the container's start: which process was its init (trace/container-init.ts). */
+    const startEvents: TraceEvent[] = [];
     const mapped = new Set<string>();
+    const mappedCode = new Set<string>();
     /** Execs the kernel returned from without recording them (process-tree.ts), and what /proc said they run. */
     let unrecordedSeen = 0;
     const unrecorded: { pid: number; exe?: string }[] = [];
@@ -140,19 +175,43 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
 
     const pump = async () => {
       const events = tracer.take();
+      for (const e of events) if ((e.kind === 'fork' || e.kind === 'cgroup-attach') && e.t <= startedMono + 5) startEvents.push(e);
       if (!tree) {
         early.push(...events);
         return;
       }
       for (const e of events) {
+        if (e.kind !== 'lost' && exeReads.length) {
+          for (const r of exeReads) if (contradictsExeRead(e, r)) unobtainable.set(r.x, 'it ran another program or exited about when /proc showed which one it ran');
+          // Events come in time order: a read this much older than this event can no longer be contradicted.
+          while (exeReads.length && exeReads[0].readAt + EXE_SWITCH_SLACK_MS < e.t) exeReads.shift();
+        }
         const before = tree.execs.length;
         tree.feed(e);
         if (tree.execs.length > before) {
           const x = tree.execs[tree.execs.length - 1];
-          if (!x.filename.startsWith('/')) await resolveRelative(x, mergedDir, resolved);
+          if (isSelfExe(x.filename) && x.previous) continue; // the program it ran before: resolved at the end
+          if (namesProgramIndirectly(x.filename)) await resolveThroughExe(x);
+          else if (!x.filename.startsWith('/')) await resolveRelative(x, mergedDir, resolved);
         }
       }
       await checkUnrecorded(tree);
+    };
+    /** An exec through a descriptor or /proc: /proc/PID/exe shows the program while the process runs it. */
+    const resolveThroughExe = async (x: TreeExec) => {
+      let link: string;
+      try {
+        link = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${x.pid}/exe`, { encoding: 'buffer' })), mergedDir);
+      } catch {
+        unobtainable.set(x, 'the process was gone before /proc showed which program it ran');
+        return;
+      }
+      const readAt = monoNowMs();
+      const got = programOfExeLink(link);
+      if ('path' in got) {
+        resolved.set(x, got.path);
+        exeReads.push({ x, pid: x.pid, t: x.t, readAt, shown: got.path });
+      } else unobtainable.set(x, got.unobtainable);
     };
     const sampleMaps = async () => {
       if (!tree) return;
@@ -160,7 +219,9 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
         tree.pids().map(async (pid) => {
           try {
             // latin1: one char per byte, so a name that is not UTF-8 keeps its bytes (extract/path-bytes.ts).
-            for (const p of mappedPaths(await fs.readFile(`/proc/${pid}/maps`, 'latin1'))) mapped.add(toContainerPath(fromLatin1(p), mergedDir));
+            const maps = await fs.readFile(`/proc/${pid}/maps`, 'latin1');
+            for (const p of mappedPaths(maps)) mapped.add(toContainerPath(fromLatin1(p), mergedDir));
+            for (const p of mappedPaths(maps, true)) mappedCode.add(toContainerPath(fromLatin1(p), mergedDir));
           } catch {
             /* exited between listing and reading */
           }
@@ -216,26 +277,48 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
     // A record that does not decode is not skipped: whatever it was, an exec in it would be lost.
     if (tracer.malformed) throw new ConfineError('trace-failed', `the kernel's trace held a record that does not decode (${tracer.malformed}); the trace is not trusted`, where);
 
+    if (tracer.lost > 0) throw new LostTraceEvents('trace-failed', `the kernel dropped ${tracer.lost} trace events (its buffer overflowed: a busy host, or many images traced at once); an exec may be among them, so the trace is incomplete`, where);
+
+    const initFrom = { containerId: container.id, cgroupEvents: tracer.cgroupAttachments, fromMono: startMono, toMono: startedMono };
     if (!tree) {
       early.push(...tracer.take());
-      // Exited before inspect could see its pid: find runc's init among the events of our start window.
-      const found = findInitPid(early, startMono, startedMono, info.Path);
-      if (found.pids.length === 0) {
-        notes.push('the container exited before its init pid was known and no runc init was seen in the start window; no execs recorded');
-      } else {
-        if (found.pids.length > 1) notes.push(`init pid ambiguous (another container started at the same moment): ${found.pids.join(', ')}; execs of all of them are kept`);
-        else notes.push(`init pid ${found.pids[0]} found from the trace (the container exited before inspect saw it)`);
-        initPid = found.pids[0];
+      // Exited before inspect could see its pid: the init is found by the container's cgroup.
+      const found = findInitPid(early, initFrom);
+      if ('error' in found) throw new ConfineError('trace-failed', `the container exited before inspect reported its init pid, and the trace cannot tell which process was its init: ${found.error}; no execs can be attributed to it — rerun`, where);
+      notes.push(`init pid ${found.pid} found from the trace by its ${found.how === 'cgroup' ? 'cgroup' : 'runc parent (the only one in the start window)'} (the container exited before inspect saw it)`);
+      initPid = found.pid;
+      tree = new ProcessTree(initPid);
+      for (const e of early) {
+        const before = tree.execs.length;
+        tree.feed(e);
+        // The processes are gone: a descriptor's program cannot be asked of /proc any more.
+        if (tree.execs.length > before) {
+          const x = tree.execs[tree.execs.length - 1];
+          if (namesProgramIndirectly(x.filename) && !(isSelfExe(x.filename) && x.previous)) unobtainable.set(x, 'the process was gone before /proc showed which program it ran');
+        }
       }
-      const trees = found.pids.map((p) => new ProcessTree(p));
-      for (const t of trees) for (const e of early) t.feed(e);
-      tree = trees[0];
-      for (const t of trees.slice(1)) tree.execs.push(...t.execs);
+    } else {
+      await pump();
+      // The trace's own account of the init must agree with the engine's, or neither is trusted.
+      const found = findInitPid(startEvents, initFrom);
+      if ('pid' in found && found.how === 'cgroup' && found.pid !== initPid) {
+        throw new ConfineError('trace-failed', `the engine reports init pid ${initPid} but the container's cgroup shows ${found.pid}; the trace cannot be attributed — rerun`, where);
+      }
     }
-    await pump();
-    if (tracer.lost > 0) notes.push(`the kernel dropped ${tracer.lost} trace events (buffer overflow): some execs may be missing`);
 
-    const execs: TraceExec[] = (tree?.execs ?? []).map((x) => ({
+    // /proc/self/exe is the program the process ran before: its path, or the reason there is none.
+    for (const x of tree.execs) {
+      if (!isSelfExe(x.filename) || !x.previous) continue;
+      const why = unobtainable.get(x.previous);
+      if (why !== undefined) unobtainable.set(x, why);
+      else resolved.set(x, resolved.get(x.previous) ?? x.previous.filename);
+    }
+    if (unobtainable.size) {
+      // Not a guess: the program's code is not a file confine can read, so no profile can cover it.
+      const list = [...unobtainable].map(([x, why]) => `pid ${x.pid} exec'd ${x.filename}: ${why}`);
+      throw new ConfineError('trace-failed', `the container ran ${list.length} program(s) that are not files of the image: ${list.slice(0, 5).join('; ')}${list.length > 5 ? `; and ${list.length - 5} more` : ''}; their syscalls cannot be known`, where);
+    }
+    const execs: TraceExec[] = tree.execs.map((x) => ({
       pid: x.pid,
       // The init's parent is the host's runc, not a process of the container.
       ...(x.ppid !== undefined && x.pid !== initPid ? { ppid: x.ppid } : {}),
@@ -244,7 +327,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       ...(x.comm && x.comm !== '<...>' ? { comm: x.comm } : {}),
       tMs: Math.round((x.t - startMono) * 1000) / 1000,
     }));
-    if (tree) await checkUnrecorded(tree);
+    await checkUnrecorded(tree);
     const lost = unrecorded.filter((u) => u.exe === undefined);
     if (lost.length) {
       // Not a guess: the program's code is unknown, so no profile can be trusted.
@@ -284,6 +367,13 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
         throw new ConfineError('trace-failed', `the container was stopped from outside while traced (status ${exit.code}: the engine restarted, or someone ran docker stop); the trace is incomplete — rerun`);
       }
     }
+    // An exec that failed (E2BIG on a huge argument, ENOEXEC) leaves runc's init to exit:
+    // a profile then would hold only the runtime's syscalls, and the image's none.
+    if (!executedPaths.some((p) => !(spec.init && p === '/sbin/docker-init'))) {
+      const why = tree.rootExecError !== undefined ? ` (its execve failed: ${errnoName(-tree.rootExecError)})` : '';
+      const out = tail.text().trim();
+      throw new ConfineError('container-start-failed', `the container's command never started${why}; no program of the image ran, so there is nothing to profile${out ? `; its output ends: ${JSON.stringify(out.slice(-300))}` : ''}`, where);
+    }
     if (exit?.early) notes.push(`container exited on its own with status ${exit.code ?? 'unknown'} after ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s or less`);
 
     return {
@@ -296,6 +386,7 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
       execs,
       executedPaths,
       mappedObjects: [...mapped].sort(),
+      mappedCode: [...mappedCode].sort(),
       logTail: tail.text(),
       notes,
     };
@@ -308,6 +399,11 @@ export async function traceContainer(opts: TraceOptions): Promise<TraceResult> {
   }
 }
 
+function errnoName(n: number): string {
+  const name = Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0];
+  return name ? `${name}${name === 'E2BIG' ? ', argument list too long' : ''}` : `errno ${n}`;
+}
+
 /** Relative filenames are relative to the process's cwd; /proc shows it in container terms (see trace/maps.ts). */
 async function resolveRelative(x: TreeExec, mergedDir: string | undefined, into: Map<TreeExec, string>): Promise<void> {
   try {
@@ -316,21 +412,6 @@ async function resolveRelative(x: TreeExec, mergedDir: string | undefined, into:
   } catch {
     /* gone already: recorded as given, with a note */
   }
-}
-
-/**
- * The container's init is forked by runc's `runc:[1:CHILD]` and then execs the
- * entrypoint in place. Used only when the container was gone before inspect.
- */
-export function findInitPid(events: TraceEvent[], fromMono: number, toMono: number, entry?: string): { pids: number[] } {
-  const candidates = events
-    .filter((e): e is Extract<TraceEvent, { kind: 'fork' }> => e.kind === 'fork' && e.parentComm === 'runc:[1:CHILD]')
-    .filter((e) => e.t >= fromMono - 5 && e.t <= toMono + 5)
-    .map((e) => e.child);
-  if (candidates.length <= 1 || !entry) return { pids: candidates };
-  const base = entry.split('/').pop();
-  const byEntry = candidates.filter((pid) => events.some((e) => e.kind === 'exec' && e.pid === pid && e.filename.split('/').pop() === base));
-  return { pids: byEntry.length ? byEntry : candidates };
 }
 
 async function removeContainer(c: Dockerode.Container): Promise<void> {

@@ -43,6 +43,20 @@ describe('computeClosure: preloaded objects', () => {
     ]));
   });
 
+  it('takes LD_AUDIT objects like LD_PRELOAD ones: ld.so loads and calls them in every dynamic program', async () => {
+    const r = await computeClosure(debianLike(), {
+      executed: ['/usr/bin/true'],
+      mapped: [],
+      all: false,
+      env: ['PATH=/usr/bin', `LD_AUDIT=${LIB}/libstdc++.so.6:libnothere.so`],
+    });
+    const byPath = new Map(r.files.map((f) => [f.path, f]));
+    expect(byPath.get(`${LIB}/libstdc++.so.6`)?.role).toBe('mapped');
+    // The auditor's own libraries come with it.
+    expect([...byPath.keys()]).toEqual(expect.arrayContaining([`${LIB}/libm.so.6`, `${LIB}/libgcc_s.so.1`]));
+    expect(r.missing).toEqual(expect.arrayContaining([{ name: 'libnothere.so', neededBy: 'LD_AUDIT' }]));
+  });
+
   it('adds nothing for static programs, and nothing without a preload', async () => {
     const withPreload = debianLike().file('/etc/ld.so.preload', `${LIB}/libstdc++.so.6\n`, 0o644);
     const staticOnly = await computeClosure(withPreload, { executed: ['/usr/sbin/ldconfig'], mapped: [], all: false });
@@ -86,6 +100,9 @@ describe('preload parsing and keys', () => {
   it('LD_PRELOAD is part of what shared extractions are keyed by', () => {
     expect(closureEnv(['LD_PRELOAD=/x.so', 'HOME=/root'])).toContain('LD_PRELOAD=/x.so');
     expect(closureEnv(['HOME=/root']).some((e) => e.startsWith('LD_PRELOAD'))).toBe(false);
+  });
+  it('LD_AUDIT is part of what shared extractions are keyed by', () => {
+    expect(closureEnv(['LD_AUDIT=/a.so', 'HOME=/root'])).toContain('LD_AUDIT=/a.so');
   });
 });
 
@@ -135,5 +152,29 @@ describe('computeClosure: programs run by a constant path', () => {
     expect(traced.files.find((f) => f.resolvedPath === '/usr/bin/dash')?.role).toBe('executed');
     const none = await computeClosure(withShell(), { executed: ['/usr/bin/true'], mapped: [], all: false }, { execPaths: new Map() });
     expect(none.files.map((f) => f.role)).not.toContain('exec-candidate');
+  });
+});
+
+describe('computeClosure: programs that ran but are not files of the image', () => {
+  it('a program written at run time (or on a volume) and executed cannot be analysed: it is unreadable, so the image fails by its name', async () => {
+    const r = await computeClosure(debianLike(), { executed: ['/usr/bin/true', '/tmp/dropped'], mapped: [], all: false });
+    expect(r.unreadable).toEqual([{ path: '/tmp/dropped', reason: expect.stringMatching(/not in the image/) }]);
+  });
+
+  it('so is the interpreter of a script that ran, when the image does not hold it', async () => {
+    const img = debianLike().file('/app/run', '#!/tmp/interp\n', 0o755);
+    const r = await computeClosure(img, { executed: ['/app/run'], mapped: [], all: false });
+    expect(r.unreadable.map((u) => u.path)).toEqual(['/tmp/interp']);
+  });
+
+  it('code mapped from a file that is not in the image (a library written at run time and dlopen\'d) is unreadable; data is not', async () => {
+    const r = await computeClosure(debianLike(), { executed: ['/usr/bin/true'], mapped: ['/tmp/plugin.so', '/data/db.bin'], mappedCode: ['/tmp/plugin.so'], all: false });
+    expect(r.unreadable.map((u) => u.path)).toEqual(['/tmp/plugin.so']);
+    expect(r.notScanned.map((u) => u.path)).toEqual(expect.arrayContaining(['/tmp/plugin.so', '/data/db.bin']));
+  });
+
+  it('a directory executed is not a program either', async () => {
+    const r = await computeClosure(debianLike().entry('/opt/d', 'dir'), { executed: ['/opt/d'], mapped: [], all: false });
+    expect(r.unreadable.map((u) => u.path)).toEqual(['/opt/d']);
   });
 });

@@ -35,6 +35,8 @@ export interface ClosureRequest {
   /** Programs an operator may run with `docker exec` (--exec-too), taken like executed ones (role 'exec-too'). */
   execToo?: string[];
   mapped: string[];
+  /** The mapped paths that were mapped executable: code, so one that is not in the image cannot be had. */
+  mappedCode?: string[];
   all: boolean;
   /** KEY=VALUE, image Config.Env then the run's -e (later wins): PATH and LD_LIBRARY_PATH matter. */
   env?: string[];
@@ -88,16 +90,26 @@ const ET_DYN = 3;
  * LD_LIBRARY_PATH for the loader), later values winning; PATH as Docker gives a
  * container whose image sets none. Images that differ only in other variables, or in
  * an unset versus default PATH, get the same closure: callers key shared work by this.
- * (LD_PRELOAD is read too: it adds objects to every dynamic program.)
+ * (LD_PRELOAD and LD_AUDIT are read too: each adds objects to every dynamic program.)
  */
 export function closureEnv(env: string[] | undefined): string[] {
   const out = [`PATH=${envValue(env, 'PATH') ?? DEFAULT_PATH}`];
   const llp = envValue(env, 'LD_LIBRARY_PATH');
   if (llp !== undefined) out.push(`LD_LIBRARY_PATH=${llp}`);
-  const preload = envValue(env, 'LD_PRELOAD');
-  if (preload !== undefined) out.push(`LD_PRELOAD=${preload}`);
+  for (const key of LOADER_INJECTION_VARS) {
+    const v = envValue(env, key);
+    if (v !== undefined) out.push(`${key}=${v}`);
+  }
   return out;
 }
+
+/**
+ * Variables that make glibc's ld.so load objects into every dynamic program before
+ * it runs: LD_PRELOAD objects interpose symbols, LD_AUDIT objects are auditors whose
+ * la_* callbacks ld.so calls (in a namespace of their own, with their own libraries).
+ * Both run code the program never names, so both are taken like LD_PRELOAD.
+ */
+const LOADER_INJECTION_VARS = ['LD_PRELOAD', 'LD_AUDIT'] as const;
 
 /** The loader splits LD_PRELOAD and /etc/ld.so.preload at blanks and colons. */
 export function preloadNames(text: string | undefined): string[] {
@@ -212,8 +224,13 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     await checkpoint();
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
-    if (resolved === undefined || !entry) return skip(path, 'not in the image (created at run time, or on a volume)');
-    if (entry.type !== 'file') return skip(path, `not a regular file in the image (${entry.type})`);
+    // A program that ran (or the interpreter of a script that ran) but is not a file of the
+    // image was written at run time or comes from a volume: its code cannot be had, so the
+    // image fails by its name rather than get a profile that denies what it does. A
+    // candidate is only a guess at what may run, so one that is absent is only noted.
+    const gap = role === 'executed' || role === 'script-interpreter' ? cannotRead : skip;
+    if (resolved === undefined || !entry) return gap(path, 'not in the image (created at run time, or on a volume): its code cannot be analysed');
+    if (entry.type !== 'file') return gap(path, `not a regular file in the image (${entry.type})`);
     // Neither ELF nor script: nothing to analyse, so nothing to take out of the image.
     if (!entry.script && !entry.elf) return skip(path, 'neither ELF nor a #! script');
     add({ path, resolvedPath: resolved, role, ...(neededBy !== undefined ? { neededBy } : {}) });
@@ -264,9 +281,11 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
   for (const p of req.executed) await execute(normalizeImagePath(p), 'executed', undefined, 0);
   for (const p of req.execToo ?? []) await execute(normalizeImagePath(p), 'exec-too', undefined, 0);
 
-  // ld.so maps LD_PRELOAD and /etc/ld.so.preload objects into every dynamic program,
-  // before its own libraries: their constructors run and their exports interpose any
-  // symbol, so they are taken like objects mapped at run time (every export a root).
+  // ld.so maps LD_PRELOAD, LD_AUDIT and /etc/ld.so.preload objects into every dynamic
+  // program, before its own libraries: their constructors run, their exports interpose
+  // any symbol or are called back by ld.so (la_*), so they are taken like objects mapped
+  // at run time (every export a root). (LD_AUDIT is split at ':' by glibc; splitting at
+  // blanks too only adds names, and musl ignores it: more files, never fewer.)
   // A process that lives shorter than the trace's maps sampling would miss them.
   // Searched as each loader flavour among the programs would (glibc and musl differ).
   const preloads = new Set<string>();
@@ -277,9 +296,9 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     if (!byFlavour.has(cfg)) byFlavour.set(cfg, e);
   }
   for (const [source, names] of [
-    ['LD_PRELOAD', preloadNames(envValue(req.env, 'LD_PRELOAD'))],
-    ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))],
-  ] as const) {
+    ...LOADER_INJECTION_VARS.map((key) => [key, preloadNames(envValue(req.env, key))] as const),
+    ['/etc/ld.so.preload', preloadNames(texts.get('/etc/ld.so.preload'))] as const,
+  ]) {
     for (const name of names) {
       let found = false;
       for (const [cfg, exe] of byFlavour) {
@@ -293,17 +312,21 @@ export async function computeClosure(fs: ImageReader, req: ClosureRequest, opts:
     }
   }
 
+  const code = new Set((req.mappedCode ?? []).map(normalizeImagePath));
   for (const raw of [...preloads, ...req.mapped]) {
     await checkpoint();
     const path = normalizeImagePath(raw);
     const resolved = fs.resolve(path);
     const entry = resolved !== undefined ? fs.stat(resolved) : undefined;
+    // Data files (a database on a volume) may well be outside the image; code mapped from
+    // there (a library written at run time and dlopen'd) is code that cannot be analysed.
+    const gap = code.has(path) ? cannotRead : skip;
     if (resolved === undefined || !entry) {
-      skip(path, 'mapped at run time but not in the image (created at run time, or on a volume)');
+      gap(path, 'mapped at run time but not in the image (created at run time, or on a volume)');
       continue;
     }
     if (entry.type !== 'file') {
-      skip(path, `mapped at run time but not a regular file in the image (${entry.type})`);
+      gap(path, `mapped at run time but not a regular file in the image (${entry.type})`);
       continue;
     }
     add({ path, resolvedPath: resolved, role: 'mapped' });

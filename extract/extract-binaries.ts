@@ -18,6 +18,8 @@ export interface ExtractOptions {
   /** --exec-too as asked (`shell`, names, paths): found in the image here, then taken like executed programs. */
   execToo?: string[];
   mapped: string[];
+  /** The mapped paths that were mapped executable (closure.ts). */
+  mappedCode?: string[];
   all: boolean;
   /** The run's -e values; the image's own Config.Env is read here and comes first. */
   env?: string[];
@@ -109,7 +111,7 @@ export async function extractBinaries(docker: Dockerode, opts: ExtractOptions): 
     progress(got.shared ? `index shared with an image of the same layers; following dependencies` : `indexed in ${Math.round(indexed.indexMillis)} ms; following dependencies`);
     const closure = await computeClosure(
       fs,
-      { executed: opts.executed, ...(execToo ? { execToo: execToo.programs.map((p) => p.path) } : {}), mapped: opts.mapped, all: opts.all, env },
+      { executed: opts.executed, ...(execToo ? { execToo: execToo.programs.map((p) => p.path) } : {}), mapped: opts.mapped, ...(opts.mappedCode ? { mappedCode: opts.mappedCode } : {}), all: opts.all, env },
       // A copy: the closure adds what it reads, and the shared map must not change under other images.
       { infoCache: new Map(indexed.infos), ...(indexed.libraryNames ? { libraryNames: indexed.libraryNames } : {}), ...(indexed.execPaths ? { execPaths: indexed.execPaths } : {}), maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
     );

@@ -791,6 +791,10 @@ export interface TraceArtifact {
    * Files the container's processes mapped at run time (dlopen'd libraries), inside the container root.
    */
   mappedObjects: string[];
+  /**
+   * The mappedObjects mapped with execute permission (code): one that is not a file of the image (written at run time, on a volume) fails the image at extract-binaries.
+   */
+  mappedCode?: string[];
   logTail: string;
   notes: string[];
   /**

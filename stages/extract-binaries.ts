@@ -15,7 +15,7 @@ import type { Services } from './services';
 
 const SCHEMA = 'confine/extract/v3';
 /** The stage's and its memo's: a change to what extraction outputs must miss both. */
-const VERSION = 9; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image; 6: programs named by a constant absolute path (role 'exec-candidate'); 7: every name of a candidate (activatedBy), dlopen and exec candidates alternate; 8: an env script whose program is in PATH no longer reports it missing; 9: an ELF file whose first tar chunk was under 20 bytes is read whole (it lost that chunk)
+const VERSION = 11; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image; 6: programs named by a constant absolute path (role 'exec-candidate'); 7: every name of a candidate (activatedBy), dlopen and exec candidates alternate; 8: an env script whose program is in PATH no longer reports it missing; 9: an ELF file whose first tar chunk was under 20 bytes is read whole (it lost that chunk); 10: LD_AUDIT objects are extracted like LD_PRELOAD ones; 11: a program that ran, or code mapped, that is not in the image fails it
 
 /**
  * Takes the executed programs, their interpreters, their DT_NEEDED closure and the
@@ -54,14 +54,17 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
       const execToo = execTooFor(config, image);
       const docker = await services.docker();
       const layers = await inspectLayers(docker, trace.imageId);
+      const executed = programsOfTheImage(trace.executedPaths, spec.init === true);
+      const mappedCode = programsOfTheImage(trace.mappedCode ?? [], spec.init === true);
       const compute = async (): Promise<ExtractArtifact> => {
         const r = await extractBinaries(docker, {
           imageId: trace.imageId,
           layers,
           indexes: services.indexes,
-          executed: trace.executedPaths,
+          executed,
           ...(execToo.length ? { execToo } : {}),
           mapped: trace.mappedObjects,
+          mappedCode,
           all: config.allBinaries,
           env: spec.env,
           outDir: config.outDir,
@@ -89,8 +92,9 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
           config: { outDir: config.outDir, allBinaries: config.allBinaries },
           inputs: {
             layers: layers.layerChain,
-            executed: sha256Hex(canonicalJson(trace.executedPaths)),
+            executed: sha256Hex(canonicalJson(executed)),
             mapped: sha256Hex(canonicalJson(trace.mappedObjects)),
+            mappedCode: sha256Hex(canonicalJson(mappedCode)),
             env: sha256Hex(canonicalJson(extractionEnv(layers, spec.env))),
             ...(execToo.length ? { execToo: sha256Hex(canonicalJson(execToo)) } : {}),
           },
@@ -122,6 +126,16 @@ export function extractBinariesStage(services: Services): Stage<{ 'run-and-trace
 export function execTooFor(config: Pick<RunConfig, 'execToo'>, image: ImageEntry): string[] {
   const spec = parseRunOptions(image.extraOptions, { file: image.file, line: image.line, image: image.name });
   return spec.execToo ?? config.execToo ?? [];
+}
+
+/**
+ * The executed programs (or mapped code) the image supplies. With --init the engine
+ * bind-mounts its own docker-init over /sbin/docker-init: not a file of the image, so not
+ * taken from it (the trace notes it); every other program that ran and is not in the
+ * image fails it.
+ */
+function programsOfTheImage(executed: string[], init: boolean): string[] {
+  return init ? executed.filter((p) => p !== '/sbin/docker-init') : executed;
 }
 
 async function allStored(out: ExtractArtifact, outDir: string): Promise<boolean> {

@@ -24,7 +24,9 @@ export function runAndTraceStage(services: Services): Stage<{}, TraceArtifact, R
     name: 'run-and-trace',
     // 2: binary trace records (names can no longer hide or forge execs), unrecorded execs detected
     // 3: probeWindow recorded; a trace whose probe never passed is not reused
-    version: 3,
+    // 4: execs through a descriptor resolved to their file (or the trace fails), init found by cgroup,
+    //    a command that never started and a trace that lost events fail instead of a note
+    version: 4,
     schema: 'confine/trace/v1',
     scope: 'image',
     needs: [],

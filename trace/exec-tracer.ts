@@ -21,6 +21,12 @@ export const SCHED_EVENTS = ['sched/sched_process_exec', 'sched/sched_process_fo
  * its syscall still returns, so a hidden exec is at least known (process-tree.ts).
  */
 export const EXEC_RETURN_EVENTS = ['syscalls/sys_exit_execve', 'syscalls/sys_exit_execveat'];
+/**
+ * Enabled too when the kernel has it: which processes runc moves into a container's
+ * cgroup, so a container's init is known by its cgroup (a host-only act), never by a
+ * process name another container can take (docker/container-runner.ts findInitPid).
+ */
+export const CGROUP_ATTACH_EVENT = 'cgroup/cgroup_attach_task';
 
 const POLL_MS = 50;
 /** Events stamped this close to a drain's start may still be committing on another CPU. */
@@ -78,6 +84,10 @@ export class ExecTracer {
   pagesRead = 0;
   /** Why a record did not decode, if one did not: the trace is then not to be trusted. */
   malformed?: string;
+  /** Whether cgroup attachments are recorded ('cgroup-attach' events). */
+  get cgroupAttachments(): boolean {
+    return [...this.formats.values()].some((f) => f.name === 'cgroup_attach_task');
+  }
 
   private constructor(
     readonly dir: string,
@@ -86,10 +96,11 @@ export class ExecTracer {
     private readonly pageSize: number,
   ) {}
 
-  static async start(): Promise<ExecTracer> {
+  /** `bufferKb`: per-CPU ring buffer (default 4 MB); tests shrink it to make the kernel drop events. */
+  static async start(opts: { bufferKb?: number } = {}): Promise<ExecTracer> {
     const root = tracefsRoot();
-    const events = [...SCHED_EVENTS, ...EXEC_RETURN_EVENTS.filter((e) => existsSync(path.join(root, 'events', e)))];
-    const dir = await createInstance({ events, clock: 'mono' });
+    const events = [...SCHED_EVENTS, ...[...EXEC_RETURN_EVENTS, CGROUP_ATTACH_EVENT].filter((e) => existsSync(path.join(root, 'events', e)))];
+    const dir = await createInstance({ events, clock: 'mono', ...(opts.bufferKb !== undefined ? { bufferKb: opts.bufferKb } : {}) });
     const cpus: { cpu: number; fd: fs.FileHandle }[] = [];
     const closeAll = () => {
       for (const c of cpus) {

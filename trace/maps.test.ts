@@ -26,6 +26,9 @@ describe('mappedPaths', () => {
     ]);
     expect(mappedPaths('')).toEqual([]);
   });
+  it('lists only files mapped executable (code) when asked', () => {
+    expect(mappedPaths(MAPS, true)).toEqual(['/usr/sbin/nginx']);
+  });
 });
 
 describe('toContainerPath', () => {

@@ -9,14 +9,18 @@
  */
 const PSEUDO = /^(\/dev\/|\/memfd:|\/SYSV|\/anon_hugepage|\/\[)/;
 
-/** The distinct regular-file paths in a maps text (pseudo files, memfds and deleted files left out). */
-export function mappedPaths(maps: string): string[] {
+/**
+ * The distinct regular-file paths in a maps text (pseudo files, memfds and deleted files
+ * left out); `executableOnly`: only files mapped with execute permission (code).
+ */
+export function mappedPaths(maps: string, executableOnly = false): string[] {
   const out = new Set<string>();
   for (const line of maps.split('\n')) {
     // addr perms offset dev inode path — path starts after the 5th field and may contain spaces.
-    const m = /^\S+\s+\S+\s+\S+\s+\S+\s+(\d+)\s+(\/.*)$/.exec(line);
-    if (!m || m[1] === '0') continue;
-    const p = m[2];
+    const m = /^\S+\s+(\S+)\s+\S+\s+\S+\s+(\d+)\s+(\/.*)$/.exec(line);
+    if (!m || m[2] === '0') continue;
+    if (executableOnly && !m[1].includes('x')) continue;
+    const p = m[3];
     if (p.endsWith(' (deleted)') || PSEUDO.test(p)) continue;
     out.add(p);
     // The kernel writes a newline in a mapped file's name as \012 (and leaves a real

@@ -59,6 +59,15 @@ describe('ProcessTree', () => {
     expect(tree.has(110)).toBe(true);
   });
 
+  it('knows the program each exec replaced (what /proc/self/exe names): its own earlier exec, or its parent\'s through fork', () => {
+    const tree = run(100, [fork(60, 100), exec(100, '/entry'), fork(100, 101), exec(101, '/proc/self/exe'), exec(101, '/bin/next'), fork(100, 102), fork(102, 103), exec(103, '/proc/self/exe')]);
+    const [entry, self1, next, self2] = tree.execs;
+    expect(entry.previous).toBeUndefined();
+    expect(self1.previous).toBe(entry);
+    expect(next.previous).toBe(self1);
+    expect(self2.previous).toBe(entry);
+  });
+
   it('keeps the root after its exit so late events still attach', () => {
     const tree = run(100, [exit(100), exec(100, '/late')]);
     expect(tree.execs.map((x) => x.filename)).toEqual(['/late']);
@@ -80,5 +89,10 @@ describe('ProcessTree: execs the kernel did not record', () => {
     ]);
     expect(tree.execs.map((x) => x.filename)).toEqual(['/entry']);
     expect(tree.unrecordedExecs.map((u) => u.pid)).toEqual([101]);
+  });
+  it("remembers the root's failed exec: why a command never started", () => {
+    const tree = run(100, [fork(60, 100, 'runc:[1:CHILD]'), ret(100, -7), fork(7, 8), ret(8, -2)]);
+    expect(tree.execs).toEqual([]);
+    expect(tree.rootExecError).toBe(-7);
   });
 });

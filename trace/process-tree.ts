@@ -7,6 +7,12 @@ export interface TreeExec {
   filename: string;
   comm: string;
   t: number;
+  /**
+   * The exec that loaded the program this pid ran until now (its own earlier exec, or
+   * its parent's program inherited through fork); absent for the init, which was runc.
+   * `/proc/self/exe` names that program, whatever the pid does with its file later.
+   */
+  previous?: TreeExec;
 }
 
 /**
@@ -27,6 +33,10 @@ export class ProcessTree {
   readonly unrecordedExecs: { pid: number; t: number }[] = [];
   /** Pids whose exec record was seen and whose execve has not returned yet. */
   private readonly recorded = new Set<number>();
+  /** The exec that loaded each live tid's program (see TreeExec.previous). */
+  private readonly program = new Map<number, TreeExec>();
+  /** The root's last failed exec (a negative errno): why a command that never started did not. */
+  rootExecError?: number;
 
   constructor(readonly root: number) {
     this.members.set(root, undefined);
@@ -50,29 +60,46 @@ export class ProcessTree {
           this.execs.length = 0;
           this.unrecordedExecs.length = 0;
           this.recorded.clear();
+          this.program.clear();
+          this.rootExecError = undefined;
         } else if (this.members.has(e.parent)) {
           this.members.set(e.child, e.parent);
+          const p = this.program.get(e.parent);
+          if (p) this.program.set(e.child, p);
+          else this.program.delete(e.child);
         } else {
           this.members.delete(e.child);
+          this.program.delete(e.child);
         }
         return undefined;
       case 'exec': {
         if (!this.members.has(e.pid) && !this.members.has(e.oldPid)) return undefined;
         const ppid = this.members.get(e.pid) ?? this.members.get(e.oldPid);
-        if (e.oldPid !== e.pid) this.members.delete(e.oldPid);
+        // The thread that called exec carries the program it ran (a non-leader's is its group's).
+        const previous = this.program.get(e.oldPid) ?? this.program.get(e.pid);
+        if (e.oldPid !== e.pid) {
+          this.members.delete(e.oldPid);
+          this.program.delete(e.oldPid);
+        }
         this.members.set(e.pid, ppid);
-        this.execs.push({ pid: e.pid, ppid, filename: e.filename, comm: e.comm, t: e.t });
+        const x: TreeExec = { pid: e.pid, ppid, filename: e.filename, comm: e.comm, t: e.t, ...(previous ? { previous } : {}) };
+        this.execs.push(x);
+        this.program.set(e.pid, x);
         this.recorded.add(e.pid);
         return e;
       }
       case 'exec-return':
         if (!this.members.has(e.pid)) return undefined;
         if (e.ret === 0 && !this.recorded.has(e.pid)) this.unrecordedExecs.push({ pid: e.pid, t: e.t });
+        if (e.ret < 0 && e.pid === this.root) this.rootExecError = e.ret;
         this.recorded.delete(e.pid);
         return undefined;
       case 'exit':
         // The init's exit ends the container; keep it so late events still attach.
-        if (e.pid !== this.root) this.members.delete(e.pid);
+        if (e.pid !== this.root) {
+          this.members.delete(e.pid);
+          this.program.delete(e.pid);
+        }
         return undefined;
       default:
         return undefined;

@@ -48,7 +48,24 @@ format:
 	field:int __syscall_nr;	offset:8;	size:4;	signed:1;
 	field:long ret;	offset:16;	size:8;	signed:1;
 `;
-const formats = new Map<number, EventFormat>([EXEC_FORMAT, FORK_FORMAT, EXIT_FORMAT, EXEC_RET_FORMAT].map((t) => parseFormat(t)).map((f) => [f.id, f]));
+const CGROUP_ATTACH_FORMAT = `name: cgroup_attach_task
+ID: 538
+format:
+	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
+	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
+	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
+	field:int common_pid;	offset:4;	size:4;	signed:1;
+
+	field:int dst_root;	offset:8;	size:4;	signed:1;
+	field:int dst_level;	offset:12;	size:4;	signed:1;
+	field:u64 dst_id;	offset:16;	size:8;	signed:0;
+	field:int pid;	offset:24;	size:4;	signed:1;
+	field:__data_loc char[] dst_path;	offset:28;	size:4;	signed:0;
+	field:__data_loc char[] comm;	offset:32;	size:4;	signed:0;
+
+print fmt: "dst_root=%d dst_id=%llu dst_level=%d dst_path=%s pid=%d comm=%s", REC->dst_root, REC->dst_id, REC->dst_level, __get_str(dst_path), REC->pid, __get_str(comm)
+`;
+const formats = new Map<number, EventFormat>([EXEC_FORMAT, FORK_FORMAT, EXIT_FORMAT, EXEC_RET_FORMAT, CGROUP_ATTACH_FORMAT].map((t) => parseFormat(t)).map((f) => [f.id, f]));
 
 function execRecord(filename: Buffer, pid: number): Buffer {
   const body = Buffer.alloc(20 + filename.length + 1);
@@ -145,4 +162,24 @@ test('decodes an execve return with its pid and result', () => {
   body.writeBigInt64LE(-2n, 16);
   const r = parsePage(page([{ data: body, delta: 3 }]), formats);
   expect(r.events).toEqual([expect.objectContaining({ kind: 'exec-return', pid: 77, ret: -2 })]);
+});
+
+describe('cgroup attachments', () => {
+  it('decodes cgroup_attach_task: the pid and the cgroup path it was moved into', () => {
+    const path = Buffer.from('/docker/' + 'ab'.repeat(32) + '\0');
+    const comm = Buffer.from('runc:[0:PARENT]\0');
+    const body = Buffer.alloc(36 + path.length + comm.length);
+    body.writeUInt16LE(538, 0);
+    body.writeInt32LE(77, 4);
+    body.writeInt32LE(3, 8);
+    body.writeInt32LE(2, 12);
+    body.writeInt32LE(4321, 24);
+    body.writeUInt32LE((path.length << 16) | 36, 28);
+    body.writeUInt32LE((comm.length << 16) | (36 + path.length), 32);
+    path.copy(body, 36);
+    comm.copy(body, 36 + path.length);
+    const r = parsePage(page([{ data: body, delta: 3 }]), formats);
+    expect(r.malformed).toBeUndefined();
+    expect(r.events).toEqual([{ kind: 'cgroup-attach', t: expect.any(Number), pid: 4321, path: '/docker/' + 'ab'.repeat(32) }]);
+  });
 });

@@ -44,7 +44,7 @@ export function parseFormat(text: string): EventFormat {
 }
 
 export interface PageResult {
-  events: (TraceEvent & { kind: 'fork' | 'exec' | 'exit' | 'exec-return' })[];
+  events: (TraceEvent & { kind: 'fork' | 'exec' | 'exit' | 'exec-return' | 'cgroup-attach' })[];
   /** Events the kernel dropped before this page (overwritten while nobody read). */
   lost: number;
   /** Set when a record does not decode: the trace cannot be trusted from here on. */
@@ -171,6 +171,13 @@ function decodeRecord(data: Buffer, formats: Map<number, EventFormat>, t: number
     const pid = data.length >= 8 ? data.readInt32LE(4) : undefined;
     if (!d || d.size !== 8 || d.offset + 8 > data.length || pid === undefined) return `${f.name}: field ret missing or out of the record`;
     return { kind: 'exec-return', t, pid, ret: Number(data.readBigInt64LE(d.offset)) };
+  }
+  if (f.name === 'cgroup_attach_task') {
+    const path = str('dst_path');
+    const pid = int('pid');
+    const b = bad(path, pid);
+    if (b !== undefined) return `${f.name}: undecodable record (${b === '\0bad' ? 'dst_path out of the record' : b})`;
+    return { kind: 'cgroup-attach', t, pid: pid as number, path };
   }
   if (f.name === 'sched_process_exit') {
     const comm = str('comm');

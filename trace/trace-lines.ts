@@ -22,6 +22,13 @@ export type TraceEvent =
    * long for a ring-buffer record, ~4 KB).
    */
   | { kind: 'exec-return'; t: number; pid: number; ret: number }
+  /**
+   * A thread group moved into a cgroup (binary trace only; cgroup_attach_task, one per
+   * hierarchy on cgroup v1). `path` is the cgroup's path from its hierarchy's root, as
+   * the kernel knows it whatever namespace the writer is in: runc moves a container's
+   * first process into the container's cgroup, which only the host can do.
+   */
+  | { kind: 'cgroup-attach'; t: number; pid: number; path: string }
   | { kind: 'lost'; cpu: number; count: number };
 
 export type ExecEvent = Extract<TraceEvent, { kind: 'exec' }>;
