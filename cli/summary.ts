@@ -14,6 +14,14 @@ export interface SummaryRow {
   unresolvedSites?: UnresolvedSite[];
   /** Why the profile is the base profile whole (--strict), when it is. */
   profileFallback?: string;
+  /** Whether the profile admits each compat syscall ABI (i386, x32), and why. */
+  abis?: AbiFigure[];
+}
+
+interface AbiFigure {
+  abi: string;
+  kept: boolean;
+  reason: string;
 }
 
 interface ResolveFigures {
@@ -33,6 +41,7 @@ export function summarise(result: RunResult): SummaryRow[] {
       ...(firstError ? { error: firstError.describe() } : {}),
       ...(resolve?.unresolved ? { unresolvedSites: resolve.unresolved } : {}),
       ...(profile?.fallback ? { profileFallback: profile.fallback.reason } : {}),
+      ...(profile?.abis ? { abis: profile.abis } : {}),
     };
   };
   const rows = result.units.map((u) => row(u));
@@ -57,6 +66,7 @@ interface ProfileFigures {
   dockerDefaultAllowedCount: number;
   unresolvedSites?: number;
   fallback?: { reason: string };
+  abis?: AbiFigure[];
 }
 
 interface VerifyFigures {
@@ -82,16 +92,40 @@ export function formatProfileTable(result: RunResult): string | undefined {
       u.unit, String(p.allowedCount), String(p.blockedCount), String(p.dockerDefaultAllowedCount),
       String(p.unresolvedSites ?? '-'), p.fallback ? 'base (--strict)' : 'narrowed',
       v ? String(v.falseNegatives.length) : '-', v ? (v.probeOk === undefined ? 'none' : v.probeOk ? 'pass' : 'FAIL') : '-',
+      compatAbis(p),
     ]);
   }
   if (!rows.length) return undefined;
-  const head = ['image', 'allowed', 'blocked', "docker default allows", 'unresolved sites', 'profile', 'false negatives', 'probe'];
+  const head = ['image', 'allowed', 'blocked', "docker default allows", 'unresolved sites', 'profile', 'false negatives', 'probe', 'compat ABIs'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   const sorted = [...allowed].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt), '', `median allowed: ${median} syscalls over ${rows.length} image(s); Docker's default allows ${dockerDefault}`].join('\n');
+}
+
+/** The compat ABIs a profile admits: `none`, `i386`, `i386 x32`; `base` when not narrowed. */
+function compatAbis(p: ProfileFigures): string {
+  if (!p.abis) return 'base';
+  const kept = p.abis.filter((a) => a.kept).map((a) => a.abi);
+  return kept.length ? kept.join(' ') : 'none';
+}
+
+/**
+ * Per image, which compat syscall ABIs (i386, x32) its profile admits: refused unless
+ * reached code uses one, and then the reason, so every kept ABI can be checked.
+ */
+export function formatAbis(rows: SummaryRow[]): string | undefined {
+  const withAbis = rows.filter((r) => r.abis?.length);
+  if (!withAbis.length) return undefined;
+  const allRefused = withAbis.filter((r) => r.abis!.every((a) => !a.kept)).map((r) => r.image);
+  const out = [`compat syscall ABIs (each a second way into the kernel; kept only when reached code uses it):`];
+  if (allRefused.length) out.push(`  i386 and x32 refused, no reached site uses them: ${allRefused.join(', ')}`);
+  for (const r of withAbis.filter((x) => !allRefused.includes(x.image))) {
+    for (const a of r.abis!) out.push(`  ${r.image}: ${a.abi} ${a.kept ? 'kept' : 'refused'}: ${a.reason}`);
+  }
+  return out.join('\n');
 }
 
 /**

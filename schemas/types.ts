@@ -452,6 +452,14 @@ export interface ProfileArtifact {
      */
     unconditional?: string;
   }[];
+  /**
+   * For each compat syscall ABI of an x86-64 host (i386: int $0x80, sysenter, 32-bit programs; x32: syscall numbers with bit 30 set), whether the written profile admits it and why: kept only when reached code uses it. Absent: the profile is not narrowed (the base's ABIs).
+   */
+  abis?: {
+    abi: "i386" | "x32";
+    kept: boolean;
+    reason: string;
+  }[];
 }
 
 // resolve.schema.json

@@ -17,6 +17,8 @@ import { allSyscalls } from '../syscalls/table';
 import { calibrateRuntime, calibrationKey, runtimeVersion } from '../verify/calibrate';
 import { TRACKED_ARGS } from '../x86/syscall-args';
 import { isI386AbiSite } from '../analysis/object-summary';
+import { formatUnresolvedSite } from '../analysis/unresolved-sites';
+import { ABI_ARCH, AbiUse, decideAbis, X32_SYSCALL_BIT, x32SyscallName } from '../profile/abis';
 import type { CalibrationArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
@@ -33,7 +35,7 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 12, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits; 12: the base's socket family conditions refuse the i386 ABI too
+    version: 13, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits; 12: the base's socket family conditions refuse the i386 ABI too; 13: the i386 and x32 ABIs are kept only when reached code uses them (abis)
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -56,7 +58,10 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       const base = loadBase(config);
       const runtime = await measuredRuntime(services, ctx);
       const extra = [...runtime.syscalls, ...KERNEL_IMPLICIT_SYSCALLS];
-      const needed = new Set([...resolved.syscalls, ...extra]);
+      const abiUses = compatAbiUses(resolved);
+      // An x32 call is allowed by its name, as the profile names every ABI's calls.
+      const x32Names = abiUses.flatMap((u) => (u.name ? [u.name] : []));
+      const needed = new Set([...resolved.syscalls, ...extra, ...x32Names]);
       const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.strict);
       const plan = choice.plan;
       if (choice.fallback) ctx.log(`profile not narrowed: ${choice.fallback.reason}`);
@@ -74,13 +79,20 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         values: measured,
         tracked: new Map(TRACKED_ARGS.map((t) => [t.name, t.arg])),
         programSyscalls: new Set(resolved.syscalls),
-        i386Reached: (resolved.unresolved ?? []).some((u) => u.reasons.some(isI386AbiSite)),
+        i386Reached: abiUses.some((u) => u.abi === 'i386'),
       });
       if (args.refusesI386) ctx.log('the profile refuses the i386 syscall ABI (int $0x80): no reached code uses it, and socket rules cannot hold against its socketcall');
       // Docker's socket family ranges let upper bits smuggle a refused family in (profile/low32-rules.ts).
       const low32 = low32Comparisons(args.profile);
       for (const name of low32.rewritten) ctx.log(`${name}: argument comparisons rewritten to the low 32 bits the kernel reads`);
       plan.profile = low32.profile;
+      // Each compat ABI is a second way into the kernel: kept only when reached code uses it.
+      // A profile that is not narrowed is the base's, ABIs included.
+      const abis = choice.fallback ? undefined : decideAbis(plan.profile, abiUses);
+      if (abis) {
+        plan.profile = abis.profile;
+        for (const d of abis.decisions) ctx.log(`${d.abi} ABI (${ABI_ARCH[d.abi]}): ${d.kept ? 'kept' : 'refused'}: ${d.reason}`);
+      } else ctx.log('i386 and x32 ABIs: as the base profile has them (profile not narrowed)');
       for (const r of args.report) {
         if (r.unconditional) ctx.log(`${r.name}: no argument rule: ${r.unconditional}`);
         else ctx.log(`${r.name}: argument ${r.arg} limited to ${r.values!.join(', ')}${r.refusedByBase?.length ? ` (the base already refuses ${r.refusedByBase.join(', ')})` : ''}`);
@@ -111,10 +123,33 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         addedBeyondDefault: plan.addedBeyondBase,
         unresolvedSites: resolved.unresolvedSites,
         ...(args.report.length ? { argRules: args.report } : {}),
+        ...(abis ? { abis: abis.decisions } : {}),
         ...(choice.fallback ? { fallback: choice.fallback } : {}),
       };
     },
   };
+}
+
+/**
+ * Where reached code uses a compat ABI: its `int $0x80`/`sysenter` sites (numbers never
+ * recovered: they index the i386 table), and syscall numbers with bit 30 set (x32), with
+ * the x32 call's name when known (`name`, to allow it).
+ */
+export function compatAbiUses(resolved: Pick<ResolveArtifact, 'syscalls' | 'unresolved' | 'provenance'>): (AbiUse & { name?: string })[] {
+  const uses: (AbiUse & { name?: string })[] = [];
+  for (const u of resolved.unresolved ?? []) {
+    if (u.reasons.some(isI386AbiSite)) uses.push({ abi: 'i386', evidence: `${formatUnresolvedSite({ ...u, reasons: u.reasons.filter(isI386AbiSite) })} (from ${u.binaries.join(', ')})` });
+  }
+  for (const s of resolved.syscalls) {
+    const m = /^syscall_(\d+)$/.exec(s);
+    const nr = m ? Number(m[1]) : -1;
+    if (nr < X32_SYSCALL_BIT) continue;
+    const name = x32SyscallName(nr);
+    const p = resolved.provenance[s];
+    const where = p ? ` at ${p.siteObject}@0x${p.site.toString(16)} (from ${p.binary})` : '';
+    uses.push({ abi: 'x32', evidence: `syscall number 0x${nr.toString(16)} (x32 ${name ?? 'unknown call'})${where}`, ...(name ? { name } : {}) });
+  }
+  return uses;
 }
 
 /** Every file profile-emit wrote for an image, with the digest it had (none recorded: only that it exists). */
