@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { BatchStats } from '../report/batch-stats';
+import { formatCveClaims } from '../report/cve-claims';
 import { runStats } from '../report/stats-run';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
@@ -66,6 +67,7 @@ export async function statsCommand(argv: string[]): Promise<number> {
     `${t.total} images analysed, ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened\n` +
       `median allowed ${result.stats.medianAllowed ?? 'n/a'} of ${result.universe} (Docker's default allows ${result.dockerDefaultAllowed})\n` +
       argRuleLine(result.stats) +
+      formatCveClaims(result.stats.cveClaims, t.hardened) +
       // Under -o as the user typed it, not relative to the working directory (`../../tmp/x/…`).
       result.files.map((f) => `wrote ${path.join(values.output!, path.relative(outDir, f))}`).join('\n') + '\n',
   );
