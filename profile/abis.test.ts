@@ -60,3 +60,27 @@ test('compatAbiUses reads the resolve artifact: i386 sites and x32 numbers, with
     { abi: 'x32', evidence: 'syscall number 0x40000027 (x32 getpid) at /bin/b@0x99 (from /bin/b)', name: 'getpid' },
   ]);
 });
+
+describe('an image that runs a 32-bit program keeps the base profile, with that ABI and the reason', () => {
+  const { compatAbiOfElf } = require('../stages/syscall-resolve') as typeof import('../stages/syscall-resolve');
+  const { baseAbis } = require('../stages/profile-emit') as typeof import('../stages/profile-emit');
+  const { chooseProfile } = require('./choose-profile') as typeof import('./choose-profile');
+
+  test('ELF class and machine name the ABI', () => {
+    expect(compatAbiOfElf({ elfClass: 32, machine: 3 })).toBe('i386');
+    expect(compatAbiOfElf({ elfClass: 32, machine: 62 })).toBe('x32');
+    expect(compatAbiOfElf({ elfClass: 64, machine: 62 })).toBeUndefined();
+    expect(compatAbiOfElf({ elfClass: 32, machine: 40 })).toBeUndefined(); // 32-bit ARM: not a syscall ABI of this host
+  });
+
+  test('the base whole, whatever --strict says; its ABIs kept, each with why', () => {
+    const choice = chooseProfile(base, new Set(['read']), 0, false, 'the image runs 32-bit program(s) …');
+    expect(choice.fallback).toEqual({ reason: 'the image runs 32-bit program(s) …' });
+    expect(choice.allowed.length).toBeGreaterThan(250);
+    expect(subArchs(choice.plan.profile)).toEqual(['SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    expect(baseAbis(choice.plan.profile, [{ path: '/opt/old/bin/tool', abi: 'i386' }])).toEqual([
+      { abi: 'i386', kept: true, reason: 'the image runs i386 program(s): /opt/old/bin/tool (not analysed; the base profile is kept whole)' },
+      { abi: 'x32', kept: true, reason: 'as the base profile has it (not narrowed: the image runs 32-bit programs)' },
+    ]);
+  });
+});

@@ -18,8 +18,12 @@ export interface ProfileChoice {
   fallback?: { reason: string };
 }
 
-export function chooseProfile(base: DockerProfile, needed: ReadonlySet<string>, unresolvedSites: number, strict: boolean): ProfileChoice {
-  if (!strict || unresolvedSites === 0) return { plan: planProfile(base, new Set(needed)), allowed: [...needed].sort() };
+/**
+ * `keepBase`: a reason the profile cannot be narrowed whatever --strict says (the image
+ * runs code that is not analysed, e.g. a 32-bit program): the base whole, that reason.
+ */
+export function chooseProfile(base: DockerProfile, needed: ReadonlySet<string>, unresolvedSites: number, strict: boolean, keepBase?: string): ProfileChoice {
+  if (!keepBase && (!strict || unresolvedSites === 0)) return { plan: planProfile(base, new Set(needed)), allowed: [...needed].sort() };
   // What the base allows this container (Docker's default capabilities), rules and
   // argument conditions as the base has them: the same evaluation as a narrowed profile,
   // with nothing taken away. Rules for capabilities the container lacks are left out,
@@ -27,6 +31,6 @@ export function chooseProfile(base: DockerProfile, needed: ReadonlySet<string>, 
   const detail = dockerAllowedDetail(base);
   const allowed = new Set<string>([...needed, ...detail.unconditional, ...detail.argConditional]);
   const plan = planProfile(base, allowed);
-  const reason = `--strict: ${unresolvedSites} reached syscall site${unresolvedSites === 1 ? '' : 's'} with a number the analysis could not recover (any syscall may be made there), so the image keeps the base profile`;
+  const reason = keepBase ?? `--strict: ${unresolvedSites} reached syscall site${unresolvedSites === 1 ? '' : 's'} with a number the analysis could not recover (any syscall may be made there), so the image keeps the base profile`;
   return { plan, allowed: [...allowed].sort(), fallback: { reason } };
 }

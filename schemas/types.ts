@@ -478,6 +478,13 @@ export interface ResolveArtifact {
     unresolvedSites: number;
   }[];
   /**
+   * Programs the image executes (or may run) that are 32-bit x86: i386 (ELFCLASS32, EM_386) or x32 (ELFCLASS32, EM_X86_64). Their code is not analysed, so the image's profile is the base profile whole, with that ABI.
+   */
+  compatPrograms?: {
+    path: string;
+    abi: "i386" | "x32";
+  }[];
+  /**
    * Syscalls added by -g DIR/IMAGE.syscalls.
    */
   overrides: string[];

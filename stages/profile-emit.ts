@@ -18,7 +18,8 @@ import { calibrateRuntime, calibrationKey, runtimeVersion } from '../verify/cali
 import { TRACKED_ARGS } from '../x86/syscall-args';
 import { isI386AbiSite } from '../analysis/object-summary';
 import { formatUnresolvedSite } from '../analysis/unresolved-sites';
-import { ABI_ARCH, AbiUse, decideAbis, X32_SYSCALL_BIT, x32SyscallName } from '../profile/abis';
+import { ABI_ARCH, AbiDecision, AbiUse, admitsAbi, COMPAT_ABIS, CompatAbi, decideAbis, X32_SYSCALL_BIT, x32SyscallName } from '../profile/abis';
+import type { DockerProfile } from '../profile/seccomp-types';
 import type { CalibrationArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
@@ -62,7 +63,10 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       // An x32 call is allowed by its name, as the profile names every ABI's calls.
       const x32Names = abiUses.flatMap((u) => (u.name ? [u.name] : []));
       const needed = new Set([...resolved.syscalls, ...extra, ...x32Names]);
-      const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.strict);
+      // A 32-bit program's syscalls are not known (its code is not analysed): the base whole.
+      const compat = resolved.compatPrograms ?? [];
+      const keepBase = compat.length ? `the image runs 32-bit program(s) whose code is not analysed (${compat.map((c) => `${c.path}: ${c.abi}`).join(', ')}), so it keeps the base profile, with the ABIs they need` : undefined;
+      const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.strict, keepBase);
       const plan = choice.plan;
       if (choice.fallback) ctx.log(`profile not narrowed: ${choice.fallback.reason}`);
       else if (resolved.unresolvedSites) {
@@ -88,7 +92,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       plan.profile = low32.profile;
       // Each compat ABI is a second way into the kernel: kept only when reached code uses it.
       // A profile that is not narrowed is the base's, ABIs included.
-      const abis = choice.fallback ? undefined : decideAbis(plan.profile, abiUses);
+      const abis = choice.fallback ? (compat.length ? { profile: plan.profile, decisions: baseAbis(plan.profile, compat) } : undefined) : decideAbis(plan.profile, abiUses);
       if (abis) {
         plan.profile = abis.profile;
         for (const d of abis.decisions) ctx.log(`${d.abi} ABI (${ABI_ARCH[d.abi]}): ${d.kept ? 'kept' : 'refused'}: ${d.reason}`);
@@ -150,6 +154,18 @@ export function compatAbiUses(resolved: Pick<ResolveArtifact, 'syscalls' | 'unre
     uses.push({ abi: 'x32', evidence: `syscall number 0x${nr.toString(16)} (x32 ${name ?? 'unknown call'})${where}`, ...(name ? { name } : {}) });
   }
   return uses;
+}
+
+/** A profile kept whole because the image runs 32-bit programs: which ABIs it admits, and why. */
+export function baseAbis(profile: DockerProfile, programs: readonly { path: string; abi: CompatAbi }[]): AbiDecision[] {
+  return COMPAT_ABIS.map((abi) => {
+    const mine = programs.filter((p) => p.abi === abi).map((p) => p.path);
+    const kept = admitsAbi(profile, abi);
+    const reason = mine.length
+      ? kept ? `the image runs ${abi} program(s): ${mine.join(', ')} (not analysed; the base profile is kept whole)` : `the base profile does not admit it, although the image runs ${abi} program(s): ${mine.join(', ')}`
+      : `as the base profile has it (not narrowed: the image runs 32-bit programs)`;
+    return { abi, kept, reason };
+  });
 }
 
 /** Every file profile-emit wrote for an image, with the digest it had (none recorded: only that it exists). */

@@ -54,9 +54,9 @@ async function buildImage(dir: string, abi: 'plain' | 'i386' | 'x32'): Promise<s
   return ref;
 }
 
-/** Exit status of `/prog call` in the image under the profile, or with no filter at all. */
-async function run(ref: string, profile: DockerProfile | 'unconfined'): Promise<number> {
-  const base = { Cmd: ['/prog', 'call'], HostConfig: { NetworkMode: 'none' } };
+/** Exit status of `/prog call` (or `cmd`) in the image under the profile, or with no filter at all. */
+async function run(ref: string, profile: DockerProfile | 'unconfined', cmd = ['/prog', 'call']): Promise<number> {
+  const base = { Cmd: cmd, HostConfig: { NetworkMode: 'none' } };
   const opts = profile === 'unconfined' ? { ...base, Image: ref, Labels: { ...VERIFY_LABELS }, HostConfig: { ...base.HostConfig, SecurityOpt: ['seccomp=unconfined'] } } : withProfile(base, ref, profile);
   const c = await docker.createContainer(opts);
   try {
@@ -139,4 +139,45 @@ describe('compat ABIs: kept only for the image whose reached code uses them', ()
   test('the plain image gets neither ABI and still runs', async () => {
     expect(await run(refs.plain, profile('plain'))).toBe(0);
   });
+});
+
+/** An i386 program with no libc: getpid, then exit(7), both through int $0x80. */
+const I386_PROGRAM = `
+.globl _start
+_start:
+  movl $20, %eax
+  int $0x80
+  movl $1, %eax
+  movl $7, %ebx
+  int $0x80
+`;
+
+test('an image with an i386 program (--allbinaries) keeps the base profile, its i386 ABI and the reason, instead of failing', async () => {
+  const dir = tempWorkdir([]);
+  writeFileSync(path.join(dir, 'plain.c'), PROG('plain'));
+  execFileSync('gcc', ['-static', '-O2', '-o', path.join(dir, 'plain'), path.join(dir, 'plain.c')]);
+  writeFileSync(path.join(dir, 'tool.s'), I386_PROGRAM);
+  execFileSync('as', ['--32', '-o', path.join(dir, 'tool.o'), path.join(dir, 'tool.s')]);
+  execFileSync('ld', ['-m', 'elf_i386', '-o', path.join(dir, 'tool'), path.join(dir, 'tool.o')]);
+  const ref = `confine-test/abi-prog32:${process.pid}`;
+  await importFiles(docker, ref, [
+    { path: '/prog', content: readFileSync(path.join(dir, 'plain')), mode: 0o755 },
+    { path: '/opt/i386-tool', content: readFileSync(path.join(dir, 'tool')), mode: 0o755 },
+  ]);
+  images.push(ref);
+  writeFileSync(path.join(dir, 'images.list'), `1;prog32;${ref};['Other'];0;Unofficial;--entrypoint /prog\n`);
+  const r = await confine(['profiles', '-i', 'images.list', '--duration', '2', '--no-pull', '--allbinaries'], dir);
+  expect([r.code, r.stderr.slice(-2000)]).toEqual([0, r.stderr.slice(-2000)]);
+  const row = readSummary(dir).find((x) => x.image === 'prog32')!;
+  expect(row.profileFallback).toMatch(/32-bit program\(s\) whose code is not analysed \(\/opt\/i386-tool: i386\)/);
+  expect(row.abis![0]).toEqual({ abi: 'i386', kept: true, reason: 'the image runs i386 program(s): /opt/i386-tool (not analysed; the base profile is kept whole)' });
+  const profile: DockerProfile = JSON.parse(readFileSync(path.join(dir, 'results', 'prog32.seccomp.json'), 'utf8'));
+  expect(admitsAbi(profile, 'i386')).toBe(true);
+  // Does it run? First without a filter: a kernel without the i386 ABI cannot exec it at all.
+  const bare = await run(ref, 'unconfined', ['/opt/i386-tool']).catch((e: Error) => e.message);
+  if (bare !== 7) {
+    console.log(`this kernel cannot run i386 programs (with no filter: ${String(bare).slice(0, 200)}); the profile keeps the ABI for kernels that can`);
+    return;
+  }
+  expect(await run(ref, profile, ['/opt/i386-tool'])).toBe(7);
 });
