@@ -13,7 +13,8 @@ The seed's createStats: batch figures from profile.report.csv and profile.report
   -e, --details FILE       profile.report.details.csv
   -i, --images FILE        image list (categories; images not in it count as 'Other')
   -o, --output DIR         where the CSVs and report.html go
-  -c, --cves FILE          CVE → syscalls ('CVE-ID;__x64_sys_a, __x64_sys_b'); default: the seed's list
+  -c, --cves FILE          CVE → syscalls ('CVE-ID;__x64_sys_a, __x64_sys_b'); default: the reviewed
+                           map, report/data/cve-to-syscall.csv (sources: report/data/SOURCES.md)
   -b, --binaries DIR       extracted binaries in the seed's one-folder-per-image layout (file counts)
       --summary FILE       run-summary.json naming failed images (default: next to -r)
       --arg-cves FILE      CVE → syscall argument values ('CVE-ID;socket;domain;AF_PACKET'), counted
