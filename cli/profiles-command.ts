@@ -19,7 +19,7 @@ import { loadProbes } from '../images/probe';
 import { parseExecTooList } from '../extract/exec-too-list';
 import type { QueuedBatch } from '../distributed/submit';
 import { existingPath, outputDir, parse, positiveInt, UsageError, writableDir } from './args';
-import { formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
+import { formatAbis, formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
 
 /** Signals this close together are one interrupt delivered twice, not a user's second Ctrl-C. */
 const SAME_INTERRUPT_MS = 1000;
@@ -241,6 +241,8 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     process.stdout.write(formatSummary(rows) + '\n');
     const figures = formatProfileTable(result);
     if (figures) process.stdout.write('\n' + figures + '\n');
+    const abis = formatAbis(rows);
+    if (abis) process.stdout.write('\n' + abis + '\n');
     const unresolved = formatUnresolvedSites(rows);
     if (unresolved) process.stdout.write('\n' + unresolved + '\n');
     const summaryFile = path.join(config.resultsDir, 'run-summary.json');

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { execCostsFromRunSummary, formatExecCostLine } from '../report/exec-cost';
 import type { BatchStats } from '../report/batch-stats';
+import { formatCveClaims } from '../report/cve-claims';
 import { runStats } from '../report/stats-run';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
@@ -14,7 +15,8 @@ The seed's createStats: batch figures from profile.report.csv and profile.report
   -e, --details FILE       profile.report.details.csv
   -i, --images FILE        image list (categories; images not in it count as 'Other')
   -o, --output DIR         where the CSVs and report.html go
-  -c, --cves FILE          CVE → syscalls ('CVE-ID;__x64_sys_a, __x64_sys_b'); default: the seed's list
+  -c, --cves FILE          CVE → syscalls ('CVE-ID;__x64_sys_a, __x64_sys_b'); default: the reviewed
+                           map, report/data/cve-to-syscall.csv (sources: report/data/SOURCES.md)
   -b, --binaries DIR       extracted binaries in the seed's one-folder-per-image layout (file counts)
       --summary FILE       run-summary.json naming failed images (default: next to -r)
       --arg-cves FILE      CVE → syscall argument values ('CVE-ID;socket;domain;AF_PACKET'), counted
@@ -79,6 +81,7 @@ export async function statsCommand(argv: string[]): Promise<number> {
       `median allowed ${result.stats.medianAllowed ?? 'n/a'} of ${result.universe} (Docker's default allows ${result.dockerDefaultAllowed})\n` +
       argRuleLine(result.stats) +
       execCosts.map((c) => `docker exec: ${formatExecCostLine(c.image, c.cost)}\n`).join('') +
+      formatCveClaims(result.stats.cveClaims, t.hardened) +
       // Under -o as the user typed it, not relative to the working directory (`../../tmp/x/…`).
       result.files.map((f) => `wrote ${path.join(values.output!, path.relative(outDir, f))}`).join('\n') + '\n',
   );

@@ -1,5 +1,5 @@
 import type { RunResult } from '../pipeline/runner';
-import { formatProfileTable, formatUnresolvedSites, summarise } from './summary';
+import { formatAbis, formatProfileTable, formatUnresolvedSites, summarise } from './summary';
 
 const site = (object: string, addr: number, reason: string, binaries: string[]) => ({ object, site: addr, function: 'f', reasons: [reason], binaries });
 
@@ -76,7 +76,7 @@ test('an image with --exec-too programs shows their cost: a column, and a line n
     added: [{ syscall: 'fchown', by: ["the runtime's docker exec path (runc exec)"] }, { syscall: 'vfork', by: ['/bin/sh'] }],
   };
   const table = formatProfileTable(r)!;
-  expect(table.split('\n')[0]).toMatch(/probe\s+docker exec$/);
+  expect(table.split('\n')[0]).toMatch(/compat ABIs\s+docker exec$/);
   expect(table.split('\n').find((l) => l.startsWith('clean'))).toMatch(/\s95 → 100 with shell$/);
   expect(table.split('\n').find((l) => l.startsWith('narrow'))).toMatch(/\s-$/);
   expect(table).toContain("clean 95 → 100 with shell: /bin/sh, /usr/bin/ls; not in the image: ps; adds fchown (the runtime's docker exec path (runc exec)), vfork (/bin/sh)");
@@ -85,4 +85,20 @@ test('an image with --exec-too programs shows their cost: a column, and a line n
 
 test('without --exec-too anywhere the table has no exec column', () => {
   expect(formatProfileTable(result())!.split('\n')[0]).not.toMatch(/docker exec/);
+});
+
+test('per image, which compat ABIs the profile admits, and why a kept one is kept', () => {
+  const r = result();
+  const refused = [{ abi: 'i386', kept: false, reason: 'no reached syscall site uses it' }, { abi: 'x32', kept: false, reason: 'no reached syscall site uses it' }];
+  (r.outputs.get('narrow')!.get('profile-emit') as { abis?: unknown }).abis = refused;
+  (r.outputs.get('clean')!.get('profile-emit') as { abis?: unknown }).abis = [{ abi: 'i386', kept: true, reason: 'reached code uses it: /app@0x10 in f: int $0x80' }, refused[1]];
+  const rows = summarise(r);
+  expect(rows.find((x) => x.image === 'clean')!.abis![0].kept).toBe(true);
+  const table = formatProfileTable(r)!;
+  const last = (img: string) => table.split('\n').find((l) => l.startsWith(img))!.split(/\s{2,}/).pop();
+  expect([last('narrow'), last('strict'), last('clean')]).toEqual(['none', 'base', 'i386']);
+  const text = formatAbis(rows)!;
+  expect(text).toContain('i386 and x32 refused, no reached site uses them: narrow');
+  expect(text).toContain('clean: i386 kept: reached code uses it: /app@0x10 in f: int $0x80');
+  expect(text).not.toContain('strict');
 });

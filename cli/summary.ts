@@ -24,6 +24,14 @@ export interface SummaryRow {
   hardened?: boolean;
   /** What the --exec-too programs cost the profile, when it allows some. */
   execToo?: ExecCost;
+  /** Whether the profile admits each compat syscall ABI (i386, x32), and why. */
+  abis?: AbiFigure[];
+}
+
+interface AbiFigure {
+  abi: string;
+  kept: boolean;
+  reason: string;
 }
 
 interface ResolveFigures {
@@ -45,6 +53,7 @@ export function summarise(result: RunResult): SummaryRow[] {
       ...(profile?.fallback ? { profileFallback: profile.fallback.reason } : {}),
       ...(profile ? { hardened: !profile.fallback } : {}),
       ...(profile?.execToo ? { execToo: execCostOf(profile)! } : {}),
+      ...(profile?.abis ? { abis: profile.abis } : {}),
     };
   };
   const rows = result.units.map((u) => row(u));
@@ -70,6 +79,7 @@ interface ProfileFigures {
   dockerDefaultAllowedCount: number;
   unresolvedSites?: number;
   fallback?: { reason: string };
+  abis?: AbiFigure[];
 }
 
 interface VerifyFigures {
@@ -96,14 +106,15 @@ export function formatProfileTable(result: RunResult): string | undefined {
       u.unit, String(p.allowedCount), String(p.blockedCount), String(p.dockerDefaultAllowedCount),
       String(p.unresolvedSites ?? '-'), p.fallback ? NOT_HARDENED : p.unresolvedSites ? 'narrowed anyway' : 'narrowed',
       v ? String(v.falseNegatives.length) : '-', v ? (v.probeOk === undefined ? 'none' : v.probeOk ? 'pass' : 'FAIL') : '-',
+      compatAbis(p),
     ]);
     const cost = execCostOf(p);
     rows[rows.length - 1].push(cost ? formatExecCount(cost) : '-');
     if (cost) execLines.push(formatExecCostLine(u.unit, cost));
   }
   if (!rows.length) return undefined;
-  const head = ['image', 'allowed', 'blocked', "docker default allows", 'unresolved sites', 'profile', 'false negatives', 'probe', 'docker exec'];
-  // The column only when some image allows exec programs: the table others parse stays as it was.
+  const head = ['image', 'allowed', 'blocked', "docker default allows", 'unresolved sites', 'profile', 'false negatives', 'probe', 'compat ABIs', 'docker exec'];
+  // The exec column only when some image allows exec programs.
   if (!execLines.length) {
     head.pop();
     rows.forEach((r) => r.pop());
@@ -115,6 +126,29 @@ export function formatProfileTable(result: RunResult): string | undefined {
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   const exec = execLines.length ? ['', 'docker exec (--exec-too: programs analysed so an exec into the container runs under its profile):', ...execLines.map((l) => `  ${l}`)] : [];
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt), '', `median allowed: ${median} syscalls over ${rows.length} image(s); Docker's default allows ${dockerDefault}`, ...exec].join('\n');
+}
+
+/** The compat ABIs a profile admits: `none`, `i386`, `i386 x32`; `base` when not narrowed. */
+function compatAbis(p: ProfileFigures): string {
+  if (!p.abis) return 'base';
+  const kept = p.abis.filter((a) => a.kept).map((a) => a.abi);
+  return kept.length ? kept.join(' ') : 'none';
+}
+
+/**
+ * Per image, which compat syscall ABIs (i386, x32) its profile admits: refused unless
+ * reached code uses one, and then the reason, so every kept ABI can be checked.
+ */
+export function formatAbis(rows: SummaryRow[]): string | undefined {
+  const withAbis = rows.filter((r) => r.abis?.length);
+  if (!withAbis.length) return undefined;
+  const allRefused = withAbis.filter((r) => r.abis!.every((a) => !a.kept)).map((r) => r.image);
+  const out = [`compat syscall ABIs (each a second way into the kernel; kept only when reached code uses it):`];
+  if (allRefused.length) out.push(`  i386 and x32 refused, no reached site uses them: ${allRefused.join(', ')}`);
+  for (const r of withAbis.filter((x) => !allRefused.includes(x.image))) {
+    for (const a of r.abis!) out.push(`  ${r.image}: ${a.abi} ${a.kept ? 'kept' : 'refused'}: ${a.reason}`);
+  }
+  return out.join('\n');
 }
 
 /**

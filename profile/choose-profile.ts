@@ -33,8 +33,13 @@ export function chooseProfile(
   unresolvedSites: number,
   narrowPastUnknownSites: boolean,
   sites: readonly UnresolvedSite[] = [],
+  /**
+   * A reason the profile cannot be narrowed whatever the flags say (the image runs code
+   * that is not analysed, e.g. a 32-bit program): the base whole, with that reason.
+   */
+  keepBase?: string,
 ): ProfileChoice {
-  if (narrowPastUnknownSites || unresolvedSites === 0) return { plan: planProfile(base, new Set(needed)), allowed: [...needed].sort() };
+  if (!keepBase && (narrowPastUnknownSites || unresolvedSites === 0)) return { plan: planProfile(base, new Set(needed)), allowed: [...needed].sort() };
   // What the base allows this container (Docker's default capabilities), rules and
   // argument conditions as the base has them: the same evaluation as a narrowed profile,
   // with nothing taken away. Rules for capabilities the container lacks are left out,
@@ -45,6 +50,7 @@ export function chooseProfile(
   const named = sites.slice(0, SITES_NAMED).map((s) => formatUnresolvedSite(s)).join(' | ');
   const more = sites.length > SITES_NAMED ? ` | … (${sites.length - SITES_NAMED} more)` : '';
   const reason =
+    keepBase ??
     `${unresolvedSites} reached syscall site${unresolvedSites === 1 ? '' : 's'} with a number the analysis could not recover ` +
     `(any syscall may be made there), so the image keeps the base profile${named ? `: ${named}${more}` : ''}; ${NARROW_PAST_UNKNOWN_SITES} narrows it anyway`;
   return { plan, allowed: [...allowed].sort(), fallback: { reason } };

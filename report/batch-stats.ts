@@ -1,6 +1,7 @@
 import type { DockerProfile } from '../profile/seccomp-types';
-import { CveEntry, isMitigated } from './cve';
+import { CveEntry, formatWay, isMitigated } from './cve';
 import { CveArgEntry, cvesMitigatedByArgRules } from './cve-args';
+import { compatOnly, cveMap, cveVerdict, CveVerdict, MitigatedBy, reachedThrough, syscallVerdict } from './cve-verdict';
 import { argValueSymbol } from '../syscalls/arg-names';
 import type { DetailReportRow, SummaryReportRow } from './seed-report';
 
@@ -42,7 +43,22 @@ export interface ImageStat {
    * syscall-level list does not count (null: not hardened, or its profile is not known).
    */
   cvesMitigatedByArgRules: string[] | null;
+  /** Per CVE of the whole map (both files): mitigated or not, and why (null: not hardened). */
+  cveVerdicts: CveVerdict[] | null;
   error: string;
+}
+
+/** One CVE of the map over the batch: what a reader needs to check each claim. */
+export interface CveClaim {
+  id: string;
+  year: number | null;
+  /** Every way in, from both files (`clone, unshare | clone flags CLONE_NEWUSER, …`). */
+  reachedThrough: string;
+  /** Every way in is through the i386 or x32 compat path only. */
+  compatOnly: boolean;
+  mitigatedIn: { image: string; by: MitigatedBy; reason: string }[];
+  /** Images where it stays open, grouped by the reason. */
+  openIn: { reason: string; images: string[] }[];
 }
 
 export interface GroupStat {
@@ -68,6 +84,8 @@ export interface BatchStats {
   perArgCve: { id: string; paths: string[]; mitigatedIn: string[] }[];
   /** Hardened images whose profile was read, so that argument rules could be checked. */
   argRuleImages: number;
+  /** Every CVE of the map (both files), with its verdict per hardened image. */
+  cveClaims: CveClaim[];
   medianAllowed: number | null;
 }
 
@@ -100,9 +118,13 @@ export function computeBatchStats(inp: BatchInputs): BatchStats {
   const blockedSets = new Map<string, Set<string>>();
   for (const d of inp.details) blockedSets.set(d.name, new Set(d.blockedSyscalls));
 
+  const map = cveMap(inp.cves, inp.argCves ?? []);
   const perImage: ImageStat[] = [...summary.values()].map((r) => {
     const blocked = blockedSets.get(r.name);
     const info = inp.images.get(r.name);
+    // The written profile says which ABIs and argument values get through; without it only names are known.
+    const profile = inp.profiles?.get(r.name);
+    const filter = blocked ? { blocked, ...(profile ? { profile } : {}) } : undefined;
     return {
       name: r.name,
       rank: r.rank,
@@ -114,8 +136,9 @@ export function computeBatchStats(inp: BatchInputs): BatchStats {
       blockedBeyondDefault: r.blockedBeyondDefault,
       languages: languageGroups(r.languages),
       categories: info?.categories.filter((c) => c.trim()).length ? info.categories.filter((c) => c.trim()) : ['Other'],
-      cvesMitigated: r.hardened && blocked ? inp.cves.filter((c) => isMitigated(c, blocked)).map((c) => c.id) : [],
+      cvesMitigated: r.hardened && filter ? inp.cves.filter((c) => (profile ? syscallVerdict(c, filter).mitigated : isMitigated(c, filter.blocked))).map((c) => c.id) : [],
       cvesMitigatedByArgRules: null as string[] | null,
+      cveVerdicts: r.hardened && filter ? map.map((e) => cveVerdict(e, filter)) : null,
       error: r.error,
     };
   });
@@ -166,13 +189,26 @@ export function computeBatchStats(inp: BatchInputs): BatchStats {
     perCategory: group((i) => i.categories, () => true),
     // The seed's language table counts, as "Total", the images that stayed running.
     perLanguage: group((i) => i.languages, (i) => i.stillRunning),
-    perCve: inp.cves.map((c) => ({ id: c.id, syscalls: c.syscalls, mitigatedIn: hardened.filter((i) => i.cvesMitigated.includes(c.id)).map((i) => i.name) })),
+    perCve: inp.cves.map((c) => ({ id: c.id, syscalls: c.ways.map(formatWay), mitigatedIn: hardened.filter((i) => i.cvesMitigated.includes(c.id)).map((i) => i.name) })),
     perArgCve: (inp.argCves ?? []).map((c) => ({
       id: c.id,
       paths: c.paths.map((p) => `${p.syscall} ${p.argument} ${p.values.map((v) => argValueSymbol(p.syscall, p.index, v) ?? `0x${v.toString(16)}`).join('|')}`),
       mitigatedIn: hardened.filter((i) => i.cvesMitigatedByArgRules?.includes(c.id)).map((i) => i.name),
     })),
     argRuleImages: hardened.filter((i) => i.cvesMitigatedByArgRules !== null).length,
+    cveClaims: map.map((e) => {
+      const verdicts = hardened.flatMap((i) => (i.cveVerdicts ? [{ image: i.name, v: i.cveVerdicts.find((x) => x.id === e.id)! }] : []));
+      const open = new Map<string, string[]>();
+      for (const { image, v } of verdicts) if (!v.mitigated) open.set(v.reason, [...(open.get(v.reason) ?? []), image]);
+      return {
+        id: e.id,
+        year: e.year ?? null,
+        reachedThrough: reachedThrough(e),
+        compatOnly: compatOnly(e),
+        mitigatedIn: verdicts.filter(({ v }) => v.mitigated).map(({ image, v }) => ({ image, by: v.by!, reason: v.reason })),
+        openIn: [...open].map(([reason, images]) => ({ reason, images })).sort((a, b) => b.images.length - a.images.length || a.reason.localeCompare(b.reason)),
+      };
+    }),
     medianAllowed: median(hardened.map((i) => i.allowed).filter((n): n is number => n !== null)),
   };
 }

@@ -108,6 +108,27 @@ function unresolvedSection(inp: HtmlReportInput): string {
 ${rows.length ? table(['image', 'profile', 'object', 'site', 'function', 'why', 'reached from'], rows) : '<p>None.</p>'}`;
 }
 
+/** Images grouped by the reason they share, one `reason: a, b` line each (HTML). */
+const byReason = (xs: { reason: string; images: string[] }[]) => xs.map((x) => `${esc(x.reason)}: <i>${esc(x.images.join(', '))}</i>`).join('<br>');
+
+/**
+ * Every CVE of the map, so a reader can check each claim: its year, every way in, and
+ * per image why it counts as mitigated (what is blocked, refused or ruled out) or why not.
+ */
+function cveClaimsSection(inp: HtmlReportInput): string {
+  const claims = inp.stats.cveClaims;
+  if (!claims.length) return '';
+  const group = (xs: { image: string; reason: string }[]) => {
+    const m = new Map<string, string[]>();
+    for (const x of xs) m.set(x.reason, [...(m.get(x.reason) ?? []), x.image]);
+    return [...m].map(([reason, images]) => ({ reason, images }));
+  };
+  return `<p>A CVE counts as mitigated for an image only when every way in is closed (report/data/README.md; per-row sources in report/data/SOURCES.md). "compat only": the bug is only in the i386/x32 compat path, closed when the profile refuses those ABIs.</p>
+<table><thead><tr>${['CVE', 'year', 'reached through (every way in)', 'mitigated in — why', 'open in — why not'].map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${claims
+    .map((c) => `<tr><td>${esc(c.id + (c.compatOnly ? ' (compat only)' : ''))}</td><td>${c.year ?? ''}</td><td>${esc(c.reachedThrough)}</td><td>${byReason(group(c.mitigatedIn)) || '—'}</td><td>${byReason(c.openIn) || '—'}</td></tr>`)
+    .join('')}</tbody></table>`;
+}
+
 /** CVEs closed by argument conditions of a syscall the image still makes: apart from the syscall-level figures. */
 function argCveSection(inp: HtmlReportInput): string {
   const s = inp.stats;
@@ -144,7 +165,7 @@ ${table(['image', 'allowed', 'blocked', "blocked beyond Docker's default", 'CVEs
 ${heatmapSvg(inp)}
 <h2>CVEs mitigated per image</h2>
 ${cveSvg(inp)}
-${table(['CVE', 'syscalls', 'images where every one is blocked'], inp.stats.perCve.map((c) => [c.id, c.syscalls.join(', '), c.mitigatedIn.length ? c.mitigatedIn.join(', ') : '—']))}
+${cveClaimsSection(inp)}
 ${argCveSection(inp)}
 ${unresolvedSection(inp)}
 <h2>Images that failed or are not hardened</h2>

@@ -53,6 +53,14 @@ export async function writeStatsCsv(stats: BatchStats, dir: string): Promise<str
       ['CVE', 'Reached Through', 'Images Mitigated', 'Images Checked', 'Images'],
       stats.perArgCve.map((c) => [c.id, c.paths.join(' or '), c.mitigatedIn.length, stats.argRuleImages, c.mitigatedIn.join(' ')]),
     ),
+    // Every claim an auditor may ask about: one row per CVE of the map and hardened image.
+    'cve.verdicts.csv': csv(
+      ['CVE', 'Year', 'Reached Through', 'Compat Only', 'Image', 'Mitigated', 'By', 'Reason'],
+      stats.cveClaims.flatMap((c) => [
+        ...c.mitigatedIn.map((m) => [c.id, c.year ?? '', c.reachedThrough, c.compatOnly ? 'yes' : 'no', m.image, 'yes', m.by, m.reason]),
+        ...c.openIn.flatMap((o) => o.images.map((image) => [c.id, c.year ?? '', c.reachedThrough, c.compatOnly ? 'yes' : 'no', image, 'no', '', o.reason])),
+      ]),
+    ),
   };
   for (const [name, body] of Object.entries(files)) await writeFileAtomic(path.join(dir, name), body);
   return Object.keys(files).map((n) => path.join(dir, n));

@@ -506,6 +506,14 @@ export interface ProfileArtifact {
      */
     unconditional?: string;
   }[];
+  /**
+   * For each compat syscall ABI of an x86-64 host (i386: int $0x80, sysenter, 32-bit programs; x32: syscall numbers with bit 30 set), whether the written profile admits it and why: kept only when reached code uses it. Absent: the profile is not narrowed (the base's ABIs).
+   */
+  abis?: {
+    abi: "i386" | "x32";
+    kept: boolean;
+    reason: string;
+  }[];
 }
 
 // resolve.schema.json
@@ -540,6 +548,13 @@ export interface ResolveArtifact {
     path: string;
     syscalls: string[];
     unresolvedSites: number;
+  }[];
+  /**
+   * Programs the image executes (or may run) that are 32-bit x86: i386 (ELFCLASS32, EM_386) or x32 (ELFCLASS32, EM_X86_64). Their code is not analysed, so the image's profile is the base profile whole, with that ABI.
+   */
+  compatPrograms?: {
+    path: string;
+    abi: "i386" | "x32";
   }[];
   /**
    * Syscalls added by -g DIR/IMAGE.syscalls.

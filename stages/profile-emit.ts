@@ -17,6 +17,9 @@ import { allSyscalls } from '../syscalls/table';
 import { calibrateRuntime, calibrationKey, runtimeVersion, type RuntimePath } from '../verify/calibrate';
 import { TRACKED_ARGS } from '../x86/syscall-args';
 import { isI386AbiSite } from '../analysis/object-summary';
+import { formatUnresolvedSite } from '../analysis/unresolved-sites';
+import { ABI_ARCH, AbiDecision, AbiUse, admitsAbi, COMPAT_ABIS, CompatAbi, decideAbis, X32_SYSCALL_BIT, x32SyscallName } from '../profile/abis';
+import type { DockerProfile } from '../profile/seccomp-types';
 import type { CalibrationArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
 import type { ImageEntry } from './image-list';
@@ -33,7 +36,7 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 13, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits; 12: the base's socket family conditions refuse the i386 ABI too; 13: an unresolved site keeps the base profile by default (not hardened; --narrow-past-unknown-sites narrows), the reason names the sites
+    version: 14, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits; 12: the base's socket family conditions refuse the i386 ABI too; 13: an unresolved site keeps the base profile by default (not hardened; --narrow-past-unknown-sites narrows), the reason names the sites; 14: the i386 and x32 ABIs are kept only when reached code uses them (abis)
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -60,8 +63,14 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
       const execRuntime = resolved.execToo ? await measuredRuntime(services, ctx, 'exec') : undefined;
       const initExtra = [...runtime.syscalls, ...KERNEL_IMPLICIT_SYSCALLS];
       const extra = [...new Set([...initExtra, ...(execRuntime?.syscalls ?? [])])];
-      const needed = new Set([...resolved.syscalls, ...extra]);
-      const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.narrowPastUnknownSites, resolved.unresolved ?? []);
+      const abiUses = compatAbiUses(resolved);
+      // An x32 call is allowed by its name, as the profile names every ABI's calls.
+      const x32Names = abiUses.flatMap((u) => (u.name ? [u.name] : []));
+      const needed = new Set([...resolved.syscalls, ...extra, ...x32Names]);
+      // A 32-bit program's syscalls are not known (its code is not analysed): the base whole.
+      const compat = resolved.compatPrograms ?? [];
+      const keepBase = compat.length ? `the image runs 32-bit program(s) whose code is not analysed (${compat.map((c) => `${c.path}: ${c.abi}`).join(', ')}), so it keeps the base profile, with the ABIs they need` : undefined;
+      const choice = chooseProfile(base.profile, needed, resolved.unresolvedSites, config.narrowPastUnknownSites, resolved.unresolved ?? [], keepBase);
       const plan = choice.plan;
       if (choice.fallback) ctx.log(`not hardened: ${choice.fallback.reason}`);
       else if (resolved.unresolvedSites) {
@@ -78,13 +87,20 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         values: measured,
         tracked: new Map(TRACKED_ARGS.map((t) => [t.name, t.arg])),
         programSyscalls: new Set(resolved.syscalls),
-        i386Reached: (resolved.unresolved ?? []).some((u) => u.reasons.some(isI386AbiSite)),
+        i386Reached: abiUses.some((u) => u.abi === 'i386'),
       });
       if (args.refusesI386) ctx.log('the profile refuses the i386 syscall ABI (int $0x80): no reached code uses it, and socket rules cannot hold against its socketcall');
       // Docker's socket family ranges let upper bits smuggle a refused family in (profile/low32-rules.ts).
       const low32 = low32Comparisons(args.profile);
       for (const name of low32.rewritten) ctx.log(`${name}: argument comparisons rewritten to the low 32 bits the kernel reads`);
       plan.profile = low32.profile;
+      // Each compat ABI is a second way into the kernel: kept only when reached code uses it.
+      // A profile that is not narrowed is the base's, ABIs included.
+      const abis = choice.fallback ? (compat.length ? { profile: plan.profile, decisions: baseAbis(plan.profile, compat) } : undefined) : decideAbis(plan.profile, abiUses);
+      if (abis) {
+        plan.profile = abis.profile;
+        for (const d of abis.decisions) ctx.log(`${d.abi} ABI (${ABI_ARCH[d.abi]}): ${d.kept ? 'kept' : 'refused'}: ${d.reason}`);
+      } else ctx.log('i386 and x32 ABIs: as the base profile has them (profile not narrowed)');
       for (const r of args.report) {
         if (r.unconditional) ctx.log(`${r.name}: no argument rule: ${r.unconditional}`);
         else ctx.log(`${r.name}: argument ${r.arg} limited to ${r.values!.join(', ')}${r.refusedByBase?.length ? ` (the base already refuses ${r.refusedByBase.join(', ')})` : ''}`);
@@ -121,10 +137,45 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         addedBeyondDefault: plan.addedBeyondBase,
         unresolvedSites: resolved.unresolvedSites,
         ...(args.report.length ? { argRules: args.report } : {}),
+        ...(abis ? { abis: abis.decisions } : {}),
         ...(choice.fallback ? { fallback: choice.fallback } : {}),
       };
     },
   };
+}
+
+/**
+ * Where reached code uses a compat ABI: its `int $0x80`/`sysenter` sites (numbers never
+ * recovered: they index the i386 table), and syscall numbers with bit 30 set (x32), with
+ * the x32 call's name when known (`name`, to allow it).
+ */
+export function compatAbiUses(resolved: Pick<ResolveArtifact, 'syscalls' | 'unresolved' | 'provenance'>): (AbiUse & { name?: string })[] {
+  const uses: (AbiUse & { name?: string })[] = [];
+  for (const u of resolved.unresolved ?? []) {
+    if (u.reasons.some(isI386AbiSite)) uses.push({ abi: 'i386', evidence: `${formatUnresolvedSite({ ...u, reasons: u.reasons.filter(isI386AbiSite) })} (from ${u.binaries.join(', ')})` });
+  }
+  for (const s of resolved.syscalls) {
+    const m = /^syscall_(\d+)$/.exec(s);
+    const nr = m ? Number(m[1]) : -1;
+    if (nr < X32_SYSCALL_BIT) continue;
+    const name = x32SyscallName(nr);
+    const p = resolved.provenance[s];
+    const where = p ? ` at ${p.siteObject}@0x${p.site.toString(16)} (from ${p.binary})` : '';
+    uses.push({ abi: 'x32', evidence: `syscall number 0x${nr.toString(16)} (x32 ${name ?? 'unknown call'})${where}`, ...(name ? { name } : {}) });
+  }
+  return uses;
+}
+
+/** A profile kept whole because the image runs 32-bit programs: which ABIs it admits, and why. */
+export function baseAbis(profile: DockerProfile, programs: readonly { path: string; abi: CompatAbi }[]): AbiDecision[] {
+  return COMPAT_ABIS.map((abi) => {
+    const mine = programs.filter((p) => p.abi === abi).map((p) => p.path);
+    const kept = admitsAbi(profile, abi);
+    const reason = mine.length
+      ? kept ? `the image runs ${abi} program(s): ${mine.join(', ')} (not analysed; the base profile is kept whole)` : `the base profile does not admit it, although the image runs ${abi} program(s): ${mine.join(', ')}`
+      : `as the base profile has it (not narrowed: the image runs 32-bit programs)`;
+    return { abi, kept, reason };
+  });
 }
 
 /** Every file profile-emit wrote for an image, with the digest it had (none recorded: only that it exists). */

@@ -6,6 +6,7 @@ import { Ledger } from '../pipeline/ledger';
 import { CacheReader } from '../report/artifacts';
 import { parseCveFile } from '../report/cve';
 import { parseCveArgFile } from '../report/cve-args';
+import { formatCveClaims } from '../report/cve-claims';
 import { gatherFacts, reportRows } from '../report/report-rows';
 import { execCostOf, formatExecCostLine } from '../report/exec-cost';
 import { formatDetailRow, formatSummaryRow } from '../report/seed-report';
@@ -36,7 +37,7 @@ export const STATS_DIR = 'stats';
 export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArtifact> }, StatsArtifact, RunConfig> {
   return {
     name: 'stats',
-    version: 4, // 3: unresolved.sites.csv and the page's unresolved section; 4: CVEs mitigated by argument rules
+    version: 5, // 3: unresolved.sites.csv and the page's unresolved section; 4: CVEs mitigated by argument rules; 5: the reviewed CVE map, verdicts with reasons per CVE and image, compat-only CVEs closed by refused ABIs
     schema: 'confine/stats/v1',
     scope: 'after',
     needs: ['profile-emit'],
@@ -79,6 +80,8 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
       }
       const argCves = parseCveArgFile(await fs.readFile(BUNDLED_CVE_ARG_FILE, 'utf8'), BUNDLED_CVE_ARG_FILE);
       if (argCves.errors.length) throw argCves.errors[0];
+      const cves = parseCveFile(await fs.readFile(BUNDLED_CVE_FILE, 'utf8'), BUNDLED_CVE_FILE);
+      if (cves.errors.length) throw cves.errors[0];
       const reportFile = path.join(config.resultsDir, REPORT_FILE);
       const detailsFile = path.join(config.resultsDir, DETAILS_FILE);
       await writeFileAtomic(reportFile, summary.map(formatSummaryRow).join('\n') + '\n');
@@ -87,7 +90,7 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
         summary,
         details,
         images: imageInfoFromList(listText, config.imageList).images,
-        cves: parseCveFile(await fs.readFile(BUNDLED_CVE_FILE, 'utf8'), BUNDLED_CVE_FILE).cves,
+        cves: cves.cves,
         argCves: argCves.cves,
         profiles: written,
         outDir: path.join(config.resultsDir, STATS_DIR),
@@ -117,6 +120,7 @@ export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArti
       ctx.log(`${t.total} images: ${t.launched} launched, ${t.stillRunning} still running after the trace, ${t.hardened} hardened; median allowed ${med ?? 'n/a'}`);
       const argClosed = out.stats.perArgCve.filter((c) => c.mitigatedIn.length).map((c) => c.id);
       ctx.log(`CVEs mitigated by argument rules: ${argClosed.length} of ${out.stats.perArgCve.length} in at least one image${argClosed.length ? ` (${argClosed.join(' ')})` : ''}`);
+      for (const line of formatCveClaims(out.stats.cveClaims, t.hardened).trimEnd().split('\n')) if (line) ctx.log(line);
       return {
         profiled: Object.keys(profiles).length,
         medianAllowed: med,

@@ -33,7 +33,7 @@ const EXEC_SYSCALLS = [59, 322];
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 11, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates); 10: only reached code's paths activate them; 11: any name of a candidate activates it, walked like an executed program
+    version: 12, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates); 10: only reached code's paths activate them; 11: any name of a candidate activates it, walked like an executed program; 12: an executed i386 or x32 program is listed (compatPrograms) instead of failing the image
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -65,6 +65,15 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
       const unresolved = new UnresolvedSites();
       const provenance: ResolveArtifact['provenance'] = {};
       const argRules = new ArgRulesMerge();
+      // Executed 32-bit programs (i386, x32): not analysed, so profile-emit keeps the base profile whole.
+      const compatPrograms: { path: string; abi: 'i386' | 'x32' }[] = [];
+      const compatProgram = (f: ScannedFile, how: string): boolean => {
+        const abi = compatAbiOfElf(f.scan.dynamic);
+        if (!abi) return false;
+        compatPrograms.push({ path: f.path, abi });
+        ctx.log(`${f.path}: ${abi} program (${how}); its 32-bit code is not analysed, so the image keeps the base profile with the ${abi} ABI`);
+        return true;
+      };
       // What dlopen'd modules add to a process: each module (every export a root) and its own DT_NEEDED closure.
       // Then libraries a loaded object names for dlopen, never seen mapped: candidates the
       // walk opens only when reached code passes the name (each with its closure).
@@ -147,6 +156,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
           ctx.log(`${p.path}: ${p.format === 'not-elf' ? 'not an ELF file (a script? its interpreter is analysed)' : p.scan.error}`);
           continue;
         }
+        if (!p.scan.analysis && compatProgram(p, p.role === 'all' ? 'in the image, --allbinaries' : 'executed')) continue;
         if (!p.scan.analysis) {
           // Sound, not silent: an executed program we cannot analyse makes the profile unknowable.
           throw new ConfineError('analysis-failed', `${p.path} was executed but could not be analysed: ${p.scan.error ?? 'no code found'}`);
@@ -181,6 +191,7 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
             pending.splice(pending.indexOf(c), 1);
             more = true;
             await breathe();
+            if (!c.scan.analysis && compatProgram(c, `may be run: reached code of a program that execs refers to "${by}"`)) continue;
             if (!c.scan.analysis) {
               throw new ConfineError('analysis-failed', `${c.path} may be run (reached code of a program that execs refers to "${by}") but could not be analysed: ${c.scan.error ?? 'no code found'}`);
             }
@@ -247,9 +258,19 @@ export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; '
         provenance,
         argRules: argRules.result(all),
         byRule: { directOnly: names(directOnly), reachableAT: names(reachableAT), wholeProgramAT: names(wholeProgramAT) },
+        ...(compatPrograms.length ? { compatPrograms } : {}),
       };
     },
   };
+}
+
+const EM_386 = 3;
+const EM_X86_64 = 62;
+
+/** The compat ABI a 32-bit x86 ELF runs under: i386 (EM_386), x32 (ELFCLASS32 with EM_X86_64); undefined otherwise. */
+export function compatAbiOfElf(d: { elfClass: number; machine: number } | undefined): 'i386' | 'x32' | undefined {
+  if (d?.elfClass !== 32) return undefined;
+  return d.machine === EM_386 ? 'i386' : d.machine === EM_X86_64 ? 'x32' : undefined;
 }
 
 function names(nrs: Set<number>): string[] {
