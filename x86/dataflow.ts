@@ -132,6 +132,12 @@ interface FnFacts {
 }
 
 const MAX_STATES = 20000;
+/**
+ * Entry values one search may yield. A stack pointer that moves around a loop gives a new
+ * slot per turn (stack+16, stack+56, …): thousands of entry values, each climbed into
+ * callers, never finish. Past the bound the search reports the site unresolved instead.
+ */
+export const MAX_ENTRY_VALUES = 256;
 const SLOT_BYTES = 4; // the syscall number is the low 32 bits
 
 /**
@@ -253,7 +259,9 @@ export class BackwardFlow {
         else if (typeof entry === 'string' && entry.startsWith('!')) fail(entry.slice(1), at);
         else {
           const ev: EntryValue = { fn: at, loc: entry as ParamLoc, ...(l.xf?.length ? { xf: l.xf } : {}) };
-          out.params.set(`${at}:${JSON.stringify(ev.loc)}${ev.xf ? `|${JSON.stringify(ev.xf)}` : ''}`, ev);
+          const key = `${at}:${JSON.stringify(ev.loc)}${ev.xf ? `|${JSON.stringify(ev.xf)}` : ''}`;
+          if (out.params.size < MAX_ENTRY_VALUES || out.params.has(key)) out.params.set(key, ev);
+          else fail(`more than ${MAX_ENTRY_VALUES} entry values (a stack slot that moves around a loop?)`, at);
         }
       }
       const preds = this.preds(i);

@@ -85,6 +85,11 @@ export function resolveParamSyscalls(a: CodeAnalysis, opts: ParamOptions = {}): 
     for (const s of a.syscalls) {
       const nums = new Set(s.numbers);
       for (const u of s.unresolved) res.unresolved.push({ ...u, site: s.addr, fn: s.fn, fnName: s.fnName, chain: [] });
+      if (s.fromParams.length > MAX_CLIMBED_ENTRY_VALUES) {
+        res.unresolved.push({ reason: tooManyEntryValues(s.fromParams.length), at: s.addr, site: s.addr, fn: s.fn, fnName: s.fnName, chain: [] });
+        res.numbersBySite.set(s.addr, [...nums].sort((x, y) => x - y));
+        continue;
+      }
       for (const p of s.fromParams) {
         const r = resolveEntry(a, flow, p, maxDepth, memo, new Set());
         for (const u of r.uses) {
@@ -103,6 +108,18 @@ export function resolveParamSyscalls(a: CodeAnalysis, opts: ParamOptions = {}): 
 }
 
 const cycles = { hit: false };
+
+/**
+ * Entry values of one search that are climbed into callers. Compiled code passes a
+ * number through one or two parameters; a stack slot that moves around a loop (or
+ * through a recursion) gives one per turn, and climbing each of them, level after
+ * level, multiplies without end. Past the bound the site is unresolved, never dropped.
+ */
+export const MAX_CLIMBED_ENTRY_VALUES = 16;
+
+function tooManyEntryValues(n: number): string {
+  return `${n} entry values (more than ${MAX_CLIMBED_ENTRY_VALUES} are not followed into callers: a stack slot that moves around a loop?)`;
+}
 
 /** Values of an entry location recovered at the function's call sites, climbing while they are parameters (also used for syscall arguments, x86/syscall-args.ts). */
 export function resolveEntry(
@@ -146,6 +163,10 @@ export function resolveEntry(
       out.uses.push({ caller: caller.addr, callerName: caller.name, callSite, numbers: [...rec.numbers].sort((x, y) => x - y), chain: [callSite] });
     }
     for (const u of rec.unresolved.values()) out.unresolved.push({ ...u, chain: [callSite] });
+    if (rec.params.size > MAX_CLIMBED_ENTRY_VALUES) {
+      out.unresolved.push({ reason: tooManyEntryValues(rec.params.size), at: callSite, chain: [callSite] });
+      continue;
+    }
     for (const p of rec.params.values()) {
       if (depth <= 1) {
         out.unresolved.push({ reason: `still a parameter (${fmtLoc(p.loc)} of 0x${p.fn.toString(16)}) after the maximum call depth`, at: callSite, chain: [callSite] });
