@@ -39,7 +39,7 @@ verify:
 
 # The differential false-negative hunt (fn-hunt/): the fn-hunt image's programs, then
 # the sample images' programs. Exit 1 when any false negative.
-FN_HUNT_FLAGS ?= --samples $(IMAGES)
+FN_HUNT_FLAGS ?= --samples $(IMAGES) --runs fn-hunt/sample-runs.txt
 fn-hunt: build
 	npx tsx fn-hunt/main.ts $(FN_HUNT_FLAGS)
 

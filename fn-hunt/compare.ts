@@ -7,6 +7,8 @@ export interface FalseNegative {
   /** The program that was run (path inside the image). */
   program: string;
   mode: string;
+  /** For mode 'run': the command line run (path and arguments). */
+  command?: string;
   /** The program image that made the syscall (the run program or one it executed). */
   exe: string;
   syscall: string;

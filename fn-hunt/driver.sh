@@ -4,7 +4,8 @@
 # per-run timeout and stdin from /dev/null. OUT/ID.MODE.rc is written when a run ends,
 # so a container killed by a program it ran is restarted from the next run.
 # SYSCALLS (a comma list) traces only those, with stack traces (-k): the second pass
-# that finds where a missed syscall was made.
+# that finds where a missed syscall was made. With OUT/ID.args (one argument a line),
+# the program runs once with those arguments instead (mode "run").
 #
 #   driver.sh LIST OUT SECONDS [TOOLS LOADER]
 # TOOLS: a root holding strace and timeout (the fn-hunt image's, mounted read-only),
@@ -20,13 +21,23 @@ else
   timeout_cmd=timeout
   strace_cmd=strace
 fi
+# Word lists below are newline-separated and expanded unquoted: split on newlines
+# only, never globbed, so an argument may hold spaces, quotes or '*'.
+nl='
+'
+set -f
 while read -r id path trace; do
   extra=
-  [ -n "$trace" ] && extra="-k -e trace=$trace"
-  for mode in version help; do
+  [ -n "$trace" ] && extra="-k${nl}-e${nl}trace=$trace"
+  modes="version help"
+  [ -e "$out/$id.args" ] && modes=run
+  for mode in $modes; do
     [ -e "$out/$id.$mode.rc" ] && continue
+    if [ "$mode" = run ]; then args=$(cat "$out/$id.args"); else args="--$mode"; fi
     : > "$out/$id.$mode.started"
-    "$@" "$timeout_cmd" -k 2 "$secs" "$@" "$strace_cmd" -f -qq -s 256 $extra -o "$out/$id.$mode.st" "$path" "--$mode" </dev/null >/dev/null 2>&1
+    IFS=$nl
+    "$@" "$timeout_cmd" -k 2 "$secs" "$@" "$strace_cmd" -f -qq -s 256 $extra -o "$out/$id.$mode.st" "$path" $args </dev/null >/dev/null 2>&1
     echo $? > "$out/$id.$mode.rc"
+    unset IFS
   done
 done < "$list"

@@ -9,7 +9,7 @@ import { analyzedObjects, analyzePrograms, Analysis, CONFINE_BIN } from './analy
 import { compareRun, FalseNegative, frameObject, median, parseStacks } from './compare';
 import { exportRootfs, listPrograms, Program, resolveInRoot } from './rootfs';
 import { ParsedTrace, parseStrace } from './strace-parse';
-import { MODES, RunRequest, traceRuns } from './trace-runs';
+import { modesOf, RunRequest, traceRuns } from './trace-runs';
 
 export interface HuntOptions {
   image: string;
@@ -19,6 +19,13 @@ export interface HuntOptions {
   toolsRoot?: string;
   /** Only programs whose path or one of whose names is listed. */
   only?: string[];
+  /**
+   * Runs with real arguments besides --version/--help (issue 22: what a server's
+   * programs do beyond start-up): each whose path is one of the image's programs
+   * (its path or a name: a busybox applet's link) runs once as mode 'run'; the
+   * others are listed in HuntResult.runsSkipped.
+   */
+  runs?: CommandRun[];
   seconds?: number;
   parallel?: number;
   log?: (m: string) => void;
@@ -29,11 +36,18 @@ export interface HuntOptions {
   tamper?: (program: string, allowed: Set<string>) => Set<string>;
 }
 
+/** PATH run with ARGS (PATH as executed: argv[0] selects a busybox applet). */
+export interface CommandRun {
+  path: string;
+  args: string[];
+}
+
 export interface ProgramResult {
   path: string;
   names: string[];
   sha256: string;
-  runs: { mode: string; rc: string; started: boolean }[];
+  /** command: the run's path and arguments, for mode 'run'. */
+  runs: { mode: string; rc: string; started: boolean; command?: string }[];
   /** Syscalls the program itself made (children's are checked against their own programs). */
   seen: string[];
   allowed?: number;
@@ -53,7 +67,11 @@ export interface HuntResult {
   unnamed: FalseNegative[];
   unchecked: { program: string; mode: string; exe: string; reason: string; syscalls: string[] }[];
   programs: ProgramResult[];
+  /** HuntOptions.runs whose path is none of the image's programs (not run). */
+  runsSkipped: string[];
 }
+
+export const commandOf = (r: CommandRun): string => [r.path, ...r.args].join(' ');
 
 /** The image's CMD/ENTRYPOINT program, when it is outside the program directories (/tinyhttpd). */
 function entrypointPrograms(image: string): string[] {
@@ -111,31 +129,59 @@ const safeId = (i: number) => `p${String(i).padStart(4, '0')}`;
 export async function huntImage(opts: HuntOptions): Promise<HuntResult> {
   const log = opts.log ?? (() => {});
   const root = exportRootfs(opts.image, path.join(opts.workDir, 'rootfs'));
-  let programs = listPrograms(root, entrypointPrograms(opts.image));
+  const all = listPrograms(root, entrypointPrograms(opts.image));
+  let programs = all;
   if (opts.only) {
     const want = new Set(opts.only);
     programs = programs.filter((p) => want.has(p.path) || p.names.some((n) => want.has(n)));
+  }
+  const runs: { run: CommandRun; program: Program }[] = [];
+  const runsSkipped: string[] = [];
+  for (const run of opts.runs ?? []) {
+    const program = all.find((p) => p.path === run.path || p.names.includes(run.path));
+    if (!program) {
+      runsSkipped.push(commandOf(run));
+      continue;
+    }
+    runs.push({ run, program });
+    if (!programs.includes(program)) programs = [...programs, program];
   }
   log(`${opts.image}: ${programs.length} ELF programs (deduplicated by content)`);
   // One directory per hunt: hunts of the same image may run side by side. The traces
   // are deleted at the end (results.json keeps what they showed) unless FN_HUNT_KEEP_TRACES=1.
   const traceDir = path.join(opts.workDir, 'traces', `${opts.image.replace(/[^\w.-]+/g, '_')}.${process.pid}.${Date.now()}`);
   try {
-    return await hunt(opts, root, programs, traceDir, log);
+    return await hunt(opts, root, programs, runs, runsSkipped, traceDir, log);
   } finally {
     if (process.env.FN_HUNT_KEEP_TRACES !== '1') rmSync(traceDir, { recursive: true, force: true });
     else log(`traces kept in ${traceDir}`);
   }
 }
 
-async function hunt(opts: HuntOptions, root: string, programs: Program[], traceDir: string, log: (m: string) => void): Promise<HuntResult> {
-  const byId = new Map<string, Program>(programs.map((p, i) => [safeId(i), p]));
+async function hunt(
+  opts: HuntOptions,
+  root: string,
+  programs: Program[],
+  commandRuns: { run: CommandRun; program: Program }[],
+  runsSkipped: string[],
+  traceDir: string,
+  log: (m: string) => void,
+): Promise<HuntResult> {
+  // Each request runs one program: --version/--help (p…), or a command run (r…).
+  const requests: { req: RunRequest; program: Program; command?: string }[] = [
+    ...programs.map((p, i) => ({ req: { id: safeId(i), path: p.path }, program: p })),
+    ...commandRuns.map(({ run, program }, i) => ({ req: { id: `r${String(i).padStart(4, '0')}`, path: run.path, args: run.args }, program, command: commandOf(run) })),
+  ];
+  const byId = new Map(requests.map((r) => [r.req.id, r]));
   const runOpts = { image: opts.image, toolsRoot: opts.toolsRoot, seconds: opts.seconds ?? 5, parallel: opts.parallel ?? 2, log };
   const t0 = Date.now();
-  const runs = await traceRuns({ ...runOpts, outDir: path.join(traceDir, 'runs') }, [...byId].map(([id, p]) => ({ id, path: p.path })));
+  const runs = await traceRuns({ ...runOpts, outDir: path.join(traceDir, 'runs') }, requests.map((r) => r.req));
   log(`${opts.image}: ${runs.length} traced runs in ${Math.round((Date.now() - t0) / 1000)} s`);
 
-  const parsed = runs.map((r) => ({ ...r, program: byId.get(r.id)!, parsed: r.trace ? parseStrace(r.trace, byId.get(r.id)!.path) : undefined }));
+  const parsed = runs.map((r) => {
+    const { program, command } = byId.get(r.id)!;
+    return { ...r, program, command, parsed: r.trace ? parseStrace(r.trace, program.path) : undefined };
+  });
   const exeMap = new Map<string, string | undefined>();
   const toAnalyse = new Set<string>(programs.map((p) => p.path));
   for (const r of parsed) {
@@ -155,6 +201,8 @@ async function hunt(opts: HuntOptions, root: string, programs: Program[], traceD
   };
 
   const falseNegatives: FalseNegative[] = [];
+  /** The request whose run showed each false negative: the stack pass reruns it. */
+  const requestOf = new Map<FalseNegative, RunRequest>();
   const unnamed: FalseNegative[] = [];
   const unchecked: HuntResult['unchecked'] = [];
   const perProgram = new Map<string, ProgramResult>();
@@ -172,11 +220,15 @@ async function hunt(opts: HuntOptions, root: string, programs: Program[], traceD
   }
   for (const r of parsed) {
     const pr = perProgram.get(r.program.path)!;
-    pr.runs.push({ mode: r.mode, rc: r.rc, started: !!r.parsed?.started });
+    pr.runs.push({ mode: r.mode, rc: r.rc, started: !!r.parsed?.started, ...(r.command ? { command: r.command } : {}) });
     if (!r.parsed) continue;
     const own = r.parsed.byExe.get(r.program.path);
     pr.seen = [...new Set([...pr.seen, ...(own ?? [])])].sort();
     const c = compareRun({ program: r.program.path, mode: r.mode, trace: r.parsed, exeToAnalysed: (e) => exeMap.get(e) ?? (e === r.program.path ? e : undefined), allowed: allowedOf });
+    for (const fn of c.falseNegatives) {
+      if (r.command) fn.command = r.command;
+      requestOf.set(fn, byId.get(r.id)!.req);
+    }
     falseNegatives.push(...c.falseNegatives);
     unnamed.push(...c.unnamed);
     for (const u of c.unchecked) unchecked.push({ program: r.program.path, mode: r.mode, ...u });
@@ -186,7 +238,7 @@ async function hunt(opts: HuntOptions, root: string, programs: Program[], traceD
     if (!pr.falseNegatives.includes(fn.syscall)) pr.falseNegatives.push(fn.syscall);
   }
 
-  await addStacks(falseNegatives, byId, { ...runOpts, outDir: path.join(traceDir, 'stacks') });
+  await addStacks(falseNegatives, requestOf, { ...runOpts, outDir: path.join(traceDir, 'stacks') });
   await addUnanalysedObjects(falseNegatives, root, analyzeCacheDir(opts.workDir));
 
   const results = [...perProgram.values()];
@@ -200,26 +252,27 @@ async function hunt(opts: HuntOptions, root: string, programs: Program[], traceD
     unnamed,
     unchecked,
     programs: results,
+    runsSkipped,
   };
 }
 
-/** Reruns each program with a false negative, tracing only the missed syscalls with stacks (strace -k). */
-async function addStacks(fns: FalseNegative[], byId: Map<string, Program>, opts: Parameters<typeof traceRuns>[0]): Promise<void> {
+/** Reruns each request with a false negative, tracing only the missed syscalls with stacks (strace -k). */
+async function addStacks(fns: FalseNegative[], requestOf: Map<FalseNegative, RunRequest>, opts: Parameters<typeof traceRuns>[0]): Promise<void> {
   if (fns.length === 0) return;
-  const idOf = new Map([...byId].map(([id, p]) => [p.path, id]));
-  const want = new Map<string, Set<string>>();
+  const want = new Map<string, { req: RunRequest; syscalls: Set<string> }>();
   for (const fn of fns) {
-    const id = idOf.get(fn.program)!;
-    if (!want.has(id)) want.set(id, new Set());
-    want.get(id)!.add(fn.syscall);
+    const req = requestOf.get(fn)!;
+    const w = want.get(req.id) ?? { req, syscalls: new Set<string>() };
+    w.syscalls.add(fn.syscall);
+    want.set(req.id, w);
   }
-  const reqs: RunRequest[] = [...want].map(([id, s]) => ({ id, path: byId.get(id)!.path, stackFor: [...s] }));
+  const reqs: RunRequest[] = [...want.values()].map(({ req, syscalls }) => ({ ...req, stackFor: [...syscalls] }));
   const runs = await traceRuns(opts, reqs);
   const stacks = new Map<string, Map<string, string[]>>();
   for (const r of runs) if (r.trace) stacks.set(`${r.id}.${r.mode}`, parseStacks(r.trace));
   for (const fn of fns) {
-    const id = idOf.get(fn.program)!;
-    fn.stack = stacks.get(`${id}.${fn.mode}`)?.get(fn.syscall) ?? MODES.map((m) => stacks.get(`${id}.${m}`)?.get(fn.syscall)).find(Boolean);
+    const req = requestOf.get(fn)!;
+    fn.stack = stacks.get(`${req.id}.${fn.mode}`)?.get(fn.syscall) ?? modesOf(req).map((m) => stacks.get(`${req.id}.${m}`)?.get(fn.syscall)).find(Boolean);
   }
 }
 

@@ -1,10 +1,11 @@
 // make fn-hunt: the differential false-negative hunt (issue 13).
 //
 //   npx tsx fn-hunt/main.ts [--set full|ci] [--only FILE] [--samples LIST] [--no-base]
-//                           [--out DIR] [--work DIR] [--seconds N] [--parallel N]
+//                           [--runs FILE] [--out DIR] [--work DIR] [--seconds N] [--parallel N]
 //
 // Builds (or reuses) the fn-hunt image for the package set, hunts it, then hunts each
-// sample image of LIST that exists, with the fn-hunt image's strace mounted in.
+// sample image of LIST that exists, with the fn-hunt image's strace mounted in; the
+// commands of --runs FILE (PATH ARG... a line) also run in each sample that has PATH.
 // Writes OUT/results.json and OUT/results.txt (default results/fn-hunt), prints the
 // table; exit 1 when any false negative. --work (default $TMPDIR/confine-fn-hunt) holds the exported
 // roots, traces and the analysis cache: outside the checkout, so that jest and tsc
@@ -14,6 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureImage, FN_HUNT_DIR, imageExists } from './image';
+import { readCommandRuns } from './command-runs';
 import { huntImage, HuntResult } from './hunt';
 import { exportRootfs, pruneRootfs } from './rootfs';
 import { formatReport } from './report';
@@ -22,6 +24,7 @@ interface Args {
   set: string;
   only?: string;
   samples?: string;
+  runs?: string;
   base: boolean;
   out: string;
   work: string;
@@ -41,13 +44,14 @@ function parseArgs(argv: string[]): Args {
       case '--set': a.set = v(); break;
       case '--only': a.only = v(); break;
       case '--samples': a.samples = v(); break;
+      case '--runs': a.runs = v(); break;
       case '--no-base': a.base = false; break;
       case '--out': a.out = path.resolve(v()); break;
       case '--work': a.work = path.resolve(v()); break;
       case '--seconds': a.seconds = Number(v()); break;
       case '--parallel': a.parallel = Number(v()); break;
       case '-h': case '--help':
-        process.stdout.write(readFileSync(__filename, 'utf8').split('\n').slice(0, 11).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+        process.stdout.write(readFileSync(__filename, 'utf8').split('\n').slice(0, 12).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
         process.exit(0);
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
@@ -71,6 +75,7 @@ async function main(): Promise<number> {
   const common = { workDir: buildDir, seconds: a.seconds, parallel: a.parallel, log };
   const results: HuntResult[] = [];
   if (a.base) results.push(await huntImage({ ...common, image: tag, only }));
+  const runs = a.runs ? readCommandRuns(a.runs) : undefined;
   if (a.samples) {
     const tools = exportRootfs(tag, path.join(buildDir, 'rootfs'));
     for (const image of listImages(a.samples)) {
@@ -78,7 +83,7 @@ async function main(): Promise<number> {
         log(`${image}: not present, skipped (make images builds it)`);
         continue;
       }
-      results.push(await huntImage({ ...common, image, toolsRoot: tools }));
+      results.push(await huntImage({ ...common, image, toolsRoot: tools, runs }));
     }
   }
   const file = path.join(a.out, 'results.json');

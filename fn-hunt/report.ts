@@ -16,7 +16,7 @@ export function formatReport(results: HuntResult[]): string {
     for (const fn of r.falseNegatives) {
       const k = `${fn.exe}\0${fn.syscall}`;
       const g = groups.get(k) ?? { exe: fn.exe, syscall: fn.syscall, runs: [] };
-      g.runs.push(`${fn.program === fn.exe ? '' : fn.program + ' '}--${fn.mode}`);
+      g.runs.push(fn.command ?? `${fn.program === fn.exe ? '' : fn.program + ' '}--${fn.mode}`);
       g.stack ??= fn.stack;
       g.unanalysed ??= fn.unanalysedObjects;
       groups.set(k, g);
@@ -36,6 +36,8 @@ export function formatReport(results: HuntResult[]): string {
     }
     for (const u of r.unnamed) out.push(`   not a syscall number (strace: ${u.syscall}), not counted: ${u.exe} --${u.mode}`);
     for (const p of r.programs.filter((x) => x.analysisError)) out.push(`   analysis error: ${p.path}: ${p.analysisError}`);
+    const ran = r.programs.reduce((n, p) => n + p.runs.filter((x) => x.command).length, 0);
+    if (ran || r.runsSkipped.length) out.push(`   command runs: ${ran} run, ${r.runsSkipped.length} skipped (program not in the image)`);
     const unchecked = r.unchecked.filter((u) => u.reason !== 'not an ELF program in the image' || u.exe !== '?');
     if (unchecked.length) out.push(`   unchecked process images: ${unchecked.length} (see results.json "unchecked")`);
   }

@@ -9,7 +9,13 @@ import * as path from 'node:path';
 import { resolveInRoot } from './rootfs';
 
 export const MODES = ['version', 'help'] as const;
-export type Mode = (typeof MODES)[number];
+/** 'run': the request's own arguments, once (RunRequest.args), instead of the two MODES. */
+export type Mode = (typeof MODES)[number] | 'run';
+
+/** What a request is run as: its own arguments once, or --version then --help. */
+export function modesOf(r: RunRequest): readonly Mode[] {
+  return r.args ? ['run'] : MODES;
+}
 
 export interface RunRequest {
   id: string;
@@ -17,6 +23,8 @@ export interface RunRequest {
   path: string;
   /** Only these syscalls, with stack traces. */
   stackFor?: string[];
+  /** Run PATH with these arguments (mode 'run') instead of --version and --help. No newlines (one per line in ID.args). */
+  args?: string[];
 }
 
 export interface RunOptions {
@@ -73,9 +81,14 @@ function runContainer(opts: RunOptions, chunkDir: string): Promise<{ code: numbe
 async function runChunk(opts: RunOptions, reqs: RunRequest[], chunkDir: string): Promise<void> {
   mkdirSync(chunkDir, { recursive: true });
   writeFileSync(path.join(chunkDir, 'list'), reqs.map((r) => `${r.id} ${r.path}${r.stackFor ? ' ' + r.stackFor.join(',') : ''}`).join('\n') + '\n');
+  for (const r of reqs) {
+    if (!r.args) continue;
+    if (r.args.some((a) => a.includes('\n'))) throw new Error(`${r.path}: an argument contains a newline (driver.sh reads one per line)`);
+    writeFileSync(path.join(chunkDir, `${r.id}.args`), r.args.map((a) => a + '\n').join(''));
+  }
   let lastErr = '';
   for (let attempt = 0; attempt <= reqs.length * MODES.length; attempt++) {
-    const pending = reqs.flatMap((r) => MODES.filter((m) => !existsSync(path.join(chunkDir, `${r.id}.${m}.rc`))).map((m) => [r, m] as const));
+    const pending = reqs.flatMap((r) => modesOf(r).filter((m) => !existsSync(path.join(chunkDir, `${r.id}.${m}.rc`))).map((m) => [r, m] as const));
     if (pending.length === 0) return;
     if (attempt > 0) {
       // The run the container was in when it went down.
@@ -102,7 +115,7 @@ export async function traceRuns(opts: RunOptions, reqs: RunRequest[]): Promise<R
   chunks.forEach((c, i) => {
     const dir = path.join(opts.outDir, `chunk${i}`);
     for (const r of c) {
-      for (const mode of MODES) {
+      for (const mode of modesOf(r)) {
         const rcFile = path.join(dir, `${r.id}.${mode}.rc`);
         const stFile = path.join(dir, `${r.id}.${mode}.st`);
         out.push({

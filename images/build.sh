@@ -12,6 +12,9 @@
 # as --change, since there is no Dockerfile). Files under rootfs/NAME/ are copied
 # over the root (entrypoint scripts, static pages). The c-* images hold only a
 # server compiled here from programs/ (and, for c-glibc, exactly its libraries).
+# The musl-* images are Alpine-like: servers built here from Debian's source
+# packages with musl-gcc, dynamically linked (musl-servers.sh; builds cached in
+# build/musl/).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,17 +22,20 @@ BUILD="$HERE/build"
 SUITE="${CONFINE_SUITE:-bookworm}"
 REPO="confine-sample"
 
-ALL=(nginx redis memcached python3 apache2 mariadb caddy busybox c-glibc c-static c-musl jvm perl)
+ALL=(nginx redis memcached python3 apache2 mariadb caddy busybox c-glibc c-static c-musl jvm perl musl-busybox musl-lighttpd musl-redis)
 
 # PATH_ENV, SLIM_HOOK and debian_root (the mmdebstrap recipe).
 # shellcheck source=images/debian-root.sh
 . "$HERE/debian-root.sh"
+# musl_image and the musl builds it uses.
+# shellcheck source=images/musl-servers.sh
+. "$HERE/musl-servers.sh"
 
 log() { printf '[build.sh] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 need_cmd() { # need_cmd COMMAND DEBIAN-PACKAGE
@@ -172,6 +178,17 @@ build_one() {
     c-glibc) c_image c-glibc glibc ;;
     c-static) c_image c-static static ;;
     c-musl) c_image c-musl musl ;;
+    musl-busybox)
+      musl_image musl-busybox \
+        'CMD ["/usr/local/bin/httpd-start"]' 'EXPOSE 80' ;;
+    musl-lighttpd)
+      MUSL_PKGS=lighttpd musl_image musl-lighttpd \
+        'CMD ["/usr/local/bin/lighttpd-start"]' 'EXPOSE 80' ;;
+    musl-redis)
+      # Protected mode refuses clients from outside the container's loopback, as in redis.
+      MUSL_PKGS=redis musl_image musl-redis \
+        'WORKDIR /data' 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
+        'CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no"]' 'EXPOSE 6379' ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
 }
