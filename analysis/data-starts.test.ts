@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { analyzeCommand } from '../cli/analyze-command';
+import { analyzeJson } from '../test/analyze-json';
 import { parseElf } from '../elf';
 import { K } from '../x86/program';
 import { compile, tempDir } from '../x86/test-fixtures';
@@ -45,18 +45,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function syscallsOf(file: string): Promise<{ syscalls: string[]; unresolvedSites: number }> {
-  let out = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((x) => ((out += String(x)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    expect(await analyzeCommand([file, '--json'])).toBe(0);
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-  return JSON.parse(out).binaries[0];
-}
+const syscallsOf = analyzeJson;
 
 test('a data word one byte inside a call of __libc_start_main loses no syscall', async () => {
   const before = await syscallsOf(plain);

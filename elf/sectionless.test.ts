@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { analyzeCommand } from '../cli/analyze-command';
+import { analyzeJson } from '../test/analyze-json';
 import { badShoff, sstrip } from '../fuzz/corpus';
 import { compile, tempDir } from '../x86/test-fixtures';
 import { parseElf } from './elf-file';
@@ -37,16 +37,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 async function syscallsOf(file: string): Promise<string[]> {
-  let out = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    expect(await analyzeCommand([file, '--json'])).toBe(0);
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-  return JSON.parse(out).binaries[0].syscalls;
+  return (await analyzeJson(file)).syscalls;
 }
 
 test.each(['dyn', 'musl'])('%s: sstrip\'d and bad-e_shoff copies are read from their segments and reach every syscall the intact one does', async (name) => {

@@ -34,6 +34,9 @@ export function formatReport(results: HuntResult[]): string {
         }
       }
     }
+    for (const f of r.behindUnresolved ?? []) {
+      out.push(`   missed behind an unresolved site (not narrowed by default, not counted): ${f.exe} ${f.syscall} ${f.command ?? `--${f.mode}`}${f.stack?.length ? ` at ${f.stack.slice(0, 3).join(' ← ')}` : ''}`);
+    }
     for (const u of r.unnamed) out.push(`   not a syscall number (strace: ${u.syscall}), not counted: ${u.exe} --${u.mode}`);
     for (const p of r.programs.filter((x) => x.analysisError)) out.push(`   analysis error: ${p.path}: ${p.analysisError}`);
     const ran = r.programs.reduce((n, p) => n + p.runs.filter((x) => x.command).length, 0);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { analyzeCommand } from '../cli/analyze-command';
+import { analyzeJson } from '../test/analyze-json';
 import { parseElf } from '../elf';
 import { dataInRegions, executableRegions } from '../elf/exec-regions';
 import { sstrip } from '../fuzz/corpus';
@@ -57,18 +57,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function analyze(file: string): Promise<{ syscalls: string[]; unresolvedSites: number }> {
-  let out = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    expect(await analyzeCommand([file, '--json'])).toBe(0);
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-  return JSON.parse(out).binaries[0];
-}
+const analyze = analyzeJson;
 
 const VARIANTS = ['dynamic', ...['glibc', 'musl'].flatMap((t) => [t, `${t}.code`, `${t}.far.sstrip`, `${t}.nosep`, `${t}.nosep.relabelled`])];
 

@@ -12,6 +12,7 @@
  * results. Needs the Docker engine, the images (images/build.sh) and the fn-hunt CI
  * image (built on first use, shared with fn-hunt.test.ts). A missing image fails.
  */
+import type { FalseNegative } from '../../fn-hunt/compare';
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -87,16 +88,21 @@ describe('fn-hunt on the musl sample images', () => {
       log,
       tamper: () => new Set(),
     });
-    const fromRun = r.falseNegatives.filter((f) => f.mode === 'run');
+    // busybox's analysis may report an unresolved site: its misses are then listed behind it.
+    const fromRun = [...r.falseNegatives, ...r.behindUnresolved].filter((f) => f.mode === 'run');
     expect(fromRun.length).toBeGreaterThan(0);
     expect(fromRun.every((f) => f.command === '/bin/cat /etc/passwd' && f.exe === '/bin/busybox')).toBe(true);
     expect(r.programs[0].runs.map((x) => x.mode).sort()).toEqual(['help', 'run', 'version']);
   }, 300000);
 
-  // Fails until the analysis resolves musl's cancellable syscalls (__syscall_cp_asm,
-  // issue 22 point 1): read, write, open, close, ... made through it are missed.
+  // Failed before the analysis resolved musl's cancellable syscalls (__syscall_cp_asm,
+  // issue 22 point 1): read, write, connect, ... made through it were missed. A miss in a
+  // program with an unresolved site (musl's do_setxid, called through __synccall) is no
+  // outage under the default, which keeps such a program's base profile: listed, not counted.
   test('no false negatives: every syscall a musl program made is in its analysed set', () => {
-    const fns = [...results].flatMap(([name, r]) => r.falseNegatives.map((f) => `${name} ${f.exe} ${f.syscall} (${f.command ?? '--' + f.mode}) at ${(f.stack ?? []).slice(0, 3).join(' ← ')}`));
-    expect(fns).toEqual([]);
+    const fmt = (name: string, f: FalseNegative) => `${name} ${f.exe} ${f.syscall} (${f.command ?? '--' + f.mode}) at ${(f.stack ?? []).slice(0, 3).join(' ← ')}`;
+    const behind = [...results].flatMap(([name, r]) => r.behindUnresolved.map((f) => fmt(name, f)));
+    if (behind.length) process.stdout.write(`missed behind an unresolved site (the profile keeps the base by default):\n  ${behind.join('\n  ')}\n`);
+    expect([...results].flatMap(([name, r]) => r.falseNegatives.map((f) => fmt(name, f)))).toEqual([]);
   });
 });

@@ -46,7 +46,8 @@ describe('cache faults', () => {
   it('disk full under --cache: the run fails clearly, no half-written entry survives, a rerun with space completes', async () => {
     const small = path.join(dir, 'small-cache');
     await fsp.mkdir(small, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96k', 'tmpfs', small]);
+    // mode=0755: a tmpfs root is 1777 by default, and a cache others can write is refused.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96k,mode=0755', 'tmpfs', small]);
     try {
       const r = await confine([...ARGS, '--cache', small], dir);
       expect(r.stderr).not.toMatch(/internal error/);
