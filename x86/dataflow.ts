@@ -123,6 +123,8 @@ export interface Recovered {
   numbers: Set<number>;
   params: Map<string, EntryValue>;
   unresolved: Map<string, Unresolved>;
+  /** States the search visited (what it cost: callers that repeat searches budget on it). */
+  steps?: number;
 }
 
 interface FnFacts {
@@ -299,6 +301,7 @@ export class BackwardFlow {
         }
       }
     }
+    out.steps = steps;
     return out;
   }
 

@@ -110,6 +110,15 @@ export function resolveParamSyscalls(a: CodeAnalysis, opts: ParamOptions = {}): 
 const cycles = { hit: false };
 
 /**
+ * Data-flow states one resolution (one memo) may visit while climbing into callers.
+ * Entries inside functions (call targets) and loops that move the stack make the climb
+ * fan out; a mutated or hostile file kept it busy for minutes. Past the budget a value
+ * not yet climbed is unresolved, never dropped.
+ */
+export const MAX_CLIMB_STATES = 1_000_000;
+const climbBudget = new WeakMap<Map<string, EntryResult>, { left: number }>();
+
+/**
  * Entry values of one search that are climbed into callers. Compiled code passes a
  * number through one or two parameters; a stack slot that moves around a loop (or
  * through a recursion) gives one per turn, and climbing each of them, level after
@@ -154,9 +163,17 @@ export function resolveEntry(
   if (sites.length === 0 && !info?.exported && !a.addressTaken.has(ev.fn)) {
     out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'no direct caller', ...xf });
   }
+  let budget = climbBudget.get(memo);
+  if (!budget) climbBudget.set(memo, (budget = { left: MAX_CLIMB_STATES }));
   for (const c of sites) {
+    if (budget.left < 0) {
+      out.unresolved.push({ reason: `climb budget of ${MAX_CLIMB_STATES} data-flow states spent (values at this entry not followed into callers)`, at: ev.fn, chain: [] });
+      cycles.hit = true; // partial: not memoised
+      break;
+    }
     // Pending operations travel to the caller's value (constants found there come out transformed).
     const rec = flow.valuesBefore(c, { ...locAtCall(prog, c, ev.loc), ...xf });
+    budget.left -= rec.steps ?? 1;
     const callSite = prog.addr[c];
     const caller = prog.functions[prog.fnOf[c]];
     if (rec.numbers.size) {
