@@ -27,13 +27,16 @@ function runFuzz(args: string[], timeoutMs: number): Promise<{ code: number | nu
   });
 }
 
+// The whole run's limit is a wedge guard, not a speed test: the per-case hang limit is
+// what fails a slow case. Decoding every executable segment and call targets as entries
+// made a case dearer (3000 cases: ~165 s on 2 loaded cores, p99 1.2 s).
 const CASES = 3000;
 const HANG_MS = 8000;
 const HEAP_MB = 384;
 
 test(`${CASES} mutated binaries: no crash, no hang, bounded memory, every value storable`, async () => {
   const seed = Number(process.env.CONFINE_FUZZ_SEED ?? 7);
-  const r = await runFuzz(['--cases', String(CASES), '--seed', String(seed), '--hang-ms', String(HANG_MS), '--heap-mb', String(HEAP_MB)], 110000);
+  const r = await runFuzz(['--cases', String(CASES), '--seed', String(seed), '--hang-ms', String(HANG_MS), '--heap-mb', String(HEAP_MB)], 290000);
   expect(r.stderr).not.toMatch(/elf-fuzz: /);
   const s = r.summary!;
   process.stdout.write(`elf-fuzz seed ${seed}: ${s.cases} cases in ${s.totalMs} ms ${JSON.stringify(s.outcomes)}; p99 ${s.p99CaseMs} ms, max ${s.maxCaseMs} ms; heap ${s.maxWorkerHeapMb} MB\n`);
@@ -46,7 +49,7 @@ test(`${CASES} mutated binaries: no crash, no hang, bounded memory, every value 
   expect(Object.keys(s.bySeed).length).toBeGreaterThanOrEqual(5);
   expect(s.maxCaseMs).toBeLessThan(HANG_MS);
   expect(s.maxWorkerHeapMb).toBeLessThan(HEAP_MB);
-}, 120000);
+}, 300000);
 
 test.each([
   ['hang', 'hang'],
