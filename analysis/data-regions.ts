@@ -1,7 +1,7 @@
 import type { ElfFile } from '../elf';
 import { R_X86_64, SHT } from '../elf';
 import { StringReader } from './name-hashes';
-import { lastAtOrBefore } from './sorted';
+import { lastAtOrBefore } from '../x86/sorted';
 
 /**
  * An object's data, cut into regions, with the code and data pointers each region

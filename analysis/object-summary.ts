@@ -11,7 +11,7 @@ import type { CodeAnalysis, CodeInput, FunctionInfo, ParamLoc } from '../x86/typ
 import { argFacts } from './arg-facts';
 import { dataRegions, forEachAbsoluteDataWord } from './data-regions';
 import { StringReader } from './name-hashes';
-import { lastAtOrBefore } from './sorted';
+import { lastAtOrBefore } from '../x86/sorted';
 
 /** The reason an i386-ABI syscall site (int $0x80, sysenter) is unresolved; profile-emit looks for it. */
 export const I386_ABI_REASON = ': i386 syscall ABI (numbers are not x86-64 numbers)';

@@ -1,4 +1,5 @@
 import { K, Program, REF_NONE, endsFlow } from './program';
+import { sizedExtentContaining } from './sized-extents';
 import type { FunctionInfo, FunctionStart, SyscallInsn } from './types';
 
 /**
@@ -22,26 +23,7 @@ export function settleDataStarts(starts: readonly FunctionStart[]): SettledStart
   const firm = starts.filter((s) => !s.fromData);
   if (firm.length === starts.length) return { starts: [...starts], inside: new Map() };
   const firmAddrs = new Set(firm.map((s) => s.addr));
-  // Sized extents, by start (aliases merged: the largest size), with the running maximum of
-  // their ends so a start nested in an earlier long extent is found too.
-  const size = new Map<number, number>();
-  for (const s of firm) if (s.size && s.size > 0) size.set(s.addr, Math.max(size.get(s.addr) ?? 0, s.size));
-  const addrs = [...size.keys()].sort((a, b) => a - b);
-  const maxEnd: number[] = [];
-  let reach = -Infinity;
-  for (const a of addrs) maxEnd.push((reach = Math.max(reach, a + size.get(a)!)));
-  const containing = (x: number): number | undefined => {
-    let lo = 0;
-    let hi = addrs.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (addrs[mid] < x) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    // addrs[hi] is the last extent starting before x; walk back while an earlier one may still cover it.
-    for (let i = hi; i >= 0 && maxEnd[i] > x; i--) if (addrs[i] + size.get(addrs[i])! > x) return addrs[i];
-    return undefined;
-  };
+  const containing = sizedExtentContaining(firm);
   const out: FunctionStart[] = [...firm];
   const inside = new Map<number, number>();
   for (const s of starts) {

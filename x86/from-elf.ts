@@ -2,6 +2,7 @@ import type { ElfFile } from '../elf';
 import { DT, SHT } from '../elf';
 import { dataInRegions, executableRegions, withoutRuns, type ExecRegion } from '../elf/exec-regions';
 import { ConfineError } from '../pipeline/errors';
+import { sizedExtentContaining } from './sized-extents';
 import type { CodeInput, FunctionStart } from './types';
 
 const SHF_ALLOC = 0x2;
@@ -167,23 +168,10 @@ function boundaryStarts(elf: ElfFile, regions: readonly ExecRegion[], hi: number
     const end = r.addr + r.size;
     if ((i + 1 < regions.length ? regions[i + 1].addr : hi) > end) add({ addr: end, size: 1 });
   });
-  const sized = starts.filter((s) => s.size && s.size > 1).map((s) => [s.addr, s.addr + s.size!] as const).sort((a, b) => a[0] - b[0]);
-  // Longest reach of any sized function starting at or before each one (a running max), for one binary search per section.
-  const reach: number[] = [];
-  for (const [, e] of sized) reach.push(Math.max(e, reach.length ? reach[reach.length - 1] : -Infinity));
-  const insideSized = (addr: number) => {
-    let l = 0;
-    let h = sized.length - 1;
-    while (l <= h) {
-      const m = (l + h) >> 1;
-      if (sized[m][0] < addr) l = m + 1;
-      else h = m - 1;
-    }
-    return h >= 0 && reach[h] > addr;
-  };
+  const insideSized = sizedExtentContaining(starts);
   for (const s of elf.sections) {
     if ((s.flags & SHF_ALLOC) === 0 || s.type === SHT.NOBITS || s.size === 0) continue;
-    if (regionIndex(regions, s.addr) < 0 || insideSized(s.addr)) continue;
+    if (regionIndex(regions, s.addr) < 0 || insideSized(s.addr) !== undefined) continue;
     add({ addr: s.addr });
   }
   return out;
