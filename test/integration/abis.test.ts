@@ -15,8 +15,9 @@ import * as path from 'node:path';
 import Docker from 'dockerode';
 import { admitsAbi, withoutAbis } from '../../profile/abis';
 import type { DockerProfile } from '../../profile/seccomp-types';
-import { importFiles, removeContainer, VERIFY_LABELS, withProfile } from '../../verify/container';
+import { importFiles } from '../../verify/container';
 import { confine, containersOfDeadOwners, readSummary, tempWorkdir } from './cli-harness';
+import { exitStatusUnder } from './run-under';
 
 jest.setTimeout(600_000);
 
@@ -55,17 +56,8 @@ async function buildImage(dir: string, abi: 'plain' | 'i386' | 'x32'): Promise<s
 }
 
 /** Exit status of `/prog call` (or `cmd`) in the image under the profile, or with no filter at all. */
-async function run(ref: string, profile: DockerProfile | 'unconfined', cmd = ['/prog', 'call']): Promise<number> {
-  const base = { Cmd: cmd, HostConfig: { NetworkMode: 'none' } };
-  const opts = profile === 'unconfined' ? { ...base, Image: ref, Labels: { ...VERIFY_LABELS }, HostConfig: { ...base.HostConfig, SecurityOpt: ['seccomp=unconfined'] } } : withProfile(base, ref, profile);
-  const c = await docker.createContainer(opts);
-  try {
-    const waited = c.wait({ condition: 'next-exit' });
-    await c.start();
-    return ((await waited) as { StatusCode: number }).StatusCode;
-  } finally {
-    await removeContainer(c);
-  }
+function run(ref: string, profile: DockerProfile | 'unconfined', cmd = ['/prog', 'call']): Promise<number> {
+  return exitStatusUnder(docker, ref, profile, cmd);
 }
 
 afterAll(async () => {

@@ -16,8 +16,9 @@ import { argEquals, argRulesFor, withoutI386 } from '../../profile/arg-rules';
 import { planProfile } from '../../profile/emit-profile';
 import { low32Comparisons } from '../../profile/low32-rules';
 import { ARCHITECTURES, Calibration, calibrateRuntime, calibrationImage, CALIBRATE_BINARY, logOnlyProfile } from '../../verify/calibrate';
-import { importFiles, removeContainer, VERIFY_LABELS, withProfile } from '../../verify/container';
+import { importFiles, removeContainer, withProfile } from '../../verify/container';
 import { followKernelLog } from '../../verify/kernel-log';
+import { exitStatusUnder } from './run-under';
 import { verifyImage } from '../../verify/verify-image';
 
 jest.setTimeout(300_000);
@@ -223,18 +224,7 @@ async function probeImage(name: string, src: string): Promise<(profile: DockerPr
   const ref = `confine-verify/${name}:${process.pid}`;
   await importFiles(docker, ref, [{ path: `/${name}`, content: fs.readFileSync(path.join(tmp, name)), mode: 0o755 }]);
   images.push(ref);
-  return async (profile, cmd) => {
-    const opts = { Cmd: cmd, HostConfig: { NetworkMode: 'none' } };
-    // 'unconfined': the same call with no filter, to learn what the kernel itself does.
-    const c = await docker.createContainer(profile === 'unconfined' ? { ...opts, Image: ref, Labels: { ...VERIFY_LABELS }, HostConfig: { ...opts.HostConfig, SecurityOpt: ['seccomp=unconfined'] } } : withProfile(opts, ref, profile));
-    try {
-      const waited = c.wait({ condition: 'next-exit' });
-      await c.start();
-      return ((await waited) as { StatusCode: number }).StatusCode;
-    } finally {
-      await removeContainer(c);
-    }
-  };
+  return (profile, cmd) => exitStatusUnder(docker, ref, profile, cmd);
 }
 
 describe('argument rules against the real kernel', () => {

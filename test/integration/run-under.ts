@@ -1,0 +1,19 @@
+import type Docker from 'dockerode';
+import type { DockerProfile } from '../../profile/seccomp-types';
+import { removeContainer, VERIFY_LABELS, withProfile } from '../../verify/container';
+
+/**
+ * Exit status of `cmd` in image `ref`, without network, under `profile` — or, with
+ * 'unconfined', under no filter at all, to learn what the kernel itself does with the call.
+ */
+export async function exitStatusUnder(docker: Docker, ref: string, profile: DockerProfile | 'unconfined', cmd: string[]): Promise<number> {
+  const opts = { Cmd: cmd, HostConfig: { NetworkMode: 'none' } };
+  const c = await docker.createContainer(profile === 'unconfined' ? { ...opts, Image: ref, Labels: { ...VERIFY_LABELS }, HostConfig: { ...opts.HostConfig, SecurityOpt: ['seccomp=unconfined'] } } : withProfile(opts, ref, profile));
+  try {
+    const waited = c.wait({ condition: 'next-exit' });
+    await c.start();
+    return ((await waited) as { StatusCode: number }).StatusCode;
+  } finally {
+    await removeContainer(c);
+  }
+}
