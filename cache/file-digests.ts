@@ -15,7 +15,7 @@ interface Entry {
 /**
  * How long a file (or directory) must have been left alone before what was read of it is
  * trusted by its identity and change times: a change in the same timestamp tick as the
- * reading would not show (racy-git). Shared with cache/library-trees.ts.
+ * reading would not show (racy-git). Shared with system/host/library-trees.ts.
  */
 export const RACY_WINDOW_NS = 2_000_000_000n;
 

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { compile, tempDir } from '../x86/test-fixtures';
+import { compile, tempDir } from '../analysis/x86/test-fixtures';
 import { analyzeCommand, locateInRoot, resolutionFingerprint, SummarySource } from './analyze-command';
 import { UsageError } from './args';
 
@@ -227,7 +227,7 @@ describe('the --cache reader: planning without reading files seen before', () =>
   /** A clock some seconds ahead, so the file's last change is settled (FileDigestIndex's racy window). */
   const later = (s: number) => () => BigInt(Date.now() + s * 1000) * 1_000_000n;
   const { FileDigestIndex } = require('../cache/file-digests') as typeof import('../cache/file-digests');
-  const { ObjectFactsStore } = require('../cache/object-facts') as typeof import('../cache/object-facts');
+  const { ObjectFactsStore } = require('../system/host/object-facts') as typeof import('../system/host/object-facts');
 
   /** A copy of the dynamic test program, indexed and its facts stored as a first run leaves them. */
   async function firstRun() {
@@ -270,7 +270,7 @@ describe('the --cache reader: planning without reading files seen before', () =>
   it('a damaged facts file, or one written by other code, is an empty store', async () => {
     const f = path.join(fs.mkdtempSync(path.join(dir, 'facts-')), 'facts.json');
     const d = `sha256:${'a'.repeat(64)}`;
-    const info: import('../elf').DynamicInfo = { elfClass: 64, machine: 62, type: 'dyn', isPie: true, needed: [], runpath: [], rpath: [], isStatic: true };
+    const info: import('../analysis/elf').DynamicInfo = { elfClass: 64, machine: 62, type: 'dyn', isPie: true, needed: [], runpath: [], rpath: [], isStatic: true };
     const kept = ObjectFactsStore.open(f, 'code-1');
     kept.set(d, { info, names: ['libx.so'] });
     await kept.save();

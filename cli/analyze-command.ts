@@ -5,20 +5,20 @@ import { ContentStore } from '../cache/content-store';
 import { sha256Hex } from '../cache/digest';
 import { FileDigestIndex } from '../cache/file-digests';
 import { fingerprintKey, type Fingerprint } from '../cache/fingerprint';
-import { readDynamicInfo, type DynamicInfo } from '../elf';
-import { resolveInRoot, resolveLoadOrder, type FoundObject, type LibraryListing, type LoadOrder, type ObjectFiles, type ObjectReader } from '../analysis/host-resolver';
-import { libraryNamesIn } from '../analysis/dlopen-names';
-import { ObjectFactsStore } from '../cache/object-facts';
-import { LibraryTreeIndex } from '../cache/library-trees';
-import type { ProgramObject, ProgramResolution, Provenance } from '../analysis/link';
+import { readDynamicInfo, type DynamicInfo } from '../analysis/elf';
+import { resolveInRoot, resolveLoadOrder, type FoundObject, type LibraryListing, type LoadOrder, type ObjectFiles, type ObjectReader } from '../system/host/host-resolver';
+import { libraryNamesIn } from '../analysis/summary/dlopen-names';
+import { ObjectFactsStore } from '../system/host/object-facts';
+import { LibraryTreeIndex } from '../system/host/library-trees';
+import type { ProgramObject, ProgramResolution, Provenance } from '../analysis/link/link';
 import { asConfineError, ConfineError } from '../pipeline/errors';
 import type { ElfScanArtifact, ObjectSummary } from '../schemas/types';
-import { SCAN_SOURCES } from '../stages/scan-file';
-import { syscallName } from '../syscalls/table';
-import { cachedScan, type ScanJob } from '../workers/scan-job';
-import { at } from '../workers/timing-stamp';
-import type { ScanPool } from '../workers/scan-pool';
-import { SPLIT_MIN_BYTES } from '../x86/split-threshold';
+import { SCAN_SOURCES } from '../analysis/scan/scan-file';
+import { syscallName } from '../analysis/syscalls/table';
+import { cachedScan, type ScanJob } from '../analysis/scan/scan-job';
+import { at } from '../analysis/scan/timing-stamp';
+import type { ScanPool } from '../analysis/scan/scan-pool';
+import { SPLIT_MIN_BYTES } from '../analysis/x86/split-threshold';
 import { existingPath, outputDir, parse, UsageError, writableDir } from './args';
 
 export const analyzeHelp = () => `confine analyze — the syscalls reachable from ELF files on disk
@@ -65,7 +65,7 @@ export interface AnalyzedBinary {
   resolution?: ProgramResolution;
   error?: string;
   missing: string[];
-  /** For Go binaries: version, functions, sites resolved/unresolved (golang/). */
+  /** For Go binaries: version, functions, sites resolved/unresolved (analysis/golang/). */
   go?: ElfScanArtifact['go'];
 }
 
@@ -248,7 +248,7 @@ export async function analyzeBinary(root: string, rootPath: string, source: Summ
 
 async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: ScanPool): Promise<AnalyzedBinary> {
   // The walk (and the x86 code its argument rules load) only when a program is walked: a warm run reuses every result.
-  const { openedByHashes, resolveProgram } = require('../analysis/link') as typeof import('../analysis/link');
+  const { openedByHashes, resolveProgram } = require('../analysis/link/link') as typeof import('../analysis/link/link');
   const rootPath = plan.rootPath;
   const art = await source.get(plan.bytes, rootPath, pool);
   if (!art.analysis) return { path: rootPath, error: art.error ?? `${art.format}: no code to analyse`, missing: [] };
@@ -329,7 +329,7 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   // A file with that much code (or more) may be large enough to decode on several workers.
   const large = [...jobs.values()].filter((o) => o.bytes.length >= SPLIT_MIN_BYTES).length;
   // Loaded here, so that a warm run never loads the decoder the workers use.
-  const { ScanPool } = require('../workers/scan-pool') as typeof import('../workers/scan-pool');
+  const { ScanPool } = require('../analysis/scan/scan-pool') as typeof import('../analysis/scan/scan-pool');
   const pool = new ScanPool(ScanPool.sizeFor(jobs.size, large), store);
   try {
     const started = [...jobs.values()].sort((a, b) => b.bytes.length - a.bytes.length).map((o) => source.get(o.bytes, o.rootPath, pool));
@@ -361,7 +361,7 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
 
 const EM_X86_64 = 62;
 
-/** CONFINE_ANALYZE_TIMING=1: wall time per phase on stderr (for bench/ and profiling), else nothing. */
+/** CONFINE_ANALYZE_TIMING=1: wall time per phase on stderr (for tools/bench/ and profiling), else nothing. */
 function phaseTimer(): (what: string) => void {
   if (!process.env.CONFINE_ANALYZE_TIMING) return () => undefined;
   process.env.CONFINE_ANALYZE_T0 ??= String(performance.timeOrigin);
@@ -373,7 +373,7 @@ function phaseTimer(): (what: string) => void {
   };
 }
 
-/** The digest of all the code that computes a program's answer (the scan's sources, which include analysis/link.ts and elf/, and this file). */
+/** The digest of all the code that computes a program's answer (the scan's sources, which include analysis/link/link.ts and analysis/elf/, and this file). */
 const analysisCodeDigest = () => sourceDigest(path.join(__dirname, '..'), [...SCAN_SOURCES, 'cli/analyze-command.ts']);
 
 /** Bump when the stored form of a program's result changes. */
@@ -383,7 +383,7 @@ export const RESOLUTION_SCHEMA = 'confine/analyze-program/v1';
 /**
  * The key of one program's whole result: the program's and every loaded object's path
  * and content digest, in load order, the libraries not found, and the digest of all the
- * code that computes the answer (the scan's sources, which include analysis/link.ts, and
+ * code that computes the answer (the scan's sources, which include analysis/link/link.ts, and
  * this file), so a code change never hides behind a stale entry.
  */
 export function resolutionFingerprint(plan: ProgramPlan, source: Pick<SummarySource, 'objectDigest'>): Fingerprint {

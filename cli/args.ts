@@ -1,15 +1,10 @@
 import { mkdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, ParseArgsConfig } from 'node:util';
-import { ConfineError } from '../pipeline/errors';
+import { ConfineError, UsageError } from '../pipeline/errors';
 import { trustedDir, trustedTree } from '../pipeline/owned-paths';
 
-/** A usage error: printed with the command's --help hint, exit code 2. */
-export class UsageError extends ConfineError {
-  constructor(message: string) {
-    super('bad-input', message);
-  }
-}
+export { UsageError } from '../pipeline/errors';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 

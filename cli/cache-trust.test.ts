@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compile, tempDir } from '../x86/test-fixtures';
+import { compile, tempDir } from '../analysis/x86/test-fixtures';
 import { analyzeCommand } from './analyze-command';
 
 /**

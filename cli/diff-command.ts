@@ -1,6 +1,6 @@
-import { CacheReader } from '../report/artifacts';
-import { diffAllowed, loadSide, ProfileSide } from '../report/diff';
-import { explainFromCache, formatExplanation } from '../report/explain';
+import { CacheReader } from '../formats/report/artifacts';
+import { diffAllowed, loadSide, ProfileSide } from '../formats/report/diff';
+import { explainFromCache, formatExplanation } from '../formats/report/explain';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse, UsageError } from './args';

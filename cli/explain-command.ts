@@ -1,6 +1,6 @@
-import { CacheReader } from '../report/artifacts';
-import { explainFromCache, formatExplanation } from '../report/explain';
-import { syscallNumber } from '../syscalls/table';
+import { CacheReader } from '../formats/report/artifacts';
+import { explainFromCache, formatExplanation } from '../formats/report/explain';
+import { syscallNumber } from '../analysis/syscalls/table';
 import { existingPath, parse, UsageError } from './args';
 
 const HELP = `Usage: confine explain IMAGE SYSCALL [-r RESULTS] [--cache DIR] [--json]

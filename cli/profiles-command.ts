@@ -9,14 +9,14 @@ import { drawingStderr } from '../pipeline/terminal-text';
 import { runPipeline } from '../pipeline/runner';
 import { validateArtifact } from '../schemas/validate';
 import type { RunConfig } from '../stages/config';
-import { parseImageList } from '../stages/image-list';
+import { parseImageList } from '../formats/image-list';
 import { allStages, STAGE_NAMES } from '../stages';
 import { Services } from '../stages/services';
-import { removeLeftovers, type Leftover } from '../docker/leftovers';
-import { stateDir } from '../docker/ownership';
-import { readProfile } from '../profile/read-profile';
-import { loadProbes } from '../images/probe';
-import { parseExecTooList } from '../extract/exec-too-list';
+import { removeLeftovers, type Leftover } from '../system/docker/leftovers';
+import { stateDir } from '../system/docker/ownership';
+import { readProfile } from '../formats/profile/read-profile';
+import { loadProbes } from '../system/probe/probe';
+import { parseExecTooList } from '../formats/exec-too-list';
 import type { QueuedBatch } from '../distributed/submit';
 import { existingPath, outputDir, parse, positiveInt, UsageError, writableDir } from './args';
 import { formatAbis, formatProfileTable, formatSummary, formatUnresolvedSites, summarise } from './summary';
@@ -284,7 +284,7 @@ export async function cleanLeftovers(services: Services, reporter: Reporter): Pr
 
 /**
  * Containers a confine made that the secret cannot prove ours are never removed
- * (docker/ownership.ts), but a killed run's container that outlived its secret must not
+ * (system/docker/ownership.ts), but a killed run's container that outlived its secret must not
  * go unnoticed: it is listed with the command that removes it.
  */
 export function unprovenWarning(list: Leftover[]): string {

@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { execCostsFromRunSummary, formatExecCostLine } from '../report/exec-cost';
-import type { BatchStats } from '../report/batch-stats';
-import { formatCveClaims } from '../report/cve-claims';
-import { runStats } from '../report/stats-run';
+import { execCostsFromRunSummary, formatExecCostLine } from '../formats/report/exec-cost';
+import type { BatchStats } from '../formats/report/batch-stats';
+import { formatCveClaims } from '../formats/report/cve-claims';
+import { runStats } from '../formats/report/stats-run';
 import { existingPath, outputDir, parse, UsageError } from './args';
 
 const HELP = `Usage: confine stats -r REPORT -e DETAILS -o OUTDIR [-i LIST] [-c CVEFILE] [-b BINDIR] [--summary FILE]
@@ -16,11 +16,11 @@ The seed's createStats: batch figures from profile.report.csv and profile.report
   -i, --images FILE        image list (categories; images not in it count as 'Other')
   -o, --output DIR         where the CSVs and report.html go
   -c, --cves FILE          CVE → syscalls ('CVE-ID;__x64_sys_a, __x64_sys_b'); default: the reviewed
-                           map, report/data/cve-to-syscall.csv (sources: report/data/SOURCES.md)
+                           map, formats/report/data/cve-to-syscall.csv (sources: formats/report/data/SOURCES.md)
   -b, --binaries DIR       extracted binaries in the seed's one-folder-per-image layout (file counts)
       --summary FILE       run-summary.json naming failed images (default: next to -r)
       --arg-cves FILE      CVE → syscall argument values ('CVE-ID;socket;domain;AF_PACKET'), counted
-                           separately as mitigated by argument rules; default: report/data/cve-to-syscall-arg.csv
+                           separately as mitigated by argument rules; default: formats/report/data/cve-to-syscall-arg.csv
       --profiles DIR       where the images' NAME.seccomp.json profiles are, for those argument rules
                            (default: next to -r; images without one are reported as not checked)
 `;

@@ -1,11 +1,11 @@
 import { fieldSafe } from '../pipeline/terminal-text';
-import { formatUnresolvedSite, type UnresolvedSite } from '../analysis/unresolved-sites';
+import { formatUnresolvedSite, type UnresolvedSite } from '../analysis/link/unresolved-sites';
 import type { RunResult, UnitOutcome } from '../pipeline/runner';
-import { NARROW_PAST_UNKNOWN_SITES } from '../profile/choose-profile';
+import { NARROW_PAST_UNKNOWN_SITES } from '../formats/profile/choose-profile';
 
 /** How tables show an image whose profile is the base profile whole. */
 export const NOT_HARDENED = 'not hardened';
-import { execCostOf, formatExecCostLine, formatExecCount, type ExecCost } from '../report/exec-cost';
+import { execCostOf, formatExecCostLine, formatExecCount, type ExecCost } from '../formats/report/exec-cost';
 import type { ProfileArtifact } from '../schemas/types';
 
 export interface SummaryRow {

@@ -1,8 +1,10 @@
-import { buildCallGraph } from '../callgraph/graph';
-import { functionsToProfile, functionsToSyscalls, readFunctionList } from '../callgraph/functions-to-syscalls';
-import { readSeedCallgraph, SeedCallgraph } from '../callgraph/seed-format';
+import { buildCallGraph } from '../analysis/seed-graph/graph';
+import { FunctionSyscalls, functionsToSyscalls, readFunctionList } from '../analysis/seed-graph/functions-to-syscalls';
+import type { CallGraph } from '../analysis/seed-graph/graph';
+import { DockerProfile, planProfile, ProfilePlan, EmitOptions } from '../formats/profile/docker-profile';
+import { readSeedCallgraph, SeedCallgraph } from '../analysis/seed-graph/seed-format';
 import { ConfineError } from '../pipeline/errors';
-import { defaultProfile, readProfile } from '../profile/read-profile';
+import { defaultProfile, readProfile } from '../formats/profile/read-profile';
 import { existingPath, parse, UsageError } from './args';
 
 export const SYSCALLS_HELP = `confine syscalls — the syscalls a list of functions reaches through a call graph
@@ -72,4 +74,16 @@ export async function syscallsCommand(argv: string[]): Promise<number> {
   }
   if (reached.unnamed.length) process.stderr.write(`confine syscalls: numbers with no x86-64 name: ${reached.unnamed.join(', ')}\n`);
   return 0;
+}
+
+/** The functions' reached syscalls as a Docker profile narrowed from `base` (see emitProfile). */
+export function functionsToProfile(
+  graph: CallGraph,
+  functions: string[],
+  base: DockerProfile,
+  opts: EmitOptions & { extraSyscalls?: string[] } = {},
+): { plan: ProfilePlan; reached: FunctionSyscalls } {
+  const reached = functionsToSyscalls(graph, functions);
+  const allowed = new Set([...reached.syscalls.map((s) => s.name), ...(opts.extraSyscalls ?? [])]);
+  return { plan: planProfile(base, allowed, opts), reached };
 }

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'bullmq';
 import { isIP } from 'node:net';
-import { UsageError } from '../cli/args';
+import { UsageError } from '../pipeline/errors';
 import { ConfineError } from '../pipeline/errors';
 
 export interface QueueTarget {

@@ -1,5 +1,5 @@
 import { imageJobData, listLines, QueueOptions, readImageJob } from './image-job';
-import { parseImageList } from '../stages/image-list';
+import { parseImageList } from '../formats/image-list';
 
 const options: QueueOptions = { durationSec: 10, allBinaries: false, finegrained: false, narrowPastUnknownSites: false, forms: ['oci'], force: false, until: 'profile-emit' };
 const job = (line: string, o: unknown = options) => ({ v: 1, batch: 'b1', line, lineNo: 3, options: o });

@@ -1,7 +1,7 @@
-import { parseRunOptions } from '../docker/run-options';
+import { parseRunOptions } from '../system/docker/run-options';
 import { ConfineError } from '../pipeline/errors';
 import type { RunConfig } from '../stages/config';
-import { ImageEntry, parseImageList } from '../stages/image-list';
+import { ImageEntry, parseImageList } from '../formats/image-list';
 
 /** The per-image stages a queued job may stop after (batch-wide ones run at the submitter). */
 export const QUEUE_STAGES = ['run-and-trace', 'extract-binaries', 'symbol-scan', 'syscall-resolve', 'profile-emit'] as const;

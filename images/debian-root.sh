@@ -1,5 +1,5 @@
 # Sourced, not run: the one recipe for a Debian root that images/build.sh (the sample
-# images) and bench/out-of-corpus.sh (images outside the corpus) turn into images.
+# images) and tools/bench/out-of-corpus.sh (images outside the corpus) turn into images.
 # The caller sets SUITE and checks that mmdebstrap is installed.
 
 PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -58,3 +58,10 @@ export function asConfineError(e: unknown, where: ConfineError['where'] = {}): C
 export type Result<T, E = ConfineError> = { ok: true; value: T } | { ok: false; error: E };
 export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
 export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });
+
+/** A usage error: printed with the command's --help hint, exit code 2. */
+export class UsageError extends ConfineError {
+  constructor(message: string) {
+    super('bad-input', message);
+  }
+}

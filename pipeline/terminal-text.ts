@@ -4,7 +4,7 @@
  * the screen, move the cursor or rewrite lines confine printed (a fake "all images
  * OK"). Every C0/C1 control but newline and tab, DEL, the bidirectional overrides
  * (which reorder what a line seems to say) and lone surrogates (how a path keeps a
- * byte that is not UTF-8, see extract/path-bytes.ts) become visible escapes, written
+ * byte that is not UTF-8, see system/image/path-bytes.ts) become visible escapes, written
  * so that JSON output stays valid JSON meaning the same text.
  */
 // eslint-disable-next-line no-control-regex

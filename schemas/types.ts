@@ -138,7 +138,7 @@ export interface ElfScanArtifact {
   };
   analysis?: ObjectSummary;
   /**
-   * For Go binaries: what the Go analysis found (golang/).
+   * For Go binaries: what the Go analysis found (analysis/golang/).
    */
   go?: {
     version?: string;
@@ -150,7 +150,7 @@ export interface ElfScanArtifact {
   };
 }
 /**
- * Per-object summary for the whole-program walk (analysis/object-summary.ts). Functions are referred to by their index in `functions`, imports by their index in `imports`.
+ * Per-object summary for the whole-program walk (analysis/summary/object-summary.ts). Functions are referred to by their index in `functions`, imports by their index in `imports`.
  */
 export interface ObjectSummary {
   functions: {
@@ -249,7 +249,7 @@ export interface ObjectSummary {
     }[];
   }[];
   /**
-   * argument values of tracked syscalls (x86/syscall-args.ts TRACKED_ARGS: socket families, ioctl requests, clone/unshare flags, prctl options, personality): per syscall instruction with a tracked constant number (`site`, `fn`), or per tracked import wrapper (`import`: values found at this object's calls to it). Absent: the object's arguments were not analysed, so every tracked syscall it makes is unconditional.
+   * argument values of tracked syscalls (analysis/x86/syscall-args.ts TRACKED_ARGS: socket families, ioctl requests, clone/unshare flags, prctl options, personality): per syscall instruction with a tracked constant number (`site`, `fn`), or per tracked import wrapper (`import`: values found at this object's calls to it). Absent: the object's arguments were not analysed, so every tracked syscall it makes is unconditional.
    */
   args?: {
     nr: number;
@@ -285,7 +285,7 @@ export interface ObjectSummary {
       fn: number;
       loc: ParamLoc;
       /**
-       * operations applied, in order, to the importer's value to give the argument (x86/effects.ts XfOp; low 32 bits)
+       * operations applied, in order, to the importer's value to give the argument (analysis/x86/effects.ts XfOp; low 32 bits)
        */
       xf?: (
         | {
@@ -322,7 +322,7 @@ export interface ObjectSummary {
     unknownTargets: number;
   };
   /**
-   * data regions that hold pointers (analysis/data-regions.ts), each made live by reached code or live regions; only those with cells are listed
+   * data regions that hold pointers (analysis/summary/data-regions.ts), each made live by reached code or live regions; only those with cells are listed
    */
   regions?: {
     /**
@@ -697,7 +697,7 @@ export interface StatsArtifact {
      */
     blockedBeyondDefault: number;
     /**
-     * CVEs of report/data/cve-to-syscall-arg.csv the written profile closes with argument conditions (report/cve-args.ts) and the syscall-level CVE list does not count.
+     * CVEs of formats/report/data/cve-to-syscall-arg.csv the written profile closes with argument conditions (formats/report/cve-args.ts) and the syscall-level CVE list does not count.
      */
     cvesMitigatedByArgRules: string[];
   }[];

@@ -1,16 +1,16 @@
 import { promises as fs } from 'node:fs';
 import { canonicalJson } from '../cache/canonical-json';
 import { sha256Hex } from '../cache/digest';
-import { inspectLayers } from '../docker/image-layers';
-import { parseRunOptions } from '../docker/run-options';
-import { extractBinaries, extractionEnv } from '../extract/extract-binaries';
-import { storedFilePath } from '../extract/store-files';
-import { execTooNotFoundError } from '../extract/exec-too';
+import { inspectLayers } from '../system/docker/image-layers';
+import { parseRunOptions } from '../system/docker/run-options';
+import { extractBinaries, extractionEnv } from '../system/extract/extract-binaries';
+import { storedFilePath } from '../system/extract/store-files';
+import { execTooNotFoundError } from '../system/extract/exec-too';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage } from '../pipeline/stage';
 import type { ExtractArtifact, TraceArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
-import type { ImageEntry } from './image-list';
+import type { ImageEntry } from '../formats/image-list';
 import type { Services } from './services';
 
 const SCHEMA = 'confine/extract/v3';

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { sha256Hex } from '../cache/digest';
-import { readSeedCallgraph, SeedCallgraph } from '../callgraph/seed-format';
+import { readSeedCallgraph, SeedCallgraph } from '../analysis/seed-graph/seed-format';
 import type { MemoRequest, Stage, StageContext } from '../pipeline/stage';
 import type { CallgraphArtifact, CfgsArtifact } from '../schemas/types';
 import type { RunConfig } from './config';

@@ -1,4 +1,4 @@
-import { loadProbes, type Probe } from '../images/probe';
+import { loadProbes, type Probe } from '../system/probe/probe';
 import type { RunConfig } from './config';
 
 /**

@@ -4,25 +4,25 @@ import { writeFileAtomic } from '../cache/content-store';
 import { sha256Hex } from '../cache/digest';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
-import { dockerDefaultAllowed } from '../profile/docker-default-allowed';
-import { chooseProfile, NARROW_PAST_UNKNOWN_SITES } from '../profile/choose-profile';
-import { profileFileName } from '../profile/file-name';
-import { argRulesFor } from '../profile/arg-rules';
-import { KERNEL_IMPLICIT_SYSCALLS } from '../profile/implicit-syscalls';
-import { profileForms } from '../profile/spo-profile';
-import { low32Comparisons } from '../profile/low32-rules';
-import { defaultProfile, LoadedProfile, readProfile } from '../profile/read-profile';
+import { dockerDefaultAllowed } from '../formats/profile/docker-default-allowed';
+import { chooseProfile, NARROW_PAST_UNKNOWN_SITES } from '../formats/profile/choose-profile';
+import { profileFileName } from '../formats/profile/file-name';
+import { argRulesFor } from '../formats/profile/arg-rules';
+import { KERNEL_IMPLICIT_SYSCALLS } from '../formats/profile/implicit-syscalls';
+import { profileForms } from '../formats/profile/spo-profile';
+import { low32Comparisons } from '../formats/profile/low32-rules';
+import { defaultProfile, LoadedProfile, readProfile } from '../formats/profile/read-profile';
 import type { ProfileArtifact, ResolveArtifact } from '../schemas/types';
-import { allSyscalls } from '../syscalls/table';
-import { calibrateRuntime, calibrationKey, runtimeVersion, type RuntimePath } from '../verify/calibrate';
-import { TRACKED_ARGS } from '../x86/syscall-args';
-import { isI386AbiSite } from '../analysis/object-summary';
-import { formatUnresolvedSite } from '../analysis/unresolved-sites';
-import { ABI_ARCH, AbiDecision, AbiUse, admitsAbi, COMPAT_ABIS, CompatAbi, decideAbis, X32_SYSCALL_BIT, x32SyscallName } from '../profile/abis';
-import type { DockerProfile } from '../profile/seccomp-types';
+import { allSyscalls } from '../analysis/syscalls/table';
+import { calibrateRuntime, calibrationKey, runtimeVersion, type RuntimePath } from '../system/verify/calibrate';
+import { TRACKED_ARGS } from '../analysis/x86/syscall-args';
+import { isI386AbiSite } from '../analysis/summary/object-summary';
+import { formatUnresolvedSite } from '../analysis/link/unresolved-sites';
+import { ABI_ARCH, AbiDecision, AbiUse, admitsAbi, COMPAT_ABIS, CompatAbi, decideAbis, X32_SYSCALL_BIT, x32SyscallName } from '../formats/profile/abis';
+import type { DockerProfile } from '../formats/profile/seccomp-types';
 import type { CalibrationArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
-import type { ImageEntry } from './image-list';
+import type { ImageEntry } from '../formats/image-list';
 import type { Services } from './services';
 
 // stats reads the profiles back by this name, without this stage's Docker imports.
@@ -90,7 +90,7 @@ export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve':
         i386Reached: abiUses.some((u) => u.abi === 'i386'),
       });
       if (args.refusesI386) ctx.log('the profile refuses the i386 syscall ABI (int $0x80): no reached code uses it, and socket rules cannot hold against its socketcall');
-      // Docker's socket family ranges let upper bits smuggle a refused family in (profile/low32-rules.ts).
+      // Docker's socket family ranges let upper bits smuggle a refused family in (formats/profile/low32-rules.ts).
       const low32 = low32Comparisons(args.profile);
       for (const name of low32.rewritten) ctx.log(`${name}: argument comparisons rewritten to the low 32 bits the kernel reads`);
       plan.profile = low32.profile;

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { StageContext, WorkUnit } from '../pipeline/stage';
 import type { RunConfig } from './config';
-import type { ImageEntry } from './image-list';
+import type { ImageEntry } from '../formats/image-list';
 import { runAndTraceStage, traceComplete } from './run-and-trace';
 import type { TraceArtifact } from '../schemas/types';
 import type { Services } from './services';

@@ -1,18 +1,18 @@
-import { parseRunOptions } from '../docker/run-options';
-import { traceContainer } from '../docker/container-runner';
-import { runProbe } from '../images/probe';
-import { describeProbeWindow, probeThroughWindow, type ProbeWindowResult } from '../images/probe-window';
+import { parseRunOptions } from '../system/docker/run-options';
+import { traceContainer } from '../system/docker/container-runner';
+import { runProbe } from '../system/probe/probe';
+import { describeProbeWindow, probeThroughWindow, type ProbeWindowResult } from '../system/probe/probe-window';
 import type { Stage } from '../pipeline/stage';
 import type { TraceArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
-import type { ImageEntry } from './image-list';
+import type { ImageEntry } from '../formats/image-list';
 import { probeFor, probeInput } from './probes';
 import type { Services } from './services';
 
 /**
  * Runs the image for --duration seconds and records every program executed in it and
  * every shared object its processes mapped. When --probes declares a probe for the
- * image, it is sent to 127.0.0.1 during the window (images/probe-window.ts), so the
+ * image, it is sent to 127.0.0.1 during the window (system/probe/probe-window.ts), so the
  * programs a request makes the server exec are traced too; a failing probe is a
  * warning here (verify is where it counts). Keyed by image ID, its docker-run options,
  * the duration and its probe (only when it has one, so images without a probe keep

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { sha256Hex } from '../cache/digest';
-import { buildCallGraph, CallGraph, reachableSyscalls } from '../callgraph/graph';
-import { readSeedCallgraph, SeedCallgraph } from '../callgraph/seed-format';
+import { buildCallGraph, CallGraph, reachableSyscalls } from '../analysis/seed-graph/graph';
+import { readSeedCallgraph, SeedCallgraph } from '../analysis/seed-graph/seed-format';
 import type { StageContext } from '../pipeline/stage';
 import type { CallgraphArtifact, CfgsArtifact } from '../schemas/types';
 import type { RunConfig } from './config';

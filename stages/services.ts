@@ -1,9 +1,9 @@
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../pipeline/errors';
-import { connectDocker } from '../docker/client';
-import { pullImage, type PullOptions } from '../docker/pull';
+import { connectDocker } from '../system/docker/client';
+import { pullImage, type PullOptions } from '../system/docker/pull';
 import { ImageId } from '../cache/digest';
-import { IndexShare } from '../extract/index-share';
+import { IndexShare } from '../system/extract/index-share';
 import { Semaphore } from '../pipeline/semaphore';
 
 /**

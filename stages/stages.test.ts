@@ -1,5 +1,5 @@
 import { orderStages } from '../pipeline/dag';
-import { allStages, STAGE_NAMES } from '.';
+import { allStages, STAGE_NAMES } from './';
 import { Services } from './services';
 
 describe('the confine pipeline', () => {

@@ -1,7 +1,8 @@
 import type { Stage } from '../pipeline/stage';
 import type { ExtractArtifact, SymbolsArtifact } from '../schemas/types';
 import type { RunConfig } from './config';
-import { memoScan, scanKeyConfig } from './scan-file';
+import { scanKeyConfig } from '../analysis/scan/scan-file';
+import { memoScan } from './scan-memo';
 
 /**
  * Scans every extracted file once per content digest: a library shared by a hundred

@@ -1,19 +1,19 @@
 import { promises as fs } from 'node:fs';
 import { sha256Hex } from '../cache/digest';
 import * as path from 'node:path';
-import { ArgRulesMerge } from '../analysis/arg-rules-merge';
-import { openedByHashes, resolveProgram, ProgramObject, ProgramResolution } from '../analysis/link';
-import { nameHash } from '../analysis/name-hashes';
-import type { ObjectSummary } from '../analysis/object-summary';
-import { formatUnresolvedSite, UnresolvedSites } from '../analysis/unresolved-sites';
-import { readGoSyscalls } from '../callgraph/go-syscalls';
+import { ArgRulesMerge } from '../analysis/link/arg-rules-merge';
+import { openedByHashes, resolveProgram, ProgramObject, ProgramResolution } from '../analysis/link/link';
+import { nameHash } from '../analysis/summary/name-hashes';
+import type { ObjectSummary } from '../analysis/summary/object-summary';
+import { formatUnresolvedSite, UnresolvedSites } from '../analysis/link/unresolved-sites';
+import { readGoSyscalls } from '../analysis/seed-graph/go-syscalls';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage, StageContext } from '../pipeline/stage';
 import type { CfgsArtifact, ElfScanArtifact, ResolveArtifact, SymbolsArtifact } from '../schemas/types';
-import { syscallName } from '../syscalls/table';
+import { syscallName } from '../analysis/syscalls/table';
 import type { RunConfig } from './config';
-import type { ImageEntry } from './image-list';
-import { memoScan } from './scan-file';
+import type { ImageEntry } from '../formats/image-list';
+import { memoScan } from './scan-memo';
 import { seedGraphSyscalls } from './seed-graphs';
 
 type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };

@@ -1,13 +1,13 @@
 import { promises as fs } from 'node:fs';
 import { sha256Hex } from '../cache/digest';
-import { parseRunOptions, toCreateOptions } from '../docker/run-options';
+import { parseRunOptions, toCreateOptions } from '../system/docker/run-options';
 import { ConfineError } from '../pipeline/errors';
 import type { Stage } from '../pipeline/stage';
-import { parseProfileText } from '../profile/read-profile';
+import { parseProfileText } from '../formats/profile/read-profile';
 import type { ProfileArtifact, VerifyArtifact } from '../schemas/types';
-import { verifyImage } from '../verify/verify-image';
+import { verifyImage } from '../system/verify/verify-image';
 import type { RunConfig } from './config';
-import type { ImageEntry } from './image-list';
+import type { ImageEntry } from '../formats/image-list';
 import { probeFor, probeInput } from './probes';
 import type { Services } from './services';
 

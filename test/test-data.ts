@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { DEFAULT_PROFILE_FILE } from '../profile/read-profile';
+import { DEFAULT_PROFILE_FILE } from '../formats/profile/read-profile';
 
 /**
  * Reference data the tests read, all inside the checkout (test/data/README.md says where
@@ -12,6 +12,6 @@ export const SEED_DIR = path.join(TEST_DATA_DIR, 'seed');
 /** Docker's (moby) default seccomp profile: the one confine ships as its default base. */
 export const DOCKER_DEFAULT_PROFILE = DEFAULT_PROFILE_FILE;
 /** The seed's CVE map (`-c` of createStats), shipped as the stats stage's default. */
-export const SEED_CVE_MAP = path.join(__dirname, '..', 'report', 'data', 'cve-to-syscall.csv');
+export const SEED_CVE_MAP = path.join(__dirname, '..', 'formats', 'report', 'data', 'cve-to-syscall.csv');
 /** The seed's published profile.report.csv, shipped for the HTML report's comparison line. */
-export const SEED_SAMPLE_REPORT = path.join(__dirname, '..', 'report', 'data', 'seed-sample.profile.report.csv');
+export const SEED_SAMPLE_REPORT = path.join(__dirname, '..', 'formats', 'report', 'data', 'seed-sample.profile.report.csv');

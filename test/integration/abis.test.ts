@@ -13,9 +13,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { admitsAbi, withoutAbis } from '../../profile/abis';
-import type { DockerProfile } from '../../profile/seccomp-types';
-import { importFiles } from '../../verify/container';
+import { admitsAbi, withoutAbis } from '../../formats/profile/abis';
+import type { DockerProfile } from '../../formats/profile/seccomp-types';
+import { importFiles } from '../../system/verify/container';
 import { confine, containersOfDeadOwners, readSummary, tempWorkdir } from './cli-harness';
 import { exitStatusUnder } from './run-under';
 

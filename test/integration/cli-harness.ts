@@ -2,7 +2,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isAlive } from '../../trace/tracefs';
+import { isAlive } from '../../system/trace/tracefs';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const CONFINE = path.join(REPO, 'bin', 'confine');

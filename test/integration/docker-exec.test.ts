@@ -11,8 +11,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { checkSeccompLogging, followKernelLog, type SeccompEvent } from '../../verify/kernel-log';
-import { importFiles } from '../../verify/container';
+import { checkSeccompLogging, followKernelLog, type SeccompEvent } from '../../system/verify/kernel-log';
+import { importFiles } from '../../system/verify/container';
 import { confine, containersOfDeadOwners, readSummary, tempWorkdir } from './cli-harness';
 
 jest.setTimeout(600_000);

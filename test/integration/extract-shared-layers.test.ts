@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { extractBinaries } from '../../extract/extract-binaries';
-import { IndexShare } from '../../extract/index-share';
+import { extractBinaries } from '../../system/extract/extract-binaries';
+import { IndexShare } from '../../system/extract/index-share';
 import { confine, containersOfDeadOwners, tempWorkdir } from './cli-harness';
 
 /**

@@ -4,8 +4,8 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { extractBinaries, type ExtractResult } from '../../extract/extract-binaries';
-import { storedFilePath } from '../../extract/store-files';
+import { extractBinaries, type ExtractResult } from '../../system/extract/extract-binaries';
+import { storedFilePath } from '../../system/extract/store-files';
 
 /**
  * extract-binaries on the real engine, against an image made here with `docker import`

@@ -2,7 +2,7 @@
  * fn-hunt on the Alpine-like samples (issue 22 point 3): every ELF program of the
  * musl-* images of images/images.list (busybox, lighttpd, redis, ... built with
  * musl-gcc, dynamically linked against musl's libc.so) runs with --version and
- * --help, and the commands of fn-hunt/sample-runs.txt (busybox applets, redis-cli,
+ * --help, and the commands of tools/fn-hunt/sample-runs.txt (busybox applets, redis-cli,
  * lighttpd's config check, ...) run in each image that has their program, under
  * strace — the fn-hunt CI image's strace, mounted in, since these images have
  * none — and every syscall strace saw must be in what `confine analyze --root`
@@ -12,16 +12,16 @@
  * results. Needs the Docker engine, the images (images/build.sh) and the fn-hunt CI
  * image (built on first use, shared with fn-hunt.test.ts). A missing image fails.
  */
-import type { FalseNegative } from '../../fn-hunt/compare';
+import type { FalseNegative } from '../../tools/fn-hunt/compare';
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureImage, FN_HUNT_DIR, imageExists } from '../../fn-hunt/image';
-import { readCommandRuns } from '../../fn-hunt/command-runs';
-import { huntImage, HuntResult } from '../../fn-hunt/hunt';
-import { exportRootfs } from '../../fn-hunt/rootfs';
-import { parseImageList } from '../../stages/image-list';
-import { readDynamicInfo } from '../../elf';
+import { ensureImage, FN_HUNT_DIR, imageExists } from '../../tools/fn-hunt/image';
+import { readCommandRuns } from '../../tools/fn-hunt/command-runs';
+import { huntImage, HuntResult } from '../../tools/fn-hunt/hunt';
+import { exportRootfs } from '../../tools/fn-hunt/rootfs';
+import { parseImageList } from '../../formats/image-list';
+import { readDynamicInfo } from '../../analysis/elf';
 
 const REPO = path.resolve(__dirname, '../..');
 const WORK = path.join(os.tmpdir(), 'confine-fn-hunt');

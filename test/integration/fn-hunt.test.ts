@@ -1,6 +1,6 @@
 /**
  * The bounded form of `make fn-hunt` (issue 13): a fixed subset of programs
- * (fn-hunt/ci-programs.txt, ≥ 60, chosen by a rule) runs with --version and --help
+ * (tools/fn-hunt/ci-programs.txt, ≥ 60, chosen by a rule) runs with --version and --help
  * under strace in throwaway containers of the small CI image, and every syscall
  * strace saw must be in what `confine analyze --root` reports for that program.
  *
@@ -11,8 +11,8 @@
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureImage, FN_HUNT_DIR } from '../../fn-hunt/image';
-import { huntImage, HuntResult } from '../../fn-hunt/hunt';
+import { ensureImage, FN_HUNT_DIR } from '../../tools/fn-hunt/image';
+import { huntImage, HuntResult } from '../../tools/fn-hunt/hunt';
 
 const WORK = path.join(os.tmpdir(), 'confine-fn-hunt');
 const ONLY = readFileSync(path.join(FN_HUNT_DIR, 'ci-programs.txt'), 'utf8')

@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { parseRunOptions, toCreateOptions } from '../../docker/run-options';
-import { loadProbes } from '../../images/probe';
-import { logOnlyProfile } from '../../verify/calibrate';
-import { verifyImage } from '../../verify/verify-image';
+import { parseRunOptions, toCreateOptions } from '../../system/docker/run-options';
+import { loadProbes } from '../../system/probe/probe';
+import { logOnlyProfile } from '../../system/verify/calibrate';
+import { verifyImage } from '../../system/verify/verify-image';
 import { CONFINE, REPO } from './cli-harness';
 
 /**

@@ -137,7 +137,7 @@ int main(void) { struct utsname u; return uname(&u); }`);
 describe('programs built to be left out', () => {
   it('sstrip\'d and bad-e_shoff programs are analysed from their segments; one that cannot be analysed fails the image by name', async () => {
     const dir = tempDir();
-    const { sstrip, badShoff } = await import('../../fuzz/corpus');
+    const { sstrip, badShoff } = await import('../../tools/fuzz/corpus');
     const launch = compile(dir, 'launch', `#include <unistd.h>
 #include <sys/wait.h>
 static void run(const char *p) { pid_t c = fork(); if (c == 0) { char *a[] = {(char *)p, 0}; execv(p, a); _exit(127); } waitpid(c, 0, 0); }
@@ -151,7 +151,7 @@ int main(void) { return getpriority(PRIO_PROCESS, 0); }`);
     const c = readFileSync(compile(dir, 'c', 'int main(void) { return 0; }'));
     // A static program runs whatever its PT_DYNAMIC says (the kernel never reads it), but
     // with one that points outside the file nobody can tell what it loads.
-    const { parseElf, PT } = await import('../../elf');
+    const { parseElf, PT } = await import('../../analysis/elf');
     const broken = Buffer.from(c);
     const h = parseElf(c).header;
     const stack = parseElf(c).programHeaders.findIndex((p) => p.type === PT.GNU_STACK);

@@ -9,9 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { importFiles } from '../../verify/container';
-import { dockerDefaultAllowed } from '../../profile/docker-default-allowed';
-import { defaultProfile } from '../../profile/read-profile';
+import { importFiles } from '../../system/verify/container';
+import { dockerDefaultAllowed } from '../../formats/profile/docker-default-allowed';
+import { defaultProfile } from '../../formats/profile/read-profile';
 import { confine, containersOfDeadOwners, readSummary, tempWorkdir } from './cli-harness';
 
 jest.setTimeout(300_000);

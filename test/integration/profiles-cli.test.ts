@@ -65,7 +65,7 @@ describe('confine profiles on real images', () => {
     const second = await confine(ARGS, dir);
     expect(second.code).toBe(0);
     for (const r of readSummary(dir)) expect({ image: r.image, done: r.done, reused: r.reused > 0 }).toEqual({ image: r.image, done: 0, reused: true });
-    // Printed, not asserted: timing ratios belong to bench/, not to tests.
+    // Printed, not asserted: timing ratios belong to tools/bench/, not to tests.
     process.stdout.write(`profiles: first run ${first.ms} ms, rerun ${second.ms} ms (${(first.ms / second.ms).toFixed(1)}×)\n`);
     expect(await confineContainers()).toEqual([]);
   });

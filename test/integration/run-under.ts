@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
-import type { DockerProfile } from '../../profile/seccomp-types';
-import { removeContainer, VERIFY_LABELS, withProfile } from '../../verify/container';
+import type { DockerProfile } from '../../formats/profile/seccomp-types';
+import { removeContainer, VERIFY_LABELS, withProfile } from '../../system/verify/container';
 
 /**
  * Exit status of `cmd` in image `ref`, without network, under `profile` — or, with

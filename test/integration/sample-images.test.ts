@@ -9,8 +9,8 @@
 import Docker from 'dockerode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadProbes, runProbe, type Probe } from '../../images/probe';
-import { parseImageList, type ImageEntry } from '../../stages/image-list';
+import { loadProbes, runProbe, type Probe } from '../../system/probe/probe';
+import { parseImageList, type ImageEntry } from '../../formats/image-list';
 
 const ROOT = path.resolve(__dirname, '../..');
 const LIST_FILE = path.join(ROOT, 'images/images.list');

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { readDynamicInfo } from '../../elf';
+import { readDynamicInfo } from '../../analysis/elf';
 import { confine, containersOfDeadOwners, readSummary, tempWorkdir } from './cli-harness';
 
 /**

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Papa from 'papaparse';
-import { allSyscalls } from '../../syscalls/table';
+import { allSyscalls } from '../../analysis/syscalls/table';
 import { confine, tempWorkdir } from './cli-harness';
 
 /**
@@ -66,7 +66,7 @@ describe('stats, explain and diff on a real run', () => {
     const allowed = allowedInProfile(path.join(dir, 'results', 'c-glibc.seccomp.json'));
     const img = read('image.stats.csv').find((x) => x.Image === 'c-glibc')!;
     expect(Number(img.Allowed)).toBe(allowed.size);
-    const cves = Papa.parse<string[]>(readFileSync(path.join(__dirname, '..', '..', 'report', 'data', 'cve-to-syscall.csv'), 'utf8'), { delimiter: ';', skipEmptyLines: true }).data;
+    const cves = Papa.parse<string[]>(readFileSync(path.join(__dirname, '..', '..', 'formats', 'report', 'data', 'cve-to-syscall.csv'), 'utf8'), { delimiter: ';', skipEmptyLines: true }).data;
     let sawMitigated = false;
     let sawNot = false;
     // Which compat ABIs the written profile admits: a row naming only such an ABI's entry
@@ -107,7 +107,7 @@ describe('stats, explain and diff on a real run', () => {
     expect(rows.find((x) => x.CVE === 'CVE-2017-2636')!['Images Mitigated']).toBe(closed ? '1' : '0');
     // Socket rows: c-glibc's server makes AF_INET sockets only, so its profile limits socket to
     // AF_INET and refuses the i386 ABI (whose socketcall no filter can check): every listed
-    // family is closed. With the i386 ABI admitted none would be (report/cve-args.test.ts).
+    // family is closed. With the i386 ABI admitted none would be (formats/report/cve-args.test.ts).
     const i386 = (p.archMap as { architecture: string; subArchitectures: string[] | null }[]).some((m) => m.architecture === 'SCMP_ARCH_X86_64' && m.subArchitectures?.includes('SCMP_ARCH_X86'));
     const socket = allowRules('socket');
     const onlyInet = socket.length > 0 && socket.every((x) => (x.args ?? []).some((c) => c.index === 0 && c.op === 'SCMP_CMP_MASKED_EQ' && c.value === 0xffffffff && c.valueTwo === 2));

@@ -8,9 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
-import { connectDocker } from '../../docker/client';
-import { traceContainer, type TraceResult } from '../../docker/container-runner';
-import { parseRunOptions } from '../../docker/run-options';
+import { connectDocker } from '../../system/docker/client';
+import { traceContainer, type TraceResult } from '../../system/docker/container-runner';
+import { parseRunOptions } from '../../system/docker/run-options';
 import { compile, dirEntry, file, importImage, tempDir, type Built } from './hostile-images';
 
 jest.setTimeout(240_000);

@@ -10,12 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import * as tar from 'tar-stream';
-import { traceContainer, type TraceResult } from '../../docker/container-runner';
-import { connectDocker } from '../../docker/client';
-import { OWNER_LABEL, owned, removeLeftovers } from '../../docker/leftovers';
-import { parseRunOptions } from '../../docker/run-options';
+import { traceContainer, type TraceResult } from '../../system/docker/container-runner';
+import { connectDocker } from '../../system/docker/client';
+import { OWNER_LABEL, owned, removeLeftovers } from '../../system/docker/leftovers';
+import { parseRunOptions } from '../../system/docker/run-options';
 import { ConfineError } from '../../pipeline/errors';
-import { tracefsRoot } from '../../trace/tracefs';
+import { tracefsRoot } from '../../system/trace/tracefs';
 
 jest.setTimeout(180_000);
 
@@ -264,7 +264,7 @@ describe('tracefs instances outlive no confine process', () => {
     const f = path.join(tmp, 'hold-tracer.ts');
     fs.writeFileSync(
       f,
-      `import { ExecTracer } from ${JSON.stringify(path.join(__dirname, '../../trace/exec-tracer'))};\n` +
+      `import { ExecTracer } from ${JSON.stringify(path.join(__dirname, '../../system/trace/exec-tracer'))};\n` +
         `ExecTracer.start().then((t) => { console.log('READY ' + t.dir); setInterval(() => t.take(), 100); });\n`,
     );
     return f;
@@ -303,7 +303,7 @@ describe('tracefs instances outlive no confine process', () => {
     await exited;
     holders.delete(child);
     expect(fs.existsSync(dir)).toBe(true);
-    const { ExecTracer } = await import('../../trace/exec-tracer');
+    const { ExecTracer } = await import('../../system/trace/exec-tracer');
     const t = await ExecTracer.start();
     await t.stop();
     expect(fs.existsSync(dir)).toBe(false);

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { importFiles } from '../../verify/container';
+import { importFiles } from '../../system/verify/container';
 import { confine, containersOfDeadOwners, tempWorkdir } from './cli-harness';
 
 jest.setTimeout(300_000);

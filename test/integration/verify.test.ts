@@ -1,5 +1,5 @@
 /**
- * verify/ against the real engine and the real kernel log: runtime calibration is
+ * system/verify/ against the real engine and the real kernel log: runtime calibration is
  * measured and proven sufficient, a profile missing one needed syscall is caught, a
  * complete one gives no false negatives.
  */
@@ -8,18 +8,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { loadProbes, type Probe } from '../../images/probe';
-import { defaultProfile, dockerDefaultAllowed, emitProfile } from '../../profile/docker-profile';
-import type { DockerProfile } from '../../profile/seccomp-types';
-import { TRACKED_ARGS } from '../../x86/syscall-args';
-import { argEquals, argRulesFor, withoutI386 } from '../../profile/arg-rules';
-import { planProfile } from '../../profile/emit-profile';
-import { low32Comparisons } from '../../profile/low32-rules';
-import { ARCHITECTURES, Calibration, calibrateRuntime, calibrationImage, CALIBRATE_BINARY, logOnlyProfile } from '../../verify/calibrate';
-import { importFiles, removeContainer, withProfile } from '../../verify/container';
-import { followKernelLog } from '../../verify/kernel-log';
+import { loadProbes, type Probe } from '../../system/probe/probe';
+import { defaultProfile, dockerDefaultAllowed, emitProfile } from '../../formats/profile/docker-profile';
+import type { DockerProfile } from '../../formats/profile/seccomp-types';
+import { TRACKED_ARGS } from '../../analysis/x86/syscall-args';
+import { argEquals, argRulesFor, withoutI386 } from '../../formats/profile/arg-rules';
+import { planProfile } from '../../formats/profile/emit-profile';
+import { low32Comparisons } from '../../formats/profile/low32-rules';
+import { ARCHITECTURES, Calibration, calibrateRuntime, calibrationImage, CALIBRATE_BINARY, logOnlyProfile } from '../../system/verify/calibrate';
+import { importFiles, removeContainer, withProfile } from '../../system/verify/container';
+import { followKernelLog } from '../../system/verify/kernel-log';
 import { exitStatusUnder } from './run-under';
-import { verifyImage } from '../../verify/verify-image';
+import { verifyImage } from '../../system/verify/verify-image';
 
 jest.setTimeout(300_000);
 

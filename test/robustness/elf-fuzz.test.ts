@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import type { FuzzSummary } from '../../fuzz/elf-fuzz';
+import type { FuzzSummary } from '../../tools/fuzz/elf-fuzz';
 
 /**
- * CI-sized run of fuzz/elf-fuzz.ts: thousands of mutated real binaries (gcc PIE,
+ * CI-sized run of tools/fuzz/elf-fuzz.ts: thousands of mutated real binaries (gcc PIE,
  * non-PIE with IBT PLT, stripped, shared, musl static, musl's libc.so) through
  * parseElf and scanFile. The fuzzer runs as its own process (worker threads, a hang
  * watchdog and a heap limit per worker), so a hang or an out-of-memory in the code
@@ -14,7 +14,7 @@ const REPO = path.resolve(__dirname, '..', '..');
 
 function runFuzz(args: string[], timeoutMs: number): Promise<{ code: number | null; summary?: FuzzSummary; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'fuzz/elf-fuzz.ts', '--json', ...args], { cwd: REPO, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', 'tools/fuzz/elf-fuzz.ts', '--json', ...args], { cwd: REPO, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       let summary: FuzzSummary | undefined;
       try {

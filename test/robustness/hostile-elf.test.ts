@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseElf } from '../../elf';
+import { parseElf } from '../../analysis/elf';
 import { ConfineError } from '../../pipeline/errors';
-import { scanFile } from '../../stages/scan-file';
+import { scanFile } from '../../analysis/scan/scan-file';
 import { validateArtifact } from '../../schemas/validate';
 import { hostileVariants } from './hostile-elf';
 

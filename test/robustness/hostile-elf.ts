@@ -4,7 +4,7 @@
  * gigantic claimed sizes. Used on their own (hostile-elf.test.ts) and planted inside
  * an image (test/integration/robustness-hostile.test.ts).
  */
-import { layoutOf } from '../../fuzz/mutate';
+import { layoutOf } from '../../tools/fuzz/mutate';
 
 const SH = 64;
 const PH = 56;

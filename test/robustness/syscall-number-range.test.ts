@@ -2,12 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { scanFile } from '../../stages/scan-file';
+import { scanFile } from '../../analysis/scan/scan-file';
 import { validateArtifact } from '../../schemas/validate';
-import { syscallNumbers } from '../../analysis/object-summary';
+import { syscallNumbers } from '../../analysis/summary/object-summary';
 
 /**
- * Found by fuzz/elf-fuzz.ts (seed 3, cases 2286, 7991): a `syscall` reached with a
+ * Found by tools/fuzz/elf-fuzz.ts (seed 3, cases 2286, 7991): a `syscall` reached with a
  * negative constant in %rax put a negative number into the scan artifact, which the
  * elf-scan schema refuses, so the content store refused to write it and the whole
  * image failed in symbol-scan. The kernel reads the number as a 32-bit int.
