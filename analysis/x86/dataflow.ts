@@ -1,6 +1,6 @@
 import { applyXf, EffectDecoder, Effect, FrameWrite, XfOp } from './effects';
 import { K, Program, endsFlow } from './program';
-import { CALLER_SAVED, GPR_NAMES, RAX, RBP, RCX, RDX, RSP, R11 } from './registers';
+import { CALLER_SAVED, CALLEE_SAVED, GPR_NAMES, RAX, RBP, RCX, RDX, RSP, R11 } from './registers';
 import type { ParamLoc, Unresolved } from './types';
 
 /**
@@ -154,6 +154,8 @@ export class BackwardFlow {
   readonly effects: EffectDecoder;
   private facts = new Map<number, FnFacts>();
   private predCache = new Map<number, number[]>();
+  /** Per conditional jump: the register and value its ZF-set edge implies (edgeValue), or null. */
+  private zfEdges = new Map<number, { reg: number; value: number; edge: 'taken' | 'fall' } | null>();
   private readonly ids = new LocIds();
 
   constructor(
@@ -177,13 +179,64 @@ export class BackwardFlow {
       const indirectJumps: number[] = [];
       let escapes = false;
       for (let i = fn.first; i < fn.last; i++) {
-        if (p.kind[i] === K.JMP_IND) indirectJumps.push(i);
+        if (p.kind[i] === K.JMP_IND) {
+          if (!this.isEpilogueJump(i)) indirectJumps.push(i);
+        }
         else if (!escapes && p.kind[i] === K.NEXT && this.effects.takesFrameAddress(p.addr[i])) escapes = true;
       }
       ff = { escapes, indirectJumps };
       this.facts.set(f, ff);
     }
     return ff;
+  }
+
+  /**
+   * An indirect jump that directly follows the restore of a callee-saved register
+   * (`pop %rbx; …; pop %r15; jmp *%rax`: musl's aio cleanup() calling
+   * sigev_notify_function last) leaves the function with its frame torn down: a tail
+   * call, not a jump table, so it is no predecessor of the function's own blocks.
+   * Assumed (x86/README.md): compilers restore callee-saved registers only on the way
+   * out (before `ret` or a tail jump), never before a jump within the function.
+   */
+  private isEpilogueJump(j: number): boolean {
+    const p = this.prog;
+    const fn = p.functions[p.fnOf[j]];
+    if (j <= fn.first || p.isInnerEntry(j) || endsFlow(p.kind[j - 1]) || p.kind[j - 1] !== K.NEXT) return false;
+    if (p.jumpSources.has(p.addr[j])) return false; // the pop is not the only way in
+    const e = this.effects.effect(p.addr[j - 1]);
+    return e.op === 'pop' && CALLEE_SAVED.has(e.dst);
+  }
+
+  /**
+   * The value register location `l` holds on the edge from conditional jump q to i when
+   * that edge runs only with ZF set by the instruction just before q: `test r,r; je`
+   * (taken: r is 0), `cmp $imm,r; jne` (fall-through: r is imm) — musl's __stdio_read
+   * reaches `syscall` for SYS_read (0) on the `je` after `test %rax,%rax`. Undefined
+   * unless q's only way in is from that instruction (its flags are the ones tested).
+   */
+  private edgeValue(q: number, i: number, l: Loc): number | undefined {
+    if (!('r' in l)) return undefined;
+    const p = this.prog;
+    if (p.kind[q] !== K.JCC) return undefined;
+    let z = this.zfEdges.get(q);
+    if (z === undefined) this.zfEdges.set(q, (z = this.zeroFlagFact(q)));
+    if (z === null || z.reg !== l.r) return undefined;
+    const fall = i === q + 1;
+    const taken = p.addr[i] === p.target[q];
+    if (fall === taken) return undefined; // a jump to the next instruction: both edges
+    return (z.edge === 'fall') === fall ? z.value : undefined;
+  }
+
+  private zeroFlagFact(q: number): { reg: number; value: number; edge: 'taken' | 'fall' } | null {
+    const p = this.prog;
+    const edge = this.effects.zeroFlagEdge(p.addr[q]);
+    if (!edge) return null;
+    const fn = p.functions[p.fnOf[q]];
+    if (q === fn.first || p.isInnerEntry(q)) return null;
+    const pq = this.preds(q);
+    if (pq.length !== 1 || pq[0] !== q - 1) return null;
+    const v = this.effects.zeroFlagValue(p.addr[q - 1]);
+    return v ? { ...v, edge } : null;
   }
 
   /** Predecessor instructions of i within the walk (tail-jumps from other functions to i's function start excluded). */
@@ -275,6 +328,11 @@ export class BackwardFlow {
       let byPred = memo.get(lid);
       if (byPred === undefined) memo.set(lid, (byPred = new Map()));
       for (const q of preds) {
+        const known = this.edgeValue(q, i, l);
+        if (known !== undefined) {
+          out.numbers.add(finish(l, known));
+          continue;
+        }
         let st = byPred.get(q);
         if (st === undefined) {
           // First time through q with this location: numbers and reasons are recorded now;

@@ -85,6 +85,8 @@ const MOVES = new Set<number>([
 const CMOVS = new Set<number>(
   (Object.keys(Code).filter((k) => /^Cmov[a-z]+_r(32|64)_rm(32|64)$/.test(k)) as (keyof typeof Code)[]).map((k) => Code[k]),
 );
+const TEST_RR = new Set<number>([Code.Test_rm32_r32, Code.Test_rm64_r64]);
+const CMP_IMM = new Set<number>([Code.Cmp_rm32_imm8, Code.Cmp_rm32_imm32, Code.Cmp_EAX_imm32, Code.Cmp_rm64_imm8, Code.Cmp_rm64_imm32, Code.Cmp_RAX_imm32]);
 const RSP_ADJ = new Set<number>([Code.Add_rm64_imm32, Code.Add_rm64_imm8, Code.Sub_rm64_imm32, Code.Sub_rm64_imm8]);
 
 const ARITH = new Map<Mnemonic, 'set' | 'add' | 'and' | 'or' | 'xor'>([
@@ -172,6 +174,37 @@ export class EffectDecoder {
     const op0 = ins.opCount > 0 && ins.op0Kind === OpKind.Register ? gpr(ins.op0Register) : undefined;
     const m = ins.mnemonic;
     return { reads, writes, ...(op0 ? { dst: op0.idx } : {}), compares: m === Mnemonic.Cmp || m === Mnemonic.Test };
+  }
+
+  /**
+   * For a `test r,r` or `cmp $imm,r` (r a 32- or 64-bit register): the register and the
+   * value its low 32 bits hold exactly when the instruction sets ZF (0 for test, imm for
+   * cmp). Undefined for any other instruction, and for 8/16-bit compares (they say
+   * nothing about the other bits).
+   */
+  zeroFlagValue(addr: number): { reg: number; value: number } | undefined {
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.decodeOut(this.ins);
+    const ins = this.ins;
+    if (ins.op0Kind !== OpKind.Register) return undefined;
+    const g = gpr(ins.op0Register);
+    if (!g || (g.bits !== 32 && g.bits !== 64) || g.idx === RSP) return undefined;
+    if (TEST_RR.has(ins.code)) {
+      return ins.op1Kind === OpKind.Register && ins.op1Register === ins.op0Register ? { reg: g.idx, value: 0 } : undefined;
+    }
+    // A 64-bit compare sign-extends its immediate: equal in 64 bits means equal low 32 bits.
+    if (CMP_IMM.has(ins.code)) return { reg: g.idx, value: low32(ins.immediate(1)) };
+    return undefined;
+  }
+
+  /** Which edge of the conditional jump at `addr` runs with ZF set: 'taken' for je/jz, 'fall' for jne/jnz, else undefined. */
+  zeroFlagEdge(addr: number): 'taken' | 'fall' | undefined {
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.decodeOut(this.ins);
+    const c = this.ins.code;
+    if (c === Code.Je_rel8_64 || c === Code.Je_rel32_64) return 'taken';
+    if (c === Code.Jne_rel8_64 || c === Code.Jne_rel32_64) return 'fall';
+    return undefined;
   }
 
   /** Does this instruction compute an address inside the frame (lea r, [rsp/rbp+x])? */

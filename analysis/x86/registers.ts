@@ -20,6 +20,9 @@ export const R11 = 11;
 /** SysV AMD64: registers a callee may change. */
 export const CALLER_SAVED = new Set([RAX, RCX, RDX, RSI, RDI, R8, R9, R10, R11]);
 
+/** SysV AMD64: registers a callee preserves (rbx, rbp, r12–r15). */
+export const CALLEE_SAVED = new Set([3, RBP, 12, 13, 14, 15]);
+
 /** Family index 0..15 of a general-purpose register and the width written, or undefined for non-GPRs. */
 export function gpr(reg: Register): { idx: number; bits: 8 | 16 | 32 | 64; high8?: boolean } | undefined {
   if (reg >= Register.RAX && reg <= Register.R15) return { idx: reg - Register.RAX, bits: 64 };
