@@ -7,19 +7,14 @@
  */
 import { promises as fs } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { isAlive } from '../trace/tracefs';
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../../pipeline/errors';
-import { decodePathBytes, fromLatin1 } from '../image/path-bytes';
-import { findInitPid } from '../trace/container-init';
 import { ExecTracer } from '../trace/exec-tracer';
-import { EXE_SWITCH_SLACK_MS, contradictsExeRead, isSelfExe, namesProgramIndirectly, programOfExeLink, type ExeRead } from '../trace/fd-exec';
 import { TailBuffer } from '../trace/log-tail';
-import { mappedPaths, resolveExecPath, toContainerPath } from '../trace/maps';
-import { ProcessTree, type TreeExec } from '../trace/process-tree';
-import type { TraceEvent } from '../trace/trace-lines';
-import { monoNowMs } from '../trace/tracefs';
+import { toContainerPath } from '../trace/maps';
+import { isAlive, monoNowMs } from '../trace/tracefs';
 import { dockerMessage, statusCode } from './client';
+import { ExecWatch, type WatchedExec } from './exec-watch';
 import { ownLabels, owned } from './leftovers';
 import { toCreateOptions, type RunLimits, type RunSpec } from './run-options';
 
@@ -45,13 +40,7 @@ export interface TraceOptions {
   traceBufferKb?: number;
 }
 
-export interface TraceExec {
-  pid: number;
-  ppid?: number;
-  path: string;
-  comm?: string;
-  tMs: number;
-}
+export type TraceExec = WatchedExec;
 
 export interface TraceResult {
   imageId: string;
@@ -100,7 +89,6 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
   const { docker, image, spec } = opts;
   const where = { image, stage: 'run-and-trace' };
   const notes: string[] = [];
-  const progress = (m: string) => opts.onProgress?.(m);
   if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted before the container started', where);
 
   const tracer = await ExecTracer.start(opts.traceBufferKb !== undefined ? { bufferKb: opts.traceBufferKb } : {});
@@ -109,125 +97,15 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
   const tail = new TailBuffer(LOG_TAIL_BYTES);
   // The run's signal is shared by every image: a listener left on it per trace piles up
   // (MaxListenersExceededWarning after ten images), so it is removed when the trace ends.
-  let stopWatchingAbort = () => undefined as void;
+  const aborted = abortPromise(opts.signal);
   const windowOver = new AbortController();
   try {
-    try {
-      container = await docker.createContainer(owned(toCreateOptions(spec, image, ownLabels(opts.runLabel, opts.labels), opts.limits)));
-    } catch (e) {
-      if (statusCode(e) === 404) throw new ConfineError('image-not-found', `image ${image} is not in the local Docker engine: ${dockerMessage(e)}`, where);
-      throw new ConfineError('container-start-failed', dockerMessage(e), where);
-    }
+    container = await createContainer(opts, where);
     // Attached before start, so the first line the container prints is kept too.
     logStream = (await container.attach({ stream: true, stdout: true, stderr: true, logs: false })) as NodeJS.ReadableStream;
     docker.modem.demuxStream(logStream, tail, tail);
-
-    let stopping = false;
-    let exit: { code?: number; early: boolean } | undefined;
-    const exited = container.wait({ condition: 'next-exit' }).then(
-      (r: { StatusCode?: number }) => (exit = { code: r?.StatusCode, early: !stopping }),
-      () => (exit = { early: !stopping }),
-    );
-
-    const startedAt = new Date();
-    const engineAtStart = await enginePid();
-    const startMono = monoNowMs();
-    try {
-      await container.start();
-    } catch (e) {
-      throw new ConfineError('container-start-failed', dockerMessage(e), where);
-    }
-    const startedMono = monoNowMs();
-    const info = await container.inspect();
-    const mergedDir = (info.GraphDriver?.Data as { MergedDir?: string } | undefined)?.MergedDir;
-    let initPid = info.State?.Pid ?? 0;
-    progress(`container ${container.id.slice(0, 12)} running (init pid ${initPid || '?'}) for ${opts.durationSec} s`);
-
-    // Events are buffered until the tree knows its root; after that each is fed and dropped.
-    const early: TraceEvent[] = [];
-    let tree: ProcessTree | undefined = initPid > 0 ? new ProcessTree(initPid) : undefined;
-    const resolved = new Map<TreeExec, string>();
-    /** Execs through a descriptor or /proc whose program is not a file that can be had, and why (system/trace/fd-exec.ts). */
-    const unobtainable = new Map<TreeExec, string>();
-    /**
-     * Execs resolved through /proc/PID/exe, with the moment it was read: if the pid
-     * exec'd again or exited before that moment, the link may show another program.
-     */
-    const exeReads: (ExeRead & { x: TreeExec })[] = [];
-    /** Forks and cgroup moves from the container's start: which process was its init (system/trace/container-init.ts). */
-    const startEvents: TraceEvent[] = [];
-    const mapped = new Set<string>();
-    const mappedCode = new Set<string>();
-    /** Execs the kernel returned from without recording them (process-tree.ts), and what /proc said they run. */
-    let unrecordedSeen = 0;
-    const unrecorded: { pid: number; exe?: string }[] = [];
-    const checkUnrecorded = async (t: ProcessTree) => {
-      for (; unrecordedSeen < t.unrecordedExecs.length; unrecordedSeen++) {
-        const { pid } = t.unrecordedExecs[unrecordedSeen];
-        try {
-          const exe = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${pid}/exe`, { encoding: 'buffer' })), mergedDir);
-          unrecorded.push({ pid, ...(exe.endsWith(' (deleted)') ? {} : { exe }) });
-        } catch {
-          unrecorded.push({ pid });
-        }
-      }
-    };
-
-    const pump = async () => {
-      const events = tracer.take();
-      for (const e of events) if ((e.kind === 'fork' || e.kind === 'cgroup-attach') && e.t <= startedMono + 5) startEvents.push(e);
-      if (!tree) {
-        early.push(...events);
-        return;
-      }
-      for (const e of events) {
-        if (e.kind !== 'lost' && exeReads.length) {
-          for (const r of exeReads) if (contradictsExeRead(e, r)) unobtainable.set(r.x, 'it ran another program or exited about when /proc showed which one it ran');
-          // Events come in time order: a read this much older than this event can no longer be contradicted.
-          while (exeReads.length && exeReads[0].readAt + EXE_SWITCH_SLACK_MS < e.t) exeReads.shift();
-        }
-        const before = tree.execs.length;
-        tree.feed(e);
-        if (tree.execs.length > before) {
-          const x = tree.execs[tree.execs.length - 1];
-          if (isSelfExe(x.filename) && x.previous) continue; // the program it ran before: resolved at the end
-          if (namesProgramIndirectly(x.filename)) await resolveThroughExe(x);
-          else if (!x.filename.startsWith('/')) await resolveRelative(x, mergedDir, resolved);
-        }
-      }
-      await checkUnrecorded(tree);
-    };
-    /** An exec through a descriptor or /proc: /proc/PID/exe shows the program while the process runs it. */
-    const resolveThroughExe = async (x: TreeExec) => {
-      let link: string;
-      try {
-        link = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${x.pid}/exe`, { encoding: 'buffer' })), mergedDir);
-      } catch {
-        unobtainable.set(x, 'the process was gone before /proc showed which program it ran');
-        return;
-      }
-      const readAt = monoNowMs();
-      const got = programOfExeLink(link);
-      if ('path' in got) {
-        resolved.set(x, got.path);
-        exeReads.push({ x, pid: x.pid, t: x.t, readAt, shown: got.path });
-      } else unobtainable.set(x, got.unobtainable);
-    };
-    const sampleMaps = async () => {
-      if (!tree) return;
-      await Promise.all(
-        tree.pids().map(async (pid) => {
-          try {
-            // latin1: one char per byte, so a name that is not UTF-8 keeps its bytes (system/image/path-bytes.ts).
-            const maps = await fs.readFile(`/proc/${pid}/maps`, 'latin1');
-            for (const p of mappedPaths(maps)) mapped.add(toContainerPath(fromLatin1(p), mergedDir));
-            for (const p of mappedPaths(maps, true)) mappedCode.add(toContainerPath(fromLatin1(p), mergedDir));
-          } catch {
-            /* exited between listing and reading */
-          }
-        }),
-      );
-    };
+    const run = await startWatched(container, tracer, opts, where);
+    const { watch, exited } = run;
 
     const probeDone = opts.probe
       ? opts.probe(windowOver.signal).then(
@@ -235,183 +113,193 @@ async function traceOnce(opts: TraceOptions): Promise<TraceResult> {
           (e) => void notes.push(`probe failed: ${(e as Error).message}`),
         )
       : undefined;
-    const aborted = new Promise<void>((resolve) => {
-      const signal = opts.signal;
-      if (!signal) return;
-      if (signal.aborted) return resolve();
-      const onAbort = () => resolve();
-      signal.addEventListener('abort', onAbort, { once: true });
-      stopWatchingAbort = () => signal.removeEventListener('abort', onAbort);
-    });
-
-    const deadline = Date.now() + opts.durationSec * 1000;
-    let lastMaps = 0;
-    let lastProgress = Date.now();
-    while (Date.now() < deadline && !exit && !opts.signal?.aborted) {
-      await pump();
-      if (Date.now() - lastMaps >= MAPS_EVERY_MS) {
-        await sampleMaps();
-        lastMaps = Date.now();
-      }
-      if (Date.now() - lastProgress >= 1000) {
-        lastProgress = Date.now();
-        progress(`tracing: ${tree?.execs.length ?? 0} execs, ${mapped.size} mapped files, ${Math.max(0, Math.ceil((deadline - Date.now()) / 1000))} s left`);
-      }
-      await within(Promise.race([exited, aborted]), Math.min(PUMP_MS, Math.max(0, deadline - Date.now())), undefined);
-    }
+    await watchWindow(watch, opts, Promise.race([exited, aborted.promise]), () => run.exit);
     windowOver.abort('trace window over');
     if (opts.signal?.aborted) throw new ConfineError('interrupted', 'interrupted while tracing', where);
     if (probeDone) {
       const finished = await within(probeDone.then(() => true), PROBE_GRACE_MS, false);
       if (!finished) notes.push(`probe still running ${PROBE_GRACE_MS / 1000} s after the trace window; not waited for`);
     }
-    if (!exit) {
-      await pump();
-      await sampleMaps();
+    if (!run.exit) {
+      await watch.pump();
+      await watch.sampleMaps();
     }
 
-    stopping = true;
+    run.stopping = true;
     await container.stop({ t: STOP_TIMEOUT_SEC }).catch(() => undefined);
     await within(exited, STOP_TIMEOUT_SEC * 1000 + 3000, undefined);
     await tracer.stop();
-    // A record that does not decode is not skipped: whatever it was, an exec in it would be lost.
-    if (tracer.malformed) throw new ConfineError('trace-failed', `the kernel's trace held a record that does not decode (${tracer.malformed}); the trace is not trusted`, where);
+    failOnIncompleteTrace(tracer, where);
 
-    if (tracer.lost > 0) throw new LostTraceEvents('trace-failed', `the kernel dropped ${tracer.lost} trace events (its buffer overflowed: a busy host, or many images traced at once); an exec may be among them, so the trace is incomplete`, where);
-
-    const initFrom = { containerId: container.id, cgroupEvents: tracer.cgroupAttachments, fromMono: startMono, toMono: startedMono };
-    if (!tree) {
-      early.push(...tracer.take());
-      // Exited before inspect could see its pid: the init is found by the container's cgroup.
-      const found = findInitPid(early, initFrom);
-      if ('error' in found) throw new ConfineError('trace-failed', `the container exited before inspect reported its init pid, and the trace cannot tell which process was its init: ${found.error}; no execs can be attributed to it — rerun`, where);
-      notes.push(`init pid ${found.pid} found from the trace by its ${found.how === 'cgroup' ? 'cgroup' : 'runc parent (the only one in the start window)'} (the container exited before inspect saw it)`);
-      initPid = found.pid;
-      tree = new ProcessTree(initPid);
-      for (const e of early) {
-        const before = tree.execs.length;
-        tree.feed(e);
-        // The processes are gone: a descriptor's program cannot be asked of /proc any more.
-        if (tree.execs.length > before) {
-          const x = tree.execs[tree.execs.length - 1];
-          if (namesProgramIndirectly(x.filename) && !(isSelfExe(x.filename) && x.previous)) unobtainable.set(x, 'the process was gone before /proc showed which program it ran');
-        }
-      }
-    } else {
-      await pump();
-      // The trace's own account of the init must agree with the engine's, or neither is trusted.
-      const found = findInitPid(startEvents, initFrom);
-      if ('pid' in found && found.how === 'cgroup' && found.pid !== initPid) {
-        throw new ConfineError('trace-failed', `the engine reports init pid ${initPid} but the container's cgroup shows ${found.pid}; the trace cannot be attributed — rerun`, where);
-      }
-    }
-
-    // /proc/self/exe is the program the process ran before: its path, or the reason there is none.
-    for (const x of tree.execs) {
-      if (!isSelfExe(x.filename) || !x.previous) continue;
-      const why = unobtainable.get(x.previous);
-      if (why !== undefined) unobtainable.set(x, why);
-      else resolved.set(x, resolved.get(x.previous) ?? x.previous.filename);
-    }
-    if (unobtainable.size) {
-      // Not a guess: the program's code is not a file confine can read, so no profile can cover it.
-      const list = [...unobtainable].map(([x, why]) => `pid ${x.pid} exec'd ${x.filename}: ${why}`);
-      throw new ConfineError('trace-failed', `the container ran ${list.length} program(s) that are not files of the image: ${list.slice(0, 5).join('; ')}${list.length > 5 ? `; and ${list.length - 5} more` : ''}; their syscalls cannot be known`, where);
-    }
-    const execs: TraceExec[] = tree.execs.map((x) => ({
-      pid: x.pid,
-      // The init's parent is the host's runc, not a process of the container.
-      ...(x.ppid !== undefined && x.pid !== initPid ? { ppid: x.ppid } : {}),
-      path: resolved.get(x) ?? x.filename,
-      // '<...>' is what the tracer prints when it had no comm cached for the pid.
-      ...(x.comm && x.comm !== '<...>' ? { comm: x.comm } : {}),
-      tMs: Math.round((x.t - startMono) * 1000) / 1000,
-    }));
-    await checkUnrecorded(tree);
-    const lost = unrecorded.filter((u) => u.exe === undefined);
-    if (lost.length) {
-      // Not a guess: the program's code is unknown, so no profile can be trusted.
-      throw new ConfineError('trace-failed', `${lost.length} exec(s) in the container (pid ${lost.map((u) => u.pid).join(', ')}) returned without the kernel recording which file ran (a path of about 4 KB or more does that), and the process was gone before /proc showed it; the trace is incomplete`, where);
-    }
-    for (const u of unrecorded) notes.push(`pid ${u.pid} ran ${u.exe} without the kernel recording the exec (a very long path?); taken from /proc/${u.pid}/exe`);
-    const executedPaths = [...new Set([...execs.map((x) => toContainerPath(x.path, mergedDir)), ...unrecorded.map((u) => u.exe!)])];
-    for (const p of executedPaths) {
-      if (!p.startsWith('/')) notes.push(`exec path '${p}' is relative and its process was gone before its cwd could be read; recorded as given`);
-      else if (/^\/(proc|dev\/fd)\//.test(p)) notes.push(`exec through a file descriptor (${p}): the program behind it is not known by path`);
-    }
-    if (spec.init && executedPaths.includes('/sbin/docker-init')) {
-      notes.push('--init: /sbin/docker-init is the engine\'s binary bind-mounted into the container, not a file of the image');
-    }
-    // An engine that restarted during the window stopped the container with it, even
-    // if our wait() never heard of it and the image's SIGTERM handler exited cleanly.
-    // An engine that is shutting down has stopped its containers before it exits:
-    // after an early exit, give it a moment to be gone before trusting the exit.
-    if (exit?.early && engineAtStart !== undefined) await new Promise((r) => setTimeout(r, 2000));
-    const engineNow = await enginePid();
-    if (engineAtStart !== undefined && (engineNow !== engineAtStart || !isAlive(engineAtStart))) {
-      throw new ConfineError('docker-unavailable', `the Docker engine restarted while tracing (pid ${engineAtStart} → ${engineNow ?? 'none'}) and stopped the container; the trace is incomplete — rerun`);
-    }
-    if (exit?.early) {
-      // A daemon that stops (or restarts) stops its containers too: that is not the
-      // image exiting, and a trace cut short must fail, not be cached as complete.
-      try {
-        await opts.docker.ping();
-      } catch (e) {
-        throw new ConfineError('docker-unavailable', `the Docker engine went away while tracing (${dockerMessage(e)}); the trace is incomplete — rerun when the engine is back`);
-      }
-      // A daemon that restarted quickly answers again, but it stopped the container
-      // with SIGTERM (143) or SIGKILL (137): a stop from outside, not the image's own
-      // exit. (An out-of-memory kill is the image's behaviour under our limits.)
-      const state = await container.inspect().then((i) => i.State, () => undefined);
-      if ((exit.code === 143 || exit.code === 137) && !state?.OOMKilled) {
-        throw new ConfineError('trace-failed', `the container was stopped from outside while traced (status ${exit.code}: the engine restarted, or someone ran docker stop); the trace is incomplete — rerun`);
-      }
-    }
+    await watch.settleInit({ containerId: container.id, fromMono: run.startMono, toMono: run.startedMono }, notes, where);
+    const execs = await watch.execs(run.startMono, where);
+    for (const u of watch.unrecorded) notes.push(`pid ${u.pid} ran ${u.exe} without the kernel recording the exec (a very long path?); taken from /proc/${u.pid}/exe`);
+    const executedPaths = [...new Set([...execs.map((x) => toContainerPath(x.path, run.mergedDir)), ...watch.unrecorded.map((u) => u.exe!)])];
+    notes.push(...executedPathNotes(executedPaths, spec));
+    const exit = run.exit;
+    await failOnEngineStop(opts.docker, container, run.engineAtStart, exit);
     // An exec that failed (E2BIG on a huge argument, ENOEXEC) leaves runc's init to exit:
     // a profile then would hold only the runtime's syscalls, and the image's none.
     if (!executedPaths.some((p) => !(spec.init && p === '/sbin/docker-init'))) {
-      const why = tree.rootExecError !== undefined ? ` (its execve failed: ${errnoName(-tree.rootExecError)})` : '';
+      const why = watch.rootExecError !== undefined ? ` (its execve failed: ${errnoName(-watch.rootExecError)})` : '';
       const out = tail.text().trim();
       throw new ConfineError('container-start-failed', `the container's command never started${why}; no program of the image ran, so there is nothing to profile${out ? `; its output ends: ${JSON.stringify(out.slice(-300))}` : ''}`, where);
     }
-    if (exit?.early) notes.push(`container exited on its own with status ${exit.code ?? 'unknown'} after ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s or less`);
+    if (exit?.early) notes.push(`container exited on its own with status ${exit.code ?? 'unknown'} after ${((Date.now() - run.startedAt.getTime()) / 1000).toFixed(1)} s or less`);
 
     return {
       imageId: image,
       containerId: container.id,
-      startedAt: startedAt.toISOString(),
+      startedAt: run.startedAt.toISOString(),
       durationSec: opts.durationSec,
       exitedEarly: !!exit?.early,
       ...(exit?.early && exit.code !== undefined ? { exitCode: exit.code } : {}),
       execs,
       executedPaths,
-      mappedObjects: [...mapped].sort(),
-      mappedCode: [...mappedCode].sort(),
+      mappedObjects: [...watch.mapped].sort(),
+      mappedCode: [...watch.mappedCode].sort(),
       logTail: tail.text(),
       notes,
     };
   } finally {
     windowOver.abort('trace over');
-    stopWatchingAbort();
+    aborted.stopWatching();
     await tracer.stop().catch(() => undefined);
     (logStream as { destroy?: () => void } | undefined)?.destroy?.();
     if (container) await removeContainer(container);
   }
 }
 
+type Where = { image: string; stage: string };
+type Exit = { code?: number; early: boolean };
+
+async function createContainer(opts: TraceOptions, where: Where): Promise<Dockerode.Container> {
+  try {
+    return await opts.docker.createContainer(owned(toCreateOptions(opts.spec, opts.image, ownLabels(opts.runLabel, opts.labels), opts.limits)));
+  } catch (e) {
+    if (statusCode(e) === 404) throw new ConfineError('image-not-found', `image ${opts.image} is not in the local Docker engine: ${dockerMessage(e)}`, where);
+    throw new ConfineError('container-start-failed', dockerMessage(e), where);
+  }
+}
+
+/** A started container and what watches it: `exit` is set when it exits, `early` unless we were stopping it. */
+interface WatchedRun {
+  watch: ExecWatch;
+  exited: Promise<unknown>;
+  exit: Exit | undefined;
+  stopping: boolean;
+  startedAt: Date;
+  startMono: number;
+  startedMono: number;
+  mergedDir: string | undefined;
+  engineAtStart: number | undefined;
+}
+
+async function startWatched(container: Dockerode.Container, tracer: ExecTracer, opts: TraceOptions, where: Where): Promise<WatchedRun> {
+  const run = { exit: undefined, stopping: false } as WatchedRun;
+  run.exited = container.wait({ condition: 'next-exit' }).then(
+    (r: { StatusCode?: number }) => (run.exit = { code: r?.StatusCode, early: !run.stopping }),
+    () => (run.exit = { early: !run.stopping }),
+  );
+  run.startedAt = new Date();
+  run.engineAtStart = await enginePid();
+  run.startMono = monoNowMs();
+  try {
+    await container.start();
+  } catch (e) {
+    throw new ConfineError('container-start-failed', dockerMessage(e), where);
+  }
+  run.startedMono = monoNowMs();
+  const info = await container.inspect();
+  run.mergedDir = (info.GraphDriver?.Data as { MergedDir?: string } | undefined)?.MergedDir;
+  const initPid = info.State?.Pid ?? 0;
+  opts.onProgress?.(`container ${container.id.slice(0, 12)} running (init pid ${initPid || '?'}) for ${opts.durationSec} s`);
+  run.watch = new ExecWatch(tracer, run.mergedDir, run.startedMono, initPid);
+  return run;
+}
+
+/** The trace window: pump events and sample maps until time is up, the container exits or the run is interrupted. */
+async function watchWindow(watch: ExecWatch, opts: TraceOptions, wake: Promise<unknown>, exit: () => Exit | undefined): Promise<void> {
+  const deadline = Date.now() + opts.durationSec * 1000;
+  let lastMaps = 0;
+  let lastProgress = Date.now();
+  while (Date.now() < deadline && !exit() && !opts.signal?.aborted) {
+    await watch.pump();
+    if (Date.now() - lastMaps >= MAPS_EVERY_MS) {
+      await watch.sampleMaps();
+      lastMaps = Date.now();
+    }
+    if (Date.now() - lastProgress >= 1000) {
+      lastProgress = Date.now();
+      opts.onProgress?.(`tracing: ${watch.execCount} execs, ${watch.mapped.size} mapped files, ${Math.max(0, Math.ceil((deadline - Date.now()) / 1000))} s left`);
+    }
+    await within(wake, Math.min(PUMP_MS, Math.max(0, deadline - Date.now())), undefined);
+  }
+}
+
+function failOnIncompleteTrace(tracer: ExecTracer, where: Where): void {
+  // A record that does not decode is not skipped: whatever it was, an exec in it would be lost.
+  if (tracer.malformed) throw new ConfineError('trace-failed', `the kernel's trace held a record that does not decode (${tracer.malformed}); the trace is not trusted`, where);
+  if (tracer.lost > 0) throw new LostTraceEvents('trace-failed', `the kernel dropped ${tracer.lost} trace events (its buffer overflowed: a busy host, or many images traced at once); an exec may be among them, so the trace is incomplete`, where);
+}
+
+function executedPathNotes(executedPaths: string[], spec: RunSpec): string[] {
+  const notes: string[] = [];
+  for (const p of executedPaths) {
+    if (!p.startsWith('/')) notes.push(`exec path '${p}' is relative and its process was gone before its cwd could be read; recorded as given`);
+    else if (/^\/(proc|dev\/fd)\//.test(p)) notes.push(`exec through a file descriptor (${p}): the program behind it is not known by path`);
+  }
+  if (spec.init && executedPaths.includes('/sbin/docker-init')) {
+    notes.push('--init: /sbin/docker-init is the engine\'s binary bind-mounted into the container, not a file of the image');
+  }
+  return notes;
+}
+
+/**
+ * An engine that restarted during the window stopped the container with it, even if our
+ * wait() never heard of it and the image's SIGTERM handler exited cleanly: such a trace
+ * is cut short and must fail, not be cached as complete.
+ */
+async function failOnEngineStop(docker: Dockerode, container: Dockerode.Container, engineAtStart: number | undefined, exit: Exit | undefined): Promise<void> {
+  // An engine that is shutting down has stopped its containers before it exits:
+  // after an early exit, give it a moment to be gone before trusting the exit.
+  if (exit?.early && engineAtStart !== undefined) await new Promise((r) => setTimeout(r, 2000));
+  const engineNow = await enginePid();
+  if (engineAtStart !== undefined && (engineNow !== engineAtStart || !isAlive(engineAtStart))) {
+    throw new ConfineError('docker-unavailable', `the Docker engine restarted while tracing (pid ${engineAtStart} → ${engineNow ?? 'none'}) and stopped the container; the trace is incomplete — rerun`);
+  }
+  if (!exit?.early) return;
+  // A daemon that stops (or restarts) stops its containers too: that is not the image exiting.
+  try {
+    await docker.ping();
+  } catch (e) {
+    throw new ConfineError('docker-unavailable', `the Docker engine went away while tracing (${dockerMessage(e)}); the trace is incomplete — rerun when the engine is back`);
+  }
+  // A daemon that restarted quickly answers again, but it stopped the container
+  // with SIGTERM (143) or SIGKILL (137): a stop from outside, not the image's own
+  // exit. (An out-of-memory kill is the image's behaviour under our limits.)
+  const state = await container.inspect().then((i) => i.State, () => undefined);
+  if ((exit.code === 143 || exit.code === 137) && !state?.OOMKilled) {
+    throw new ConfineError('trace-failed', `the container was stopped from outside while traced (status ${exit.code}: the engine restarted, or someone ran docker stop); the trace is incomplete — rerun`);
+  }
+}
+
+/** Resolves when `signal` aborts; `stopWatching` removes the listener. */
+function abortPromise(signal: AbortSignal | undefined): { promise: Promise<void>; stopWatching: () => void } {
+  let stopWatching = () => undefined as void;
+  const promise = new Promise<void>((resolve) => {
+    if (!signal) return;
+    if (signal.aborted) return resolve();
+    const onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+    stopWatching = () => signal.removeEventListener('abort', onAbort);
+  });
+  return { promise, stopWatching };
+}
+
 function errnoName(n: number): string {
   const name = Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0];
   return name ? `${name}${name === 'E2BIG' ? ', argument list too long' : ''}` : `errno ${n}`;
-}
-
-/** Relative filenames are relative to the process's cwd; /proc shows it in container terms (see system/trace/maps.ts). */
-async function resolveRelative(x: TreeExec, mergedDir: string | undefined, into: Map<TreeExec, string>): Promise<void> {
-  try {
-    const cwd = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${x.pid}/cwd`, { encoding: 'buffer' })), mergedDir);
-    into.set(x, resolveExecPath(x.filename, cwd));
-  } catch {
-    /* gone already: recorded as given, with a note */
-  }
 }
 
 async function removeContainer(c: Dockerode.Container): Promise<void> {

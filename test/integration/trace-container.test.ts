@@ -174,7 +174,8 @@ it('records every program the container executes: absolute, relative to the cwd,
   for (const c of children) expect(c.ppid).toBe(parent.pid);
   expect(r.execs.map((x) => x.tMs)).toEqual([...r.execs.map((x) => x.tMs)].sort((a, b) => a - b));
   expect(parent.tMs).toBeGreaterThanOrEqual(0);
-  expect(parent.tMs).toBeLessThan(2000);
+  // Measured from the container's start, not the epoch or the host's boot: within the traced window.
+  expect(parent.tMs).toBeLessThan(r.durationSec * 1000);
   expect(r.mappedObjects).toEqual(expect.arrayContaining(['/plugins/libplug.so', '/dl', '/parent']));
   expect(r.mappedObjects.some((p) => /\/libc\.so\.6$/.test(p))).toBe(true);
   expect(r.mappedObjects.some((p) => p.includes('/var/lib/docker'))).toBe(false);
