@@ -90,46 +90,148 @@ A rerun reuses every stage whose inputs did not change and retries what failed; 
 writes again a profile (any form) deleted or edited under -r, and traces again an image
 whose --probes probe never passed while it was traced.`;
 
+const PROFILES_OPTIONS = {
+  images: { type: 'string', short: 'i' },
+  'libc-callgraph': { type: 'string', short: 'l' },
+  'musl-callgraph': { type: 'string', short: 'm' },
+  'libc-so': { type: 'string', short: 'f' },
+  'musl-so': { type: 'string', short: 'n' },
+  'default-profile': { type: 'string', short: 'p' },
+  'go-syscalls': { type: 'string', short: 'g' },
+  'other-callgraphs': { type: 'string', short: 'c' },
+  output: { type: 'string', short: 'o' },
+  results: { type: 'string', short: 'r' },
+  cache: { type: 'string' },
+  forms: { type: 'string' },
+  duration: { type: 'string' },
+  jobs: { type: 'string' },
+  'no-pull': { type: 'boolean' },
+  until: { type: 'string' },
+  only: { type: 'string' },
+  force: { type: 'boolean' },
+  finegrained: { type: 'boolean' },
+  allbinaries: { type: 'boolean' },
+  'exec-too': { type: 'string' },
+  strict: { type: 'boolean' },
+  'narrow-past-unknown-sites': { type: 'boolean' },
+  verify: { type: 'boolean' },
+  probes: { type: 'string' },
+  'verify-duration': { type: 'string' },
+  queue: { type: 'string' },
+  debug: { type: 'boolean', short: 'd' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type ProfilesValues = ReturnType<typeof parse<typeof PROFILES_OPTIONS>>['values'];
+
 /**
  * `confine profiles`, and `confine verify` (the same run with the verify stage on,
  * stopping after it unless --until/--only say otherwise).
  */
 export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify' = 'profiles'): Promise<number> {
-  const { values } = parse(argv, {
-    images: { type: 'string', short: 'i' },
-    'libc-callgraph': { type: 'string', short: 'l' },
-    'musl-callgraph': { type: 'string', short: 'm' },
-    'libc-so': { type: 'string', short: 'f' },
-    'musl-so': { type: 'string', short: 'n' },
-    'default-profile': { type: 'string', short: 'p' },
-    'go-syscalls': { type: 'string', short: 'g' },
-    'other-callgraphs': { type: 'string', short: 'c' },
-    output: { type: 'string', short: 'o' },
-    results: { type: 'string', short: 'r' },
-    cache: { type: 'string' },
-    forms: { type: 'string' },
-    duration: { type: 'string' },
-    jobs: { type: 'string' },
-    'no-pull': { type: 'boolean' },
-    until: { type: 'string' },
-    only: { type: 'string' },
-    force: { type: 'boolean' },
-    finegrained: { type: 'boolean' },
-    allbinaries: { type: 'boolean' },
-    'exec-too': { type: 'string' },
-    strict: { type: 'boolean' },
-    'narrow-past-unknown-sites': { type: 'boolean' },
-    verify: { type: 'boolean' },
-    probes: { type: 'string' },
-    'verify-duration': { type: 'string' },
-    queue: { type: 'string' },
-    debug: { type: 'boolean', short: 'd' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values } = parse(argv, PROFILES_OPTIONS);
   if (values.help) {
     process.stdout.write(profilesHelp() + '\n');
     return 0;
   }
+  const config = runConfigOf(values, mode);
+
+  // Named in messages as the user typed it (`/tmp/x/images.list:2`, not `../../tmp/x/images.list:2`).
+  const listText = readFileSync(config.imageList, 'utf8');
+  const list = parseImageList(listText, values.images!); // runConfigOf refused a missing -i
+  for (const e of list.errors) process.stderr.write(`confine: ${e.describe()}\n`);
+  if (!list.images.length) {
+    process.stderr.write('confine: no usable image in the list\n');
+    return list.errors.length ? 1 : 2;
+  }
+
+  config.outDir = writableDir('-o', config.outDir, 'output');
+  config.resultsDir = writableDir('-r', config.resultsDir, 'output');
+  config.cacheDir = writableDir('--cache', config.cacheDir, 'cache');
+  const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
+  const services = new Services(runId, { pull: !values['no-pull'] });
+  const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter(drawingStderr()) : new PlainReporter(undefined, config.debug);
+  const ac = new AbortController();
+  const interrupts = stopOnInterrupt(ac);
+
+  let queued: QueuedBatch | undefined;
+  try {
+    const until = values.until ?? (mode === 'verify' && !values.only ? 'verify' : undefined);
+    // With --queue the images run on workers' engines: this machine needs none.
+    // Loaded on use: a local run need not load BullMQ.
+    const queueRun = values.queue ? (require('../distributed/queued-run') as typeof import('../distributed/queued-run')) : undefined;
+    if (values.queue) {
+      queued = await queueRun!.submitQueuedBatch({
+        url: values.queue, values, config, images: list.images, listText, runId, until, force: !!values.force, signal: ac.signal,
+        status: (line) => (reporter instanceof TtyReporter ? reporter.progress('(batch)', 'queue', line.replace(/^queue: /, '')) : process.stderr.write(line + '\n')),
+      });
+    } else await cleanLeftovers(services, reporter);
+    const ledger = new Ledger(path.join(config.cacheDir, 'ledger.jsonl'));
+    await reportResume(ledger, reporter);
+    const result = await runPipeline<RunConfig>({
+      stages: allStages(services, config),
+      units: list.images.map((i) => ({ id: i.name, data: i })),
+      config,
+      store: new ContentStore(config.cacheDir, validateArtifact),
+      ledger,
+      reporter,
+      runId,
+      jobs: config.jobs,
+      until,
+      only: values.only,
+      force: !!values.force,
+      signal: ac.signal,
+      delegate: queued?.delegate,
+    });
+    if (queued) {
+      await queueRun!.copyProfiles(result, config);
+      await queued.finish();
+    }
+    reporter.close();
+    const rows = summarise(result);
+    await writeRunResults(rows, result, config, list, runId);
+    if (result.interrupted) return 130;
+    const failed = rows.some((r) => r.failed > 0 || r.interrupted > 0) || list.errors.length > 0;
+    return failed ? 1 : 0;
+  } finally {
+    await queued?.close();
+    reporter.close();
+    interrupts.remove();
+  }
+}
+
+/** Containers left by a run that was killed (kill -9, a crash) are found by label and removed. */
+export async function cleanLeftovers(services: Services, reporter: Reporter): Promise<void> {
+  let docker;
+  try {
+    docker = await services.docker();
+  } catch (e) {
+    // No engine: the stages that need it will fail per image with this message.
+    reporter.log('*', 'setup', (e as ConfineError).message ?? String(e), false);
+    return;
+  }
+  let removed: unknown[] = [];
+  try {
+    removed = await removeLeftovers(docker, {
+      onlyDeadOwners: true,
+      onError: (id, msg) => process.stderr.write(`confine: warning: could not remove leftover container ${id.slice(0, 12)}: ${msg}\n`),
+      onUnproven: (list) => process.stderr.write(unprovenWarning(list)),
+    });
+  } catch (e) {
+    // Cleaning up after an earlier run must never stop this one.
+    process.stderr.write(`confine: warning: could not remove leftovers of an earlier run: ${(e as Error).message}\n`);
+  }
+  if (removed.length) process.stderr.write(`confine: removed ${removed.length} container(s) left by an earlier run that was killed\n`);
+}
+
+/**
+ * Containers a confine made that the secret cannot prove ours are never removed
+ * (system/docker/ownership.ts), but a killed run's container that outlived its secret must not
+ * go unnoticed: it is listed with the command that removes it.
+ */
+
+/** The run's configuration from the options, every input checked before any work starts. */
+function runConfigOf(values: ProfilesValues, mode: 'profiles' | 'verify'): RunConfig {
   if (!values.images) throw new UsageError('-i IMAGE_LIST is required');
   if (values.until && values.only) throw new UsageError('--until and --only cannot be used together');
   // Workers take their options from the job; a per-image list travels with the image.
@@ -169,24 +271,11 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
     const base = readProfile(config.defaultProfile);
     if (!base.ok) throw new ConfineError('bad-input', `-p ${values['default-profile']}: ${base.error.message}`);
   }
+  return config;
+}
 
-  // Named in messages as the user typed it (`/tmp/x/images.list:2`, not `../../tmp/x/images.list:2`).
-  const listText = readFileSync(config.imageList, 'utf8');
-  const list = parseImageList(listText, values.images);
-  for (const e of list.errors) process.stderr.write(`confine: ${e.describe()}\n`);
-  if (!list.images.length) {
-    process.stderr.write('confine: no usable image in the list\n');
-    return list.errors.length ? 1 : 2;
-  }
-
-  config.outDir = writableDir('-o', config.outDir, 'output');
-  config.resultsDir = writableDir('-r', config.resultsDir, 'output');
-  config.cacheDir = writableDir('--cache', config.cacheDir, 'cache');
-  const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
-  const services = new Services(runId, { pull: !values['no-pull'] });
-  const reporter: Reporter = process.stderr.isTTY && !config.debug ? new TtyReporter(drawingStderr()) : new PlainReporter(undefined, config.debug);
-
-  const ac = new AbortController();
+/** Ctrl-C or SIGTERM stops the run (containers are removed); a second one, a second later, quits at once. */
+function stopOnInterrupt(ac: AbortController): { remove: () => void } {
   let firstSignalAt: number | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     // A second Ctrl-C means now — but not one that is the same interrupt delivered twice
@@ -202,91 +291,27 @@ export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-
-  let queued: QueuedBatch | undefined;
-  try {
-    const until = values.until ?? (mode === 'verify' && !values.only ? 'verify' : undefined);
-    // With --queue the images run on workers' engines: this machine needs none.
-    // Loaded on use: a local run need not load BullMQ.
-    const queueRun = values.queue ? (require('../distributed/queued-run') as typeof import('../distributed/queued-run')) : undefined;
-    if (values.queue) {
-      queued = await queueRun!.submitQueuedBatch({
-        url: values.queue, values, config, images: list.images, listText, runId, until, force: !!values.force, signal: ac.signal,
-        status: (line) => (reporter instanceof TtyReporter ? reporter.progress('(batch)', 'queue', line.replace(/^queue: /, '')) : process.stderr.write(line + '\n')),
-      });
-    } else await cleanLeftovers(services, reporter);
-    const ledger = new Ledger(path.join(config.cacheDir, 'ledger.jsonl'));
-    await reportResume(ledger, reporter);
-    const result = await runPipeline<RunConfig>({
-      stages: allStages(services, config),
-      units: list.images.map((i) => ({ id: i.name, data: i })),
-      config,
-      store: new ContentStore(config.cacheDir, validateArtifact),
-      ledger,
-      reporter,
-      runId,
-      jobs: config.jobs,
-      until,
-      only: values.only,
-      force: !!values.force,
-      signal: ac.signal,
-      delegate: queued?.delegate,
-    });
-    if (queued) {
-      await queueRun!.copyProfiles(result, config);
-      await queued.finish();
-    }
-    reporter.close();
-    const rows = summarise(result);
-    process.stdout.write(formatSummary(rows) + '\n');
-    const figures = formatProfileTable(result);
-    if (figures) process.stdout.write('\n' + figures + '\n');
-    const abis = formatAbis(rows);
-    if (abis) process.stdout.write('\n' + abis + '\n');
-    const unresolved = formatUnresolvedSites(rows);
-    if (unresolved) process.stdout.write('\n' + unresolved + '\n');
-    const summaryFile = path.join(config.resultsDir, 'run-summary.json');
-    await writeFileAtomic(summaryFile, canonicalJson({ runId, rows, listErrors: list.errors.map((e) => e.describe()) }) + '\n');
-    if (result.interrupted) return 130;
-    const failed = rows.some((r) => r.failed > 0 || r.interrupted > 0) || list.errors.length > 0;
-    return failed ? 1 : 0;
-  } finally {
-    await queued?.close();
-    reporter.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  return {
+    remove: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 
-/** Containers left by a run that was killed (kill -9, a crash) are found by label and removed. */
-export async function cleanLeftovers(services: Services, reporter: Reporter): Promise<void> {
-  let docker;
-  try {
-    docker = await services.docker();
-  } catch (e) {
-    // No engine: the stages that need it will fail per image with this message.
-    reporter.log('*', 'setup', (e as ConfineError).message ?? String(e), false);
-    return;
-  }
-  let removed: unknown[] = [];
-  try {
-    removed = await removeLeftovers(docker, {
-      onlyDeadOwners: true,
-      onError: (id, msg) => process.stderr.write(`confine: warning: could not remove leftover container ${id.slice(0, 12)}: ${msg}\n`),
-      onUnproven: (list) => process.stderr.write(unprovenWarning(list)),
-    });
-  } catch (e) {
-    // Cleaning up after an earlier run must never stop this one.
-    process.stderr.write(`confine: warning: could not remove leftovers of an earlier run: ${(e as Error).message}\n`);
-  }
-  if (removed.length) process.stderr.write(`confine: removed ${removed.length} container(s) left by an earlier run that was killed\n`);
+/** The run table and figures on stdout, and run-summary.json beside the profiles. */
+async function writeRunResults(rows: ReturnType<typeof summarise>, result: Parameters<typeof summarise>[0], config: RunConfig, list: ReturnType<typeof parseImageList>, runId: string): Promise<void> {
+  process.stdout.write(formatSummary(rows) + '\n');
+  const figures = formatProfileTable(result);
+  if (figures) process.stdout.write('\n' + figures + '\n');
+  const abis = formatAbis(rows);
+  if (abis) process.stdout.write('\n' + abis + '\n');
+  const unresolved = formatUnresolvedSites(rows);
+  if (unresolved) process.stdout.write('\n' + unresolved + '\n');
+  const summaryFile = path.join(config.resultsDir, 'run-summary.json');
+  await writeFileAtomic(summaryFile, canonicalJson({ runId, rows, listErrors: list.errors.map((e) => e.describe()) }) + '\n');
 }
 
-/**
- * Containers a confine made that the secret cannot prove ours are never removed
- * (system/docker/ownership.ts), but a killed run's container that outlived its secret must not
- * go unnoticed: it is listed with the command that removes it.
- */
 export function unprovenWarning(list: Leftover[]): string {
   const shown = list.slice(0, 20).map((c) => `  ${c.name ?? c.id.slice(0, 12)}  (image ${c.image}${c.run ? `, run ${c.run}` : ''})`);
   return [
