@@ -77,6 +77,11 @@ export function repoPathsIn(text: string, tops: Set<string>): string[] {
     .filter((p) => /\/[\w.-]*\.[a-z]+$/.test(p) || (p.endsWith('/') && tops.has(p.split('/')[0])));
 }
 
+/** Repository file paths a source file's text names (help strings, comments): `dir/…/file.ext`. */
+export function sourcePathsIn(text: string): string[] {
+  return [...text.matchAll(/(?<![\w./~$-])((?:[a-z][\w-]*\/)+[\w.-]+\.(?:ts|md|csv|json|sh|txt|js))\b/g)].map((m) => m[1]).filter((p) => !OUTPUT_DIRS.test(p));
+}
+
 describe('README and docs/', () => {
   test(`README.md is at most ${README_MAX_LINES} lines`, () => {
     const lines = readFileSync(README, 'utf8').split('\n').length - 1;
@@ -98,7 +103,18 @@ describe('README and docs/', () => {
     expect(missing).toEqual([]);
   });
 
+  test("the commands' help texts (and the CLI's comments) name only files that exist", () => {
+    const sources = ['cli', 'distributed'].flatMap((d) =>
+      readdirSync(path.join(ROOT, d)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => path.join(ROOT, d, f)),
+    );
+    const named = sources.flatMap((f) => sourcePathsIn(readFileSync(f, 'utf8')).map((p) => ({ f, p })));
+    expect(named.length).toBeGreaterThan(5);
+    const missing = named.filter(({ p }) => !existsSync(path.join(ROOT, p))).map(({ f, p }) => `${path.relative(ROOT, f)}: ${p}`);
+    expect(missing).toEqual([]);
+  });
+
   test('the checks catch a moved file and a missing heading', () => {
+    expect(sourcePathsIn('default: report/data/cve-to-syscall.csv, ~/.docker/config.json, results/run-summary.json')).toEqual(['report/data/cve-to-syscall.csv']);
     expect(brokenLink({ file: README, target: 'x86/README.md' })).toMatch(/no file x86\/README.md/);
     expect(brokenLink({ file: README, target: 'docs/analysis.md#no-such-heading' })).toMatch(/no heading/);
     expect(brokenLink({ file: README, target: 'analysis/x86/README.md' })).toBe('');
