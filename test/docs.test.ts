@@ -3,8 +3,10 @@ import * as path from 'node:path';
 
 /**
  * The README is the front door: short, and every way out of it (and out of docs/) leads
- * somewhere. Folders move; a link or a path in backticks that names a moved file would
- * send the reader nowhere, so both are checked against the checkout.
+ * somewhere. Folders move; a link, a path in backticks or a path in a command's --help
+ * that names a moved file would send the reader nowhere, so all are checked against the
+ * checkout. And CHANGELOG.md, where cached artifacts' version histories live, has to
+ * follow every version bump.
  */
 const ROOT = path.join(__dirname, '..');
 const README = path.join(ROOT, 'README.md');
@@ -82,7 +84,37 @@ export function sourcePathsIn(text: string): string[] {
   return [...text.matchAll(/(?<![\w./~$-])((?:[a-z][\w-]*\/)+[\w.-]+\.(?:ts|md|csv|json|sh|txt|js))\b/g)].map((m) => m[1]).filter((p) => !OUTPUT_DIRS.test(p));
 }
 
-describe('README and docs/', () => {
+/** Product code that keys cached artifacts (not the cache's and runner's own test fixtures). */
+const VERSIONED_CODE = ['stages', 'analysis', 'formats', 'system', 'distributed', 'cli'];
+
+/** Every cached artifact kind the code keys: its name (`name:`/`stage:`) and `version:` (a number, or a constant of the same file). */
+export function versionedArtifacts(file: string, text: string): { file: string; name: string; version: number }[] {
+  return [...text.matchAll(/(?:name|stage): '([\w-]+)',?\s*(?:\/\/[^\n]*\n\s*)*version: (\w+)/g)].map((m) => {
+    const v = /^\d+$/.test(m[2]) ? m[2] : text.match(new RegExp(`\\b${m[2]}\\s*=\\s*(\\d+)`))?.[1];
+    return { file, name: m[1], version: v === undefined ? NaN : Number(v) };
+  });
+}
+
+/** CHANGELOG.md's sections: the names a heading lists (before its parenthesis) and its versions, in order. */
+export function changelogSections(text: string): Map<string, number[]> {
+  const sections = new Map<string, number[]>();
+  for (const part of text.split(/^## /m).slice(1)) {
+    const heading = part.split('\n', 1)[0];
+    const versions = [...part.matchAll(/^- \*\*(\d+)\*\*/gm)].map((m) => Number(m[1]));
+    for (const name of heading.split('(')[0].split(',').map((n) => n.trim()).filter(Boolean)) sections.set(name, versions);
+  }
+  return sections;
+}
+
+function tsFilesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) return tsFilesUnder(full);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+describe('README, docs/, --help texts and CHANGELOG.md', () => {
   test(`README.md is at most ${README_MAX_LINES} lines`, () => {
     const lines = readFileSync(README, 'utf8').split('\n').length - 1;
     expect(lines).toBeLessThanOrEqual(README_MAX_LINES);
@@ -113,7 +145,25 @@ describe('README and docs/', () => {
     expect(missing).toEqual([]);
   });
 
+  test("CHANGELOG.md has every cached artifact's versions, newest the code's, none missing", () => {
+    const artifacts = VERSIONED_CODE.flatMap((d) => tsFilesUnder(path.join(ROOT, d))).flatMap((f) => versionedArtifacts(path.relative(ROOT, f), readFileSync(f, 'utf8')));
+    expect(artifacts.map((a) => a.name)).toEqual(expect.arrayContaining(['elf-scan', 'profile-emit', 'syscall-resolve']));
+    const sections = changelogSections(readFileSync(path.join(ROOT, 'CHANGELOG.md'), 'utf8'));
+    const wrong = artifacts
+      .filter((a) => {
+        const v = sections.get(a.name);
+        return !v || v.join(',') !== Array.from({ length: a.version }, (_, i) => a.version - i).join(',');
+      })
+      .map((a) => `${a.file}: ${a.name} is version ${a.version}; CHANGELOG.md lists ${sections.get(a.name)?.join(', ') ?? 'no section'}`);
+    expect(wrong).toEqual([]);
+  });
+
   test('the checks catch a moved file and a missing heading', () => {
+    expect(versionedArtifacts('x.ts', "const V = 3;\n  name: 'a',\n    // why\n    version: V,\n  { stage: 'b', version: 2 }")).toEqual([
+      { file: 'x.ts', name: 'a', version: 3 },
+      { file: 'x.ts', name: 'b', version: 2 },
+    ]);
+    expect(changelogSections('# C\n\n## a, b (`x.ts`)\n\n- **2**: y\n- **1**: x\n')).toEqual(new Map([['a', [2, 1]], ['b', [2, 1]]]));
     expect(sourcePathsIn('default: report/data/cve-to-syscall.csv, ~/.docker/config.json, results/run-summary.json')).toEqual(['report/data/cve-to-syscall.csv']);
     expect(brokenLink({ file: README, target: 'x86/README.md' })).toMatch(/no file x86\/README.md/);
     expect(brokenLink({ file: README, target: 'docs/analysis.md#no-such-heading' })).toMatch(/no heading/);
