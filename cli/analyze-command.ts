@@ -30,9 +30,9 @@ under --root as ld.so would (RUNPATH/RPATH with $ORIGIN, /etc/ld.so.conf, defaul
 directories; musl's /etc/ld-musl-x86_64.path), analyses the code of every object,
 and walks from the entry point, init arrays and the dynamic loader's entry to every
 reachable syscall instruction. An indirect call may reach every function whose
-address reached code materialises or live data holds, to a fixpoint (README, "how a
-profile is computed"); the figures under direct edges only and under sysfilter's rule
-(every address-taken function of every loaded object) are printed for comparison.
+address reached code materialises or live data holds, to a fixpoint (docs/analysis.md,
+"Indirect calls"); the figures under direct edges only and under sysfilter's rule (every
+address-taken function of every loaded object) are printed for comparison.
 
 Options:
       --root DIR     filesystem tree the programs and libraries are looked up in

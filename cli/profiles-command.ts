@@ -24,9 +24,14 @@ import { formatAbis, formatProfileTable, formatSummary, formatUnresolvedSites, s
 /** Signals this close together are one interrupt delivered twice, not a user's second Ctrl-C. */
 const SAME_INTERRUPT_MS = 1000;
 
-export const profilesHelp = () => `confine profiles — trace images, analyse what they run, emit seccomp profiles
+const HELP_TITLE = {
+  profiles: 'confine profiles — trace images, analyse what they run, emit seccomp profiles',
+  verify: 'confine verify — profiles, then run each image under its profile (with its --probes probe) and\nagain logging instead of denying: every syscall the kernel logs is a false negative (= profiles --verify)',
+};
 
-Usage: confine profiles -i IMAGE_LIST [options]
+export const profilesHelp = (mode: 'profiles' | 'verify' = 'profiles') => `${HELP_TITLE[mode]}
+
+Usage: confine ${mode} -i IMAGE_LIST [options]
 
 Inputs (the seed's createProfiles letters):
   -i, --images FILE           image list: rank;name;download-name;categories;downloads;official[;docker-run flags]
@@ -131,7 +136,7 @@ type ProfilesValues = ReturnType<typeof parse<typeof PROFILES_OPTIONS>>['values'
 export async function profilesCommand(argv: string[], mode: 'profiles' | 'verify' = 'profiles'): Promise<number> {
   const { values } = parse(argv, PROFILES_OPTIONS);
   if (values.help) {
-    process.stdout.write(profilesHelp() + '\n');
+    process.stdout.write(profilesHelp(mode) + '\n');
     return 0;
   }
   const config = runConfigOf(values, mode);

@@ -8,7 +8,7 @@ import type { Reporter } from './reporter';
  */
 export interface Stage<Deps extends Record<string, unknown> = Record<string, unknown>, Out = unknown, Config = unknown> {
   readonly name: string;
-  /** Bump when the stage's code changes what it outputs: old entries stop matching. */
+  /** Bump when the stage's code changes what it outputs: old entries stop matching. Say why in CHANGELOG.md. */
   readonly version: number;
   /** `$id` of the output's JSON Schema. */
   readonly schema: string;

@@ -36,7 +36,7 @@ export { profileFileName };
 export function profileEmitStage(services: Services): Stage<{ 'syscall-resolve': ResolveArtifact }, ProfileArtifact, RunConfig> {
   return {
     name: 'profile-emit',
-    version: 14, // 5: --strict falls back to the base when a reached site's number is unknown; 6: argument rules (socket families); 7: the runtime's measured argument values join them; 8: socket rules refuse the i386 ABI; 9: profileSha256, so verify reruns when only the profile's conditions change; 10: formFiles (OCI/SPO forms checked like the profile, written atomically); 11: comparisons on int arguments are on their low 32 bits; 12: the base's socket family conditions refuse the i386 ABI too; 13: an unresolved site keeps the base profile by default (not hardened; --narrow-past-unknown-sites narrows), the reason names the sites; 14: the i386 and x32 ABIs are kept only when reached code uses them (abis)
+    version: 14, // 14: the i386 and x32 ABIs are kept only when reached code uses them (abis) (history: CHANGELOG.md)
     schema: 'confine/profile/v2',
     scope: 'image',
     needs: ['syscall-resolve'],
@@ -204,7 +204,7 @@ async function measuredRuntime(services: Services, ctx: StageContext, runtimePat
   const version = await runtimeVersion(docker);
   const { value, reused } = await ctx.memo<CalibrationArtifact>(
     runtimePath === 'init'
-      ? // 4: the arguments of tracked syscalls (args); 5: every thread of runc's init, none from a run that lost events
+      ? // 5: every thread of runc's init, none from a run that lost events (history: CHANGELOG.md)
         { name: 'runtime-calibration', version: 5, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } }
       : { name: 'runtime-calibration-exec', version: 1, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
     async () => {

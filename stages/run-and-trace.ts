@@ -22,10 +22,7 @@ import type { Services } from './services';
 export function runAndTraceStage(services: Services): Stage<{}, TraceArtifact, RunConfig> {
   return {
     name: 'run-and-trace',
-    // 2: binary trace records (names can no longer hide or forge execs), unrecorded execs detected
-    // 3: probeWindow recorded; a trace whose probe never passed is not reused
-    // 4: execs through a descriptor resolved to their file (or the trace fails), init found by cgroup,
-    //    a command that never started and a trace that lost events fail instead of a note
+    // 4: execs through a descriptor resolved to their file, init found by its cgroup (history: CHANGELOG.md)
     version: 4,
     schema: 'confine/trace/v1',
     scope: 'image',

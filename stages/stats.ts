@@ -37,7 +37,7 @@ export const STATS_DIR = 'stats';
 export function statsStage(): Stage<{ 'profile-emit': Record<string, ProfileArtifact> }, StatsArtifact, RunConfig> {
   return {
     name: 'stats',
-    version: 5, // 3: unresolved.sites.csv and the page's unresolved section; 4: CVEs mitigated by argument rules; 5: the reviewed CVE map, verdicts with reasons per CVE and image, compat-only CVEs closed by refused ABIs
+    version: 5, // 5: the reviewed CVE map, verdicts with reasons per CVE and image (history: CHANGELOG.md)
     schema: 'confine/stats/v1',
     scope: 'after',
     needs: ['profile-emit'],

@@ -12,7 +12,7 @@ import { memoScan } from './scan-memo';
 export function symbolScanStage(): Stage<{ 'extract-binaries': ExtractArtifact }, SymbolsArtifact, RunConfig> {
   return {
     name: 'symbol-scan',
-    version: 3, // 2: neededBy carried (exec candidates are activated by it); 3: activatedBy
+    version: 3, // 3: activatedBy carried (history: CHANGELOG.md)
     schema: 'confine/symbols/v2',
     scope: 'image',
     needs: ['extract-binaries'],

@@ -65,7 +65,7 @@ test('a callback only unreached code installs is not a target; reached code and 
   expect(res.targets.reachable).toBeLessThan(res.targets.wholeProgram);
 }, 60_000);
 
-// The documented corner (README, "how a profile is computed"): in a stripped object a
+// The documented corner (docs/limits.md, "Region boundaries in stripped objects"): in a stripped object a
 // data object's extent is guessed from the addresses code materialises. Unreached code
 // that takes the address of a field far inside a table cuts the table in two; reached
 // code that reads the far field through the table's base then holds a pointer the walk
@@ -90,7 +90,7 @@ test('the corner: an unreached address-of inside a stripped table hides the poin
   expect(control.res.syscalls.has(nr('munlockall'))).toBe(true);
   const cut = await analyze('corner-cut', corner(true), ['-O2', '-s']);
   expect(cut.traced.has('munlockall')).toBe(true);
-  // Documented false negative: if this starts passing, the README's corner is gone — update both.
+  // Documented false negative: if this starts passing, docs/limits.md's corner is gone — update both.
   expect(cut.res.syscalls.has(nr('munlockall'))).toBe(false);
   // With its symbol table the object's extent is known and nothing is cut.
   const unstripped = await analyze('corner-unstripped', corner(true), ['-O2']);

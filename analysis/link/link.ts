@@ -57,7 +57,7 @@ export interface ProgramResolution {
    * Live data's strings are left out here: a stripped library's data regions are coarse
    * (glibc's strtol reaches a region that also points at "/bin/sh"), so counting them
    * would make every program a shell's caller; a path held only in a data table is the
-   * documented limit (README).
+   * documented limit (docs/limits.md).
    */
   reachedNames: Set<number>;
 }

@@ -17,7 +17,7 @@ import { lastAtOrBefore } from '../x86/sorted';
  * address (`mov obj+8(%rip)`, a field) are not boundaries: they fall inside the object.
  * Pointers between data (data → data) make their target's region live, but do not cut.
  *
- * The corner this leaves (README, "how a profile is computed"): in a stripped object, a
+ * The corner this leaves (docs/limits.md, "Region boundaries in stripped objects"): in a stripped object, a
  * function pointer stored in a data object past an address some *other* code
  * materialises (`&table[3]`), read only through the object's base from reached code,
  * while the code materialising the inner address is never reached. A code reference

@@ -60,7 +60,7 @@ async function startRedis(port?: number): Promise<void> {
   throw new Error('redis-server did not start');
 }
 
-/** The password travels in the environment, as the README advises, not on the command line. */
+/** The password travels in the environment, as docs/fleet.md advises, not on the command line. */
 const env = () => ({ ...process.env, REDISCLI_AUTH: PASSWORD });
 
 function startWorker(): { proc: ChildProcess; log: () => string } {

@@ -6,7 +6,7 @@ import { confine, readSummary, tempWorkdir } from './cli-harness';
 import { compile, containersOfImage, dirEntry, file, importImage, tempDir, type Built } from './hostile-images';
 
 /**
- * Images built to break the README's security model (issue 17), each through
+ * Images built to break the security model (docs/security.md) (issue 17), each through
  * `confine profiles` on the real engine: the batch never hangs, image text never
  * reaches the terminal raw, only containers confine created are removed, exec
  * events cannot be hidden or forged by file names, the file analysed is the file

@@ -14,7 +14,7 @@ export interface ParsedTrace {
   started: boolean;
 }
 
-/** Kernel-entered, never in any program's code: always allowed (see README). */
+/** Kernel-entered, never in any program's code: always allowed (docs/fn-hunt.md). */
 export const ALWAYS_ALLOWED = new Set(['restart_syscall']);
 
 interface Segment {
