@@ -53,8 +53,8 @@ describe('confine profiles on real images', () => {
 
     // Every emitted profile in its three forms: Docker's, OCI's and the SPO object.
     const ajv = new Ajv({ strict: false });
-    const validOci = ajv.compile(JSON.parse(readFileSync(path.join(REPO, 'profile', 'schemas', 'oci-seccomp.schema.json'), 'utf8')));
-    const validSpo = ajv.compile(JSON.parse(readFileSync(path.join(REPO, 'profile', 'schemas', 'spo-seccompprofile.schema.json'), 'utf8')));
+    const validOci = ajv.compile(JSON.parse(readFileSync(path.join(REPO, 'formats', 'profile', 'schemas', 'oci-seccomp.schema.json'), 'utf8')));
+    const validSpo = ajv.compile(JSON.parse(readFileSync(path.join(REPO, 'formats', 'profile', 'schemas', 'spo-seccompprofile.schema.json'), 'utf8')));
     for (const name of ['c-static', 'c-musl']) {
       const docker = JSON.parse(readFileSync(path.join(dir, 'results', `${name}.seccomp.json`), 'utf8'));
       expect(docker.defaultAction).toBe('SCMP_ACT_ERRNO');

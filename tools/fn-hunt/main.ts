@@ -33,7 +33,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { set: 'full', base: true, out: path.join(FN_HUNT_DIR, '..', 'results', 'fn-hunt'), work: path.join(os.tmpdir(), 'confine-fn-hunt'), seconds: 5, parallel: 2 };
+  const a: Args = { set: 'full', base: true, out: path.join(FN_HUNT_DIR, '..', '..', 'results', 'fn-hunt'), work: path.join(os.tmpdir(), 'confine-fn-hunt'), seconds: 5, parallel: 2 };
   for (let i = 0; i < argv.length; i++) {
     const v = () => {
       const x = argv[++i];
