@@ -1,9 +1,9 @@
 import { ConfineError } from '../../pipeline/errors';
 import { ByteView, malformed } from './byte-view';
-import { DT, DF_1_PIE, RawDynamicEntry, readDynamicTable } from './dynamic';
+import { DT, RawDynamicEntry, readDynamicFacts, readDynamicTable } from './dynamic';
 import { Fde, Personality, parseEhFrame } from './eh-frame';
 import {
-  EM_X86_64, ET, ElfHeader, PT, ProgramHeader, RawSectionHeader, SHT,
+  EM_X86_64, ET, ElfHeader, ElfType, PT, ProgramHeader, RawSectionHeader, SHT,
   readHeader, readProgramHeaders, readRawSectionHeaders, vaddrToOffsetVia,
 } from './header';
 import { PltStubSlot, decodePltSection, findPltStubs } from './plt';
@@ -37,7 +37,7 @@ export interface GotEntry {
 export interface ElfFile {
   fileName?: string;
   header: ElfHeader;
-  type: 'exec' | 'dyn' | 'rel' | 'core' | 'other';
+  type: ElfType;
   entry: number;
   sections: Section[];
   programHeaders: ProgramHeader[];
@@ -148,27 +148,8 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
   const byName = new Map<string, Section>();
   for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
 
-  let interp: string | undefined;
-  const pint = programHeaders.find((p) => p.type === PT.INTERP);
-  if (pint) {
-    view.check(pint.offset, pint.filesz, 'PT_INTERP');
-    interp = view.cstr(pint.offset, pint.offset + pint.filesz, 'PT_INTERP path');
-  }
-
-  const dyn = readDynamicTable(view, programHeaders, raw);
-  const dynamic: DynamicEntry[] = (dyn?.entries ?? []).map((e) => ({ ...e, tagName: DT_NAMES[e.tag] ?? `0x${e.tag.toString(16)}` }));
-  const needed: string[] = [];
-  const runpath: string[] = [];
-  const rpath: string[] = [];
-  let soname: string | undefined;
-  let flags1 = 0;
-  for (const e of dynamic) {
-    if (e.tag === DT.NEEDED) needed.push(dyn!.str(e.value));
-    else if (e.tag === DT.RUNPATH) runpath.push(...splitPath(dyn!.str(e.value)));
-    else if (e.tag === DT.RPATH) rpath.push(...splitPath(dyn!.str(e.value)));
-    else if (e.tag === DT.SONAME) soname = dyn!.str(e.value);
-    else if (e.tag === DT.FLAGS_1) flags1 = e.value;
-  }
+  const facts = readDynamicFacts(view, header, programHeaders, raw);
+  const dynamic: DynamicEntry[] = facts.entries.map((e) => ({ ...e, tagName: DT_NAMES[e.tag] ?? `0x${e.tag.toString(16)}` }));
   const dynamicValue = (tag: number) => dynamic.find((e) => e.tag === tag)?.value;
 
   const loads = programHeaders.filter((p) => p.type === PT.LOAD);
@@ -311,18 +292,18 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
   return {
     ...(fileName !== undefined ? { fileName } : {}),
     header,
-    type: header.type === ET.EXEC ? 'exec' : header.type === ET.DYN ? 'dyn' : header.type === ET.REL ? 'rel' : header.type === ET.CORE ? 'core' : 'other',
+    type: facts.type,
     entry: header.entry,
     sections,
     programHeaders,
-    ...(interp !== undefined ? { interp } : {}),
+    ...(facts.interp !== undefined ? { interp: facts.interp } : {}),
     dynamic,
-    needed,
-    ...(soname !== undefined ? { soname } : {}),
-    runpath,
-    rpath,
-    flags1,
-    isPie: header.type === ET.DYN && (interp !== undefined || (flags1 & DF_1_PIE) !== 0),
+    needed: facts.needed,
+    ...(facts.soname !== undefined ? { soname: facts.soname } : {}),
+    runpath: facts.runpath,
+    rpath: facts.rpath,
+    flags1: facts.flags1,
+    isPie: facts.isPie,
     dynsym,
     symtab,
     relocations,
@@ -472,6 +453,3 @@ function dedupeSorted(fdes: Fde[]): Fde[] {
   return sorted.filter((f, i) => i === 0 || f.start !== sorted[i - 1].start);
 }
 
-function splitPath(s: string): string[] {
-  return s === '' ? [] : s.split(':');
-}
