@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { ContentStore } from '../cache/content-store';
+import type { CacheKey } from '../cache/digest';
 import { Ledger } from './ledger';
 import { runPipeline } from './runner';
 import type { StageContext } from './stage';
@@ -141,7 +142,7 @@ async function soloRig(name: string, run: Run, externalInputs?: (u: { id: string
     jobs: 2,
     force,
   });
-  return { runUnits, logs, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+  return { dir, runUnits, logs, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
 }
 
 describe('ctx.memo shared between units', () => {
@@ -167,6 +168,44 @@ describe('ctx.memo shared between units', () => {
     expect(status).toEqual({ first: 'failed', second: 'done' });
     expect(computed).toEqual(['first', 'second']);
     expect(result.outputs.get('second')?.get('scan')).toEqual({ v: 'second:libc-scan' });
+    await rig.cleanup();
+  });
+});
+
+describe('ctx.memo keeps the store protocol stages keep (read, lock, re-read, compute, write)', () => {
+  const memoStage = (computed: string[], keys: string[]): Run => async (_d, ctx, unit) => {
+    const r = await ctx.memo({ name: 'shared', version: 1, schema: 'test/v1', inputs: { lib: 'libc' } }, async () => {
+      computed.push(unit.id);
+      await new Promise((r) => setTimeout(r, 50));
+      return { v: 'libc-scan' };
+    });
+    keys.push(r.key);
+    return { v: `${unit.id}:${(r.value as { v: string }).v}` };
+  };
+  // Each unit's stage has its own fingerprint; only the memoized sub-artifact is shared.
+  const perUnit = async (u: { id: string }) => ({ unit: u.id });
+
+  it('two runs sharing only the store compute a memoized artifact once: the second waits on the lock, then reads it', async () => {
+    const computed: string[] = [];
+    const rig = await soloRig('scan', memoStage(computed, []), perUnit);
+    const [r1, r2] = await Promise.all([rig.runUnits(['first']), rig.runUnits(['second'])]);
+    expect(computed).toHaveLength(1);
+    expect([r1, r2].map((r) => r.units[0].stages[0].status)).toEqual(['done', 'done']);
+    expect(r2.outputs.get('second')?.get('scan')).toEqual({ v: 'second:libc-scan' });
+    await rig.cleanup();
+  });
+
+  it('a corrupt memoized entry is recomputed, with a log line saying so', async () => {
+    const computed: string[] = [];
+    const keys: string[] = [];
+    const rig = await soloRig('scan', memoStage(computed, keys), perUnit);
+    await rig.runUnits(['first']);
+    const entry = new ContentStore(path.join(rig.dir, 'cache'), () => undefined).entryPath(keys[0] as CacheKey);
+    await fs.writeFile(entry, (await fs.readFile(entry, 'utf8')).slice(0, 30));
+    const r = await rig.runUnits(['second']);
+    expect(computed).toEqual(['first', 'second']);
+    expect(r.outputs.get('second')?.get('scan')).toEqual({ v: 'second:libc-scan' });
+    expect(rig.logs.filter((l) => /^second:cache entry \w+ \(shared\) was corrupt/.test(l))).toHaveLength(1);
     await rig.cleanup();
   });
 });

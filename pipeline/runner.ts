@@ -1,9 +1,8 @@
 import * as os from 'node:os';
 import { CacheKey } from '../cache/digest';
-import { ContentStore } from '../cache/content-store';
+import { ContentStore, ReadOutcome } from '../cache/content-store';
 import { Fingerprint, fingerprintKey } from '../cache/fingerprint';
 import { HotCache } from '../cache/hot-cache';
-import type { HeldLock } from '../cache/key-lock';
 import { asConfineError, ConfineError } from './errors';
 import { Ledger, StageStatus } from './ledger';
 import { Reporter } from './reporter';
@@ -140,31 +139,18 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       // computes a shared sub-artifact once per run, not once per image.
       const cached = hot.get<T>(key);
       if (cached !== undefined) return { key, value: cached, reused: true };
-      if (!opts.force) {
-        const got = await opts.store.read<T>(key);
-        if (got.status === 'hit') {
-          hot.set(key, got.artifact);
-          return { key, value: got.artifact, reused: true };
-        }
-        if (got.status === 'corrupt') ctx.log(`cache entry ${key.slice(0, 12)} (${fp.stage}) was corrupt (${got.reason}); recomputing`);
-      }
-      // Another process sharing the store may be computing it: wait, then take its entry.
-      const lock = await opts.store.lock(key, signal);
-      try {
-        if (lock.waited) {
-          const got = await opts.store.read<T>(key);
-          if (got.status === 'hit') {
-            hot.set(key, got.artifact);
-            return { key, value: got.artifact, reused: true };
-          }
-        }
-        const value = await compute();
-        await opts.store.write(fp, value);
-        hot.set(key, value);
-        return { key, value, reused: false };
-      } finally {
-        await lock.release();
-      }
+      const got = await readOrCompute<T>(opts.store, signal, {
+        fp,
+        key,
+        readFirst: !opts.force,
+        // A sub-artifact is the same whoever computed it: even under --force, take the other process's.
+        rereadAfterWait: true,
+        onCorrupt: (reason) => ctx.log(`cache entry ${key.slice(0, 12)} (${fp.stage}) was corrupt (${reason}); recomputing`),
+        compute,
+      });
+      const value = got.reused ? got.hit.artifact : got.value;
+      hot.set(key, value);
+      return { key, value, reused: got.reused };
     };
 
     const finish = (status: StageOutcome['status'], extra: Partial<StageOutcome> & { value?: unknown } = {}) => {
@@ -175,7 +161,6 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
       return { stage: stage.name, status, ms, ...extra };
     };
 
-    let lock: HeldLock | undefined;
     try {
       if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted before this stage started');
       const inputs: Record<string, string> = {};
@@ -202,47 +187,45 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
         r(ok);
       })));
 
-      if (!(opts.force && mode === 'run') || storedByThisRun) {
-        const got = await opts.store.read(key);
-        if (got.status === 'hit' && stage.stillValid && !(await stage.stillValid(got.artifact, opts.config))) {
-          ctx.log('cached output refers to files that are gone; recomputing');
-        } else if (got.status === 'hit') {
-          for (const line of got.log) opts.reporter.log(unit.id, stage.name, line, true);
-          return finish('reused', { key, value: got.artifact, outputDigest: got.digest });
-        }
-        if (got.status === 'corrupt') ctx.log(`cached artifact was corrupt (${got.reason}); recomputing`);
-      }
-      if (mode === 'reuse-only') {
-        throw new ConfineError('upstream-failed', `no cached ${stage.name} artifact for these inputs; run with --until ${stage.name} first`);
-      }
-      // A process elsewhere on the same store (a worker given the same image) may be computing it now.
-      lock = await opts.store.lock(key, signal);
-      // Under --force only what this run computes counts; the other process's entry may be an old one.
-      if (lock.waited && !opts.force) {
-        const got = await opts.store.read(key);
-        if (got.status === 'hit' && !(stage.stillValid && !(await stage.stillValid(got.artifact, opts.config)))) {
-          for (const line of got.log) opts.reporter.log(unit.id, stage.name, line, true);
-          return finish('reused', { key, value: got.artifact, outputDigest: got.digest });
-        }
-      }
-
-      opts.ledger.append({ run: opts.runId, image: unit.id, stage: stage.name, status: 'running', key });
-      opts.reporter.stage({ unit: unit.id, stage: stage.name, status: 'running' });
-      const deps: Record<string, unknown> = {};
-      for (const need of stage.needs) deps[need] = upstream.get(need)?.value ?? globalOutputs.get(need);
-      const value = await pools[stage.resource].use(() => {
-        t0 = Date.now();
-        return stage.run(deps, ctx, unit, opts.config);
+      const got = await readOrCompute<unknown>(opts.store, signal, {
+        fp,
+        key,
+        readFirst: !(opts.force && mode === 'run') || storedByThisRun,
+        // A process elsewhere on the same store (a worker given the same image) may be computing it now.
+        // Under --force only what this run computes counts; the other process's entry may be an old one.
+        rereadAfterWait: !opts.force,
+        usable: async (artifact) => !stage.stillValid || (await stage.stillValid(artifact, opts.config)),
+        onUnusable: () => ctx.log('cached output refers to files that are gone; recomputing'),
+        onCorrupt: (reason) => ctx.log(`cached artifact was corrupt (${reason}); recomputing`),
+        beforeLock: () => {
+          if (mode === 'reuse-only') {
+            throw new ConfineError('upstream-failed', `no cached ${stage.name} artifact for these inputs; run with --until ${stage.name} first`);
+          }
+        },
+        compute: async () => {
+          opts.ledger.append({ run: opts.runId, image: unit.id, stage: stage.name, status: 'running', key });
+          opts.reporter.stage({ unit: unit.id, stage: stage.name, status: 'running' });
+          const deps: Record<string, unknown> = {};
+          for (const need of stage.needs) deps[need] = upstream.get(need)?.value ?? globalOutputs.get(need);
+          const value = await pools[stage.resource].use(() => {
+            t0 = Date.now();
+            return stage.run(deps, ctx, unit, opts.config);
+          });
+          if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted while this stage ran');
+          return value;
+        },
+        log: logs,
       });
-      if (signal.aborted) throw new ConfineError('interrupted', 'run interrupted while this stage ran');
-      const { digest } = await opts.store.write(fp, value, logs);
+      if (got.reused) {
+        for (const line of got.hit.log) opts.reporter.log(unit.id, stage.name, line, true);
+        return finish('reused', { key, value: got.hit.artifact, outputDigest: got.hit.digest });
+      }
       stored = true;
-      return finish('done', { key, value, outputDigest: digest });
+      return finish('done', { key, value: got.value, outputDigest: got.digest });
     } catch (e) {
       const error = asConfineError(e, { image: unit.id === '*' ? undefined : unit.id, stage: stage.name });
       return finish(error.kind === 'interrupted' ? 'interrupted' : 'failed', { error });
     } finally {
-      await lock?.release();
       releaseKey(stored);
     }
   }
@@ -361,6 +344,60 @@ export async function runPipeline<Config>(opts: RunOptions<Config>): Promise<Run
   }
 
   return { before, units, after, outputs, interrupted: signal.aborted };
+}
+
+interface ReadOrCompute<T> {
+  fp: Fingerprint;
+  key: CacheKey;
+  /** Look in the store before taking the key's lock (not when --force refuses earlier entries). */
+  readFirst: boolean;
+  /** Look again after waiting for another process that held the lock: it may have stored the entry. */
+  rereadAfterWait: boolean;
+  /** Whether a stored artifact may be reused; any hit when absent. */
+  usable?: (artifact: T) => Promise<boolean>;
+  /** The first look found an entry that `usable` refuses. */
+  onUnusable?: () => void;
+  /** The first look found a corrupt entry (the store has set it aside). */
+  onCorrupt?: (reason: string) => void;
+  /** After the first look found nothing to reuse, before locking: may throw to refuse computing. */
+  beforeLock?: () => void;
+  compute: () => Promise<T>;
+  /** Log lines stored with the artifact (read once compute has run). */
+  log?: string[];
+}
+
+type Hit<T> = Extract<ReadOutcome<T>, { status: 'hit' }>;
+
+/**
+ * The content store's protocol for one key, shared by stages and memoized sub-artifacts:
+ * read → lock → re-read (another process sharing the store may have computed it while
+ * we waited) → compute → write. A corrupt entry is recomputed, never trusted.
+ */
+async function readOrCompute<T>(
+  store: ContentStore,
+  signal: AbortSignal,
+  r: ReadOrCompute<T>,
+): Promise<{ reused: true; hit: Hit<T> } | { reused: false; value: T; digest: string }> {
+  const usable = async (got: ReadOutcome<T>): Promise<boolean> => got.status === 'hit' && (!r.usable || (await r.usable(got.artifact)));
+  if (r.readFirst) {
+    const got = await store.read<T>(r.key);
+    if (got.status === 'hit' && (await usable(got))) return { reused: true, hit: got };
+    if (got.status === 'hit') r.onUnusable?.();
+    else if (got.status === 'corrupt') r.onCorrupt?.(got.reason);
+  }
+  r.beforeLock?.();
+  const lock = await store.lock(r.key, signal);
+  try {
+    if (lock.waited && r.rereadAfterWait) {
+      const got = await store.read<T>(r.key);
+      if (got.status === 'hit' && (await usable(got))) return { reused: true, hit: got };
+    }
+    const value = await r.compute();
+    const { digest } = await store.write(r.fp, value, r.log);
+    return { reused: false, value, digest };
+  } finally {
+    await lock.release();
+  }
 }
 
 type Mode = 'run' | 'reuse-only';

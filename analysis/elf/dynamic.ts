@@ -1,5 +1,5 @@
 import { ByteView } from './byte-view';
-import { PT, SHT, ProgramHeader, RawSectionHeader, vaddrToOffsetVia } from './header';
+import { ET, ElfHeader, ElfType, PT, SHT, ProgramHeader, RawSectionHeader, elfTypeName, vaddrToOffsetVia } from './header';
 
 export const DT = {
   NULL: 0, NEEDED: 1, PLTRELSZ: 2, PLTGOT: 3, HASH: 4, STRTAB: 5, SYMTAB: 6, RELA: 7, RELASZ: 8, RELAENT: 9,
@@ -87,4 +87,83 @@ export function readDynamicTable(
       return view.cstr(base + offset, end, 'dynamic string');
     },
   };
+}
+
+/**
+ * What the loader learns from the program headers and the dynamic array. One reading
+ * for both entry points: readDynamicInfo (cheap, no full parse) and parseElf, so the
+ * two cannot disagree on an object's dependencies.
+ */
+export interface DynamicFacts {
+  type: ElfType;
+  interp?: string; // PT_INTERP path
+  /** The dynamic array up to DT_NULL, in file order. */
+  entries: RawDynamicEntry[];
+  needed: string[]; // DT_NEEDED in order
+  runpath: string[]; // DT_RUNPATH split on ':' (raw, $ORIGIN not expanded)
+  rpath: string[]; // DT_RPATH split on ':'
+  soname?: string;
+  flags1: number; // DT_FLAGS_1
+  isPie: boolean; // ET_DYN with PT_INTERP or DF_1_PIE
+  /**
+   * No PT_INTERP and no PT_DYNAMIC, or a static-pie (PT_DYNAMIC without PT_INTERP and
+   * without DT_NEEDED). By that rule self-contained shared objects with no NEEDED —
+   * ld-linux-x86-64.so.2 and musl's libc.so — also count as static: nothing else is loaded for them.
+   */
+  isStatic: boolean;
+}
+
+/**
+ * Reads PT_INTERP and the dynamic array. `sections` are only a fallback for finding the
+ * dynamic array and its strings (readDynamicTable); the caller decides how much of the
+ * section table it trusts and reads.
+ */
+export function readDynamicFacts(
+  view: ByteView,
+  header: ElfHeader,
+  phdrs: readonly ProgramHeader[],
+  sections: readonly RawSectionHeader[],
+): DynamicFacts {
+  const interp = readInterp(view, phdrs);
+  const dyn = readDynamicTable(view, phdrs, sections);
+  const entries = dyn?.entries ?? [];
+  const needed: string[] = [];
+  const runpath: string[] = [];
+  const rpath: string[] = [];
+  let soname: string | undefined;
+  let flags1 = 0;
+  for (const e of entries) {
+    switch (e.tag) {
+      case DT.NEEDED: needed.push(dyn!.str(e.value)); break;
+      case DT.RUNPATH: runpath.push(...splitPath(dyn!.str(e.value))); break;
+      case DT.RPATH: rpath.push(...splitPath(dyn!.str(e.value))); break;
+      case DT.SONAME: soname = dyn!.str(e.value); break;
+      case DT.FLAGS_1: flags1 = e.value; break;
+    }
+  }
+  const hasDynamic = phdrs.some((p) => p.type === PT.DYNAMIC);
+  return {
+    type: elfTypeName(header.type),
+    ...(interp !== undefined ? { interp } : {}),
+    entries,
+    needed,
+    runpath,
+    rpath,
+    ...(soname !== undefined ? { soname } : {}),
+    flags1,
+    isPie: header.type === ET.DYN && (interp !== undefined || (flags1 & DF_1_PIE) !== 0),
+    isStatic: !interp && (!hasDynamic || needed.length === 0),
+  };
+}
+
+function readInterp(view: ByteView, phdrs: readonly ProgramHeader[]): string | undefined {
+  const pint = phdrs.find((p) => p.type === PT.INTERP);
+  if (!pint) return undefined;
+  view.check(pint.offset, pint.filesz, 'PT_INTERP');
+  return view.cstr(pint.offset, pint.offset + pint.filesz, 'PT_INTERP path');
+}
+
+/** A DT_RUNPATH / DT_RPATH value as the loader splits it; empty means no directories. */
+function splitPath(s: string): string[] {
+  return s === '' ? [] : s.split(':');
 }

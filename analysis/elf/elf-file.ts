@@ -1,9 +1,9 @@
 import { ConfineError } from '../../pipeline/errors';
 import { ByteView, malformed } from './byte-view';
-import { DT, DF_1_PIE, RawDynamicEntry, readDynamicTable } from './dynamic';
+import { DT, RawDynamicEntry, readDynamicFacts, readDynamicTable } from './dynamic';
 import { Fde, Personality, parseEhFrame } from './eh-frame';
 import {
-  EM_X86_64, ET, ElfHeader, PT, ProgramHeader, RawSectionHeader, SHT,
+  EM_X86_64, ET, ElfHeader, ElfType, PT, ProgramHeader, RawSectionHeader, SHT,
   readHeader, readProgramHeaders, readRawSectionHeaders, vaddrToOffsetVia,
 } from './header';
 import { PltStubSlot, decodePltSection, findPltStubs } from './plt';
@@ -37,7 +37,7 @@ export interface GotEntry {
 export interface ElfFile {
   fileName?: string;
   header: ElfHeader;
-  type: 'exec' | 'dyn' | 'rel' | 'core' | 'other';
+  type: ElfType;
   entry: number;
   sections: Section[];
   programHeaders: ProgramHeader[];
@@ -118,7 +118,71 @@ export function parseElf(buf: Uint8Array, fileName?: string): ElfFile {
   }
 }
 
+/** One reading of the file; `ignoreSections` reads it as the loader does, from the program headers only. */
 function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: boolean): ElfFile {
+  const { view, header } = readSupportedHeader(buf, fileName);
+  const programHeaders = readProgramHeaders(view, header);
+  const { raw, sections, synthesized } = readSections(view, header, programHeaders, ignoreSections);
+  const byName = new Map<string, Section>();
+  for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+
+  const facts = readDynamicFacts(view, header, programHeaders, raw);
+  const dynamic: DynamicEntry[] = facts.entries.map((e) => ({ ...e, tagName: DT_NAMES[e.tag] ?? `0x${e.tag.toString(16)}` }));
+  const dynamicValue = (tag: number) => dynamic.find((e) => e.tag === tag)?.value;
+
+  const map = addressMap(buf, view, programHeaders, sections);
+  const { dynsym, symtab, byIndex } = readSymbols(view, raw, sections);
+  const relocations = readRelocations(view, sections, byIndex, map.readSlot);
+  const { relocBySlot, gotEntries, relativeTargets, irelativeResolvers } = relocationFacts(header, relocations);
+  const pltStubs = header.type === ET.REL ? [] : readPltStubs(view, sections, byName, synthesized, relocBySlot);
+  const stubByAddr = new Map(pltStubs.map((s) => [s.address, s]));
+  const pointerAt = pointerReader(relocBySlot, map.readSlot);
+  const { fdes, personalities } = readFdes(view, byName, programHeaders, map);
+  const array = (secType: number, tagAddr: number, tagSize: number) => {
+    const s = sections.find((x) => x.type === secType);
+    const where = s ? { addr: s.addr, size: s.size } : { addr: dynamicValue(tagAddr), size: dynamicValue(tagSize) };
+    return readPointerArray(view, where, pointerAt, map.readAt);
+  };
+
+  return {
+    ...(fileName !== undefined ? { fileName } : {}),
+    header,
+    type: facts.type,
+    entry: header.entry,
+    sections,
+    programHeaders,
+    ...(facts.interp !== undefined ? { interp: facts.interp } : {}),
+    dynamic,
+    needed: facts.needed,
+    ...(facts.soname !== undefined ? { soname: facts.soname } : {}),
+    runpath: facts.runpath,
+    rpath: facts.rpath,
+    flags1: facts.flags1,
+    isPie: facts.isPie,
+    dynsym,
+    symtab,
+    relocations,
+    pltStubs,
+    gotEntries,
+    fdes,
+    personalities,
+    preinitArray: array(SHT.PREINIT_ARRAY, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ),
+    initArray: array(SHT.INIT_ARRAY, DT.INIT_ARRAY, DT.INIT_ARRAYSZ),
+    finiArray: array(SHT.FINI_ARRAY, DT.FINI_ARRAY, DT.FINI_ARRAYSZ),
+    relativeTargets,
+    irelativeResolvers,
+    sectionSource: synthesized ? { synthesized: true, reason: 'no section headers' } : { synthesized: false },
+    sectionByName: (name) => byName.get(name),
+    dynamicValue,
+    vaddrToOffset: map.vaddrToOffset,
+    readAt: map.readAt,
+    pointerAt,
+    pltStubAt: (a) => stubByAddr.get(a),
+    relocationAt: (slot) => relocBySlot.get(slot),
+  };
+}
+
+function readSupportedHeader(buf: Uint8Array, fileName: string | undefined): { view: ByteView; header: ElfHeader } {
   const { view, header } = readHeader(buf, fileName);
   if (!isSupportedElf(header)) {
     throw new ConfineError(
@@ -127,50 +191,46 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
       fileName ? { file: fileName } : {},
     );
   }
-  const programHeaders = readProgramHeaders(view, header);
-  if (ignoreSections && !programHeaders.some((p) => p.type === PT.LOAD)) view.fail('no section headers to trust and no PT_LOAD segment');
-  let raw = ignoreSections ? [] : readRawSectionHeaders(view, header);
-  let sections = nameSections(view, raw, header.shstrndx);
-  const synthesized = raw.length === 0 && programHeaders.some((p) => p.type === PT.LOAD);
-  if (synthesized) {
-    // No section headers (sstrip, some packers) or none to trust: the loader does not
-    // need them, so neither do we — rebuild the dynamic ones from the dynamic array
-    // and code and data ones from the PT_LOAD segments.
-    raw = [...sectionsFromDynamic(view, programHeaders)];
-    if (raw.length === 0) raw.push({ index: 0, nameOffset: 0, type: SHT.NULL, flags: 0, addr: 0, offset: 0, size: 0, link: 0, info: 0, addralign: 0, entsize: 0 });
-    const names = raw.map((r) => SYNTH_NAMES[r.index] ?? '');
-    for (const seg of sectionsFromSegments(view, programHeaders, raw.length)) {
-      raw.push(seg.raw);
-      names.push(seg.name);
-    }
-    sections = raw.map((r, i) => ({ ...r, name: names[i] }));
-  }
-  const byName = new Map<string, Section>();
-  for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+  return { view, header };
+}
 
-  let interp: string | undefined;
-  const pint = programHeaders.find((p) => p.type === PT.INTERP);
-  if (pint) {
-    view.check(pint.offset, pint.filesz, 'PT_INTERP');
-    interp = view.cstr(pint.offset, pint.offset + pint.filesz, 'PT_INTERP path');
-  }
+interface SectionTable {
+  /** As in the file (or as rebuilt), indexed by section number: what links and st_shndx refer to. */
+  raw: RawSectionHeader[];
+  sections: Section[];
+  synthesized: boolean;
+}
 
-  const dyn = readDynamicTable(view, programHeaders, raw);
-  const dynamic: DynamicEntry[] = (dyn?.entries ?? []).map((e) => ({ ...e, tagName: DT_NAMES[e.tag] ?? `0x${e.tag.toString(16)}` }));
-  const needed: string[] = [];
-  const runpath: string[] = [];
-  const rpath: string[] = [];
-  let soname: string | undefined;
-  let flags1 = 0;
-  for (const e of dynamic) {
-    if (e.tag === DT.NEEDED) needed.push(dyn!.str(e.value));
-    else if (e.tag === DT.RUNPATH) runpath.push(...splitPath(dyn!.str(e.value)));
-    else if (e.tag === DT.RPATH) rpath.push(...splitPath(dyn!.str(e.value)));
-    else if (e.tag === DT.SONAME) soname = dyn!.str(e.value);
-    else if (e.tag === DT.FLAGS_1) flags1 = e.value;
+/**
+ * The file's section headers, or — with none in the file (sstrip, some packers), or none
+ * to trust (`ignoreSections`) — sections rebuilt as the loader sees the object: the
+ * dynamic ones from the dynamic array, code and data ones from the PT_LOAD segments.
+ */
+function readSections(view: ByteView, header: ElfHeader, programHeaders: readonly ProgramHeader[], ignoreSections: boolean): SectionTable {
+  const loadable = programHeaders.some((p) => p.type === PT.LOAD);
+  if (ignoreSections && !loadable) view.fail('no section headers to trust and no PT_LOAD segment');
+  const raw = ignoreSections ? [] : readRawSectionHeaders(view, header);
+  if (raw.length > 0 || !loadable) return { raw, sections: nameSections(view, raw, header.shstrndx), synthesized: false };
+  const rebuilt = sectionsFromDynamic(view, programHeaders);
+  if (rebuilt.length === 0) rebuilt.push(nullSection(0));
+  const names = rebuilt.map((r) => SYNTH_NAMES[r.index] ?? '');
+  for (const seg of sectionsFromSegments(view, programHeaders, rebuilt.length)) {
+    rebuilt.push(seg.raw);
+    names.push(seg.name);
   }
-  const dynamicValue = (tag: number) => dynamic.find((e) => e.tag === tag)?.value;
+  return { raw: rebuilt, sections: rebuilt.map((r, i) => ({ ...r, name: names[i] })), synthesized: true };
+}
 
+interface AddressMap {
+  loads: ProgramHeader[];
+  vaddrToOffset(vaddr: number, len?: number): number | undefined;
+  readAt(vaddr: number, len: number): Uint8Array | undefined;
+  /** The 8 bytes stored at a virtual address, without applying relocations. */
+  readSlot(vaddr: number): number | undefined;
+}
+
+/** Virtual addresses to file bytes through PT_LOAD, or through allocated sections when there are no segments (ET_REL). */
+function addressMap(buf: Uint8Array, view: ByteView, programHeaders: readonly ProgramHeader[], sections: readonly Section[]): AddressMap {
   const loads = programHeaders.filter((p) => p.type === PT.LOAD);
   const allocSections = sections.filter((s) => (s.flags & 2) !== 0 && s.type !== SHT.NOBITS && s.addr !== 0);
   const vaddrToOffset = (vaddr: number, len = 1): number | undefined => {
@@ -191,29 +251,45 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
     }
     return undefined;
   };
-  const readAt = (vaddr: number, len: number) => {
-    const off = vaddrToOffset(vaddr, len);
-    return off === undefined ? undefined : buf.subarray(off, off + len);
+  return {
+    loads,
+    vaddrToOffset,
+    readAt: (vaddr, len) => {
+      const off = vaddrToOffset(vaddr, len);
+      return off === undefined ? undefined : buf.subarray(off, off + len);
+    },
+    readSlot: (vaddr) => {
+      const off = vaddrToOffset(vaddr, 8);
+      return off === undefined ? undefined : view.u64(off);
+    },
   };
-  const readSlot = (vaddr: number) => {
-    const off = vaddrToOffset(vaddr, 8);
-    return off === undefined ? undefined : view.u64(off);
-  };
+}
 
+/** .dynsym (with versions) and .symtab, and both by section index for the relocation sections that link to them. */
+function readSymbols(view: ByteView, raw: RawSectionHeader[], sections: readonly Section[]): { dynsym: ElfSymbol[]; symtab: ElfSymbol[]; byIndex: Map<number, ElfSymbol[]> } {
   const versions = readVersions(view, raw);
   const dynsymSec = sections.find((s) => s.type === SHT.DYNSYM);
   const symtabSec = sections.find((s) => s.type === SHT.SYMTAB);
   const dynsym = dynsymSec ? readSymbolTable(view, raw, dynsymSec, versions) : [];
   const symtab = symtabSec ? readSymbolTable(view, raw, symtabSec, undefined) : [];
+  const byIndex = new Map<number, ElfSymbol[]>();
+  if (dynsymSec) byIndex.set(dynsymSec.index, dynsym);
+  if (symtabSec) byIndex.set(symtabSec.index, symtab);
+  return { dynsym, symtab, byIndex };
+}
 
+/** Every SHT_RELA / SHT_RELR relocation, in file order. */
+function readRelocations(
+  view: ByteView,
+  sections: readonly Section[],
+  symbolTables: ReadonlyMap<number, ElfSymbol[]>,
+  readSlot: (vaddr: number) => number | undefined,
+): Relocation[] {
   const relocations: Relocation[] = [];
-  const tables = new Map<number, ElfSymbol[]>();
-  if (dynsymSec) tables.set(dynsymSec.index, dynsym);
-  if (symtabSec) tables.set(symtabSec.index, symtab);
   for (const s of sections) {
     if (s.type === SHT.RELA) {
       // Relocations of a linked object (.rela.dyn/.rela.plt) use .dynsym; link 0 means "no symbols".
-      const syms = s.link === 0 ? [] : tables.get(s.link);
+      const syms = s.link === 0 ? [] : symbolTables.get(s.link);
       if (!syms) view.fail(`${s.name} links to section ${s.link}, which is not a symbol table`);
       // A loop, not push(...spread): a spread of 100k+ entries overflows the stack.
       for (const r of readRela(view, s.name, s.offset, s.size, s.entsize, syms!)) relocations.push(r);
@@ -221,51 +297,63 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
       for (const r of readRelr(view, s.name, s.offset, s.size, readSlot)) relocations.push(r);
     }
   }
+  return relocations;
+}
+
+/** What the relocations say about run-time slots: which relocation fills each, GOT imports, self-pointers, IFUNC resolvers. */
+function relocationFacts(header: ElfHeader, relocations: readonly Relocation[]): Pick<ElfFile, 'gotEntries' | 'relativeTargets' | 'irelativeResolvers'> & { relocBySlot: Map<number, Relocation> } {
   const relocBySlot = new Map<number, Relocation>();
   // Only relocations of a linked object name run-time slots; ET_REL offsets are section-relative.
   if (header.type !== ET.REL) {
     for (const r of relocations) if (r.type !== R_X86_64.NONE && !relocBySlot.has(r.offset)) relocBySlot.set(r.offset, r);
   }
-
-  const pltStubs: PltStub[] = [];
-  if (header.type !== ET.REL) {
-    const slots: PltStubSlot[] = [];
-    for (const name of ['.plt', '.plt.sec', '.plt.got', '.iplt']) {
-      const s = byName.get(name);
-      if (!s || s.type === SHT.NOBITS) continue;
-      slots.push(...decodePltSection(view, s, name));
-    }
-    // Without section headers the stubs are found by their shape anywhere in the code,
-    // kept only when the slot they jump through is one the dynamic linker fills.
-    if (synthesized) slots.push(...findPltStubs(view, sections, (slot) => relocBySlot.get(slot)));
-    for (const slot of slots) {
-      const reloc = relocBySlot.get(slot.gotSlot);
-      const stub: PltStub = { ...slot };
-      if (reloc) {
-        stub.reloc = reloc;
-        if (reloc.symbol && reloc.symbol.name) {
-          stub.symbol = reloc.symbol;
-          stub.name = reloc.symbol.name;
-        }
-        if (reloc.type === R_X86_64.IRELATIVE) stub.resolver = reloc.addend;
-      }
-      pltStubs.push(stub);
-    }
-  }
-  const stubByAddr = new Map(pltStubs.map((s) => [s.address, s]));
-
   const gotEntries: GotEntry[] = relocations
     .filter((r) => r.type === R_X86_64.GLOB_DAT)
     .map((r) => ({ slot: r.offset, reloc: r, ...(r.symbol ? { symbol: r.symbol } : {}) }));
-
   const relativeTargets: number[] = [];
   const irelativeResolvers: number[] = [];
   for (const r of relocations) {
     if (r.type === R_X86_64.RELATIVE || r.type === R_X86_64.RELATIVE64) relativeTargets.push(r.addend);
     else if (r.type === R_X86_64.IRELATIVE) irelativeResolvers.push(r.addend);
   }
+  return { relocBySlot, gotEntries, relativeTargets, irelativeResolvers };
+}
 
-  const pointerAt = (vaddr: number): number | undefined => {
+/** The PLT stubs of a linked object, each with the relocation of the GOT slot it jumps through. */
+function readPltStubs(
+  view: ByteView,
+  sections: readonly Section[],
+  byName: ReadonlyMap<string, Section>,
+  synthesized: boolean,
+  relocBySlot: ReadonlyMap<number, Relocation>,
+): PltStub[] {
+  const slots: PltStubSlot[] = [];
+  for (const name of ['.plt', '.plt.sec', '.plt.got', '.iplt']) {
+    const s = byName.get(name);
+    if (!s || s.type === SHT.NOBITS) continue;
+    slots.push(...decodePltSection(view, s, name));
+  }
+  // Without section headers the stubs are found by their shape anywhere in the code,
+  // kept only when the slot they jump through is one the dynamic linker fills.
+  if (synthesized) slots.push(...findPltStubs(view, sections, (slot) => relocBySlot.get(slot)));
+  return slots.map((slot) => {
+    const reloc = relocBySlot.get(slot.gotSlot);
+    const stub: PltStub = { ...slot };
+    if (reloc) {
+      stub.reloc = reloc;
+      if (reloc.symbol && reloc.symbol.name) {
+        stub.symbol = reloc.symbol;
+        stub.name = reloc.symbol.name;
+      }
+      if (reloc.type === R_X86_64.IRELATIVE) stub.resolver = reloc.addend;
+    }
+    return stub;
+  });
+}
+
+/** A pointer-sized slot's run-time value for a load base of 0, applying its relocation if any. */
+function pointerReader(relocBySlot: ReadonlyMap<number, Relocation>, readSlot: (vaddr: number) => number | undefined): (vaddr: number) => number | undefined {
+  return (vaddr) => {
     const r = relocBySlot.get(vaddr);
     if (r) {
       if (r.type === R_X86_64.RELATIVE || r.type === R_X86_64.IRELATIVE || r.type === R_X86_64.RELATIVE64) return r.addend;
@@ -276,27 +364,32 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
     }
     return readSlot(vaddr);
   };
+}
 
-  const readArray = (secType: number, tagAddr: number, tagSize: number): number[] => {
-    let addr: number | undefined;
-    let size: number | undefined;
-    const s = sections.find((x) => x.type === secType);
-    if (s) { addr = s.addr; size = s.size; }
-    else { addr = dynamicValue(tagAddr); size = dynamicValue(tagSize); }
-    if (addr === undefined || !size) return [];
-    if (size > buf.length) view.fail(`init/fini array of ${size} bytes is larger than the file`);
-    const out: number[] = [];
-    for (let i = 0; i + 8 <= size; i += 8) {
-      const v = pointerAt(addr + i);
-      if (v === undefined) {
-        if (readAt(addr + i, 8) === undefined) view.fail(`init/fini array slot ${(addr + i).toString(16)} is not in the file`);
-        continue;
-      }
-      if (v !== 0 && v < 2 ** 53) out.push(v);
+/** The pointers of an init/fini array at `where` (0 and -1 sentinels dropped); a slot outside the file is an error. */
+function readPointerArray(
+  view: ByteView,
+  where: { addr: number | undefined; size: number | undefined },
+  pointerAt: (vaddr: number) => number | undefined,
+  readAt: (vaddr: number, len: number) => Uint8Array | undefined,
+): number[] {
+  const { addr, size } = where;
+  if (addr === undefined || !size) return [];
+  if (size > view.size) view.fail(`init/fini array of ${size} bytes is larger than the file`);
+  const out: number[] = [];
+  for (let i = 0; i + 8 <= size; i += 8) {
+    const v = pointerAt(addr + i);
+    if (v === undefined) {
+      if (readAt(addr + i, 8) === undefined) view.fail(`init/fini array slot ${(addr + i).toString(16)} is not in the file`);
+      continue;
     }
-    return out;
-  };
+    if (v !== 0 && v < 2 ** 53) out.push(v);
+  }
+  return out;
+}
 
+/** FDEs from .eh_frame, or without section headers through PT_GNU_EH_FRAME; sorted, duplicates removed. */
+function readFdes(view: ByteView, byName: ReadonlyMap<string, Section>, programHeaders: readonly ProgramHeader[], map: AddressMap): { fdes: Fde[]; personalities: Personality[] } {
   let fdes: Fde[] = [];
   const personalities: Personality[] = [];
   const eh = byName.get('.eh_frame');
@@ -304,46 +397,13 @@ function parse(buf: Uint8Array, fileName: string | undefined, ignoreSections: bo
     fdes = parseEhFrame(view, eh.offset, eh.size, eh.addr, false, personalities);
   } else if (!eh) {
     const hdr = programHeaders.find((p) => p.type === PT.GNU_EH_FRAME);
-    if (hdr) fdes = ehFrameViaHeader(view, hdr, vaddrToOffset, loads, personalities);
+    if (hdr) fdes = ehFrameViaHeader(view, hdr, map.vaddrToOffset, map.loads, personalities);
   }
-  fdes = dedupeSorted(fdes);
+  return { fdes: dedupeSorted(fdes), personalities };
+}
 
-  return {
-    ...(fileName !== undefined ? { fileName } : {}),
-    header,
-    type: header.type === ET.EXEC ? 'exec' : header.type === ET.DYN ? 'dyn' : header.type === ET.REL ? 'rel' : header.type === ET.CORE ? 'core' : 'other',
-    entry: header.entry,
-    sections,
-    programHeaders,
-    ...(interp !== undefined ? { interp } : {}),
-    dynamic,
-    needed,
-    ...(soname !== undefined ? { soname } : {}),
-    runpath,
-    rpath,
-    flags1,
-    isPie: header.type === ET.DYN && (interp !== undefined || (flags1 & DF_1_PIE) !== 0),
-    dynsym,
-    symtab,
-    relocations,
-    pltStubs,
-    gotEntries,
-    fdes,
-    personalities,
-    preinitArray: readArray(SHT.PREINIT_ARRAY, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ),
-    initArray: readArray(SHT.INIT_ARRAY, DT.INIT_ARRAY, DT.INIT_ARRAYSZ),
-    finiArray: readArray(SHT.FINI_ARRAY, DT.FINI_ARRAY, DT.FINI_ARRAYSZ),
-    relativeTargets,
-    irelativeResolvers,
-    sectionSource: synthesized ? { synthesized: true, reason: 'no section headers' } : { synthesized: false },
-    sectionByName: (name) => byName.get(name),
-    dynamicValue,
-    vaddrToOffset,
-    readAt,
-    pointerAt,
-    pltStubAt: (a) => stubByAddr.get(a),
-    relocationAt: (slot) => relocBySlot.get(slot),
-  };
+function nullSection(index: number): RawSectionHeader {
+  return { index, nameOffset: 0, type: SHT.NULL, flags: 0, addr: 0, offset: 0, size: 0, link: 0, info: 0, addralign: 0, entsize: 0 };
 }
 
 const SHT_RELR = 19;
@@ -364,13 +424,13 @@ function sectionsFromDynamic(view: ByteView, phdrs: readonly ProgramHeader[]): R
     const seg = phdrs.find((p) => p.type === PT.LOAD && off >= p.offset && off < p.offset + p.filesz);
     return seg ? seg.offset + seg.filesz : view.size;
   };
-  const out: RawSectionHeader[] = [{ index: 0, nameOffset: 0, type: SHT.NULL, flags: 0, addr: 0, offset: 0, size: 0, link: 0, info: 0, addralign: 0, entsize: 0 }];
+  const out: RawSectionHeader[] = [nullSection(0)];
   const add = (index: number, type: number, vaddr: number | undefined, size: number | undefined, link: number, info = 0, entsize = 0) => {
     const off = toOff(vaddr);
     if (vaddr === undefined || off === undefined) return;
     out[index] = { index, nameOffset: 0, type, flags: 2, addr: vaddr, offset: off, size: Math.min(size ?? segEnd(off) - off, segEnd(off) - off), link, info, addralign: 8, entsize };
   };
-  for (let i = 1; i < SYNTH_NAMES.length; i++) out[i] = { ...out[0], index: i };
+  for (let i = 1; i < SYNTH_NAMES.length; i++) out[i] = nullSection(i);
   add(1, SHT.STRTAB, val(DT.STRTAB), val(DT.STRSZ), 0);
   const nsyms = dynsymCount(view, toOff(val(DT.HASH)), toOff(val(DT.GNU_HASH)));
   if (nsyms !== undefined) {
@@ -472,6 +532,3 @@ function dedupeSorted(fdes: Fde[]): Fde[] {
   return sorted.filter((f, i) => i === 0 || f.start !== sorted[i - 1].start);
 }
 
-function splitPath(s: string): string[] {
-  return s === '' ? [] : s.split(':');
-}

@@ -49,6 +49,18 @@ export const PT = { NULL: 0, LOAD: 1, DYNAMIC: 2, INTERP: 3, NOTE: 4, PHDR: 6, T
 export const SHT = { NULL: 0, PROGBITS: 1, SYMTAB: 2, STRTAB: 3, RELA: 4, HASH: 5, DYNAMIC: 6, NOTE: 7, NOBITS: 8, REL: 9, DYNSYM: 11, INIT_ARRAY: 14, FINI_ARRAY: 15, PREINIT_ARRAY: 16, GROUP: 17, SYMTAB_SHNDX: 18, GNU_HASH: 0x6ffffff6, GNU_VERDEF: 0x6ffffffd, GNU_VERNEED: 0x6ffffffe, GNU_VERSYM: 0x6fffffff } as const;
 export const EM_X86_64 = 62;
 
+export type ElfType = 'exec' | 'dyn' | 'rel' | 'core' | 'other';
+
+export function elfTypeName(eType: number): ElfType {
+  switch (eType) {
+    case ET.EXEC: return 'exec';
+    case ET.DYN: return 'dyn';
+    case ET.REL: return 'rel';
+    case ET.CORE: return 'core';
+    default: return 'other';
+  }
+}
+
 export function isElf(buf: Uint8Array): boolean {
   return buf.length >= 4 && buf[0] === 0x7f && buf[1] === 0x45 && buf[2] === 0x4c && buf[3] === 0x46;
 }
