@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { parseLdSoConf } from '../extract/library-search';
 import * as path from 'node:path';
+import { resolveInDir } from '../image/root-path';
 import { readDynamicInfo, type DynamicInfo } from '../../analysis/elf';
 import { libraryNamesIn } from '../../analysis/summary/dlopen-names';
 
@@ -77,33 +78,8 @@ const MAX_CANDIDATES = 200;
 const GLIBC_DEFAULTS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
 const MUSL_DEFAULTS = ['/lib', '/usr/local/lib', '/usr/lib'];
 
-/** Resolves `p` (absolute, inside the root) to its final path inside the root, or undefined if it does not exist. */
-export function resolveInRoot(root: string, p: string): string | undefined {
-  const parts = p.split('/').filter(Boolean);
-  const cur: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const part = parts.shift()!;
-    if (part === '.') continue;
-    if (part === '..') { cur.pop(); continue; }
-    const host = path.join(root, ...cur, part);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(host);
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) return undefined; // ELOOP
-      const target = fs.readlinkSync(host);
-      if (target.startsWith('/')) cur.length = 0;
-      parts.unshift(...target.split('/').filter(Boolean));
-      continue;
-    }
-    cur.push(part);
-  }
-  return `/${cur.join('/')}`;
-}
+/** Resolves `p` (absolute, inside the root) to its final path inside the root, or undefined if it does not exist (system/image/root-path.ts). */
+export const resolveInRoot = resolveInDir;
 
 function readRegular(host: string): Uint8Array | undefined {
   try {
