@@ -15,7 +15,7 @@ import type { Services } from './services';
 
 const SCHEMA = 'confine/extract/v3';
 /** The stage's and its memo's: a change to what extraction outputs must miss both. */
-const VERSION = 11; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image; 6: programs named by a constant absolute path (role 'exec-candidate'); 7: every name of a candidate (activatedBy), dlopen and exec candidates alternate; 8: an env script whose program is in PATH no longer reports it missing; 9: an ELF file whose first tar chunk was under 20 bytes is read whole (it lost that chunk); 10: LD_AUDIT objects are extracted like LD_PRELOAD ones; 11: a program that ran, or code mapped, that is not in the image fails it
+const VERSION = 12; // 3: LD_PRELOAD and /etc/ld.so.preload objects are extracted; 4: libraries named for dlopen (role 'dlopen'); 5: unanalysable programs fail the image; 6: programs named by a constant absolute path (role 'exec-candidate'); 7: every name of a candidate (activatedBy), dlopen and exec candidates alternate; 8: an env script whose program is in PATH no longer reports it missing; 9: an ELF file whose first tar chunk was under 20 bytes is read whole (it lost that chunk); 10: LD_AUDIT objects are extracted like LD_PRELOAD ones; 11: a program that ran, or code mapped, that is not in the image fails it; 12: a DT_NEEDED name a loaded object answers to (its soname) is that object, not searched again (system/extract/load-order.ts)
 
 /**
  * Takes the executed programs, their interpreters, their DT_NEEDED closure and the

@@ -34,7 +34,7 @@ const EXEC_SYSCALLS = [59, 322];
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 12, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates); 10: only reached code's paths activate them; 11: any name of a candidate activates it, walked like an executed program; 12: an executed i386 or x32 program is listed (compatPrograms) instead of failing the image
+    version: 13, // 4: every reached unresolved site listed (`unresolved`), counted once per site; 5: byRule, modules and dlopen candidates join programs; 6: an object the container loads that could not be analysed fails the image; 7: argRules; 8: byRule.wholeAT bounds byRule.reachableAT; 9: programs run by a constant path (exec candidates); 10: only reached code's paths activate them; 11: any name of a candidate activates it, walked like an executed program; 12: an executed i386 or x32 program is listed (compatPrograms) instead of failing the image; 13: the symbol scope is load-order.ts's walk (a name a loaded object's soname answers to is not looked up again)
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
