@@ -129,3 +129,43 @@ test('the same rootfs gives the same closure read as a directory (analyze --root
   expect(order.libraries.map((l) => l.rootPath).filter((p) => p !== order.loader?.rootPath)).toEqual(needed.filter((p) => p !== order.loader?.rootPath));
   expect(order.candidates.map((c) => c.object.rootPath).sort()).toEqual([...candidates].sort());
 }, 30_000);
+
+/**
+ * musl: libc.so and its aliases are the loader itself (no file is searched for them), and
+ * /etc/ld-musl-x86_64.path replaces the default directories. The host copy searched for
+ * libc.so on disk and reported it missing in every musl image.
+ */
+test('a musl rootfs gives the same closure both ways: the loader is libc, the path file is the search', async () => {
+  const MUSL_LIBC = '/usr/lib/x86_64-linux-musl/libc.so';
+  const mroot = tempDir('confine-parity-musl-');
+  try {
+    compile(build, 'mh.c', 'int h(void){return 3;}', 'libh.so', ['-shared', '-fPIC', '-Wl,-soname,libh.so'], 'musl-gcc');
+    fs.writeFileSync(path.join(build, 'mm.c'), 'int h(void); int main(void){return h();}');
+    sh('musl-gcc', ['-o', path.join(build, 'mprog'), path.join(build, 'mm.c'), `-L${build}`, '-lh']);
+    const put = (from: string, to: string) => {
+      fs.mkdirSync(path.dirname(path.join(mroot, to)), { recursive: true });
+      fs.copyFileSync(from, path.join(mroot, to));
+    };
+    put(path.join(build, 'mprog'), 'usr/bin/mprog');
+    put(path.join(build, 'libh.so'), 'opt/mlib/libh.so');
+    put(fs.realpathSync(MUSL_LIBC), 'lib/x86_64-linux-musl/libc.so');
+    fs.symlinkSync('x86_64-linux-musl/libc.so', path.join(mroot, 'lib/ld-musl-x86_64.so.1'));
+    fs.mkdirSync(path.join(mroot, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(mroot, 'etc/ld-musl-x86_64.path'), '/opt/mlib\n/lib\n');
+
+    const exe = readDynamicInfo(fs.readFileSync(path.join(mroot, 'usr/bin/mprog')), '/usr/bin/mprog');
+    expect(exe.needed).toEqual(expect.arrayContaining(['libh.so', 'libc.so']));
+    const order = resolveLoadOrder(mroot, '/usr/bin/mprog', exe);
+    expect(order.missing).toEqual([]);
+    const onHost = new Set(['/usr/bin/mprog', ...order.libraries.map((l) => l.rootPath), ...(order.loader ? [order.loader.rootPath] : [])]);
+
+    const { image, infos } = imageOf(mroot);
+    const closure = await computeClosure(image, { executed: ['/usr/bin/mprog'], mapped: [], all: false }, { infoCache: infos });
+    expect(closure.missing).toEqual([]);
+    const want = ['/lib/x86_64-linux-musl/libc.so', '/opt/mlib/libh.so', '/usr/bin/mprog'];
+    expect([...onHost].sort()).toEqual(want);
+    expect([...new Set(closure.files.map((f) => f.resolvedPath))].sort()).toEqual(want);
+  } finally {
+    fs.rmSync(mroot, { recursive: true, force: true });
+  }
+}, 30_000);
