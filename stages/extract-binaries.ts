@@ -15,7 +15,7 @@ import type { Services } from './services';
 
 const SCHEMA = 'confine/extract/v3';
 /** The stage's and its memo's: a change to what extraction outputs must miss both. */
-const VERSION = 11; // 11: a program that ran, or code mapped, that is not in the image fails it (history: CHANGELOG.md)
+const VERSION = 12; // 12: a DT_NEEDED name a loaded object answers to (its soname) is that object, not searched again (history: CHANGELOG.md)
 
 /**
  * Takes the executed programs, their interpreters, their DT_NEEDED closure and the

@@ -15,6 +15,7 @@ import type { RunConfig } from './config';
 import type { ImageEntry } from '../formats/image-list';
 import { memoScan } from './scan-memo';
 import { seedGraphSyscalls } from './seed-graphs';
+import { loadOrder as loadOrderOf, type LoadGraph } from '../system/extract/load-order';
 
 type ScannedFile = SymbolsArtifact['files'][number] & { scan: ElfScanArtifact };
 
@@ -33,7 +34,7 @@ const EXEC_SYSCALLS = [59, 322];
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 12, // 12: an executed i386 or x32 program is listed (compatPrograms) instead of failing the image (history: CHANGELOG.md)
+    version: 13, // 13: the symbol scope is system/extract/load-order.ts's walk: a name a loaded object's soname answers to is not looked up again (history: CHANGELOG.md)
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
@@ -297,22 +298,17 @@ function indexByName(files: ScannedFile[]): Map<string, ScannedFile> {
   return m;
 }
 
-/** Breadth-first over DT_NEEDED, each object once: the order ld.so searches symbols in. */
+/** The program's libraries in ld.so's load order (system/extract/load-order.ts): the order symbols are searched in. */
 function loadOrder(root: ScannedFile, byName: Map<string, ScannedFile>): ProgramObject[] {
-  const seen = new Set<string>([root.digest]);
-  const out: ProgramObject[] = [];
-  const queue = [...(root.scan.dynamic?.needed ?? [])];
-  while (queue.length) {
-    const lib = byName.get(queue.shift()!);
-    if (!lib || seen.has(lib.digest)) continue;
-    seen.add(lib.digest);
-    if (lib.scan.analysis) out.push({ path: lib.path, summary: lib.scan.analysis });
-    else if (lib.scan.error && !/^no executable \.text section/.test(lib.scan.error)) {
+  const graph: LoadGraph<ScannedFile> = { key: (f) => f.digest, needed: (f) => f.scan.dynamic?.needed ?? [], soname: (f) => f.scan.dynamic?.soname };
+  const loaded = loadOrderOf(root, graph, (_, name) => {
+    const lib = byName.get(name);
+    if (lib && !lib.scan.analysis && lib.scan.error && !/^no executable \.text section/.test(lib.scan.error)) {
       throw new ConfineError('analysis-failed', `${lib.path}, loaded by ${root.path}, could not be analysed: ${lib.scan.error}`);
     }
-    queue.push(...(lib.scan.dynamic?.needed ?? []));
-  }
-  return out;
+    return lib ? [lib] : [];
+  });
+  return loaded.flatMap((lib) => (lib.scan.analysis ? [{ path: lib.path, summary: lib.scan.analysis }] : []));
 }
 
 function goListFile(config: RunConfig, image: ImageEntry): string | undefined {

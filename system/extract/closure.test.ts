@@ -178,3 +178,24 @@ describe('computeClosure: programs that ran but are not files of the image', () 
     expect(r.unreadable.map((u) => u.path)).toEqual(['/opt/d']);
   });
 });
+
+describe('computeClosure: the load order', () => {
+  it('takes a DT_NEEDED name an already loaded object answers to (its soname) as that object, as ld.so does, not a second file a new search would find', async () => {
+    const { elfHeader } = await import('../image/memory-image');
+    const info = (p: Partial<import('../../analysis/elf/dynamic-info').DynamicInfo>) => ({ elfClass: 64 as const, machine: 62, type: 'dyn' as const, isPie: false, needed: [], runpath: [], rpath: [], isStatic: false, ...p });
+    const img = new MemoryImage()
+      .file('/app/prog', elfHeader({ type: 2, tag: 1 }))
+      .file('/opt/z/libz.so.1', elfHeader({ type: 3, tag: 2 }))
+      .file('/usr/lib/libz.so.1', elfHeader({ type: 3, tag: 3 }))
+      .file('/usr/lib/liba.so', elfHeader({ type: 3, tag: 4 }));
+    const infoCache = new Map<string, ReturnType<typeof info>>([
+      // The program finds libz.so.1 through its DT_RPATH; liba has a DT_RUNPATH, so that RPATH is not its search.
+      ['/app/prog', info({ type: 'exec', needed: ['libz.so.1', 'liba.so'], rpath: ['/opt/z'] })],
+      ['/opt/z/libz.so.1', info({ soname: 'libz.so.1' })],
+      ['/usr/lib/libz.so.1', info({ soname: 'libz.so.1' })],
+      ['/usr/lib/liba.so', info({ soname: 'liba.so', needed: ['libz.so.1'], runpath: ['/nowhere'] })],
+    ]);
+    const r = await computeClosure(img, { executed: ['/app/prog'], mapped: [], all: false }, { infoCache });
+    expect(r.files.map((f) => f.resolvedPath).sort()).toEqual(['/app/prog', '/opt/z/libz.so.1', '/usr/lib/liba.so']);
+  });
+});

@@ -15,12 +15,16 @@ import { dirnameImage, normalizeImagePath, type IndexEntry } from '../image/imag
  * A candidate of the wrong ELF class or machine is skipped, as ld.so does.
  */
 
-/** What the search needs of an image: lookups only, no reads. */
-export interface IndexLookup {
+/**
+ * What the search needs of a root: lookups only, no reads. An image's index lists all
+ * its entries (read once for include globs); a root on disk (system/image/dir-root.ts)
+ * lists one directory at a time.
+ */
+export type IndexLookup = {
+  /** lstat, with `elf` set for a regular file that is an ELF object. */
   stat(path: string): IndexEntry | undefined;
   resolve(path: string): string | undefined;
-  entries(): Iterable<[string, IndexEntry]>;
-}
+} & ({ entries(): Iterable<[string, IndexEntry]> } | { listDir(dir: string): string[] });
 
 /** One object already loaded: the name it was found under and what its dynamic section says. */
 export interface LoadedObject {
@@ -37,13 +41,16 @@ export interface SearchConfig {
   muslPath?: string[];
   /** LD_LIBRARY_PATH from the container's environment, split. */
   ldLibraryPath: string[];
-  /** soname → files carrying it in the cache's directories, for libraries whose file name is not their soname. */
-  sonames?: Map<string, string[]>;
+  /** soname → files carrying it in the cache's directories, for libraries whose file name is not their soname (asked only when a name is not found by file name). */
+  sonames?: SonameFiles;
   /** The loader's path, for musl's built-in libraries. */
   interp?: string;
   /** What of the image's loader configuration was ignored or cut short, and why. */
   notes?: string[];
 }
+
+/** soname → the resolved paths of files with that DT_SONAME (a Map, or a lookup that reads them when first asked). */
+export type SonameFiles = { get(soname: string): string[] | undefined };
 
 export const GLIBC_DEFAULT_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
 export const MUSL_DEFAULT_DIRS = ['/lib', '/usr/local/lib', '/usr/lib'];
@@ -365,6 +372,7 @@ export function dirLister(fs: IndexLookup): (dir: string) => string[] {
 }
 
 function dirListerSteps(fs: IndexLookup): StepLister {
+  if ('listDir' in fs) return stepLister((dir) => fs.listDir(dir));
   let children: Map<string, string[]> | undefined;
   return function* (dir) {
     const real = fs.resolve(dir);
@@ -408,7 +416,7 @@ function* existingDirs(fs: IndexLookup, dirs: string[]): Steps<string[]> {
 export function buildSearchConfig(
   fs: IndexLookup,
   readText: (path: string) => string | undefined,
-  opts: { interp?: string; env?: string[]; sonames?: Map<string, string[]> },
+  opts: { interp?: string; env?: string[]; sonames?: SonameFiles },
 ): SearchConfig {
   return atOnce(searchConfigSteps(fs, readText, opts));
 }
@@ -417,7 +425,7 @@ export function buildSearchConfig(
 export function buildSearchConfigWith(
   fs: IndexLookup,
   readText: (path: string) => string | undefined,
-  opts: { interp?: string; env?: string[]; sonames?: Map<string, string[]> },
+  opts: { interp?: string; env?: string[]; sonames?: SonameFiles },
   checkpoint: Checkpoint,
 ): Promise<SearchConfig> {
   return withCheckpoints(searchConfigSteps(fs, readText, opts), checkpoint);
@@ -426,7 +434,7 @@ export function buildSearchConfigWith(
 function* searchConfigSteps(
   fs: IndexLookup,
   readText: (path: string) => string | undefined,
-  opts: { interp?: string; env?: string[]; sonames?: Map<string, string[]> },
+  opts: { interp?: string; env?: string[]; sonames?: SonameFiles },
 ): Steps<SearchConfig> {
   const flavor = isMuslInterp(opts.interp) ? 'musl' : 'glibc';
   const llp = envValue(opts.env, 'LD_LIBRARY_PATH');

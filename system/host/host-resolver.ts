@@ -1,6 +1,9 @@
 import * as fs from 'node:fs';
-import { parseLdSoConf } from '../extract/library-search';
+import { buildSearchConfig, findLibrary, GLIBC_DEFAULT_DIRS, parseLdSoConf, type LoadedObject, type SearchConfig, type SonameFiles } from '../extract/library-search';
+import { loadOrder, type LoadGraph } from '../extract/load-order';
+import { DirRoot } from '../image/dir-root';
 import * as path from 'node:path';
+import { resolveInDir } from '../image/root-path';
 import { readDynamicInfo, type DynamicInfo } from '../../analysis/elf';
 import { libraryNamesIn } from '../../analysis/summary/dlopen-names';
 
@@ -11,9 +14,8 @@ import { libraryNamesIn } from '../../analysis/summary/dlopen-names';
  * container filesystem unpacked in a directory resolves as it would inside the
  * container.
  *
- * glibc order: DT_RPATH of the requesting object and of the executable (only when the
- * object has no DT_RUNPATH), DT_RUNPATH, /etc/ld.so.conf (+ include), default dirs.
- * musl order: RPATH/RUNPATH, /etc/ld-musl-x86_64.path (or its defaults).
+ * The search and the load order are extraction's (system/extract/library-search.ts,
+ * load-order.ts), so a tree gives the same closure here as in `confine profiles`.
  * LD_LIBRARY_PATH and LD_PRELOAD are ignored: a container's environment is not ours.
  */
 
@@ -74,36 +76,9 @@ export interface LoadOrder {
 const CANDIDATE_ROUNDS = 3;
 const MAX_CANDIDATES = 200;
 
-const GLIBC_DEFAULTS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
-const MUSL_DEFAULTS = ['/lib', '/usr/local/lib', '/usr/lib'];
 
-/** Resolves `p` (absolute, inside the root) to its final path inside the root, or undefined if it does not exist. */
-export function resolveInRoot(root: string, p: string): string | undefined {
-  const parts = p.split('/').filter(Boolean);
-  const cur: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const part = parts.shift()!;
-    if (part === '.') continue;
-    if (part === '..') { cur.pop(); continue; }
-    const host = path.join(root, ...cur, part);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(host);
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) return undefined; // ELOOP
-      const target = fs.readlinkSync(host);
-      if (target.startsWith('/')) cur.length = 0;
-      parts.unshift(...target.split('/').filter(Boolean));
-      continue;
-    }
-    cur.push(part);
-  }
-  return `/${cur.join('/')}`;
-}
+/** Resolves `p` (absolute, inside the root) to its final path inside the root, or undefined if it does not exist (system/image/root-path.ts). */
+export const resolveInRoot = resolveInDir;
 
 function readRegular(host: string): Uint8Array | undefined {
   try {
@@ -154,123 +129,138 @@ const CONF_TEXT_MAX = 1024 * 1024;
  * globs matched without a RegExp), reading inside the root.
  */
 export function ldSoConfDirs(root: string): string[] {
-  const readText = (file: string): string | undefined => {
-    const rp = resolveInRoot(root, file);
-    if (!rp) return undefined;
-    try {
-      const host = path.join(root, rp);
-      const st = fs.statSync(host);
-      return st.isFile() && st.size <= CONF_TEXT_MAX ? fs.readFileSync(host, 'utf8') : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const listDir = (dir: string): string[] => {
-    const rd = resolveInRoot(root, dir);
-    if (!rd) return [];
-    try {
-      return fs.readdirSync(path.join(root, rd));
-    } catch {
-      return [];
-    }
-  };
-  return parseLdSoConf(readText, listDir);
+  const disk = new DirRoot(root);
+  return parseLdSoConf((file) => disk.readText(file, CONF_TEXT_MAX), (dir) => disk.listDir(dir));
 }
 
-function muslPathDirs(root: string): string[] {
-  const rp = resolveInRoot(root, '/etc/ld-musl-x86_64.path');
-  if (!rp) return MUSL_DEFAULTS;
-  try {
-    return fs.readFileSync(path.join(root, rp), 'utf8').split(/[\n:]+/).map((s) => s.trim()).filter((s) => s.startsWith('/'));
-  } catch {
-    return MUSL_DEFAULTS;
-  }
+/**
+ * The loader's search configuration for programs of interpreter `interp` in the root,
+ * built by extraction's code from the root's files (system/extract/library-search.ts).
+ * LD_LIBRARY_PATH and LD_PRELOAD are not read: a container's environment is not ours.
+ */
+function searchConfig(disk: DirRoot, interp: string | undefined, open: (rootPath: string) => FoundObject | undefined): SearchConfig {
+  const cfg = buildSearchConfig(disk, (file) => disk.readText(file, CONF_TEXT_MAX), { interp, env: [] });
+  if (cfg.flavor === 'glibc') cfg.sonames = sonamesInDirs(disk, [...cfg.ldSoConfDirs, ...GLIBC_DEFAULT_DIRS], open);
+  return cfg;
 }
 
-export function expandOrigin(dir: string, originDir: string): string {
-  return dir.replace(/\$\{ORIGIN\}|\$ORIGIN/g, originDir).replace(/\$\{LIB\}|\$LIB/g, 'lib64').replace(/\$\{PLATFORM\}|\$PLATFORM/g, 'x86_64');
+/**
+ * What ld.so.cache knows by DT_SONAME: the shared objects of the cache's directories by
+ * their soname, read only when a name is not found by file name (ldconfig reads them all;
+ * here each is read once per run through `open`'s cache).
+ */
+function sonamesInDirs(disk: DirRoot, dirs: string[], open: (rootPath: string) => FoundObject | undefined): SonameFiles {
+  let bySoname: Map<string, string[]> | undefined;
+  return {
+    get(soname) {
+      if (!bySoname) {
+        bySoname = new Map();
+        const seen = new Set<string>();
+        for (const d of dirs) {
+          for (const n of disk.listDir(d).sort()) {
+            if (!/\.so(\.|$)/.test(n)) continue;
+            const r = disk.resolve(`${d}/${n}`);
+            if (r === undefined || seen.has(r) || !disk.stat(r)?.elf) continue;
+            seen.add(r);
+            const so = open(r)?.info.soname;
+            if (so) bySoname.set(so, [...(bySoname.get(so) ?? []), r]);
+          }
+        }
+      }
+      return bySoname.get(soname);
+    },
+  };
 }
 
 const isCompatible = (i: DynamicInfo) => i.elfClass === 64 && i.machine === 62;
 
+/** An object of the walk: the loader chain that decides its search (itself first), and what was read of it (none for the executable). */
+interface Step {
+  chain: LoadedObject[];
+  object?: FoundObject;
+}
+
+const STEPS: LoadGraph<Step> = {
+  key: (s) => s.chain[0].resolvedPath,
+  needed: (s) => s.chain[0].info.needed,
+  soname: (s) => s.chain[0].info.soname,
+};
+
 /**
  * The load order of a program whose executable sits at `exeRootPath` inside `root`:
- * its interpreter and every DT_NEEDED library, breadth-first, each path once.
+ * its interpreter and every DT_NEEDED library, in ld.so's order (system/extract/load-order.ts),
+ * each found by the loader's search extraction uses (system/extract/library-search.ts:
+ * RPATH up the loader chain, RUNPATH, ld.so.conf with its includes and sonames, default
+ * directories, glibc-hwcaps variants, $ORIGIN/$LIB/$PLATFORM; musl's path file and built-ins),
+ * so `confine analyze --root` and `confine profiles` find the same files in the same tree.
  */
 export function resolveLoadOrder(root: string, exeRootPath: string, exe: DynamicInfo, files?: ObjectFiles, listing: LibraryListing = libraryFilesByName, read: ObjectReader = readObjectFile): LoadOrder {
-  const musl = exe.interp !== undefined && /ld-musl/.test(exe.interp);
-  let confDirs: string[] | undefined;
-  const systemDirs = () => (confDirs ??= musl ? muslPathDirs(root) : [...ldSoConfDirs(root), ...GLIBC_DEFAULTS]);
-  const exeDir = path.posix.dirname(resolveInRoot(root, exeRootPath) ?? exeRootPath);
-  const exeRpath = exe.runpath.length ? [] : exe.rpath.map((d) => expandOrigin(d, exeDir));
-
+  const search = new HostSearch(root, exeRootPath, exe, files, read);
   const out: LoadOrder = { libraries: [], missing: [], candidates: [] };
-  const byPath = new Map<string, FoundObject>();
-  const bySoname = new Map<string, FoundObject>();
   if (exe.interp) {
-    const l = openInRoot(root, exe.interp, exe.interp, files, read);
-    if (l && isCompatible(l.info)) {
-      out.loader = l;
-      byPath.set(l.rootPath, l);
-    } else out.missing.push({ name: exe.interp, neededBy: exeRootPath });
+    const l = search.open(exe.interp, exe.interp);
+    if (l && isCompatible(l.info)) out.loader = l;
+    else out.missing.push({ name: exe.interp, neededBy: exeRootPath });
+  }
+  out.libraries = loadOrder(search.exe, STEPS, (from, name) => search.find(from, name, out.missing)).map((s) => s.object!);
+  out.candidates = dlopenCandidates(search, out, () => listing(root));
+  return out;
+}
+
+/** One program's search in a root: the loader's configuration for its interpreter, and objects read through the run's cache. */
+class HostSearch {
+  readonly disk: DirRoot;
+  readonly cfg: SearchConfig;
+  readonly exe: Step;
+
+  constructor(
+    private readonly root: string,
+    private readonly exeRootPath: string,
+    exeInfo: DynamicInfo,
+    private readonly files: ObjectFiles | undefined,
+    private readonly read: ObjectReader,
+  ) {
+    this.disk = new DirRoot(root);
+    this.cfg = searchConfig(this.disk, exeInfo.interp, (rp) => this.open(rp, rp));
+    this.exe = { chain: [{ path: exeRootPath, resolvedPath: this.disk.resolve(exeRootPath) ?? exeRootPath, info: exeInfo }] };
   }
 
-  const find = (name: string, by: { info: DynamicInfo; dir: string }): FoundObject | undefined => {
-    const cands: string[] = [];
-    if (name.includes('/')) cands.push(name.startsWith('/') ? name : path.posix.join(by.dir, name));
-    else {
-      const dirs: string[] = [];
-      if (musl) dirs.push(...[...by.info.rpath, ...by.info.runpath].map((d) => expandOrigin(d, by.dir)));
-      else {
-        if (!by.info.runpath.length) dirs.push(...by.info.rpath.map((d) => expandOrigin(d, by.dir)), ...exeRpath);
-        dirs.push(...by.info.runpath.map((d) => expandOrigin(d, by.dir)));
-      }
-      dirs.push(...systemDirs());
-      for (const d of dirs) cands.push(path.posix.join(d, name));
-    }
-    for (const c of cands) {
-      const rp = resolveInRoot(root, c);
-      if (!rp) continue;
-      const known = byPath.get(rp);
-      if (known) return known;
-      const o = openInRoot(root, name, rp, files, read);
-      if (o && isCompatible(o.info)) return o;
-    }
-    return undefined;
-  };
-
-  const queue: { info: DynamicInfo; dir: string; path: string }[] = [{ info: exe, dir: exeDir, path: exeRootPath }];
-  while (queue.length) {
-    const cur = queue.shift()!;
-    for (const name of cur.info.needed) {
-      // ld.so matches an already loaded object by SONAME before searching.
-      if (bySoname.has(name) && out.libraries.includes(bySoname.get(name)!)) continue;
-      const o = find(name, cur);
-      if (!o) {
-        out.missing.push({ name, neededBy: cur.path });
-        continue;
-      }
-      if (out.libraries.includes(o)) continue;
-      byPath.set(o.rootPath, o);
-      bySoname.set(name, o);
-      if (o.info.soname) bySoname.set(o.info.soname, o);
-      out.libraries.push(o);
-      queue.push({ info: o.info, dir: path.posix.dirname(o.rootPath), path: o.rootPath });
-    }
+  open(name: string, rootPath: string): FoundObject | undefined {
+    return openInRoot(this.root, name, rootPath, this.files, this.read);
   }
 
-  // dlopen by constant name: searched as from the executable (dlopen uses the caller's
-  // RPATH too; the system directories find what most programs open).
-  const loaded = new Set<string>([exeRootPath, ...out.libraries.map((l) => l.rootPath), ...(out.loader ? [out.loader.rootPath] : [])]);
-  const exeObject = openInRoot(root, exeRootPath, exeRootPath, files, read);
-  let scan: FoundObject[] = [...(exeObject ? [exeObject] : []), ...out.libraries, ...(out.loader ? [out.loader] : [])];
+  /** The objects `name` loads for `from` (another CPU's glibc-hwcaps variants too); `missing` hears of a name not found. */
+  find(from: Step, name: string, missing?: LoadOrder['missing']): Step[] {
+    const hit = findLibrary(this.disk, name, from.chain, this.cfg);
+    const neededBy = from.object?.rootPath ?? this.exeRootPath;
+    if (!hit) missing?.push({ name, neededBy });
+    const steps: Step[] = [];
+    for (const h of hit ? [hit, ...hit.alternates] : []) {
+      // ld.so stops at the first file the search finds: one it cannot load fails the program.
+      const o = this.open(name, h.resolvedPath);
+      if (!o) missing?.push({ name: `${name} (${h.resolvedPath} is not an ELF object it can load)`, neededBy });
+      else steps.push({ chain: [{ path: h.path, resolvedPath: h.resolvedPath, info: o.info }, ...from.chain], object: o });
+    }
+    return steps;
+  }
+}
+
+/**
+ * Libraries the program may dlopen by a constant name (a string in a loaded object), each
+ * with what it needs: searched as from the executable (dlopen uses the caller's RPATH too;
+ * the system directories find what most programs open), else by file name anywhere in the
+ * root's library trees. Their strings are followed too, CANDIDATE_ROUNDS rounds.
+ */
+function dlopenCandidates(search: HostSearch, order: LoadOrder, listing: () => Map<string, string[]>): LoadOrder['candidates'] {
+  const loaded = new Set<string>([search.exe.chain[0].resolvedPath, ...order.libraries.map((l) => l.rootPath), ...(order.loader ? [order.loader.rootPath] : [])]);
+  const exeObject = search.open(search.exe.chain[0].path, search.exe.chain[0].path);
+  let scan: FoundObject[] = [...(exeObject ? [exeObject] : []), ...order.libraries, ...(order.loader ? [order.loader] : [])];
   const byCandidate = new Map<string, { object: FoundObject; names: Set<string> }>();
-  const exeRef = { info: exe, dir: exeDir };
   let basenames: Map<string, string[]> | undefined;
   const byBasename = (name: string): FoundObject | undefined => {
-    basenames ??= listing(root);
+    basenames ??= listing();
     for (const p of basenames.get(name) ?? []) {
-      const o = openInRoot(root, name, p, files, read);
+      const o = search.open(name, p);
       if (o && isCompatible(o.info)) return o;
     }
     return undefined;
@@ -282,16 +272,13 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
     for (const name of names) {
       // A plugin opened by a directory built at run time (libjli's "<home>/lib/server/" +
       // "libjvm.so") is not on any search path: its file name alone finds it in the root.
-      const o = find(name, exeRef) ?? (name.includes('/') ? undefined : byBasename(name));
+      const hit = findLibrary(search.disk, name, search.exe.chain, search.cfg);
+      const o = hit ? search.open(name, hit.resolvedPath) : name.includes('/') ? undefined : byBasename(name);
       if (!o || loaded.has(o.rootPath)) continue;
       // The candidate and what it needs load together, opened by the same name.
-      const closure: FoundObject[] = [o];
-      for (let k = 0; k < closure.length && byCandidate.size + closure.length < MAX_CANDIDATES; k++) {
-        for (const dep of closure[k].info.needed) {
-          const d = find(dep, { info: closure[k].info, dir: path.posix.dirname(closure[k].rootPath) });
-          if (d && !loaded.has(d.rootPath) && !closure.includes(d)) closure.push(d);
-        }
-      }
+      const first: Step = { chain: [{ path: hit?.path ?? o.rootPath, resolvedPath: o.rootPath, info: o.info }, ...search.exe.chain], object: o };
+      const deps = loadOrder(first, STEPS, (from, dep) => search.find(from, dep)).map((s) => s.object!);
+      const closure = [o, ...deps.filter((d) => !loaded.has(d.rootPath))].slice(0, Math.max(1, MAX_CANDIDATES - byCandidate.size));
       for (const c of closure) {
         let e = byCandidate.get(c.rootPath);
         if (!e) {
@@ -303,8 +290,7 @@ export function resolveLoadOrder(root: string, exeRootPath: string, exe: Dynamic
     }
     scan = next;
   }
-  out.candidates = [...byCandidate.values()].map((c) => ({ object: c.object, names: [...c.names].sort() }));
-  return out;
+  return [...byCandidate.values()].map((c) => ({ object: c.object, names: [...c.names].sort() }));
 }
 
 /** Where libraries live in a root; searched for plugins by file name. */

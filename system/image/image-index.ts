@@ -1,4 +1,5 @@
 import { ConfineError } from '../../pipeline/errors';
+import { MAX_SYMLINK_HOPS, resolveInRoot } from './root-path';
 
 /**
  * What an image's root holds, by path, without file contents. Built from a tar stream
@@ -28,8 +29,8 @@ export interface IndexEntry {
   shebang?: string;
 }
 
-/** Linux's limit on symlinks followed in one lookup (MAXSYMLINKS). */
-export const MAX_SYMLINK_HOPS = 40;
+/** Linux's limit on symlinks followed in one lookup (root-path.ts). */
+export { MAX_SYMLINK_HOPS };
 /** An export with more entries than this is refused rather than indexed without bound. */
 export const MAX_INDEX_ENTRIES = 4_000_000;
 /** PATH_MAX; a longer name in a tar is not a path any process in the image could open. */
@@ -122,32 +123,12 @@ export class ImageIndex {
    * dangling or looping link, or a hard link to nothing in the image.
    */
   resolve(path: string, followLast = true): string | undefined {
-    const todo = path.split('/').reverse(); // a stack: next component on top
-    const cur: string[] = [];
-    let hops = 0;
-    while (todo.length) {
-      const c = todo.pop()!;
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        cur.pop();
-        continue;
-      }
-      const here = '/' + [...cur, c].join('/');
-      const e = this.map.get(here);
+    const final = resolveInRoot(path, (p) => {
+      const e = this.map.get(p);
       if (!e) return undefined;
-      const isLast = !todo.some((t) => t !== '' && t !== '.');
-      if (e.type === 'symlink' && (!isLast || followLast)) {
-        if (++hops > MAX_SYMLINK_HOPS) return undefined;
-        const target = e.linkTarget ?? '';
-        if (target === '') return undefined; // Linux: ENOENT for an empty link
-        if (target.startsWith('/')) cur.length = 0;
-        todo.push(...target.split('/').reverse());
-        continue;
-      }
-      if (!isLast && e.type !== 'dir') return undefined; // ENOTDIR
-      cur.push(c);
-    }
-    const final = '/' + cur.join('/');
+      return e.type === 'symlink' ? { kind: 'symlink', linkTarget: e.linkTarget ?? '' } : { kind: e.type === 'dir' ? 'dir' : 'other' };
+    }, followLast);
+    if (final === undefined) return undefined;
     const e = this.map.get(final);
     if (e?.type === 'hardlink') {
       const t = e.linkTarget !== undefined ? this.map.get(e.linkTarget) : undefined;

@@ -3,8 +3,9 @@
 // never at the host's).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { resolveInDir } from '../../system/image/root-path';
 
 export function imageId(tag: string): string {
   return execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { encoding: 'utf8' }).trim();
@@ -61,36 +62,9 @@ export function pruneRootfs(dir: string): string[] {
 /**
  * The path P (absolute, as the image sees it) names inside ROOT, with every
  * symlink resolved inside ROOT; undefined when it does not exist or loops.
+ * The one lookup inside a root (system/image/root-path.ts).
  */
-export function resolveInRoot(root: string, p: string): string | undefined {
-  let parts = p.split('/').filter(Boolean);
-  const done: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const part = parts.shift()!;
-    if (part === '.') continue;
-    if (part === '..') {
-      done.pop();
-      continue;
-    }
-    const host = path.join(root, ...done, part);
-    let st;
-    try {
-      st = lstatSync(host);
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) return undefined;
-      const target = readlinkSync(host);
-      if (target.startsWith('/')) done.length = 0;
-      parts = [...target.split('/').filter(Boolean), ...parts];
-      continue;
-    }
-    done.push(part);
-  }
-  return '/' + done.join('/');
-}
+export const resolveInRoot = resolveInDir;
 
 function isElfExecutable(file: string): boolean {
   const fd = openSync(file, 'r');
