@@ -7,7 +7,8 @@ import type { SplitOptions } from '../x86/decode-slices';
 import type { FunctionStart, ParamLoc } from '../x86/types';
 import type { CodeAnalysis } from '../x86/code-analysis';
 import { GoBuildInfo, readBuildInfo } from './buildinfo';
-import { EntryValue, GoFlow, locAtCall } from './go-flow';
+import type { BackwardFlow, EntryValue } from '../x86/dataflow';
+import { goFlow, locAtCall } from './go-flow';
 import { GlobalVars } from './globals';
 import { Pclntab, readPclntab } from './pclntab';
 import { GoReachability, goReachability } from './reachability';
@@ -85,7 +86,7 @@ export function isGoBinary(elf: ElfFile, buf: Uint8Array): boolean {
  * points (reachability.ts), and the syscall number at every reachable `syscall`
  * instruction, climbing from wrappers that take it as a parameter (syscall.Syscall,
  * runtime/internal/syscall.Syscall6, x/sys/unix.Syscall, syscall.rawVforkSyscall, ...)
- * to the call sites that pass a constant, with the Go-ABI-aware walk of go-flow.ts.
+ * to the call sites that pass a constant, with the x86 walk under Go's call convention (go-flow.ts).
  * Returns undefined for a binary with no Go function table.
  */
 export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOptions = {}): GoSyscallAnalysis | undefined {
@@ -122,7 +123,7 @@ export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOp
 
   const reach = goReachability(elf, buf, code, pcln);
   const globals = new GlobalVars(code.program, elf, buf);
-  const flow = new GoFlow(code.program, code.noReturn, globals);
+  const flow = goFlow(code.program, code.noReturn, globals);
   const prog = code.program;
   const syscalls = new Set<number>();
   const perFunction = new Map<string, Set<number>>();
@@ -213,7 +214,7 @@ class ParamClimber {
 
   constructor(
     private a: CodeAnalysis,
-    private flow: GoFlow,
+    private flow: BackwardFlow,
     private reachable: Set<number>,
     /** Functions an indirect call can enter (reachability.ts): their parameters can be anything. */
     private taken: Set<number>,
