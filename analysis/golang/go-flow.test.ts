@@ -1,10 +1,12 @@
 import * as fs from 'fs';
 import { analyzeCode } from '../x86/analyze-object';
 import { BackwardFlow, Recovered } from '../x86/dataflow';
+import { resolveEntry } from '../x86/param-syscalls';
 import { RAX } from '../x86/registers';
 import { compile, inputFromBinutils, nmFunctions, tempDir } from '../x86/test-fixtures';
 import type { CodeAnalysis } from '../x86/code-analysis';
 import { goFlow } from './go-flow';
+import { goClimbScope } from './go-syscalls';
 
 // The Go walk is the x86 backward walk with Go's call convention (go-flow.ts). It once
 // was a copy of it that drifted: `sysenter` kept %rdx there, a value live at a call
@@ -90,6 +92,27 @@ g_frame_pointer:           # Go's frame: lea off(%rsp),%rbp does not let callees
   add $24, %rsp
   ret
   .size g_frame_pointer, .-g_frame_pointer
+
+  .type w_number,@function
+w_number:                  # a wrapper taking the number in %rdi
+  mov %rdi, %rax
+  syscall
+  ret
+  .size w_number, .-w_number
+
+  .type c_runs,@function
+c_runs:
+  mov $39, %edi
+  call w_number
+  ret
+  .size c_runs, .-c_runs
+
+  .type c_never,@function
+c_never:
+  mov $60, %edi
+  call w_number
+  ret
+  .size c_never, .-c_never
 `;
 
 let a: CodeAnalysis;
@@ -155,5 +178,29 @@ describe("what Go's convention changes", () => {
   test("Go's frame pointer set-up does not make the frame escape; for SysV it is a frame address like any other", () => {
     expect(numberAt(go, 'g_frame_pointer')).toMatchObject({ numbers: [39], reasons: [] });
     expect(numberAt(sysv, 'g_frame_pointer')).toMatchObject({ numbers: [], reasons: ['frame slot may be written by a callee (frame address escapes)'] });
+  });
+});
+
+describe("the climb from a Go wrapper's parameter to its callers (x86 resolveEntry over Go's closed program)", () => {
+  const fns = (...names: string[]) => new Set(names.map((n) => fnAddr.get(n)!));
+  function climb(reachable: Set<number>, addressTaken: Set<number>) {
+    const [ev] = go.valuesBefore(a.program.indexOf(a.syscalls.find((s) => s.fn === fnAddr.get('w_number'))!.addr)!, { r: RAX }).params.values();
+    const r = resolveEntry(a, go, ev, 8, new Map(), new Set(), goClimbScope({ reachable, addressTaken }));
+    return { numbers: r.uses.flatMap((u) => u.numbers).sort((x, y) => x - y), open: r.open, reasons: r.unresolved.map((u) => u.reason) };
+  }
+
+  test('only reachable callers pass numbers', () => {
+    expect(climb(fns('w_number', 'c_runs'), new Set())).toEqual({ numbers: [39], open: [], reasons: [] });
+  });
+
+  test('an entry without a reachable caller, or that an indirect call can enter, is unresolved (never open: the program is closed)', () => {
+    expect(climb(fns('w_number'), new Set())).toEqual({ numbers: [], open: [], reasons: ['%rdi of w_number, which has no direct caller in reachable code'] });
+    expect(climb(fns('w_number', 'c_runs'), fns('w_number'))).toEqual({ numbers: [39], open: [], reasons: ['%rdi of w_number, which is called indirectly'] });
+  });
+
+  test('the same climb over one object on its own counts every caller', () => {
+    const [ev] = sysv.valuesBefore(a.program.indexOf(a.syscalls.find((s) => s.fn === fnAddr.get('w_number'))!.addr)!, { r: RAX }).params.values();
+    const r = resolveEntry(a, sysv, ev, 4, new Map(), new Set());
+    expect(r.uses.flatMap((u) => u.numbers).sort((x, y) => x - y)).toEqual([39, 60]);
   });
 });

@@ -1,7 +1,6 @@
-import { BackwardFlow, CallConvention, KnownVariables, Loc } from '../x86/dataflow';
-import { K, Program } from '../x86/program';
-import { GPR_NAMES, RBP, RSP } from '../x86/registers';
-import type { ParamLoc } from '../x86/types';
+import { BackwardFlow, CallConvention, KnownVariables } from '../x86/dataflow';
+import type { Program } from '../x86/program';
+import { RBP, RSP } from '../x86/registers';
 
 /**
  * The two rules of the x86 backward walk (analysis/x86/dataflow.ts) that Go code needs changed:
@@ -27,10 +26,4 @@ export const GO_CONVENTION: CallConvention = {
  */
 export function goFlow(prog: Program, noReturn: Set<number>, globals?: KnownVariables): BackwardFlow {
   return new BackwardFlow(prog, noReturn, { convention: GO_CONVENTION, variables: globals });
-}
-
-/** Where an entry location's value sits just before a call (or tail jump) to that entry. */
-export function locAtCall(prog: Program, callIdx: number, loc: ParamLoc): Loc {
-  if (typeof loc === 'string') return { r: GPR_NAMES.indexOf(loc) };
-  return { s: RSP, d: prog.kind[callIdx] === K.CALL ? loc.stack - 8 : loc.stack };
 }
