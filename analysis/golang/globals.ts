@@ -1,6 +1,7 @@
 import { Code, Decoder, DecoderOptions, Instruction, InstructionInfoFactory, MemorySizeExt, OpAccess, Register } from 'iced-x86';
 import type { ElfFile } from '../elf';
 import { SHT } from '../elf';
+import type { KnownVariables, VariableValues } from '../x86/dataflow';
 import type { Program } from '../x86/program';
 import { gpr } from '../x86/registers';
 
@@ -25,16 +26,9 @@ const SHF_ALLOC = 0x2;
 const SHF_EXECINSTR = 0x4;
 const PAGE = 4096;
 
-export type GlobalWriter = { idx: number; src: { reg: number } | { value: number } };
+export type GlobalValues = VariableValues;
 
-export interface GlobalValues {
-  initial?: number;
-  writers: GlobalWriter[];
-  /** Reasons the variable may hold something else. */
-  unknown: { reason: string; at: number }[];
-}
-
-export class GlobalVars {
+export class GlobalVars implements KnownVariables {
   private cache = new Map<number, GlobalValues>();
   private decoder: Decoder;
   private ins = new Instruction();

@@ -1,13 +1,13 @@
 import type { ElfFile } from '../elf';
 import { codeInputFromElf } from '../x86/from-elf';
 import { analyzeCode } from '../x86/analyze-object';
-import { K } from '../x86/program';
+import { ClimbScope, EntryResult, fmtLoc, OpenParam, resolveEntry } from '../x86/param-syscalls';
 import { RAX } from '../x86/registers';
 import type { SplitOptions } from '../x86/decode-slices';
-import type { FunctionStart, ParamLoc } from '../x86/types';
+import type { FunctionStart } from '../x86/types';
 import type { CodeAnalysis } from '../x86/code-analysis';
 import { GoBuildInfo, readBuildInfo } from './buildinfo';
-import { EntryValue, GoFlow, locAtCall } from './go-flow';
+import { goFlow } from './go-flow';
 import { GlobalVars } from './globals';
 import { Pclntab, readPclntab } from './pclntab';
 import { GoReachability, goReachability } from './reachability';
@@ -85,7 +85,7 @@ export function isGoBinary(elf: ElfFile, buf: Uint8Array): boolean {
  * points (reachability.ts), and the syscall number at every reachable `syscall`
  * instruction, climbing from wrappers that take it as a parameter (syscall.Syscall,
  * runtime/internal/syscall.Syscall6, x/sys/unix.Syscall, syscall.rawVforkSyscall, ...)
- * to the call sites that pass a constant, with the Go-ABI-aware walk of go-flow.ts.
+ * to the call sites that pass a constant, with the x86 walk under Go's call convention (go-flow.ts).
  * Returns undefined for a binary with no Go function table.
  */
 export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOptions = {}): GoSyscallAnalysis | undefined {
@@ -122,7 +122,7 @@ export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOp
 
   const reach = goReachability(elf, buf, code, pcln);
   const globals = new GlobalVars(code.program, elf, buf);
-  const flow = new GoFlow(code.program, code.noReturn, globals);
+  const flow = goFlow(code.program, code.noReturn, globals);
   const prog = code.program;
   const syscalls = new Set<number>();
   const perFunction = new Map<string, Set<number>>();
@@ -138,7 +138,8 @@ export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOp
     if (!s) perFunction.set(k, (s = new Set()));
     s.add(n);
   };
-  const climber = new ParamClimber(code, flow, reach.reachable, reach.addressTaken, maxDepth);
+  const scope = goClimbScope(reach);
+  const memo = new Map<string, EntryResult>();
   try {
     for (const site of code.syscalls) {
       if (!reach.reachable.has(site.fn)) continue;
@@ -154,7 +155,7 @@ export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOp
       const fnName = nameOf(site.fn);
       for (const u of r.unresolved.values()) unresolved.push({ addr: site.addr, fn: fnName, reason: u.reason, at: u.at, chain: [] });
       for (const p of r.params.values()) {
-        const up = climber.resolve(p, maxDepth);
+        const up = resolveEntry(code, flow, p, maxDepth, memo, new Set(), scope);
         for (const u of up.uses) for (const n of u.numbers) note(u.caller, n);
         for (const u of up.unresolved) unresolved.push({ addr: site.addr, fn: fnName, reason: u.reason, at: u.at, chain: u.chain });
       }
@@ -190,94 +191,23 @@ export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOp
   };
 }
 
-interface Use {
-  caller: number;
-  callSite: number;
-  numbers: number[];
-}
-interface Climb {
-  uses: Use[];
-  unresolved: { reason: string; at: number; chain: number[] }[];
-}
-
 /**
- * From "the number is parameter `loc` of function `fn`" to the constants its
- * reachable callers pass, level by level. Callers outside the reachable set are
- * skipped (their values never run); a reachable entry that can also be entered
- * indirectly (address taken) or has no direct caller makes the number unknowable.
+ * From "the number is parameter `loc` of function `fn`" to the constants its callers
+ * pass, level by level (x86 resolveEntry), over the closed program Go reachability
+ * describes: callers outside the reachable set are skipped (their values never run);
+ * a reachable entry that can also be entered indirectly (address taken), is exported or
+ * has no reachable direct caller makes the number unknowable.
  */
-class ParamClimber {
-  private memo = new Map<string, Climb>();
-  private active = new Set<string>();
-  private partial = false;
-
-  constructor(
-    private a: CodeAnalysis,
-    private flow: GoFlow,
-    private reachable: Set<number>,
-    /** Functions an indirect call can enter (reachability.ts): their parameters can be anything. */
-    private taken: Set<number>,
-    private maxDepth: number,
-  ) {}
-
-  resolve(ev: EntryValue, depth: number): Climb {
-    const k = `${ev.fn}:${JSON.stringify(ev.loc)}`;
-    const done = this.memo.get(k);
-    if (done) return done;
-    const out: Climb = { uses: [], unresolved: [] };
-    if (this.active.has(k)) {
-      this.partial = true;
-      return out;
-    }
-    this.active.add(k);
-    const partialBefore = this.partial;
-    this.partial = false;
-    const prog = this.a.program;
-    const name = this.a.functions.get(ev.fn)?.name ?? `0x${ev.fn.toString(16)}`;
-    if (this.taken.has(ev.fn)) {
-      out.unresolved.push({ reason: `${fmtLoc(ev.loc)} of ${name}, which is called indirectly`, at: ev.fn, chain: [] });
-    }
-    const sites = callSitesOf(prog, ev.fn);
-    let reachableCallers = 0;
-    for (const c of sites) {
-      const caller = prog.functions[prog.fnOf[c]];
-      if (!this.reachable.has(caller.addr)) continue;
-      reachableCallers++;
-      const callSite = prog.addr[c];
-      const rec = this.flow.valuesBefore(c, locAtCall(prog, c, ev.loc));
-      if (rec.numbers.size) out.uses.push({ caller: caller.addr, callSite, numbers: [...rec.numbers] });
-      for (const u of rec.unresolved.values()) out.unresolved.push({ ...u, chain: [callSite] });
-      for (const p of rec.params.values()) {
-        if (depth <= 1) {
-          out.unresolved.push({ reason: `still ${fmtLoc(p.loc)} of 0x${p.fn.toString(16)} after ${this.maxDepth} call levels`, at: callSite, chain: [callSite] });
-          continue;
-        }
-        const up = this.resolve(p, depth - 1);
-        out.uses.push(...up.uses);
-        for (const u of up.unresolved) out.unresolved.push({ ...u, chain: [...u.chain, callSite] });
-      }
-    }
-    if (reachableCallers === 0 && !this.taken.has(ev.fn)) {
-      out.unresolved.push({ reason: `${fmtLoc(ev.loc)} of ${name}, which has no direct caller in reachable code`, at: ev.fn, chain: [] });
-    }
-    this.active.delete(k);
-    if (!this.partial) this.memo.set(k, out);
-    this.partial = this.partial || partialBefore;
-    return out;
-  }
+export function goClimbScope(reach: Pick<GoReachability, 'reachable' | 'addressTaken'>): ClimbScope {
+  return {
+    addressTaken: reach.addressTaken,
+    countsCaller: (fn) => reach.reachable.has(fn),
+    unknownEntry: (o) => `${fmtLoc(o.loc)} of ${o.entryName ?? `0x${o.entry.toString(16)}`}, which ${UNKNOWN_ENTRY[o.why]}`,
+  };
 }
 
-/** Direct calls and tail jumps from other functions to `target`. */
-function callSitesOf(prog: CodeAnalysis['program'], target: number): number[] {
-  const out = [...(prog.callSources.get(target) ?? [])];
-  const f = prog.functionIndexContaining(target);
-  for (const j of prog.jumpSources.get(target) ?? []) {
-    if ((prog.kind[j] === K.JMP || prog.kind[j] === K.JCC) && prog.fnOf[j] !== f) out.push(j);
-  }
-  return out;
-}
-
-function fmtLoc(l: ParamLoc): string {
-  return typeof l === 'string' ? `%${l}` : `stack+${l.stack}`;
-}
-
+const UNKNOWN_ENTRY: Record<OpenParam['why'], string> = {
+  'address-taken': 'is called indirectly',
+  'no direct caller': 'has no direct caller in reachable code',
+  exported: 'is exported',
+};

@@ -112,11 +112,48 @@ export interface EntryValue {
   xf?: XfOp[];
 }
 
+/**
+ * What the walk assumes about the calling convention of the code it walks. The default
+ * is SysV AMD64 (C code); Go's register ABI differs (analysis/golang/go-flow.ts).
+ */
+export interface CallConvention {
+  /** Registers a call may change: a value read from one after a call is the callee's, not the caller's. */
+  callClobbers: ReadonlySet<number>;
+  /**
+   * `lea d(%rsp),%rbp` only sets up the frame pointer (callees save and restore %rbp and
+   * never store through it), so it does not let callees write the frame's slots. Where
+   * %rbp can be an ordinary register (SysV), it is a frame address like any other.
+   */
+  rbpFromRspIsFramePointer: boolean;
+}
+
+export const SYSV_CONVENTION: CallConvention = { callClobbers: CALLER_SAVED, rbpFromRspIsFramePointer: false };
+
+/** The values a variable at a fixed address can hold: its initial bytes and what every store there writes. */
+export interface VariableValues {
+  initial?: number;
+  /** Instruction `idx` stores a constant or register `reg` into the variable. */
+  writers: { idx: number; src: { reg: number } | { value: number } }[];
+  /** Reasons the variable may hold something else (a pointer to it, a store not understood, ...). */
+  unknown: { reason: string; at: number }[];
+}
+
+/** Loads from variables at fixed addresses whose writers are all known (analysis/golang/globals.ts). */
+export interface KnownVariables {
+  /** If instruction i loads a variable into a register: the register and the variable's address. */
+  loadAt(i: number): { reg: number; addr: number } | undefined;
+  valuesOf(addr: number): VariableValues;
+}
+
 export interface FlowOptions {
   /** Follow a parameter with pending partial-register/arithmetic operations into callers (EntryValue.xf) instead of giving up. */
   xfParams?: boolean;
   /** See EffectDecoder: `lea disp(%reg)` as a constant addition. */
   leaAdd?: boolean;
+  /** Default SYSV_CONVENTION. */
+  convention?: CallConvention;
+  /** A register loaded from one of these variables holds what the variable can hold (else the load is not understood). */
+  variables?: KnownVariables;
 }
 
 export interface Recovered {
@@ -157,6 +194,9 @@ export class BackwardFlow {
   /** Per conditional jump: the register and value its ZF-set edge implies (edgeValue), or null. */
   private zfEdges = new Map<number, { reg: number; value: number; edge: 'taken' | 'fall' } | null>();
   private readonly ids = new LocIds();
+  private readonly convention: CallConvention;
+  /** Variables whose values are being collected (a store's value read back from the same variable). */
+  private variablesActive = new Set<number>();
 
   constructor(
     readonly prog: Program,
@@ -165,6 +205,7 @@ export class BackwardFlow {
     private opts: FlowOptions = {},
   ) {
     this.effects = new EffectDecoder(prog.bytes, prog.base, { leaAdd: opts.leaAdd });
+    this.convention = opts.convention ?? SYSV_CONVENTION;
   }
 
   free(): void {
@@ -182,12 +223,23 @@ export class BackwardFlow {
         if (p.kind[i] === K.JMP_IND) {
           if (!this.isEpilogueJump(i)) indirectJumps.push(i);
         }
-        else if (!escapes && p.kind[i] === K.NEXT && this.effects.takesFrameAddress(p.addr[i])) escapes = true;
+        else if (!escapes && p.kind[i] === K.NEXT && this.effects.takesFrameAddress(p.addr[i]) && !this.isFramePointerSetup(i)) {
+          escapes = true;
+        }
       }
       ff = { escapes, indirectJumps };
       this.facts.set(f, ff);
     }
     return ff;
+  }
+
+  /** `lea d(%rsp),%rbp` (48 8d 6c 24 d8 / 48 8d ac 24 d32) where the convention makes %rbp only a frame pointer. */
+  private isFramePointerSetup(i: number): boolean {
+    if (!this.convention.rbpFromRspIsFramePointer) return false;
+    const p = this.prog;
+    const o = p.addr[i] - p.base;
+    const b = p.bytes;
+    return b[o] === 0x48 && b[o + 1] === 0x8d && (b[o + 2] === 0x6c || b[o + 2] === 0xac) && b[o + 3] === 0x24;
   }
 
   /**
@@ -328,6 +380,11 @@ export class BackwardFlow {
       let byPred = memo.get(lid);
       if (byPred === undefined) memo.set(lid, (byPred = new Map()));
       for (const q of preds) {
+        const load = this.opts.variables && 'r' in l ? this.opts.variables.loadAt(q) : undefined;
+        if (load && load.reg === (l as { r: number }).r) {
+          this.fromVariable(load.addr, out, l);
+          continue;
+        }
         const known = this.edgeValue(q, i, l);
         if (known !== undefined) {
           out.numbers.add(finish(l, known));
@@ -363,6 +420,39 @@ export class BackwardFlow {
     return out;
   }
 
+  /** What a register loaded from the variable at `addr` holds, as `l` wants it (its pending operations applied). */
+  private fromVariable(addr: number, into: Recovered, l: Loc): void {
+    if (!l.xf?.length) return this.variableValues(addr, into);
+    const raw: Recovered = { numbers: new Set(), params: new Map(), unresolved: new Map() };
+    this.variableValues(addr, raw);
+    raw.numbers.forEach((n) => into.numbers.add(finish(l, n)));
+    for (const [k, u] of raw.unresolved) into.unresolved.set(k, u);
+    for (const ev of raw.params.values()) into.unresolved.set(`${XF_PARAM}@${ev.fn}`, { reason: XF_PARAM, at: ev.fn });
+  }
+
+  /** The variable's initial value and the values of every store into it. */
+  private variableValues(addr: number, out: Recovered): void {
+    const v = this.opts.variables!.valuesOf(addr);
+    if (v.initial !== undefined) out.numbers.add(v.initial);
+    for (const u of v.unknown) out.unresolved.set(`${u.reason}@${u.at}`, { reason: u.reason, at: u.at });
+    if (this.variablesActive.has(addr)) return;
+    this.variablesActive.add(addr);
+    try {
+      for (const w of v.writers) {
+        if ('value' in w.src) {
+          out.numbers.add(w.src.value);
+          continue;
+        }
+        const r = this.valuesBefore(w.idx, { r: w.src.reg });
+        r.numbers.forEach((n) => out.numbers.add(n));
+        for (const [k, p] of r.params) out.params.set(k, p);
+        for (const [k, u] of r.unresolved) out.unresolved.set(k, u);
+      }
+    } finally {
+      this.variablesActive.delete(addr);
+    }
+  }
+
   /**
    * The location (or value) before instruction q that holds what `l` holds after it.
    * Strings are reasons for giving up.
@@ -375,7 +465,7 @@ export class BackwardFlow {
       case K.CALL:
       case K.CALL_IND: {
         if ('r' in l) {
-          if (!CALLER_SAVED.has(l.r)) return [l];
+          if (!this.convention.callClobbers.has(l.r)) return [l];
           return [l.r === RAX ? `return value of ${kind === K.CALL ? 'call to 0x' + p.target[q].toString(16) : 'indirect call'}` : `${GPR_NAMES[l.r]} clobbered by call`];
         }
         if (this.fnFacts(p.fnOf[q]).escapes) return ['frame slot may be written by a callee (frame address escapes)'];

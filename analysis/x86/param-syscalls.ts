@@ -131,7 +131,24 @@ function tooManyEntryValues(n: number): string {
   return `${n} entry values (more than ${MAX_CLIMBED_ENTRY_VALUES} are not followed into callers: a stack slot that moves around a loop?)`;
 }
 
-/** Values of an entry location recovered at the function's call sites, climbing while they are parameters (also used for syscall arguments, analysis/x86/syscall-args.ts). */
+/**
+ * Which callers a climb follows and what an entry that other code can enter means. The
+ * default is one object seen on its own: every caller counts, and an exported or
+ * address-taken entry (or one without a direct caller) is `open` — an importer or an
+ * indirect call may pass anything, which the whole-program link resolves or reports.
+ * A closed program whose reachable code is known (a Go binary, analysis/golang) counts only
+ * the callers that run, and reports an open entry as unresolved.
+ */
+export interface ClimbScope {
+  /** Entries an indirect call can enter (default: the object's address-taken functions). */
+  addressTaken?: ReadonlySet<number>;
+  /** Whether a call from this function passes anything (default: every caller does): code that never runs passes nothing. */
+  countsCaller?: (callerFn: number) => boolean;
+  /** Set for a closed program: the reason an open entry's value is unknown; it is then listed in `unresolved`, not in `open`. */
+  unknownEntry?: (o: Omit<OpenParam, 'site'>) => string;
+}
+
+/** Values of an entry location recovered at the function's call sites, climbing while they are parameters (also used for syscall arguments, analysis/x86/syscall-args.ts, and Go's wrappers, analysis/golang/go-syscalls.ts). */
 export function resolveEntry(
   a: CodeAnalysis,
   flow: BackwardFlow,
@@ -139,6 +156,7 @@ export function resolveEntry(
   depth: number,
   memo: Map<string, EntryResult>,
   active: Set<string>,
+  scope: ClimbScope = {},
 ): EntryResult {
   const key = `${ev.fn}:${JSON.stringify(ev.loc)}${ev.xf ? `|${JSON.stringify(ev.xf)}` : ''}`;
   const done = memo.get(key);
@@ -157,13 +175,18 @@ export function resolveEntry(
   const info = a.functions.get(ev.fn);
   const name = info?.name;
   const xf = ev.xf ? { xf: ev.xf } : {};
-  if (info?.exported) out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'exported', ...xf });
-  if (a.addressTaken.has(ev.fn)) out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'address-taken', ...xf });
+  const taken = scope.addressTaken ?? a.addressTaken;
+  const open = (why: OpenParam['why']): void => {
+    const o = { entry: ev.fn, entryName: name, loc: ev.loc, why, ...xf };
+    if (scope.unknownEntry) out.unresolved.push({ reason: scope.unknownEntry(o), at: ev.fn, chain: [] });
+    else out.open.push(o);
+  };
+  if (info?.exported) open('exported');
+  if (taken.has(ev.fn)) open('address-taken');
 
-  const sites = callSitesOf(prog, ev.fn);
-  if (sites.length === 0 && !info?.exported && !a.addressTaken.has(ev.fn)) {
-    out.open.push({ entry: ev.fn, entryName: name, loc: ev.loc, why: 'no direct caller', ...xf });
-  }
+  const counts = scope.countsCaller;
+  const sites = counts ? callSitesOf(prog, ev.fn).filter((c) => counts(prog.functions[prog.fnOf[c]].addr)) : callSitesOf(prog, ev.fn);
+  if (sites.length === 0 && !info?.exported && !taken.has(ev.fn)) open('no direct caller');
   let budget = climbBudget.get(memo);
   if (!budget) climbBudget.set(memo, (budget = { left: MAX_CLIMB_STATES }));
   for (const c of sites) {
@@ -190,7 +213,7 @@ export function resolveEntry(
         out.unresolved.push({ reason: `still a parameter (${fmtLoc(p.loc)} of 0x${p.fn.toString(16)}) after the maximum call depth`, at: callSite, chain: [callSite] });
         continue;
       }
-      const up = resolveEntry(a, flow, p, depth - 1, memo, active);
+      const up = resolveEntry(a, flow, p, depth - 1, memo, active, scope);
       for (const u of up.uses) out.uses.push({ ...u, chain: [...u.chain, callSite] });
       for (const o of up.open) out.open.push(o);
       for (const u of up.unresolved) out.unresolved.push({ ...u, chain: [...u.chain, callSite] });
@@ -213,8 +236,9 @@ export function callSitesOf(prog: Program, target: number): number[] {
   return out;
 }
 
-function fmtLoc(l: ParamLoc): string {
-  return typeof l === 'string' ? l : `stack+${l.stack}`;
+/** An entry location as reasons name it: `%rdi`, `stack+8`. */
+export function fmtLoc(l: ParamLoc): string {
+  return typeof l === 'string' ? `%${l}` : `stack+${l.stack}`;
 }
 
 /**

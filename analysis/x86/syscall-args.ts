@@ -1,6 +1,6 @@
 import { BackwardFlow, FlowOptions } from './dataflow';
 import type { XfOp } from './effects';
-import { EntryResult, resolveEntry, resolveImportArgs } from './param-syscalls';
+import { EntryResult, fmtLoc, resolveEntry, resolveImportArgs } from './param-syscalls';
 import { GPR_NAMES } from './registers';
 import type { Gpr, ParamLoc } from './types';
 import type { CodeAnalysis } from './code-analysis';
@@ -192,10 +192,6 @@ function functionOf(a: CodeAnalysis): (addr: number) => number {
     const f = prog.functionIndexContaining(addr);
     return f === undefined ? addr : prog.functions[f].addr;
   };
-}
-
-function fmtLoc(l: ParamLoc): string {
-  return typeof l === 'string' ? `%${l}` : `stack+${l.stack}`;
 }
 
 function hex(n: number): string {
