@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { compile, tempDir } from '../analysis/x86/test-fixtures';
-import { analyzeCommand, locateInRoot, resolutionFingerprint, SummarySource } from './analyze-command';
+import { canonicalJson } from '../cache/canonical-json';
+import { sha256Hex } from '../cache/digest';
+import { analyzeCommand, locateInRoot } from './analyze-command';
 import { UsageError } from './args';
 
 const PROGRAM = String.raw`
@@ -79,19 +81,23 @@ test('a program entry that is tampered with is not trusted: the answer is recomp
   expect(second.out).toBe(first.out);
 });
 
-test('the program key changes with any loaded object\'s path or content and with the analysis code', () => {
-  const bytes = (s: string) => new TextEncoder().encode(s);
-  const lib = { name: 'libc.so', rootPath: '/lib/libc.so', hostPath: '/lib/libc.so', bytes: bytes('libc'), info: {} as never };
-  const plan = (libBytes: Uint8Array, libPath = '/lib/libc.so') => ({
-    rootPath: '/bin/p', bytes: bytes('exe'), order: { libraries: [{ ...lib, bytes: libBytes, rootPath: libPath }], missing: [], candidates: [] },
-  });
-  const source = new SummarySource();
-  const key = (p: ReturnType<typeof plan>) => JSON.stringify(resolutionFingerprint(p, source));
-  expect(key(plan(bytes('libc')))).toBe(key(plan(bytes('libc'))));
-  expect(key(plan(bytes('libc2')))).not.toBe(key(plan(bytes('libc'))));
-  expect(key(plan(bytes('libc'), '/usr/lib/libc.so'))).not.toBe(key(plan(bytes('libc'))));
-  const fp = resolutionFingerprint(plan(bytes('libc')), source);
-  expect((fp.config as { code: string }).code).toMatch(/^[0-9a-f]{64}$/);
+test('a program entry that fails its schema is a cache miss even when its hash matches: recomputed, never trusted', async () => {
+  const cache = path.join(dir, 'cache-schema');
+  const first = await run([musl, '-v', '--cache', cache]);
+  const files = fs.readdirSync(path.join(cache, 'objects'), { recursive: true }).map((f) => path.join(cache, 'objects', String(f))).filter((f) => f.endsWith('.json'));
+  const program = files.find((f) => JSON.parse(fs.readFileSync(f, 'utf8')).fingerprint.stage === 'analyze-program')!;
+  const entry = JSON.parse(fs.readFileSync(program, 'utf8'));
+  // An answer that would print differently if it were used (only `read`), in a shape the
+  // schema rejects (a field it does not know), re-hashed so that only the schema can tell.
+  entry.artifact.resolution.syscalls = [0];
+  entry.artifact.resolution.unknownField = true;
+  entry.artifactSha256 = sha256Hex(canonicalJson(entry.artifact));
+  fs.writeFileSync(program, JSON.stringify(entry));
+  const second = await run([musl, '-v', '--cache', cache]);
+  expect(second.out).toBe(first.out);
+  // Recomputed and written again in the valid shape: the next run reuses it.
+  expect(JSON.parse(fs.readFileSync(program, 'utf8')).artifact.resolution.unknownField).toBeUndefined();
+  expect((await run([musl, '-v', '--cache', cache])).out).toBe(first.out);
 });
 
 test('scans on worker threads give the same answer and entries as scans inline', async () => {
@@ -220,65 +226,5 @@ describe('--root: every path is resolved inside the root, never on the host', ()
     expect(t.code).toBe(1);
     expect(t.out).toContain('/usr/bin/loop: not analysed: no such file');
     expect(t.out).toMatch(/\/usr\/bin\/prog\n\s+objects/);
-  });
-});
-
-describe('the --cache reader: planning without reading files seen before', () => {
-  /** A clock some seconds ahead, so the file's last change is settled (FileDigestIndex's racy window). */
-  const later = (s: number) => () => BigInt(Date.now() + s * 1000) * 1_000_000n;
-  const { FileDigestIndex } = require('../cache/file-digests') as typeof import('../cache/file-digests');
-  const { ObjectFactsStore } = require('../system/host/object-facts') as typeof import('../system/host/object-facts');
-
-  /** A copy of the dynamic test program, indexed and its facts stored as a first run leaves them. */
-  async function firstRun() {
-    const d = fs.mkdtempSync(path.join(dir, 'reader-'));
-    const file = path.join(d, 'p');
-    fs.copyFileSync(dyn, file);
-    const old = new Date(Date.now() - 60_000);
-    fs.utimesSync(file, old, old);
-    const index = FileDigestIndex.open(path.join(d, 'index.json'), later(10));
-    const facts = ObjectFactsStore.open(path.join(d, 'facts.json'));
-    const first = new SummarySource(undefined, index, undefined, facts).reader()!(file, '/p')!;
-    const names = first.libraryNames();
-    await index.save();
-    await facts.save();
-    const again = () => new SummarySource(undefined, FileDigestIndex.open(path.join(d, 'index.json'), later(20)), undefined, ObjectFactsStore.open(path.join(d, 'facts.json'))).reader()!;
-    return { file, first, names, again };
-  }
-
-  it('a second run takes digest, dynamic info and library names from the stores, and reads the file only for its bytes', async () => {
-    const t = await firstRun();
-    const read = jest.spyOn(fs, 'readFileSync');
-    try {
-      const o = t.again()(t.file, '/p')!;
-      expect({ digest: o.digest, info: o.info, names: o.libraryNames() }).toEqual({ digest: t.first.digest, info: t.first.info, names: t.names });
-      expect(read.mock.calls.filter((c) => c[0] === t.file)).toHaveLength(0);
-      expect(Buffer.from(o.bytes).equals(fs.readFileSync(dyn))).toBe(true);
-    } finally {
-      read.mockRestore();
-    }
-  });
-
-  it('bytes that no longer have the digest planning used are an error, never analysed under the old name', async () => {
-    const t = await firstRun();
-    const o = t.again()(t.file, '/p')!;
-    // Changed after planning took the digest from the index, before a scan asked for the bytes.
-    fs.writeFileSync(t.file, Buffer.concat([fs.readFileSync(t.file), Buffer.from('x')]));
-    expect(() => o.bytes).toThrow(/changed while it was being analysed/);
-  });
-
-  it('a damaged facts file, or one written by other code, is an empty store', async () => {
-    const f = path.join(fs.mkdtempSync(path.join(dir, 'facts-')), 'facts.json');
-    const d = `sha256:${'a'.repeat(64)}`;
-    const info: import('../analysis/elf').DynamicInfo = { elfClass: 64, machine: 62, type: 'dyn', isPie: true, needed: [], runpath: [], rpath: [], isStatic: true };
-    const kept = ObjectFactsStore.open(f, 'code-1');
-    kept.set(d, { info, names: ['libx.so'] });
-    await kept.save();
-    expect(ObjectFactsStore.open(f, 'code-1').get(d)).toEqual({ info, names: ['libx.so'] });
-    expect(ObjectFactsStore.open(f, 'code-2').get(d)).toBeUndefined();
-    fs.writeFileSync(f, '{"code":"code-1","entries":{"sha256:00":{"info":7}');
-    expect(ObjectFactsStore.open(f, 'code-1').get('sha256:00')).toBeUndefined();
-    fs.writeFileSync(f, JSON.stringify({ code: 'code-1', entries: { [d]: { info: { elfClass: 64 } } } }));
-    expect(ObjectFactsStore.open(f, 'code-1').get(d)).toBeUndefined();
   });
 });

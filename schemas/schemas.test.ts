@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { schemaIds, validateArtifact } from './validate';
+import { precompiled, schemaIds, validateArtifact } from './validate';
 
 describe('artifact schemas', () => {
   it('types.ts is generated from the current schemas (run `npm run schemas` when this fails)', () => {
@@ -22,5 +23,13 @@ describe('artifact schemas', () => {
     };
     expect(validateArtifact('confine/trace/v1', trace)).toMatch(/imageId/);
     expect(validateArtifact('confine/trace/v1', { ...trace, imageId: 'sha256:' + 'a'.repeat(64) })).toBeUndefined();
+  });
+
+  it('every schema has a function ajv compiled ahead, used only while the schema file is the one it was compiled from', () => {
+    for (const id of schemaIds()) expect(precompiled(id)).toBeDefined();
+    const edited = (f: string) => (f.endsWith('trace.schema.json') ? Buffer.from('{"edited": true}') : fs.readFileSync(f));
+    expect(precompiled('confine/trace/v1', edited)).toBeUndefined();
+    expect(precompiled('confine/verify/v1', edited)).toBeDefined();
+    expect(precompiled('confine/no-such/v1')).toBeUndefined();
   });
 });

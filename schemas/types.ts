@@ -1,6 +1,109 @@
 /* eslint-disable */
 // Generated from schemas/*.schema.json by scripts/gen-schema-types.ts — do not edit; run `npm run schemas`.
 
+// analyze-program.schema.json
+export type AnalyzeSyscallList = number[];
+
+/**
+ * One program's whole answer from `confine analyze` (system/host/stored-analysis.ts), cached under its inputs' contents: the whole-program walk's result with its Sets and Maps as arrays, in their iteration order, so reading it back gives the same answer.
+ */
+export interface AnalyzeProgramArtifact {
+  path: string;
+  /**
+   * Libraries not found or not analysable, as the table prints them.
+   */
+  missing: string[];
+  /**
+   * For Go binaries: what the Go analysis found (analysis/golang/); the same shape as the elf-scan artifact's `go`.
+   */
+  go?: {
+    version?: string;
+    modulePath?: string;
+    functions: number;
+    sitesResolved: number;
+    sitesUnresolved: number;
+    syscalls: number;
+  };
+  /**
+   * analysis/link/link.ts ProgramResolution.
+   */
+  resolution: {
+    syscalls: AnalyzeSyscallList;
+    withoutIndirectRule: AnalyzeSyscallList;
+    wholeProgramAT: AnalyzeSyscallList;
+    targets: {
+      reachable: number;
+      wholeProgram: number;
+    };
+    indirectRuleFired: boolean;
+    perObject: {
+      path: string;
+      functions: number;
+      reachedFunctions: number;
+      syscalls: AnalyzeSyscallList;
+    }[];
+    unresolvedSites: {
+      object: string;
+      site: number;
+      function: string;
+      reason: string;
+    }[];
+    unresolvedImports: {
+      object: string;
+      import: string;
+    }[];
+    /**
+     * For each syscall, one shortest chain from an entry point (the Map's entries in order).
+     */
+    provenance: {
+      syscall: number;
+      steps: AnalyzeChainStep[];
+      /**
+       * The syscall instruction's address (or a wrapper's, for numbers passed to one); -1 when the walk's edge carried none.
+       */
+      site: number;
+      siteObject: string;
+    }[];
+    graph: {
+      nodes: number;
+      edges: number;
+    };
+    /**
+     * Tracked syscalls' argument values (analysis/link/arg-rules.ts), the Map's entries in order.
+     */
+    argRules: {
+      syscall: number;
+      arg: number;
+      values: number[];
+      origins: {
+        value: number;
+        object: string;
+        function: string;
+        steps: AnalyzeChainStep[];
+      }[];
+      unconditional?: {
+        object: string;
+        site: number;
+        function: string;
+        reason: string;
+      };
+    }[];
+    /**
+     * Hashes (analysis/summary/name-hashes.ts) of the names reached code refers to.
+     */
+    reachedNames: number[];
+  };
+}
+export interface AnalyzeChainStep {
+  object: string;
+  function: string;
+  /**
+   * How this step was entered from the previous one (analysis/link/types.ts ChainStep).
+   */
+  via?: string;
+  takenBy?: string;
+}
+
 // calibration.schema.json
 /**
  * The syscalls the container runtime makes after installing the seccomp filter (runc's init), measured on this engine: every profile must allow them.

@@ -1,7 +1,8 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { analyzeBinary, SummarySource } from '../../cli/analyze-command';
+import { analyzeBinary } from '../../system/host/analyze-programs';
+import { SummarySource } from '../../system/host/summary-source';
 import { compile, tempDir } from '../x86/test-fixtures';
 import type { ProgramResolution } from './link';
 

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { analyzeBinary, SummarySource } from '../../cli/analyze-command';
+import { analyzeBinary } from '../../system/host/analyze-programs';
+import { SummarySource } from '../../system/host/summary-source';
 import { syscallNumber } from '../syscalls/table';
 import { compile, straceNames, tempDir } from '../x86/test-fixtures';
 import type { ProgramResolution } from './link';

@@ -1,5 +1,6 @@
 import * as fs from 'fs';
-import { analyzeBinary, SummarySource } from '../../cli/analyze-command';
+import { analyzeBinary } from '../../system/host/analyze-programs';
+import { SummarySource } from '../../system/host/summary-source';
 import { syscallName, syscallNumber } from '../syscalls/table';
 import { compile, straceNames, tempDir } from '../x86/test-fixtures';
 import { exportIndex, matchExport, resolveProgram, type ProgramResolution } from './link';

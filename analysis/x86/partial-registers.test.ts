@@ -1,5 +1,6 @@
 import * as fs from 'fs';
-import { analyzeBinary, SummarySource } from '../../cli/analyze-command';
+import { analyzeBinary } from '../../system/host/analyze-programs';
+import { SummarySource } from '../../system/host/summary-source';
 import { syscallNumber } from '../syscalls/table';
 import { analyzeCode } from './analyze-object';
 import { compile, hasTool, inputFromBinutils, nmFunctions, straceNames, tempDir } from './test-fixtures';
