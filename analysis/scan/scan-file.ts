@@ -22,9 +22,10 @@ export function scanKeyConfig(): { code: string } {
 }
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
-export const SCAN_VERSION = 13; // 7-9: ObjectSummary.args (socket families; ioctl, prctl, personality, clone, unshare; arithmetic followed into callers); 10: call targets are entries, data-derived starts settled inside functions; 11: syscall idioms (analysis/x86/idioms.ts: a number its callers store in a structure)
+export const SCAN_VERSION = 14; // 7-9: ObjectSummary.args (socket families; ioctl, prctl, personality, clone, unshare; arithmetic followed into callers); 10: call targets are entries, data-derived starts settled inside functions; 11: syscall idioms (analysis/x86/idioms.ts: a number its callers store in a structure)
 // 12: every executable segment is decoded, not .text only (analysis/x86/from-elf.ts)
 // 13: the value a test/cmp fixes on the ZF edge of je/jne; an indirect jmp right after a callee-saved pop is a tail call, no jump table (analysis/x86/dataflow.ts)
+// 14: a callback called with its context (x86/callback-context.ts, musl's __synccall(do_setxid, &c)); a 4-byte frame store leaves the bytes past it alone (x86/effects.ts Slot.size)
 
 /** The cache identity of one file's scan: symbol-scan's memo, `confine analyze` and its workers all use it. */
 export function scanFingerprint(digest: string): Fingerprint {
