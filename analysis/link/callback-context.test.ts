@@ -103,6 +103,14 @@ synccall:               // S(func, ctx)
   mov %rsi,%r12
   lea 0x20(%rsp),%rdi
   call block            // %rsi still holds the context: block takes one argument
+#ifdef LEAK_FN
+  mov 0x8(%rsp),%rdi    // the callback handed to a callee that reads it
+  call block
+#endif
+#ifdef OTHER_STORE
+  lea 0x20(%rsp),%rax   // another value in the context global: the handler's pairing is lost
+  mov %rax,context(%rip)
+#endif
   lea handler(%rip),%rax
   mov %rax,0x18(%rsp)
   cmpl $0,threaded(%rip)
@@ -175,6 +183,8 @@ describe('callback called with its context (musl __synccall(do_setxid, &c))', ()
     ['its address also held in data', 'data-ref', ['-DDATA_REF'], /data holds its address/],
     ['S calls it with another context', 'other-ctx', ['-DOTHER_CTX'], /another context/],
     ['the caller stores the number at another offset', 'other-field', ['-DSTORE_AT=0x8'], /number loaded from the structure/],
+    ['S hands the callback to a callee', 'leak-fn', ['-DLEAK_FN'], /passed to a callee/],
+    ['the context global also holds another value', 'other-store', ['-DOTHER_STORE'], /another context/],
   ])('near miss, %s: the site stays unresolved', async (_what, name, flags, why) => {
     const res = await resolve(name, flags);
     const u = mine(res, name);
