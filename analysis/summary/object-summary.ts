@@ -237,7 +237,9 @@ export function summarizeObject(elf: ElfFile, analyzed: AnalyzedObject): ObjectS
   for (const u of pr.uses) addSite(fnAt(u.caller, 0), u.site, u.numbers);
   // Library idioms (analysis/x86/idioms.ts): a path that stopped at a load of the number may be
   // one whose numbers its callers store; those are attributed to the callers.
-  const idioms = new SyscallIdioms(a, new BackwardFlow(a.program, a.noReturn), { isPrivateGlobal: (g) => isPrivateGlobal(elf, g), pointerTables: (f) => pointerTables(elf, f) });
+  const idioms = new SyscallIdioms(a, new BackwardFlow(a.program, a.noReturn), {
+    isPrivateGlobal: (g) => isPrivateGlobal(elf, g), pointerTables: (f) => pointerTables(elf, f), codeAddressInData: (lo, hi) => codeAddressInData(elf, lo, hi),
+  });
   // An address-taken wrapper called only through a private function table (libcap's
   // _cap_syscall3/6): the numbers the object's calls through the table pass. Memoised:
   // the same wrapper is open for its own sites and for the syscall() import's.
@@ -548,6 +550,25 @@ function isPrivateGlobal(elf: ElfFile, g: number): boolean {
   if (elf.relativeTargets.some((t) => t > g - 8 && t <= g)) return false;
   const init = elf.readAt(g, 8);
   return init === undefined || init.every((b) => b === 0);
+}
+
+/**
+ * Whether data may hold an address in [lo, hi) (analysis/x86/callback-context.ts): a
+ * relocation's target, an init/fini/IFUNC entry, DT_INIT/DT_FINI, or an aligned data word
+ * equal to one. Only relocatable objects (ET_DYN) can tell: their pointers in data need
+ * relocations; an executable's plain 4-byte words could hold one unseen, so it says yes.
+ */
+function codeAddressInData(elf: ElfFile, lo: number, hi: number): boolean {
+  if (elf.type !== 'dyn') return true;
+  const inside = (x: number | undefined) => x !== undefined && x >= lo && x < hi;
+  if ([...elf.relativeTargets, ...elf.initArray, ...elf.finiArray, ...elf.preinitArray, ...elf.irelativeResolvers].some(inside)) return true;
+  if (inside(elf.dynamicValue(DT.INIT)) || inside(elf.dynamicValue(DT.FINI))) return true;
+  for (const r of elf.relocations) {
+    if (inside(r.type === R_X86_64.RELATIVE ? r.addend : r.symbol?.defined ? r.symbol.value + r.addend : undefined)) return true;
+  }
+  let held = false;
+  forEachAbsoluteDataWord(elf, (_at, v) => { if (inside(v)) held = true; });
+  return held;
 }
 
 /**

@@ -496,11 +496,11 @@ function overlaps(w: FrameWrite, base: number, d: number): boolean {
   return w.disp < d + SLOT_BYTES && d < w.disp + w.size;
 }
 
-function sameDst(dst: number | { base: number; disp: number }, l: Loc): 'same' | 'partial' | 'no' {
+function sameDst(dst: number | { base: number; disp: number; size?: number }, l: Loc): 'same' | 'partial' | 'no' {
   if (typeof dst === 'number') return 'r' in l && l.r === dst ? 'same' : 'no';
   if ('r' in l || l.s !== dst.base) return 'no';
   if (dst.disp === l.d) return 'same';
-  return dst.disp < l.d + SLOT_BYTES && l.d < dst.disp + 8 ? 'partial' : 'no';
+  return dst.disp < l.d + SLOT_BYTES && l.d < dst.disp + (dst.size ?? 8) ? 'partial' : 'no';
 }
 
 function toLoc(src: number | { base: number; disp: number }): Loc | string {

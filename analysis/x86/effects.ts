@@ -65,6 +65,8 @@ export type Dst = number | Slot;
 export interface Slot {
   base: typeof RSP | typeof RBP;
   disp: number;
+  /** Bytes the instruction's memory operand covers (4 for `mov %edi,0xc(%rsp)`): a store leaves the bytes past it alone. */
+  size?: number;
 }
 
 export interface FrameWrite {
@@ -221,8 +223,10 @@ export class EffectDecoder {
   private slotOf(ins: Instruction): Slot | undefined {
     if (ins.memoryIndex !== Register.None) return undefined;
     const b = ins.memoryBase;
-    if (b === Register.RSP) return { base: RSP, disp: i64(ins.memoryDisplacement) };
-    if (b === Register.RBP) return { base: RBP, disp: i64(ins.memoryDisplacement) };
+    const size = ins.memorySize ? MemorySizeExt.size(ins.memorySize) : 0;
+    const sized = size > 0 ? { size } : {};
+    if (b === Register.RSP) return { base: RSP, disp: i64(ins.memoryDisplacement), ...sized };
+    if (b === Register.RBP) return { base: RBP, disp: i64(ins.memoryDisplacement), ...sized };
     return undefined;
   }
 

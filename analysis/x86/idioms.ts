@@ -1,6 +1,7 @@
 import { Code, Decoder, DecoderOptions, Instruction, InstructionInfoFactory, MemorySizeExt, OpAccess, OpKind, Register } from 'iced-x86';
-import type { BackwardFlow, Recovered } from './dataflow';
-import { callSitesOf } from './param-syscalls';
+import { applyEffect, BackwardFlow, Loc, Recovered } from './dataflow';
+import { CallbackContext } from './callback-context';
+import { callSitesOf, EntryResult, resolveEntry } from './param-syscalls';
 import { K } from './program';
 import { GPR_NAMES, gpr, RBP, RSP } from './registers';
 import type { Gpr, Unresolved } from './types';
@@ -67,6 +68,12 @@ export interface IdiomOptions {
    * relocations) or the ELF side cannot tell. Without it the table form is not resolved.
    */
   pointerTables?: (fn: number) => [number, number][] | undefined;
+  /**
+   * Whether data may hold an address in [start, end): a relocation, an init/fini entry, a
+   * data word. Answered by the ELF side; without it the callback form (callback-context.ts)
+   * is not resolved.
+   */
+  codeAddressInData?: (start: number, end: number) => boolean;
 }
 
 /** How far before a table a materialised address still counts as the table's (a structure holding it). */
@@ -87,6 +94,8 @@ interface Provenance {
 
 const i64 = (b: bigint): number => Number(BigInt.asIntN(64, b));
 const FIELD_BYTES = 4; // the number is the field's low 32 bits
+/** Call levels climbed from the caller storing the number's parameter (as object-summary's maxDepth). */
+const CLIMB_DEPTH = 4;
 const ARG_REGS = new Set<Gpr>(['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9']);
 
 type StructResult = { uses: IdiomUse[]; unresolved: (Unresolved & { fn: number })[] };
@@ -362,9 +371,13 @@ export class SyscallIdioms {
     const whole = (reason: string): StructResult => ({ uses: [], unresolved: [{ fn, at: fn, reason: `number loaded from the structure at %${loc} of ${name}, ${reason}` }] });
     if (!ARG_REGS.has(loc)) return whole('which is not an argument register');
     if (info?.exported) return whole('which is exported (any caller may pass any structure)');
-    if (a.addressTaken.has(fn)) return whole('which is address-taken (any caller may pass any structure)');
     const fi = p.functionIndexContaining(fn);
     if (fi === undefined) return whole('which is not decoded');
+    if (a.addressTaken.has(fn)) {
+      const clash = this.writesField(fi, fn, loc, field);
+      if (clash !== undefined) return whole(`which is address-taken and may write the field itself at 0x${clash.toString(16)}`);
+      return this.callbackStruct(fn, loc, field, whole);
+    }
     const clash = this.writesField(fi, fn, loc, field);
     if (clash !== undefined) return whole(`which may write the field itself at 0x${clash.toString(16)}`);
     const out: StructResult = { uses: [], unresolved: [] };
@@ -385,6 +398,90 @@ export class SyscallIdioms {
       if (!v.numbers.size && !v.unresolved.size && !v.params.size) fail('no store of the field found');
     }
     return out;
+  }
+
+  /**
+   * An address-taken `fn` called back with its context (musl's __synccall(do_setxid, &c),
+   * analysis/x86/callback-context.ts): the numbers each caller handing fn to S stores at
+   * `field` of the structure whose address it passes next to it, climbing into that
+   * caller's callers while the value is its parameter (musl's setuid → __setxid(nr, …)).
+   */
+  private callbackStruct(fn: number, loc: Gpr, field: number, whole: (reason: string) => StructResult): StructResult {
+    const p = this.a.program;
+    const cb = new CallbackContext(this.a, (x) => this.flow.effects.effect(x), { isPrivateGlobal: this.opts.isPrivateGlobal, codeAddressInData: this.opts.codeAddressInData });
+    let pair;
+    try {
+      pair = cb.pair(fn, loc, field);
+    } finally {
+      cb.free();
+    }
+    if (typeof pair === 'string') return whole(`which is address-taken (${pair})`);
+    const name = this.a.functions.get(fn)?.name ?? `0x${fn.toString(16)}`;
+    const out: StructResult = { uses: [], unresolved: [] };
+    const memo = new Map<string, EntryResult>();
+    for (const c of pair.calls) {
+      const caller = p.functions[p.fnOf[c]];
+      const callerName = caller.name ?? `0x${caller.addr.toString(16)}`;
+      const fail = (at: number, reason: string): void => {
+        out.unresolved.push({ fn: p.functions[p.functionIndexContaining(at) ?? p.fnOf[c]].addr, at, reason: `number loaded from the structure ${callerName} passes to 0x${pair.s.toString(16)} with ${name}: ${reason}` });
+      };
+      const slot = this.frameAddressAt(c, GPR_NAMES.indexOf(pair.ctxReg));
+      if (typeof slot === 'string') { fail(p.addr[c], slot); continue; }
+      // Per way in: musl's setuid, setgid, … tail-jump into __setxid, which has no start of its own.
+      for (const w of this.waysIn(c, { s: RSP, d: slot + field })) {
+        const from = p.functions[p.fnOf[w.at]];
+        const v = w.loc === undefined ? undefined : typeof w.loc === 'number' ? w.loc : this.flow.valuesBefore(w.at, w.loc);
+        if (v === undefined) { fail(p.addr[w.at], w.why ?? 'the field is not followed'); continue; }
+        if (typeof v === 'number') { out.uses.push({ caller: from.addr, callerName: from.name, callSite: p.addr[w.at], numbers: [v] }); continue; }
+        if (v.numbers.size) out.uses.push({ caller: from.addr, callerName: from.name, callSite: p.addr[w.at], numbers: [...v.numbers].sort((x, y) => x - y) });
+        for (const u of v.unresolved.values()) fail(u.at, u.reason);
+        if (!v.numbers.size && !v.unresolved.size && !v.params.size) fail(p.addr[w.at], 'no store of the field found');
+        // The field holds a parameter of the caller: the constants its callers pass.
+        for (const pr of v.params.values()) {
+          const r = resolveEntry(this.a, this.flow, pr, CLIMB_DEPTH, memo, new Set());
+          for (const x of r.uses) out.uses.push({ caller: x.caller, callerName: x.callerName, callSite: x.callSite, numbers: x.numbers });
+          for (const x of r.unresolved) fail(x.at, x.reason);
+          for (const o of r.open) fail(o.entry, `the field holds ${typeof o.loc === 'string' ? `%${o.loc}` : `stack+${o.loc.stack}`} at entry of ${o.entryName ?? `0x${o.entry.toString(16)}`}, which is ${o.why}`);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Where the value of `loc` before call `c` comes from, one entry per way in: when the
+   * straight-line code before c begins at a place only tail jumps from other functions
+   * reach (musl's __setxid, jumped to by setuid, setgid, … and with no start of its
+   * own), the location each jump leaves it in, so each jumping function gets its own
+   * numbers; otherwise c itself (the walk from there covers every path).
+   */
+  private waysIn(c: number, loc: Loc): { at: number; loc?: Loc | number; why?: string }[] {
+    const p = this.a.program;
+    const fn = p.functions[p.fnOf[c]];
+    const jumps = p.jumpSources;
+    let e = c - 1;
+    for (; e > fn.first && c - e < 64; e--) {
+      if (p.kind[e] !== K.NEXT || p.isInnerEntry(e)) return [{ at: c, loc }];
+      if (jumps.has(p.addr[e])) break;
+    }
+    if (e <= fn.first || !jumps.has(p.addr[e])) return [{ at: c, loc }];
+    const sources = jumps.get(p.addr[e])!;
+    if (sources.some((j) => p.fnOf[j] === p.fnOf[c])) return [{ at: c, loc }];
+    // Nothing falls into it: the code before is a `ret` or a jump, then only padding.
+    let k = e - 1;
+    while (k > fn.first && p.kind[k] === K.NEXT && !jumps.has(p.addr[k]) && !p.isInnerEntry(k) && this.flow.effects.isNop(p.addr[k])) k--;
+    if (!(p.kind[k] === K.RET || p.kind[k] === K.JMP || p.kind[k] === K.JMP_IND || p.kind[k] === K.STOP)) return [{ at: c, loc }];
+    // The location at e: the straight-line code from e to c, walked back.
+    let l: Loc | number = loc;
+    for (let i = c - 1; i >= e; i--) {
+      const r = applyEffect(this.flow.effects.effect(p.addr[i]), l, () => true);
+      if (r.length !== 1) return [{ at: c, loc }];
+      const x = r[0];
+      if (typeof x === 'string') return [{ at: p.addr[i] === undefined ? c : i, why: x }];
+      if (typeof x === 'number') return sources.map((j) => ({ at: j, loc: x }));
+      l = x;
+    }
+    return sources.map((j) => ({ at: j, loc: l }));
   }
 
   /**
