@@ -33,7 +33,7 @@ export interface DecodedCode extends JoinedCode {
 
 /**
  * Decodes and collects per-function facts (calls, targets, syscall instructions). A
- * caller that may change the function starts and decode again (analysis/summary/object-summary's
+ * caller that may change the function starts and decode again (analysis/summary/decode-object.ts's
  * rounds for unknown call targets) looks at these facts only, and runs the data-flow
  * half once, on its final input: finishAnalysis(decodeFunctions(input)) is
  * analyzeCode(input).
