@@ -1,6 +1,6 @@
 import type { ObjectSummary } from '../../schemas/types';
 import type { CodeAnalysis } from '../x86/code-analysis';
-import { dataRegions } from './data-regions';
+import { dataRegions, type DataRegions } from './data-regions';
 import type { DataImage } from './data-image';
 import type { FunctionTable } from './function-table';
 import { IFUNC_PREFIX, importKey, type ImportTable } from './import-table';
@@ -44,8 +44,24 @@ export function regionFacts(data: DataImage, code: CodeAnalysis, table: Function
     return key === undefined || key.startsWith(IFUNC_PREFIX) ? undefined : imports.of(key);
   };
   const dr = dataRegions({ data, functionAt: (addr) => table.entered(addr), importOf: (name, version) => imports.of(importKey(name, version)), importAtPlt, materialised });
+  const { keep, regions } = pointerRegions(dr);
+  const mapRegions = (rs: Iterable<number>) => {
+    const out = new Set<number>();
+    for (const r of rs) if (keep[r] >= 0) out.add(keep[r]);
+    return [...out].sort((x, y) => x - y);
+  };
+  const dataExports: NonNullable<RegionFacts['dataExports']> = [];
+  for (const s of symbols.dataExports) {
+    const r = dr.regionOf(s.addr);
+    if (r < 0 || keep[r] < 0) continue;
+    dataExports.push({ name: s.name, r: keep[r] });
+  }
+  const perFunction = functionRefs(code, table, symbols, data, dr, keep);
+  return { perFunction, regions, rootRegions: mapRegions(dr.roots), takenAlways: dr.rootFunctions, dataExports };
+}
 
-  // Only regions holding pointers matter; renumber them densely.
+/** The regions holding pointers, renumbered densely (keep: old index → new, or -1), one cell per target each. */
+function pointerRegions(dr: DataRegions): { keep: Int32Array; regions: NonNullable<RegionFacts['regions']> } {
   const keep = new Int32Array(dr.regions.length).fill(-1);
   const regions: NonNullable<RegionFacts['regions']> = [];
   dr.regions.forEach((r, i) => { if (r.cells.length) { keep[i] = regions.length; regions.push({ a: r.start, c: [] }); } });
@@ -71,12 +87,12 @@ export function regionFacts(data: DataImage, code: CodeAnalysis, table: Function
       regions[k].c.push([c.at, kind, to]);
     }
   });
-  const mapRegions = (rs: Iterable<number>) => {
-    const out = new Set<number>();
-    for (const r of rs) if (keep[r] >= 0) out.add(keep[r]);
-    return [...out].sort((x, y) => x - y);
-  };
+  return { keep, regions };
+}
 
+/** Per function: the functions it materialises (t), the kept regions (d) and the names (h) it refers to. */
+function functionRefs(code: CodeAnalysis, table: FunctionTable, symbols: ObjectSymbols, data: DataImage, dr: DataRegions, keep: Int32Array): NonNullable<RegionFacts['perFunction']> {
+  const { starts } = table;
   // Three sets for the whole object, emptied per function (tens of thousands of functions).
   const t = new Set<number>();
   const d = new Set<number>();
@@ -84,7 +100,7 @@ export function regionFacts(data: DataImage, code: CodeAnalysis, table: Function
   // Most functions name nothing: they share one empty list (only non-empty ones are stored).
   const sorted = (x: Set<number>) => (x.size ? [...x].sort((p, q) => p - q) : NONE);
   const byRef = new Map<number, { rs: number[]; name: number | undefined }>();
-  const perFunction = starts.map((addr) => {
+  return starts.map((addr) => {
     const f = code.functions.get(addr)!;
     t.clear();
     d.clear();
@@ -114,12 +130,4 @@ export function regionFacts(data: DataImage, code: CodeAnalysis, table: Function
     }
     return { t: sorted(t), d: sorted(d), h: sorted(h) };
   });
-
-  const dataExports: NonNullable<RegionFacts['dataExports']> = [];
-  for (const s of symbols.dataExports) {
-    const r = dr.regionOf(s.addr);
-    if (r < 0 || keep[r] < 0) continue;
-    dataExports.push({ name: s.name, r: keep[r] });
-  }
-  return { perFunction, regions, rootRegions: mapRegions(dr.roots), takenAlways: dr.rootFunctions, dataExports };
 }
