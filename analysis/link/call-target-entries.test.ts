@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import { analyzeCommand } from '../../cli/analyze-command';
 import { parseElf, readDynamicInfo } from '../elf';
 import { compile, straceNames, tempDir } from '../x86/test-fixtures';
-import { analyzeElf, summarizeObject } from '../summary/object-summary';
+import { readObject } from '../summary/object-image';
+import { decodeObject } from '../summary/decode-object';
+import { summarizeObject } from '../summary/object-summary';
 
 /**
  * musl's dynamically linked libc.so makes its cancellable syscalls (accept, read, write,
@@ -70,8 +72,8 @@ test('the fixture is a dynamically linked musl program that makes the cancellabl
 
 test("musl libc.so: each cancellable wrapper is credited with its own number, through __syscall_cp_asm's call-target entry", () => {
   const buf = new Uint8Array(fs.readFileSync(MUSL_LIBC));
-  const elf = parseElf(buf, MUSL_LIBC);
-  const s = summarizeObject(elf, analyzeElf(elf, buf)!);
+  const image = readObject(parseElf(buf, MUSL_LIBC), buf);
+  const s = summarizeObject(image, decodeObject(image)!.code);
   const numbersOf = (name: string): number[] => {
     const fn = s.functions.find((f) => f.n === name);
     expect(fn).toBeDefined();

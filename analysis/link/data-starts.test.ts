@@ -4,7 +4,8 @@ import { analyzeJson } from '../../test/analyze-json';
 import { parseElf } from '../elf';
 import { K } from '../x86/program';
 import { compile, tempDir } from '../x86/test-fixtures';
-import { analyzeElf } from '../summary/object-summary';
+import { readObject } from '../summary/object-image';
+import { decodeObject } from '../summary/decode-object';
 
 /**
  * One data word of a non-PIE static musl program set to an address one byte inside a
@@ -29,7 +30,7 @@ beforeAll(() => {
   const elf = parseElf(buf, plain);
   expect(elf.type).toBe('exec');
   // The first call instruction of __libc_start_main, from the analysis of the unpatched file.
-  const prog = analyzeElf(elf, buf)!.code.program;
+  const prog = decodeObject(readObject(elf, buf))!.code.program;
   const fn = prog.functions.find((f) => f.name === '__libc_start_main');
   expect(fn).toBeDefined();
   let call: number | undefined;
@@ -56,7 +57,7 @@ test('a data word one byte inside a call of __libc_start_main loses no syscall',
 
 test('the function keeps its code, and the address is an entry settled inside it', () => {
   const buf = new Uint8Array(fs.readFileSync(patched));
-  const a = analyzeElf(parseElf(buf, patched), buf)!.code;
+  const a = decodeObject(readObject(parseElf(buf, patched), buf))!.code;
   const fn = a.program.functions.find((f) => f.name === '__libc_start_main')!;
   expect(a.functions.has(target)).toBe(false);
   expect(fn.end).toBeGreaterThan(target);

@@ -8,8 +8,17 @@ import { sourceDigest } from '../../cache/code-digest';
 
 // The analysis (and iced-x86's wasm) loads on the first scan, not with this module:
 // a warm `confine analyze` only needs the scan keys below and never scans.
-type ObjectSummaryModule = typeof import('../summary/object-summary');
-type GoSummaryModule = typeof import('../summary/go-summary');
+type Steps = typeof import('../summary/object-image') & typeof import('../summary/decode-object') & typeof import('../summary/object-summary') & typeof import('../summary/go-summary') & typeof import('../golang/go-syscalls');
+let steps: Steps | undefined;
+function analysisSteps(): Steps {
+  return (steps ??= {
+    ...(require('../summary/object-image') as typeof import('../summary/object-image')),
+    ...(require('../summary/decode-object') as typeof import('../summary/decode-object')),
+    ...(require('../summary/object-summary') as typeof import('../summary/object-summary')),
+    ...(require('../summary/go-summary') as typeof import('../summary/go-summary')),
+    ...(require('../golang/go-syscalls') as typeof import('../golang/go-syscalls')),
+  });
+}
 
 /**
  * The code that decides a scan's output; its digest is part of every scan's cache key
@@ -37,6 +46,25 @@ const EM_X86_64 = 62;
  * is a value in the artifact, not an exception: one hostile file must not fail a
  * whole image. `split` lets a large object's decode run in ranges on other threads
  * (analysis/scan/slice-help.ts); the artifact is the same with or without it.
+ *
+ * The scan is a forward pipeline; each step takes what the one before produced:
+ * 1. read the ELF: dynamic facts (analysis/elf/dynamic-info.ts), the parsed file
+ *    (analysis/elf/elf-file.ts), then everything later steps need from it, once —
+ *    the code image, PLT keys, symbols, data sections (analysis/summary/object-image.ts).
+ *    A Go binary (pclntab) goes to analysis/golang/ instead of 2 and 3, which reads its own
+ *    Go tables from the file and decodes with analysis/x86/.
+ * 2. decode (analysis/summary/decode-object.ts → analysis/x86/analyze-object.ts): function
+ *    starts beyond FDEs and symbols, the instructions (in ranges on other threads:
+ *    analysis/x86/decode-slices.ts), each function's facts (analysis/x86/range-facts.ts),
+ *    and the numbers at each syscall instruction.
+ * 3. per-function facts to the summary's form: function indexes, edges and imports
+ *    (analysis/summary/function-table.ts, function-edges.ts), syscall sites, wrappers and
+ *    unresolved sites (syscall-sites.ts), argument values (arg-facts.ts), entry points and
+ *    address-taken functions (object-roots.ts).
+ * 4. regions and strings: the data cut into regions with the pointers each holds, the
+ *    regions and name-like strings each function refers to (region-facts.ts,
+ *    data-regions.ts, name-hashes.ts).
+ * 5. the summary (analysis/summary/object-summary.ts, go-summary.ts for Go).
  */
 export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: string, split: SplitOptions = {}): ElfScanArtifact {
   const base = { digest, size: bytes.length };
@@ -56,14 +84,13 @@ export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: str
     if (d.elfClass !== 64 || d.machine !== EM_X86_64) return { ...out, error: `not analysed: ELF class ${d.elfClass}, machine ${d.machine} (only x86-64)` };
     if (d.type !== 'exec' && d.type !== 'dyn') return out;
     const elf = parseElf(bytes, pathForMessages);
-    const { summarizeGoObject } = require('../summary/go-summary') as GoSummaryModule;
-    const { analyzeElf, summarizeObject } = require('../summary/object-summary') as ObjectSummaryModule;
-    const go = summarizeGoObject(elf, bytes, split);
-    if (go) {
-      const g = go.go;
+    const { readObject, analyzeGoBinary, summarizeGoObject, decodeObject, summarizeObject } = analysisSteps();
+    const image = readObject(elf, bytes);
+    const g = analyzeGoBinary(elf, bytes, { split });
+    if (g) {
       return {
         ...out,
-        analysis: go.summary,
+        analysis: summarizeGoObject(image, g),
         go: {
           ...(g.goVersion ? { version: g.goVersion } : {}),
           ...(g.modulePath ? { modulePath: g.modulePath } : {}),
@@ -74,9 +101,9 @@ export function scanFile(bytes: Uint8Array, digest: string, pathForMessages: str
         },
       };
     }
-    const analyzed = analyzeElf(elf, bytes, split);
+    const analyzed = decodeObject(image, split);
     if (!analyzed) return { ...out, error: 'no executable .text section: nothing to analyse' };
-    return { ...out, analysis: summarizeObject(elf, analyzed) };
+    return { ...out, analysis: summarizeObject(image, analyzed.code) };
   } catch (e) {
     if (e instanceof ConfineError && (e.kind === 'elf-malformed' || e.kind === 'analysis-failed')) return { ...base, format: 'malformed', error: e.message };
     throw e;

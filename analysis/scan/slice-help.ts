@@ -1,6 +1,7 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { at } from './timing-stamp';
-import { decodeSlice, trimmed, type SliceCache, type SliceJob, type SliceResult, type SliceRunner } from '../x86/decode-slices';
+import { decodeSlice, trimmed, type SliceCache, type SliceResult, type SliceRunner } from '../x86/decode-slices';
+import type { SliceJob } from '../x86/slice-job';
 
 /**
  * Ranges of one large object's decode (analysis/x86/decode-slices.ts), shared out among the

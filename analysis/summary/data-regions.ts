@@ -1,6 +1,5 @@
-import type { ElfFile } from '../elf';
 import { R_X86_64, SHT } from '../elf';
-import { StringReader } from './name-hashes';
+import type { DataImage } from './data-image';
 import { lastAtOrBefore } from '../x86/sorted';
 
 /**
@@ -57,7 +56,7 @@ const SHF_EXECINSTR = 0x4;
 const SHF_TLS = 0x400;
 
 export interface RegionInput {
-  elf: ElfFile;
+  data: DataImage;
   /** Function index of an exact function start. */
   functionAt(addr: number): number | undefined;
   /** Import index of an undefined symbol (name, version). */
@@ -66,17 +65,16 @@ export interface RegionInput {
   importAtPlt(addr: number): number | undefined;
   /** Every address any instruction materialises (lea/mov imm), reached or not. */
   materialised: Iterable<number>;
-  strings: StringReader;
 }
 
 export function dataRegions(input: RegionInput): DataRegions {
-  const { elf } = input;
+  const { data } = input;
   // Sorted, disjoint address ranges. .tbss occupies no address space (each thread's
   // copy lives elsewhere), though its range overlaps the sections after it: left out.
   // A malformed file may still overlap sections or put them past 2^53: those are
   // dropped, which only makes fewer regions there.
-  const sections: typeof elf.sections = [];
-  for (const sec of elf.sections
+  const sections: (typeof data.sections)[number][] = [];
+  for (const sec of data.sections
     .filter((x) => (x.flags & SHF_ALLOC) !== 0 && (x.flags & SHF_EXECINSTR) === 0 && x.size > 0 && x.addr > 0 && Number.isSafeInteger(x.addr + x.size))
     .filter((x) => !((x.flags & SHF_TLS) !== 0 && x.type === SHT.NOBITS))
     .sort((a, b) => a.addr - b.addr)) {
@@ -94,7 +92,7 @@ export function dataRegions(input: RegionInput): DataRegions {
 
   // Sized objects: their extents are exact, nothing cuts inside them.
   const extents: [number, number][] = [];
-  for (const s of [...elf.symtab, ...elf.dynsym]) {
+  for (const s of data.symbols) {
     if (!s.defined || s.size <= 0 || (s.type !== 'object' && s.type !== 'tls' && s.type !== 'notype')) continue;
     if (!sectionAt(s.value)) continue;
     extents.push([s.value, s.value + s.size]);
@@ -159,12 +157,12 @@ export function dataRegions(input: RegionInput): DataRegions {
     const cells = regions[r].cells;
     cells.push({ at, target: t });
     if ('region' in t) {
-      const name = input.strings.nameHashAt(value);
+      const name = data.strings.nameHashAt(value);
       if (name !== undefined) cells.push({ at, target: { name } });
     }
   };
 
-  for (const rel of elf.relocations) {
+  for (const rel of data.relocations) {
     switch (rel.type) {
       case R_X86_64.RELATIVE:
       case R_X86_64.RELATIVE64:
@@ -185,8 +183,8 @@ export function dataRegions(input: RegionInput): DataRegions {
     }
   }
   // Position-dependent code stores pointers as plain words, without relocations.
-  if (elf.type === 'exec') {
-    forEachAbsoluteDataWord(elf, (at, v) => addPointer(at, v));
+  if (data.absolute) {
+    data.forEachAbsoluteWord((at, v) => addPointer(at, v));
   }
 
   const roots = new Set<number>();
@@ -194,7 +192,7 @@ export function dataRegions(input: RegionInput): DataRegions {
     for (let r = regionOf(s.addr); r >= 0 && r < regions.length && regions[r].start < s.addr + s.size; r++) roots.add(r);
   }
   const rootFunctions = new Set<number>();
-  for (const p of elf.personalities) {
+  for (const p of data.personalities) {
     if (p.indirect) {
       const r = regionOf(p.address);
       if (r >= 0) roots.add(r);
@@ -215,21 +213,4 @@ export function dataRegions(input: RegionInput): DataRegions {
   };
 
   return { regions, regionOf, regionsForCodeRef, roots: [...roots].sort((a, b) => a - b), rootFunctions: [...rootFunctions].sort((a, b) => a - b) };
-}
-
-/**
- * The 8-byte-aligned words of a non-PIE object's allocated data that could be code
- * addresses (below 4 GiB): function pointers stored without relocations.
- */
-export function forEachAbsoluteDataWord(elf: ElfFile, fn: (at: number, word: number) => void): void {
-  // A callback, not a generator: millions of words, and a generator's resumption per word showed in profiles.
-  for (const s of elf.sections) {
-    if ((s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.type === SHT.NOBITS || s.size < 8) continue;
-    const bytes = elf.readAt(s.addr, s.size);
-    if (!bytes) continue;
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let o = (8 - (s.addr % 8)) % 8; o + 8 <= bytes.length; o += 8) {
-      if (dv.getUint32(o + 4, true) === 0) fn(s.addr + o, dv.getUint32(o, true));
-    }
-  }
 }

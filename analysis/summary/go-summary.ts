@@ -1,25 +1,18 @@
-import type { ElfFile } from '../elf';
-import { analyzeGoBinary, GoSyscallAnalysis } from '../golang/go-syscalls';
-import type { SplitOptions } from '../x86/decode-slices';
+import type { GoSyscallAnalysis } from '../golang/go-syscalls';
+import type { ObjectImage } from './object-image';
 import { summarizeObject, ObjectSummary } from './object-summary';
 
-export interface GoSummary {
-  summary: ObjectSummary;
-  go: GoSyscallAnalysis;
-}
-
 /**
- * A Go binary's object summary. The generic x86 summary cannot see Go's syscall
- * numbers (they travel on the stack and through Go-ABI wrappers); analysis/golang/ resolves
- * them with Go's own reachability from the runtime's roots. Its result joins the walk
- * at the entry point — every syscall Go code can reach is reachable once the program
- * runs — and its list of unresolved sites replaces the generic one, whose Go-wrapper
- * "unknowns" it has resolved. The generic edges still carry cgo's calls into libc.
+ * A Go binary's object summary, from its analysis by analysis/golang/. The generic x86
+ * summary cannot see Go's syscall numbers (they travel on the stack and through Go-ABI
+ * wrappers); analysis/golang/ resolves them with Go's own reachability from the runtime's
+ * roots. Its result joins the walk at the entry point — every syscall Go code can reach
+ * is reachable once the program runs — and its list of unresolved sites replaces the
+ * generic one, whose Go-wrapper "unknowns" it has resolved. The generic edges still
+ * carry cgo's calls into libc.
  */
-export function summarizeGoObject(elf: ElfFile, buf: Uint8Array, split: SplitOptions = {}): GoSummary | undefined {
-  const go = analyzeGoBinary(elf, buf, { split });
-  if (!go) return undefined;
-  const summary = summarizeObject(elf, { code: go.code, input: undefined as never });
+export function summarizeGoObject(image: ObjectImage, go: GoSyscallAnalysis): ObjectSummary {
+  const summary = summarizeObject(image, go.code);
   const entry = summary.entry ?? 0;
   const fnOf = (addr: number) => {
     const i = summary.functions.findIndex((f, k) => f.a <= addr && (summary.functions[k + 1]?.a ?? Infinity) > addr);
@@ -29,11 +22,8 @@ export function summarizeGoObject(elf: ElfFile, buf: Uint8Array, split: SplitOpt
     i === entry ? { ...f, s: [...(f.s ?? []), { at: f.a, nr: [...go.syscalls].sort((a, b) => a - b) }] } : f,
   );
   return {
-    go,
-    summary: {
-      ...summary,
-      functions,
-      unresolved: go.sites.unresolved.map((u) => ({ site: u.addr, fn: fnOf(u.addr), reason: `${u.fn}: ${u.reason}` })),
-    },
+    ...summary,
+    functions,
+    unresolved: go.sites.unresolved.map((u) => ({ site: u.addr, fn: fnOf(u.addr), reason: `${u.fn}: ${u.reason}` })),
   };
 }

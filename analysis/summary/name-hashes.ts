@@ -1,6 +1,3 @@
-import type { ElfFile } from '../elf';
-import { SHT } from '../elf';
-
 /**
  * Names a program can hand to dlsym or dlopen: name-like NUL-terminated strings whose
  * address reached code materialises or a live data word holds. Kept as 32-bit FNV-1a
@@ -13,22 +10,13 @@ import { SHT } from '../elf';
  * Names built at run time (`"_nss_" + service + "_getpwnam_r"`) are not seen: the
  * documented limit of the dlsym rule (tracing sees such modules mapped instead).
  */
-const SHF_ALLOC = 0x2;
-const SHF_EXECINSTR = 0x4;
 const MIN_LEN = 2;
 const MAX_LEN = 200;
 
 /** Reads name-like strings of an object's data at given addresses. */
 export class StringReader {
-  private readonly sections: { addr: number; end: number; bytes: Uint8Array }[] = [];
-
-  constructor(elf: ElfFile) {
-    for (const s of elf.sections) {
-      if (s.type !== SHT.PROGBITS || (s.flags & SHF_ALLOC) === 0 || (s.flags & SHF_EXECINSTR) !== 0 || s.size === 0) continue;
-      const bytes = elf.readAt(s.addr, s.size);
-      if (bytes) this.sections.push({ addr: s.addr, end: s.addr + s.size, bytes });
-    }
-  }
+  /** The allocated PROGBITS data sections and their bytes (analysis/summary/data-image.ts). */
+  constructor(private readonly sections: readonly { addr: number; end: number; bytes: Uint8Array }[]) {}
 
   /** The hash of the name-like string (a symbol, a library file name or path) starting at `addr`, if one does. */
   nameHashAt(addr: number): number | undefined {

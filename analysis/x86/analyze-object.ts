@@ -2,7 +2,8 @@ import { BackwardFlow, Recovered } from './dataflow';
 import { applySettledEntries, settleDataStarts, type SecondSite } from './data-starts';
 import { takenCallTargets } from './taken-entries';
 import { noReturnTargets } from './noreturn';
-import { decodeSlice, joinSlices, sliceBounds, sliceJob, type JoinedCode, type SplitOptions } from './decode-slices';
+import { decodeSlice, joinSlices, type JoinedCode, type SplitOptions } from './decode-slices';
+import { sliceBounds, sliceJob } from './slice-job';
 import { K, Program, refModeOf } from './program';
 import { RAX } from './registers';
 import type { CodeInput, SyscallInsn, SyscallSite, ValueSet } from './types';
@@ -32,7 +33,7 @@ export interface DecodedCode extends JoinedCode {
 
 /**
  * Decodes and collects per-function facts (calls, targets, syscall instructions). A
- * caller that may change the function starts and decode again (analysis/summary/object-summary's
+ * caller that may change the function starts and decode again (analysis/summary/decode-object.ts's
  * rounds for unknown call targets) looks at these facts only, and runs the data-flow
  * half once, on its final input: finishAnalysis(decodeFunctions(input)) is
  * analyzeCode(input).

@@ -181,7 +181,7 @@ export function applySettledEntries(
     const holder = fi === undefined ? undefined : functions.get(prog.functions[fi].addr);
     if (fi === undefined || !holder) {
       // Not inside decoded code after all (past the code its function's instructions
-      // cover): a target to decode as a function of its own (object-summary's rounds).
+      // cover): a target to decode as a function of its own (analysis/summary/decode-object.ts's rounds).
       const owner = functions.get(inside.get(addr)!);
       if (owner) add(owner.unknownTargets, addr);
       continue;

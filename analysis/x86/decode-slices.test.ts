@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import { scanFile } from '../scan/scan-file';
 import { analyzeCode, decodeFunctions } from './analyze-object';
-import { decodeSlice, joinSlices, sliceBounds, sliceJob, trimmed, type SliceResult, type SliceRunner } from './decode-slices';
+import { decodeSlice, joinSlices, trimmed, type SliceResult, type SliceRunner } from './decode-slices';
+import { sliceBounds, sliceJob } from './slice-job';
 import { Program, refModeOf } from './program';
 import { codeInputFromElf } from './from-elf';
 import { parseElf } from '../elf';
