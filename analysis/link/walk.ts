@@ -8,7 +8,7 @@ import { INDIRECT, ROOT } from './node-ids';
  * counted as seen); 'reachable' expands INDIRECT to each indirect-call target (TAKES
  * edge) as it is taken; 'whole' expands it to every address-taken function (WHOLE_AT).
  *
- * The unit has two parts: what following one edge does (Walker.follow, the place a
+ * The unit has two parts: what following an edge does (Walker.expand, the place a
  * new kind of edge goes), and the fixpoint (reach): drain the queue, then ROOT's other
  * roots, then the by-name roots (late-roots.ts), until a round enqueues nothing.
  */
@@ -118,15 +118,6 @@ class Walker implements WalkFrontier {
     }
   }
 
-  /** Edge addition: what following edge e out of the expanded node v does under this walk's rule. */
-  follow(e: number, v: number): void {
-    const d = this.edges.dst[e];
-    const ek = this.edges.kind[e];
-    if (ek === E_NORMAL) this.enqueue(d, v, e);
-    else if (ek === E_TAKES) this.take(d, e);
-    else if (this.rule === 'whole') this.enqueue(d, v, e);
-  }
-
   /** d becomes an indirect-call target through TAKES edge e; it is reached once INDIRECT is. */
   private take(d: number, e: number): void {
     if (this.rule !== 'reachable' || this.taken[d]) return;
@@ -136,14 +127,22 @@ class Walker implements WalkFrontier {
     if (this.indirectOpen) this.enqueue(d, INDIRECT, e);
   }
 
+  /**
+   * Edge addition: follows node v's edges (those `which` selects) under this walk's
+   * rule. NORMAL reaches its target; TAKES makes it an indirect-call target; WHOLE_AT
+   * reaches it under 'whole' only. A new kind of edge is decided here.
+   */
   expand(v: number, which: number): void {
     const { start, order } = this.adj;
-    const { via, kind } = this.edges;
+    const { dst, via, kind } = this.edges;
     for (let k = start[v]; k < start[v + 1]; k++) {
       const e = order[k];
       // Marks (TAKES) reach nothing by themselves: they go with the entries.
       if (which !== ALL_EDGES && (via[e] === V_ENTRY || kind[e] === E_TAKES) !== (which === ENTRIES_ONLY)) continue;
-      this.follow(e, v);
+      const ek = kind[e];
+      if (ek === E_NORMAL) this.enqueue(dst[e], v, e);
+      else if (ek === E_TAKES) this.take(dst[e], e);
+      else if (this.rule === 'whole') this.enqueue(dst[e], v, e);
     }
   }
 
