@@ -102,15 +102,19 @@ export class LateRootScan {
     if (all) this.dlsymOpen = true;
     if (opener !== undefined) this.dlopenOpen = true;
     const from = all ? late.dlsymNodes.find((n) => seen[n])! : ROOT;
-    const queued = w.queued;
-    for (; this.namesUpTo < w.visitedCount; this.namesUpTo++) {
-      const v = w.visited[this.namesUpTo];
-      const hs = late.namesOf.get(v);
+    // Locals, not fields, in the loop: this runs over every visited node of a first (cold) call.
+    const { queued, visited, visitedCount } = w;
+    const { namesOf, exportsByHash, candidatesByHash } = late;
+    let k = this.namesUpTo;
+    for (; k < visitedCount; k++) {
+      const v = visited[k];
+      const hs = namesOf.get(v);
       if (!hs) continue;
       for (const h of hs) {
-        if (all || late.isLoaderNode(v)) for (const r of late.exportsByHash.get(h) ?? []) if (!queued[r]) w.enqueue(r, from, -1);
-        if (opener !== undefined) for (const r of late.candidatesByHash.get(h) ?? []) if (!queued[r]) w.enqueue(r, opener, -1);
+        if (all || late.isLoaderNode(v)) for (const r of exportsByHash.get(h) ?? []) if (!queued[r]) w.enqueue(r, from, -1);
+        if (opener !== undefined) for (const r of candidatesByHash.get(h) ?? []) if (!queued[r]) w.enqueue(r, opener, -1);
       }
     }
+    this.namesUpTo = k;
   }
 }

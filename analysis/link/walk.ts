@@ -148,15 +148,17 @@ class Walker implements WalkFrontier {
 
   /** Expands every queued node until the queue is empty. */
   drain(): void {
-    const rule = this.rule;
+    const { rule, queue, seen, visited } = this;
+    let count = this.visitedCount;
     while (this.head < this.tail) {
-      const v = this.queue[this.head++];
+      const v = queue[this.head++];
       if (v === INDIRECT && rule === 'direct') continue;
-      this.seen[v] = 1;
-      this.visited[this.visitedCount++] = v;
+      seen[v] = 1;
+      visited[count++] = v;
       if (v === INDIRECT && rule === 'reachable') this.openIndirect();
       this.expand(v, v === ROOT ? ENTRIES_ONLY : ALL_EDGES);
     }
+    this.visitedCount = count;
   }
 
   /** INDIRECT is reached: every target taken so far is too. */
