@@ -1,4 +1,4 @@
-/** The whole-program walk's inputs and the chains it reports (link.ts; arg-rules.ts and unresolved-sites.ts read them too). */
+/** The whole-program walk's inputs and the chains it reports (link.ts and the modules it runs; arg-rules.ts and unresolved-sites.ts read them too). */
 import type { ObjectSummary } from '../summary/object-summary';
 
 export interface ProgramObject {
@@ -45,4 +45,9 @@ export interface UnresolvedSiteReport {
   site: number;
   function: string;
   reason: string;
+}
+
+export interface UnresolvedImport {
+  object: string;
+  import: string;
 }
