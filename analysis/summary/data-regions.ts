@@ -69,71 +69,109 @@ export interface RegionInput {
 
 export function dataRegions(input: RegionInput): DataRegions {
   const { data } = input;
-  // Sorted, disjoint address ranges. .tbss occupies no address space (each thread's
-  // copy lives elsewhere), though its range overlaps the sections after it: left out.
-  // A malformed file may still overlap sections or put them past 2^53: those are
-  // dropped, which only makes fewer regions there.
-  const sections: (typeof data.sections)[number][] = [];
-  for (const sec of data.sections
-    .filter((x) => (x.flags & SHF_ALLOC) !== 0 && (x.flags & SHF_EXECINSTR) === 0 && x.size > 0 && x.addr > 0 && Number.isSafeInteger(x.addr + x.size))
-    .filter((x) => !((x.flags & SHF_TLS) !== 0 && x.type === SHT.NOBITS))
-    .sort((a, b) => a.addr - b.addr)) {
-    const last = sections[sections.length - 1];
-    if (!last || sec.addr >= last.addr + last.size) sections.push(sec);
-  }
-  // Sections and merged objects do not overlap: the last one starting at or before an
-  // address is the only one that can hold it.
-  const sectionStarts = sections.map((x) => x.addr);
-  const sectionAt = (addr: number) => {
-    const s = sections[lastAtOrBefore(sectionStarts, addr)];
-    return s && addr < s.addr + s.size ? s : undefined;
-  };
-  const isGot = (name: string) => name === '.got' || name === '.got.plt';
-
-  // Sized objects: their extents are exact, nothing cuts inside them.
-  const extents: [number, number][] = [];
-  for (const s of data.symbols) {
-    if (!s.defined || s.size <= 0 || (s.type !== 'object' && s.type !== 'tls' && s.type !== 'notype')) continue;
-    if (!sectionAt(s.value)) continue;
-    extents.push([s.value, s.value + s.size]);
-  }
-  extents.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
-  // Merge overlapping extents (aliases, nested symbols) into maximal objects.
-  const objects: [number, number][] = [];
-  for (const e of extents) {
-    const last = objects[objects.length - 1];
-    if (last && e[0] < last[1]) last[1] = Math.max(last[1], e[1]);
-    else objects.push([e[0], e[1]]);
-  }
-  const objectStarts = objects.map((o) => o[0]);
-  /** Strictly inside a sized object (its start is a boundary like any other). */
-  const insideObject = (addr: number) => {
-    const o = objects[lastAtOrBefore(objectStarts, addr)];
-    return !!o && addr > o[0] && addr < o[1];
-  };
-
-  const cuts = new Set<number>();
-  for (const s of sections) {
-    cuts.add(s.addr);
-    if (isGot(s.name)) for (let a = s.addr; a < s.addr + s.size; a += 8) cuts.add(a);
-  }
-  for (const [a, b] of objects) {
-    cuts.add(a);
-    if (sectionAt(b)) cuts.add(b);
-  }
-  for (const a of input.materialised) if (sectionAt(a) && !insideObject(a)) cuts.add(a);
-  const starts = [...cuts].filter((c) => sectionAt(c) !== undefined).sort((x, y) => x - y);
+  const sections = new DataSections(data.sections);
+  const objects = new SizedObjects(data.symbols, sections);
+  const starts = regionStarts(sections, objects, input.materialised);
   const regions: DataRegion[] = starts.map((start, i) => {
-    const sec = sectionAt(start)!;
+    const sec = sections.at(start)!;
     const next = i + 1 < starts.length ? starts[i + 1] : Infinity;
     return { start, end: Math.min(next, sec.addr + sec.size), cells: [] };
   });
   const regionOf = (addr: number): number => {
-    if (!sectionAt(addr)) return -1;
+    if (!sections.at(addr)) return -1;
     const best = lastAtOrBefore(starts, addr);
     return best >= 0 && addr < regions[best].end ? best : -1;
   };
+  addPointerCells(input, regions, regionOf);
+  const regionsForCodeRef = (addr: number): number[] => {
+    const r = regionOf(addr);
+    if (r < 0) return [];
+    const out = [r];
+    if (isGot(sections.at(addr)!.name)) return out;
+    for (let k = r + 1; k < regions.length && regions[k].start <= addr + NEAR; k++) out.push(k);
+    return out;
+  };
+  return { regions, regionOf, regionsForCodeRef, ...runtimeRoots(input, sections, regions, regionOf) };
+}
 
+type Section = DataImage['sections'][number];
+
+const isGot = (name: string) => name === '.got' || name === '.got.plt';
+
+/**
+ * The allocated data sections as sorted, disjoint address ranges. .tbss occupies no
+ * address space (each thread's copy lives elsewhere), though its range overlaps the
+ * sections after it: left out. A malformed file may still overlap sections or put them
+ * past 2^53: those are dropped, which only makes fewer regions there.
+ */
+class DataSections {
+  readonly list: Section[] = [];
+  private readonly starts: number[];
+
+  constructor(all: readonly Section[]) {
+    for (const sec of all
+      .filter((x) => (x.flags & SHF_ALLOC) !== 0 && (x.flags & SHF_EXECINSTR) === 0 && x.size > 0 && x.addr > 0 && Number.isSafeInteger(x.addr + x.size))
+      .filter((x) => !((x.flags & SHF_TLS) !== 0 && x.type === SHT.NOBITS))
+      .sort((a, b) => a.addr - b.addr)) {
+      const last = this.list[this.list.length - 1];
+      if (!last || sec.addr >= last.addr + last.size) this.list.push(sec);
+    }
+    this.starts = this.list.map((x) => x.addr);
+  }
+
+  /** Sections do not overlap: the last one starting at or before an address is the only one that can hold it. */
+  at(addr: number): Section | undefined {
+    const s = this.list[lastAtOrBefore(this.starts, addr)];
+    return s && addr < s.addr + s.size ? s : undefined;
+  }
+}
+
+/** Sized data objects, merged where they overlap (aliases, nested symbols): their extents are exact, nothing cuts inside them. */
+class SizedObjects {
+  readonly list: [number, number][] = [];
+  private readonly starts: number[];
+
+  constructor(symbols: DataImage['symbols'], sections: DataSections) {
+    const extents: [number, number][] = [];
+    for (const s of symbols) {
+      if (!s.defined || s.size <= 0 || (s.type !== 'object' && s.type !== 'tls' && s.type !== 'notype')) continue;
+      if (!sections.at(s.value)) continue;
+      extents.push([s.value, s.value + s.size]);
+    }
+    extents.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    for (const e of extents) {
+      const last = this.list[this.list.length - 1];
+      if (last && e[0] < last[1]) last[1] = Math.max(last[1], e[1]);
+      else this.list.push([e[0], e[1]]);
+    }
+    this.starts = this.list.map((o) => o[0]);
+  }
+
+  /** Strictly inside a sized object (its start is a boundary like any other). */
+  strictlyInside(addr: number): boolean {
+    const o = this.list[lastAtOrBefore(this.starts, addr)];
+    return !!o && addr > o[0] && addr < o[1];
+  }
+}
+
+/** Where regions begin: section starts, GOT slots, sized objects' extents, materialised addresses outside sized objects. */
+function regionStarts(sections: DataSections, objects: SizedObjects, materialised: Iterable<number>): number[] {
+  const cuts = new Set<number>();
+  for (const s of sections.list) {
+    cuts.add(s.addr);
+    if (isGot(s.name)) for (let a = s.addr; a < s.addr + s.size; a += 8) cuts.add(a);
+  }
+  for (const [a, b] of objects.list) {
+    cuts.add(a);
+    if (sections.at(b)) cuts.add(b);
+  }
+  for (const a of materialised) if (sections.at(a) && !objects.strictlyInside(a)) cuts.add(a);
+  return [...cuts].filter((c) => sections.at(c) !== undefined).sort((x, y) => x - y);
+}
+
+/** The pointers each region holds: relocated words, and in position-dependent code plain words. */
+function addPointerCells(input: RegionInput, regions: DataRegion[], regionOf: (addr: number) => number): void {
+  const { data } = input;
   const targetOf = (addr: number): CellTarget | undefined => {
     const fn = input.functionAt(addr);
     if (fn !== undefined) return { fn };
@@ -161,7 +199,6 @@ export function dataRegions(input: RegionInput): DataRegions {
       if (name !== undefined) cells.push({ at, target: { name } });
     }
   };
-
   for (const rel of data.relocations) {
     switch (rel.type) {
       case R_X86_64.RELATIVE:
@@ -183,16 +220,17 @@ export function dataRegions(input: RegionInput): DataRegions {
     }
   }
   // Position-dependent code stores pointers as plain words, without relocations.
-  if (data.absolute) {
-    data.forEachAbsoluteWord((at, v) => addPointer(at, v));
-  }
+  if (data.absolute) data.forEachAbsoluteWord((at, v) => addPointer(at, v));
+}
 
+/** What the runtime reads without code referring to it: TLS images, init/fini arrays, personality pointers. */
+function runtimeRoots(input: RegionInput, sections: DataSections, regions: DataRegion[], regionOf: (addr: number) => number): Pick<DataRegions, 'roots' | 'rootFunctions'> {
   const roots = new Set<number>();
-  for (const s of sections) if (s.name === '.tdata' || s.type === SHT.INIT_ARRAY || s.type === SHT.FINI_ARRAY || s.type === SHT.PREINIT_ARRAY) {
+  for (const s of sections.list) if (s.name === '.tdata' || s.type === SHT.INIT_ARRAY || s.type === SHT.FINI_ARRAY || s.type === SHT.PREINIT_ARRAY) {
     for (let r = regionOf(s.addr); r >= 0 && r < regions.length && regions[r].start < s.addr + s.size; r++) roots.add(r);
   }
   const rootFunctions = new Set<number>();
-  for (const p of data.personalities) {
+  for (const p of input.data.personalities) {
     if (p.indirect) {
       const r = regionOf(p.address);
       if (r >= 0) roots.add(r);
@@ -201,16 +239,5 @@ export function dataRegions(input: RegionInput): DataRegions {
       if (f !== undefined) rootFunctions.add(f);
     }
   }
-
-  const regionsForCodeRef = (addr: number): number[] => {
-    const r = regionOf(addr);
-    if (r < 0) return [];
-    const out = [r];
-    const sec = sectionAt(addr)!;
-    if (isGot(sec.name)) return out;
-    for (let k = r + 1; k < regions.length && regions[k].start <= addr + NEAR; k++) out.push(k);
-    return out;
-  };
-
-  return { regions, regionOf, regionsForCodeRef, roots: [...roots].sort((a, b) => a - b), rootFunctions: [...rootFunctions].sort((a, b) => a - b) };
+  return { roots: [...roots].sort((a, b) => a - b), rootFunctions: [...rootFunctions].sort((a, b) => a - b) };
 }
