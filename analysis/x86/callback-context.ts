@@ -1,5 +1,5 @@
 import { Code, Decoder, DecoderOptions, Instruction, InstructionInfoFactory, MemorySizeExt, Mnemonic, OpAccess, OpKind, Register } from 'iced-x86';
-import type { Dst, Effect, Slot } from './effects';
+import { accessReads, accessWrites, gprAccess, type Dst, type Effect, type Slot } from './effects';
 import { endsFlow, K, Program, ProgramFunction } from './program';
 import { CALLEE_SAVED, GPR_NAMES, gpr, RAX, RDX, RSP } from './registers';
 import type { CodeAnalysis } from './code-analysis';
@@ -518,15 +518,7 @@ export class CallbackContext {
     let addrRegs = 0;
     const mems: Mem[] = [];
     try {
-      for (const r of info.usedRegisters()) {
-        const g = gpr(r.register);
-        const acc = r.access as OpAccess;
-        if (g) {
-          if (acc === OpAccess.Read || acc === OpAccess.CondRead || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) reads |= 1 << g.idx;
-          if (acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) writes |= 1 << g.idx;
-        }
-        r.free();
-      }
+      ({ reads, writes } = gprAccess(info));
       for (const m of info.usedMemory()) {
         const acc = m.access as OpAccess;
         const b = gpr(m.base);
@@ -540,8 +532,8 @@ export class CallbackContext {
           disp: i64(m.displacement),
           size: ins.memorySize ? MemorySizeExt.size(ins.memorySize) : 0,
           segment: m.segment === Register.FS || m.segment === Register.GS,
-          read: acc === OpAccess.Read || acc === OpAccess.CondRead || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite,
-          write: acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite,
+          read: accessReads(acc),
+          write: accessWrites(acc),
           addr: (m.base === Register.RIP || m.base === Register.None) && m.index === Register.None ? i64(m.displacement) : NaN,
         });
         m.free();

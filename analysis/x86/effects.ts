@@ -161,18 +161,7 @@ export class EffectDecoder {
     this.decoder.decodeOut(this.ins);
     const ins = this.ins;
     const info = this.info.info(ins);
-    let reads = 0;
-    let writes = 0;
-    const regs = info.usedRegisters();
-    for (const r of regs) {
-      const g = gpr(r.register);
-      const acc = r.access as OpAccess;
-      if (g) {
-        if (acc === OpAccess.Read || acc === OpAccess.CondRead || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) reads |= 1 << g.idx;
-        if (acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) writes |= 1 << g.idx;
-      }
-      r.free();
-    }
+    const { reads, writes } = gprAccess(info);
     const op0 = ins.opCount > 0 && ins.op0Kind === OpKind.Register ? gpr(ins.op0Register) : undefined;
     const m = ins.mnemonic;
     return { reads, writes, ...(op0 ? { dst: op0.idx } : {}), compares: m === Mnemonic.Cmp || m === Mnemonic.Test };
@@ -407,4 +396,24 @@ function memSize(ins: Instruction): number {
   // Unknown sizes (e.g. xsave areas) count as 64 bytes, the widest vector store.
   const n = ins.memorySize ? MemorySizeExt.size(ins.memorySize) : 0;
   return n > 0 ? n : 64;
+}
+
+/** Whether an operand access reads, and whether it writes (conditional ones count: either may happen). */
+export const accessReads = (acc: OpAccess) => acc === OpAccess.Read || acc === OpAccess.CondRead || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite;
+export const accessWrites = (acc: OpAccess) => acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite;
+
+/** The general-purpose register families (bitmasks) an instruction reads and writes, from iced's register use. */
+export function gprAccess(info: { usedRegisters(): { register: Register; access: number; free(): void }[] }): { reads: number; writes: number } {
+  let reads = 0;
+  let writes = 0;
+  for (const r of info.usedRegisters()) {
+    const g = gpr(r.register);
+    const acc = r.access as OpAccess;
+    if (g) {
+      if (accessReads(acc)) reads |= 1 << g.idx;
+      if (accessWrites(acc)) writes |= 1 << g.idx;
+    }
+    r.free();
+  }
+  return { reads, writes };
 }
