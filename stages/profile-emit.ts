@@ -204,9 +204,10 @@ async function measuredRuntime(services: Services, ctx: StageContext, runtimePat
   const version = await runtimeVersion(docker);
   const { value, reused } = await ctx.memo<CalibrationArtifact>(
     runtimePath === 'init'
-      ? // 5: every thread of runc's init, none from a run that lost events (history: CHANGELOG.md)
-        { name: 'runtime-calibration', version: 5, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } }
-      : { name: 'runtime-calibration-exec', version: 1, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
+      ? // 6: sched_yield is a runtime syscall by chance, like rt_sigreturn (history: CHANGELOG.md)
+        { name: 'runtime-calibration', version: 6, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } }
+      : // 2: sched_yield is a runtime syscall by chance (history: CHANGELOG.md)
+        { name: 'runtime-calibration-exec', version: 2, schema: 'confine/calibration/v1', inputs: { runtime: calibrationKey(version) } },
     async () => {
       const c = await calibrateRuntime(docker, { trackedArgs: TRACKED_ARGS, path: runtimePath });
       return {

@@ -143,12 +143,14 @@ export const DEFAULT_EXEC_SHAPES: CalibrationShape[] = [{}, { user: '65534:65534
 export type RuntimePath = 'init' | 'exec';
 
 /**
- * Runtime syscalls that a run shows only by chance, always included: runc's init is Go,
- * and returning from a preemption signal (SIGURG) goes through rt_sigreturn at any
- * moment — seen in 1 run of 3 on one machine and 0 of 9 on another, where a profile
- * without it killed the container (SIGSEGV, exit 139) before its entrypoint ran.
+ * Runtime syscalls that a run shows only by chance, always included. runc's init is Go:
+ * returning from a preemption signal (SIGURG) goes through rt_sigreturn at any moment —
+ * seen in 1 run of 3 on one machine and 0 of 9 on another, where a profile without it
+ * killed the container (SIGSEGV, exit 139) before its entrypoint ran; and the Go
+ * scheduler yields (osyield: sched_yield) in its spin paths only when threads contend —
+ * seen once from runc:[2:INIT] under a load average of 18, never in an idle calibration.
  */
-export const RUNTIME_BY_CHANCE: readonly string[] = ['rt_sigreturn'];
+export const RUNTIME_BY_CHANCE: readonly string[] = ['rt_sigreturn', 'sched_yield'];
 
 export async function calibrateRuntime(docker: Dockerode, opts: CalibrateOptions = {}): Promise<Calibration> {
   const check = checkSeccompLogging();
