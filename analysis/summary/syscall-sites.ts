@@ -2,7 +2,7 @@ import type { ObjectSummary } from '../../schemas/types';
 import type { CodeAnalysis } from '../x86/code-analysis';
 import { BackwardFlow } from '../x86/dataflow';
 import { SyscallIdioms } from '../x86/idioms';
-import { resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
+import { fmtLoc, resolveImportArgs, resolveParamSyscalls } from '../x86/param-syscalls';
 import type { ParamLoc } from '../x86/types';
 import type { FunctionTable } from './function-table';
 import type { ImportTable } from './import-table';
@@ -173,10 +173,6 @@ function wrapperImportArgs(c: Collect, code: CodeAnalysis, imports: ImportTable)
       }
     }
   }
-}
-
-function fmtLoc(l: ParamLoc): string {
-  return typeof l === 'string' ? `%${l}` : `stack+${l.stack}`;
 }
 
 function hex(n: number): string {
