@@ -1,4 +1,5 @@
 import { Code, Decoder, DecoderOptions, Instruction, InstructionInfoFactory, MemorySizeExt, OpAccess, Register } from 'iced-x86';
+import { accessWrites } from '../x86/effects';
 import type { ElfFile } from '../elf';
 import { SHT } from '../elf';
 import type { KnownVariables, VariableValues } from '../x86/dataflow';
@@ -265,7 +266,7 @@ export class GlobalVars implements KnownVariables {
     try {
       for (const m of info.usedMemory()) {
         const acc = m.access as OpAccess;
-        if (acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) writes = true;
+        if (accessWrites(acc)) writes = true;
         m.free();
       }
     } finally {

@@ -359,7 +359,7 @@ export class EffectDecoder {
       const regs = info.usedRegisters();
       for (const r of regs) {
         const acc = r.access as OpAccess;
-        if (acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) {
+        if (accessWrites(acc)) {
           const g = gpr(r.register);
           if (g) {
             writes |= 1 << g.idx;
@@ -371,7 +371,7 @@ export class EffectDecoder {
       const mems = info.usedMemory();
       for (const m of mems) {
         const acc = m.access as OpAccess;
-        if (acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite) {
+        if (accessWrites(acc)) {
           const b = m.base;
           if ((b === Register.RSP || b === Register.RBP) && m.index === Register.None) {
             frameWrites.push({ base: b === Register.RSP ? RSP : RBP, disp: i64(m.displacement), size: memSize(ins) });

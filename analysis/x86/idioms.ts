@@ -1,4 +1,5 @@
 import { Code, Decoder, DecoderOptions, Instruction, InstructionInfoFactory, MemorySizeExt, OpAccess, OpKind, Register } from 'iced-x86';
+import { accessWrites } from './effects';
 import { applyEffect, BackwardFlow, Loc, Recovered } from './dataflow';
 import { CallbackContext } from './callback-context';
 import { callSitesOf, EntryResult, resolveEntry } from './param-syscalls';
@@ -537,7 +538,7 @@ export class SyscallIdioms {
       try {
         for (const m of info.usedMemory()) {
           const acc = m.access as OpAccess;
-          const writes = acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite || acc === OpAccess.ReadCondWrite;
+          const writes = accessWrites(acc);
           const base = m.base;
           const index = m.index;
           const disp = i64(m.displacement);

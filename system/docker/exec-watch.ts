@@ -185,7 +185,7 @@ export class ExecWatch {
     for (; this.unrecordedSeen < t.unrecordedExecs.length; this.unrecordedSeen++) {
       const { pid } = t.unrecordedExecs[this.unrecordedSeen];
       try {
-        const exe = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${pid}/exe`, { encoding: 'buffer' })), this.mergedDir);
+        const exe = await procLink(pid, 'exe', this.mergedDir);
         this.unrecorded.push({ pid, ...(exe.endsWith(' (deleted)') ? {} : { exe }) });
       } catch {
         this.unrecorded.push({ pid });
@@ -197,7 +197,7 @@ export class ExecWatch {
   private async resolveThroughExe(x: TreeExec): Promise<void> {
     let link: string;
     try {
-      link = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${x.pid}/exe`, { encoding: 'buffer' })), this.mergedDir);
+      link = await procLink(x.pid, 'exe', this.mergedDir);
     } catch {
       this.unobtainable.set(x, GONE);
       return;
@@ -214,9 +214,14 @@ export class ExecWatch {
 /** Relative filenames are relative to the process's cwd; /proc shows it in container terms (see system/trace/maps.ts). */
 async function resolveRelative(x: TreeExec, mergedDir: string | undefined, into: Map<TreeExec, string>): Promise<void> {
   try {
-    const cwd = toContainerPath(decodePathBytes(await fs.readlink(`/proc/${x.pid}/cwd`, { encoding: 'buffer' })), mergedDir);
+    const cwd = await procLink(x.pid, 'cwd', mergedDir);
     into.set(x, resolveExecPath(x.filename, cwd));
   } catch {
     /* gone already: recorded as given, with a note */
   }
+}
+
+/** A process's /proc link (its program or cwd) in container terms, bytes kept (system/image/path-bytes.ts); throws once the process is gone. */
+async function procLink(pid: number, link: 'exe' | 'cwd', mergedDir: string | undefined): Promise<string> {
+  return toContainerPath(decodePathBytes(await fs.readlink(`/proc/${pid}/${link}`, { encoding: 'buffer' })), mergedDir);
 }
