@@ -27,7 +27,10 @@ describe('confine verify on every sample image', () => {
   }, 900000);
 
   it.each(names)('%s: every stage succeeded', (name) => {
-    expect(rows.find((r) => r.image === name)).toMatchObject({ failed: 0, skipped: 0, interrupted: 0 });
+    // The error is part of the compared object so a failure shows which stage broke and why.
+    const row = rows.find((r) => r.image === name);
+    expect({ failed: row?.failed, skipped: row?.skipped, interrupted: row?.interrupted, error: row?.error })
+      .toEqual({ failed: 0, skipped: 0, interrupted: 0, error: undefined });
   });
 
   it.each(names)('%s: the probe passes under the generated profile', (name) => {
