@@ -145,8 +145,7 @@ class Walker implements WalkFrontier {
       if (ek === E_NORMAL) this.enqueue(dst[e], v, e);
       else if (ek === E_TAKES) {
         if (!this.gate?.holds(e)) this.take(dst[e], e);
-      }
-      else if (this.rule === 'whole') this.enqueue(dst[e], v, e);
+      } else if (this.rule === 'whole') this.enqueue(dst[e], v, e);
     }
   }
 
