@@ -3,6 +3,7 @@ import { argRules, type ArgRule } from './arg-rules';
 import { argView } from './arg-walk-view';
 import { adjacency, distinctEdges, distinctTargets, E_WHOLE_AT } from './edge-list';
 import { lateRoots } from './late-roots';
+import { nssLookupGate } from './library-models';
 import { INDIRECT } from './node-ids';
 import { buildProgramGraph } from './program-graph';
 import { Chains } from './provenance';
@@ -84,7 +85,9 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   const graph = { edges: g.edges, adj, nodes };
   const direct = reach(graph, 'direct', false, late);
   const whole = reach(graph, 'whole', false, late);
-  const full = reach(graph, 'reachable', true, late);
+  // The value layer's held edges apply to the reachable rule only: the other two figures are its bounds.
+  const gate = input.valueLayer === false ? undefined : nssLookupGate(g);
+  const full = reach(graph, 'reachable', true, late, gate?.());
   const chains = new Chains(g, full);
   const syscalls = syscallsOf(full, g.ids);
   return {

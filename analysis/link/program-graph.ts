@@ -1,5 +1,6 @@
 import { bindImports, type ImportBindings } from './bind-exports';
 import { E_TAKES, E_WHOLE_AT, EdgeList, V_CALL, V_DLSYM, V_ENTRY, V_INDIRECT, V_INIT, V_NONE, V_SYSCALL_FN, ViaLabels } from './edge-list';
+import { loaderSiteCuts } from './library-models';
 import { INDIRECT, NodeIds, ROOT } from './node-ids';
 import { CELL_FN, CELL_IMPORT, CELL_REGION, fnName, programObjects } from './program-objects';
 import type { ProgramInput, ProgramObject } from './types';
@@ -39,8 +40,10 @@ export function buildProgramGraph(input: ProgramInput): ProgramGraph {
   const g: ProgramGraph = { objects, loaderIdx, ids, edges: new EdgeList(), via: new ViaLabels(), imports, pendingUnresolved: [], candidatesByHash: new Map() };
   addEntries(g);
   const wrappers = objects.map((ob) => new Map(ob.summary.paramWrappers.map((w) => [w.fn, w])));
+  // Syscall sites a library model proves never run in this program (ld.so's chain-load execve).
+  const cuts = input.valueLayer === false ? undefined : loaderSiteCuts(objects, loaderIdx);
   objects.forEach((ob, o) => {
-    addCodeEdges(g, o, wrappers);
+    addCodeEdges(g, o, wrappers, cuts?.get(o));
     addDataEdges(g, o);
     if (ob.openedBy) addCandidateRoots(g, o);
     else addObjectRoots(g, o);
@@ -63,7 +66,7 @@ function addEntries(g: ProgramGraph): void {
 type ParamWrappers = Map<number, ProgramObject['summary']['paramWrappers'][number]>[];
 
 /** Object o's code: calls, bound import calls, syscall sites, indirect calls, taken addresses, data referred to. */
-function addCodeEdges(g: ProgramGraph, o: number, wrappers: ParamWrappers): void {
+function addCodeEdges(g: ProgramGraph, o: number, wrappers: ParamWrappers, cut: Set<number> | undefined): void {
   const { edges, ids } = g;
   const s = g.objects[o].summary;
   const base = ids.fnBase[o];
@@ -89,7 +92,7 @@ function addCodeEdges(g: ProgramGraph, o: number, wrappers: ParamWrappers): void
         }
       }
     }
-    if (fn.s) for (const st of fn.s) for (const nr of st.nr) edges.add(from, ids.sys(nr), V_NONE, st.at);
+    if (fn.s) for (const st of fn.s) for (const nr of st.nr) if (!cut?.has(nr)) edges.add(from, ids.sys(nr), V_NONE, st.at);
     if (fn.ic || fn.ij) edges.add(from, INDIRECT, V_INDIRECT, NaN);
     if (fn.t) for (const t of fn.t) edges.add(from, ids.fnNode(o, t), V_INDIRECT, NaN, E_TAKES);
     if (fn.ti) for (const i of fn.ti) for (const b of bindings.get(i) ?? []) edges.add(from, b, V_INDIRECT, NaN, E_TAKES);

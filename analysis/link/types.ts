@@ -22,6 +22,12 @@ export interface ProgramInput {
   libraries: ProgramObject[];
   /** PT_INTERP's object, analysed from its own entry (may also be among `libraries`). */
   loader?: ProgramObject;
+  /**
+   * The value layer (default on): facts about values the generic walk does not track,
+   * such as the library models of analysis/link/library-models.ts. `false` walks without
+   * them, for the figure they are measured against.
+   */
+  valueLayer?: boolean;
 }
 
 export interface ChainStep {

@@ -1,5 +1,6 @@
 import { type Adjacency, E_NORMAL, E_TAKES, type EdgeList, V_ENTRY } from './edge-list';
 import { type LateRoots, LateRootScan, type WalkFrontier } from './late-roots';
+import type { EdgeGate } from './library-models';
 import { INDIRECT, ROOT } from './node-ids';
 
 /**
@@ -49,8 +50,8 @@ const ALL_BUT_ENTRIES = 2;
  * program does, and the other roots (constructors, IFUNC resolvers, by-name lookups)
  * only parent what the entries do not reach. What is reached is the same either way.
  */
-export function reach(graph: WalkGraph, rule: Rule, withParents: boolean, late: LateRoots): Walk {
-  const w = new Walker(graph, rule, withParents);
+export function reach(graph: WalkGraph, rule: Rule, withParents: boolean, late: LateRoots, gate?: EdgeGate): Walk {
+  const w = new Walker(graph, rule, withParents, gate);
   const byName = new LateRootScan(late);
   w.enqueue(ROOT, -1, -1);
   let rootDone = false;
@@ -90,7 +91,8 @@ class Walker implements WalkFrontier {
   private readonly edges: EdgeList;
   private readonly adj: Adjacency;
 
-  constructor(graph: WalkGraph, private readonly rule: Rule, private readonly withParents: boolean) {
+  /** A library model's held TAKES edges (library-models.ts): followed once reached code names what they lead to. */
+  constructor(graph: WalkGraph, private readonly rule: Rule, private readonly withParents: boolean, private readonly gate?: EdgeGate) {
     const nodes = graph.nodes;
     this.edges = graph.edges;
     this.adj = graph.adj;
@@ -141,8 +143,9 @@ class Walker implements WalkFrontier {
       if (which !== ALL_EDGES && (via[e] === V_ENTRY || kind[e] === E_TAKES) !== (which === ENTRIES_ONLY)) continue;
       const ek = kind[e];
       if (ek === E_NORMAL) this.enqueue(dst[e], v, e);
-      else if (ek === E_TAKES) this.take(dst[e], e);
-      else if (this.rule === 'whole') this.enqueue(dst[e], v, e);
+      else if (ek === E_TAKES) {
+        if (!this.gate?.holds(e)) this.take(dst[e], e);
+      } else if (this.rule === 'whole') this.enqueue(dst[e], v, e);
     }
   }
 
@@ -155,6 +158,7 @@ class Walker implements WalkFrontier {
       if (v === INDIRECT && rule === 'direct') continue;
       seen[v] = 1;
       visited[count++] = v;
+      if (this.gate) for (const e of this.gate.release(v)) this.take(this.edges.dst[e], e);
       if (v === INDIRECT && rule === 'reachable') this.openIndirect();
       this.expand(v, v === ROOT ? ENTRIES_ONLY : ALL_EDGES);
     }
