@@ -31,6 +31,7 @@ export interface AnalyzeProgramArtifact {
     syscalls: AnalyzeSyscallList;
     withoutIndirectRule: AnalyzeSyscallList;
     wholeProgramAT: AnalyzeSyscallList;
+    withoutValueLayer: AnalyzeSyscallList;
     targets: {
       reachable: number;
       wholeProgram: number;
@@ -63,6 +64,10 @@ export interface AnalyzeProgramArtifact {
        */
       site: number;
       siteObject: string;
+      /**
+       * When the site is made only under a guard (the value layer): the value that kept it.
+       */
+      kept?: string;
     }[];
     graph: {
       nodes: number;
@@ -102,6 +107,10 @@ export interface AnalyzeChainStep {
    */
   via?: string;
   takenBy?: string;
+  /**
+   * For a step entered through a guarded edge (the value layer): the value that kept it.
+   */
+  kept?: string;
 }
 
 // calibration.schema.json

@@ -22,6 +22,12 @@ export interface ProgramInput {
   libraries: ProgramObject[];
   /** PT_INTERP's object, analysed from its own entry (may also be among `libraries`). */
   loader?: ProgramObject;
+  /**
+   * The value layer (issue 26; default on): edges the summaries mark as taken only under
+   * a condition on an entry value are followed only once some value the function can be
+   * entered with satisfies it. Off: the guards are ignored (the walk before the layer).
+   */
+  valueLayer?: boolean;
 }
 
 export interface ChainStep {
@@ -31,6 +37,8 @@ export interface ChainStep {
   via?: 'call' | 'indirect' | 'entry' | 'init' | 'syscall()' | 'dlsym' | `import ${string}`;
   /** For a step entered through an indirect call: what holds its address, so a person can judge the edge. */
   takenBy?: string;
+  /** For a step entered through a guarded edge (the value layer): the value that kept the edge. */
+  kept?: string;
 }
 
 export interface Provenance {
@@ -38,6 +46,8 @@ export interface Provenance {
   /** The syscall instruction (or, for numbers passed to a wrapper, the wrapper's site). */
   site: number;
   siteObject: string;
+  /** When the site is made only under a guard (the value layer): the value that kept it. */
+  kept?: string;
 }
 
 export interface UnresolvedSiteReport {
