@@ -767,6 +767,10 @@ export interface ResolveArtifact {
       binary: string;
       site: number;
       siteObject: string;
+      /**
+       * when the site is made only under a guard (the value layer, issue 26): the value that kept it
+       */
+      kept?: string;
       steps: {
         object: string;
         function: string;
@@ -775,6 +779,10 @@ export interface ResolveArtifact {
          * for a step entered through an indirect call: the code or data word holding its address, and what made that live
          */
         takenBy?: string;
+        /**
+         * for a step entered through a guarded edge (the value layer, issue 26): the value that kept the edge
+         */
+        kept?: string;
       }[];
     };
   };

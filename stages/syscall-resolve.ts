@@ -27,7 +27,7 @@ export { compatAbiOfElf } from './resolve-objects';
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 13, // 13: the symbol scope is system/extract/load-order.ts's walk: a name a loaded object's soname answers to is not looked up again (history: CHANGELOG.md)
+    version: 14, // 14: the value layer (issue 26): guarded edges and library value models; chains say what kept a guarded edge (history: CHANGELOG.md)
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],
