@@ -143,7 +143,7 @@ export class GuardValues {
         if (z === undefined) continue;
         const on = this.enablersOf(m).find((n) => st.seen[n]);
         if (on !== undefined) return unknown(`${m.subject} is unknown because ${label(g, on)} is reached`);
-        return { kind: 'zeros', z, why: `${m.subject} (${name()}'s ${locKey(loc)}) has bits 0x${z.toString(16)} clear unless an enabler (${m.enablers[0]}, …) is reached, so only what` };
+        return { kind: 'zeros', z, why: `${m.subject} (${name()}'s ${locKey(loc)}) has only bits 0x${z.toString(16)} known clear (no enabler such as ${m.enablers[0]} is reached)` };
       }
     }
     const free = st.free[node];

@@ -144,10 +144,10 @@ export function describeKept(c: GuardCond, loc: ValueLoc, val: AbsValue, what: s
     case 'unknown':
       return `${cond} may hold: ${val.why}`;
     case 'consts': {
-      const i = val.v.findIndex((v) => holds(c, v, loc.off === undefined ? undefined : loc.w ?? 8));
+      const i = Math.max(0, val.v.findIndex((v) => holds(c, v, loc.off === undefined ? undefined : loc.w ?? 8)));
       return `${cond} may hold: ${what} may be 0x${val.v[i].toString(16)}, passed by ${val.by[i]}`;
     }
     case 'zeros':
-      return `${cond} may hold: ${val.why} leaves bits outside 0x${val.z.toString(16)} unknown`;
+      return `${cond} may hold: ${val.why}`;
   }
 }

@@ -97,6 +97,14 @@ test('the word passed on unchanged (gv from) keeps the fact: the internal unlock
   expect(has(program(['pthread_mutex_unlock@GLIBC_2.2.5', 'pthread_cond_wait@GLIBC_2.3.2']), libc(), SCHED_GETPARAM)).toBe(true);
 });
 
+test('a test of bits the model does not know (pshared, 0x80) is followed', () => {
+  const l = libc();
+  l.summary.functions[0].g = [{ v: { p: 'rdi', off: 16, w: 4 }, c: { op: 'and-nz', k: 0x80 }, e: [1] }];
+  const r = resolveProgram({ executable: program(['pthread_mutex_lock@GLIBC_2.2.5']), libraries: [l] });
+  expect(r.syscalls.has(SCHED)).toBe(true);
+  expect(r.provenance.get(SCHED)!.steps.at(-1)!.kept).toMatch(/the mutex kind \(libc\.so\.6:pthread_mutex_lock's rdi\+16:4\) has only bits 0x7c known clear/);
+});
+
 test('with the layer off the model is not used', () => {
   const r = resolveProgram({ executable: program(['pthread_mutex_lock@GLIBC_2.2.5']), libraries: [libc()], valueLayer: false });
   expect(r.syscalls.has(SCHED)).toBe(true);
