@@ -142,12 +142,12 @@ export class GuardValues {
         const z = zerosFor(m, loc);
         if (z === undefined) continue;
         const on = this.enablersOf(m).find((n) => st.seen[n]);
-        if (on !== undefined) return unknown(`${m.subject} is unknown because ${label(g, on)} is reached`);
-        return { kind: 'zeros', z, why: `${m.subject} (${name()}'s ${locKey(loc)}) has only bits 0x${z.toString(16)} known clear (no enabler such as ${m.enablers[0]} is reached)` };
+        if (on !== undefined) return unknown(() => `${m.subject} is unknown because ${label(g, on)} is reached`);
+        return { kind: 'zeros', z, why: () => `${m.subject} (${name()}'s ${locKey(loc)}) has only bits 0x${z.toString(16)} known clear (no enabler such as ${m.enablers[0]} is reached)` };
       }
     }
     const free = st.free[node];
-    if (free) return unknown(`${name()} ${free === FREE_INDIRECT ? 'is an indirect-call target' : free === FREE_BY_NAME ? 'is looked up by name' : 'is an entry point, constructor or module export'}, entered with any value`);
+    if (free) return unknown(() => `${name()} ${free === FREE_INDIRECT ? 'is an indirect-call target' : free === FREE_BY_NAME ? 'is looked up by name' : 'is an entry point, constructor or module export'}, entered with any value`);
     const { edges } = g;
     this.buildIn();
     const start = this.inStart!;
@@ -162,21 +162,26 @@ export class GuardValues {
       if (gid !== 0 && !st.open[gid - 1]) continue;
       const so = g.ids.objectOf(src);
       const fn = g.objects[so].summary.functions[src - g.ids.fnBase[so]];
-      const caller = `${label(g, src)}`;
+      const caller = () => label(g, src);
+      let found = false;
       if (edges.via[e] === V_CALL) {
         const f = node - g.ids.fnBase[so];
-        const passed = fn.gv?.filter((x) => x.f === f && paramKey(x.p) === p) ?? [];
-        if (!passed.length) return unknown(`${caller} calls it with ${p} not known`);
-        for (const x of passed) {
-          if (x.v?.length) val = join(val, loc.off !== undefined ? unknown(`${caller} passes a constant pointer in ${p}`) : consts(x.v, caller));
+        for (const x of fn.gv ?? []) {
+          if (x.f !== f || paramKey(x.p) !== p) continue;
+          found = true;
+          if (!x.v?.length && x.from === undefined) return unknown(() => `${caller()} calls it with ${p} not known`);
+          if (x.v?.length) val = join(val, loc.off !== undefined ? unknown(() => `${caller()} passes a constant pointer in ${p}`) : consts(x.v, caller));
           if (x.from !== undefined) val = join(val, get(src, { ...loc, p: x.from }));
-          if (!x.v?.length && x.from === undefined) return unknown(`${caller} calls it with ${p} not known`);
         }
+        if (!found) return unknown(() => `${caller()} calls it with ${p} not known`);
       } else {
         const idx = this.importIndexes(so, g.via.importName(edges.via[e]));
-        const passed = fn.ia?.filter((x) => idx.includes(x.i) && paramKey(x.p) === p) ?? [];
-        if (!passed.length) return unknown(`${caller} calls it through an import with ${p} not known`);
-        for (const x of passed) val = join(val, loc.off !== undefined ? unknown(`${caller} passes a constant pointer in ${p}`) : consts(x.v, caller));
+        for (const x of fn.ia ?? []) {
+          if (!idx.includes(x.i) || paramKey(x.p) !== p) continue;
+          found = true;
+          val = join(val, loc.off !== undefined ? unknown(() => `${caller()} passes a constant pointer in ${p}`) : consts(x.v, caller));
+        }
+        if (!found) return unknown(() => `${caller()} calls it through an import with ${p} not known`);
       }
       if (val.kind === 'unknown') return val;
     }

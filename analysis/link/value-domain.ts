@@ -23,22 +23,26 @@ export interface GuardCond {
 
 export const MAX_CONSTS = 8;
 
+/** An explanation, built only when explain asks for it (the walk decides many guards it never explains). */
+export type Why = string | (() => string);
+export const whyText = (w: Why): string => (typeof w === 'string' ? w : w());
+
 export type AbsValue =
   | { kind: 'none' }
   /** `by[i]`: who passes v[i] (for explain). */
-  | { kind: 'consts'; v: number[]; by: string[] }
+  | { kind: 'consts'; v: number[]; by: Why[] }
   /** Bits of `z` (low 32 bits of the word) are clear in every value; `why` names the model. */
-  | { kind: 'zeros'; z: number; why: string }
-  | { kind: 'unknown'; why: string };
+  | { kind: 'zeros'; z: number; why: Why }
+  | { kind: 'unknown'; why: Why };
 
 export const NONE: AbsValue = { kind: 'none' };
 
-export function unknown(why: string): AbsValue {
+export function unknown(why: Why): AbsValue {
   return { kind: 'unknown', why };
 }
 
-export function consts(v: number[], by: string): AbsValue {
-  return v.length > MAX_CONSTS ? unknown(`${by} passes more than ${MAX_CONSTS} values`) : { kind: 'consts', v: [...v], by: v.map(() => by) };
+export function consts(v: number[], by: Why): AbsValue {
+  return v.length > MAX_CONSTS ? unknown(() => `${whyText(by)} passes more than ${MAX_CONSTS} values`) : { kind: 'consts', v, by: v.map(() => by) };
 }
 
 /** A key for a location: `rdi`, `s8` (stack slot 8), `rdi+16:4`. */
@@ -65,7 +69,7 @@ export function join(a: AbsValue, b: AbsValue): AbsValue {
         by.push(b.by[i]);
       }
     });
-    return v.length > MAX_CONSTS ? unknown(`more than ${MAX_CONSTS} values reach it (${by[0]}, ${by[by.length - 1]}, …)`) : { kind: 'consts', v, by };
+    return v.length > MAX_CONSTS ? unknown(() => `more than ${MAX_CONSTS} values reach it (${whyText(by[0])}, ${whyText(by[by.length - 1])}, …)`) : { kind: 'consts', v, by };
   }
   if (a.kind === 'zeros' && b.kind === 'zeros') return a.z === b.z ? a : { kind: 'zeros', z: (a.z & b.z) >>> 0, why: a.why };
   // One of each: the constants clear the known-zero bits they have set.
@@ -142,12 +146,12 @@ export function describeKept(c: GuardCond, loc: ValueLoc, val: AbsValue, what: s
     case 'none':
       return `${cond} may hold: no call site's value is known`;
     case 'unknown':
-      return `${cond} may hold: ${val.why}`;
+      return `${cond} may hold: ${whyText(val.why)}`;
     case 'consts': {
       const i = Math.max(0, val.v.findIndex((v) => holds(c, v, loc.off === undefined ? undefined : loc.w ?? 8)));
-      return `${cond} may hold: ${what} may be 0x${val.v[i].toString(16)}, passed by ${val.by[i]}`;
+      return `${cond} may hold: ${what} may be 0x${val.v[i].toString(16)}, passed by ${whyText(val.by[i])}`;
     }
     case 'zeros':
-      return `${cond} may hold: ${val.why}`;
+      return `${cond} may hold: ${whyText(val.why)}`;
   }
 }
