@@ -157,7 +157,7 @@ function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boo
     const objs = res.perObject.map((o) => `${path.posix.basename(o.path)} ${o.reachedFunctions}/${o.functions}`).join(', ');
     lines.push(`${r.path}`);
     lines.push(`  objects (functions reached/total): ${objs}`);
-    lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; every address-taken function a target: ${res.wholeProgramAT.size}; indirect-call rule ${res.indirectRuleFired ? `applied; indirect-call targets: ${res.targets.reachable} (whole-program rule: ${res.targets.wholeProgram})` : 'not needed'})`);
+    lines.push(`  syscalls: ${res.syscalls.size} (direct edges only: ${res.withoutIndirectRule.size}; every address-taken function a target: ${res.wholeProgramAT.size}; without the value layer: ${res.withoutValueLayer.size}; indirect-call rule ${res.indirectRuleFired ? `applied; indirect-call targets: ${res.targets.reachable} (whole-program rule: ${res.targets.wholeProgram})` : 'not needed'})`);
     lines.push(`  unresolved sites: ${res.unresolvedSites.length}${r.missing.length ? `; missing libraries: ${r.missing.length}` : ''}`);
     if (r.go) lines.push(`  Go ${r.go.version ?? '(version unknown)'}${r.go.modulePath ? ` (${r.go.modulePath})` : ''}: ${r.go.functions} functions, ${r.go.sitesResolved} syscall sites resolved, ${r.go.sitesUnresolved} unresolved`);
     lines.push(...wrap(sortedNames(res.syscalls).join(' '), 4));
@@ -170,6 +170,8 @@ function formatTable(results: AnalyzedBinary[], union: Set<number>, verbose: boo
         const chain = p.steps.map((s) => `${s.via && s.via.startsWith('import') ? `[${s.via}] ` : s.via === 'indirect' ? '[indirect] ' : ''}${path.posix.basename(s.object)}:${s.function}`).join(' → ');
         lines.push(`    ${nameOf(nr)}: ${chain} → site 0x${p.site.toString(16)}`);
         for (const s of p.steps) if (s.takenBy) lines.push(`      (${path.posix.basename(s.object)}:${s.function} is a target because ${s.takenBy})`);
+        for (const s of p.steps) if (s.kept) lines.push(`      (${path.posix.basename(s.object)}:${s.function} kept: ${s.kept})`);
+        if (p.kept) lines.push(`      (the site kept: ${p.kept})`);
       }
     }
   }

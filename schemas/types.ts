@@ -31,6 +31,7 @@ export interface AnalyzeProgramArtifact {
     syscalls: AnalyzeSyscallList;
     withoutIndirectRule: AnalyzeSyscallList;
     wholeProgramAT: AnalyzeSyscallList;
+    withoutValueLayer: AnalyzeSyscallList;
     targets: {
       reachable: number;
       wholeProgram: number;
@@ -63,6 +64,10 @@ export interface AnalyzeProgramArtifact {
        */
       site: number;
       siteObject: string;
+      /**
+       * When the site is made only under a guard (the value layer): the value that kept it.
+       */
+      kept?: string;
     }[];
     graph: {
       nodes: number;
@@ -102,6 +107,10 @@ export interface AnalyzeChainStep {
    */
   via?: string;
   takenBy?: string;
+  /**
+   * For a step entered through a guarded edge (the value layer): the value that kept it.
+   */
+  kept?: string;
 }
 
 // calibration.schema.json
@@ -256,55 +265,7 @@ export interface ElfScanArtifact {
  * Per-object summary for the whole-program walk (analysis/summary/object-summary.ts). Functions are referred to by their index in `functions`, imports by their index in `imports`.
  */
 export interface ObjectSummary {
-  functions: {
-    /**
-     * start address
-     */
-    a: number;
-    /**
-     * a symbol name for it
-     */
-    n?: string;
-    /**
-     * successor functions in this object: direct calls, tail calls, jumps into, IFUNC implementations
-     */
-    e?: number[];
-    /**
-     * imports it calls or jumps to through PLT stubs
-     */
-    i?: number[];
-    /**
-     * syscall numbers this function's code supplies, by syscall site (own sites, and constants it passes to wrapper functions of this object)
-     */
-    s?: {
-      at: number;
-      nr: number[];
-    }[];
-    /**
-     * has an indirect call
-     */
-    ic?: boolean;
-    /**
-     * has an indirect jump
-     */
-    ij?: boolean;
-    /**
-     * functions of this object whose address this function's code materialises (lea, mov imm): indirect-call targets once this function is reached
-     */
-    t?: number[];
-    /**
-     * data regions (indexes into `regions`) this function's code refers into: live once this function is reached
-     */
-    d?: number[];
-    /**
-     * FNV-1a hashes of the name-like strings (symbols, library names and paths) this function's code refers to (names it could pass to dlsym or dlopen)
-     */
-    h?: number[];
-    /**
-     * imports whose address this function's code materialises (a PLT stub's address in position-dependent code): indirect-call targets once this function is reached
-     */
-    ti?: number[];
-  }[];
+  functions: FunctionRecord[];
   /**
    * imported symbols, `name@VERSION` or bare `name`
    */
@@ -451,6 +412,119 @@ export interface ObjectSummary {
   dataExports?: {
     name: string;
     r: number;
+  }[];
+}
+/**
+ * One function of the object: its edges and facts (a definition of its own so the generated validator stays shallow enough for tsc to emit)
+ */
+export interface FunctionRecord {
+  /**
+   * start address
+   */
+  a: number;
+  /**
+   * a symbol name for it
+   */
+  n?: string;
+  /**
+   * successor functions in this object: direct calls, tail calls, jumps into, IFUNC implementations
+   */
+  e?: number[];
+  /**
+   * imports it calls or jumps to through PLT stubs
+   */
+  i?: number[];
+  /**
+   * syscall numbers this function's code supplies, by syscall site (own sites, and constants it passes to wrapper functions of this object)
+   */
+  s?: {
+    at: number;
+    nr: number[];
+  }[];
+  /**
+   * has an indirect call
+   */
+  ic?: boolean;
+  /**
+   * has an indirect jump
+   */
+  ij?: boolean;
+  /**
+   * functions of this object whose address this function's code materialises (lea, mov imm): indirect-call targets once this function is reached
+   */
+  t?: number[];
+  /**
+   * data regions (indexes into `regions`) this function's code refers into: live once this function is reached
+   */
+  d?: number[];
+  /**
+   * FNV-1a hashes of the name-like strings (symbols, library names and paths) this function's code refers to (names it could pass to dlsym or dlopen)
+   */
+  h?: number[];
+  /**
+   * imports whose address this function's code materialises (a PLT stub's address in position-dependent code): indirect-call targets once this function is reached
+   */
+  ti?: number[];
+  /**
+   * guards (issue 26): items of this function reached only under a condition on an entry value. EVERY path from the entry to EVERY instruction making a listed call/jump/syscall passes a conditional branch edge on which cond(v) holds, v unmodified there; an item is in at most one guard; items stay listed in e/i/s (a walk without the value layer ignores `g`)
+   */
+  g?: {
+    /**
+     * the value tested: param p's value at this function's entry; with off/w, the w-byte word at [entry value of p + off], read before this function (or anything it calls first) could store to memory
+     */
+    v: {
+      p: ParamLoc;
+      off?: number;
+      w?: 1 | 2 | 4 | 8;
+    };
+    /**
+     * items reachable only if cond(value): and-nz (value&k)!=0, and-z (value&k)==0, eq value==k, ne value!=k; k unsigned, truncated to the tested width (w bytes, or 4/8 for registers)
+     */
+    c: {
+      op: "and-nz" | "and-z" | "eq" | "ne";
+      k: number;
+    };
+    /**
+     * direct callees / tail-jump targets (indexes into functions) reached only under it
+     */
+    e?: number[];
+    /**
+     * imports (indexes into imports) called/jumped to only under it
+     */
+    i?: number[];
+    /**
+     * syscall sites (`at` of this function's `s` entries) reached only under it
+     */
+    s?: number[];
+  }[];
+  /**
+   * values this function passes to guarded parameters of local callees, per callee (p: the callee's param; v: constants it can hold at EVERY call/tail jump from this function to f; from: or it is this function's own entry value of `from`, unchanged; v and from may both be present); no entry for (f,p): unknown at some call site
+   */
+  gv?: {
+    /**
+     * callee index (a function with a register-param guard, no off)
+     */
+    f: number;
+    p: ParamLoc;
+    /**
+     * constants it can hold at EVERY call/tail jump from this function to f (<= 8)
+     */
+    v?: number[];
+    from?: ParamLoc;
+  }[];
+  /**
+   * constant arguments at this function's calls/tail jumps to imports (p: rdi, rsi, rdx, rcx, r8 or r9; v: the constants p holds at EVERY call to import i from this function); no entry for (i,p): unknown at some call
+   */
+  ia?: {
+    /**
+     * import index
+     */
+    i: number;
+    p: ParamLoc;
+    /**
+     * the constants p holds at EVERY call to import i from this function (<= 8)
+     */
+    v: number[];
   }[];
 }
 
@@ -697,6 +771,10 @@ export interface ResolveArtifact {
       binary: string;
       site: number;
       siteObject: string;
+      /**
+       * when the site is made only under a guard (the value layer, issue 26): the value that kept it
+       */
+      kept?: string;
       steps: {
         object: string;
         function: string;
@@ -705,6 +783,10 @@ export interface ResolveArtifact {
          * for a step entered through an indirect call: the code or data word holding its address, and what made that live
          */
         takenBy?: string;
+        /**
+         * for a step entered through a guarded edge (the value layer, issue 26): the value that kept the edge
+         */
+        kept?: string;
       }[];
     };
   };

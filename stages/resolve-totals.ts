@@ -50,7 +50,7 @@ export class ResolveTotals {
     for (const [nr, p] of res.provenance) {
       const name = syscallName(nr) ?? `syscall_${nr}`;
       if (!this.provenance[name] || this.provenance[name].steps.length > p.steps.length) {
-        this.provenance[name] = { binary: label, steps: p.steps.map((st) => ({ object: st.object, function: st.function, ...(st.via ? { via: st.via } : {}), ...(st.takenBy ? { takenBy: st.takenBy } : {}) })), site: p.site, siteObject: p.siteObject };
+        this.provenance[name] = { binary: label, steps: p.steps.map((st) => ({ object: st.object, function: st.function, ...(st.via ? { via: st.via } : {}), ...(st.takenBy ? { takenBy: st.takenBy } : {}), ...(st.kept ? { kept: st.kept } : {}) })), site: p.site, siteObject: p.siteObject, ...(p.kept ? { kept: p.kept } : {}) };
       }
     }
   }

@@ -9,6 +9,8 @@ export const V_ENTRY = 3;
 export const V_INIT = 4;
 export const V_SYSCALL_FN = 5;
 export const V_DLSYM = 6;
+/** Labels from here on are `import NAME`: a bound import call. */
+export const V_FIRST_IMPORT = VIA_FIXED.length;
 
 /** The `import NAME` labels, interned: an edge stores a small integer, a chain step the text. */
 export class ViaLabels {
@@ -23,6 +25,11 @@ export class ViaLabels {
       this.ids.set(name, v);
     }
     return v;
+  }
+
+  /** The import name of an `import NAME` label (v >= V_FIRST_IMPORT). */
+  importName(v: number): string {
+    return this.names[v - VIA_FIXED.length];
   }
 
   viaOf(v: number): ChainStep['via'] | undefined {
@@ -53,8 +60,10 @@ export class EdgeList {
   kind = new Uint8Array(1 << 12);
   /** The address of the instruction or data word the edge comes from (NaN: none, -1: a wrapper's number). */
   site = new Float64Array(1 << 12);
+  /** The value layer's guard on the edge (analysis/link/guards.ts): 0 none, else guard id + 1. */
+  guard = new Int32Array(1 << 12);
 
-  add(a: number, b: number, via: number, site: number, kind = E_NORMAL): void {
+  add(a: number, b: number, via: number, site: number, kind = E_NORMAL, guard = 0): void {
     if (this.n === this.src.length) this.grow();
     const i = this.n++;
     this.src[i] = a;
@@ -62,20 +71,22 @@ export class EdgeList {
     this.via[i] = via;
     this.site[i] = site;
     this.kind[i] = kind;
+    this.guard[i] = guard;
   }
 
   private grow(): void {
     const cap = this.src.length * 2;
-    const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T, C: new (n: number) => T): T => {
+    const grown = <T extends Int32Array | Float64Array | Uint8Array>(a: T, C: new (n: number) => T): T => {
       const b = new C(cap);
       b.set(a);
       return b;
     };
-    this.src = g(this.src, Int32Array);
-    this.dst = g(this.dst, Int32Array);
-    this.via = g(this.via, Int32Array);
-    this.site = g(this.site, Float64Array);
-    this.kind = g(this.kind, Uint8Array);
+    this.src = grown(this.src, Int32Array);
+    this.dst = grown(this.dst, Int32Array);
+    this.via = grown(this.via, Int32Array);
+    this.site = grown(this.site, Float64Array);
+    this.kind = grown(this.kind, Uint8Array);
+    this.guard = grown(this.guard, Int32Array);
   }
 }
 

@@ -111,7 +111,8 @@ export class LateRootScan {
       const hs = namesOf.get(v);
       if (!hs) continue;
       for (const h of hs) {
-        if (all || late.isLoaderNode(v)) for (const r of exportsByHash.get(h) ?? []) if (!queued[r]) w.enqueue(r, from, -1);
+        // Enqueued even when already queued: the value layer marks it entered by name (any arguments).
+        if (all || late.isLoaderNode(v)) for (const r of exportsByHash.get(h) ?? []) w.enqueue(r, from, -1);
         if (opener !== undefined) for (const r of candidatesByHash.get(h) ?? []) if (!queued[r]) w.enqueue(r, opener, -1);
       }
     }

@@ -1,6 +1,7 @@
 import { nameHash } from '../summary/name-hashes';
 import { argRules, type ArgRule } from './arg-rules';
 import { argView } from './arg-walk-view';
+import { GuardValues } from './guard-values';
 import { adjacency, distinctEdges, distinctTargets, E_WHOLE_AT } from './edge-list';
 import { lateRoots } from './late-roots';
 import { nssLookupGate } from './library-models';
@@ -33,7 +34,10 @@ export { exportIndex, matchExport, type ExportIndex } from './bind-exports';
  *
  * Three figures per program: `withoutIndirectRule` (direct edges only), `syscalls`
  * (the rule above), and `wholeProgramAT` (sysfilter's original rule: every
- * address-taken function of every object, reached or not).
+ * address-taken function of every object, reached or not); and `withoutValueLayer`,
+ * `syscalls` without the value layer (issue 26: guards.ts marks the edges a function
+ * takes only under a condition on an entry value, guard-values.ts decides when one can
+ * hold, value-models.ts holds the library facts it uses).
  *
  * The pieces, in the order resolveProgram runs them: program-graph.ts numbers the nodes
  * (node-ids.ts) and adds the edges (edge-list.ts), binding imports to exports as ld.so
@@ -52,6 +56,8 @@ export interface ProgramResolution {
   withoutIndirectRule: Set<number>;
   /** Syscalls under sysfilter's original rule (every address-taken function of every object is a target). */
   wholeProgramAT: Set<number>;
+  /** `syscalls` with the value layer off (guards ignored): what the layer removes is the difference. */
+  withoutValueLayer: Set<number>;
   /** Indirect-call targets: how many the reachable rule kept, of how many the whole-program rule has. */
   targets: { reachable: number; wholeProgram: number };
   /** Whether some reached function makes an indirect call, so the address-taken roots apply. */
@@ -83,17 +89,22 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   const nodes = g.ids.count;
   const adj = adjacency(g.edges, nodes);
   const graph = { edges: g.edges, adj, nodes };
-  const direct = reach(graph, 'direct', false, late);
+  // The value layer applies to the direct and the reachable walks (so one stays within
+  // the other); sysfilter's whole-program figure stays the rule it reproduces.
+  const layer = input.valueLayer !== false && g.guards.count > 0;
+  const values = layer ? new GuardValues(g) : undefined;
+  const direct = reach(graph, 'direct', false, late, values, g.guards.count);
   const whole = reach(graph, 'whole', false, late);
-  // The value layer's held edges apply to the reachable rule only: the other two figures are its bounds.
-  const gate = input.valueLayer === false ? undefined : nssLookupGate(g);
-  const full = reach(graph, 'reachable', true, late, gate?.());
+  // nss's module-table edges (library-models.ts) are TAKES edges: only the reachable rule follows those.
+  const nameGate = input.valueLayer === false ? undefined : nssLookupGate(g);
+  const full = reach(graph, 'reachable', true, late, values, g.guards.count, nameGate?.());
   const chains = new Chains(g, full);
   const syscalls = syscallsOf(full, g.ids);
   return {
     syscalls,
     withoutIndirectRule: syscallsOf(direct, g.ids),
     wholeProgramAT: syscallsOf(whole, g.ids),
+    withoutValueLayer: layer || nameGate || g.siteCuts ? withoutValueLayer(input) : new Set(syscalls),
     targets: { reachable: full.targets, wholeProgram: distinctTargets(g.edges, adj, nodes, INDIRECT, E_WHOLE_AT) },
     indirectRuleFired: full.seen[INDIRECT] === 1,
     perObject: perObjectFigures(g, full),
@@ -104,6 +115,13 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     argRules: argRules(argView(g, full, late, (o, f) => chains.chainTo(o, f)), syscalls),
     reachedNames: namesReachedCode(full, g.ids, late.namesOf),
   };
+}
+
+/** The reachable rule's set with the value layer off: the library models' cuts are made while the graph is built, so a second graph. */
+function withoutValueLayer(input: ProgramInput): Set<number> {
+  const g = buildProgramGraph({ ...input, valueLayer: false });
+  const adj = adjacency(g.edges, g.ids.count);
+  return syscallsOf(reach({ edges: g.edges, adj, nodes: g.ids.count }, 'reachable', false, lateRoots(g)), g.ids);
 }
 
 /**

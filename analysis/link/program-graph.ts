@@ -1,5 +1,6 @@
 import { bindImports, type ImportBindings } from './bind-exports';
 import { E_TAKES, E_WHOLE_AT, EdgeList, V_CALL, V_DLSYM, V_ENTRY, V_INDIRECT, V_INIT, V_NONE, V_SYSCALL_FN, ViaLabels } from './edge-list';
+import { functionGuards, GuardTable, guardMark } from './guards';
 import { loaderSiteCuts } from './library-models';
 import { INDIRECT, NodeIds, ROOT } from './node-ids';
 import { CELL_FN, CELL_IMPORT, CELL_REGION, fnName, programObjects } from './program-objects';
@@ -31,17 +32,22 @@ export interface ProgramGraph {
   pendingUnresolved: PendingSite[];
   /** The roots of each dlopen candidate (its constructors, root regions), by the hash of a name that opens it. */
   candidatesByHash: Map<number, number[]>;
+  /** The value layer's guards (guards.ts); their edges carry EdgeList.guard marks. */
+  guards: GuardTable;
+  /** Syscall sites a library model left out of the graph (library-models.ts loaderSiteCuts): objects with some. */
+  siteCuts: number;
 }
 
 export function buildProgramGraph(input: ProgramInput): ProgramGraph {
   const { objects, loaderIdx } = programObjects(input);
   const ids = new NodeIds(objects);
   const imports = bindImports(objects, ids);
-  const g: ProgramGraph = { objects, loaderIdx, ids, edges: new EdgeList(), via: new ViaLabels(), imports, pendingUnresolved: [], candidatesByHash: new Map() };
+  const g: ProgramGraph = { objects, loaderIdx, ids, edges: new EdgeList(), via: new ViaLabels(), imports, pendingUnresolved: [], candidatesByHash: new Map(), guards: new GuardTable(), siteCuts: 0 };
   addEntries(g);
   const wrappers = objects.map((ob) => new Map(ob.summary.paramWrappers.map((w) => [w.fn, w])));
   // Syscall sites a library model proves never run in this program (ld.so's chain-load execve).
   const cuts = input.valueLayer === false ? undefined : loaderSiteCuts(objects, loaderIdx);
+  g.siteCuts = cuts?.size ?? 0;
   objects.forEach((ob, o) => {
     addCodeEdges(g, o, wrappers, cuts?.get(o));
     addDataEdges(g, o);
@@ -77,13 +83,14 @@ function addCodeEdges(g: ProgramGraph, o: number, wrappers: ParamWrappers, cut: 
   for (let f = 0; f < fns.length; f++) {
     const fn = fns[f];
     const from = base + f;
-    if (fn.e) for (const t of fn.e) edges.add(from, ids.fnNode(o, t), V_CALL, NaN);
+    const gs = functionGuards(g.guards, fn, from, o, f);
+    if (fn.e) for (const t of fn.e) edges.add(from, ids.fnNode(o, t), V_CALL, NaN, undefined, guardMark(gs?.callee, t));
     if (fn.i) {
       for (const i of fn.i) {
         const bound = bindings.get(i);
         if (!bound) continue;
         for (const b of bound) {
-          edges.add(from, b, viaImport[i], NaN);
+          edges.add(from, b, viaImport[i], NaN, undefined, guardMark(gs?.imp, i));
           const bo = ids.objectOf(b);
           const w = wrappers[bo].get(b - ids.fnBase[bo]);
           if (w && !(args.get(i) && JSON.stringify(args.get(i)!.loc) === JSON.stringify(w.loc))) {
@@ -92,13 +99,15 @@ function addCodeEdges(g: ProgramGraph, o: number, wrappers: ParamWrappers, cut: 
         }
       }
     }
-    if (fn.s) for (const st of fn.s) for (const nr of st.nr) if (!cut?.has(nr)) edges.add(from, ids.sys(nr), V_NONE, st.at);
+    if (fn.s) for (const st of fn.s) for (const nr of st.nr) if (!cut?.has(nr)) edges.add(from, ids.sys(nr), V_NONE, st.at, undefined, guardMark(gs?.site, st.at));
     if (fn.ic || fn.ij) edges.add(from, INDIRECT, V_INDIRECT, NaN);
     if (fn.t) for (const t of fn.t) edges.add(from, ids.fnNode(o, t), V_INDIRECT, NaN, E_TAKES);
     if (fn.ti) for (const i of fn.ti) for (const b of bindings.get(i) ?? []) edges.add(from, b, V_INDIRECT, NaN, E_TAKES);
     if (fn.d) for (const r of fn.d) edges.add(from, ids.regionNode(o, r), V_NONE, NaN);
   }
   // Numbers passed to libc's syscall() and other wrappers by this object's calls.
+  // Not guarded even when the wrapper call is: `uses[].fn` is where the constant was
+  // found, which may be a caller of the function that calls the wrapper.
   for (const x of s.importArgs) {
     for (const u of x.uses) for (const nr of u.nr) edges.add(ids.fnNode(o, u.fn), ids.sys(nr), V_SYSCALL_FN, -1);
   }

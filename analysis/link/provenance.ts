@@ -24,12 +24,15 @@ export class Chains {
       const v = full.parented[k];
       if (!ids.isSyscall(v)) continue;
       const steps = this.stepsTo(v);
-      const site = edges.site[full.parentEdge[v]];
+      const pe = full.parentEdge[v];
+      const site = pe >= 0 ? edges.site[pe] : NaN;
       const from = full.parent[v];
+      const kept = this.keptBy(pe);
       provenance.set(ids.nrOf(v), {
         steps,
         site: Number.isNaN(site) ? -1 : site,
         siteObject: ids.isFunction(from) ? g.objects[ids.objectOf(from)].path : '',
+        ...(kept ? { kept } : {}),
       });
     }
     return provenance;
@@ -41,7 +44,8 @@ export class Chains {
     const v = g.ids.fnBase[o] + f;
     const pe = full.parentEdge[v];
     const via = pe >= 0 ? g.via.viaOf(g.edges.via[pe]) : undefined;
-    return [...this.stepsTo(v), { ...this.label(v), ...(via ? { via } : {}) }];
+    const kept = this.keptBy(pe);
+    return [...this.stepsTo(v), { ...this.label(v), ...(via ? { via } : {}), ...(kept ? { kept } : {}) }];
   }
 
   /** One shortest chain from an entry point to the parent of node v (v itself excluded). */
@@ -57,9 +61,20 @@ export class Chains {
       const pe = full.parentEdge[n];
       const via = full.parent[n] === INDIRECT ? 'indirect' : pe >= 0 ? g.via.viaOf(g.edges.via[pe]) : 'dlsym';
       const tb = via === 'indirect' ? this.takenBy(n) : undefined;
-      steps.push({ ...this.label(n), ...(via ? { via } : {}), ...(tb ? { takenBy: tb } : {}) });
+      const kept = this.keptBy(pe);
+      steps.push({ ...this.label(n), ...(via ? { via } : {}), ...(tb ? { takenBy: tb } : {}), ...(kept ? { kept } : {}) });
     }
     return steps;
+  }
+
+  /** For an edge the value layer followed only once its guard could hold: which value kept it, and from which function. */
+  private keptBy(e: number): string | undefined {
+    if (e < 0) return undefined;
+    const gid = this.g.edges.guard[e];
+    const why = gid ? this.full.guardKept[gid - 1] : undefined;
+    if (!why) return undefined;
+    const from = this.label(this.g.edges.src[e]);
+    return `${from.object.slice(from.object.lastIndexOf('/') + 1)}:${from.function}: ${why}`;
   }
 
   private label(v: number): { object: string; function: string } {

@@ -23,9 +23,11 @@ export interface ProgramInput {
   /** PT_INTERP's object, analysed from its own entry (may also be among `libraries`). */
   loader?: ProgramObject;
   /**
-   * The value layer (default on): facts about values the generic walk does not track,
-   * such as the library models of analysis/link/library-models.ts. `false` walks without
-   * them, for the figure they are measured against.
+   * The value layer (issue 26; default on): edges the summaries mark as taken only under
+   * a condition on an entry value are followed only once some value the function can be
+   * entered with satisfies it (guard-values.ts, value-models.ts), and the library models
+   * of library-models.ts apply. Off: the walk before the layer, for the figure it is
+   * measured against.
    */
   valueLayer?: boolean;
 }
@@ -37,6 +39,8 @@ export interface ChainStep {
   via?: 'call' | 'indirect' | 'entry' | 'init' | 'syscall()' | 'dlsym' | `import ${string}`;
   /** For a step entered through an indirect call: what holds its address, so a person can judge the edge. */
   takenBy?: string;
+  /** For a step entered through a guarded edge (the value layer): the value that kept the edge. */
+  kept?: string;
 }
 
 export interface Provenance {
@@ -44,6 +48,8 @@ export interface Provenance {
   /** The syscall instruction (or, for numbers passed to a wrapper, the wrapper's site). */
   site: number;
   siteObject: string;
+  /** When the site is made only under a guard (the value layer): the value that kept it. */
+  kept?: string;
 }
 
 export interface UnresolvedSiteReport {

@@ -1,4 +1,5 @@
-import { type Adjacency, E_NORMAL, E_TAKES, type EdgeList, V_ENTRY } from './edge-list';
+import { type Adjacency, E_NORMAL, E_TAKES, type EdgeList, V_CALL, V_ENTRY, V_FIRST_IMPORT } from './edge-list';
+import { FREE_BY_NAME, FREE_INDIRECT, FREE_ROOT, type GuardValues } from './guard-values';
 import { type LateRoots, LateRootScan, type WalkFrontier } from './late-roots';
 import type { EdgeGate } from './library-models';
 import { INDIRECT, ROOT } from './node-ids';
@@ -11,7 +12,14 @@ import { INDIRECT, ROOT } from './node-ids';
  *
  * The unit has two parts: what following an edge does (Walker.expand, the place a
  * new kind of edge goes), and the fixpoint (reach): drain the queue, then ROOT's other
- * roots, then the by-name roots (late-roots.ts), until a round enqueues nothing.
+ * roots, then the by-name roots (late-roots.ts), then the guards (below), until a
+ * round enqueues nothing.
+ *
+ * With the value layer (issue 26, `values`), an edge marked with a guard
+ * (EdgeList.guard, guards.ts) is not followed when its function is expanded: it waits
+ * in its guard's list. When the queue runs dry, each waiting guard is decided on what
+ * the walk has reached (guard-values.ts); one that can hold releases its edges, one
+ * that cannot waits for the next dry queue. Value sets only grow, so this is monotone.
  */
 
 export type Rule = 'direct' | 'reachable' | 'whole';
@@ -37,6 +45,8 @@ export interface Walk {
   /** For indirect-call targets: the TAKES edge that first made them one (-1: none). */
   takenEdge: Int32Array;
   targets: number;
+  /** With the value layer: per guard id, why its edges were followed (undefined: never). */
+  guardKept: (string | undefined)[];
 }
 
 /** Which of a node's edges expand() follows: ROOT's entry edges go first. */
@@ -50,8 +60,8 @@ const ALL_BUT_ENTRIES = 2;
  * program does, and the other roots (constructors, IFUNC resolvers, by-name lookups)
  * only parent what the entries do not reach. What is reached is the same either way.
  */
-export function reach(graph: WalkGraph, rule: Rule, withParents: boolean, late: LateRoots, gate?: EdgeGate): Walk {
-  const w = new Walker(graph, rule, withParents, gate);
+export function reach(graph: WalkGraph, rule: Rule, withParents: boolean, late: LateRoots, values?: GuardValues, guardCount = 0, nameGate?: EdgeGate): Walk {
+  const w = new Walker(graph, rule, withParents, values, guardCount, nameGate);
   const byName = new LateRootScan(late);
   w.enqueue(ROOT, -1, -1);
   let rootDone = false;
@@ -64,6 +74,7 @@ export function reach(graph: WalkGraph, rule: Rule, withParents: boolean, late: 
     }
     // The queue ran dry: do the names reached so far name more roots?
     byName.widen(w);
+    if (w.idle()) w.releaseGuards();
     if (w.idle()) break;
   }
   return w.result();
@@ -90,9 +101,23 @@ class Walker implements WalkFrontier {
   private readonly takenEdge: Int32Array;
   private readonly edges: EdgeList;
   private readonly adj: Adjacency;
+  /** The value layer's state (null/empty without it): each edge's guard mark, the guards whose edges are followed, the edges waiting per guard (a list through `waitNext`), and how each node was entered other than by a call. */
+  private readonly gate: Int32Array | null;
+  private readonly open: Uint8Array;
+  private readonly waitHead: Int32Array;
+  private readonly waitNext: Int32Array;
+  private readonly free: Uint8Array;
+  private readonly kept: (string | undefined)[] = [];
 
-  /** A library model's held TAKES edges (library-models.ts): followed once reached code names what they lead to. */
-  constructor(graph: WalkGraph, private readonly rule: Rule, private readonly withParents: boolean, private readonly gate?: EdgeGate) {
+  /** nameGate: a library model's held TAKES edges (library-models.ts), followed once reached code names what they lead to. */
+  constructor(
+    graph: WalkGraph,
+    private readonly rule: Rule,
+    private readonly withParents: boolean,
+    private readonly values?: GuardValues,
+    guardCount = 0,
+    private readonly nameGate?: EdgeGate,
+  ) {
     const nodes = graph.nodes;
     this.edges = graph.edges;
     this.adj = graph.adj;
@@ -105,10 +130,17 @@ class Walker implements WalkFrontier {
     this.parentEdge = new Int32Array(withParents ? nodes : 0).fill(-1);
     this.parented = new Int32Array(withParents ? nodes : 0);
     this.takenEdge = new Int32Array(withParents ? nodes : 0).fill(-1);
+    const layer = values !== undefined && guardCount > 0;
+    this.gate = layer ? graph.edges.guard : null;
+    this.open = new Uint8Array(layer ? guardCount : 0);
+    this.waitHead = new Int32Array(layer ? guardCount : 0).fill(-1);
+    this.waitNext = new Int32Array(layer ? graph.edges.n : 0);
+    this.free = new Uint8Array(layer ? nodes : 0);
   }
 
   /** Node d is named by node `from` through edge e: its parent if it has none, queued if it never was. */
   enqueue(d: number, from: number, e: number): void {
+    if (this.gate !== null && !this.free[d]) this.markFree(d, from, e);
     if (this.withParents && this.parent[d] < 0 && d !== ROOT) {
       this.parent[d] = from;
       this.parentEdge[d] = e;
@@ -118,6 +150,13 @@ class Walker implements WalkFrontier {
       this.queued[d] = 1;
       this.queue[this.tail++] = d;
     }
+  }
+
+  /** With the value layer: d entered through e other than by a direct or import call is entered with unknown values. */
+  private markFree(d: number, from: number, e: number): void {
+    const { kind, via, src } = this.edges;
+    if (e >= 0 && kind[e] === E_NORMAL && src[e] !== ROOT && (via[e] === V_CALL || via[e] >= V_FIRST_IMPORT)) return;
+    this.free[d] = e < 0 ? (from === INDIRECT ? FREE_INDIRECT : FREE_BY_NAME) : kind[e] === E_NORMAL ? FREE_ROOT : FREE_INDIRECT;
   }
 
   /** d becomes an indirect-call target through TAKES edge e; it is reached once INDIRECT is. */
@@ -137,14 +176,21 @@ class Walker implements WalkFrontier {
   expand(v: number, which: number): void {
     const { start, order } = this.adj;
     const { dst, via, kind } = this.edges;
+    const gate = this.gate;
     for (let k = start[v]; k < start[v + 1]; k++) {
       const e = order[k];
       // Marks (TAKES) reach nothing by themselves: they go with the entries.
       if (which !== ALL_EDGES && (via[e] === V_ENTRY || kind[e] === E_TAKES) !== (which === ENTRIES_ONLY)) continue;
+      if (gate !== null && gate[e] !== 0 && !this.open[gate[e] - 1]) {
+        // A guarded edge waits for its guard (releaseGuards).
+        this.waitNext[e] = this.waitHead[gate[e] - 1];
+        this.waitHead[gate[e] - 1] = e;
+        continue;
+      }
       const ek = kind[e];
       if (ek === E_NORMAL) this.enqueue(dst[e], v, e);
       else if (ek === E_TAKES) {
-        if (!this.gate?.holds(e)) this.take(dst[e], e);
+        if (!this.nameGate?.holds(e)) this.take(dst[e], e);
       } else if (this.rule === 'whole') this.enqueue(dst[e], v, e);
     }
   }
@@ -158,7 +204,7 @@ class Walker implements WalkFrontier {
       if (v === INDIRECT && rule === 'direct') continue;
       seen[v] = 1;
       visited[count++] = v;
-      if (this.gate) for (const e of this.gate.release(v)) this.take(this.edges.dst[e], e);
+      if (this.nameGate) for (const e of this.nameGate.release(v)) this.take(this.edges.dst[e], e);
       if (v === INDIRECT && rule === 'reachable') this.openIndirect();
       this.expand(v, v === ROOT ? ENTRIES_ONLY : ALL_EDGES);
     }
@@ -171,6 +217,27 @@ class Walker implements WalkFrontier {
     for (const t of this.takenList) this.enqueue(t, INDIRECT, this.takenEdge.length ? this.takenEdge[t] : -1);
   }
 
+  /**
+   * The queue ran dry: each guard with waiting edges that can now hold (on what is
+   * reached so far) releases them, in the order they were added; the others wait.
+   */
+  releaseGuards(): void {
+    if (this.gate === null) return;
+    const waiting: number[] = [];
+    for (let id = 0; id < this.waitHead.length; id++) if (this.waitHead[id] >= 0) waiting.push(id);
+    if (!waiting.length) return;
+    const can = this.values!.satisfiable(waiting, { seen: this.seen, free: this.free, open: this.open });
+    const { src, dst } = this.edges;
+    for (const [id, why] of can) {
+      this.open[id] = 1;
+      this.kept[id] = why;
+      const list: number[] = [];
+      for (let e = this.waitHead[id]; e >= 0; e = this.waitNext[e]) list.push(e);
+      this.waitHead[id] = -1;
+      for (let k = list.length - 1; k >= 0; k--) this.enqueue(dst[list[k]], src[list[k]], list[k]);
+    }
+  }
+
   /** Whether nothing is queued: after a by-name step, the fixpoint. */
   idle(): boolean {
     return this.head === this.tail;
@@ -178,6 +245,6 @@ class Walker implements WalkFrontier {
 
   result(): Walk {
     const { visited, visitedCount, seen, parent, parentEdge, parented, parentedCount, takenEdge } = this;
-    return { visited, visitedCount, seen, parent, parentEdge, parented, parentedCount, takenEdge, targets: this.rule === 'reachable' ? this.takenList.length : 0 };
+    return { visited, visitedCount, seen, parent, parentEdge, parented, parentedCount, takenEdge, targets: this.rule === 'reachable' ? this.takenList.length : 0, guardKept: this.kept };
   }
 }

@@ -94,8 +94,11 @@ export function formatExplanation(e: Explanation, indent = ''): string {
         out.push(`${indent}  ${i + 1}. ${s.function}  in ${s.object}${s.via ? `  (${s.via})` : ''}`);
         // An indirect edge is only as good as the reference behind it: show it, so a person can judge.
         if (s.takenBy) out.push(`${indent}       a target because ${s.takenBy}`);
+        // A guarded edge (the value layer) is followed only because some value satisfies its guard: say which.
+        if (s.kept) out.push(`${indent}       kept: ${s.kept}`);
       });
       out.push(`${indent}  → syscall site at 0x${e.chain.site.toString(16)} in ${e.chain.siteObject}${e.siteDigest ? `  (sha256 ${e.siteDigest})` : ''}`);
+      if (e.chain.kept) out.push(`${indent}    kept: ${e.chain.kept}`);
     }
     if (e.args || e.profileArgs) out.push(...formatArgs(e, indent));
     if (e.reasons.includes('runtime')) out.push(`${indent}  the container runtime makes it after the seccomp filter is installed (measured by runtime calibration)`);

@@ -66,7 +66,7 @@ test('the schema rejects what a check of the outline would let through', () => {
     path: '/bin/p',
     missing: [],
     resolution: {
-      syscalls: [0], withoutIndirectRule: [0], wholeProgramAT: [0], targets: { reachable: 0, wholeProgram: 0 }, indirectRuleFired: false,
+      syscalls: [0], withoutIndirectRule: [0], wholeProgramAT: [0], withoutValueLayer: [0], targets: { reachable: 0, wholeProgram: 0 }, indirectRuleFired: false,
       perObject: [{ path: '/bin/p', functions: 1, reachedFunctions: 1, syscalls: [0] }], unresolvedSites: [], unresolvedImports: [],
       // -1: a chain whose last edge carried no site (analysis/link/link.ts).
       provenance: [{ syscall: 0, steps: [{ object: '/bin/p', function: 'main', via: 'entry' }], site: -1, siteObject: '/bin/p' }],

@@ -33,8 +33,8 @@ export const ANALYSIS_SOURCES: readonly string[] = [...SCAN_SOURCES, 'system/hos
 export const analysisCodeDigest = () => sourceDigest(path.join(__dirname, '..', '..'), ANALYSIS_SOURCES);
 
 /** Bump when the stored form of a program's result changes (with the schema's id). */
-const RESOLUTION_VERSION = 2; // 2: the stored form has a JSON Schema; argRules and reachedNames are stored (history: CHANGELOG.md)
-export const RESOLUTION_SCHEMA = 'confine/analyze-program/v2';
+const RESOLUTION_VERSION = 3; // 3: withoutValueLayer and the value layer's `kept` are stored (history: CHANGELOG.md)
+export const RESOLUTION_SCHEMA = 'confine/analyze-program/v3';
 
 /**
  * The key of one program's whole result: the program's and every loaded object's path
@@ -75,6 +75,7 @@ const storedStep = (s: ChainStep): AnalyzeChainStep => ({
   function: s.function,
   ...(s.via !== undefined ? { via: s.via } : {}),
   ...(s.takenBy !== undefined ? { takenBy: s.takenBy } : {}),
+  ...(s.kept !== undefined ? { kept: s.kept } : {}),
 });
 
 const site = (u: { object: string; site: number; function: string; reason: string }) => ({ object: u.object, site: u.site, function: u.function, reason: u.reason });
@@ -90,12 +91,13 @@ export function toStored(r: AnalyzedBinary): StoredAnalysis {
       syscalls: [...res.syscalls],
       withoutIndirectRule: [...res.withoutIndirectRule],
       wholeProgramAT: [...res.wholeProgramAT],
+      withoutValueLayer: [...res.withoutValueLayer],
       targets: { reachable: res.targets.reachable, wholeProgram: res.targets.wholeProgram },
       indirectRuleFired: res.indirectRuleFired,
       perObject: res.perObject.map((o) => ({ path: o.path, functions: o.functions, reachedFunctions: o.reachedFunctions, syscalls: o.syscalls })),
       unresolvedSites: res.unresolvedSites.map(site),
       unresolvedImports: res.unresolvedImports.map((u) => ({ object: u.object, import: u.import })),
-      provenance: [...res.provenance].map(([syscall, p]) => ({ syscall, steps: p.steps.map(storedStep), site: p.site, siteObject: p.siteObject })),
+      provenance: [...res.provenance].map(([syscall, p]) => ({ syscall, steps: p.steps.map(storedStep), site: p.site, siteObject: p.siteObject, ...(p.kept !== undefined ? { kept: p.kept } : {}) })),
       graph: { nodes: res.graph.nodes, edges: res.graph.edges },
       argRules: [...res.argRules].map(([syscall, a]) => ({
         syscall,
@@ -123,12 +125,13 @@ export function fromStored(s: StoredAnalysis): AnalyzedBinary {
       syscalls: new Set(res.syscalls),
       withoutIndirectRule: new Set(res.withoutIndirectRule),
       wholeProgramAT: new Set(res.wholeProgramAT),
+      withoutValueLayer: new Set(res.withoutValueLayer),
       targets: res.targets,
       indirectRuleFired: res.indirectRuleFired,
       perObject: res.perObject,
       unresolvedSites: res.unresolvedSites,
       unresolvedImports: res.unresolvedImports,
-      provenance: new Map(res.provenance.map(({ syscall, steps, site, siteObject }) => [syscall, { steps: chain(steps), site, siteObject }])),
+      provenance: new Map(res.provenance.map(({ syscall, steps, site, siteObject, kept }) => [syscall, { steps: chain(steps), site, siteObject, ...(kept !== undefined ? { kept } : {}) }])),
       graph: res.graph,
       argRules: new Map(
         res.argRules.map(({ syscall, origins, ...a }) => [
