@@ -1,6 +1,6 @@
 import type { CodeAnalysis } from '../x86/code-analysis';
 import { BackwardFlow } from '../x86/dataflow';
-import { ARG_REGS, bestFact, MAX_GUARDS, MAX_VALUES, scanGuards, type GuardScan, type ItemInsn } from '../x86/param-guards';
+import { ARG_REGS, bestFact, localCalls, MAX_GUARDS, MAX_VALUES, scanGuards, type GuardScan, type ItemInsn } from '../x86/param-guards';
 import { GPR_NAMES } from '../x86/registers';
 import type { Gpr } from '../x86/types';
 import type { SummaryFunction } from './function-edges';
@@ -20,12 +20,15 @@ type Guard = NonNullable<SummaryFunction['g']>[number];
  */
 export function guardFacts(code: CodeAnalysis, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>): GuardScan {
   const flow = new BackwardFlow(code.program, code.noReturn);
-  let scan: GuardScan;
   try {
-    scan = scanGuards(code, flow);
+    return facts(code, flow, table, imports, functions, ifuncResolvers);
   } finally {
     flow.free();
   }
+}
+
+function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>): GuardScan {
+  const scan = scanGuards(code, flow);
   // Register parameters each function's guards test (gv is kept only for those).
   const guardedRegs = new Map<number, Set<Gpr>>();
   for (const [addr, fs] of scan.byFunction) {
@@ -41,16 +44,58 @@ export function guardFacts(code: CodeAnalysis, table: FunctionTable, imports: Im
         s.add(x.v.p);
       }
     }
-    const ia = importArgs(fs.items, code, imports);
-    if (ia.length) out.ia = ia;
   }
-  for (const [addr, fs] of scan.byFunction) {
-    const fi = table.index.get(addr);
-    if (fi === undefined) continue;
-    const gv = calleeValues(fs.items, table, code, guardedRegs);
+  // Functions the scan did not follow: constants set right before their calls (cheap, local),
+  // and what the backward walk recovers at their calls to guarded callees.
+  const local = new Map<number, ItemInsn[]>();
+  const itemsOf = (addr: number): ItemInsn[] => {
+    const s = scan.byFunction.get(addr);
+    if (s) return s.items;
+    let l = local.get(addr);
+    if (!l) local.set(addr, (l = withWalkedArgs(code, flow, localCalls(code, flow, addr), table, guardedRegs)));
+    return l;
+  };
+  for (let fi = 0; fi < functions.length; fi++) {
+    const addr = table.starts[fi];
+    const info = code.functions.get(addr);
+    if (!info || (info.imports.length === 0 && info.calls.length === 0 && info.tailCalls.length === 0)) continue;
+    const items = itemsOf(addr);
+    const ia = importArgs(items, code, imports);
+    if (ia.length) functions[fi].ia = ia;
+    const gv = calleeValues(items, table, code, guardedRegs);
     if (gv.length) functions[fi].gv = gv;
   }
   return scan;
+}
+
+/**
+ * At the calls of an unscanned function to callees with register guards: the values the
+ * backward walk (dataflow.ts) recovers for those registers — constants on every path, or
+ * the caller's own entry value.
+ */
+function withWalkedArgs(code: CodeAnalysis, flow: BackwardFlow, items: ItemInsn[], table: FunctionTable, guardedRegs: Map<number, Set<Gpr>>): ItemInsn[] {
+  const prog = code.program;
+  for (const it of items) {
+    const f = it.target === undefined ? undefined : table.index.get(it.target);
+    const regs = f === undefined ? undefined : guardedRegs.get(f);
+    if (!regs) continue;
+    const i = prog.indexOf(it.at)!;
+    const fnStart = prog.functions[prog.fnOf[i]].addr;
+    for (const p of regs) {
+      const r = GPR_NAMES.indexOf(p);
+      const got = flow.valuesBefore(i, { r });
+      const args = it.args ?? (it.args = new Map());
+      args.delete(r);
+      if (got.unresolved.size || got.numbers.size > MAX_VALUES) continue;
+      const params = [...got.params.values()];
+      if (params.length > 1 || (params.length === 1 && (params[0].fn !== fnStart || params[0].xf || typeof params[0].loc !== 'string'))) continue;
+      // Constants on some paths and the entry value on others: both (the link takes the union).
+      if (params.length || got.numbers.size) {
+        args.set(r, { ...(got.numbers.size ? { v: [...got.numbers].map((n) => n >>> 0) } : {}), ...(params.length ? { from: params[0].loc as Gpr } : {}) });
+      }
+    }
+  }
+  return items;
 }
 
 /** The item an instruction makes, as a key: `e<index>`, `i<index>`, `s<at>`; undefined for none. */
@@ -124,7 +169,7 @@ function importArgs(items: ItemInsn[], code: CodeAnalysis, imports: ImportTable)
       let known = true;
       for (const c of calls) {
         const a = c.args?.get(r);
-        if (!a || !('v' in a)) { known = false; break; }
+        if (!a?.v || a.from) { known = false; break; }
         a.v.forEach((v) => vals.add(v));
       }
       if (known && vals.size && vals.size <= MAX_VALUES) out.push({ i, p: GPR_NAMES[r], v: [...vals].sort((x, y) => x - y) });
@@ -154,8 +199,8 @@ function calleeValues(items: ItemInsn[], table: FunctionTable, code: CodeAnalysi
       for (const c of calls) {
         const a = c.args?.get(r);
         if (!a) { known = false; break; }
-        if ('v' in a) a.v.forEach((v) => vals.add(v));
-        else from.add(a.from);
+        a.v?.forEach((v) => vals.add(v));
+        if (a.from) from.add(a.from);
       }
       if (!known || vals.size > MAX_VALUES || from.size > 1) continue;
       out.push({ f, p, ...(vals.size ? { v: [...vals].sort((x, y) => x - y) } : {}), ...(from.size ? { from: [...from][0] } : {}) });

@@ -94,8 +94,11 @@ export interface Source {
   off?: number;
 }
 
-/** An argument register's value at a call: constants, or the caller's own entry value of `from`. */
-export type ArgValue = { v: number[] } | { from: Gpr };
+/** An argument register's value at a call: one of the constants `v` or (on other paths) the caller's own entry value of `from`. */
+export interface ArgValue {
+  v?: number[];
+  from?: Gpr;
+}
 
 /** One instruction that makes an item: the conditions that hold whenever it makes it. */
 export interface ItemInsn {
@@ -910,4 +913,59 @@ export function bestFact(facts: Fact[], ids: number[]): number | undefined {
   const rank = (f: Fact): number => (f.op === 'eq' ? 0 : f.op === 'and-nz' ? 100 + popcount(f.k) : f.op === 'ne' ? 200 : 300 + 32 - popcount(f.k));
   for (const id of ids) if (best === undefined || rank(facts[id]) < rank(facts[best])) best = id;
   return best;
+}
+
+/** Instructions looked at before a call for its constant arguments (localCallArgs). */
+const LOCAL_WINDOW = 12;
+
+/**
+ * The calls and tail jumps to other functions or imports of a function the scan did not
+ * follow, with the argument registers set to a constant in the straight-line code right
+ * before each (`mov $imm`, `xor r,r`, copies of those) — cheap and local: only what the
+ * instructions since the last jump target, call or branch say. Facts are empty.
+ */
+export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number): ItemInsn[] {
+  const p = a.program;
+  const f = p.functionIndexContaining(fnAddr);
+  if (f === undefined || p.functions[f].addr !== fnAddr) return [];
+  const fn = p.functions[f];
+  const out: ItemInsn[] = [];
+  for (let i = fn.first; i < fn.last; i++) {
+    const k = p.kind[i];
+    if (k !== K.CALL && k !== K.JMP && k !== K.JCC) continue;
+    const t = p.target[i];
+    if (Number.isNaN(t)) continue;
+    if (k !== K.CALL) {
+      const ti = p.indexOf(t);
+      if (ti !== undefined && p.fnOf[ti] === f && ti !== fn.first) continue; // a jump within the function
+    }
+    const args = new Map<number, ArgValue>();
+    for (const r of ARG_REGS) {
+      const v = localConstant(p, flow, fn.first, i, r);
+      if (v !== undefined) args.set(r, { v: [v] });
+    }
+    out.push({ at: p.addr[i], kind: k === K.CALL ? 'call' : 'jump', target: t, facts: [], ...(args.size ? { args } : {}) });
+  }
+  return out;
+}
+
+/** The constant register r holds just before instruction `at`, from the straight-line code before it; undefined when not known so. */
+function localConstant(p: Program, flow: BackwardFlow, first: number, at: number, r: number): number | undefined {
+  let want = r;
+  for (let k = at - 1; k >= first && k >= at - LOCAL_WINDOW; k--) {
+    if (p.kind[k] !== K.NEXT) return undefined; // the previous block's end: a call, a jump, a branch
+    const e = flow.effects.effect(p.addr[k]);
+    if (e.op === 'const' && e.dst === want) return e.value >>> 0;
+    if (e.op === 'copy' && e.dst === want) {
+      if (typeof e.src !== 'number' || e.sx) return undefined;
+      want = e.src;
+    } else if (e.op === 'xform' || e.op === 'cmov' || e.op === 'pop') {
+      if ((e.op === 'xform' || e.op === 'cmov' ? e.dst : e.dst) === want) return undefined;
+    } else if (e.op === 'xchg') {
+      if (e.a === want || e.b === want) return undefined;
+    } else if (e.op === 'other' && e.writes & (1 << want)) return undefined;
+    // A jump target or entry here: other paths come in with other values.
+    if (p.jumpSources.has(p.addr[k]) || p.isInnerEntry(k)) return undefined;
+  }
+  return undefined;
 }
