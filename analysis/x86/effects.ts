@@ -454,6 +454,13 @@ export class EffectDecoder {
     return out;
   }
 
+  /** Whether the instruction at `addr` leaves the flags alone: mov, movzx/movsx, lea, push, pop, nop (compilers schedule them between a test and its jump). */
+  keepsFlags(addr: number): boolean {
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.decodeOut(this.ins);
+    return KEEPS_FLAGS.has(this.ins.mnemonic);
+  }
+
   /** The flag-setting shape of the instruction at `addr` (FlagSetter), or undefined. */
   flagSetter(addr: number): FlagSetter | undefined {
     (this.decoder as unknown as { position: number }).position = addr - this.base;
@@ -487,6 +494,8 @@ export class EffectDecoder {
     return { f, width, a, imm, ...(width === 8 && raw < 0n ? { immNeg: true } : {}) };
   }
 }
+
+const KEEPS_FLAGS = new Set<Mnemonic>([Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd, Mnemonic.Lea, Mnemonic.Push, Mnemonic.Pop, Mnemonic.Nop]);
 
 function otherDetail(ins: Instruction): OtherDetail | undefined {
   const m = ins.mnemonic;

@@ -23,6 +23,8 @@ NOIPA void a5(void) { sys0(5); }
 NOIPA void guarded_sys(int flags) { if (flags & 4) sys0(39); }
 /* f is also called unconditionally */
 NOIPA void also_unguarded(int flags) { if (flags & 4) f(); f(); }
+/* g1 after the paths join: reached with and without the condition */
+NOIPA void merged(int flags, int *p) { if (flags & 4) g2(); p[0] = 1; p[1] = 2; p[2] = 3; g1(); p[3] = 4; }
 /* the tested value is no longer the entry value */
 NOIPA void modified(int flags, int x) { flags ^= x; if (flags & 4) g1(); }
 /* a call guarded by the entry value */
@@ -33,12 +35,13 @@ struct S { int pad[4]; int kind; };
 NOIPA void field(struct S *p) { if (p->kind & 0x17c) g2(); }
 /* a store through memory before the load: the word read may not be the caller's */
 NOIPA void field_after_store(struct S *p, int *q) { *q = 1; if (p->kind & 0x7c) g2(); }
-/* a jump table: case 1 is entered from the table and, after the test, from case 0 */
+/* a jump table: case 1 is entered from the table, and by a jump under the test */
 NOIPA void table(int k, int flags) {
+  if (k == 100 && (flags & 4)) goto one;
   switch (k) {
-  case 0: if (!(flags & 4)) break; /* fall through */
-  case 1: a1(); break;
-  case 2: a2(); break; case 3: a3(); break; case 4: a4(); break; case 5: a5(); break; case 6: a0(); break;
+  case 0: a0(); break;
+  case 1: one: a1(); break;
+  case 2: a2(); break; case 3: a3(); break; case 4: a4(); break; case 5: a5(); break; case 6: a4(); break;
   }
 }
 /* callers of guarded_call: constants, a run-time value, pass-through */
@@ -48,6 +51,7 @@ NOIPA void pass_through(int flags) { guarded_call(flags); }
 /* imports with constant arguments, and with a run-time one */
 NOIPA void imp_const(void) { write(1, "ab", 2); }
 NOIPA void imp_runtime(int fd) { write(fd, "ab", 2); }
+NOIPA void imp_mixed(int fd) { write(1, "a", 1); write(fd, "b", 1); }
 
 int main(int argc, char **argv) {
   struct S s = { { 0 }, argc };
@@ -55,7 +59,7 @@ int main(int argc, char **argv) {
   guarded_sys(argc); also_unguarded(argc); modified(argc, argc); spilled(argc);
   field(&s); field_after_store(&s, &v); table(argc, argc);
   pass_const(); pass_runtime(&v); pass_through(argc);
-  imp_const(); imp_runtime(argc);
+  imp_const(); imp_runtime(argc); imp_mixed(argc); merged(argc, &s.pad[0]);
   return 0;
 }
 `;
@@ -92,6 +96,10 @@ describe('guards (g)', () => {
     const f = fnNamed('also_unguarded');
     expect(f.e).toContain(idx('f'));
     expect(f.g ?? []).toEqual([]);
+  });
+
+  test('a callee after the paths join is not guarded; the one before is', () => {
+    expect(fnNamed('merged').g).toEqual([{ v: { p: 'rdi' }, c: { op: 'and-nz', k: 4 }, e: [idx('g2')] }]);
   });
 
   test('a value changed before the test guards nothing', () => {
@@ -146,6 +154,10 @@ describe('values at calls (gv, ia)', () => {
     const rt = (fnNamed('imp_runtime').ia ?? []).filter((x) => x.i === w);
     expect(rt.find((x) => x.p === 'rdi')).toBeUndefined();
     expect(rt).toEqual(expect.arrayContaining([{ i: w, p: 'rdx', v: [2] }]));
+    // One call with a constant, one with a run-time value: unknown for that register.
+    const mixed = (fnNamed('imp_mixed').ia ?? []).filter((x) => x.i === w);
+    expect(mixed.find((x) => x.p === 'rdi')).toBeUndefined();
+    expect(mixed).toEqual(expect.arrayContaining([{ i: w, p: 'rdx', v: [1] }]));
   });
 });
 

@@ -180,7 +180,8 @@ function mayTestParameter(prog: Program, first: number, last: number, flow: Back
   for (let j = first + 1; j < last; j++) {
     if (prog.kind[j] !== K.JCC || prog.kind[j - 1] !== K.NEXT) continue;
     if (!fx.zeroFlagEdge(prog.addr[j])) continue;
-    const s = fx.flagSetter(prog.addr[j - 1]);
+    const at = flagSetterBefore(prog, flow, first, j);
+    const s = at === undefined ? undefined : fx.flagSetter(prog.addr[at]);
     if (!s) continue;
     if (!('reg' in s.a)) {
       if (argHome(s.a.base)) return true;
@@ -188,7 +189,7 @@ function mayTestParameter(prog: Program, first: number, last: number, flow: Back
     }
     const r = s.a.reg;
     if (argHome(r)) return true;
-    for (let k = j - 2; k >= first && k >= j - 8 && prog.kind[k] === K.NEXT; k--) {
+    for (let k = at! - 1; k >= first && k >= at! - 7 && prog.kind[k] === K.NEXT; k--) {
       const m = fx.moveShape(prog.addr[k]);
       if (!m || m.dst !== r) continue;
       if (argHome(m.srcReg) || argHome(m.srcBase)) return true;
@@ -196,6 +197,23 @@ function mayTestParameter(prog: Program, first: number, last: number, flow: Back
     }
   }
   return false;
+}
+
+/** Instructions that leave the flags alone looked over between a conditional jump and the instruction setting its flags. */
+const MAX_FLAG_GAP = 4;
+
+/**
+ * The instruction whose flags the conditional jump j reads: the last one before it that
+ * may write flags, over moves/push/pop (effects.ts keepsFlags), all in straight-line code
+ * (no jump lands between them, so the flags are that instruction's on every way in).
+ */
+function flagSetterBefore(p: Program, flow: BackwardFlow, first: number, j: number): number | undefined {
+  for (let k = j - 1, gap = 0; k >= first && gap <= MAX_FLAG_GAP; k--, gap++) {
+    const at = k + 1;
+    if (p.jumpSources.has(p.addr[at]) || p.isInnerEntry(at) || p.kind[k] !== K.NEXT) return undefined;
+    if (!flow.effects.keepsFlags(p.addr[k])) return k;
+  }
+  return undefined;
 }
 
 function hasItem(prog: Program, first: number, last: number): boolean {
@@ -432,16 +450,15 @@ class FunctionScanner {
     const p = this.prog;
     const e = this.flow.effects.zeroFlagEdge(p.addr[j]);
     if (!e || j === this.fn.first || p.isInnerEntry(j)) return undefined;
-    if ((p.jumpSources.get(p.addr[j]) ?? []).length) return undefined; // the flags may come from elsewhere
-    const k = p.kind[j - 1];
-    if (k !== K.NEXT) return undefined;
-    let s = this.setters.get(j - 1);
-    if (!this.setters.has(j - 1)) this.setters.set(j - 1, (s = this.flow.effects.flagSetter(p.addr[j - 1])));
+    const at = flagSetterBefore(p, this.flow, this.fn.first, j);
+    if (at === undefined) return undefined;
+    let s = this.setters.get(at);
+    if (!this.setters.has(at)) this.setters.set(at, (s = this.flow.effects.flagSetter(p.addr[at])));
     if (!s) return undefined;
     // The facts depend on the state before the setter: step() fills them in (same arrays).
     const c = { taken: [] as number[], fall: [] as number[] };
-    this.pending.set(j - 1, c);
-    this.hasPending[j - 1 - this.fn.first] = 1;
+    this.pending.set(at, c);
+    this.hasPending[at - this.fn.first] = 1;
     (c as { zfTaken?: boolean }).zfTaken = e === 'taken';
     return c;
   }
