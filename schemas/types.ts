@@ -307,72 +307,15 @@ export interface ObjectSummary {
     /**
      * guards (issue 26): items of this function reached only under a condition on an entry value: EVERY path from the function's entry to EVERY instruction making a listed call/jump/syscall passes a conditional branch edge on which the condition holds for the unmodified entry value (analysis/x86/param-guards.ts). An item is in at most one guard; items stay listed in e/i/s
      */
-    g?: {
-      /**
-       * the value tested: param p's value at entry
-       */
-      v: {
-        p: ParamLoc;
-        /**
-         * with w: the value is the w-byte word at [entry value of p + off], read before this function (or anything it calls first) could store to memory
-         */
-        off?: number;
-        w?: 1 | 2 | 4 | 8;
-      };
-      /**
-       * the items are reachable only if cond(value): (value&k)!=0, (value&k)==0, value==k, value!=k
-       */
-      c: {
-        op: "and-nz" | "and-z" | "eq" | "ne";
-        /**
-         * unsigned, truncated to the tested width (w bytes, or 4/8 for registers)
-         */
-        k: number;
-      };
-      /**
-       * direct callees / tail-jump targets (indexes into functions) reached only under it
-       */
-      e?: number[];
-      /**
-       * imports (indexes into imports) called/jumped to only under it
-       */
-      i?: number[];
-      /**
-       * syscall sites (`at` of this function's `s` entries) reached only under it
-       */
-      s?: number[];
-    }[];
+    g?: Guard[];
     /**
      * values this function passes to guarded register parameters of local callees, per callee and parameter; no entry for (f,p) means unknown at some call site
-     *
-     * Items: f's parameter p at this function's calls/tail jumps to f: the constants `v`, and/or (`from`) this function's own entry value of that parameter, unchanged
      */
-    gv?: {
-      /**
-       * callee index (a function with a register-param guard)
-       */
-      f: number;
-      p: ParamLoc;
-      /**
-       * at most 8 constants (low 32 bits, unsigned) p holds at the calls/tail jumps from this function to f
-       */
-      v?: number[];
-      from?: ParamLoc;
-    }[];
+    gv?: GuardedCallValues[];
     /**
      * constant arguments at this function's calls/tail jumps to imports; no entry for (i,p) means unknown at some call
      */
-    ia?: {
-      /**
-       * import index
-       */
-      i: number;
-      p: ParamLoc;
-      /**
-       * the at most 8 constants (low 32 bits, unsigned) p holds at every call to import i from this function
-       */
-      v: number[];
-    }[];
+    ia?: ImportArgConstants[];
   }[];
   /**
    * imported symbols, `name@VERSION` or bare `name`
@@ -521,6 +464,67 @@ export interface ObjectSummary {
     name: string;
     r: number;
   }[];
+}
+export interface Guard {
+  /**
+   * the value tested: param p's value at entry
+   */
+  v: {
+    p: ParamLoc;
+    /**
+     * with w: the value is the w-byte word at [entry value of p + off], read before this function (or anything it calls first) could store to memory
+     */
+    off?: number;
+    w?: 1 | 2 | 4 | 8;
+  };
+  /**
+   * the items are reachable only if cond(value): (value&k)!=0, (value&k)==0, value==k, value!=k
+   */
+  c: {
+    op: "and-nz" | "and-z" | "eq" | "ne";
+    /**
+     * unsigned, truncated to the tested width (w bytes, or 4/8 for registers)
+     */
+    k: number;
+  };
+  /**
+   * direct callees / tail-jump targets (indexes into functions) reached only under it
+   */
+  e?: number[];
+  /**
+   * imports (indexes into imports) called/jumped to only under it
+   */
+  i?: number[];
+  /**
+   * syscall sites (`at` of this function's `s` entries) reached only under it
+   */
+  s?: number[];
+}
+/**
+ * f's parameter p at this function's calls/tail jumps to f: the constants `v`, and/or (`from`) this function's own entry value of that parameter, unchanged
+ */
+export interface GuardedCallValues {
+  /**
+   * callee index (a function with a register-param guard)
+   */
+  f: number;
+  p: ParamLoc;
+  /**
+   * at most 8 constants (low 32 bits, unsigned) p holds at the calls/tail jumps from this function to f
+   */
+  v?: number[];
+  from?: ParamLoc;
+}
+export interface ImportArgConstants {
+  /**
+   * import index
+   */
+  i: number;
+  p: ParamLoc;
+  /**
+   * the at most 8 constants (low 32 bits, unsigned) p holds at every call to import i from this function
+   */
+  v: number[];
 }
 
 // extract.schema.json
