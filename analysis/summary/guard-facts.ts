@@ -45,21 +45,25 @@ function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imp
       }
     }
   }
-  // Functions the scan did not follow: constants set right before their calls (cheap, local),
-  // and what the backward walk recovers at their calls to guarded callees.
-  const local = new Map<number, ItemInsn[]>();
-  const itemsOf = (addr: number): ItemInsn[] => {
-    const s = scan.byFunction.get(addr);
-    if (s) return s.items;
-    let l = local.get(addr);
-    if (!l) local.set(addr, (l = withWalkedArgs(code, flow, localCalls(code, flow, addr), table, guardedRegs)));
-    return l;
+  // Every function: constants set right before its calls to imports and guarded callees,
+  // and entry values passed on unchanged (cheap, local; the forward scan adds `from` where it ran).
+  const holders = new Set(code.innerEntries.values());
+  const wanted = (t: number): boolean => {
+    const stub = code.plt.get(t);
+    if (stub !== undefined) return !stub.startsWith(IFUNC_PREFIX);
+    const f = table.index.get(t);
+    return f !== undefined && guardedRegs.has(f);
   };
   for (let fi = 0; fi < functions.length; fi++) {
     const addr = table.starts[fi];
     const info = code.functions.get(addr);
     if (!info || (info.imports.length === 0 && info.calls.length === 0 && info.tailCalls.length === 0)) continue;
-    const items = itemsOf(addr);
+    // Functions holding entries no decoding of theirs shows (data-derived starts): their calls are not all here.
+    if (holders.has(addr)) continue;
+    const items = localCalls(code, flow, addr, wanted);
+    if (!items.length) continue;
+    const scanned = scan.byFunction.get(addr);
+    if (scanned) addForwardValues(items, scanned.items);
     const ia = importArgs(items, code, imports);
     if (ia.length) functions[fi].ia = ia;
     const gv = calleeValues(items, table, code, guardedRegs);
@@ -68,34 +72,18 @@ function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imp
   return scan;
 }
 
-/**
- * At the calls of an unscanned function to callees with register guards: the values the
- * backward walk (dataflow.ts) recovers for those registers — constants on every path, or
- * the caller's own entry value.
- */
-function withWalkedArgs(code: CodeAnalysis, flow: BackwardFlow, items: ItemInsn[], table: FunctionTable, guardedRegs: Map<number, Set<Gpr>>): ItemInsn[] {
-  const prog = code.program;
+/** Where the local look found nothing, the forward scan's entry values passed on unchanged at the same call. */
+function addForwardValues(items: ItemInsn[], scanned: ItemInsn[]): void {
+  const byAt = new Map(scanned.map((x) => [x.at, x]));
   for (const it of items) {
-    const f = it.target === undefined ? undefined : table.index.get(it.target);
-    const regs = f === undefined ? undefined : guardedRegs.get(f);
-    if (!regs) continue;
-    const i = prog.indexOf(it.at)!;
-    const fnStart = prog.functions[prog.fnOf[i]].addr;
-    for (const p of regs) {
-      const r = GPR_NAMES.indexOf(p);
-      const got = flow.valuesBefore(i, { r });
+    const f = byAt.get(it.at)?.args;
+    if (!f) continue;
+    for (const [r, v] of f) {
+      if (!v.from) continue;
       const args = it.args ?? (it.args = new Map());
-      args.delete(r);
-      if (got.unresolved.size || got.numbers.size > MAX_VALUES) continue;
-      const params = [...got.params.values()];
-      if (params.length > 1 || (params.length === 1 && (params[0].fn !== fnStart || params[0].xf || typeof params[0].loc !== 'string'))) continue;
-      // Constants on some paths and the entry value on others: both (the link takes the union).
-      if (params.length || got.numbers.size) {
-        args.set(r, { ...(got.numbers.size ? { v: [...got.numbers].map((n) => n >>> 0) } : {}), ...(params.length ? { from: params[0].loc as Gpr } : {}) });
-      }
+      if (!args.has(r)) args.set(r, { from: v.from });
     }
   }
-  return items;
 }
 
 /** The item an instruction makes, as a key: `e<index>`, `i<index>`, `s<at>`; undefined for none. */

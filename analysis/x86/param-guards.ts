@@ -177,14 +177,20 @@ function mayTestParameter(prog: Program, first: number, last: number, flow: Back
     }
     return homes.regs.has(r) || ((r === RSP || r === RBP) && homes.frame);
   };
+  // A word read through an argument counts only before anything could store to memory:
+  // in address order, before the first call (a cheap stand-in for "on every path").
+  let firstCall = last;
+  for (let i = first; i < last; i++) if (prog.kind[i] === K.CALL || prog.kind[i] === K.CALL_IND || prog.kind[i] === K.SYSCALL) { firstCall = i; break; }
+  const fieldBase = (b: number | undefined, at: number): boolean => b !== undefined && (b === RSP || b === RBP ? argHome(b) : at < firstCall && argHome(b));
   for (let j = first + 1; j < last; j++) {
     if (prog.kind[j] !== K.JCC || prog.kind[j - 1] !== K.NEXT) continue;
     if (!fx.zeroFlagEdge(prog.addr[j])) continue;
     const at = flagSetterBefore(prog, flow, first, j);
     const s = at === undefined ? undefined : fx.flagSetter(prog.addr[at]);
-    if (!s) continue;
+    // `test %rdi,%rdi`: a pointer's null check, everywhere; what callers pass there is rarely a constant.
+    if (!s || (s.self && s.width === 8)) continue;
     if (!('reg' in s.a)) {
-      if (argHome(s.a.base)) return true;
+      if (fieldBase(s.a.base, at!)) return true;
       continue;
     }
     const r = s.a.reg;
@@ -192,7 +198,7 @@ function mayTestParameter(prog: Program, first: number, last: number, flow: Back
     for (let k = at! - 1; k >= first && k >= at! - 7 && prog.kind[k] === K.NEXT; k--) {
       const m = fx.moveShape(prog.addr[k]);
       if (!m || m.dst !== r) continue;
-      if (argHome(m.srcReg) || argHome(m.srcBase)) return true;
+      if (argHome(m.srcReg) || fieldBase(m.srcBase, k)) return true;
       break;
     }
   }
@@ -341,9 +347,15 @@ class FunctionScanner {
       if (++visits > VISITS_PER_BLOCK * n) return 'no fixpoint within the visit budget';
       const blk = this.blocks[b];
       const st = cloneState(inState[b]!);
-      for (let i = blk.first; i < blk.last; i++) {
-        const r = this.step(i, st);
-        if (r) return r;
+      if (holdsSource(st)) {
+        for (let i = blk.first; i < blk.last; i++) {
+          const r = this.step(i, st);
+          if (r) return r;
+        }
+      } else {
+        // Nothing holds an entry value any more: no condition can arise on this path, only
+        // the ones already holding travel on. The items are recorded, no effect decoded.
+        for (let i = blk.first; i < blk.last; i++) this.itemOnly(i, st);
       }
       for (let k = 0; k < blk.succ.length; k++) {
         const s = blk.succ[k];
@@ -518,6 +530,19 @@ class FunctionScanner {
     return undefined;
   }
 
+  /** step() for a state holding no entry value: items only (edge conditions need a value: none). */
+  private itemOnly(i: number, st: State): void {
+    const p = this.prog;
+    const k = p.kind[i];
+    if (this.hasPending[i - this.fn.first]) { const c = this.pending.get(i)!; c.taken.length = 0; c.fall.length = 0; }
+    if (k === K.CALL) this.item(i, 'call', st, p.target[i]);
+    else if (k === K.SYSCALL || k === K.INT80 || k === K.SYSENTER) this.item(i, 'syscall', st);
+    else if (k === K.JMP || k === K.JCC) {
+      const t = p.indexOf(p.target[i]);
+      if (!(t !== undefined && p.fnOf[t] === this.f && t !== this.fn.first)) this.item(i, 'jump', st, p.target[i], k === K.JCC ? this.jccFacts.get(i)?.taken ?? [] : []);
+    }
+  }
+
   private item(i: number, kind: ItemInsn['kind'], st: State, target?: number, extra: number[] = []): void {
     const it: ItemInsn = { at: this.prog.addr[i], kind, facts: extra.length ? unionSorted(st.facts, extra) : st.facts.slice() };
     if (target !== undefined && !Number.isNaN(target)) {
@@ -586,8 +611,9 @@ class FunctionScanner {
     const regs = st.regs;
     switch (e.op) {
       case 'const':
-        if (typeof e.dst === 'number') regs[e.dst] = { c: [e.value >>> 0] };
-        else this.writeMem(st, e.dst.base, e.dst.disp, e.dst.size ?? 8, { c: [e.value >>> 0] });
+        // Constants are not tracked here: call arguments come from localCalls / the backward walk.
+        if (typeof e.dst === 'number') regs[e.dst] = undefined;
+        else this.writeMem(st, e.dst.base, e.dst.disp, e.dst.size ?? 8, undefined);
         return;
       case 'copy': {
         let v: Val | undefined;
@@ -629,7 +655,7 @@ class FunctionScanner {
           const v = e.src === RSP ? undefined : regs[e.src];
           if (v && 'fa' in v) this.escapeAt(st, v.fa);
           else if (v) st.slots.set(st.rsp, { size: 8, v });
-        } else st.slots.set(st.rsp, { size: 8, v: { c: [e.src.value >>> 0] } });
+        }
         return;
       case 'pop':
         if (st.rsp === undefined) { regs[e.dst] = undefined; if (e.dst === RBP) st.fp = undefined; return; }
@@ -902,6 +928,13 @@ function bottomState(): State {
   return { regs: new Array(16).fill(undefined), slots: new Map(), rsp: undefined, fp: undefined, clean: false, escape: -Infinity, facts: [] };
 }
 
+/** Whether some register or frame slot holds (bits of) an entry value or a word read through one. */
+function holdsSource(st: State): boolean {
+  for (const v of st.regs) if (v && 'src' in v) return true;
+  for (const s of st.slots.values()) if ('src' in s.v) return true;
+  return false;
+}
+
 function clearAll(st: State): void {
   st.regs.fill(undefined);
   st.slots.clear();
@@ -932,57 +965,63 @@ export function bestFact(facts: Fact[], ids: number[]): number | undefined {
   return best;
 }
 
-/** Instructions looked at before a call for its constant arguments (localCallArgs). */
+/** Instructions looked at before a call for its constant arguments (localCalls). */
 const LOCAL_WINDOW = 12;
 
 /**
- * The calls and tail jumps to other functions or imports of a function the scan did not
- * follow, with the argument registers set to a constant in the straight-line code right
- * before each (`mov $imm`, `xor r,r`, copies of those) — cheap and local: only what the
+ * The calls and tail jumps of a function to targets `wanted` says matter (imports, guarded
+ * callees), with the argument registers set to a constant in the straight-line code right
+ * before each (`mov $imm`, `xor r,r`, copies of those), or not written since the
+ * function's entry (its own entry value: `from`) — cheap and local: only what the
  * instructions since the last jump target, call or branch say. Facts are empty.
  */
-export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number): ItemInsn[] {
+export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number, wanted: (target: number) => boolean): ItemInsn[] {
   const p = a.program;
   const f = p.functionIndexContaining(fnAddr);
   if (f === undefined || p.functions[f].addr !== fnAddr) return [];
   const fn = p.functions[f];
+  // The entry is straight-line code only when nothing in the function jumps back to it.
+  const entryOnce = !(p.jumpSources.get(fn.addr) ?? []).some((s) => p.fnOf[s] === f);
   const out: ItemInsn[] = [];
   for (let i = fn.first; i < fn.last; i++) {
     const k = p.kind[i];
     if (k !== K.CALL && k !== K.JMP && k !== K.JCC) continue;
     const t = p.target[i];
-    if (Number.isNaN(t)) continue;
+    if (Number.isNaN(t) || !wanted(t)) continue;
     if (k !== K.CALL) {
       const ti = p.indexOf(t);
       if (ti !== undefined && p.fnOf[ti] === f && ti !== fn.first) continue; // a jump within the function
     }
     const args = new Map<number, ArgValue>();
     for (const r of ARG_REGS) {
-      const v = localConstant(p, flow, fn.first, i, r);
-      if (v !== undefined) args.set(r, { v: [v] });
+      const v = localValue(p, flow, fn.first, i, r, entryOnce);
+      if (v !== undefined) args.set(r, v);
     }
     out.push({ at: p.addr[i], kind: k === K.CALL ? 'call' : 'jump', target: t, facts: [], ...(args.size ? { args } : {}) });
   }
   return out;
 }
 
-/** The constant register r holds just before instruction `at`, from the straight-line code before it; undefined when not known so. */
-function localConstant(p: Program, flow: BackwardFlow, first: number, at: number, r: number): number | undefined {
+/** What register r holds just before instruction `at`, from the straight-line code before it; undefined when not known so. */
+function localValue(p: Program, flow: BackwardFlow, first: number, at: number, r: number, entryOnce: boolean): ArgValue | undefined {
   let want = r;
-  for (let k = at - 1; k >= first && k >= at - LOCAL_WINDOW; k--) {
+  for (let k = at - 1; ; k--) {
+    if (k < first) return entryOnce && ARG_REGS.includes(want) ? { from: GPR_NAMES[want] } : undefined;
+    if (k < at - LOCAL_WINDOW) return undefined;
     if (p.kind[k] !== K.NEXT) return undefined; // the previous block's end: a call, a jump, a branch
     const e = flow.effects.effect(p.addr[k]);
-    if (e.op === 'const' && e.dst === want) return e.value >>> 0;
+    if (e.op === 'const' && e.dst === want) return { v: [e.value >>> 0] };
     if (e.op === 'copy' && e.dst === want) {
-      if (typeof e.src !== 'number' || e.sx) return undefined;
+      if (typeof e.src !== 'number' || e.sx || e.src === RSP) return undefined;
       want = e.src;
     } else if (e.op === 'xform' || e.op === 'cmov' || e.op === 'pop') {
-      if ((e.op === 'xform' || e.op === 'cmov' ? e.dst : e.dst) === want) return undefined;
+      if (e.dst === want) return undefined;
     } else if (e.op === 'xchg') {
       if (e.a === want || e.b === want) return undefined;
+    } else if (e.op === 'leave' || e.op === 'rbpFromRsp') {
+      if (want === RBP) return undefined;
     } else if (e.op === 'other' && e.writes & (1 << want)) return undefined;
     // A jump target or entry here: other paths come in with other values.
-    if (p.jumpSources.has(p.addr[k]) || p.isInnerEntry(k)) return undefined;
+    if (k > first && (p.jumpSources.has(p.addr[k]) || p.isInnerEntry(k))) return undefined;
   }
-  return undefined;
 }
