@@ -491,7 +491,8 @@ export class EffectDecoder {
     if (k === OpKind.Memory || k < OpKind.Immediate8 || k > OpKind.Immediate32to64) return undefined;
     const raw = ins.immediate(1);
     const imm = Number(BigInt.asUintN(Math.min(32, width * 8), raw));
-    return { f, width, a, imm, ...(width === 8 && raw < 0n ? { immNeg: true } : {}) };
+    // iced hands the immediate back as an unsigned 64-bit value: a sign-extended negative imm32 has its upper half set.
+    return { f, width, a, imm, ...(width === 8 && BigInt.asUintN(64, raw) >> 32n !== 0n ? { immNeg: true } : {}) };
   }
 }
 

@@ -27,6 +27,8 @@ NOIPA void also_unguarded(int flags) { if (flags & 4) f(); f(); }
 NOIPA void merged(int flags, int *p) { if (flags & 4) g2(); p[0] = 1; p[1] = 2; p[2] = 3; g1(); p[3] = 4; }
 /* the tested value is no longer the entry value */
 NOIPA void modified(int flags, int x) { flags ^= x; if (flags & 4) g1(); }
+/* a 64-bit mask with the upper half set: the low 32 bits alone say nothing of "!= 0" */
+NOIPA void upper(unsigned long x) { (void)x; __asm__ goto("and $-16, %%rdi\n\tje %l0" : : : "rdi", "cc" : skip); sys0(40); skip:; }
 /* a call guarded by the entry value */
 NOIPA void guarded_call(int flags) { if (flags & 4) g1(); }
 /* -O0: flags spilled to the frame and reloaded */
@@ -59,6 +61,7 @@ int main(int argc, char **argv) {
   guarded_sys(argc); also_unguarded(argc); modified(argc, argc); spilled(argc);
   field(&s); field_after_store(&s, &v); table(argc, argc);
   pass_const(); pass_runtime(&v); pass_through(argc);
+  upper(argc);
   imp_const(); imp_runtime(argc); imp_mixed(argc); merged(argc, &s.pad[0]);
   return 0;
 }
@@ -100,6 +103,12 @@ describe('guards (g)', () => {
 
   test('a callee after the paths join is not guarded; the one before is', () => {
     expect(fnNamed('merged').g).toEqual([{ v: { p: 'rdi' }, c: { op: 'and-nz', k: 4 }, e: [idx('g2')] }]);
+  });
+
+  test('a 64-bit and with the upper half of the mask set: no and-nz on the low 32 bits', () => {
+    const f = fnNamed('upper');
+    expect(f.s).toHaveLength(1);
+    expect((f.g ?? []).filter((x) => x.c.op === 'and-nz')).toEqual([]);
   });
 
   test('a value changed before the test guards nothing', () => {
