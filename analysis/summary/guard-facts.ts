@@ -59,7 +59,8 @@ function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imp
     const info = code.functions.get(addr);
     if (!info || (info.imports.length === 0 && info.calls.length === 0 && info.tailCalls.length === 0)) continue;
     // Functions holding entries no decoding of theirs shows (data-derived starts): their calls are not all here.
-    if (holders.has(addr)) continue;
+    // With a jump table any instruction may be a way in, which the look back before a call cannot see.
+    if (holders.has(addr) || info.hasIndirectJump) continue;
     const items = localCalls(code, flow, addr, wanted);
     if (!items.length) continue;
     const scanned = scan.byFunction.get(addr);

@@ -54,6 +54,12 @@ NOIPA void pass_through(int flags) { guarded_call(flags); }
 NOIPA void imp_const(void) { write(1, "ab", 2); }
 NOIPA void imp_runtime(int fd) { write(fd, "ab", 2); }
 NOIPA void imp_mixed(int fd) { write(1, "a", 1); write(fd, "b", 1); }
+/* a jump table: case 1 enters between case 0's constant and the call */
+NOIPA void imp_table(int k, int fd) {
+  int n = 1;
+  switch (k) { case 0: n = 7; /* fall through */ case 1: write(n, "x", 1); break; case 2: write(2, "y", 2); break; case 3: write(3, "z", 3); break; case 4: write(4, "w", 4); break; case 5: write(5, "v", 5); break; }
+  (void)fd;
+}
 
 int main(int argc, char **argv) {
   struct S s = { { 0 }, argc };
@@ -61,7 +67,7 @@ int main(int argc, char **argv) {
   guarded_sys(argc); also_unguarded(argc); modified(argc, argc); spilled(argc);
   field(&s); field_after_store(&s, &v); table(argc, argc);
   pass_const(); pass_runtime(&v); pass_through(argc);
-  upper(argc);
+  upper(argc); imp_table(argc, argc);
   imp_const(); imp_runtime(argc); imp_mixed(argc); merged(argc, &s.pad[0]);
   return 0;
 }
@@ -167,6 +173,8 @@ describe('values at calls (gv, ia)', () => {
     const mixed = (fnNamed('imp_mixed').ia ?? []).filter((x) => x.i === w);
     expect(mixed.find((x) => x.p === 'rdi')).toBeUndefined();
     expect(mixed).toEqual(expect.arrayContaining([{ i: w, p: 'rdx', v: [1] }]));
+    // Calls after a jump table: nothing recorded (any instruction may be a way in).
+    expect((fnNamed('imp_table').ia ?? []).filter((x) => x.i === w && x.p === 'rdi')).toEqual([]);
   });
 });
 
