@@ -18,16 +18,18 @@ type Guard = NonNullable<SummaryFunction['g']>[number];
  * an item is guarded only when every instruction of the function making it is, by the
  * same condition. Sets the fields on `functions` in place.
  */
-export function guardFacts(code: CodeAnalysis, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>): GuardScan {
+export function guardFacts(code: CodeAnalysis, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>, exported: readonly { name: string }[] = []): GuardScan {
   const flow = new BackwardFlow(code.program, code.noReturn);
   try {
-    return facts(code, flow, table, imports, functions, ifuncResolvers);
+    return facts(code, flow, table, imports, functions, ifuncResolvers, new Set(exported.map((e) => bareName(e.name))));
   } finally {
     flow.free();
   }
 }
 
-function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>): GuardScan {
+const bareName = (key: string): string => key.replace(/@.*/, '');
+
+function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>, selfExported: ReadonlySet<string>): GuardScan {
   const scan = scanGuards(code, flow);
   // Register parameters each function's guards test (gv is kept only for those).
   const guardedRegs = new Map<number, Set<Gpr>>();
@@ -50,7 +52,10 @@ function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imp
   const holders = new Set(code.innerEntries.values());
   const wanted = (t: number): boolean => {
     const stub = code.plt.get(t);
-    if (stub !== undefined) return !stub.startsWith(IFUNC_PREFIX);
+    // An import this object also exports (libcrypto calls its own ERR_* through the PLT, with
+    // constants everywhere) usually binds to itself: no ia for it keeps the summary small,
+    // and a definition elsewhere just sees an unknown value (sound).
+    if (stub !== undefined) return !stub.startsWith(IFUNC_PREFIX) && !selfExported.has(bareName(stub));
     const f = table.index.get(t);
     return f !== undefined && guardedRegs.has(f);
   };

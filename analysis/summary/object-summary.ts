@@ -31,7 +31,7 @@ export function summarizeObject(image: ObjectImage, code: CodeAnalysis): ObjectS
     functions[fi].s = [...m].sort((x, y) => x[0] - y[0]).map(([at, nr]) => ({ at, nr: [...nr].sort((x, y) => x - y) }));
   }
   // Issue 26: guarded items (g), values passed to guarded callees (gv), constant import arguments (ia).
-  guardFacts(code, table, imports, functions, image.symbols.ifuncResolvers);
+  guardFacts(code, table, imports, functions, image.symbols.ifuncResolvers, image.symbols.exports);
   const roots = objectRoots(code, table, imports, image.symbols, image.data, importsTakenByCode);
   const refs = regionFacts(image.data, code, table, imports, image.symbols);
   if (refs.perFunction) {
