@@ -140,8 +140,9 @@ export function scanGuards(a: CodeAnalysis, flow: BackwardFlow): GuardScan {
     if (holders.has(fn.addr)) { skip('settled inner entry'); continue; }
     if (fn.last - fn.first > MAX_SCAN_INSNS) { skip('too long'); continue; }
     if (!hasItem(prog, fn.first, fn.last)) continue;
-    if (!mayTestParameter(prog, fn.first, fn.last, flow)) { skip('tests no argument'); continue; }
-    const r = new FunctionScanner(prog, f, flow, a.noReturn, a.plt, ctx).run();
+    const lastTest = lastArgumentTest(prog, fn.first, fn.last, flow);
+    if (lastTest < 0) { skip('tests no argument'); continue; }
+    const r = new FunctionScanner(prog, f, flow, a.noReturn, a.plt, ctx, lastTest).run();
     if (typeof r === 'string') skip(r);
     else out.byFunction.set(fn.addr, r);
   }
@@ -158,8 +159,10 @@ const isArg = (r: number | undefined): boolean => r !== undefined && ARG_REGS.in
  * the function copies an argument register into (where compilers keep and spill them).
  * Most functions test only what they computed or called for; the full scan (every
  * instruction's effect) is spent on the others. Skipping a function only loses guards.
+ * Returns the index of the last such flag setter (-1: none): past it, in address order,
+ * the scan tracks no value (no condition can arise there; facts already holding travel on).
  */
-function mayTestParameter(prog: Program, first: number, last: number, flow: BackwardFlow): boolean {
+function lastArgumentTest(prog: Program, first: number, last: number, flow: BackwardFlow): number {
   const fx = flow.effects;
   let homes: { regs: Set<number>; frame: boolean } | undefined;
   const argHome = (r: number | undefined): boolean => {
@@ -181,6 +184,7 @@ function mayTestParameter(prog: Program, first: number, last: number, flow: Back
   // in address order, before the first call (a cheap stand-in for "on every path").
   let firstCall = last;
   for (let i = first; i < last; i++) if (prog.kind[i] === K.CALL || prog.kind[i] === K.CALL_IND || prog.kind[i] === K.SYSCALL) { firstCall = i; break; }
+  let lastTest = -1;
   const fieldBase = (b: number | undefined, at: number): boolean => b !== undefined && (b === RSP || b === RBP ? argHome(b) : at < firstCall && argHome(b));
   for (let j = first + 1; j < last; j++) {
     if (prog.kind[j] !== K.JCC || prog.kind[j - 1] !== K.NEXT) continue;
@@ -190,19 +194,19 @@ function mayTestParameter(prog: Program, first: number, last: number, flow: Back
     // `test %rdi,%rdi`: a pointer's null check, everywhere; what callers pass there is rarely a constant.
     if (!s || (s.self && s.width === 8)) continue;
     if (!('reg' in s.a)) {
-      if (fieldBase(s.a.base, at!)) return true;
+      if (fieldBase(s.a.base, at!)) lastTest = at!;
       continue;
     }
     const r = s.a.reg;
-    if (argHome(r)) return true;
+    if (argHome(r)) { lastTest = at!; continue; }
     for (let k = at! - 1; k >= first && k >= at! - 7 && prog.kind[k] === K.NEXT; k--) {
       const m = fx.moveShape(prog.addr[k]);
       if (!m || m.dst !== r) continue;
-      if (argHome(m.srcReg) || fieldBase(m.srcBase, k)) return true;
+      if (argHome(m.srcReg) || fieldBase(m.srcBase, k)) lastTest = at!;
       break;
     }
   }
-  return false;
+  return lastTest;
 }
 
 /** Instructions that leave the flags alone looked over between a conditional jump and the instruction setting its flags. */
@@ -307,6 +311,8 @@ class FunctionScanner {
     private noReturn: Set<number>,
     private plt: Map<number, string>,
     private ctx: Interner,
+    /** The last flag setter that may test an argument: values are tracked up to it only. */
+    private lastTest: number,
   ) {
     this.fn = prog.functions[f];
     this.hasPending = new Uint8Array(this.fn.last - this.fn.first);
@@ -347,15 +353,23 @@ class FunctionScanner {
       if (++visits > VISITS_PER_BLOCK * n) return 'no fixpoint within the visit budget';
       const blk = this.blocks[b];
       const st = cloneState(inState[b]!);
-      if (holdsSource(st)) {
-        for (let i = blk.first; i < blk.last; i++) {
-          const r = this.step(i, st);
-          if (r) return r;
+      // Nothing holds an entry value any more, or no argument test lies ahead in the code: no
+      // condition can arise on this path, only the ones already holding travel on. The items
+      // are recorded, no effect decoded.
+      let live = blk.first <= this.lastTest && holdsSource(st);
+      // Effects are not applied from here on: whatever the state held is no longer known.
+      if (!live) dropSources(st);
+      for (let i = blk.first; i < blk.last; i++) {
+        if (live && i > this.lastTest) {
+          dropSources(st);
+          live = false;
         }
-      } else {
-        // Nothing holds an entry value any more: no condition can arise on this path, only
-        // the ones already holding travel on. The items are recorded, no effect decoded.
-        for (let i = blk.first; i < blk.last; i++) this.itemOnly(i, st);
+        if (!live) {
+          this.itemOnly(i, st);
+          continue;
+        }
+        const r = this.step(i, st);
+        if (r) return r;
       }
       for (let k = 0; k < blk.succ.length; k++) {
         const s = blk.succ[k];
@@ -933,6 +947,11 @@ function holdsSource(st: State): boolean {
   for (const v of st.regs) if (v && 'src' in v) return true;
   for (const s of st.slots.values()) if ('src' in s.v) return true;
   return false;
+}
+
+function dropSources(st: State): void {
+  st.regs.fill(undefined);
+  st.slots.clear();
 }
 
 function clearAll(st: State): void {
