@@ -140,8 +140,9 @@ export function scanGuards(a: CodeAnalysis, flow: BackwardFlow): GuardScan {
     if (holders.has(fn.addr)) { skip('settled inner entry'); continue; }
     if (fn.last - fn.first > MAX_SCAN_INSNS) { skip('too long'); continue; }
     if (!hasItem(prog, fn.first, fn.last)) continue;
-    const lastTest = lastArgumentTest(prog, fn.first, fn.last, flow);
+    let lastTest = lastArgumentTest(prog, fn.first, fn.last, flow);
     if (lastTest < 0) { skip('tests no argument'); continue; }
+    lastTest = closedUnderBackJumps(prog, fn.first, fn.last, lastTest);
     const r = new FunctionScanner(prog, f, flow, a.noReturn, a.plt, ctx, lastTest).run();
     if (typeof r === 'string') skip(r);
     else out.byFunction.set(fn.addr, r);
@@ -162,6 +163,27 @@ const isArg = (r: number | undefined): boolean => r !== undefined && ARG_REGS.in
  * Returns the index of the last such flag setter (-1: none): past it, in address order,
  * the scan tracks no value (no condition can arise there; facts already holding travel on).
  */
+/**
+ * The tracked region [first, last] grown until no jump from beyond it lands in it: a loop
+ * that runs past the last test and back would otherwise bring "nothing known" to its head
+ * and lose what the entry path knew there.
+ */
+function closedUnderBackJumps(prog: Program, first: number, end: number, last: number): number {
+  for (let grown = true; grown; ) {
+    grown = false;
+    for (let i = last + 1; i < end; i++) {
+      const k = prog.kind[i];
+      if (k !== K.JMP && k !== K.JCC) continue;
+      const t = prog.target[i];
+      if (t >= prog.addr[first] && t <= prog.addr[last]) { last = i; grown = true; }
+    }
+  }
+  return last;
+}
+
+/** Instructions at a function's start looked at for copies of argument registers (lastArgumentTest). */
+const HOME_WINDOW = 48;
+
 function lastArgumentTest(prog: Program, first: number, last: number, flow: BackwardFlow): number {
   const fx = flow.effects;
   let homes: { regs: Set<number>; frame: boolean } | undefined;
@@ -170,7 +192,8 @@ function lastArgumentTest(prog: Program, first: number, last: number, flow: Back
     if (isArg(r)) return true;
     if (!homes) {
       homes = { regs: new Set(), frame: false };
-      for (let i = first; i < last; i++) {
+      // Compilers save arguments in the prologue: only its first instructions are looked at.
+      for (let i = first; i < last && i < first + HOME_WINDOW; i++) {
         if (prog.kind[i] !== K.NEXT) continue;
         const m = fx.moveShape(prog.addr[i]);
         if (!m || !isArg(m.srcReg)) continue;
