@@ -472,7 +472,7 @@ class FunctionScanner {
     for (let b = 1; b < this.blocks.length; b++) {
       const blk = this.blocks[b];
       const i = blk.first;
-      if (blk.preds === 0 && !p.isInnerEntry(i) && this.allNops(blk)) blk.dead = true; // padding between functions' parts
+      if (blk.preds === 0 && !p.isInnerEntry(i) && !p.jumpSources.has(p.addr[i]) && this.allNops(blk)) blk.dead = true; // padding between functions' parts
       else if (blk.preds === 0 || p.isInnerEntry(i)) blk.unknownEntry = true;
       else for (const s of p.jumpSources.get(p.addr[i]) ?? []) if (p.fnOf[s] !== this.f) { blk.unknownEntry = true; break; }
     }
