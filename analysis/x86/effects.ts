@@ -454,11 +454,22 @@ export class EffectDecoder {
     return out;
   }
 
-  /** Whether the instruction at `addr` leaves the flags alone: mov, movzx/movsx, lea, push, pop, nop (compilers schedule them between a test and its jump). */
-  keepsFlags(addr: number): boolean {
-    (this.decoder as unknown as { position: number }).position = addr - this.base;
-    this.decoder.decodeOut(this.ins);
-    return KEEPS_FLAGS.has(this.ins.mnemonic);
+  /** Per iced Code: 1 when its mnemonic leaves the flags alone, 2 when not, 0 not yet known (the mnemonic depends on the Code only). */
+  private keepsByCode = new Uint8Array(8192);
+
+  /**
+   * Whether the instruction at `addr` (of iced Code `code`) leaves the flags alone: mov,
+   * movzx/movsx, lea, push, pop, nop (compilers schedule them between a test and its jump).
+   */
+  keepsFlags(addr: number, code: number): boolean {
+    let k = code < this.keepsByCode.length ? this.keepsByCode[code] : 0;
+    if (k === 0) {
+      (this.decoder as unknown as { position: number }).position = addr - this.base;
+      this.decoder.decodeOut(this.ins);
+      k = KEEPS_FLAGS.has(this.ins.mnemonic) ? 1 : 2;
+      if (this.ins.code === code && code < this.keepsByCode.length) this.keepsByCode[code] = k;
+    }
+    return k === 1;
   }
 
   /** The flag-setting shape of the instruction at `addr` (FlagSetter), or undefined. */

@@ -1,3 +1,4 @@
+import { Code } from 'iced-x86';
 import type { Effect, FlagSetter, XfOp } from './effects';
 import type { BackwardFlow } from './dataflow';
 import { K, endsFlow, type Program } from './program';
@@ -210,8 +211,7 @@ function lastArgumentTest(prog: Program, first: number, last: number, flow: Back
   let lastTest = -1;
   const fieldBase = (b: number | undefined, at: number): boolean => b !== undefined && (b === RSP || b === RBP ? argHome(b) : at < firstCall && argHome(b));
   for (let j = first + 1; j < last; j++) {
-    if (prog.kind[j] !== K.JCC || prog.kind[j - 1] !== K.NEXT) continue;
-    if (!fx.zeroFlagEdge(prog.addr[j])) continue;
+    if (prog.kind[j] !== K.JCC || prog.kind[j - 1] !== K.NEXT || !JE_JNE.has(prog.code[j])) continue;
     const at = flagSetterBefore(prog, flow, first, j);
     const s = at === undefined ? undefined : fx.flagSetter(prog.addr[at]);
     // `test %rdi,%rdi`: a pointer's null check, everywhere; what callers pass there is rarely a constant.
@@ -232,6 +232,8 @@ function lastArgumentTest(prog: Program, first: number, last: number, flow: Back
   return lastTest;
 }
 
+const JE_JNE = new Set<number>([Code.Je_rel8_64, Code.Je_rel32_64, Code.Jne_rel8_64, Code.Jne_rel32_64]);
+
 /** Instructions that leave the flags alone looked over between a conditional jump and the instruction setting its flags. */
 const MAX_FLAG_GAP = 4;
 
@@ -244,7 +246,7 @@ function flagSetterBefore(p: Program, flow: BackwardFlow, first: number, j: numb
   for (let k = j - 1, gap = 0; k >= first && gap <= MAX_FLAG_GAP; k--, gap++) {
     const at = k + 1;
     if (p.jumpSources.has(p.addr[at]) || p.isInnerEntry(at) || p.kind[k] !== K.NEXT) return undefined;
-    if (!flow.effects.keepsFlags(p.addr[k])) return k;
+    if (!flow.effects.keepsFlags(p.addr[k], p.code[k])) return k;
   }
   return undefined;
 }
