@@ -265,7 +265,67 @@ export interface ElfScanArtifact {
  * Per-object summary for the whole-program walk (analysis/summary/object-summary.ts). Functions are referred to by their index in `functions`, imports by their index in `imports`.
  */
 export interface ObjectSummary {
-  functions: FunctionRecord[];
+  functions: {
+    /**
+     * start address
+     */
+    a: number;
+    /**
+     * a symbol name for it
+     */
+    n?: string;
+    /**
+     * successor functions in this object: direct calls, tail calls, jumps into, IFUNC implementations
+     */
+    e?: number[];
+    /**
+     * imports it calls or jumps to through PLT stubs
+     */
+    i?: number[];
+    /**
+     * syscall numbers this function's code supplies, by syscall site (own sites, and constants it passes to wrapper functions of this object)
+     */
+    s?: {
+      at: number;
+      nr: number[];
+    }[];
+    /**
+     * has an indirect call
+     */
+    ic?: boolean;
+    /**
+     * has an indirect jump
+     */
+    ij?: boolean;
+    /**
+     * functions of this object whose address this function's code materialises (lea, mov imm): indirect-call targets once this function is reached
+     */
+    t?: number[];
+    /**
+     * data regions (indexes into `regions`) this function's code refers into: live once this function is reached
+     */
+    d?: number[];
+    /**
+     * FNV-1a hashes of the name-like strings (symbols, library names and paths) this function's code refers to (names it could pass to dlsym or dlopen)
+     */
+    h?: number[];
+    /**
+     * imports whose address this function's code materialises (a PLT stub's address in position-dependent code): indirect-call targets once this function is reached
+     */
+    ti?: number[];
+    /**
+     * guards (issue 26): items of this function reached only under a condition on an entry value: EVERY path from the function's entry to EVERY instruction making a listed call/jump/syscall passes a conditional branch edge on which the condition holds for the unmodified entry value (analysis/x86/param-guards.ts). An item is in at most one guard; items stay listed in e/i/s
+     */
+    g?: Guard[];
+    /**
+     * values this function passes to guarded register parameters of local callees, per callee and parameter; no entry for (f,p) means unknown at some call site
+     */
+    gv?: GuardedCallValues[];
+    /**
+     * constant arguments at this function's calls/tail jumps to imports; no entry for (i,p) means unknown at some call
+     */
+    ia?: ImportArgConstants[];
+  }[];
   /**
    * imported symbols, `name@VERSION` or bare `name`
    */
@@ -414,118 +474,66 @@ export interface ObjectSummary {
     r: number;
   }[];
 }
-/**
- * One function of the object: its edges and facts (a definition of its own so the generated validator stays shallow enough for tsc to emit)
- */
-export interface FunctionRecord {
+export interface Guard {
   /**
-   * start address
+   * the value tested: param p's value at entry
    */
-  a: number;
+  v: {
+    p: ParamLoc;
+    /**
+     * with w: the value is the w-byte word at [entry value of p + off], read before this function (or anything it calls first) could store to memory
+     */
+    off?: number;
+    w?: 1 | 2 | 4 | 8;
+  };
   /**
-   * a symbol name for it
+   * the items are reachable only if cond(value): (value&k)!=0, (value&k)==0, value==k, value!=k
    */
-  n?: string;
+  c: {
+    op: "and-nz" | "and-z" | "eq" | "ne";
+    /**
+     * unsigned, truncated to the tested width (w bytes, or 4/8 for registers)
+     */
+    k: number;
+  };
   /**
-   * successor functions in this object: direct calls, tail calls, jumps into, IFUNC implementations
+   * direct callees / tail-jump targets (indexes into functions) reached only under it
    */
   e?: number[];
   /**
-   * imports it calls or jumps to through PLT stubs
+   * imports (indexes into imports) called/jumped to only under it
    */
   i?: number[];
   /**
-   * syscall numbers this function's code supplies, by syscall site (own sites, and constants it passes to wrapper functions of this object)
+   * syscall sites (`at` of this function's `s` entries) reached only under it
    */
-  s?: {
-    at: number;
-    nr: number[];
-  }[];
+  s?: number[];
+}
+/**
+ * f's parameter p at this function's calls/tail jumps to f: the constants `v`, and/or (`from`) this function's own entry value of that parameter, unchanged
+ */
+export interface GuardedCallValues {
   /**
-   * has an indirect call
+   * callee index (a function with a register-param guard)
    */
-  ic?: boolean;
+  f: number;
+  p: ParamLoc;
   /**
-   * has an indirect jump
+   * at most 8 constants (low 32 bits, unsigned) p holds at the calls/tail jumps from this function to f
    */
-  ij?: boolean;
+  v?: number[];
+  from?: ParamLoc;
+}
+export interface ImportArgConstants {
   /**
-   * functions of this object whose address this function's code materialises (lea, mov imm): indirect-call targets once this function is reached
+   * import index
    */
-  t?: number[];
+  i: number;
+  p: ParamLoc;
   /**
-   * data regions (indexes into `regions`) this function's code refers into: live once this function is reached
+   * the at most 8 constants (low 32 bits, unsigned) p holds at every call to import i from this function
    */
-  d?: number[];
-  /**
-   * FNV-1a hashes of the name-like strings (symbols, library names and paths) this function's code refers to (names it could pass to dlsym or dlopen)
-   */
-  h?: number[];
-  /**
-   * imports whose address this function's code materialises (a PLT stub's address in position-dependent code): indirect-call targets once this function is reached
-   */
-  ti?: number[];
-  /**
-   * guards (issue 26): items of this function reached only under a condition on an entry value. EVERY path from the entry to EVERY instruction making a listed call/jump/syscall passes a conditional branch edge on which cond(v) holds, v unmodified there; an item is in at most one guard; items stay listed in e/i/s (a walk without the value layer ignores `g`)
-   */
-  g?: {
-    /**
-     * the value tested: param p's value at this function's entry; with off/w, the w-byte word at [entry value of p + off], read before this function (or anything it calls first) could store to memory
-     */
-    v: {
-      p: ParamLoc;
-      off?: number;
-      w?: 1 | 2 | 4 | 8;
-    };
-    /**
-     * items reachable only if cond(value): and-nz (value&k)!=0, and-z (value&k)==0, eq value==k, ne value!=k; k unsigned, truncated to the tested width (w bytes, or 4/8 for registers)
-     */
-    c: {
-      op: "and-nz" | "and-z" | "eq" | "ne";
-      k: number;
-    };
-    /**
-     * direct callees / tail-jump targets (indexes into functions) reached only under it
-     */
-    e?: number[];
-    /**
-     * imports (indexes into imports) called/jumped to only under it
-     */
-    i?: number[];
-    /**
-     * syscall sites (`at` of this function's `s` entries) reached only under it
-     */
-    s?: number[];
-  }[];
-  /**
-   * values this function passes to guarded parameters of local callees, per callee (p: the callee's param; v: constants it can hold at EVERY call/tail jump from this function to f; from: or it is this function's own entry value of `from`, unchanged; v and from may both be present); no entry for (f,p): unknown at some call site
-   */
-  gv?: {
-    /**
-     * callee index (a function with a register-param guard, no off)
-     */
-    f: number;
-    p: ParamLoc;
-    /**
-     * constants it can hold at EVERY call/tail jump from this function to f (<= 8)
-     */
-    v?: number[];
-    from?: ParamLoc;
-  }[];
-  /**
-   * constant arguments at this function's calls/tail jumps to imports (p: rdi, rsi, rdx, rcx, r8 or r9; v: the constants p holds at EVERY call to import i from this function); no entry for (i,p): unknown at some call
-   */
-  ia?: {
-    /**
-     * import index
-     */
-    i: number;
-    p: ParamLoc;
-    /**
-     * the constants p holds at EVERY call to import i from this function (<= 8)
-     */
-    v: number[];
-  }[];
+  v: number[];
 }
 
 // extract.schema.json

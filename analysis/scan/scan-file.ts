@@ -31,7 +31,7 @@ export function scanKeyConfig(): { code: string } {
 }
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
-export const SCAN_VERSION = 15; // 15: a callback called only with its caller's context takes the numbers its callers store there (musl's do_setxid; history: CHANGELOG.md)
+export const SCAN_VERSION = 16; // 16: per-function guards, values passed to guarded callees, constant import arguments (issue 26; history: CHANGELOG.md)
 
 /** The cache identity of one file's scan: symbol-scan's memo, `confine analyze` and its workers all use it. */
 export function scanFingerprint(digest: string): Fingerprint {

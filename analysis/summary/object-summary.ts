@@ -2,6 +2,7 @@ import type { ObjectSummary } from '../../schemas/types';
 import type { CodeAnalysis } from '../x86/code-analysis';
 import { argFacts } from './arg-facts';
 import { functionRecords } from './function-edges';
+import { guardFacts } from './guard-facts';
 import { FunctionTable } from './function-table';
 import { ImportTable } from './import-table';
 import { objectRoots } from './object-roots';
@@ -29,6 +30,8 @@ export function summarizeObject(image: ObjectImage, code: CodeAnalysis): ObjectS
   for (const [fi, m] of calls.sites) {
     functions[fi].s = [...m].sort((x, y) => x[0] - y[0]).map(([at, nr]) => ({ at, nr: [...nr].sort((x, y) => x - y) }));
   }
+  // Issue 26: guarded items (g), values passed to guarded callees (gv), constant import arguments (ia).
+  guardFacts(code, table, imports, functions, image.symbols.ifuncResolvers, image.symbols.exports);
   const roots = objectRoots(code, table, imports, image.symbols, image.data, importsTakenByCode);
   const refs = regionFacts(image.data, code, table, imports, image.symbols);
   if (refs.perFunction) {

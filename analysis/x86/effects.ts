@@ -11,7 +11,8 @@ import { gpr, RAX, RBP, RSP } from './registers';
  */
 export type Effect =
   | { op: 'const'; dst: Dst; value: number }
-  | { op: 'copy'; dst: Dst; src: Dst }
+  /** `w32`: a 32-bit register destination (the upper half becomes zero); `sx`: movslq (the upper half is the sign). */
+  | { op: 'copy'; dst: Dst; src: Dst; w32?: boolean; sx?: boolean }
   | { op: 'xchg'; a: number; b: number }
   | { op: 'cmov'; dst: number; src: number }
   | { op: 'push'; src: number | { value: number } }
@@ -21,7 +22,38 @@ export type Effect =
   | { op: 'leave' }
   /** `dst` (a register other than rsp/rbp) becomes `x` applied to `src`'s value (src may be dst itself). */
   | { op: 'xform'; dst: number; src: Dst; x: XfOp }
-  | { op: 'other'; name: string; writes: number /* bitmask of GPR families */; frameWrites: FrameWrite[]; otherMemWrite: boolean; partialRegWrite: number };
+  | { op: 'other'; name: string; writes: number /* bitmask of GPR families */; frameWrites: FrameWrite[]; otherMemWrite: boolean; partialRegWrite: number; detail?: OtherDetail };
+
+/**
+ * What the forward scan (param-guards.ts) needs to know about a few `other` shapes the
+ * backward walk does not model (it only sees their writes):
+ * - `load`: `mov disp(%base),%r32/%r64` or `movzx disp(%base),%r32` (no index, no segment):
+ *   `dst` gets the `size`-byte word at base+disp (zero-extended);
+ * - `memImm`: `and/or $imm, disp(%rsp|%rbp)` on a frame slot of `size` bytes;
+ * - `regMove`: a 64-bit `mov %src,%rbp` (the walk keeps %rbp for frame slots).
+ */
+export type OtherDetail =
+  | { k: 'load'; dst: number; base: number; disp: number; size: 1 | 2 | 4 | 8 }
+  | { k: 'memImm'; f: 'and' | 'or'; base: typeof RSP | typeof RBP; disp: number; size: number; imm: number }
+  | { k: 'regMove'; dst: number; src: number }
+  /** `lea disp(%rsp|%rbp[,index]),%dst`: a frame address (when %rbp is a frame pointer) in `dst`. */
+  | { k: 'frameLea'; base: typeof RSP | typeof RBP; disp: number; indexed: boolean };
+
+/**
+ * The instruction that sets the flags a conditional jump reads, when it is one the
+ * forward scan understands: `test`/`and`/`cmp` of a register or memory operand with an
+ * immediate, or `test r,r` (`imm` absent, `self`). `width` is the operand size in bytes;
+ * `imm` the immediate at that width (a 64-bit operation's sign-extended imm32 as its low
+ * 32 bits, `immNeg` when its upper half is all ones).
+ */
+export interface FlagSetter {
+  f: 'test' | 'and' | 'cmp';
+  width: 1 | 2 | 4 | 8;
+  a: { reg: number; high8: boolean } | { base: number; disp: number };
+  imm?: number;
+  immNeg?: boolean;
+  self?: boolean;
+}
 
 /**
  * An 8-, 16- or 32-bit operation on the low 32 bits of a value (all the kernel reads as
@@ -145,6 +177,16 @@ export class EffectDecoder {
     return e;
   }
 
+  /** effect() without the cache: a caller that keeps its own (the forward scan visits every instruction once per function). */
+  effectUncached(addr: number): Effect {
+    const e = this.cache.get(addr);
+    if (e) return e;
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.ip = BigInt(addr);
+    this.decoder.decodeOut(this.ins);
+    return this.compute(this.ins);
+  }
+
   isNop(addr: number): boolean {
     (this.decoder as unknown as { position: number }).position = addr - this.base;
     this.decoder.decodeOut(this.ins);
@@ -250,8 +292,9 @@ export class EffectDecoder {
         if (code === Code.Mov_r64_rm64 || code === Code.Mov_rm64_r64) {
           if (dst === RBP && src === RSP) return { op: 'rbpFromRsp' };
         }
-        if (dst !== RSP && dst !== RBP) return { op: 'copy', dst, src };
-        if (typeof dst === 'object') return { op: 'copy', dst, src };
+        const w = ins.op0Kind === OpKind.Register && gpr(ins.op0Register)?.bits === 32 ? { w32: true } : code === Code.Movsxd_r64_rm32 ? { sx: true } : {};
+        if (dst !== RSP && dst !== RBP) return { op: 'copy', dst, src, ...w };
+        if (typeof dst === 'object') return { op: 'copy', dst, src, ...w };
       }
     } else if (code === Code.Lea_r64_m || code === Code.Lea_r32_m) {
       const g = gpr(ins.op0Register);
@@ -388,8 +431,114 @@ export class EffectDecoder {
       info.free();
     }
     const name = mnemonicName(ins.mnemonic) + (ins.op1Kind === OpKind.Memory && ins.opCount >= 2 ? ' from memory' : '');
-    return { op: 'other', name, writes, frameWrites, otherMemWrite, partialRegWrite };
+    const detail = otherDetail(ins);
+    return { op: 'other', name, writes, frameWrites, otherMemWrite, partialRegWrite, ...(detail ? { detail } : {}) };
   }
+
+  /**
+   * A move's shape, decoded without the register-use tables (cheap): the destination
+   * register (or a frame store), and the source register or the base of a memory source.
+   * Undefined for anything but mov/movzx/movsx/movsxd.
+   */
+  moveShape(addr: number): { dst?: number; toFrame?: boolean; srcReg?: number; srcBase?: number } | undefined {
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.decodeOut(this.ins);
+    const ins = this.ins;
+    const m = ins.mnemonic;
+    if ((m !== Mnemonic.Mov && m !== Mnemonic.Movzx && m !== Mnemonic.Movsx && m !== Mnemonic.Movsxd) || ins.opCount !== 2) return undefined;
+    const out: { dst?: number; toFrame?: boolean; srcReg?: number; srcBase?: number } = {};
+    if (ins.op0Kind === OpKind.Register) out.dst = gpr(ins.op0Register)?.idx;
+    else if (ins.op0Kind === OpKind.Memory) out.toFrame = ins.memoryBase === Register.RSP || ins.memoryBase === Register.RBP;
+    if (ins.op1Kind === OpKind.Register) out.srcReg = gpr(ins.op1Register)?.idx;
+    else if (ins.op1Kind === OpKind.Memory) out.srcBase = gpr(ins.memoryBase)?.idx;
+    return out;
+  }
+
+  /** Per iced Code: 1 when its mnemonic leaves the flags alone, 2 when not, 0 not yet known (the mnemonic depends on the Code only). */
+  private keepsByCode = new Uint8Array(8192);
+
+  /**
+   * Whether the instruction at `addr` (of iced Code `code`) leaves the flags alone: mov,
+   * movzx/movsx, lea, push, pop, nop (compilers schedule them between a test and its jump).
+   */
+  keepsFlags(addr: number, code: number): boolean {
+    let k = code < this.keepsByCode.length ? this.keepsByCode[code] : 0;
+    if (k === 0) {
+      (this.decoder as unknown as { position: number }).position = addr - this.base;
+      this.decoder.decodeOut(this.ins);
+      k = KEEPS_FLAGS.has(this.ins.mnemonic) ? 1 : 2;
+      if (this.ins.code === code && code < this.keepsByCode.length) this.keepsByCode[code] = k;
+    }
+    return k === 1;
+  }
+
+  /** The flag-setting shape of the instruction at `addr` (FlagSetter), or undefined. */
+  flagSetter(addr: number): FlagSetter | undefined {
+    (this.decoder as unknown as { position: number }).position = addr - this.base;
+    this.decoder.decodeOut(this.ins);
+    const ins = this.ins;
+    const m = ins.mnemonic;
+    if ((m !== Mnemonic.Test && m !== Mnemonic.And && m !== Mnemonic.Cmp) || ins.opCount !== 2) return undefined;
+    const f = m === Mnemonic.Test ? 'test' : m === Mnemonic.And ? 'and' : 'cmp';
+    let a: FlagSetter['a'];
+    let width: number;
+    if (ins.op0Kind === OpKind.Register) {
+      const g = gpr(ins.op0Register);
+      if (!g || g.idx === RSP) return undefined;
+      a = { reg: g.idx, high8: !!g.high8 };
+      width = g.bits / 8;
+    } else if (ins.op0Kind === OpKind.Memory) {
+      const b = gpr(ins.memoryBase);
+      if (!b || b.bits !== 64 || ins.memoryIndex !== Register.None || ins.segmentPrefix !== Register.None) return undefined;
+      a = { base: b.idx, disp: i64(ins.memoryDisplacement) };
+      width = MemorySizeExt.size(ins.memorySize);
+    } else return undefined;
+    if (width !== 1 && width !== 2 && width !== 4 && width !== 8) return undefined;
+    const k = ins.op1Kind;
+    if (k === OpKind.Register) {
+      if (f !== 'test' || !('reg' in a) || ins.op1Register !== ins.op0Register) return undefined;
+      return { f, width, a, self: true };
+    }
+    if (k === OpKind.Memory || k < OpKind.Immediate8 || k > OpKind.Immediate32to64) return undefined;
+    const raw = ins.immediate(1);
+    const imm = Number(BigInt.asUintN(Math.min(32, width * 8), raw));
+    // iced hands the immediate back as an unsigned 64-bit value: a sign-extended negative imm32 has its upper half set.
+    return { f, width, a, imm, ...(width === 8 && BigInt.asUintN(64, raw) >> 32n !== 0n ? { immNeg: true } : {}) };
+  }
+}
+
+const KEEPS_FLAGS = new Set<Mnemonic>([Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd, Mnemonic.Lea, Mnemonic.Push, Mnemonic.Pop, Mnemonic.Nop]);
+
+function otherDetail(ins: Instruction): OtherDetail | undefined {
+  const m = ins.mnemonic;
+  if (m === Mnemonic.Lea) {
+    const b = ins.memoryBase;
+    const x = ins.memoryIndex;
+    if (b === Register.RSP || b === Register.RBP) return { k: 'frameLea', base: b === Register.RSP ? RSP : RBP, disp: i64(ins.memoryDisplacement), indexed: x !== Register.None };
+    if (x === Register.RSP || x === Register.RBP) return { k: 'frameLea', base: x === Register.RSP ? RSP : RBP, disp: i64(ins.memoryDisplacement), indexed: true };
+    return undefined;
+  }
+  if ((m === Mnemonic.Mov || m === Mnemonic.Movzx) && ins.opCount === 2 && ins.op0Kind === OpKind.Register) {
+    const d = gpr(ins.op0Register);
+    if (!d || d.idx === RSP) return undefined;
+    if (ins.op1Kind === OpKind.Register) {
+      const s = gpr(ins.op1Register);
+      return m === Mnemonic.Mov && d.idx === RBP && d.bits === 64 && s && s.bits === 64 && s.idx !== RSP ? { k: 'regMove', dst: d.idx, src: s.idx } : undefined;
+    }
+    if (ins.op1Kind !== OpKind.Memory || ins.memoryIndex !== Register.None || ins.segmentPrefix !== Register.None) return undefined;
+    const b = gpr(ins.memoryBase);
+    if (!b || b.bits !== 64 || b.idx === RSP || (d.bits !== 32 && d.bits !== 64)) return undefined;
+    const size = MemorySizeExt.size(ins.memorySize);
+    if (m === Mnemonic.Mov ? size !== d.bits / 8 : size !== 1 && size !== 2) return undefined;
+    return { k: 'load', dst: d.idx, base: b.idx, disp: i64(ins.memoryDisplacement), size: size as 1 | 2 | 4 | 8 };
+  }
+  if ((m === Mnemonic.And || m === Mnemonic.Or) && ins.opCount === 2 && ins.op0Kind === OpKind.Memory && ins.op1Kind !== OpKind.Register && ins.op1Kind !== OpKind.Memory) {
+    const b = ins.memoryBase;
+    if ((b !== Register.RSP && b !== Register.RBP) || ins.memoryIndex !== Register.None) return undefined;
+    const size = MemorySizeExt.size(ins.memorySize);
+    return { k: 'memImm', f: m === Mnemonic.And ? 'and' : 'or', base: b === Register.RSP ? RSP : RBP, disp: i64(ins.memoryDisplacement), size, imm: Number(BigInt.asUintN(32, ins.immediate(1))) };
+  }
+  return undefined;
 }
 
 function memSize(ins: Instruction): number {
