@@ -514,7 +514,7 @@ export interface Guard {
  */
 export interface GuardedCallValues {
   /**
-   * callee index (a function with a register-param guard)
+   * callee index (a function with a guard on a register param or on a word read through one)
    */
   f: number;
   p: ParamLoc;

@@ -31,7 +31,9 @@ const bareName = (key: string): string => key.replace(/@.*/, '');
 
 function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>, selfExported: ReadonlySet<string>): GuardScan {
   const scan = scanGuards(code, flow);
-  // Register parameters each function's guards test (gv is kept only for those).
+  // Register parameters each function's guards test, or read a guarded word through (gv is
+  // kept only for those: for a word, only a pass-through `from` says anything, the same
+  // object handed on, which a library value model's fact about every such object covers).
   const guardedRegs = new Map<number, Set<Gpr>>();
   for (const [addr, fs] of scan.byFunction) {
     const fi = table.index.get(addr);
@@ -40,7 +42,7 @@ function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imp
     const g = guardsOf(scan, fs.items, out, table, imports, code, ifuncResolvers.has(addr));
     if (g.length) {
       out.g = g;
-      for (const x of g) if (x.v.off === undefined && typeof x.v.p === 'string') {
+      for (const x of g) if (typeof x.v.p === 'string') {
         let s = guardedRegs.get(fi);
         if (!s) guardedRegs.set(fi, (s = new Set()));
         s.add(x.v.p);
@@ -172,7 +174,7 @@ function importArgs(items: ItemInsn[], code: CodeAnalysis, imports: ImportTable)
   return out;
 }
 
-/** Per local callee with register guards: the values this function passes in each guarded register at every call/tail jump to its start. */
+/** Per local callee with guards on a register (or a word read through one): the values this function passes in each such register at every call/tail jump to its start. */
 function calleeValues(items: ItemInsn[], table: FunctionTable, code: CodeAnalysis, guardedRegs: Map<number, Set<Gpr>>): NonNullable<SummaryFunction['gv']> {
   const byCallee = new Map<number, ItemInsn[]>();
   for (const it of items) {

@@ -50,6 +50,8 @@ NOIPA void table(int k, int flags) {
 NOIPA void pass_const(void) { guarded_call(4); guarded_call(8); }
 NOIPA void pass_runtime(int *p) { guarded_call(*p); }
 NOIPA void pass_through(int flags) { guarded_call(flags); }
+/* a pointer handed on to a callee that tests a word through it (glibc's unlock tail-jumps so) */
+NOIPA void field_through(struct S *p) { field(p); }
 /* imports with constant arguments, and with a run-time one */
 NOIPA void imp_const(void) { write(1, "ab", 2); }
 NOIPA void imp_runtime(int fd) { write(fd, "ab", 2); }
@@ -66,7 +68,7 @@ int main(int argc, char **argv) {
   int v = argc;
   guarded_sys(argc); also_unguarded(argc); modified(argc, argc); spilled(argc);
   field(&s); field_after_store(&s, &v); table(argc, argc);
-  pass_const(); pass_runtime(&v); pass_through(argc);
+  pass_const(); pass_runtime(&v); pass_through(argc); field_through(&s);
   upper(argc); imp_table(argc, argc);
   imp_const(); imp_runtime(argc); imp_mixed(argc); merged(argc, &s.pad[0]);
   return 0;
@@ -159,6 +161,11 @@ describe('values at calls (gv, ia)', () => {
 
   test('the caller own entry value passed through: from', () => {
     expect(gvFor('pass_through')).toEqual([{ f: idx('guarded_call'), p: 'rdi', from: 'rdi' }]);
+  });
+
+  test('a pointer handed on to a callee guarded on a word read through it: from', () => {
+    // The link gives that word values only from a library model, whose fact is about every such object.
+    expect((fnNamed('field_through').gv ?? []).filter((x) => x.f === idx('field'))).toEqual([{ f: idx('field'), p: 'rdi', from: 'rdi' }]);
   });
 
   test('constant arguments at import calls', () => {
