@@ -52,6 +52,12 @@ NOIPA void pass_runtime(int *p) { guarded_call(*p); }
 NOIPA void pass_through(int flags) { guarded_call(flags); }
 /* a pointer handed on to a callee that tests a word through it (glibc's unlock tail-jumps so) */
 NOIPA void field_through(struct S *p) { field(p); }
+/* a call two branches share: the jump to it brings %edi = 1, the fall-through %edi = 2 */
+__asm__(".text\n.globl shared_call\n.type shared_call,@function\nshared_call:\n"
+        "  mov $1, %edi\n  test %esi, %esi\n  jne 1f\n  mov $2, %edi\n1: call guarded_call\n  ret\n.size shared_call, .-shared_call\n");
+/* loop counts %rcx down: after it, %ecx is no longer the fourth argument */
+__asm__(".text\n.globl loop_clobbers\n.type loop_clobbers,@function\nloop_clobbers:\n"
+        "  xor %eax, %eax\n1: loop 1b\n  test %ecx, %ecx\n  jne 2f\n  call g1\n2: ret\n.size loop_clobbers, .-loop_clobbers\n");
 /* imports with constant arguments, and with a run-time one */
 NOIPA void imp_const(void) { write(1, "ab", 2); }
 NOIPA void imp_runtime(int fd) { write(fd, "ab", 2); }
@@ -140,6 +146,12 @@ describe('guards (g)', () => {
     expect(f.g ?? []).toEqual([]);
   });
 
+  test('a branch that writes a register (loop): the entry value is gone after it', () => {
+    const f = fnNamed('loop_clobbers');
+    expect(f.e).toContain(idx('g1'));
+    expect(f.g ?? []).toEqual([]);
+  });
+
   test('a jump table: no guard', () => {
     const f = fnNamed('table');
     expect(f.ij).toBe(true);
@@ -153,6 +165,10 @@ describe('values at calls (gv, ia)', () => {
 
   test('constants passed to a guarded callee', () => {
     expect(gvFor('pass_const')).toEqual([{ f: idx('guarded_call'), p: 'rdi', v: [4, 8] }]);
+  });
+
+  test('a call that is a jump target: the value the fall-through sets is not all it gets', () => {
+    expect(gvFor('shared_call').filter((x) => !(x.v?.includes(1) && x.v?.includes(2)))).toEqual([]);
   });
 
   test('a run-time value: no entry', () => {

@@ -543,6 +543,11 @@ class FunctionScanner {
         return undefined;
       case K.JMP:
       case K.JCC: {
+        // loop/loope/loopne count %rcx down and xbegin's abort path sets %eax: branches that write.
+        if (k === K.JCC) {
+          const e = this.flow.effects.effect(p.addr[i]);
+          if (e.op !== 'other' || e.writes) for (let r = 0; r < st.regs.length; r++) if (e.op !== 'other' || e.writes & (1 << r)) st.regs[r] = undefined;
+        }
         const t = p.indexOf(p.target[i]);
         const local = t !== undefined && p.fnOf[t] === this.f && t !== this.fn.first;
         if (!local) {
@@ -1048,6 +1053,9 @@ export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number, 
 
 /** What register r holds just before instruction `at`, from the straight-line code before it; undefined when not known so. */
 function localValue(p: Program, flow: BackwardFlow, first: number, at: number, r: number, entryOnce: boolean): ArgValue | undefined {
+  // The call itself a jump target (a call two branches share): the jump brings other values.
+  // (At the function's first instruction the entry is the way in: entryOnce says whether it is the only one.)
+  if (at > first && (p.jumpSources.has(p.addr[at]) || p.isInnerEntry(at))) return undefined;
   let want = r;
   for (let k = at - 1; ; k--) {
     if (k < first) return entryOnce && ARG_REGS.includes(want) ? { from: GPR_NAMES[want] } : undefined;
