@@ -1,7 +1,7 @@
 import { nameHash } from '../summary/name-hashes';
 import type { ObjectSummary } from '../summary/object-summary';
 import { syscallNumber } from '../syscalls/table';
-import { resolveProgram, type ProgramInput, type ProgramObject } from './link';
+import { resolveWithLayerFigure, type ProgramInput, type ProgramObject } from './link';
 
 /*
  * The value layer (issue 26) on hand-made summaries: a function `work` reaches alarm
@@ -24,7 +24,7 @@ const work = (extra: Partial<Fn> = {}): Fn => ({ a: 0x100, n: 'work', s: [{ at: 
 function exe(mainExtra: Partial<Fn>, fns: Fn[], extra: Partial<ObjectSummary> = {}): ProgramObject {
   return { path: '/bin/p', summary: { ...base(), entry: 0, functions: [{ a: 0x10, n: 'main', ...mainExtra }, ...fns], ...extra } };
 }
-const run = (input: ProgramInput) => resolveProgram(input);
+const run = (input: ProgramInput) => resolveWithLayerFigure(input);
 const only = (o: ProgramObject, libraries: ProgramObject[] = []) => run({ executable: o, libraries });
 
 describe('a local guarded syscall', () => {

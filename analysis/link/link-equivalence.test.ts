@@ -188,7 +188,6 @@ function referenceResolve(input: ProgramInput): ProgramResolution {
     provenance,
     graph: { nodes: g.order, edges: g.size },
     wholeProgramAT: numbers(full.seen),
-    withoutValueLayer: numbers(full.seen), // the generated summaries have no guards
     targets: { reachable: 0, wholeProgram: 0 },
     argRules: new Map(), // not modelled by the reference; compared fields are listed in the test
     reachedNames: new Set(), // not modelled by the reference either
@@ -307,7 +306,6 @@ const observe = ({ graph: _graph, wholeProgramAT: _whole, targets: _targets, rea
   ...r,
   syscalls: [...r.syscalls],
   withoutIndirectRule: [...r.withoutIndirectRule],
-  withoutValueLayer: [...r.withoutValueLayer],
   // takenBy explains the refined rule's edges; the reference has no such field.
   provenance: [...r.provenance].map(([k, v]) => [k, { ...v, steps: v.steps.map(({ takenBy: _t, ...st }) => st) }]) as [number, Provenance][],
   unresolvedSites: r.unresolvedSites as UnresolvedSiteReport[],

@@ -34,10 +34,11 @@ export { exportIndex, matchExport, type ExportIndex } from './bind-exports';
  *
  * Three figures per program: `withoutIndirectRule` (direct edges only), `syscalls`
  * (the rule above), and `wholeProgramAT` (sysfilter's original rule: every
- * address-taken function of every object, reached or not); and `withoutValueLayer`,
- * `syscalls` without the value layer (issue 26: guards.ts marks the edges a function
- * takes only under a condition on an entry value, guard-values.ts decides when one can
- * hold, value-models.ts holds the library facts it uses).
+ * address-taken function of every object, reached or not). The value layer (issue 26:
+ * guards.ts marks the edges a function takes only under a condition on an entry value,
+ * guard-values.ts decides when one can hold, value-models.ts and library-models.ts hold
+ * the library facts it uses) applies unless ProgramInput.valueLayer is false;
+ * resolveWithLayerFigure adds the set without it, for `confine analyze`.
  *
  * The pieces, in the order resolveProgram runs them: program-graph.ts numbers the nodes
  * (node-ids.ts) and adds the edges (edge-list.ts), binding imports to exports as ld.so
@@ -56,8 +57,6 @@ export interface ProgramResolution {
   withoutIndirectRule: Set<number>;
   /** Syscalls under sysfilter's original rule (every address-taken function of every object is a target). */
   wholeProgramAT: Set<number>;
-  /** `syscalls` with the value layer off (guards ignored): what the layer removes is the difference. */
-  withoutValueLayer: Set<number>;
   /** Indirect-call targets: how many the reachable rule kept, of how many the whole-program rule has. */
   targets: { reachable: number; wholeProgram: number };
   /** Whether some reached function makes an indirect call, so the address-taken roots apply. */
@@ -104,7 +103,6 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     syscalls,
     withoutIndirectRule: syscallsOf(direct, g.ids),
     wholeProgramAT: syscallsOf(whole, g.ids),
-    withoutValueLayer: layer || nameGate || g.siteCuts ? withoutValueLayer(input) : new Set(syscalls),
     targets: { reachable: full.targets, wholeProgram: distinctTargets(g.edges, adj, nodes, INDIRECT, E_WHOLE_AT) },
     indirectRuleFired: full.seen[INDIRECT] === 1,
     perObject: perObjectFigures(g, full),
@@ -117,11 +115,22 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   };
 }
 
-/** The reachable rule's set with the value layer off: the library models' cuts are made while the graph is built, so a second graph. */
-function withoutValueLayer(input: ProgramInput): Set<number> {
+/** confine analyze's answer: the walk, and `syscalls` with the value layer off (what the layer removes is the difference). */
+export interface ProgramAnalysis extends ProgramResolution {
+  withoutValueLayer: Set<number>;
+}
+
+/**
+ * resolveProgram plus the set without the value layer. The library models' cuts are made
+ * while the graph is built, so that set needs a second graph: only `confine analyze`
+ * prints it, and the pipeline's walks (resolveProgram) do not pay for it.
+ */
+export function resolveWithLayerFigure(input: ProgramInput): ProgramAnalysis {
+  const res = resolveProgram(input);
+  if (input.valueLayer === false) return { ...res, withoutValueLayer: new Set(res.syscalls) };
   const g = buildProgramGraph({ ...input, valueLayer: false });
   const adj = adjacency(g.edges, g.ids.count);
-  return syscallsOf(reach({ edges: g.edges, adj, nodes: g.ids.count }, 'reachable', false, lateRoots(g)), g.ids);
+  return { ...res, withoutValueLayer: syscallsOf(reach({ edges: g.edges, adj, nodes: g.ids.count }, 'reachable', false, lateRoots(g)), g.ids) };
 }
 
 /**

@@ -34,20 +34,17 @@ export interface ProgramGraph {
   candidatesByHash: Map<number, number[]>;
   /** The value layer's guards (guards.ts); their edges carry EdgeList.guard marks. */
   guards: GuardTable;
-  /** Syscall sites a library model left out of the graph (library-models.ts loaderSiteCuts): objects with some. */
-  siteCuts: number;
 }
 
 export function buildProgramGraph(input: ProgramInput): ProgramGraph {
   const { objects, loaderIdx } = programObjects(input);
   const ids = new NodeIds(objects);
   const imports = bindImports(objects, ids);
-  const g: ProgramGraph = { objects, loaderIdx, ids, edges: new EdgeList(), via: new ViaLabels(), imports, pendingUnresolved: [], candidatesByHash: new Map(), guards: new GuardTable(), siteCuts: 0 };
+  const g: ProgramGraph = { objects, loaderIdx, ids, edges: new EdgeList(), via: new ViaLabels(), imports, pendingUnresolved: [], candidatesByHash: new Map(), guards: new GuardTable() };
   addEntries(g);
   const wrappers = objects.map((ob) => new Map(ob.summary.paramWrappers.map((w) => [w.fn, w])));
   // Syscall sites a library model proves never run in this program (ld.so's chain-load execve).
   const cuts = input.valueLayer === false ? undefined : loaderSiteCuts(objects, loaderIdx);
-  g.siteCuts = cuts?.size ?? 0;
   objects.forEach((ob, o) => {
     addCodeEdges(g, o, wrappers, cuts?.get(o));
     addDataEdges(g, o);

@@ -1,7 +1,7 @@
 import { nameHash } from '../summary/name-hashes';
 import type { ObjectSummary } from '../summary/object-summary';
 import { syscallNumber } from '../syscalls/table';
-import { resolveProgram, type ProgramObject } from './link';
+import { resolveProgram, resolveWithLayerFigure, type ProgramObject } from './link';
 
 /*
  * glibc's mutex-kind model (value-models.ts) on a hand-made libc shaped like Debian 12's
@@ -53,7 +53,7 @@ function program(imports: string[], mainExtra: Partial<ObjectSummary['functions'
 const has = (p: ProgramObject, l: ProgramObject, nr: number) => resolveProgram({ executable: p, libraries: [l] }).syscalls.has(nr);
 
 test('the full lock is not reached while no enabler is', () => {
-  const r = resolveProgram({ executable: program(['pthread_mutex_lock@GLIBC_2.2.5']), libraries: [libc()] });
+  const r = resolveWithLayerFigure({ executable: program(['pthread_mutex_lock@GLIBC_2.2.5']), libraries: [libc()] });
   expect(r.syscalls.has(FUTEX)).toBe(true);
   expect(r.syscalls.has(SCHED)).toBe(false);
   expect(r.withoutValueLayer.has(SCHED)).toBe(true);

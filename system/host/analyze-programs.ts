@@ -24,7 +24,7 @@ export async function analyzeBinary(root: string, rootPath: string, source: Summ
 
 async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: ScanPool): Promise<AnalyzedBinary> {
   // The walk (and the x86 code its argument rules load) only when a program is walked: a warm run reuses every result.
-  const { openedByHashes, resolveProgram } = require('../../analysis/link/link') as typeof import('../../analysis/link/link');
+  const { openedByHashes, resolveWithLayerFigure } = require('../../analysis/link/link') as typeof import('../../analysis/link/link');
   const rootPath = plan.rootPath;
   const art = await source.get(plan.bytes, rootPath, pool);
   if (!art.analysis) return { path: rootPath, error: art.error ?? `${art.format}: no code to analyse`, missing: [] };
@@ -46,7 +46,7 @@ async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: Scan
     const s = await summaryOf(c.object);
     if (s) libraries.push({ ...s, openedBy: openedByHashes(c.object.rootPath, c.object.info.soname, c.names) });
   }
-  const resolution = resolveProgram({ executable: { path: rootPath, summary: art.analysis as ObjectSummary }, libraries, ...(loader ? { loader } : {}) });
+  const resolution = resolveWithLayerFigure({ executable: { path: rootPath, summary: art.analysis as ObjectSummary }, libraries, ...(loader ? { loader } : {}) });
   return { path: rootPath, resolution, missing, ...(art.go ? { go: art.go } : {}) };
 }
 

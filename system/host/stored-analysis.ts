@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { sourceDigest } from '../../cache/code-digest';
 import type { Fingerprint } from '../../cache/fingerprint';
-import type { ChainStep, ProgramResolution } from '../../analysis/link/link';
+import type { ChainStep, ProgramAnalysis } from '../../analysis/link/link';
 import { SCAN_SOURCES } from '../../analysis/scan/scan-file';
 import type { AnalyzeChainStep, AnalyzeProgramArtifact, ElfScanArtifact } from '../../schemas/types';
 import type { PlannedObject, ProgramPlan } from './program-plan';
@@ -15,7 +15,7 @@ import type { SummarySource } from './summary-source';
  */
 export interface AnalyzedBinary {
   path: string;
-  resolution?: ProgramResolution;
+  resolution?: ProgramAnalysis;
   error?: string;
   missing: string[];
   /** For Go binaries: version, functions, sites resolved/unresolved (analysis/golang/). */
@@ -65,7 +65,7 @@ export type StoredAnalysis = AnalyzeProgramArtifact;
 
 /*
  * Both directions name every field, so the compiler checks the schema's type against
- * ProgramResolution each way, and nothing the schema does not know (a field added to the
+ * ProgramAnalysis each way, and nothing the schema does not know (a field added to the
  * walk's result at run time) reaches the store; stored-analysis.test.ts checks that a
  * result read back equals the one written.
  */
