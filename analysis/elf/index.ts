@@ -5,7 +5,7 @@ export type { ElfHeader, ProgramHeader, RawSectionHeader } from './header';
 export { ET, PT, SHT, EM_X86_64 } from './header';
 export { DT, DF_1_PIE } from './dynamic';
 export type { ElfSymbol, SymbolType, SymbolBind, SymbolVisibility } from './symbols';
-export { SHN_UNDEF, SHN_ABS, SHN_COMMON } from './symbols';
+export { SHN_UNDEF, SHN_ABS, SHN_COMMON, bareName } from './symbols';
 export type { Relocation } from './relocations';
 export { R_X86_64, relocTypeName } from './relocations';
 export type { Fde, Personality } from './eh-frame';

@@ -4,7 +4,7 @@ import { E_NORMAL, V_DLSYM, V_ENTRY, V_INIT } from './edge-list';
 import type { LateRoots } from './late-roots';
 import { INDIRECT, ROOT } from './node-ids';
 import type { ProgramGraph } from './program-graph';
-import { bareName } from './program-objects';
+import { bareName } from '../elf';
 import type { ChainStep } from './types';
 import type { Walk } from './walk';
 

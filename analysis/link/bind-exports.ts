@@ -1,6 +1,7 @@
 import type { ObjectSummary } from '../summary/object-summary';
 import type { NodeIds } from './node-ids';
-import { bareName, CELL_IMPORT } from './program-objects';
+import { bareName } from '../elf';
+import { CELL_IMPORT } from './program-objects';
 import type { ProgramObject, UnresolvedImport } from './types';
 
 /**

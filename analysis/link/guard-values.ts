@@ -1,7 +1,8 @@
 import { E_NORMAL, V_CALL, V_FIRST_IMPORT } from './edge-list';
 import type { GuardInfo } from './guards';
 import type { ProgramGraph } from './program-graph';
-import { bareName, fnName } from './program-objects';
+import { bareName } from '../elf';
+import { fnName } from './program-objects';
 import { type AbsValue, consts, describeKept, join, locKey, NONE, paramKey, sameValue, satisfiable, unknown, type ValueLoc } from './value-domain';
 import { VALUE_MODELS, type ValueModel, zerosFor } from './value-models';
 

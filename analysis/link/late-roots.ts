@@ -1,6 +1,7 @@
 import { nameHash } from '../summary/name-hashes';
 import { ROOT, SPECIAL_KEYS } from './node-ids';
-import { bareName, CELL_NAME } from './program-objects';
+import { bareName } from '../elf';
+import { CELL_NAME } from './program-objects';
 import type { ProgramGraph } from './program-graph';
 
 /**

@@ -1,7 +1,7 @@
 import { nameHash } from '../summary/name-hashes';
 import { E_TAKES, type EdgeList } from './edge-list';
 import type { NodeIds } from './node-ids';
-import { bareName } from './program-objects';
+import { bareName } from '../elf';
 import type { ProgramObject } from './types';
 
 /**

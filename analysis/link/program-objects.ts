@@ -33,11 +33,6 @@ export function fnName(ob: ProgramObject, f: number): string {
   return fn.n ?? `0x${fn.a.toString(16)}`;
 }
 
-/** An export's or import's bare name: `name@VER` and `name@@VER` without the version. */
-export function bareName(name: string): string {
-  const at = name.indexOf('@');
-  return at < 0 ? name : name.slice(0, at);
-}
 
 /** Cell kinds in ObjectSummary.regions (analysis/summary/object-summary.ts). */
 export const CELL_FN = 0;

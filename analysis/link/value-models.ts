@@ -1,5 +1,5 @@
 import type { ProgramObject } from './types';
-import { bareName } from './program-objects';
+import { bareName } from '../elf';
 import type { ValueLoc } from './value-domain';
 
 /**

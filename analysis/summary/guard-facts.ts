@@ -1,3 +1,4 @@
+import { bareName } from '../elf';
 import type { CodeAnalysis } from '../x86/code-analysis';
 import { BackwardFlow } from '../x86/dataflow';
 import { ARG_REGS, bestFact, localCalls, MAX_GUARDS, MAX_VALUES, scanGuards, type GuardScan, type ItemInsn } from '../x86/param-guards';
@@ -26,8 +27,6 @@ export function guardFacts(code: CodeAnalysis, table: FunctionTable, imports: Im
     flow.free();
   }
 }
-
-const bareName = (key: string): string => key.replace(/@.*/, '');
 
 function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>, selfExported: ReadonlySet<string>): GuardScan {
   const scan = scanGuards(code, flow);
