@@ -101,8 +101,8 @@ class Walker implements WalkFrontier {
   private readonly takenEdge: Int32Array;
   private readonly edges: EdgeList;
   private readonly adj: Adjacency;
-  /** The value layer's state (null/empty without it): each edge's guard mark, the guards whose edges are followed, the edges waiting per guard (a list through `waitNext`), and how each node was entered other than by a call. */
-  private readonly gate: Int32Array | null;
+  /** The value layer's state (null/empty without it): each edge's guard mark (EdgeList.guard: 0 none, else guard id + 1), the guards whose edges are followed, the edges waiting per guard (a list through `waitNext`), and how each node was entered other than by a call. */
+  private readonly guardOf: Int32Array | null;
   private readonly open: Uint8Array;
   private readonly waitHead: Int32Array;
   private readonly waitNext: Int32Array;
@@ -131,7 +131,7 @@ class Walker implements WalkFrontier {
     this.parented = new Int32Array(withParents ? nodes : 0);
     this.takenEdge = new Int32Array(withParents ? nodes : 0).fill(-1);
     const layer = values !== undefined && guardCount > 0;
-    this.gate = layer ? graph.edges.guard : null;
+    this.guardOf = layer ? graph.edges.guard : null;
     this.open = new Uint8Array(layer ? guardCount : 0);
     this.waitHead = new Int32Array(layer ? guardCount : 0).fill(-1);
     this.waitNext = new Int32Array(layer ? graph.edges.n : 0);
@@ -140,7 +140,7 @@ class Walker implements WalkFrontier {
 
   /** Node d is named by node `from` through edge e: its parent if it has none, queued if it never was. */
   enqueue(d: number, from: number, e: number): void {
-    if (this.gate !== null && !this.free[d]) this.markFree(d, from, e);
+    if (this.guardOf !== null && !this.free[d]) this.markFree(d, from, e);
     if (this.withParents && this.parent[d] < 0 && d !== ROOT) {
       this.parent[d] = from;
       this.parentEdge[d] = e;
@@ -176,15 +176,15 @@ class Walker implements WalkFrontier {
   expand(v: number, which: number): void {
     const { start, order } = this.adj;
     const { dst, via, kind } = this.edges;
-    const gate = this.gate;
+    const guardOf = this.guardOf;
     for (let k = start[v]; k < start[v + 1]; k++) {
       const e = order[k];
       // Marks (TAKES) reach nothing by themselves: they go with the entries.
       if (which !== ALL_EDGES && (via[e] === V_ENTRY || kind[e] === E_TAKES) !== (which === ENTRIES_ONLY)) continue;
-      if (gate !== null && gate[e] !== 0 && !this.open[gate[e] - 1]) {
+      if (guardOf !== null && guardOf[e] !== 0 && !this.open[guardOf[e] - 1]) {
         // A guarded edge waits for its guard (releaseGuards).
-        this.waitNext[e] = this.waitHead[gate[e] - 1];
-        this.waitHead[gate[e] - 1] = e;
+        this.waitNext[e] = this.waitHead[guardOf[e] - 1];
+        this.waitHead[guardOf[e] - 1] = e;
         continue;
       }
       const ek = kind[e];
@@ -222,7 +222,7 @@ class Walker implements WalkFrontier {
    * reached so far) releases them, in the order they were added; the others wait.
    */
   releaseGuards(): void {
-    if (this.gate === null) return;
+    if (this.guardOf === null) return;
     const waiting: number[] = [];
     for (let id = 0; id < this.waitHead.length; id++) if (this.waitHead[id] >= 0) waiting.push(id);
     if (!waiting.length) return;
