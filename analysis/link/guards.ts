@@ -2,7 +2,7 @@ import type { ObjectSummary } from '../summary/object-summary';
 import type { GuardCond, ValueLoc } from './value-domain';
 
 /**
- * Parameter-guarded edges (issue 26, /work contract "GUARDS-CONTRACT"): a function's
+ * Parameter-guarded edges (issue 26; the summary's `g`, schemas/elf-scan.schema.json `Guard`): a function's
  * `g` lists items (callees, imports, syscall sites) it reaches only when a condition on
  * one of its entry values holds. The program graph gives each guard an id and marks the
  * edges of its items with it (EdgeList.guard); the walk follows a marked edge only once
@@ -41,7 +41,7 @@ export function functionGuards(table: GuardTable, fn: FunctionRecord, node: numb
   for (const g of fn.g) {
     const id = table.list.length;
     table.list.push({ node, o, f, loc: { p: g.v.p, ...(g.v.off !== undefined ? { off: g.v.off, w: g.v.w ?? 8 } : {}) }, cond: { op: g.c.op, k: g.c.k } });
-    // An item in two guards would be a broken summary; the first guard keeps it (either is sound only if both hold, so take neither: drop the mark).
+    // An item in two guards would be a broken summary: neither guard alone is sure to hold for it, so it gets no mark.
     const mark = (m: Map<number, number>, x: number) => m.set(x, m.has(x) ? -1 : id);
     for (const t of g.e ?? []) mark(out.callee, t);
     for (const i of g.i ?? []) mark(out.imp, i);
