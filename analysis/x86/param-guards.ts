@@ -545,7 +545,7 @@ class FunctionScanner {
       case K.JCC: {
         // loop/loope/loopne count %rcx down and xbegin's abort path sets %eax: branches that write.
         if (k === K.JCC) {
-          const e = this.flow.effects.effect(p.addr[i]);
+          const e = this.effectAt(i);
           if (e.op !== 'other' || e.writes) for (let r = 0; r < st.regs.length; r++) if (e.op !== 'other' || e.writes & (1 << r)) st.regs[r] = undefined;
         }
         const t = p.indexOf(p.target[i]);
@@ -568,10 +568,15 @@ class FunctionScanner {
         clearAll(st);
         return undefined;
     }
-    let e = this.effs[i - this.fn.first];
-    if (e === undefined) this.effs[i - this.fn.first] = e = this.flow.effects.effectUncached(p.addr[i]);
-    this.apply(e, st);
+    this.apply(this.effectAt(i), st);
     return undefined;
+  }
+
+  /** Instruction i's effect, decoded once per scan of this function (not kept in the backward walk's cache). */
+  private effectAt(i: number): Effect {
+    let e = this.effs[i - this.fn.first];
+    if (e === undefined) this.effs[i - this.fn.first] = e = this.flow.effects.effectUncached(this.prog.addr[i]);
+    return e;
   }
 
   /** step() for a state holding no entry value: items only (edge conditions need a value: none). */
