@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseElf } from '../elf';
+import { scanFile } from '../scan/scan-file';
 import { syscallName, syscallNumber } from '../syscalls/table';
 import { analyzeGoBinary, GoSyscallAnalysis, isGoBinary } from './go-syscalls';
 import { isMethodName } from './reachability';
@@ -77,6 +78,18 @@ describe('analyzeGoBinary', () => {
     // Syscalls the program makes that the Go side does not are the libc/loader part's to cover.
     expect(seen.has('getppid')).toBe(true);
     expect(got.has('getppid')).toBe(false);
+  });
+
+  test("Go's own functions get no value facts (guards, values passed, import arguments); the C of a cgo binary does", () => {
+    if (!fx.cgo) throw new Error('cgo fixture did not build (gcc missing?)');
+    for (const bin of [fx.rare, fx.cgo]) {
+      const goStarts = analyse(bin).goFunctionStarts;
+      expect(goStarts.size).toBeGreaterThan(1000);
+      const fns = scanFile(new Uint8Array(readFileSync(bin)), 'fixture', bin).analysis!.functions;
+      const withFacts = fns.filter((f) => goStarts.has(f.a) && (f.g || f.gv || f.ia)).map((f) => f.n ?? f.a);
+      expect([bin, withFacts]).toEqual([bin, []]);
+      if (bin === fx.cgo) expect(fns.filter((f) => !goStarts.has(f.a) && (f.g || f.gv || f.ia)).length).toBeGreaterThan(0);
+    }
   });
 
   test('reachability counts the sound indirect-call rule separately (for measuring it)', () => {

@@ -33,6 +33,8 @@ export interface GoSyscallAnalysis {
   pclntabLayout: Pclntab['layout'];
   /** Functions named by .gopclntab. */
   functions: number;
+  /** Start addresses of the functions .gopclntab names (the rest of `code` is a cgo binary's C). */
+  goFunctionStarts: ReadonlySet<number>;
   /** Functions analysed (pclntab ∪ C functions of a cgo binary from FDEs/symbols). */
   codeFunctions: number;
   reachableFunctions: number;
@@ -175,6 +177,7 @@ export function analyzeGoBinary(elf: ElfFile, buf: Uint8Array, opts: GoAnalyzeOp
     buildInfo: bi,
     pclntabLayout: pcln.layout,
     functions: pcln.functions.length,
+    goFunctionStarts: goAddrs,
     codeFunctions: code.functions.size,
     reachableFunctions: reach.reachable.size,
     addressTakenFunctions: reach.addressTaken.size,

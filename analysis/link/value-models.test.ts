@@ -2,6 +2,8 @@ import { nameHash } from '../summary/name-hashes';
 import type { ObjectSummary } from '../summary/object-summary';
 import { syscallNumber } from '../syscalls/table';
 import { resolveProgram, resolveWithLayerFigure, type ProgramObject } from './link';
+import { VALUE_MODELS } from './value-models';
+import { FIELD_MODEL_EXPORTS } from '../summary/field-model-exports';
 
 /*
  * glibc's mutex-kind model (value-models.ts) on a hand-made libc shaped like Debian 12's
@@ -108,4 +110,9 @@ test('a test of bits the model does not know (pshared, 0x80) is followed', () =>
 test('with the layer off the model is not used', () => {
   const r = resolveProgram({ executable: program(['pthread_mutex_lock@GLIBC_2.2.5']), libraries: [libc()], valueLayer: false });
   expect(r.syscalls.has(SCHED)).toBe(true);
+});
+
+test('every export a value model reads a word through gets field guards in the scan (summary/field-model-exports.ts)', () => {
+  const listed = [...FIELD_MODEL_EXPORTS];
+  for (const m of VALUE_MODELS) expect(m.exports.filter((e) => !listed.includes(e))).toEqual([]);
 });

@@ -31,7 +31,7 @@ export function scanKeyConfig(): { code: string } {
 }
 
 /** Bump when scanFile's output changes: every per-file scan is then redone once. */
-export const SCAN_VERSION = 16; // 16: per-function guards, values passed to guarded callees, constant import arguments (issue 26; history: CHANGELOG.md)
+export const SCAN_VERSION = 17; // 17: eq/ne guards on 32-bit compares; no value facts for Go functions; field guards only where a value model may apply (issue 26; history: CHANGELOG.md)
 
 /** The cache identity of one file's scan: symbol-scan's memo, `confine analyze` and its workers all use it. */
 export function scanFingerprint(digest: string): Fingerprint {

@@ -1,7 +1,8 @@
 import { bareName } from '../elf';
 import type { CodeAnalysis } from '../x86/code-analysis';
 import { BackwardFlow } from '../x86/dataflow';
-import { ARG_REGS, bestFact, localCalls, MAX_GUARDS, MAX_VALUES, scanGuards, type GuardScan, type ItemInsn } from '../x86/param-guards';
+import { ARG_REGS, bestFact, localCalls, MAX_GUARDS, MAX_VALUES, scanGuards, type GuardScan, type GuardScanOptions, type ItemInsn } from '../x86/param-guards';
+import { FIELD_MODEL_EXPORTS } from './field-model-exports';
 import { GPR_NAMES } from '../x86/registers';
 import type { Gpr } from '../x86/types';
 import type { SummaryFunction } from './function-edges';
@@ -17,19 +18,24 @@ type Guard = NonNullable<SummaryFunction['g']>[number];
  * parameters of local callees; `ia` — the constants in argument registers at its calls
  * to imports. All from one forward scan per function (analysis/x86/param-guards.ts);
  * an item is guarded only when every instruction of the function making it is, by the
- * same condition. Sets the fields on `functions` in place.
+ * same condition. Functions in `noScan` get none of the three; words read through an
+ * argument are guards only in an object a library value model may apply to
+ * (field-model-exports.ts). Sets the fields on `functions` in place.
  */
-export function guardFacts(code: CodeAnalysis, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>, exported: readonly { name: string }[] = []): GuardScan {
+export function guardFacts(code: CodeAnalysis, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>, exported: readonly { name: string }[] = [], noScan: ReadonlySet<number> = new Set()): GuardScan {
   const flow = new BackwardFlow(code.program, code.noReturn);
   try {
-    return facts(code, flow, table, imports, functions, ifuncResolvers, new Set(exported.map((e) => bareName(e.name))));
+    const names = new Set(exported.map((e) => bareName(e.name)));
+    const fieldGuards = [...FIELD_MODEL_EXPORTS].some((n) => names.has(n));
+    return facts(code, flow, table, imports, functions, ifuncResolvers, names, { noScan, fieldGuards });
   } finally {
     flow.free();
   }
 }
 
-function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>, selfExported: ReadonlySet<string>): GuardScan {
-  const scan = scanGuards(code, flow);
+function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imports: ImportTable, functions: SummaryFunction[], ifuncResolvers: ReadonlySet<number>, selfExported: ReadonlySet<string>, opts: GuardScanOptions & { noScan: ReadonlySet<number> }): GuardScan {
+  const scan = scanGuards(code, flow, opts);
+  const noScan = opts.noScan;
   // Register parameters each function's guards test, or read a guarded word through (gv is
   // kept only for those: for a word, only a pass-through `from` says anything, the same
   // object handed on, which a library value model's fact about every such object covers).
@@ -66,7 +72,7 @@ function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imp
     if (!info || (info.imports.length === 0 && info.calls.length === 0 && info.tailCalls.length === 0)) continue;
     // Functions holding entries no decoding of theirs shows (data-derived starts): their calls are not all here.
     // With a jump table any instruction may be a way in, which the look back before a call cannot see.
-    if (holders.has(addr) || info.hasIndirectJump) continue;
+    if (holders.has(addr) || info.hasIndirectJump || noScan.has(addr)) continue;
     const items = localCalls(code, flow, addr, wanted);
     if (!items.length) continue;
     const scanned = scan.byFunction.get(addr);

@@ -19,7 +19,7 @@ export { I386_ABI_REASON, isI386AbiSite, syscallNumbers } from './syscall-sites'
  * the decoded code. Import indexes are given in the order the parts name them, so the
  * parts run in this order.
  */
-export function summarizeObject(image: ObjectImage, code: CodeAnalysis): ObjectSummary {
+export function summarizeObject(image: ObjectImage, code: CodeAnalysis, noGuardScan: ReadonlySet<number> = new Set()): ObjectSummary {
   const table = new FunctionTable(code);
   const imports = new ImportTable();
   for (const key of image.symbols.importKeys) imports.of(key);
@@ -31,7 +31,7 @@ export function summarizeObject(image: ObjectImage, code: CodeAnalysis): ObjectS
     functions[fi].s = [...m].sort((x, y) => x[0] - y[0]).map(([at, nr]) => ({ at, nr: [...nr].sort((x, y) => x - y) }));
   }
   // Issue 26: guarded items (g), values passed to guarded callees (gv), constant import arguments (ia).
-  guardFacts(code, table, imports, functions, image.symbols.ifuncResolvers, image.symbols.exports);
+  guardFacts(code, table, imports, functions, image.symbols.ifuncResolvers, image.symbols.exports, noGuardScan);
   const roots = objectRoots(code, table, imports, image.symbols, image.data, importsTakenByCode);
   const refs = regionFacts(image.data, code, table, imports, image.symbols);
   if (refs.perFunction) {

@@ -153,7 +153,7 @@ export class EffectDecoder {
      * makes its ioctl request as `lea 0x5402(%r9),%esi`). Off by default: syscall
      * number recovery keeps its established behaviour; argument recovery turns it on.
      */
-    private opts: { leaAdd?: boolean } = {},
+    private opts: { leaAdd?: boolean; /** Always read the register-use tables (no learned shapes): for checking them. */ noShapes?: boolean } = {},
   ) {
     this.decoder = new Decoder(64, bytes, DecoderOptions.None);
   }
@@ -392,7 +392,43 @@ export class EffectDecoder {
     return undefined;
   }
 
+  /** What generic() learned per instruction shape (genericShapeKey): see learnShape. */
+  private shapes = new Map<number, GenericShape>();
+
+  /**
+   * The effect of an instruction no rule above models: the registers and memory it may
+   * write. The register-use tables behind it (iced's InstructionInfoFactory) are the
+   * costly part of decoding an effect, so the answer is learned once per shape (iced
+   * Code, which operands are memory, a rep prefix) where the shape alone decides it:
+   * - writes nothing (cmp, test, nop, vector work on vector registers): the same effect
+   *   every time;
+   * - writes exactly its first operand, a general register: learned only from an
+   *   instance whose first operand is one no instruction writes implicitly (r8–r10,
+   *   r12–r15) and differs from every other operand's register, so no implicit write or
+   *   second written operand can hide behind it.
+   * Anything else takes the tables every time.
+   */
   private generic(ins: Instruction): Effect {
+    if (this.opts.noShapes) return this.genericFromTables(ins);
+    const key = genericShapeKey(ins);
+    const known = this.shapes.get(key);
+    if (known?.k === 'inert') return known.e;
+    if (known?.k === 'op0') {
+      const d = gpr(ins.op0Register);
+      if (d) {
+        const detail = otherDetail(ins);
+        return { op: 'other', name: known.name, writes: 1 << d.idx, frameWrites: [], otherMemWrite: false, partialRegWrite: d.bits < 32 ? 1 << d.idx : 0, ...(detail ? { detail } : {}) };
+      }
+    }
+    const e = this.genericFromTables(ins);
+    if (!known) {
+      const learned = learnShape(ins, e);
+      if (learned) this.shapes.set(key, learned);
+    }
+    return e;
+  }
+
+  private genericFromTables(ins: Instruction): Effect {
     const info = this.info.info(ins);
     let writes = 0;
     let partialRegWrite = 0;
@@ -539,6 +575,36 @@ function otherDetail(ins: Instruction): OtherDetail | undefined {
     return { k: 'memImm', f: m === Mnemonic.And ? 'and' : 'or', base: b === Register.RSP ? RSP : RBP, disp: i64(ins.memoryDisplacement), size, imm: Number(BigInt.asUintN(32, ins.immediate(1))) };
   }
   return undefined;
+}
+
+type GenericShape = { k: 'inert'; e: Effect } | { k: 'op0'; name: string };
+
+/** Instruction shapes for generic(): the iced Code, which of the first five operands are memory, a rep/repne prefix. */
+function genericShapeKey(ins: Instruction): number {
+  let mem = 0;
+  const n = Math.min(ins.opCount, 5);
+  for (let k = 0; k < n; k++) if (ins.opKind(k) === OpKind.Memory) mem |= 1 << k;
+  const rep = ins.hasRepPrefix || ins.hasRepePrefix || ins.hasRepnePrefix ? 1 : 0;
+  return (ins.code * 32 + mem) * 2 + rep;
+}
+
+/** Registers no instruction writes implicitly: a first operand among them that is the only register written is the operand's write alone. */
+const NEVER_IMPLICIT = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15);
+
+/** What generic() may reuse for every instance of this instance's shape, from its effect by the register-use tables; undefined: nothing (yet). */
+function learnShape(ins: Instruction, e: Effect): GenericShape | undefined {
+  if (e.op !== 'other' || e.frameWrites.length || e.otherMemWrite) return undefined;
+  if (e.writes === 0 && e.partialRegWrite === 0 && !e.detail) return { k: 'inert', e };
+  if (ins.op0Kind !== OpKind.Register) return undefined;
+  const d = gpr(ins.op0Register);
+  if (!d || e.writes !== 1 << d.idx || !(NEVER_IMPLICIT & (1 << d.idx))) return undefined;
+  const n = Math.min(ins.opCount, 5);
+  for (let k = 1; k < n; k++) {
+    const kind = ins.opKind(k);
+    if (kind === OpKind.Register && gpr(ins.opRegister(k))?.idx === d.idx) return undefined;
+    if (kind === OpKind.Memory && (gpr(ins.memoryBase)?.idx === d.idx || gpr(ins.memoryIndex)?.idx === d.idx)) return undefined;
+  }
+  return { k: 'op0', name: e.name };
 }
 
 function memSize(ins: Instruction): number {

@@ -29,6 +29,11 @@ NOIPA void merged(int flags, int *p) { if (flags & 4) g2(); p[0] = 1; p[1] = 2; 
 NOIPA void modified(int flags, int x) { flags ^= x; if (flags & 4) g1(); }
 /* a 64-bit mask with the upper half set: the low 32 bits alone say nothing of "!= 0" */
 NOIPA void upper(unsigned long x) { (void)x; __asm__ goto("and $-16, %%rdi\n\tje %l0" : : : "rdi", "cc" : skip); sys0(40); skip:; }
+/* compares with a constant: equal, unequal, a negative constant, and a 64-bit unequal */
+NOIPA void kind_eq(int kind) { if (kind == 3) g1(); }
+NOIPA void kind_ne(int kind) { if (kind != 3) g2(); }
+NOIPA void fd_eq_neg(int fd) { if (fd == -1) g1(); }
+NOIPA void long_ne(long x) { if (x != 3) g2(); }
 /* a call guarded by the entry value */
 NOIPA void guarded_call(int flags) { if (flags & 4) g1(); }
 /* -O0: flags spilled to the frame and reloaded */
@@ -69,6 +74,12 @@ NOIPA void imp_table(int k, int fd) {
   (void)fd;
 }
 
+#ifdef MODELLED
+/* Exporting a name a library value model reads a word through makes words read through
+   arguments guards in this object (summary/field-model-exports.ts); never called. */
+int pthread_mutex_lock(void *m) { return m == 0; }
+#endif
+
 int main(int argc, char **argv) {
   struct S s = { { 0 }, argc };
   int v = argc;
@@ -76,6 +87,7 @@ int main(int argc, char **argv) {
   field(&s); field_after_store(&s, &v); table(argc, argc);
   pass_const(); pass_runtime(&v); pass_through(argc); field_through(&s);
   upper(argc); imp_table(argc, argc);
+  kind_eq(argc); kind_ne(argc); fd_eq_neg(argc); long_ne(argc);
   imp_const(); imp_runtime(argc); imp_mixed(argc); merged(argc, &s.pad[0]);
   return 0;
 }
@@ -83,6 +95,8 @@ int main(int argc, char **argv) {
 
 type Fn = ObjectSummary['functions'][number];
 let sum: ObjectSummary;
+/** The same code without the modelled export: no field guards. */
+let unmodelled: ObjectSummary;
 const fnNamed = (n: string): Fn => {
   const f = sum.functions.find((x) => x.n === n);
   if (!f) throw new Error(`no function ${n}`);
@@ -93,9 +107,11 @@ const imp = (n: string): number => sum.imports.findIndex((k) => k === n || k.sta
 
 beforeAll(() => {
   const dir = tempDir('confine-guards-');
-  const bin = compile(dir, 'guards.c', C, 'guards', ['-O2', '-fno-inline', '-fcf-protection=none']);
-  const buf = new Uint8Array(fs.readFileSync(bin));
-  sum = scanFile(buf, 'fixture', bin).analysis!;
+  const flags = ['-O2', '-fno-inline', '-fcf-protection=none'];
+  const bin = compile(dir, 'guards.c', C, 'guards', [...flags, '-DMODELLED', '-Wl,--export-dynamic-symbol=pthread_mutex_lock']);
+  sum = scanFile(new Uint8Array(fs.readFileSync(bin)), 'fixture', bin).analysis!;
+  const plain = compile(dir, 'guards.c', C, 'guards-plain', flags);
+  unmodelled = scanFile(new Uint8Array(fs.readFileSync(plain)), 'fixture', plain).analysis!;
 });
 
 describe('guards (g)', () => {
@@ -125,6 +141,17 @@ describe('guards (g)', () => {
     expect((f.g ?? []).filter((x) => x.c.op === 'and-nz')).toEqual([]);
   });
 
+  test('a 32-bit compare with a constant guards by eq on the equal edge and by ne on the other', () => {
+    expect(fnNamed('kind_eq').g).toEqual([{ v: { p: 'rdi' }, c: { op: 'eq', k: 3 }, e: [idx('g1')] }]);
+    expect(fnNamed('kind_ne').g).toEqual([{ v: { p: 'rdi' }, c: { op: 'ne', k: 3 }, e: [idx('g2')] }]);
+    expect(fnNamed('fd_eq_neg').g).toEqual([{ v: { p: 'rdi' }, c: { op: 'eq', k: 0xffffffff }, e: [idx('g1')] }]);
+  });
+
+  test('a 64-bit unequal says nothing of the low 32 bits (the upper halves may differ): no ne guard', () => {
+    expect(fnNamed('long_ne').e).toContain(idx('g2'));
+    expect(fnNamed('long_ne').g ?? []).toEqual([]);
+  });
+
   test('a value changed before the test guards nothing', () => {
     expect(fnNamed('modified').g ?? []).toEqual([]);
   });
@@ -138,6 +165,13 @@ describe('guards (g)', () => {
     const g = fnNamed('field').g;
     expect(g).toEqual([{ v: { p: 'rdi', off: 16, w: expect.any(Number) }, c: { op: 'and-nz', k: 0x17c }, e: [idx('g2')] }]);
     expect(g![0].v.w).toBeGreaterThanOrEqual(2);
+  });
+
+  test('an object no library value model applies to gets no field guards (nothing could give the word a value); register guards stay', () => {
+    expect(sum.exports.some((e) => e.name.startsWith('pthread_mutex_lock'))).toBe(true);
+    const named = (n: string) => unmodelled.functions.find((x) => x.n === n)!;
+    expect(named('field').g ?? []).toEqual([]);
+    expect(named('guarded_call').g).toHaveLength(1);
   });
 
   test('a store through memory before the load: no field guard', () => {

@@ -125,10 +125,23 @@ export interface GuardScan {
   skipped: Map<string, number>;
 }
 
+export interface GuardScanOptions {
+  /** Functions (by start) not to scan. */
+  noScan?: ReadonlySet<number>;
+  /**
+   * Track words read through an argument (default true). Only a library value model gives
+   * such a word a value (analysis/link/value-models.ts), so an object none applies to
+   * spends the scan on tests nothing can decide.
+   */
+  fieldGuards?: boolean;
+}
+
 /** Scans every function of an analysed object (see the file comment). */
-export function scanGuards(a: CodeAnalysis, flow: BackwardFlow): GuardScan {
+export function scanGuards(a: CodeAnalysis, flow: BackwardFlow, opts: GuardScanOptions = {}): GuardScan {
+  const noScan = opts.noScan ?? new Set<number>();
+  const fields = opts.fieldGuards ?? true;
   const out: GuardScan = { byFunction: new Map(), facts: [], sources: [], skipped: new Map() };
-  const ctx = new Interner(out);
+  const ctx = new Interner(out, fields);
   const prog = a.program;
   // Functions holding entries the scan cannot see (data-derived starts settled inside, second decodings' edges).
   const holders = new Set(a.innerEntries.values());
@@ -138,13 +151,14 @@ export function scanGuards(a: CodeAnalysis, flow: BackwardFlow): GuardScan {
       out.skipped.set(why, (out.skipped.get(why) ?? 0) + 1);
     };
     if (fn.last === fn.first) continue;
+    if (noScan.has(fn.addr)) { skip('not asked for'); continue; }
     if (holders.has(fn.addr)) { skip('settled inner entry'); continue; }
     if (fn.last - fn.first > MAX_SCAN_INSNS) { skip('too long'); continue; }
-    if (!hasItem(prog, fn.first, fn.last)) continue;
-    let lastTest = lastArgumentTest(prog, fn.first, fn.last, flow);
-    if (lastTest < 0) { skip('tests no argument'); continue; }
-    lastTest = closedUnderBackJumps(prog, fn.first, fn.last, lastTest);
-    const r = new FunctionScanner(prog, f, flow, a.noReturn, a.plt, ctx, lastTest).run();
+    if (!hasItem(prog, f, fn.first, fn.last)) continue;
+    const tests = argumentTests(prog, fn.first, fn.last, flow, fields);
+    if (!tests.length) { skip('tests no argument'); continue; }
+    const lastTest = closedUnderBackJumps(prog, fn.first, fn.last, tests[tests.length - 1].setter);
+    const r = new FunctionScanner(prog, f, flow, a.noReturn, a.plt, ctx, lastTest, new Set(tests.map((t) => t.jcc))).run();
     if (typeof r === 'string') skip(r);
     else out.byFunction.set(fn.addr, r);
   }
@@ -185,7 +199,7 @@ function closedUnderBackJumps(prog: Program, first: number, end: number, last: n
 /** Instructions at a function's start looked at for copies of argument registers (lastArgumentTest). */
 const HOME_WINDOW = 48;
 
-function lastArgumentTest(prog: Program, first: number, last: number, flow: BackwardFlow): number {
+function argumentTests(prog: Program, first: number, last: number, flow: BackwardFlow, fields: boolean): { jcc: number; setter: number }[] {
   const fx = flow.effects;
   let homes: { regs: Set<number>; frame: boolean } | undefined;
   const argHome = (r: number | undefined): boolean => {
@@ -208,8 +222,11 @@ function lastArgumentTest(prog: Program, first: number, last: number, flow: Back
   // in address order, before the first call (a cheap stand-in for "on every path").
   let firstCall = last;
   for (let i = first; i < last; i++) if (prog.kind[i] === K.CALL || prog.kind[i] === K.CALL_IND || prog.kind[i] === K.SYSCALL) { firstCall = i; break; }
-  let lastTest = -1;
-  const fieldBase = (b: number | undefined, at: number): boolean => b !== undefined && (b === RSP || b === RBP ? argHome(b) : at < firstCall && argHome(b));
+  const tests: { jcc: number; setter: number }[] = [];
+  const found = (jcc: number, setter: number): void => {
+    tests.push({ jcc, setter });
+  };
+  const fieldBase = (b: number | undefined, at: number): boolean => b !== undefined && (b === RSP || b === RBP ? argHome(b) : fields && at < firstCall && argHome(b));
   for (let j = first + 1; j < last; j++) {
     if (prog.kind[j] !== K.JCC || prog.kind[j - 1] !== K.NEXT || !JE_JNE.has(prog.code[j])) continue;
     const at = flagSetterBefore(prog, flow, first, j);
@@ -217,19 +234,19 @@ function lastArgumentTest(prog: Program, first: number, last: number, flow: Back
     // `test %rdi,%rdi`: a pointer's null check, everywhere; what callers pass there is rarely a constant.
     if (!s || (s.self && s.width === 8)) continue;
     if (!('reg' in s.a)) {
-      if (fieldBase(s.a.base, at!)) lastTest = at!;
+      if (fieldBase(s.a.base, at!)) found(j, at!);
       continue;
     }
     const r = s.a.reg;
-    if (argHome(r)) { lastTest = at!; continue; }
+    if (argHome(r)) { found(j, at!); continue; }
     for (let k = at! - 1; k >= first && k >= at! - 7 && prog.kind[k] === K.NEXT; k--) {
       const m = fx.moveShape(prog.addr[k]);
       if (!m || m.dst !== r) continue;
-      if (argHome(m.srcReg) || fieldBase(m.srcBase, k)) lastTest = at!;
+      if (argHome(m.srcReg) || fieldBase(m.srcBase, k)) found(j, at!);
       break;
     }
   }
-  return lastTest;
+  return tests;
 }
 
 const JE_JNE = new Set<number>([Code.Je_rel8_64, Code.Je_rel32_64, Code.Jne_rel8_64, Code.Jne_rel32_64]);
@@ -245,16 +262,21 @@ const MAX_FLAG_GAP = 4;
 function flagSetterBefore(p: Program, flow: BackwardFlow, first: number, j: number): number | undefined {
   for (let k = j - 1, gap = 0; k >= first && gap <= MAX_FLAG_GAP; k--, gap++) {
     const at = k + 1;
-    if (p.jumpSources.has(p.addr[at]) || p.isInnerEntry(at) || p.kind[k] !== K.NEXT) return undefined;
+    if (p.isJumpTarget(at) || p.isInnerEntry(at) || p.kind[k] !== K.NEXT) return undefined;
     if (!flow.effects.keepsFlags(p.addr[k], p.code[k])) return k;
   }
   return undefined;
 }
 
-function hasItem(prog: Program, first: number, last: number): boolean {
+/** Whether the function makes an item a guard can hold back: a direct call, a syscall instruction, a jump out of it. */
+function hasItem(prog: Program, f: number, first: number, last: number): boolean {
   for (let i = first; i < last; i++) {
     const k = prog.kind[i];
-    if (k === K.CALL || k === K.SYSCALL || k === K.JMP || k === K.JCC) return true;
+    if (k === K.CALL || k === K.SYSCALL) return true;
+    if (k === K.JMP || k === K.JCC) {
+      const t = prog.indexOf(prog.target[i]);
+      if (t === undefined || prog.fnOf[t] !== f || t === first) return true;
+    }
   }
   return false;
 }
@@ -262,7 +284,11 @@ function hasItem(prog: Program, first: number, last: number): boolean {
 class Interner {
   private factIds = new Map<string, number>();
   private srcIds = new Map<string, number>();
-  constructor(private out: GuardScan) {
+  constructor(
+    private out: GuardScan,
+    /** Words read through an argument are sources (GuardScanOptions.fieldGuards). */
+    readonly fields: boolean,
+  ) {
     for (const r of ARG_REGS) this.source(GPR_NAMES[r]);
   }
 
@@ -323,7 +349,8 @@ interface Block {
 
 class FunctionScanner {
   private readonly fn;
-  private readonly blockAt = new Map<number, number>();
+  /** Block index by instruction index - fn.first, for leaders. */
+  private blockAt!: Int32Array;
   private readonly blocks: Block[] = [];
   private readonly items = new Map<number, ItemInsn>();
   /** Effects by instruction (blocks run several times until the fixpoint). */
@@ -338,6 +365,8 @@ class FunctionScanner {
     private ctx: Interner,
     /** The last flag setter that may test an argument: values are tracked up to it only. */
     private lastTest: number,
+    /** The conditional jumps argumentTests found testing an argument. */
+    private tests: ReadonlySet<number>,
   ) {
     this.fn = prog.functions[f];
     this.hasPending = new Uint8Array(this.fn.last - this.fn.first);
@@ -346,6 +375,7 @@ class FunctionScanner {
   run(): FunctionScan | string {
     const built = this.buildBlocks();
     if (built) return built;
+    if (!this.itemBehindTest()) return 'no item behind an argument test';
     const n = this.blocks.length;
     const inState: (State | undefined)[] = new Array(n);
     inState[0] = this.entryState();
@@ -410,6 +440,55 @@ class FunctionScanner {
     return { items: [...this.items.values()].sort((x, y) => x.at - y.at) };
   }
 
+  /**
+   * Whether some item can be made only on paths through an edge of an argument test: a
+   * fact holds at an item only if every path there passes an edge that establishes it,
+   * and the tests argumentTests found are where facts arise (tests it missed may add
+   * some; skipping for them only loses guards). False: the scan could guard nothing.
+   */
+  private itemBehindTest(): boolean {
+    const p = this.prog;
+    const n = this.blocks.length;
+    const leaves = (i: number): boolean => {
+      const t = p.indexOf(p.target[i]);
+      return t === undefined || p.fnOf[t] !== this.f || t === this.fn.first;
+    };
+    const hasItem = (blk: Block): boolean => {
+      for (let i = blk.first; i < blk.last; i++) {
+        const k = p.kind[i];
+        if (k === K.CALL || k === K.SYSCALL || ((k === K.JMP || k === K.JCC) && leaves(i))) return true;
+      }
+      return false;
+    };
+    const walk = (roots: number[], skipTests: boolean): Uint8Array => {
+      const seen = new Uint8Array(n);
+      const stack: number[] = [];
+      for (const r of roots) if (!seen[r]) { seen[r] = 1; stack.push(r); }
+      while (stack.length) {
+        const b = stack.pop()!;
+        const blk = this.blocks[b];
+        if (skipTests && this.tests.has(blk.last - 1)) continue;
+        for (const s of blk.succ) if (!seen[s]) { seen[s] = 1; stack.push(s); }
+      }
+      return seen;
+    };
+    const roots = [0];
+    for (let b = 1; b < n; b++) if (this.blocks[b].unknownEntry) roots.push(b);
+    // Blocks no way in reaches are run from nothing known (firstUnvisited): roots too.
+    const all = walk(roots, false);
+    for (let b = 1; b < n; b++) if (!all[b] && !this.blocks[b].dead) roots.push(b);
+    const free = walk(roots, true);
+    for (let b = 0; b < n; b++) {
+      const blk = this.blocks[b];
+      if (blk.dead) continue;
+      if (!free[b] && hasItem(blk)) return true;
+      // A tested jump out of the function: an item under its own test's taken edge.
+      const j = blk.last - 1;
+      if (this.tests.has(j) && p.kind[j] === K.JCC && leaves(j)) return true;
+    }
+    return false;
+  }
+
   /** Blocks nothing the scan follows reaches (a loop entered only from a landing pad): entered with nothing known. */
   private firstUnvisited(inState: (State | undefined)[]): number {
     for (let b = 0; b < inState.length; b++) if (!inState[b] && !this.blocks[b].dead) return b;
@@ -429,8 +508,6 @@ class FunctionScanner {
     const leader = new Uint8Array(last - first);
     leader[0] = 1;
     const inside = (i: number | undefined): i is number => i !== undefined && i >= first && i < last;
-    const calls = p.callSources;
-    const inner = p.innerEntries;
     for (let i = first; i < last; i++) {
       const k = p.kind[i];
       if (k === K.JMP_IND && !this.isEpilogueJump(i)) return 'indirect jump (jump table)';
@@ -439,9 +516,10 @@ class FunctionScanner {
         if (inside(t) && p.fnOf[t] === this.f) leader[t - first] = 1;
       }
       if ((endsFlow(k) || k === K.JCC || k === K.CALL || k === K.CALL_IND || k === K.SYSCALL || k === K.OTHER) && i + 1 < last) leader[i + 1 - first] = 1;
-      if (i > first && (calls.has(p.addr[i]) || inner.has(p.addr[i]))) leader[i - first] = 1;
+      if (i > first && p.isInnerEntry(i)) leader[i - first] = 1;
     }
-    for (let i = first; i < last; i++) if (leader[i - first]) { this.blockAt.set(i, this.blocks.length); this.blocks.push({ first: i, last: i, succ: [], edgeFacts: [], unknownEntry: false, preds: 0 }); }
+    this.blockAt = new Int32Array(last - first);
+    for (let i = first; i < last; i++) if (leader[i - first]) { this.blockAt[i - first] = this.blocks.length; this.blocks.push({ first: i, last: i, succ: [], edgeFacts: [], unknownEntry: false, preds: 0 }); }
     for (let b = 0; b < this.blocks.length; b++) {
       const blk = this.blocks[b];
       blk.last = b + 1 < this.blocks.length ? this.blocks[b + 1].first : last;
@@ -451,7 +529,7 @@ class FunctionScanner {
       const j = blk.last - 1;
       const k = p.kind[j];
       const addSucc = (i: number, facts: number[]): void => {
-        const s = this.blockAt.get(i)!;
+        const s = this.blockAt[i - first];
         blk.succ.push(s);
         blk.edgeFacts.push(facts);
         this.blocks[s].preds++;
@@ -474,7 +552,7 @@ class FunctionScanner {
     for (let b = 1; b < this.blocks.length; b++) {
       const blk = this.blocks[b];
       const i = blk.first;
-      if (blk.preds === 0 && !p.isInnerEntry(i) && !p.jumpSources.has(p.addr[i]) && this.allNops(blk)) blk.dead = true; // padding between functions' parts
+      if (blk.preds === 0 && !p.isInnerEntry(i) && !p.isJumpTarget(i) && this.allNops(blk)) blk.dead = true; // padding between functions' parts
       else if (blk.preds === 0 || p.isInnerEntry(i)) blk.unknownEntry = true;
       else for (const s of p.jumpSources.get(p.addr[i]) ?? []) if (p.fnOf[s] !== this.f) { blk.unknownEntry = true; break; }
     }
@@ -518,7 +596,7 @@ class FunctionScanner {
   private isEpilogueJump(j: number): boolean {
     const p = this.prog;
     if (j <= this.fn.first || p.isInnerEntry(j) || p.kind[j - 1] !== K.NEXT) return false;
-    if (p.jumpSources.has(p.addr[j])) return false;
+    if (p.isJumpTarget(j)) return false;
     const e = this.flow.effects.effect(p.addr[j - 1]);
     return e.op === 'pop' && CALLEE_SAVED.has(e.dst);
   }
@@ -637,7 +715,7 @@ class FunctionScanner {
     }
     if (base === RSP || (base === RBP && st.fp !== undefined)) return undefined;
     const b = st.regs[base];
-    if (!st.clean || !b || !('src' in b) || b.lw !== 0 || b.eq !== ALL || b.hi !== 1) return undefined;
+    if (!this.ctx.fields || !st.clean || !b || !('src' in b) || b.lw !== 0 || b.eq !== ALL || b.hi !== 1) return undefined;
     if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return undefined;
     return this.ctx.fieldVal(b.src, disp, size);
   }
@@ -815,7 +893,7 @@ function zfConditions(s: FlagSetter, v: Extract<Val, { src: number }>): { zf?: O
     const k = (s.imm ?? 0) >>> 0;
     if (k === 0 && !s.immNeg) return testConditions(cwMask, hiMatters, hiZero, v, fw);
     // value == k over the compared width: only when the compared bits are all the source's.
-    if ((v.eq & cwMask) !== cwMask >>> 0) return undefined;
+    if (((v.eq & cwMask) >>> 0) !== cwMask >>> 0) return undefined;
     if (v.lw && s.width > v.lw) return undefined;
     const wq = v.lw ? { w: Math.min(s.width, 4) as 1 | 2 | 4 } : {};
     const zf = { op: 'eq' as const, k, ...wq };
@@ -1060,7 +1138,7 @@ export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number, 
 function localValue(p: Program, flow: BackwardFlow, first: number, at: number, r: number, entryOnce: boolean): ArgValue | undefined {
   // The call itself a jump target (a call two branches share): the jump brings other values.
   // (At the function's first instruction the entry is the way in: entryOnce says whether it is the only one.)
-  if (at > first && (p.jumpSources.has(p.addr[at]) || p.isInnerEntry(at))) return undefined;
+  if (at > first && (p.isJumpTarget(at) || p.isInnerEntry(at))) return undefined;
   let want = r;
   for (let k = at - 1; ; k--) {
     if (k < first) return entryOnce && ARG_REGS.includes(want) ? { from: GPR_NAMES[want] } : undefined;
@@ -1079,6 +1157,6 @@ function localValue(p: Program, flow: BackwardFlow, first: number, at: number, r
       if (want === RBP) return undefined;
     } else if (e.op === 'other' && e.writes & (1 << want)) return undefined;
     // A jump target or entry here: other paths come in with other values.
-    if (k > first && (p.jumpSources.has(p.addr[k]) || p.isInnerEntry(k))) return undefined;
+    if (k > first && (p.isJumpTarget(k) || p.isInnerEntry(k))) return undefined;
   }
 }

@@ -133,7 +133,34 @@ export class Program {
    * data-derived entries that fall inside a sized function's code (analyze-object.ts
    * settles them there instead of cutting the function).
    */
-  innerEntries: ReadonlySet<number> = new Set();
+  get innerEntries(): ReadonlySet<number> {
+    return this.inner;
+  }
+  set innerEntries(s: ReadonlySet<number>) {
+    this.inner = s;
+    this.marks = undefined;
+  }
+  private inner: ReadonlySet<number> = new Set();
+  /** Per instruction: 1 a direct jump targets it, 2 a direct call does, 4 one of innerEntries (the per-instruction form of the three sets, for hot loops). */
+  private marks?: Uint8Array;
+
+  private entryMarks(): Uint8Array {
+    if (this.marks && this.marks.length === this.n) return this.marks;
+    const m = new Uint8Array(this.n);
+    const mark = (addr: number, bit: number): void => {
+      const i = this.indexOf(addr);
+      if (i !== undefined) m[i] |= bit;
+    };
+    for (const t of this.jumpSources.keys()) mark(t, 1);
+    for (const t of this.callSources.keys()) mark(t, 2);
+    for (const a of this.inner) mark(a, 4);
+    return (this.marks = m);
+  }
+
+  /** Some direct jmp/jcc lands on instruction i. */
+  isJumpTarget(i: number): boolean {
+    return (this.entryMarks()[i] & 1) !== 0;
+  }
 
   /**
    * Instruction i is an entry although it is not its function's start: a direct call's
@@ -142,8 +169,7 @@ export class Program {
    * there can come from the entry's callers as well as from the code before it.
    */
   isInnerEntry(i: number): boolean {
-    const a = this.addr[i];
-    return this.callSources.has(a) || this.innerEntries.has(a);
+    return (this.entryMarks()[i] & 6) !== 0;
   }
 
   private buildSources(): void {
