@@ -394,6 +394,18 @@ export class EffectDecoder {
 
   /** What generic() learned per instruction shape (genericShapeKey): see learnShape. */
   private shapes = new Map<number, GenericShape>();
+  /** Per iced Code: 1 when an instance of it wrote nothing (no register, no memory), 2 when one wrote something, 0 not seen. */
+  private inertByCode = new Uint8Array(8192);
+
+  /**
+   * Whether instructions of iced Code `code` write no register and no memory, as an
+   * instance seen before showed: which operands an instruction writes, and what it writes
+   * on its own, are the Code's (its operands' kinds change where, not whether). False
+   * when not known yet. Lets a caller that only needs writes skip the decode.
+   */
+  writesNothing(code: number): boolean {
+    return code < this.inertByCode.length && this.inertByCode[code] === 1;
+  }
 
   /**
    * The effect of an instruction no rule above models: the registers and memory it may
@@ -421,6 +433,12 @@ export class EffectDecoder {
       }
     }
     const e = this.genericFromTables(ins);
+    if (ins.code < this.inertByCode.length) {
+      // Only an instance writing no register of any kind says it of the Code: a vector move
+      // writes its register operand, or memory when that operand is memory.
+      if (this.wroteAnything) this.inertByCode[ins.code] = 2;
+      else if (this.inertByCode[ins.code] === 0) this.inertByCode[ins.code] = 1;
+    }
     if (!known) {
       const learned = learnShape(ins, e);
       if (learned) this.shapes.set(key, learned);
@@ -428,8 +446,12 @@ export class EffectDecoder {
     return e;
   }
 
+  /** genericFromTables' last instruction wrote a register (any kind: vector, mask, segment too) or memory. */
+  private wroteAnything = false;
+
   private genericFromTables(ins: Instruction): Effect {
     const info = this.info.info(ins);
+    this.wroteAnything = false;
     let writes = 0;
     let partialRegWrite = 0;
     const frameWrites: FrameWrite[] = [];
@@ -439,6 +461,7 @@ export class EffectDecoder {
       for (const r of regs) {
         const acc = r.access as OpAccess;
         if (accessWrites(acc)) {
+          this.wroteAnything = true;
           const g = gpr(r.register);
           if (g) {
             writes |= 1 << g.idx;
@@ -451,6 +474,7 @@ export class EffectDecoder {
       for (const m of mems) {
         const acc = m.access as OpAccess;
         if (accessWrites(acc)) {
+          this.wroteAnything = true;
           const b = m.base;
           if ((b === Register.RSP || b === Register.RBP) && m.index === Register.None) {
             frameWrites.push({ base: b === Register.RSP ? RSP : RBP, disp: i64(m.displacement), size: memSize(ins) });

@@ -646,6 +646,8 @@ class FunctionScanner {
         clearAll(st);
         return undefined;
     }
+    // cmp, test, nop and the like (as the decoder has learned of this Code): nothing to apply, nothing to decode.
+    if (this.flow.effects.writesNothing(p.code[i])) return undefined;
     this.apply(this.effectAt(i), st);
     return undefined;
   }
