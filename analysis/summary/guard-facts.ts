@@ -57,7 +57,13 @@ function facts(code: CodeAnalysis, flow: BackwardFlow, table: FunctionTable, imp
   // Every function: constants set right before its calls to imports and guarded callees,
   // and entry values passed on unchanged (cheap, local; the forward scan adds `from` where it ran).
   const holders = new Set(code.innerEntries.values());
+  const wantedAt = new Map<number, boolean>();
   const wanted = (t: number): boolean => {
+    let w = wantedAt.get(t);
+    if (w === undefined) wantedAt.set(t, (w = wants(t)));
+    return w;
+  };
+  const wants = (t: number): boolean => {
     const stub = code.plt.get(t);
     // An import this object also exports (libcrypto calls its own ERR_* through the PLT, with
     // constants everywhere) usually binds to itself: no ia for it keeps the summary small,

@@ -36,6 +36,12 @@ _start:
   test %r8, %r8
   sete %r8b
   sete %al
+  setne %al             # learned from two registers that are not r8-r15: al, then cl
+  setne %cl
+  setne %dl
+  cmpxchg %rdx, %rax    # rax is written by the operand and on its own: a second one like it proves nothing
+  cmpxchg %rsi, %rax
+  cmpxchg %rsi, %rdi
   movq %xmm0, %r8       # a general register from a vector one
   movq %xmm1, %rax
   movq %r8, %xmm0

@@ -439,8 +439,8 @@ export class EffectDecoder {
       if (this.wroteAnything) this.inertByCode[ins.code] = 2;
       else if (this.inertByCode[ins.code] === 0) this.inertByCode[ins.code] = 1;
     }
-    if (!known) {
-      const learned = learnShape(ins, e);
+    if (!known || known.k === 'maybe') {
+      const learned = learnShape(ins, e, known);
       if (learned) this.shapes.set(key, learned);
     }
     return e;
@@ -601,7 +601,7 @@ function otherDetail(ins: Instruction): OtherDetail | undefined {
   return undefined;
 }
 
-type GenericShape = { k: 'inert'; e: Effect } | { k: 'op0'; name: string };
+type GenericShape = { k: 'inert'; e: Effect } | { k: 'op0'; name: string } | { k: 'maybe'; fam: number };
 
 /** Instruction shapes for generic(): the iced Code, which of the first five operands are memory, a rep/repne prefix. */
 function genericShapeKey(ins: Instruction): number {
@@ -615,20 +615,32 @@ function genericShapeKey(ins: Instruction): number {
 /** Registers no instruction writes implicitly: a first operand among them that is the only register written is the operand's write alone. */
 const NEVER_IMPLICIT = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15);
 
-/** What generic() may reuse for every instance of this instance's shape, from its effect by the register-use tables; undefined: nothing (yet). */
-function learnShape(ins: Instruction, e: Effect): GenericShape | undefined {
+/**
+ * What generic() may reuse for every instance of this instance's shape, from its effect by
+ * the register-use tables; undefined: nothing (yet). A first operand among the registers
+ * instructions also write implicitly (rax…rdi, r11) proves nothing alone, but two instances
+ * that each write exactly their first operand, a different register each time, do: an
+ * implicit write would be the same register in both (`prev`: the first of them).
+ */
+function learnShape(ins: Instruction, e: Effect, prev?: GenericShape): GenericShape | undefined {
   if (e.op !== 'other' || e.frameWrites.length || e.otherMemWrite) return undefined;
-  if (e.writes === 0 && e.partialRegWrite === 0 && !e.detail) return { k: 'inert', e };
-  if (ins.op0Kind !== OpKind.Register) return undefined;
-  const d = gpr(ins.op0Register);
-  if (!d || e.writes !== 1 << d.idx || !(NEVER_IMPLICIT & (1 << d.idx))) return undefined;
+  if (e.writes === 0 && e.partialRegWrite === 0 && !e.detail) return prev ? undefined : { k: 'inert', e };
+  const d = ins.op0Kind === OpKind.Register ? gpr(ins.op0Register) : undefined;
+  if (!d || e.writes !== 1 << d.idx || !onlyOperandIs(ins, d.idx)) return undefined;
+  if (NEVER_IMPLICIT & (1 << d.idx)) return { k: 'op0', name: e.name };
+  if (prev?.k === 'maybe') return prev.fam === d.idx ? undefined : { k: 'op0', name: e.name };
+  return { k: 'maybe', fam: d.idx };
+}
+
+/** No other operand of the instruction names register family `idx` (a second written operand could hide behind the first). */
+function onlyOperandIs(ins: Instruction, idx: number): boolean {
   const n = Math.min(ins.opCount, 5);
   for (let k = 1; k < n; k++) {
     const kind = ins.opKind(k);
-    if (kind === OpKind.Register && gpr(ins.opRegister(k))?.idx === d.idx) return undefined;
-    if (kind === OpKind.Memory && (gpr(ins.memoryBase)?.idx === d.idx || gpr(ins.memoryIndex)?.idx === d.idx)) return undefined;
+    if (kind === OpKind.Register && gpr(ins.opRegister(k))?.idx === idx) return false;
+    if (kind === OpKind.Memory && (gpr(ins.memoryBase)?.idx === idx || gpr(ins.memoryIndex)?.idx === idx)) return false;
   }
-  return { k: 'op0', name: e.name };
+  return true;
 }
 
 function memSize(ins: Instruction): number {

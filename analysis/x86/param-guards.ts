@@ -673,7 +673,8 @@ class FunctionScanner {
   }
 
   private item(i: number, kind: ItemInsn['kind'], st: State, target?: number, extra: number[] = []): void {
-    const it: ItemInsn = { at: this.prog.addr[i], kind, facts: extra.length ? unionSorted(st.facts, extra) : st.facts.slice() };
+    // A state's facts array is replaced, never changed in place: items may share it.
+    const it: ItemInsn = { at: this.prog.addr[i], kind, facts: extra.length ? unionSorted(st.facts, extra) : st.facts };
     if (target !== undefined && !Number.isNaN(target)) {
       it.target = target;
       const args = new Map<number, ArgValue>();
