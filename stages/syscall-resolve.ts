@@ -27,7 +27,7 @@ export { compatAbiOfElf } from './resolve-objects';
 export function syscallResolveStage(): Stage<{ 'symbol-scan': SymbolsArtifact; 'load-cfgs': CfgsArtifact }, ResolveArtifact, RunConfig> {
   return {
     name: 'syscall-resolve',
-    version: 14, // 14: the value layer (issue 26): guarded edges, value and library models; chains say what kept a guarded edge (history: CHANGELOG.md)
+    version: 15, // 15: glibc's RPC cleanup waits for svc_register (issue 26, row F; history: CHANGELOG.md)
     schema: 'confine/resolve/v3',
     scope: 'image',
     needs: ['symbol-scan', 'load-cfgs'],

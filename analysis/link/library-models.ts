@@ -1,5 +1,6 @@
 import { nameHash } from '../summary/name-hashes';
-import { E_TAKES, type EdgeList } from './edge-list';
+import { E_NORMAL, E_TAKES, V_CALL, type EdgeList } from './edge-list';
+import { isCheckedGlibc } from './value-models';
 import type { NodeIds } from './node-ids';
 import { bareName } from '../elf';
 import type { ProgramObject } from './types';
@@ -33,7 +34,7 @@ const STACK_CHK = /^__stack_chk_fail(_local)?$/;
 /** Fewer targets than this is a callback being passed on (fgetpwent_r's parser), not a module table. */
 const MIN_TABLE_TARGETS = 2;
 
-/** A TAKES edge held until reached code names what it leads to (walk.ts consults it during the 'reachable' walk). */
+/** An edge held until the walk reaches what releases it (walk.ts consults it for NORMAL and TAKES edges). */
 export interface EdgeGate {
   /** Whether edge e must wait; a waiting edge is handed back by `release` once it may be followed. */
   holds(e: number): boolean;
@@ -138,6 +139,84 @@ class NameGate implements EdgeGate {
 }
 
 const NONE: readonly number[] = [];
+
+/** Both gates: an edge waits while either holds it. */
+export function bothGates(a: EdgeGate | undefined, b: EdgeGate | undefined): EdgeGate | undefined {
+  if (!a || !b) return a ?? b;
+  return {
+    holds: (e) => a.holds(e) || b.holds(e),
+    release: (v) => {
+      const x = a.release(v);
+      const y = b.release(v);
+      return x.length === 0 ? y : y.length === 0 ? x : [...x, ...y];
+    },
+  };
+}
+
+/** The RPC service list's only writer (sunrpc/svc.c); registerrpc and svc_create go through it. */
+const SVC_REGISTER = 'svc_register';
+const SVC_UNREGISTER = 'svc_unregister';
+
+/**
+ * glibc's per-thread RPC cleanup (row F of docs/value-analysis-plan.md): at every thread
+ * exit __libc_thread_freeres → __rpc_thread_destroy → __rpc_thread_svc_cleanup calls
+ * svc_unregister for each callout on the thread's `svc_head` list, and svc_unregister goes
+ * on to pmap_unset — a UDP RPC client (socket, bind, connect, sendto, poll, recvmsg …) —
+ * and perror. Only svc_register puts a callout on that list. So libc's own call of
+ * svc_unregister waits until some loaded object's svc_register is reached (a program's
+ * calls of svc_unregister, by import or by name, are other edges and never wait).
+ * Applied to a glibc the model was checked against (value-models.ts isCheckedGlibc) where
+ * one function calls svc_unregister, the cleanup; anything else is code the model does not
+ * know. Undefined when no loaded object fits.
+ */
+export function svcCleanupGate(g: { objects: ProgramObject[]; ids: NodeIds; edges: EdgeList }): (() => EdgeGate) | undefined {
+  const held = new Set<number>();
+  const enablers = new Set<number>();
+  g.objects.forEach((ob, o) => {
+    for (const e of ob.summary.exports) if (bareName(e.name) === SVC_REGISTER) enablers.add(g.ids.fnNode(o, e.fn));
+  });
+  g.objects.forEach((ob, o) => {
+    if (!isCheckedGlibc(ob)) return;
+    const fns = new Set(ob.summary.exports.filter((e) => bareName(e.name) === SVC_UNREGISTER).map((e) => e.fn));
+    if (fns.size !== 1) return;
+    const target = g.ids.fnNode(o, [...fns][0]);
+    const { src, dst, kind, via } = g.edges;
+    const calls: number[] = [];
+    const callers = new Set<number>();
+    for (let e = 0; e < g.edges.n; e++) {
+      if (dst[e] !== target || kind[e] !== E_NORMAL || via[e] !== V_CALL || !g.ids.isFunction(src[e]) || g.ids.objectOf(src[e]) !== o) continue;
+      calls.push(e);
+      callers.add(src[e]);
+    }
+    if (callers.size === 1) calls.forEach((e) => held.add(e));
+  });
+  if (!held.size) return undefined;
+  return () => new EnablerGate(held, enablers);
+}
+
+/** Holds its edges until one of the enabler nodes is reached; then releases them all, for good. */
+class EnablerGate implements EdgeGate {
+  private open = false;
+  private waiting: number[] = [];
+  constructor(
+    private readonly held: ReadonlySet<number>,
+    private readonly enablers: ReadonlySet<number>,
+  ) {}
+
+  holds(e: number): boolean {
+    if (this.open || !this.held.has(e)) return false;
+    this.waiting.push(e);
+    return true;
+  }
+
+  release(v: number): readonly number[] {
+    if (this.open || !this.enablers.has(v)) return NONE;
+    this.open = true;
+    const w = this.waiting;
+    this.waiting = [];
+    return w;
+  }
+}
 
 /** execve on x86-64: the one syscall rtld_chain_load makes. */
 const EXECVE = 59;

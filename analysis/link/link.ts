@@ -4,7 +4,7 @@ import { argView } from './arg-walk-view';
 import { GuardValues } from './guard-values';
 import { adjacency, distinctEdges, distinctTargets, E_WHOLE_AT } from './edge-list';
 import { lateRoots } from './late-roots';
-import { nssLookupGate } from './library-models';
+import { bothGates, nssLookupGate, svcCleanupGate } from './library-models';
 import { INDIRECT } from './node-ids';
 import { buildProgramGraph } from './program-graph';
 import { Chains } from './provenance';
@@ -92,11 +92,13 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   // the other); sysfilter's whole-program figure stays the rule it reproduces.
   const layer = input.valueLayer !== false && g.guards.count > 0;
   const values = layer ? new GuardValues(g) : undefined;
-  const direct = reach(graph, 'direct', false, late, values, g.guards.count);
+  // Library models' held edges (library-models.ts): nss's module-table TAKES edges, which
+  // only the reachable rule follows, and the RPC cleanup's call, held in both walks.
+  const nssGate = input.valueLayer === false ? undefined : nssLookupGate(g);
+  const svcGate = input.valueLayer === false ? undefined : svcCleanupGate(g);
+  const direct = reach(graph, 'direct', false, late, values, g.guards.count, svcGate?.());
   const whole = reach(graph, 'whole', false, late);
-  // nss's module-table edges (library-models.ts) are TAKES edges: only the reachable rule follows those.
-  const nameGate = input.valueLayer === false ? undefined : nssLookupGate(g);
-  const full = reach(graph, 'reachable', true, late, values, g.guards.count, nameGate?.());
+  const full = reach(graph, 'reachable', true, late, values, g.guards.count, bothGates(nssGate?.(), svcGate?.()));
   const chains = new Chains(g, full);
   const syscalls = syscallsOf(full, g.ids);
   return {

@@ -116,3 +116,47 @@ test('every export a value model reads a word through gets field guards in the s
   const listed = [...FIELD_MODEL_EXPORTS];
   for (const m of VALUE_MODELS) expect(m.exports.filter((e) => !listed.includes(e))).toEqual([]);
 });
+
+/*
+ * glibc's RPC cleanup (library-models.ts svcCleanupGate): the thread-exit cleanup calls
+ * svc_unregister, which makes a UDP RPC client's syscalls; only svc_register puts work on
+ * its list.
+ */
+const SOCKET = syscallNumber('socket')!;
+function rpcLibc(opts: { path?: string; secondCaller?: boolean } = {}): ProgramObject {
+  const l = libc({ path: opts.path });
+  const fs = l.summary.functions;
+  const cleanup = fs.length; // called at thread exit: from start_thread, an export here for the fixture
+  fs.push(
+    { a: 0x145a00, n: 'start_thread', e: [cleanup + 1] },
+    { a: 0x1459e0, e: [cleanup + 2] },
+    { a: 0x1450d0, n: 'svc_unregister', s: [{ at: 0x1450f0, nr: [SOCKET] }] },
+    { a: 0x144fd0, n: 'svc_register' },
+    { a: 0x146000, n: 'other_rpc', ...(opts.secondCaller ? { e: [cleanup + 2] } : {}) },
+  );
+  l.summary.exports.push(
+    { name: 'start_thread', fn: cleanup },
+    { name: 'svc_unregister@@GLIBC_2.2.5', fn: cleanup + 2 },
+    { name: 'svc_register@@GLIBC_2.2.5', fn: cleanup + 3 },
+    { name: 'other_rpc', fn: cleanup + 4 },
+  );
+  return l;
+}
+
+test('thread exit reaches the RPC cleanup, whose svc_unregister waits for svc_register', () => {
+  const threads = program(['start_thread']);
+  const r = resolveWithLayerFigure({ executable: threads, libraries: [rpcLibc()] });
+  expect(r.syscalls.has(SOCKET)).toBe(false);
+  expect(r.withoutValueLayer.has(SOCKET)).toBe(true);
+  expect(resolveProgram({ executable: threads, libraries: [rpcLibc()] }).withoutIndirectRule.has(SOCKET)).toBe(false);
+  // svc_register reached: the list may hold callouts.
+  expect(has(program(['start_thread', 'svc_register@GLIBC_2.2.5']), rpcLibc(), SOCKET)).toBe(true);
+  // The program's own svc_unregister call never waits.
+  expect(has(program(['svc_unregister@GLIBC_2.2.5']), rpcLibc(), SOCKET)).toBe(true);
+});
+
+test('the RPC cleanup model: only a checked glibc where one function calls svc_unregister', () => {
+  const threads = program(['start_thread', 'other_rpc']);
+  expect(has(threads, rpcLibc({ secondCaller: true }), SOCKET)).toBe(true);
+  expect(has(threads, rpcLibc({ path: '/lib/libc.musl-x86_64.so.1' }), SOCKET)).toBe(true);
+});

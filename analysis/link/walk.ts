@@ -60,8 +60,8 @@ const ALL_BUT_ENTRIES = 2;
  * program does, and the other roots (constructors, IFUNC resolvers, by-name lookups)
  * only parent what the entries do not reach. What is reached is the same either way.
  */
-export function reach(graph: WalkGraph, rule: Rule, withParents: boolean, late: LateRoots, values?: GuardValues, guardCount = 0, nameGate?: EdgeGate): Walk {
-  const w = new Walker(graph, rule, withParents, values, guardCount, nameGate);
+export function reach(graph: WalkGraph, rule: Rule, withParents: boolean, late: LateRoots, values?: GuardValues, guardCount = 0, edgeGate?: EdgeGate): Walk {
+  const w = new Walker(graph, rule, withParents, values, guardCount, edgeGate);
   const byName = new LateRootScan(late);
   w.enqueue(ROOT, -1, -1);
   let rootDone = false;
@@ -109,14 +109,14 @@ class Walker implements WalkFrontier {
   private readonly free: Uint8Array;
   private readonly kept: (string | undefined)[] = [];
 
-  /** nameGate: a library model's held TAKES edges (library-models.ts), followed once reached code names what they lead to. */
+  /** edgeGate: a library model's held edges (library-models.ts), followed once the walk reaches what releases them. */
   constructor(
     graph: WalkGraph,
     private readonly rule: Rule,
     private readonly withParents: boolean,
     private readonly values?: GuardValues,
     guardCount = 0,
-    private readonly nameGate?: EdgeGate,
+    private readonly edgeGate?: EdgeGate,
   ) {
     const nodes = graph.nodes;
     this.edges = graph.edges;
@@ -188,9 +188,10 @@ class Walker implements WalkFrontier {
         continue;
       }
       const ek = kind[e];
-      if (ek === E_NORMAL) this.enqueue(dst[e], v, e);
-      else if (ek === E_TAKES) {
-        if (!this.nameGate?.holds(e)) this.take(dst[e], e);
+      if (ek === E_NORMAL) {
+        if (!this.edgeGate?.holds(e)) this.enqueue(dst[e], v, e);
+      } else if (ek === E_TAKES) {
+        if (!this.edgeGate?.holds(e)) this.take(dst[e], e);
       } else if (this.rule === 'whole') this.enqueue(dst[e], v, e);
     }
   }
@@ -204,11 +205,18 @@ class Walker implements WalkFrontier {
       if (v === INDIRECT && rule === 'direct') continue;
       seen[v] = 1;
       visited[count++] = v;
-      if (this.nameGate) for (const e of this.nameGate.release(v)) this.take(this.edges.dst[e], e);
+      if (this.edgeGate) for (const e of this.edgeGate.release(v)) this.follow(e);
       if (v === INDIRECT && rule === 'reachable') this.openIndirect();
       this.expand(v, v === ROOT ? ENTRIES_ONLY : ALL_EDGES);
     }
     this.visitedCount = count;
+  }
+
+  /** A held edge released by the gate: followed as expand would have. */
+  private follow(e: number): void {
+    const { kind, src, dst } = this.edges;
+    if (kind[e] === E_NORMAL) this.enqueue(dst[e], src[e], e);
+    else if (kind[e] === E_TAKES) this.take(dst[e], e);
   }
 
   /** INDIRECT is reached: every target taken so far is too. */
