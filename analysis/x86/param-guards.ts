@@ -577,7 +577,9 @@ class FunctionScanner {
   /** Placeholder edge facts, resolved per state in step(): see condFor. */
   private edgeConditions(j: number): { taken: number[]; fall: number[] } | undefined {
     const p = this.prog;
-    const e = this.flow.effects.zeroFlagEdge(p.addr[j]);
+    const jc = p.code[j];
+    // The edge that runs with ZF set (effects.ts zeroFlagEdge, from the Code the decode kept).
+    const e = jc === Code.Je_rel8_64 || jc === Code.Je_rel32_64 ? 'taken' : jc === Code.Jne_rel8_64 || jc === Code.Jne_rel32_64 ? 'fall' : undefined;
     if (!e || j === this.fn.first || p.isInnerEntry(j)) return undefined;
     const at = flagSetterBefore(p, this.flow, this.fn.first, j);
     if (at === undefined) return undefined;
