@@ -187,10 +187,17 @@ export class EffectDecoder {
     return this.compute(this.ins);
   }
 
-  isNop(addr: number): boolean {
+  /** Per iced Code: 1 a nop, 2 not, 0 not seen (the mnemonic is the Code's). */
+  private nopByCode = new Uint8Array(8192);
+
+  /** Whether the instruction at `addr` is a nop; with its iced Code (`code`, from the Program) a Code seen before needs no decode. */
+  isNop(addr: number, code?: number): boolean {
+    if (code !== undefined && code < this.nopByCode.length && this.nopByCode[code]) return this.nopByCode[code] === 1;
     (this.decoder as unknown as { position: number }).position = addr - this.base;
     this.decoder.decodeOut(this.ins);
-    return this.ins.mnemonic === Mnemonic.Nop;
+    const nop = this.ins.mnemonic === Mnemonic.Nop;
+    if (this.ins.code < this.nopByCode.length) this.nopByCode[this.ins.code] = nop ? 1 : 2;
+    return nop;
   }
 
   /**

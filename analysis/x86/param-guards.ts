@@ -562,7 +562,7 @@ class FunctionScanner {
   }
 
   private allNops(blk: Block): boolean {
-    for (let i = blk.first; i < blk.last; i++) if (this.prog.kind[i] !== K.NEXT || !this.flow.effects.isNop(this.prog.addr[i])) return false;
+    for (let i = blk.first; i < blk.last; i++) if (this.prog.kind[i] !== K.NEXT || !this.flow.effects.isNop(this.prog.addr[i], this.prog.code[i])) return false;
     return true;
   }
 
@@ -1124,11 +1124,12 @@ export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number, 
     const k = p.kind[i];
     if (k !== K.CALL && k !== K.JMP && k !== K.JCC) continue;
     const t = p.target[i];
-    if (Number.isNaN(t) || !wanted(t)) continue;
+    if (Number.isNaN(t)) continue;
     if (k !== K.CALL) {
       const ti = p.indexOf(t);
       if (ti !== undefined && p.fnOf[ti] === f && ti !== fn.first) continue; // a jump within the function
     }
+    if (!wanted(t)) continue;
     const args = new Map<number, ArgValue>();
     for (const r of ARG_REGS) {
       const v = localValue(p, flow, fn.first, i, r, entryOnce);
