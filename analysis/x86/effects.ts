@@ -421,11 +421,12 @@ export class EffectDecoder {
    * Code, which operands are memory, a rep prefix) where the shape alone decides it:
    * - writes nothing (cmp, test, nop, vector work on vector registers): the same effect
    *   every time;
-   * - writes exactly its first operand, a general register: learned only from an
-   *   instance whose first operand is one no instruction writes implicitly (r8–r10,
-   *   r12–r15) and differs from every other operand's register, so no implicit write or
-   *   second written operand can hide behind it.
-   * Anything else takes the tables every time.
+   * - writes exactly its first operand, a general register that differs from every other
+   *   operand's: learned from one instance whose first operand no instruction writes
+   *   implicitly (r8–r10, r12–r15), or from two naming different registers (learnShape),
+   *   so no implicit write or second written operand can hide behind it.
+   * Anything else takes the tables every time. Separately, a Code one instance showed to
+   * write nothing at all is remembered for writesNothing.
    */
   private generic(ins: Instruction): Effect {
     if (this.opts.noShapes) return this.genericFromTables(ins);

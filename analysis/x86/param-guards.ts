@@ -168,17 +168,6 @@ export function scanGuards(a: CodeAnalysis, flow: BackwardFlow, opts: GuardScanO
 const isArg = (r: number | undefined): boolean => r !== undefined && ARG_REGS.includes(r);
 
 /**
- * A cheap look (decoding, no register-use tables) at whether a function can test an
- * argument at all: some `je`/`jne` whose flags come from a test/and/cmp of an argument
- * register, of a register loaded or copied from one in the few instructions before, or
- * of memory through one — or the same through a callee-saved register or frame slot
- * the function copies an argument register into (where compilers keep and spill them).
- * Most functions test only what they computed or called for; the full scan (every
- * instruction's effect) is spent on the others. Skipping a function only loses guards.
- * Returns the index of the last such flag setter (-1: none): past it, in address order,
- * the scan tracks no value (no condition can arise there; facts already holding travel on).
- */
-/**
  * The tracked region [first, last] grown until no jump from beyond it lands in it: a loop
  * that runs past the last test and back would otherwise bring "nothing known" to its head
  * and lose what the entry path knew there.
@@ -196,9 +185,22 @@ function closedUnderBackJumps(prog: Program, first: number, end: number, last: n
   return last;
 }
 
-/** Instructions at a function's start looked at for copies of argument registers (lastArgumentTest). */
+/** Instructions at a function's start looked at for copies of argument registers (argumentTests). */
 const HOME_WINDOW = 48;
 
+/**
+ * A cheap look (decoding, no register-use tables) at whether a function can test an
+ * argument at all: some `je`/`jne` whose flags come from a test/and/cmp of an argument
+ * register, of a register loaded or copied from one in the few instructions before, or
+ * of memory through one — or the same through a callee-saved register or frame slot
+ * the function copies an argument register into (where compilers keep and spill them).
+ * Most functions test only what they computed or called for; the full scan (every
+ * instruction's effect) is spent on the others. Skipping a function only loses guards.
+ * Returns each such test, its conditional jump and flag setter, in address order: past the
+ * last setter the scan tracks no value (no condition can arise there; facts already
+ * holding travel on), and a function where no item lies behind one of the jumps is not
+ * run at all (FunctionScanner.itemBehindTest).
+ */
 function argumentTests(prog: Program, first: number, last: number, flow: BackwardFlow, fields: boolean): { jcc: number; setter: number }[] {
   const fx = flow.effects;
   let homes: { regs: Set<number>; frame: boolean } | undefined;
@@ -453,7 +455,7 @@ class FunctionScanner {
       const t = p.indexOf(p.target[i]);
       return t === undefined || p.fnOf[t] !== this.f || t === this.fn.first;
     };
-    const hasItem = (blk: Block): boolean => {
+    const makesItem = (blk: Block): boolean => {
       for (let i = blk.first; i < blk.last; i++) {
         const k = p.kind[i];
         if (k === K.CALL || k === K.SYSCALL || ((k === K.JMP || k === K.JCC) && leaves(i))) return true;
@@ -481,7 +483,7 @@ class FunctionScanner {
     for (let b = 0; b < n; b++) {
       const blk = this.blocks[b];
       if (blk.dead) continue;
-      if (!free[b] && hasItem(blk)) return true;
+      if (!free[b] && makesItem(blk)) return true;
       // A tested jump out of the function: an item under its own test's taken edge.
       const j = blk.last - 1;
       if (this.tests.has(j) && p.kind[j] === K.JCC && leaves(j)) return true;
