@@ -90,6 +90,16 @@ export class EdgeList {
   }
 }
 
+/**
+ * Whether edge e enters its target as a call: a direct call or a bound import call, the
+ * two ways whose argument facts (the summary's gv, ia) say what is passed. The value
+ * layer's walk treats any other way in as "entered with any value" (walk.ts markFree),
+ * and its decision reads only these in-edges (guard-values.ts).
+ */
+export function isCallEdge(edges: EdgeList, e: number): boolean {
+  return edges.kind[e] === E_NORMAL && (edges.via[e] === V_CALL || edges.via[e] >= V_FIRST_IMPORT);
+}
+
 /** Compressed adjacency: the successors of node v are edges order[start[v]] .. order[start[v+1]-1]. */
 export interface Adjacency {
   start: Int32Array;

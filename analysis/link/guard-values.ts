@@ -1,4 +1,4 @@
-import { E_NORMAL, V_CALL, V_FIRST_IMPORT } from './edge-list';
+import { isCallEdge, V_CALL } from './edge-list';
 import type { GuardInfo } from './guards';
 import type { ProgramGraph } from './program-graph';
 import { bareName } from '../elf';
@@ -209,7 +209,7 @@ export class GuardValues {
     const { edges, ids } = this.g;
     const nodes = ids.count;
     const start = new Int32Array(nodes + 1);
-    const callLike = (e: number) => edges.kind[e] === E_NORMAL && ids.isFunction(edges.src[e]) && ids.isFunction(edges.dst[e]) && (edges.via[e] === V_CALL || edges.via[e] >= V_FIRST_IMPORT);
+    const callLike = (e: number) => isCallEdge(edges, e) && ids.isFunction(edges.src[e]) && ids.isFunction(edges.dst[e]);
     for (let e = 0; e < edges.n; e++) if (callLike(e)) start[edges.dst[e] + 1]++;
     for (let v = 0; v < nodes; v++) start[v + 1] += start[v];
     const fill = start.slice(0, nodes);
@@ -218,12 +218,6 @@ export class GuardValues {
     this.inStart = start;
     this.inEdges = list;
   }
-}
-
-/** Whether edge e enters its target as a call whose argument facts (gv, ia) say what it passes. */
-export function isCallEdge(g: ProgramGraph, e: number): boolean {
-  const { edges, ids } = g;
-  return edges.kind[e] === E_NORMAL && ids.isFunction(edges.src[e]) && (edges.via[e] === V_CALL || edges.via[e] >= V_FIRST_IMPORT);
 }
 
 const key = (node: number, loc: ValueLoc) => `${node}:${locKey(loc)}`;

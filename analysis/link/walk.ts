@@ -1,4 +1,4 @@
-import { type Adjacency, E_NORMAL, E_TAKES, type EdgeList, V_CALL, V_ENTRY, V_FIRST_IMPORT } from './edge-list';
+import { type Adjacency, E_NORMAL, E_TAKES, type EdgeList, isCallEdge, V_ENTRY } from './edge-list';
 import { FREE_BY_NAME, FREE_INDIRECT, FREE_ROOT, type GuardValues } from './guard-values';
 import { type LateRoots, LateRootScan, type WalkFrontier } from './late-roots';
 import type { EdgeGate } from './library-models';
@@ -154,8 +154,8 @@ class Walker implements WalkFrontier {
 
   /** With the value layer: d entered through e other than by a direct or import call is entered with unknown values. */
   private markFree(d: number, from: number, e: number): void {
-    const { kind, via, src } = this.edges;
-    if (e >= 0 && kind[e] === E_NORMAL && src[e] !== ROOT && (via[e] === V_CALL || via[e] >= V_FIRST_IMPORT)) return;
+    const { kind, src } = this.edges;
+    if (e >= 0 && src[e] !== ROOT && isCallEdge(this.edges, e)) return;
     this.free[d] = e < 0 ? (from === INDIRECT ? FREE_INDIRECT : FREE_BY_NAME) : kind[e] === E_NORMAL ? FREE_ROOT : FREE_INDIRECT;
   }
 
