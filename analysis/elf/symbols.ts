@@ -36,13 +36,13 @@ export const SHN_ABS = 0xfff1;
 export const SHN_COMMON = 0xfff2;
 export const SHN_XINDEX = 0xffff;
 
-/** Version index → name, with where it came from. Index 0 and 1 are "local" and "global, unversioned". */
 /** An export's or import's bare name: `name@VER` and `name@@VER` without the version. */
 export function bareName(name: string): string {
   const at = name.indexOf('@');
   return at < 0 ? name : name.slice(0, at);
 }
 
+/** Version index → name, with where it came from. Index 0 and 1 are "local" and "global, unversioned". */
 export interface VersionInfo {
   names: Map<number, { name: string; file?: string; defined: boolean }>;
 }

@@ -90,12 +90,12 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   const graph = { edges: g.edges, adj, nodes };
   // The value layer applies to the direct and the reachable walks (so one stays within
   // the other); sysfilter's whole-program figure stays the rule it reproduces.
-  const layer = input.valueLayer !== false && g.guards.count > 0;
-  const values = layer ? new GuardValues(g) : undefined;
+  const layer = input.valueLayer !== false;
+  const values = layer && g.guards.count > 0 ? new GuardValues(g) : undefined;
   // Library models' held edges (library-models.ts): nss's module-table TAKES edges, which
   // only the reachable rule follows, and the RPC cleanup's call, held in both walks.
-  const nssGate = input.valueLayer === false ? undefined : nssLookupGate(g);
-  const svcGate = input.valueLayer === false ? undefined : svcCleanupGate(g);
+  const nssGate = layer ? nssLookupGate(g) : undefined;
+  const svcGate = layer ? svcCleanupGate(g) : undefined;
   const direct = reach(graph, 'direct', false, late, values, g.guards.count, svcGate?.());
   const whole = reach(graph, 'whole', false, late);
   const full = reach(graph, 'reachable', true, late, values, g.guards.count, bothGates(nssGate?.(), svcGate?.()));

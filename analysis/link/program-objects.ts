@@ -33,7 +33,6 @@ export function fnName(ob: ProgramObject, f: number): string {
   return fn.n ?? `0x${fn.a.toString(16)}`;
 }
 
-
 /** Cell kinds in ObjectSummary.regions (analysis/summary/object-summary.ts). */
 export const CELL_FN = 0;
 export const CELL_REGION = 1;

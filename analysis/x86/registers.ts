@@ -38,7 +38,10 @@ function gprOf(reg: Register): GprInfo | undefined {
 // Every decoded operand asks: one frozen answer per register instead of an object per question.
 const GPR_TABLE: (GprInfo | undefined)[] = [];
 const LAST_GPR = Math.max(Register.R15, Register.R15D, Register.R15W, Register.R15L, Register.BH);
-for (let r = 0; r <= LAST_GPR; r++) GPR_TABLE[r] = gprOf(r as Register) && Object.freeze(gprOf(r as Register)!);
+for (let r = 0; r <= LAST_GPR; r++) {
+  const g = gprOf(r as Register);
+  GPR_TABLE[r] = g && Object.freeze(g);
+}
 
 /** Family index 0..15 of a general-purpose register and the width written, or undefined for non-GPRs. */
 export function gpr(reg: Register): GprInfo | undefined {
