@@ -145,6 +145,9 @@ export function scanGuards(a: CodeAnalysis, flow: BackwardFlow, opts: GuardScanO
   const prog = a.program;
   // Functions holding entries the scan cannot see (data-derived starts settled inside, second decodings' edges).
   const holders = new Set(a.innerEntries.values());
+  const jumpsIn = jumpMarks(prog);
+  const blocks = new BlockGraph();
+  const setters = new SetterLook(prog.n);
   for (let f = 0; f < prog.functions.length; f++) {
     const fn = prog.functions[f];
     const skip = (why: string): void => {
@@ -155,10 +158,10 @@ export function scanGuards(a: CodeAnalysis, flow: BackwardFlow, opts: GuardScanO
     if (holders.has(fn.addr)) { skip('settled inner entry'); continue; }
     if (fn.last - fn.first > MAX_SCAN_INSNS) { skip('too long'); continue; }
     if (!hasItem(prog, f, fn.first, fn.last)) continue;
-    const tests = argumentTests(prog, fn.first, fn.last, flow, fields);
+    const tests = argumentTests(prog, fn.first, fn.last, flow, fields, setters);
     if (!tests.length) { skip('tests no argument'); continue; }
     const lastTest = closedUnderBackJumps(prog, fn.first, fn.last, tests[tests.length - 1].setter);
-    const r = new FunctionScanner(prog, f, flow, a.noReturn, a.plt, ctx, lastTest, new Set(tests.map((t) => t.jcc))).run();
+    const r = new FunctionScanner(prog, f, flow, a.noReturn, a.plt, ctx, lastTest, new Set(tests.map((t) => t.jcc)), jumpsIn, setters, blocks).run();
     if (typeof r === 'string') skip(r);
     else out.byFunction.set(fn.addr, r);
   }
@@ -166,6 +169,27 @@ export function scanGuards(a: CodeAnalysis, flow: BackwardFlow, opts: GuardScanO
 }
 
 const isArg = (r: number | undefined): boolean => r !== undefined && ARG_REGS.includes(r);
+
+/** jumpMarks: a direct jmp/jcc from another function lands on the instruction. */
+const FROM_OUTSIDE = 1;
+/** jumpMarks: a direct jmp/jcc from the instruction's own function lands on it. */
+const FROM_INSIDE = 2;
+const jumpMarksOf = new WeakMap<Program, Uint8Array>();
+
+/** Per instruction: where direct jumps to it come from (FROM_OUTSIDE, FROM_INSIDE): jumpSources per instruction, for the per-function looks. */
+function jumpMarks(prog: Program): Uint8Array {
+  let marks = jumpMarksOf.get(prog);
+  if (marks && marks.length === prog.n) return marks;
+  marks = new Uint8Array(prog.n);
+  for (let i = 0; i < prog.n; i++) {
+    const k = prog.kind[i];
+    if (k !== K.JMP && k !== K.JCC) continue;
+    const t = prog.targetIndex(i);
+    if (t >= 0) marks[t] |= prog.fnOf[t] === prog.fnOf[i] ? FROM_INSIDE : FROM_OUTSIDE;
+  }
+  jumpMarksOf.set(prog, marks);
+  return marks;
+}
 
 /**
  * The tracked region [first, last] grown until no jump from beyond it lands in it: a loop
@@ -201,7 +225,7 @@ const HOME_WINDOW = 48;
  * holding travel on), and a function where no item lies behind one of the jumps is not
  * run at all (FunctionScanner.itemBehindTest).
  */
-function argumentTests(prog: Program, first: number, last: number, flow: BackwardFlow, fields: boolean): { jcc: number; setter: number }[] {
+function argumentTests(prog: Program, first: number, last: number, flow: BackwardFlow, fields: boolean, setters: SetterLook): { jcc: number; setter: number }[] {
   const fx = flow.effects;
   let homes: { regs: Set<number>; frame: boolean } | undefined;
   const argHome = (r: number | undefined): boolean => {
@@ -230,9 +254,10 @@ function argumentTests(prog: Program, first: number, last: number, flow: Backwar
   };
   const fieldBase = (b: number | undefined, at: number): boolean => b !== undefined && (b === RSP || b === RBP ? argHome(b) : fields && at < firstCall && argHome(b));
   for (let j = first + 1; j < last; j++) {
-    if (prog.kind[j] !== K.JCC || prog.kind[j - 1] !== K.NEXT || !JE_JNE.has(prog.code[j])) continue;
+    if (prog.kind[j] !== K.JCC || prog.kind[j - 1] !== K.NEXT || !isJeJne(prog.code[j])) continue;
     const at = flagSetterBefore(prog, flow, first, j);
     const s = at === undefined ? undefined : fx.flagSetter(prog.addr[at]);
+    setters.keep(j, at);
     // `test %rdi,%rdi`: a pointer's null check, everywhere; what callers pass there is rarely a constant.
     if (!s || (s.self && s.width === 8)) continue;
     if (!('reg' in s.a)) {
@@ -251,7 +276,30 @@ function argumentTests(prog: Program, first: number, last: number, flow: Backwar
   return tests;
 }
 
-const JE_JNE = new Set<number>([Code.Je_rel8_64, Code.Je_rel32_64, Code.Jne_rel8_64, Code.Jne_rel32_64]);
+const isJeJne = (c: number): boolean => c === Code.Je_rel8_64 || c === Code.Je_rel32_64 || c === Code.Jne_rel8_64 || c === Code.Jne_rel32_64;
+
+/**
+ * Per `je`/`jne` argumentTests looked at (by instruction index): the instruction setting its
+ * flags, found once for both looks (the scan decodes the setters of the few functions it
+ * runs; keeping every shape for the others cost more than that).
+ */
+class SetterLook {
+  /** j minus its setter's index; 0: not looked at; -1: no setter. */
+  private readonly gap: Int8Array;
+  constructor(n: number) {
+    this.gap = new Int8Array(n);
+  }
+
+  keep(j: number, at: number | undefined): void {
+    this.gap[j] = at === undefined ? -1 : j - at;
+  }
+
+  /** The setter argumentTests found for j (undefined: none), or null when it did not look. */
+  setterOf(j: number): number | undefined | null {
+    const g = this.gap[j];
+    return g === 0 ? null : g < 0 ? undefined : j - g;
+  }
+}
 
 /** Instructions that leave the flags alone looked over between a conditional jump and the instruction setting its flags. */
 const MAX_FLAG_GAP = 4;
@@ -276,8 +324,8 @@ function hasItem(prog: Program, f: number, first: number, last: number): boolean
     const k = prog.kind[i];
     if (k === K.CALL || k === K.SYSCALL) return true;
     if (k === K.JMP || k === K.JCC) {
-      const t = prog.indexOf(prog.target[i]);
-      if (t === undefined || prog.fnOf[t] !== f || t === first) return true;
+      const t = prog.targetIndex(i);
+      if (t < 0 || prog.fnOf[t] !== f || t === first) return true;
     }
   }
   return false;
@@ -335,25 +383,34 @@ class Interner {
   }
 }
 
-/** Edge conditions of a block's last jump: facts on the taken edge and on the fall-through. */
-interface Block {
-  first: number;
-  last: number; // exclusive
-  succ: number[]; // block indexes
-  /** Per successor: facts added on that edge. */
-  edgeFacts: number[][];
-  /** Entered in a way the scan does not see (inner entry, jump from another function, no predecessor). */
-  unknownEntry: boolean;
-  /** Nop padding nothing jumps to: never runs. */
-  dead?: boolean;
-  preds: number;
+const NO_FACTS: readonly number[] = Object.freeze([]);
+/** BlockGraph.flags: entered in a way the scan does not see (inner entry, jump from another function, no predecessor). */
+const UNKNOWN_ENTRY = 1;
+/** BlockGraph.flags: nop padding nothing jumps to, never runs. */
+const DEAD = 2;
+
+/**
+ * One function's basic blocks, in flat arrays sized for the longest function scanned and
+ * reused from one function to the next: building blocks as objects was a tenth of the
+ * scan, most of it allocation.
+ */
+class BlockGraph {
+  n = 0;
+  /** Block b is the instructions [start[b], start[b + 1]); start[n] is the function's end. */
+  readonly start = new Int32Array(MAX_SCAN_INSNS + 1);
+  /** Two successors per block (block indexes, -1: none). */
+  readonly succ = new Int32Array(2 * MAX_SCAN_INSNS);
+  /** Per successor slot: the facts its edge adds (the jump's condition arrays, filled as the scan runs). */
+  readonly edgeFacts: (readonly number[])[] = new Array(2 * MAX_SCAN_INSNS).fill(NO_FACTS);
+  readonly preds = new Int32Array(MAX_SCAN_INSNS);
+  readonly flags = new Uint8Array(MAX_SCAN_INSNS);
+  /** Block index by instruction index - the function's first (leaders only). */
+  readonly at = new Int32Array(MAX_SCAN_INSNS);
+  readonly leader = new Uint8Array(MAX_SCAN_INSNS);
 }
 
 class FunctionScanner {
   private readonly fn;
-  /** Block index by instruction index - fn.first, for leaders. */
-  private blockAt!: Int32Array;
-  private readonly blocks: Block[] = [];
   private readonly items = new Map<number, ItemInsn>();
   /** Effects by instruction (blocks run several times until the fixpoint). */
   private readonly effs: (Effect | undefined)[] = [];
@@ -369,6 +426,12 @@ class FunctionScanner {
     private lastTest: number,
     /** The conditional jumps argumentTests found testing an argument. */
     private tests: ReadonlySet<number>,
+    /** Per instruction of the object: where direct jumps to it come from (jumpMarks). */
+    private jumpsIn: Uint8Array,
+    /** The flag setters argumentTests already found. */
+    private setterLook: SetterLook,
+    /** The block arrays, this function's once buildBlocks ran. */
+    private g: BlockGraph,
   ) {
     this.fn = prog.functions[f];
     this.hasPending = new Uint8Array(this.fn.last - this.fn.first);
@@ -378,7 +441,8 @@ class FunctionScanner {
     const built = this.buildBlocks();
     if (built) return built;
     if (!this.itemBehindTest()) return 'no item behind an argument test';
-    const n = this.blocks.length;
+    const g = this.g;
+    const n = g.n;
     const inState: (State | undefined)[] = new Array(n);
     inState[0] = this.entryState();
     const queued = new Uint8Array(n);
@@ -388,7 +452,7 @@ class FunctionScanner {
     };
     push(0);
     for (let b = 1; b < n; b++) {
-      if (this.blocks[b].unknownEntry) {
+      if (g.flags[b] & UNKNOWN_ENTRY) {
         inState[b] = bottomState();
         push(b);
       }
@@ -408,15 +472,16 @@ class FunctionScanner {
       queued[b] = 0;
       pending--;
       if (++visits > VISITS_PER_BLOCK * n) return 'no fixpoint within the visit budget';
-      const blk = this.blocks[b];
+      const bFirst = g.start[b];
+      const bLast = g.start[b + 1];
       const st = cloneState(inState[b]!);
       // Nothing holds an entry value any more, or no argument test lies ahead in the code: no
       // condition can arise on this path, only the ones already holding travel on. The items
       // are recorded, no effect decoded.
-      let live = blk.first <= this.lastTest && holdsSource(st);
+      let live = bFirst <= this.lastTest && holdsSource(st);
       // Effects are not applied from here on: whatever the state held is no longer known.
       if (!live) dropSources(st);
-      for (let i = blk.first; i < blk.last; i++) {
+      for (let i = bFirst; i < bLast; i++) {
         if (live && i > this.lastTest) {
           dropSources(st);
           live = false;
@@ -428,9 +493,10 @@ class FunctionScanner {
         const r = this.step(i, st);
         if (r) return r;
       }
-      for (let k = 0; k < blk.succ.length; k++) {
-        const s = blk.succ[k];
-        const ef = blk.edgeFacts[k];
+      for (let k = 2 * b; k < 2 * b + 2; k++) {
+        const s = g.succ[k];
+        if (s < 0) break;
+        const ef = g.edgeFacts[k];
         const out = ef.length ? { ...st, facts: unionSorted(st.facts, ef) } : st;
         const prev = inState[s];
         if (!prev) {
@@ -450,13 +516,14 @@ class FunctionScanner {
    */
   private itemBehindTest(): boolean {
     const p = this.prog;
-    const n = this.blocks.length;
+    const g = this.g;
+    const n = g.n;
     const leaves = (i: number): boolean => {
-      const t = p.indexOf(p.target[i]);
-      return t === undefined || p.fnOf[t] !== this.f || t === this.fn.first;
+      const t = p.targetIndex(i);
+      return t < 0 || p.fnOf[t] !== this.f || t === this.fn.first;
     };
-    const makesItem = (blk: Block): boolean => {
-      for (let i = blk.first; i < blk.last; i++) {
+    const makesItem = (b: number): boolean => {
+      for (let i = g.start[b]; i < g.start[b + 1]; i++) {
         const k = p.kind[i];
         if (k === K.CALL || k === K.SYSCALL || ((k === K.JMP || k === K.JCC) && leaves(i))) return true;
       }
@@ -468,24 +535,25 @@ class FunctionScanner {
       for (const r of roots) if (!seen[r]) { seen[r] = 1; stack.push(r); }
       while (stack.length) {
         const b = stack.pop()!;
-        const blk = this.blocks[b];
-        if (skipTests && this.tests.has(blk.last - 1)) continue;
-        for (const s of blk.succ) if (!seen[s]) { seen[s] = 1; stack.push(s); }
+        if (skipTests && this.tests.has(g.start[b + 1] - 1)) continue;
+        for (let k = 2 * b; k < 2 * b + 2; k++) {
+          const s = g.succ[k];
+          if (s >= 0 && !seen[s]) { seen[s] = 1; stack.push(s); }
+        }
       }
       return seen;
     };
     const roots = [0];
-    for (let b = 1; b < n; b++) if (this.blocks[b].unknownEntry) roots.push(b);
+    for (let b = 1; b < n; b++) if (g.flags[b] & UNKNOWN_ENTRY) roots.push(b);
     // Blocks no way in reaches are run from nothing known (firstUnvisited): roots too.
     const all = walk(roots, false);
-    for (let b = 1; b < n; b++) if (!all[b] && !this.blocks[b].dead) roots.push(b);
+    for (let b = 1; b < n; b++) if (!all[b] && !(g.flags[b] & DEAD)) roots.push(b);
     const free = walk(roots, true);
     for (let b = 0; b < n; b++) {
-      const blk = this.blocks[b];
-      if (blk.dead) continue;
-      if (!free[b] && makesItem(blk)) return true;
+      if (g.flags[b] & DEAD) continue;
+      if (!free[b] && makesItem(b)) return true;
       // A tested jump out of the function: an item under its own test's taken edge.
-      const j = blk.last - 1;
+      const j = g.start[b + 1] - 1;
       if (this.tests.has(j) && p.kind[j] === K.JCC && leaves(j)) return true;
     }
     return false;
@@ -493,7 +561,7 @@ class FunctionScanner {
 
   /** Blocks nothing the scan follows reaches (a loop entered only from a landing pad): entered with nothing known. */
   private firstUnvisited(inState: (State | undefined)[]): number {
-    for (let b = 0; b < inState.length; b++) if (!inState[b] && !this.blocks[b].dead) return b;
+    for (let b = 0; b < inState.length; b++) if (!inState[b] && !(this.g.flags[b] & DEAD)) return b;
     return -1;
   }
 
@@ -506,65 +574,66 @@ class FunctionScanner {
   /** Cuts the function into blocks; a reason string when the scan cannot follow it. */
   private buildBlocks(): string | undefined {
     const p = this.prog;
+    const g = this.g;
     const { first, last } = this.fn;
-    const leader = new Uint8Array(last - first);
+    const len = last - first;
+    const leader = g.leader;
+    leader.fill(0, 0, len);
     leader[0] = 1;
-    const inside = (i: number | undefined): i is number => i !== undefined && i >= first && i < last;
+    const inside = (i: number): boolean => i >= first && i < last;
     for (let i = first; i < last; i++) {
       const k = p.kind[i];
       if (k === K.JMP_IND && !this.isEpilogueJump(i)) return 'indirect jump (jump table)';
       if (k === K.JMP || k === K.JCC) {
-        const t = p.indexOf(p.target[i]);
+        const t = p.targetIndex(i);
         if (inside(t) && p.fnOf[t] === this.f) leader[t - first] = 1;
       }
       if ((endsFlow(k) || k === K.JCC || k === K.CALL || k === K.CALL_IND || k === K.SYSCALL || k === K.OTHER) && i + 1 < last) leader[i + 1 - first] = 1;
       if (i > first && p.isInnerEntry(i)) leader[i - first] = 1;
     }
-    this.blockAt = new Int32Array(last - first);
-    for (let i = first; i < last; i++) if (leader[i - first]) { this.blockAt[i - first] = this.blocks.length; this.blocks.push({ first: i, last: i, succ: [], edgeFacts: [], unknownEntry: false, preds: 0 }); }
-    for (let b = 0; b < this.blocks.length; b++) {
-      const blk = this.blocks[b];
-      blk.last = b + 1 < this.blocks.length ? this.blocks[b + 1].first : last;
-    }
-    for (let b = 0; b < this.blocks.length; b++) {
-      const blk = this.blocks[b];
-      const j = blk.last - 1;
+    let n = 0;
+    for (let i = first; i < last; i++) if (leader[i - first]) { g.at[i - first] = n; g.start[n++] = i; }
+    g.start[n] = last;
+    g.n = n;
+    g.succ.fill(-1, 0, 2 * n);
+    g.edgeFacts.fill(NO_FACTS, 0, 2 * n);
+    g.preds.fill(0, 0, n);
+    g.flags.fill(0, 0, n);
+    for (let b = 0; b < n; b++) {
+      const j = g.start[b + 1] - 1;
       const k = p.kind[j];
-      const addSucc = (i: number, facts: number[]): void => {
-        const s = this.blockAt[i - first];
-        blk.succ.push(s);
-        blk.edgeFacts.push(facts);
-        this.blocks[s].preds++;
+      let slot = 2 * b;
+      const addSucc = (i: number, facts: readonly number[]): void => {
+        const s = g.at[i - first];
+        g.succ[slot] = s;
+        g.edgeFacts[slot++] = facts;
+        g.preds[s]++;
       };
       const fallsThrough = !endsFlow(k) && !(k === K.CALL && this.noReturn.has(p.target[j]));
-      const t = k === K.JMP || k === K.JCC ? p.indexOf(p.target[j]) : undefined;
+      const t = k === K.JMP || k === K.JCC ? p.targetIndex(j) : -1;
       const jumpIn = inside(t) && p.fnOf[t] === this.f && t !== this.fn.first;
       const cond = k === K.JCC && (jumpIn || !inside(t)) ? this.edgeConditions(j) : undefined;
       if (k === K.JCC && jumpIn && t === j + 1) {
-        addSucc(t, []); // both edges go to the next instruction
+        addSucc(t, NO_FACTS); // both edges go to the next instruction
         continue;
       }
-      if (jumpIn) addSucc(t, cond?.taken ?? []);
-      else if ((k === K.JMP || k === K.JCC) && inside(t) && t === this.fn.first) addSucc(t, []); // a loop back to the entry: no condition kept
-      if (fallsThrough && j + 1 < last) addSucc(j + 1, cond?.fall ?? []);
+      if (jumpIn) addSucc(t, cond?.taken ?? NO_FACTS);
+      else if ((k === K.JMP || k === K.JCC) && inside(t) && t === this.fn.first) addSucc(t, NO_FACTS); // a loop back to the entry: no condition kept
+      if (fallsThrough && j + 1 < last) addSucc(j + 1, cond?.fall ?? NO_FACTS);
       if (cond) this.jccFacts.set(j, cond);
     }
     // Entered where the scan cannot see: a call target or data-derived entry inside, a
     // jump from another function, or no predecessor at all (a landing pad).
-    for (let b = 1; b < this.blocks.length; b++) {
-      const blk = this.blocks[b];
-      const i = blk.first;
-      if (blk.preds === 0 && !p.isInnerEntry(i) && !p.isJumpTarget(i) && this.allNops(blk)) blk.dead = true; // padding between functions' parts
-      else if (blk.preds === 0 || p.isInnerEntry(i)) blk.unknownEntry = true;
-      else for (const s of p.jumpSources.get(p.addr[i]) ?? []) if (p.fnOf[s] !== this.f) { blk.unknownEntry = true; break; }
+    for (let b = 1; b < n; b++) {
+      const i = g.start[b];
+      if (g.preds[b] === 0 && !p.isInnerEntry(i) && !p.isJumpTarget(i) && this.allNops(i, g.start[b + 1])) g.flags[b] = DEAD; // padding between functions' parts
+      else if (g.preds[b] === 0 || p.isInnerEntry(i) || this.jumpsIn[i] & FROM_OUTSIDE) g.flags[b] = UNKNOWN_ENTRY;
     }
-    const firstSources = p.jumpSources.get(p.addr[first]) ?? [];
-    for (const s of firstSources) if (p.fnOf[s] === this.f) this.blocks[0].preds++;
     return undefined;
   }
 
-  private allNops(blk: Block): boolean {
-    for (let i = blk.first; i < blk.last; i++) if (this.prog.kind[i] !== K.NEXT || !this.flow.effects.isNop(this.prog.addr[i], this.prog.code[i])) return false;
+  private allNops(from: number, to: number): boolean {
+    for (let i = from; i < to; i++) if (this.prog.kind[i] !== K.NEXT || !this.flow.effects.isNop(this.prog.addr[i], this.prog.code[i])) return false;
     return true;
   }
 
@@ -583,7 +652,8 @@ class FunctionScanner {
     // The edge that runs with ZF set (effects.ts zeroFlagEdge, from the Code the decode kept).
     const e = jc === Code.Je_rel8_64 || jc === Code.Je_rel32_64 ? 'taken' : jc === Code.Jne_rel8_64 || jc === Code.Jne_rel32_64 ? 'fall' : undefined;
     if (!e || j === this.fn.first || p.isInnerEntry(j)) return undefined;
-    const at = flagSetterBefore(p, this.flow, this.fn.first, j);
+    const looked = this.setterLook.setterOf(j);
+    const at = looked === null ? flagSetterBefore(p, this.flow, this.fn.first, j) : looked;
     if (at === undefined) return undefined;
     let s = this.setters.get(at);
     if (!this.setters.has(at)) this.setters.set(at, (s = this.flow.effects.flagSetter(p.addr[at])));
@@ -630,8 +700,8 @@ class FunctionScanner {
           const e = this.effectAt(i);
           if (e.op !== 'other' || e.writes) for (let r = 0; r < st.regs.length; r++) if (e.op !== 'other' || e.writes & (1 << r)) st.regs[r] = undefined;
         }
-        const t = p.indexOf(p.target[i]);
-        const local = t !== undefined && p.fnOf[t] === this.f && t !== this.fn.first;
+        const t = p.targetIndex(i);
+        const local = t >= 0 && p.fnOf[t] === this.f && t !== this.fn.first;
         if (!local) {
           const extra = k === K.JCC ? this.jccFacts.get(i)?.taken ?? [] : [];
           this.item(i, 'jump', st, p.target[i], extra);
@@ -671,8 +741,8 @@ class FunctionScanner {
     if (k === K.CALL) this.item(i, 'call', st, p.target[i]);
     else if (k === K.SYSCALL || k === K.INT80 || k === K.SYSENTER) this.item(i, 'syscall', st);
     else if (k === K.JMP || k === K.JCC) {
-      const t = p.indexOf(p.target[i]);
-      if (!(t !== undefined && p.fnOf[t] === this.f && t !== this.fn.first)) this.item(i, 'jump', st, p.target[i], k === K.JCC ? this.jccFacts.get(i)?.taken ?? [] : []);
+      const t = p.targetIndex(i);
+      if (!(t >= 0 && p.fnOf[t] === this.f && t !== this.fn.first)) this.item(i, 'jump', st, p.target[i], k === K.JCC ? this.jccFacts.get(i)?.taken ?? [] : []);
     }
   }
 
@@ -1086,8 +1156,17 @@ function killOverlap(st: State, off: number, size: number): void {
   for (const [o, s] of st.slots) if (o < off + size && off < o + s.size) st.slots.delete(o);
 }
 
-function unionSorted(a: number[], b: number[]): number[] {
-  return [...new Set([...a, ...b])].sort((x, y) => x - y);
+function unionSorted(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = i < a.length ? a[i] : Infinity;
+    const y = j < b.length ? b[j] : Infinity;
+    if (x <= y) { out.push(x); i++; if (x === y) j++; }
+    else { out.push(y); j++; }
+  }
+  return out;
 }
 
 function intersectSorted(a: number[], b: number[]): number[] {
@@ -1120,7 +1199,7 @@ export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number, 
   if (f === undefined || p.functions[f].addr !== fnAddr) return [];
   const fn = p.functions[f];
   // The entry is straight-line code only when nothing in the function jumps back to it.
-  const entryOnce = !(p.jumpSources.get(fn.addr) ?? []).some((s) => p.fnOf[s] === f);
+  const entryOnce = !(jumpMarks(p)[fn.first] & FROM_INSIDE);
   const out: ItemInsn[] = [];
   for (let i = fn.first; i < fn.last; i++) {
     const k = p.kind[i];
@@ -1128,43 +1207,58 @@ export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number, 
     const t = p.target[i];
     if (Number.isNaN(t)) continue;
     if (k !== K.CALL) {
-      const ti = p.indexOf(t);
-      if (ti !== undefined && p.fnOf[ti] === f && ti !== fn.first) continue; // a jump within the function
+      const ti = p.targetIndex(i);
+      if (ti >= 0 && p.fnOf[ti] === f && ti !== fn.first) continue; // a jump within the function
     }
     if (!wanted(t)) continue;
-    const args = new Map<number, ArgValue>();
-    for (const r of ARG_REGS) {
-      const v = localValue(p, flow, fn.first, i, r, entryOnce);
-      if (v !== undefined) args.set(r, v);
-    }
+    const args = localValues(p, flow, fn.first, i, entryOnce);
     out.push({ at: p.addr[i], kind: k === K.CALL ? 'call' : 'jump', target: t, facts: [], ...(args.size ? { args } : {}) });
   }
   return out;
 }
 
-/** What register r holds just before instruction `at`, from the straight-line code before it; undefined when not known so. */
-function localValue(p: Program, flow: BackwardFlow, first: number, at: number, r: number, entryOnce: boolean): ArgValue | undefined {
+/**
+ * What each argument register holds just before instruction `at`, from the straight-line
+ * code before it (one look back for all six); a register not known so is absent.
+ */
+function localValues(p: Program, flow: BackwardFlow, first: number, at: number, entryOnce: boolean): Map<number, ArgValue> {
+  const args = new Map<number, ArgValue>();
   // The call itself a jump target (a call two branches share): the jump brings other values.
   // (At the function's first instruction the entry is the way in: entryOnce says whether it is the only one.)
-  if (at > first && (p.isJumpTarget(at) || p.isInnerEntry(at))) return undefined;
-  let want = r;
-  for (let k = at - 1; ; k--) {
-    if (k < first) return entryOnce && ARG_REGS.includes(want) ? { from: GPR_NAMES[want] } : undefined;
-    if (k < at - LOCAL_WINDOW) return undefined;
-    if (p.kind[k] !== K.NEXT) return undefined; // the previous block's end: a call, a jump, a branch
+  if (at > first && (p.isJumpTarget(at) || p.isInnerEntry(at))) return args;
+  // Per argument register (by its index in ARG_REGS): the register its value is in at k, -1 once settled.
+  const want = ARG_REGS.slice();
+  let open = want.length;
+  const settle = (a: number, v?: ArgValue): void => {
+    if (v) args.set(ARG_REGS[a], v);
+    want[a] = -1;
+    open--;
+  };
+  for (let k = at - 1; open > 0; k--) {
+    if (k < first) {
+      for (let a = 0; a < want.length; a++) if (want[a] >= 0) settle(a, entryOnce && ARG_REGS.includes(want[a]) ? { from: GPR_NAMES[want[a]] } : undefined);
+      break;
+    }
+    if (k < at - LOCAL_WINDOW) break;
+    if (p.kind[k] !== K.NEXT) break; // the previous block's end: a call, a jump, a branch
     const e = flow.effects.effect(p.addr[k]);
-    if (e.op === 'const' && e.dst === want) return { v: [e.value >>> 0] };
-    if (e.op === 'copy' && e.dst === want) {
-      if (typeof e.src !== 'number' || e.sx || e.src === RSP) return undefined;
-      want = e.src;
-    } else if (e.op === 'xform' || e.op === 'cmov' || e.op === 'pop') {
-      if (e.dst === want) return undefined;
-    } else if (e.op === 'xchg') {
-      if (e.a === want || e.b === want) return undefined;
-    } else if (e.op === 'leave' || e.op === 'rbpFromRsp') {
-      if (want === RBP) return undefined;
-    } else if (e.op === 'other' && e.writes & (1 << want)) return undefined;
+    for (let a = 0; a < want.length; a++) {
+      const w = want[a];
+      if (w < 0) continue;
+      if (e.op === 'const' && e.dst === w) settle(a, { v: [e.value >>> 0] });
+      else if (e.op === 'copy' && e.dst === w) {
+        if (typeof e.src !== 'number' || e.sx || e.src === RSP) settle(a);
+        else want[a] = e.src;
+      } else if (e.op === 'xform' || e.op === 'cmov' || e.op === 'pop') {
+        if (e.dst === w) settle(a);
+      } else if (e.op === 'xchg') {
+        if (e.a === w || e.b === w) settle(a);
+      } else if (e.op === 'leave' || e.op === 'rbpFromRsp') {
+        if (w === RBP) settle(a);
+      } else if (e.op === 'other' && e.writes & (1 << w)) settle(a);
+    }
     // A jump target or entry here: other paths come in with other values.
-    if (k > first && (p.isJumpTarget(k) || p.isInnerEntry(k))) return undefined;
+    if (k > first && (p.isJumpTarget(k) || p.isInnerEntry(k))) break;
   }
+  return args;
 }

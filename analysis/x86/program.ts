@@ -157,6 +157,25 @@ export class Program {
     return (this.marks = m);
   }
 
+  private targetIdx?: Int32Array;
+
+  /**
+   * The instruction index of instruction i's direct target (a jmp, jcc or call landing on
+   * an instruction start), -1 for none: indexOf's answer kept per instruction, for the
+   * scans that ask it of every branch, several times over.
+   */
+  targetIndex(i: number): number {
+    let t = this.targetIdx;
+    if (!t || t.length !== this.n) {
+      t = this.targetIdx = new Int32Array(this.n).fill(-1);
+      for (let j = 0; j < this.n; j++) {
+        const k = this.kind[j];
+        if (k === K.JMP || k === K.JCC || k === K.CALL) t[j] = this.indexOf(this.target[j]) ?? -1;
+      }
+    }
+    return t[i];
+  }
+
   /** Some direct jmp/jcc lands on instruction i. */
   isJumpTarget(i: number): boolean {
     return (this.entryMarks()[i] & 1) !== 0;
