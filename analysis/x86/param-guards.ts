@@ -174,11 +174,12 @@ const isArg = (r: number | undefined): boolean => r !== undefined && ARG_REGS.in
 const FROM_OUTSIDE = 1;
 /** jumpMarks: a direct jmp/jcc from the instruction's own function lands on it. */
 const FROM_INSIDE = 2;
-const jumpMarksOf = new WeakMap<Program, Uint8Array>();
+/** By the decode's target array (a decode that grows or joins arrays replaces it). */
+const jumpMarksOf = new WeakMap<Float64Array, Uint8Array>();
 
 /** Per instruction: where direct jumps to it come from (FROM_OUTSIDE, FROM_INSIDE): jumpSources per instruction, for the per-function looks. */
 function jumpMarks(prog: Program): Uint8Array {
-  let marks = jumpMarksOf.get(prog);
+  let marks = jumpMarksOf.get(prog.target);
   if (marks && marks.length === prog.n) return marks;
   marks = new Uint8Array(prog.n);
   for (let i = 0; i < prog.n; i++) {
@@ -187,7 +188,7 @@ function jumpMarks(prog: Program): Uint8Array {
     const t = prog.targetIndex(i);
     if (t >= 0) marks[t] |= prog.fnOf[t] === prog.fnOf[i] ? FROM_INSIDE : FROM_OUTSIDE;
   }
-  jumpMarksOf.set(prog, marks);
+  jumpMarksOf.set(prog.target, marks);
   return marks;
 }
 

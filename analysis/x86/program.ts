@@ -157,17 +157,19 @@ export class Program {
     return (this.marks = m);
   }
 
-  private targetIdx?: Int32Array;
+  private targetIdx?: { of: Float64Array; index: Int32Array };
 
   /**
    * The instruction index of instruction i's direct target (a jmp, jcc or call landing on
    * an instruction start), -1 for none: indexOf's answer kept per instruction, for the
-   * scans that ask it of every branch, several times over.
+   * scans that ask it of every branch, several times over. Rebuilt when the decode has
+   * grown or replaced the arrays since.
    */
   targetIndex(i: number): number {
-    let t = this.targetIdx;
-    if (!t || t.length !== this.n) {
-      t = this.targetIdx = new Int32Array(this.n).fill(-1);
+    let t = this.targetIdx?.of === this.target && this.targetIdx.index.length === this.n ? this.targetIdx.index : undefined;
+    if (!t) {
+      t = new Int32Array(this.n).fill(-1);
+      this.targetIdx = { of: this.target, index: t };
       for (let j = 0; j < this.n; j++) {
         const k = this.kind[j];
         if (k === K.JMP || k === K.JCC || k === K.CALL) t[j] = this.indexOf(this.target[j]) ?? -1;
