@@ -392,8 +392,8 @@ const DEAD = 2;
 
 /**
  * One function's basic blocks, in flat arrays sized for the longest function scanned and
- * reused from one function to the next: building blocks as objects was a tenth of the
- * scan, most of it allocation.
+ * reused from one function to the next: building blocks as objects took a tenth of the
+ * guard scan's time, most of it allocation.
  */
 class BlockGraph {
   n = 0;
