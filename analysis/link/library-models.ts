@@ -218,14 +218,21 @@ class EnablerGate implements EdgeGate {
   }
 }
 
+/** Edges a model proves never run (ld.so's chain-load execve, loaderSiteCuts): held for the whole walk. */
+export function heldForGood(edges: readonly number[]): EdgeGate {
+  const held = new Set(edges);
+  return { holds: (e) => held.has(e), release: () => NONE };
+}
+
 /** execve on x86-64: the one syscall rtld_chain_load makes. */
 const EXECVE = 59;
 /** A data export only glibc's ld.so defines. */
 const GLIBC_LOADER_EXPORT = '_rtld_global_ro';
 
 /**
- * The syscall numbers to leave out of object o's sites: ld.so's chain-load execve when it
- * is the PT_INTERP of another program (the executable is not ld.so itself), it is glibc's
+ * The syscall numbers whose site edges the value layer holds in object o: ld.so's
+ * chain-load execve when it is the PT_INTERP of another program (the executable is not
+ * ld.so itself), it is glibc's
  * ld.so (exports `_rtld_global_ro`), not also the program's libc (musl's loader is libc.so
  * and the program's execve calls bind to it: it exports execve), and it has exactly one
  * execve site (rtld_chain_load's; a second would be something the model does not know).

@@ -4,12 +4,12 @@ import { argView } from './arg-walk-view';
 import { GuardValues } from './guard-values';
 import { adjacency, distinctEdges, distinctTargets, E_WHOLE_AT } from './edge-list';
 import { lateRoots } from './late-roots';
-import { bothGates, nssLookupGate, svcCleanupGate } from './library-models';
+import { bothGates, heldForGood, nssLookupGate, svcCleanupGate } from './library-models';
 import { INDIRECT } from './node-ids';
-import { buildProgramGraph } from './program-graph';
+import { buildProgramGraph, type ProgramGraph } from './program-graph';
 import { Chains } from './provenance';
 import type { ProgramInput, Provenance, UnresolvedImport, UnresolvedSiteReport } from './types';
-import { reach } from './walk';
+import { reach, type WalkGraph } from './walk';
 import { namesReachedCode, perObjectFigures, reachedUnresolvedSites, syscallsOf } from './walk-figures';
 
 export type { ChainStep, ProgramInput, ProgramObject, Provenance, UnresolvedSiteReport } from './types';
@@ -83,6 +83,11 @@ export interface ProgramResolution {
 }
 
 export function resolveProgram(input: ProgramInput): ProgramResolution {
+  return walkProgram(input).resolution;
+}
+
+/** resolveProgram's walks, and the graph they walked (resolveWithLayerFigure walks it once more). */
+function walkProgram(input: ProgramInput): { resolution: ProgramResolution; g: ProgramGraph; graph: WalkGraph; late: ReturnType<typeof lateRoots> } {
   const g = buildProgramGraph(input);
   const late = lateRoots(g);
   const nodes = g.ids.count;
@@ -92,16 +97,18 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
   // the other); sysfilter's whole-program figure stays the rule it reproduces.
   const layer = input.valueLayer !== false;
   const values = layer && g.guards.count > 0 ? new GuardValues(g) : undefined;
-  // Library models' held edges (library-models.ts): nss's module-table TAKES edges, which
-  // only the reachable rule follows, and the RPC cleanup's call, held in both walks.
+  // Library models' held edges (library-models.ts): ld.so's chain-load execve, held in all
+  // three walks; nss's module-table TAKES edges, which only the reachable rule follows;
+  // and the RPC cleanup's call, held in both walks the layer applies to.
+  const cutGate = layer && g.layerCuts.length ? heldForGood(g.layerCuts) : undefined;
   const nssGate = layer ? nssLookupGate(g) : undefined;
   const svcGate = layer ? svcCleanupGate(g) : undefined;
-  const direct = reach(graph, 'direct', false, late, values, g.guards.count, svcGate?.());
-  const whole = reach(graph, 'whole', false, late);
-  const full = reach(graph, 'reachable', true, late, values, g.guards.count, bothGates(nssGate?.(), svcGate?.()));
+  const direct = reach(graph, 'direct', false, late, values, g.guards.count, bothGates(cutGate, svcGate?.()));
+  const whole = reach(graph, 'whole', false, late, undefined, 0, cutGate);
+  const full = reach(graph, 'reachable', true, late, values, g.guards.count, bothGates(cutGate, bothGates(nssGate?.(), svcGate?.())));
   const chains = new Chains(g, full);
   const syscalls = syscallsOf(full, g.ids);
-  return {
+  const resolution: ProgramResolution = {
     syscalls,
     withoutIndirectRule: syscallsOf(direct, g.ids),
     wholeProgramAT: syscallsOf(whole, g.ids),
@@ -115,6 +122,7 @@ export function resolveProgram(input: ProgramInput): ProgramResolution {
     argRules: argRules(argView(g, full, late, (o, f) => chains.chainTo(o, f)), syscalls),
     reachedNames: namesReachedCode(full, g.ids, late.namesOf),
   };
+  return { resolution, g, graph, late };
 }
 
 /** confine analyze's answer: the walk, and `syscalls` with the value layer off (what the layer removes is the difference). */
@@ -123,16 +131,14 @@ export interface ProgramAnalysis extends ProgramResolution {
 }
 
 /**
- * resolveProgram plus the set without the value layer. The library models' cuts are made
- * while the graph is built, so that set needs a second graph: only `confine analyze`
- * prints it, and the pipeline's walks (resolveProgram) do not pay for it.
+ * resolveProgram plus the set without the value layer: one more reachable walk of the same
+ * graph, with no guard values and none of the library models' held edges (only `confine
+ * analyze` prints it; the pipeline's walks, resolveProgram, do not pay for it).
  */
 export function resolveWithLayerFigure(input: ProgramInput): ProgramAnalysis {
-  const res = resolveProgram(input);
-  if (input.valueLayer === false) return { ...res, withoutValueLayer: new Set(res.syscalls) };
-  const g = buildProgramGraph({ ...input, valueLayer: false });
-  const adj = adjacency(g.edges, g.ids.count);
-  return { ...res, withoutValueLayer: syscallsOf(reach({ edges: g.edges, adj, nodes: g.ids.count }, 'reachable', false, lateRoots(g)), g.ids) };
+  const { resolution, g, graph, late } = walkProgram(input);
+  if (input.valueLayer === false) return { ...resolution, withoutValueLayer: new Set(resolution.syscalls) };
+  return { ...resolution, withoutValueLayer: syscallsOf(reach(graph, 'reachable', false, late), g.ids) };
 }
 
 /**

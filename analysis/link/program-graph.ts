@@ -34,19 +34,25 @@ export interface ProgramGraph {
   candidatesByHash: Map<number, number[]>;
   /** The value layer's guards (guards.ts); their edges carry EdgeList.guard marks. */
   guards: GuardTable;
+  /**
+   * Syscall-site edges a library model proves never run in this program (ld.so's
+   * chain-load execve, loaderSiteCuts): the value layer's walks hold them (link.ts), a
+   * walk without the layer follows them, so both can share this graph.
+   */
+  layerCuts: number[];
 }
 
 export function buildProgramGraph(input: ProgramInput): ProgramGraph {
   const { objects, loaderIdx } = programObjects(input);
   const ids = new NodeIds(objects);
   const imports = bindImports(objects, ids);
-  const g: ProgramGraph = { objects, loaderIdx, ids, edges: new EdgeList(), via: new ViaLabels(), imports, pendingUnresolved: [], candidatesByHash: new Map(), guards: new GuardTable() };
+  const g: ProgramGraph = { objects, loaderIdx, ids, edges: new EdgeList(), via: new ViaLabels(), imports, pendingUnresolved: [], candidatesByHash: new Map(), guards: new GuardTable(), layerCuts: [] };
   addEntries(g);
   const wrappers = objects.map((ob) => new Map(ob.summary.paramWrappers.map((w) => [w.fn, w])));
-  // Syscall sites a library model proves never run in this program (ld.so's chain-load execve).
-  const cuts = input.valueLayer === false ? undefined : loaderSiteCuts(objects, loaderIdx);
+  // Syscall sites a library model proves never run in this program (ld.so's chain-load execve): layerCuts.
+  const cuts = loaderSiteCuts(objects, loaderIdx);
   objects.forEach((ob, o) => {
-    addCodeEdges(g, o, wrappers, cuts?.get(o));
+    addCodeEdges(g, o, wrappers, cuts.get(o));
     addDataEdges(g, o);
     if (ob.openedBy) addCandidateRoots(g, o);
     else addObjectRoots(g, o);
@@ -96,7 +102,14 @@ function addCodeEdges(g: ProgramGraph, o: number, wrappers: ParamWrappers, cut: 
         }
       }
     }
-    if (fn.s) for (const st of fn.s) for (const nr of st.nr) if (!cut?.has(nr)) edges.add(from, ids.sys(nr), V_NONE, st.at, undefined, guardMark(gs?.site, st.at));
+    if (fn.s) {
+      for (const st of fn.s) {
+        for (const nr of st.nr) {
+          if (cut?.has(nr)) g.layerCuts.push(edges.n);
+          edges.add(from, ids.sys(nr), V_NONE, st.at, undefined, guardMark(gs?.site, st.at));
+        }
+      }
+    }
     if (fn.ic || fn.ij) edges.add(from, INDIRECT, V_INDIRECT, NaN);
     if (fn.t) for (const t of fn.t) edges.add(from, ids.fnNode(o, t), V_INDIRECT, NaN, E_TAKES);
     if (fn.ti) for (const i of fn.ti) for (const b of bindings.get(i) ?? []) edges.add(from, b, V_INDIRECT, NaN, E_TAKES);

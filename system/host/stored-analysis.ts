@@ -33,7 +33,7 @@ export const ANALYSIS_SOURCES: readonly string[] = [...SCAN_SOURCES, 'system/hos
 export const analysisCodeDigest = () => sourceDigest(path.join(__dirname, '..', '..'), ANALYSIS_SOURCES);
 
 /** Bump when the stored form of a program's result changes (with the schema's id). */
-const RESOLUTION_VERSION = 4; // 4: glibc's RPC cleanup model (history: CHANGELOG.md)
+const RESOLUTION_VERSION = 5; // 5: the graph figure counts ld.so's held execve edge (history: CHANGELOG.md)
 export const RESOLUTION_SCHEMA = 'confine/analyze-program/v3';
 
 /**
