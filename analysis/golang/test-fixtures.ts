@@ -218,7 +218,9 @@ export function straceSyscalls(bin: string, dir: string): Set<string> {
   const text = execFileSync('cat', [out]).toString();
   const names = new Set<string>();
   for (const line of text.split('\n')) {
-    const m = /^(?:\d+\s+)?(?:<\.\.\. )?([a-z0-9_]+)[( ]/.exec(line);
+    // A name starts with a letter: a line strace could not name (`7768  ???( <unfinished ...>`,
+    // a thread killed in a syscall as the program exits) would otherwise give its pid.
+    const m = /^(?:\d+\s+)?(?:<\.\.\. )?([a-z_][a-z0-9_]*)[( ]/.exec(line);
     if (m && !line.includes('+++') && !line.includes('---')) names.add(m[1]);
   }
   return names;
