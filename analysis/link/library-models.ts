@@ -232,10 +232,10 @@ const GLIBC_LOADER_EXPORT = '_rtld_global_ro';
 /**
  * The syscall numbers whose site edges the value layer holds in object o: ld.so's
  * chain-load execve when it is the PT_INTERP of another program (the executable is not
- * ld.so itself), it is glibc's
- * ld.so (exports `_rtld_global_ro`), not also the program's libc (musl's loader is libc.so
- * and the program's execve calls bind to it: it exports execve), and it has exactly one
- * execve site (rtld_chain_load's; a second would be something the model does not know).
+ * ld.so itself), it is glibc's ld.so (exports `_rtld_global_ro`), not also the program's
+ * libc (musl's loader is libc.so and the program's execve calls bind to it: it exports
+ * execve), and it has exactly one execve site (rtld_chain_load's; a second would be
+ * something the model does not know).
  */
 export function loaderSiteCuts(objects: ProgramObject[], loaderIdx: number | undefined): Map<number, Set<number>> {
   const cuts = new Map<number, Set<number>>();
