@@ -319,15 +319,22 @@ function flagSetterBefore(p: Program, flow: BackwardFlow, first: number, j: numb
   return undefined;
 }
 
+/**
+ * Whether the jmp/jcc at i leaves function f (whose first instruction is `first`): a
+ * target outside it, an unknown one, or f's own entry (entering there again, like a
+ * call) makes an item; any other target is a jump within the function.
+ */
+function jumpLeaves(prog: Program, i: number, f: number, first: number): boolean {
+  const t = prog.targetIndex(i);
+  return t < 0 || prog.fnOf[t] !== f || t === first;
+}
+
 /** Whether the function makes an item a guard can hold back: a direct call, a syscall instruction, a jump out of it. */
 function hasItem(prog: Program, f: number, first: number, last: number): boolean {
   for (let i = first; i < last; i++) {
     const k = prog.kind[i];
     if (k === K.CALL || k === K.SYSCALL) return true;
-    if (k === K.JMP || k === K.JCC) {
-      const t = prog.targetIndex(i);
-      if (t < 0 || prog.fnOf[t] !== f || t === first) return true;
-    }
+    if ((k === K.JMP || k === K.JCC) && jumpLeaves(prog, i, f, first)) return true;
   }
   return false;
 }
@@ -519,10 +526,7 @@ class FunctionScanner {
     const p = this.prog;
     const g = this.g;
     const n = g.n;
-    const leaves = (i: number): boolean => {
-      const t = p.targetIndex(i);
-      return t < 0 || p.fnOf[t] !== this.f || t === this.fn.first;
-    };
+    const leaves = (i: number): boolean => jumpLeaves(p, i, this.f, this.fn.first);
     const makesItem = (b: number): boolean => {
       for (let i = g.start[b]; i < g.start[b + 1]; i++) {
         const k = p.kind[i];
@@ -701,9 +705,7 @@ class FunctionScanner {
           const e = this.effectAt(i);
           if (e.op !== 'other' || e.writes) for (let r = 0; r < st.regs.length; r++) if (e.op !== 'other' || e.writes & (1 << r)) st.regs[r] = undefined;
         }
-        const t = p.targetIndex(i);
-        const local = t >= 0 && p.fnOf[t] === this.f && t !== this.fn.first;
-        if (!local) {
+        if (jumpLeaves(p, i, this.f, this.fn.first)) {
           const extra = k === K.JCC ? this.jccFacts.get(i)?.taken ?? [] : [];
           this.item(i, 'jump', st, p.target[i], extra);
         }
@@ -742,8 +744,7 @@ class FunctionScanner {
     if (k === K.CALL) this.item(i, 'call', st, p.target[i]);
     else if (k === K.SYSCALL || k === K.INT80 || k === K.SYSENTER) this.item(i, 'syscall', st);
     else if (k === K.JMP || k === K.JCC) {
-      const t = p.targetIndex(i);
-      if (!(t >= 0 && p.fnOf[t] === this.f && t !== this.fn.first)) this.item(i, 'jump', st, p.target[i], k === K.JCC ? this.jccFacts.get(i)?.taken ?? [] : []);
+      if (jumpLeaves(p, i, this.f, this.fn.first)) this.item(i, 'jump', st, p.target[i], k === K.JCC ? this.jccFacts.get(i)?.taken ?? [] : []);
     }
   }
 
@@ -1207,10 +1208,7 @@ export function localCalls(a: CodeAnalysis, flow: BackwardFlow, fnAddr: number, 
     if (k !== K.CALL && k !== K.JMP && k !== K.JCC) continue;
     const t = p.target[i];
     if (Number.isNaN(t)) continue;
-    if (k !== K.CALL) {
-      const ti = p.targetIndex(i);
-      if (ti >= 0 && p.fnOf[ti] === f && ti !== fn.first) continue; // a jump within the function
-    }
+    if (k !== K.CALL && !jumpLeaves(p, i, f, fn.first)) continue; // a jump within the function
     if (!wanted(t)) continue;
     const args = localValues(p, flow, fn.first, i, entryOnce);
     out.push({ at: p.addr[i], kind: k === K.CALL ? 'call' : 'jump', target: t, facts: [], ...(args.size ? { args } : {}) });
