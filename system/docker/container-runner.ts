@@ -15,6 +15,7 @@ import { toContainerPath } from '../trace/maps';
 import { isAlive, monoNowMs } from '../trace/tracefs';
 import { dockerMessage, statusCode } from './client';
 import { ExecWatch, type WatchedExec } from './exec-watch';
+import { watchExit } from './exit-watch';
 import { ownLabels, owned } from './leftovers';
 import { toCreateOptions, type RunLimits, type RunSpec } from './run-options';
 
@@ -197,10 +198,7 @@ interface WatchedRun {
 
 async function startWatched(container: Dockerode.Container, tracer: ExecTracer, opts: TraceOptions, where: Where): Promise<WatchedRun> {
   const run = { exit: undefined, stopping: false } as WatchedRun;
-  run.exited = container.wait({ condition: 'next-exit' }).then(
-    (r: { StatusCode?: number }) => (run.exit = { code: r?.StatusCode, early: !run.stopping }),
-    () => (run.exit = { early: !run.stopping }),
-  );
+  run.exited = watchExit(container).then((r) => (run.exit = { code: r.code, early: !run.stopping }));
   run.startedAt = new Date();
   run.engineAtStart = await enginePid();
   run.startMono = monoNowMs();

@@ -15,6 +15,7 @@
  * The result is keyed by engine and runtime version; storing it is the caller's job.
  */
 import { owned } from '../docker/leftovers';
+import { watchExit } from '../docker/exit-watch';
 import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { ConfineError } from '../../pipeline/errors';
@@ -242,10 +243,11 @@ async function calibrateOnce(
           { 'confine.calibrate': '1' },
         )),
       );
-      const waited = container.wait({ condition: 'next-exit' });
+      const exited = watchExit(container);
       await container.start();
-      const { StatusCode: exitCode } = (await waited) as { StatusCode: number };
-      return exitCode;
+      const { code } = await exited;
+      if (code === undefined) throw new ConfineError('trace-failed', 'calibration: the exit program\'s container was removed before its exit status was known');
+      return code;
     });
   } finally {
     if (container) await removeContainer(container);

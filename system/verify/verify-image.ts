@@ -16,6 +16,7 @@
  * unattributed rather than guessed.
  */
 import { owned } from '../docker/leftovers';
+import { watchExit } from '../docker/exit-watch';
 import * as fs from 'node:fs';
 import type Dockerode from 'dockerode';
 import { asConfineError, ConfineError } from '../../pipeline/errors';
@@ -217,13 +218,10 @@ async function runOnce(
     }
     const id = container.id;
     let exitCode: number | undefined;
-    const waited = container.wait({ condition: 'next-exit' }).then(
-      (r: { StatusCode: number }) => {
-        exitCode = r.StatusCode;
-        exited.abort('container exited');
-      },
-      () => exited.abort('wait failed'),
-    );
+    const waited = watchExit(container).then((r) => {
+      exitCode = r.code;
+      exited.abort('container exited');
+    });
     if (sample) sampler = setInterval(() => sample(id), 50);
     try {
       await container.start();

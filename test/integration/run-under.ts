@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { DockerProfile } from '../../formats/profile/seccomp-types';
+import { watchExit } from '../../system/docker/exit-watch';
 import { removeContainer, VERIFY_LABELS, withProfile } from '../../system/verify/container';
 
 /**
@@ -10,9 +11,11 @@ export async function exitStatusUnder(docker: Docker, ref: string, profile: Dock
   const opts = { Cmd: cmd, HostConfig: { NetworkMode: 'none' } };
   const c = await docker.createContainer(profile === 'unconfined' ? { ...opts, Image: ref, Labels: { ...VERIFY_LABELS }, HostConfig: { ...opts.HostConfig, SecurityOpt: ['seccomp=unconfined'] } } : withProfile(opts, ref, profile));
   try {
-    const waited = c.wait({ condition: 'next-exit' });
+    const exited = watchExit(c);
     await c.start();
-    return ((await waited) as { StatusCode: number }).StatusCode;
+    const { code } = await exited;
+    if (code === undefined) throw new Error(`${cmd.join(' ')} in ${ref}: the container was removed before its exit status was known`);
+    return code;
   } finally {
     await removeContainer(c);
   }

@@ -17,6 +17,7 @@ import { planProfile } from '../../formats/profile/emit-profile';
 import { low32Comparisons } from '../../formats/profile/low32-rules';
 import { ARCHITECTURES, Calibration, calibrateRuntime, calibrationImage, CALIBRATE_BINARY, logOnlyProfile } from '../../system/verify/calibrate';
 import { importFiles, removeContainer, withProfile } from '../../system/verify/container';
+import { watchExit } from '../../system/docker/exit-watch';
 import { followKernelLog } from '../../system/verify/kernel-log';
 import { exitStatusUnder } from './run-under';
 import { verifyImage } from '../../system/verify/verify-image';
@@ -70,12 +71,12 @@ async function runExit(profile: DockerProfile): Promise<{ exitCode: number | und
   const f = followKernelLog();
   const c = await docker.createContainer(withProfile({ Cmd: [CALIBRATE_BINARY], HostConfig: { NetworkMode: 'none' } }, image, profile));
   try {
-    const waited = c.wait({ condition: 'next-exit' });
+    const exited = watchExit(c);
     let error: string | undefined;
     let exitCode: number | undefined;
     try {
       await c.start();
-      exitCode = ((await waited) as { StatusCode: number }).StatusCode;
+      exitCode = (await exited).code;
     } catch (e) {
       error = (e as Error).message;
     }
