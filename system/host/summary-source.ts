@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { ContentStore } from '../../cache/content-store';
 import { sha256Hex } from '../../cache/digest';
 import type { FileDigestIndex } from '../../cache/file-digests';
@@ -7,6 +7,7 @@ import { libraryNamesIn } from '../../analysis/summary/dlopen-names';
 import { cachedScan, type ScanJob } from '../../analysis/scan/scan-job';
 import type { ScanPool } from '../../analysis/scan/scan-pool';
 import { ConfineError } from '../../pipeline/errors';
+import { readFileShared } from './shared-read';
 import type { ElfScanArtifact } from '../../schemas/types';
 import type { ObjectReader } from './host-resolver';
 import { ObjectFactsStore } from './object-facts';
@@ -50,7 +51,7 @@ export class SummarySource {
       let bytes: Uint8Array | undefined;
       // Whether the bytes read are the ones the digest was computed from.
       let hashed = false;
-      const read = () => (bytes ??= readFileSync(hostPath));
+      const read = () => (bytes ??= readFileShared(hostPath));
       let digest: string;
       try {
         digest = index.digestOf(hostPath, () => {
