@@ -12,21 +12,30 @@ import type Dockerode from 'dockerode';
 import { statusCode } from './client';
 
 export interface ContainerExit {
-  /** The exit status; undefined when the container was gone before the engine told it. */
+  /** The exit status; undefined when the engine could not tell it (the container was removed, or the engine stopped answering). */
   code: number | undefined;
 }
 
+/** Polls this often for the first seconds (where the race is), then less often. */
 const POLL_MS = 250;
+const POLL_LATER_MS = 1000;
+const FAST_POLLS = 20;
+/** After the wait failed, this many inspects failing in a row mean the engine is gone. */
+const FAILED_INSPECTS = 3;
 
 /**
- * Call before `start`. Resolves once the container has exited after starting, or is
- * removed; never rejects. Polling ends with it, so a caller that removes the container
- * in a `finally` (as every caller here does) never leaves a timer behind.
+ * Call before `start`. Resolves once the container has exited after starting, is
+ * removed, or the engine stops answering; never rejects. Polling ends with it, so a
+ * caller that removes the container in a `finally` (as every caller here does) never
+ * leaves a timer behind.
  */
 export function watchExit(container: Dockerode.Container, pollMs = POLL_MS): Promise<ContainerExit> {
   return new Promise<ContainerExit>((resolve) => {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
+    let waitFailed = false;
+    let failedInspects = 0;
+    let polls = 0;
     // A wait that missed its exit would hold its socket open, and the process with it.
     const stopWaiting = new AbortController();
     const settle = (exit: ContainerExit) => {
@@ -38,13 +47,14 @@ export function watchExit(container: Dockerode.Container, pollMs = POLL_MS): Pro
     };
     container.wait({ condition: 'next-exit', abortSignal: stopWaiting.signal }).then(
       (r: { StatusCode?: number }) => settle({ code: r?.StatusCode }),
-      // A failed wait says nothing about the container: the poll decides.
-      () => undefined,
+      // A failed wait alone says nothing about the container: the poll decides.
+      () => (waitFailed = true),
     );
     const poll = async () => {
       if (done) return;
       try {
         const s = (await container.inspect()).State;
+        failedInspects = 0;
         // 'created' before start; 'exited' or 'dead' after. A container that was
         // started and ended has a FinishedAt; one never started keeps the zero time.
         if (s && !s.Running && (s.Status === 'exited' || s.Status === 'dead') && !s.FinishedAt.startsWith('0001-')) {
@@ -52,9 +62,10 @@ export function watchExit(container: Dockerode.Container, pollMs = POLL_MS): Pro
         }
       } catch (e) {
         if (statusCode(e) === 404) return settle({ code: undefined });
-        // Any other error (the engine busy, restarting): ask again at the next tick.
+        // The engine busy or restarting: ask again, unless the wait failed too, several times over.
+        if (waitFailed && ++failedInspects >= FAILED_INSPECTS) return settle({ code: undefined });
       }
-      if (!done) timer = setTimeout(poll, pollMs);
+      if (!done) timer = setTimeout(poll, ++polls < FAST_POLLS ? pollMs : Math.max(pollMs, POLL_LATER_MS));
     };
     timer = setTimeout(poll, pollMs);
   });

@@ -246,7 +246,7 @@ async function calibrateOnce(
       const exited = watchExit(container);
       await container.start();
       const { code } = await exited;
-      if (code === undefined) throw new ConfineError('trace-failed', 'calibration: the exit program\'s container was removed before its exit status was known');
+      if (code === undefined) throw new ConfineError('trace-failed', 'calibration: the engine did not tell how the exit program\'s container ended (it was removed, or the engine stopped answering)');
       return code;
     });
   } finally {

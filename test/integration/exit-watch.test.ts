@@ -72,3 +72,8 @@ it('ends when a running container is removed', async () => {
   const r = await settledWithin(exited, 15_000);
   expect(r).not.toBe('pending');
 });
+
+it('ends, with no status, when the engine stops answering (the wait and then every inspect fail)', async () => {
+  const gone = new Docker({ socketPath: `/tmp/confine-no-engine-${process.pid}.sock` });
+  expect(await settledWithin(watchExit(gone.getContainer('f'.repeat(64)), 50), 15_000)).toEqual({ code: undefined });
+});

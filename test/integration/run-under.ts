@@ -14,7 +14,7 @@ export async function exitStatusUnder(docker: Docker, ref: string, profile: Dock
     const exited = watchExit(c);
     await c.start();
     const { code } = await exited;
-    if (code === undefined) throw new Error(`${cmd.join(' ')} in ${ref}: the container was removed before its exit status was known`);
+    if (code === undefined) throw new Error(`${cmd.join(' ')} in ${ref}: the engine did not tell how the container ended`);
     return code;
   } finally {
     await removeContainer(c);
