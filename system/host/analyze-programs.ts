@@ -8,6 +8,7 @@ import type { ScanPool } from '../../analysis/scan/scan-pool';
 import { SPLIT_MIN_BYTES } from '../../analysis/x86/split-threshold';
 import type { FoundObject, ObjectFiles } from './host-resolver';
 import { objectsOf, planProgram, type PlannedObject, type ProgramPlan } from './program-plan';
+import { scanOrder } from './scan-order';
 import { fromStored, resolutionFingerprint, toStored, type AnalyzedBinary, type StoredAnalysis } from './stored-analysis';
 import type { SummarySource } from './summary-source';
 
@@ -92,13 +93,17 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
 
   // Only objects a walk will read: an executable the scan will refuse (not x86-64) has no walk.
   const jobs = new Map<string, PlannedObject>();
+  const users = new Map<string, number>();
   plans.forEach((p, i) => {
     if (results[i]) return;
     const walks = p.info !== undefined && p.info.elfClass === 64 && p.info.machine === EM_X86_64 && (p.info.type === 'exec' || p.info.type === 'dyn');
+    const mine = new Set<string>();
     for (const o of walks ? objectsOf(p) : objectsOf(p).slice(0, 1)) {
       const d = source.objectDigest(o);
       if (!jobs.has(d)) jobs.set(d, o);
+      mine.add(d);
     }
+    for (const d of mine) users.set(d, (users.get(d) ?? 0) + 1);
   });
   // Every program's entry was reused: nothing to scan or walk.
   if (jobs.size === 0) return results as AnalyzedBinary[];
@@ -108,7 +113,8 @@ export async function analyzePrograms(root: string, rootPaths: string[], source:
   const { ScanPool } = require('../../analysis/scan/scan-pool') as typeof import('../../analysis/scan/scan-pool');
   const pool = new ScanPool(ScanPool.sizeFor(jobs.size, large), store);
   try {
-    const started = [...jobs.values()].sort((a, b) => b.bytes.length - a.bytes.length).map((o) => source.get(o.bytes, o.rootPath, pool));
+    const order = scanOrder([...jobs].map(([key, o]) => ({ key, size: o.bytes.length, users: users.get(key) ?? 1 })), pool.size);
+    const started = order.map((key) => jobs.get(key)!).map((o) => source.get(o.bytes, o.rootPath, pool));
     // Each program is walked as soon as its own objects are scanned (libc's while a large
     // Go binary is still being scanned), on this otherwise idle thread.
     const walks = plans.map(async (plan, i) => {
