@@ -55,8 +55,9 @@ async function analyzePlan(plan: ProgramPlan, source: SummarySource, pool?: Scan
  * Analyses several programs. With a store, each program's whole answer is cached
  * under its inputs' contents (see resolutionFingerprint): an unchanged rerun hashes
  * the files, reads one small entry per program and scans nothing. Otherwise the
- * objects of every program still to resolve are scanned on the pool's workers,
- * largest first, and each program is walked on this thread once its own objects are in.
+ * objects of every program still to resolve are scanned on the pool's workers (in
+ * scan-order.ts's order: largest, then shared, then the rest), and each program is
+ * walked on this thread once its own objects are in.
  */
 export async function analyzePrograms(root: string, rootPaths: string[], source: SummarySource): Promise<AnalyzedBinary[]> {
   const store = source.store;
