@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { readDynamicInfo, type DynamicInfo } from '../../analysis/elf';
-import { resolveLoadOrder, type FoundObject, type LibraryListing, type LoadOrder, type ObjectFiles, type ObjectReader } from './host-resolver';
+import { openInRoot, resolveLoadOrder, type FoundObject, type LibraryListing, type LoadOrder, type ObjectFiles, type ObjectReader } from './host-resolver';
 
 /** What one program needs before any scan: its bytes and where its libraries are. */
 export interface ProgramPlan {
@@ -22,7 +22,9 @@ export interface ProgramPlan {
  * the scan says the file is analysable.
  */
 export function planProgram(root: string, rootPath: string, files?: ObjectFiles, listing?: LibraryListing, read?: ObjectReader): ProgramPlan {
-  const opened = read ? openShared(root, rootPath, files, read) : undefined;
+  // Through the run's cache of objects, under the key the load-order search opens it by: a
+  // program another program loads, or that the dlopen-candidate search opens again, is read and hashed once.
+  const opened = read ? openInRoot(root, rootPath, rootPath, files, read) : undefined;
   if (opened) {
     // The getter stays a getter: spreading `opened` would read the file.
     const plan = (rest: Pick<ProgramPlan, 'info' | 'order' | 'failure'>): ProgramPlan => ({
@@ -47,20 +49,6 @@ export function planProgram(root: string, rootPath: string, files?: ObjectFiles,
   } catch (failure) {
     return { rootPath, bytes, failure };
   }
-}
-
-/**
- * The program read through the run's cache of objects, under the resolved path the load
- * order's lookups use (the caller resolved `rootPath`): a program that is also another's
- * library, or that the dlopen-candidate search opens again, is read and hashed once.
- * Reading each of six large programs twice cost about 0.4 s of a cold analyze.
- */
-function openShared(root: string, rootPath: string, files: ObjectFiles | undefined, read: ObjectReader) {
-  const known = files?.get(rootPath);
-  if (known !== undefined) return known;
-  const opened = read(path.join(root, rootPath), rootPath);
-  files?.set(rootPath, opened);
-  return opened;
 }
 
 /** An object of a planned program: its bytes are read only when asked for. */
